@@ -1,0 +1,87 @@
+"""``tipqual init``, ``status``, ``--version``, ``--debug`` and the light ``--help``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tipqual import __version__
+from tipqual.cli import cli
+
+from conftest import run_tipqual
+
+
+def test_init_creates_wal_study_passing_integrity(tmp_path: Path, runner) -> None:
+    path = tmp_path / "s.db"
+    result = runner.invoke(cli, ["init", str(path)])
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_second_init_fails_and_leaves_file_byte_identical(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    assert run_tipqual("init", str(path)).returncode == 0
+    before = path.read_bytes()
+    second = run_tipqual("init", str(path))
+    assert second.returncode != 0
+    assert second.stderr.startswith("Error: ")
+    assert "already exists" in second.stderr and str(path) in second.stderr
+    assert "Traceback" not in second.stderr
+    assert path.read_bytes() == before
+
+
+def test_status_json_has_contract_keys(tmp_path: Path, runner) -> None:
+    path = tmp_path / "s.db"
+    runner.invoke(cli, ["init", str(path)])
+    result = runner.invoke(cli, ["status", str(path), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert list(data) == ["cases", "sources", "segments", "codes", "coders", "codings"]
+    assert data["codings"] == {"human": 0, "suggested": 0, "accepted": 0, "rejected": 0}
+
+
+def test_status_on_missing_file_is_clear_error(tmp_path: Path) -> None:
+    result = run_tipqual("status", str(tmp_path / "missing.db"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"Error: {tmp_path / 'missing.db'}: no such study file; "
+                                     "create one with 'tipqual init'")
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = run_tipqual("--debug", "status", str(tmp_path / "missing.db"))
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_version(runner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_every_command_has_help(runner) -> None:
+    for name in cli.list_commands(None):
+        command = cli.get_command(None, name)
+        assert command.help, f"{name} has no help text"
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = ("import sys\nfrom tipqual.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('spacy', 'pandas', 'sklearn', 'matplotlib', 'networkx', "
+            "'numpy', 'openpyxl', 'docx') if m in sys.modules]\n"
+            "print('HEAVY=' + ','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_python_dash_m_runs(tmp_path: Path) -> None:
+    result = run_tipqual("--version")
+    assert result.returncode == 0 and __version__ in result.stdout

@@ -1,0 +1,191 @@
+"""The project store: transactions, WAL, migrations, schema checks, codings and audit."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tipqual import project as store
+from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
+from tipqual.project import Coding, Project, Segment, Source
+
+
+def add_demo_source(p: Project, source_id: str = "S1", case: str = "CSO-01") -> None:
+    text = "Interviewer: Hello.\nRespondent: We trust the police.\n"
+    with p.atomic():
+        p.add_source(
+            Source(id=source_id, case=case, path=f"{source_id}.txt", format="txt",
+                   sha256="x" * 64, text=text),
+            [Segment(id=f"{source_id}:1", source=source_id, n=1, speaker="Interviewer",
+                     role="interviewer", start=13, end=19, text=text[13:19]),
+             Segment(id=f"{source_id}:2", source=source_id, n=2, speaker="Respondent",
+                     role="respondent", start=32, end=53, text=text[32:53])])
+
+
+def test_create_makes_wal_file_that_passes_integrity(tmp_path: Path) -> None:
+    p = Project.create(tmp_path / "s.db")
+    assert p.journal_mode() == "wal"
+    assert p.integrity_check() == "ok"
+    assert p.schema_version == store.SCHEMA_VERSION
+    assert p.migrations() == [name for name, _ in store.MIGRATIONS]
+    assert p._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    p.close()
+
+
+def test_create_refuses_existing_file_and_leaves_it_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Project.create(path).close()
+    before = path.read_bytes()
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(path)
+    assert path.read_bytes() == before
+
+
+def test_open_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="no such study file"):
+        Project.open(tmp_path / "missing.db")
+
+
+def test_open_refuses_non_sqlite_and_foreign_sqlite(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all")
+    with pytest.raises(ProjectError, match="not an SQLite file"):
+        Project.open(junk)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(ProjectError, match="another program"):
+        Project.open(other)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Project.create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match="upgrade tipqual"):
+        Project.open(path)
+
+
+def test_migrations_run_once_and_older_file_is_backed_up(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "s.db"
+    Project.create(path).close()
+    extra = ("0099_test_extra", "CREATE TABLE extra_table (x INTEGER);")
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS + [extra])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", len(store.MIGRATIONS))
+    p = Project.open(path)
+    assert p.migrations()[-1] == "0099_test_extra"
+    assert p.schema_version == store.SCHEMA_VERSION
+    p.close()
+    backups = list(tmp_path.glob("s.db.v*.bak"))
+    assert [b.name for b in backups] == [f"s.db.v{store.SCHEMA_VERSION - 1}.bak"]
+    p = Project.open(path)  # second open: nothing left to run
+    assert p.migrations().count("0099_test_extra") == 1
+    p.close()
+
+
+def test_atomic_rolls_back_on_error(study: Project) -> None:
+    with pytest.raises(RuntimeError):
+        with study.atomic():
+            study.put_case("CSO-01", {"province": "Gauteng"})
+            raise RuntimeError("boom")
+    assert study.cases() == []
+
+
+def test_nested_atomic_is_a_savepoint(study: Project) -> None:
+    with study.atomic():
+        study.put_case("CSO-01")
+        with pytest.raises(ValueError):
+            with study.atomic():
+                study.put_case("CSO-02")
+                raise ValueError
+    assert [c.id for c in study.cases()] == ["CSO-01"]
+
+
+def test_writes_outside_atomic_are_refused(study: Project) -> None:
+    with pytest.raises(RuntimeError, match="atomic"):
+        study._write("INSERT INTO cases VALUES ('x')")
+
+
+def test_sources_segments_round_trip(study: Project) -> None:
+    add_demo_source(study)
+    src = study.source("S1")
+    assert src is not None and src.case == "CSO-01"
+    segs = list(study.segments())
+    assert [s.id for s in segs] == ["S1:1", "S1:2"]
+    for s in segs:
+        assert src.text[s.start:s.end] == s.text
+    assert [s.id for s in study.segments(role="respondent")] == ["S1:2"]
+    assert study.segment("S1:2").case == "CSO-01"
+
+
+def test_put_coding_adds_updates_and_audits(study: Project) -> None:
+    add_demo_source(study)
+    c = Coding("S1:2", "trust", "alice")
+    with study.atomic():
+        assert study.put_coding(c) == "added"
+        assert study.put_coding(c) == "unchanged"
+        assert study.put_coding(Coding("S1:2", "trust", "alice", memo="clear")) == "updated"
+    entries = study.audit()
+    assert [e.action for e in entries] == ["add", "update"]
+    assert entries[1].before["memo"] is None and entries[1].after["memo"] == "clear"
+    with study.atomic():
+        assert study.delete_coding(c)
+    assert study.audit()[-1].action == "remove"
+    assert study.codings() == []
+
+
+def test_coding_on_unknown_segment_is_refused(study: Project) -> None:
+    with pytest.raises(CodingError, match="unknown segment"):
+        with study.atomic():
+            study.put_coding(Coding("nope:1", "trust", "alice"))
+
+
+def test_audit_log_is_append_only(study: Project) -> None:
+    add_demo_source(study)
+    with study.atomic():
+        study.put_coding(Coding("S1:2", "trust", "alice"))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with study.atomic():
+            study._write("DELETE FROM audit")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with study.atomic():
+            study._write("UPDATE audit SET actor = 'mallory'")
+    assert len(study.audit()) == 1
+
+
+def test_replace_suggestions_keeps_human_codings_and_decisions(study: Project) -> None:
+    add_demo_source(study)
+    with study.atomic():
+        study.put_coding(Coding("S1:2", "trust", "alice"))
+        study.put_coding(Coding("S1:2", "funding", "bob", status="rejected"))
+    sugg = [Coding("S1:2", "corruption", "tipqual-rules", status="suggested", score=0.8)]
+    assert study.replace_suggestions(["tipqual-rules"], None, sugg) == {"removed": 0, "added": 1}
+    assert study.replace_suggestions(["tipqual-rules"], None, sugg) == {"removed": 1, "added": 1}
+    statuses = sorted((c.code, c.status) for c in study.codings())
+    assert statuses == [("corruption", "suggested"), ("funding", "rejected"),
+                        ("trust", "human")]
+
+
+def test_status_counts_contract_keys(study: Project) -> None:
+    add_demo_source(study)
+    with study.atomic():
+        study.put_coding(Coding("S1:2", "trust", "alice"))
+    st = study.status()
+    assert set(st) == {"cases", "sources", "segments", "codes", "coders", "codings"}
+    assert set(st["codings"]) == {"human", "suggested", "accepted", "rejected"}
+    assert (st["cases"], st["sources"], st["segments"], st["coders"]) == (1, 1, 2, ["alice"])
+    assert st["codings"]["human"] == 1
+
+
+def test_stage_keys_and_mentions(study: Project) -> None:
+    add_demo_source(study)
+    study.set_stage_keys("suggest", {"S1:1": "k1", "S1:2": "k2"})
+    study.set_stage_keys("suggest", {"S1:2": "k3"})
+    assert study.stage_keys("suggest") == {"S1:1": "k1", "S1:2": "k3"}
+    study.replace_mentions(None, [store.Mention("S1:2", "SAPS", 12, 18, "police")])
+    assert [m.stakeholder for m in study.mentions()] == ["SAPS"]
+    study.replace_mentions(["S1:2"], [])
+    assert study.mentions() == []

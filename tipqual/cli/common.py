@@ -1,0 +1,31 @@
+"""Helpers shared by the command modules: opening a study, printing JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+project_argument = click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def open_project(path: Path, *, readonly: bool = False):
+    """Open the study named on the command line, recording the running command for the audit."""
+    from tipqual.project import Project
+
+    ctx = click.get_current_context(silent=True)
+    command = ctx.command_path.removeprefix("tipqual ").strip() if ctx else "api"
+    return Project.open(path, command=command or "api", readonly=readonly)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as stable, indented JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def progress_enabled() -> bool:
+    """Progress bars only on an interactive terminal (stderr), never in pipes or CI logs."""
+    return sys.stderr.isatty()

@@ -1,0 +1,163 @@
+"""Codebooks and stakeholder registries: the data model and the YAML loader.
+
+A codebook is a YAML file with a ``name``, a ``version`` and a list of ``codes``; each code has a
+stable lowercase ``id`` and, optionally, a ``parent``. A stakeholder registry lists the actors a
+study talks about, with their aliases; it sits inside the codebook (``stakeholders:`` as a list)
+or in its own file referenced by path (``stakeholders: sa-stakeholders.yaml``).
+
+``load`` is pure: it reads files and returns dataclasses, it never touches a study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tipqual.errors import CodebookError
+
+
+@dataclass
+class Code:
+    """One code of a codebook."""
+
+    id: str
+    name: str
+    definition: str = ""
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+    parent: str | None = None
+    color: str | None = None
+    phrases: list[str] = field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class Stakeholder:
+    """One actor of a stakeholder registry (a department, a network, an organisation)."""
+
+    id: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    sector: str = "other"
+    level: str | None = None
+    description: str = ""
+
+
+@dataclass
+class Codebook:
+    """A versioned set of codes, in document order, with an optional stakeholder registry."""
+
+    name: str
+    version: str
+    codes: list[Code] = field(default_factory=list)
+    stakeholders: list[Stakeholder] = field(default_factory=list)
+    description: str = ""
+
+    def code(self, code_id: str) -> Code:
+        """Return the code with this id; raise CodebookError if there is none."""
+        for code in self.codes:
+            if code.id == code_id:
+                return code
+        raise CodebookError(f"unknown code {code_id!r}; the codebook {self.name!r} has: "
+                            f"{', '.join(self.ids)}")
+
+    @property
+    def ids(self) -> list[str]:
+        """Code ids in codebook order."""
+        return [c.id for c in self.codes]
+
+    def children(self, code_id: str | None) -> list[Code]:
+        """Direct children of a code (``None``: the top-level codes), in codebook order."""
+        return [c for c in self.codes if c.parent == code_id]
+
+    def subtree(self, code_id: str) -> list[str]:
+        """The code and all its descendants, in codebook order."""
+        wanted = {code_id}
+        changed = True
+        while changed:
+            changed = False
+            for c in self.codes:
+                if c.parent in wanted and c.id not in wanted:
+                    wanted.add(c.id)
+                    changed = True
+        return [c.id for c in self.codes if c.id in wanted]
+
+    def depth(self, code_id: str) -> int:
+        """How many ancestors a code has (0 for a top-level code)."""
+        parents = {c.id: c.parent for c in self.codes}
+        depth, seen = 0, {code_id}
+        parent = parents.get(code_id)
+        while parent is not None and parent not in seen:
+            depth += 1
+            seen.add(parent)
+            parent = parents.get(parent)
+        return depth
+
+    def stakeholder(self, stakeholder_id: str) -> Stakeholder:
+        """Return the registry entry with this id; raise CodebookError if there is none."""
+        for s in self.stakeholders:
+            if s.id == stakeholder_id:
+                return s
+        raise CodebookError(f"unknown stakeholder {stakeholder_id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON- and YAML-ready dict with every field."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "codes": [asdict(c) for c in self.codes],
+            "stakeholders": [asdict(s) for s in self.stakeholders],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Codebook:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=data["name"],
+            version=str(data["version"]),
+            description=data.get("description", ""),
+            codes=[Code(**c) for c in data.get("codes", [])],
+            stakeholders=[Stakeholder(**s) for s in data.get("stakeholders", [])],
+        )
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the codebook (all fields, canonical JSON): identifies a version."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def load(path: str | Path) -> Codebook:
+    """Read a codebook YAML file (and the registry it references) into a Codebook."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CodebookError("no such file; give the path of a codebook YAML file", path=path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CodebookError(f"cannot read the codebook: {exc}", path=path)
+    if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
+        raise CodebookError("not a codebook: expected a mapping with a 'codes' list", path=path)
+    registry = data.get("stakeholders") or []
+    if isinstance(registry, str):
+        reg_path = path.parent / registry
+        try:
+            reg = yaml.safe_load(reg_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise CodebookError(f"cannot read the stakeholder registry: {exc}", path=reg_path)
+        registry = reg.get("stakeholders", []) if isinstance(reg, dict) else reg
+    return Codebook(
+        name=str(data.get("name", path.stem)),
+        version=str(data.get("version", "1")),
+        description=str(data.get("description", "") or ""),
+        codes=[Code(**c) for c in data["codes"]],
+        stakeholders=[Stakeholder(**s) for s in registry or []],
+    )
