@@ -1,0 +1,157 @@
+"""Tests for tipqual.qdaxml: GUIDs, safe parsing, codes in and out of QDA-XML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from tests.conftest import SHARED
+from tipqual import qdaxml
+from tipqual.codebook import Code, Codebook
+from tipqual.errors import ExchangeError
+
+REFI = SHARED / "refi"
+FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
+
+
+@pytest.fixture(scope="module")
+def codebook_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(REFI / "Codebook.xsd"))
+
+
+def _book() -> Codebook:
+    return Codebook(name="tip", version="2", codes=[
+        Code(id="partnership", name="Partnership", definition="Work with others."),
+        Code(id="trust", name="Trust", parent="partnership", color="#0a0",
+             definition="Confidence in a partner."),
+        Code(id="corruption", name="Corruption & bribes", parent="partnership", color="red"),
+        Code(id="funding", name="Funding"),
+        Code(id="loop_a", name="Loop A", parent="loop_b"),
+        Code(id="loop_b", name="Loop B", parent="loop_a"),
+    ])
+
+
+def test_stable_guid_is_repeatable_and_distinct() -> None:
+    a = qdaxml.stable_guid("code", "trust")
+    assert a == qdaxml.stable_guid("code", "trust")
+    assert a != qdaxml.stable_guid("source", "trust")
+    assert qdaxml.is_guid(a) and a == a.upper()
+
+
+@pytest.mark.parametrize("raw", ["{ad68fbe7-e1ee-4a82-a279-23cc698c89eb}",
+                                 " AD68FBE7-E1EE-4A82-A279-23CC698C89EB ",
+                                 "ad68fbe7-e1ee-4a82-a279-23cc698c89eb"])
+def test_normalize_guid(raw: str) -> None:
+    assert qdaxml.normalize_guid(raw) == "AD68FBE7-E1EE-4A82-A279-23CC698C89EB"
+
+
+def test_slugify() -> None:
+    assert qdaxml.slugify("Coke::full-fat Coke") == "coke_full_fat_coke"
+    assert qdaxml.slugify("Arándano été") == "arandano_ete"
+    assert qdaxml.slugify('"rushed"') == "rushed"
+    assert qdaxml.slugify("2nd wave") == "c_2nd_wave"
+    assert qdaxml.slugify("???") == "code"
+
+
+def test_qdc_export_validates_and_nests(codebook_schema: xmlschema.XMLSchema) -> None:
+    data = qdaxml.codebook_to_qdc(_book(), categories={"partnership"})
+    codebook_schema.validate(ET.fromstring(data))
+    assert data.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+    root = ET.fromstring(data)
+    ns = {"c": qdaxml.CODEBOOK_NS}
+    top = root.findall("c:Codes/c:Code", ns)
+    assert [c.get("name") for c in top] == ["Partnership", "Funding", "Loop A"]
+    assert top[0].get("isCodable") == "false"
+    kids = top[0].findall("c:Code", ns)
+    assert [k.get("name") for k in kids] == ["Trust", "Corruption & bribes"]
+    assert kids[0].get("color") == "#00AA00" and kids[1].get("color") is None
+    assert kids[0].findtext("c:Description", namespaces=ns) == "Confidence in a partner."
+    assert kids[0].get("guid") == qdaxml.stable_guid("code", "trust")
+    assert qdaxml.codebook_to_qdc(_book()) == qdaxml.codebook_to_qdc(_book())
+
+
+def test_qdc_round_trip_keeps_names_tree_colours() -> None:
+    cats: set[str] = set()
+    back = qdaxml.codebook_from_qdc(qdaxml.codebook_to_qdc(_book(), categories={"partnership"}),
+                                    "tip.qdc", categories=cats)
+    assert back.name == "tip"
+    assert [(c.id, c.parent) for c in back.codes] == [
+        ("partnership", None), ("trust", "partnership"), ("corruption_bribes", "partnership"),
+        ("funding", None), ("loop_a", None), ("loop_b", "loop_a")]
+    assert back.code("trust").color == "#00AA00"
+    assert back.code("trust").definition == "Confidence in a partner."
+    assert cats == {"partnership"}
+
+
+def test_empty_codebook_refused() -> None:
+    with pytest.raises(ExchangeError, match="no codes"):
+        qdaxml.codebook_to_qdc(Codebook(name="empty", version="1"))
+
+
+def test_taguette_qdc_with_invalid_sets_still_reads() -> None:
+    path = REFI / "samples" / "taguette_tests_expected_reconstructed.qdc"
+    book = qdaxml.codebook_from_qdc(path.read_bytes(), path)
+    assert [c.id for c in book.codes] == ["interesting", "people", "interesting_places"]
+    assert book.codes[2].name == "interesting\\places"
+
+
+def test_atlas_codebook_from_project_has_14_unique_codes() -> None:
+    path = REFI / "samples" / "atlasti84mac_refi-standard-project.qde"
+    book = qdaxml.codebook_from_qdc(path.read_bytes(), path)
+    assert len(book.codes) == 14
+    assert len(set(book.ids)) == 14
+    assert book.code("cornflakes").definition == "breakfast cereal made by Kellogg’s"
+    assert book.code("rushed").name == '"rushed"'
+
+
+def test_namespace_variants_braced_guids_bom_and_duplicate_names() -> None:
+    data = ("\ufeff<?xml version='1.0' encoding='utf-8'?>\n"
+            "<CodeBook xmlns='urn:QDA-XML:codebook:0:4'><Codes>"
+            "<Code guid='{0d62985d-b147-5d01-a9b5-cae5dcd98342}' name='Trust' isCodable='false'>"
+            "<Code guid='DFE5C38E-9449-5959-A1F7-E3D895CFA87F' name='trust' isCodable='true'"
+            " color='#abc'/></Code></Codes></CodeBook>").encode("utf-8")
+    cats: set[str] = set()
+    codes = qdaxml.read_codes(qdaxml.child(qdaxml.parse_xml(data, "x.qdc"), "Codes"))
+    assert [q.guid for q in codes] == ["0D62985D-B147-5D01-A9B5-CAE5DCD98342",
+                                       "DFE5C38E-9449-5959-A1F7-E3D895CFA87F"]
+    book = qdaxml.codebook_from_qdc(data, "x.qdc", categories=cats)
+    assert [(c.id, c.parent, c.color) for c in book.codes] == [
+        ("trust", None, None), ("trust_2", "trust", "#AABBCC")]
+    assert cats == {"trust"}
+
+
+def test_entity_bomb_refused_fast() -> None:
+    path = FIX / "entity-bomb.qde"
+    with pytest.raises(ExchangeError, match="entity-bomb.qde: refused"):
+        qdaxml.parse_xml(path.read_bytes(), path)
+
+
+def test_external_entity_refused() -> None:
+    path = FIX / "external-entity.qde"
+    with pytest.raises(ExchangeError, match="external-entity.qde: refused") as info:
+        qdaxml.parse_xml(path.read_bytes(), path)
+    assert "passwd" not in str(info.value)
+
+
+def test_malformed_xml_names_file_and_line() -> None:
+    with pytest.raises(ExchangeError) as info:
+        qdaxml.parse_xml(b"<Project>\n<Users>\n</Project>", "bad.qde")
+    assert info.value.path == "bad.qde" and info.value.line == 3
+    assert info.value.format().startswith("bad.qde:3: malformed XML")
+
+
+def test_not_a_codebook() -> None:
+    with pytest.raises(ExchangeError, match="expected <CodeBook>"):
+        qdaxml.codebook_from_qdc(b"<Other/>", "o.qdc")
+    with pytest.raises(ExchangeError, match="no <Codes>"):
+        qdaxml.codebook_from_qdc(b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'/>", "o.qdc")
+
+
+def test_localname_and_attr_helpers() -> None:
+    el = ET.fromstring("<a xmlns='urn:x' xmlns:p='urn:p' p:Name='v'><b>t</b><!--c--></a>")
+    assert qdaxml.localname(el.tag) == "a" and qdaxml.namespace(el.tag) == "urn:x"
+    assert qdaxml.child_text(el, "b") == "t" and qdaxml.child(el, "z") is None
+    assert qdaxml.attr(el, "name") == "v" and qdaxml.attr(el, "none", "d") == "d"
