@@ -1,0 +1,133 @@
+"""The spaCy pipeline: lemmas, the code ruler and the stakeholder ruler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tipqual import codebook as codebook_mod
+from tipqual import nlp as nlp_mod
+from tipqual.errors import CodebookError, TipqualError
+from tipqual.project import Segment
+
+CODEBOOK = FIXTURES / "suggest" / "codebook.yaml"
+
+
+@pytest.fixture(scope="module")
+def book():
+    return codebook_mod.load(CODEBOOK)
+
+
+@pytest.fixture(scope="module")
+def pipeline(book):
+    return nlp_mod.build_pipeline(book)
+
+
+def _seg(n: int, text: str) -> Segment:
+    return Segment(id=f"T:{n}", source="T", n=n, speaker="R", role="respondent", start=0,
+                   end=len(text), text=text)
+
+
+def _codes(doc) -> list[tuple[str, str]]:
+    return [(sp.text, sp.label_) for sp in doc.spans[nlp_mod.CODE_SPANS]]
+
+
+def test_default_pipeline_is_blank_english_with_lookup_lemmas(pipeline):
+    assert pipeline.pipe_names == ["lemmatizer", nlp_mod.LEMMA_NORMALIZER, nlp_mod.CODE_RULER,
+                                   nlp_mod.STAKEHOLDER_RULER]
+    assert pipeline.get_pipe("lemmatizer").mode == "lookup"
+    doc = pipeline("Bribes were paid and victims feared the officials")
+    assert [t.lemma_ for t in doc] == ["bribe", "be", "pay", "and", "victim", "fear", "the",
+                                       "official"]
+
+
+def test_phrase_matches_case_insensitively(pipeline):
+    doc = pipeline("CORRUPTION in the department. Our Funding ended.")
+    assert _codes(doc) == [("CORRUPTION", "corruption"), ("Funding", "funding")]
+
+
+def test_phrase_matches_on_lemmas(pipeline):
+    doc = pipeline("They demanded bribes, and the cases were delayed by donors.")
+    assert _codes(doc) == [("bribes", "corruption"), ("delayed", "delays"),
+                           ("donors", "funding")]
+
+
+def test_multiword_phrase_matches_inflected_form(pipeline):
+    doc = pipeline("There were budget cuts and a shortage of staff.")
+    assert ("budget cuts", "funding") in _codes(doc)
+    assert ("shortage of staff", "capacity") in _codes(doc)
+
+
+def test_overlapping_codes_coexist(pipeline):
+    doc = pipeline("a shortage of staff")
+    spans = _codes(doc)
+    assert ("shortage of staff", "capacity") in spans
+    assert ("staff", "capacity") in spans
+    doc = pipeline("corrupt officials destroyed our trust")
+    assert _codes(doc) == [("corrupt", "corruption"), ("trust", "trust")]
+
+
+def test_token_pattern_and_rule_provenance(pipeline):
+    doc = pipeline("Someone leaked information to the traffickers.")
+    spans = doc.spans[nlp_mod.CODE_SPANS]
+    assert ("leaked information", "corruption") in _codes(doc)
+    assert all(sp.id_.startswith("pattern [") for sp in spans)
+    doc = pipeline("a bribe")
+    assert doc.spans[nlp_mod.CODE_SPANS][0].id_ == 'phrase "bribe"'
+
+
+def test_no_partial_word_matches(pipeline):
+    doc = pipeline("The trustees met the policeman at the bribery desk.")
+    assert _codes(doc) == []
+    assert list(doc.spans[nlp_mod.STAKEHOLDER_SPANS]) == []
+
+
+def test_invalid_pattern_is_a_codebook_error(book):
+    nlp = nlp_mod.blank_pipeline()
+    ruler = nlp.add_pipe(nlp_mod.CODE_RULER)
+    with pytest.raises(CodebookError, match="invalid token pattern"):
+        ruler.add_rules([{"code": "x", "kind": "pattern", "value": [{"NOPE": "a"}]}])
+
+
+def test_rulers_round_trip_through_disk(pipeline, tmp_path: Path):
+    pipeline.to_disk(tmp_path / "pipe")
+    nlp = nlp_mod.blank_pipeline()
+    nlp.add_pipe(nlp_mod.CODE_RULER)
+    nlp.add_pipe(nlp_mod.STAKEHOLDER_RULER)
+    nlp.get_pipe(nlp_mod.CODE_RULER).from_disk(tmp_path / "pipe" / nlp_mod.CODE_RULER)
+    nlp.get_pipe(nlp_mod.STAKEHOLDER_RULER).from_disk(
+        tmp_path / "pipe" / nlp_mod.STAKEHOLDER_RULER)
+    text = "The Hawks took bribes; donors left."
+    a, b = pipeline(text), nlp(text)
+    assert _codes(a) == _codes(b) == [("bribes", "corruption"), ("donors", "funding")]
+    assert ([(s.text, s.label_) for s in b.spans["stakeholders"]]
+            == [("The Hawks", "DPCI")])
+
+
+def test_unknown_model_is_a_clear_error(book):
+    with pytest.raises(TipqualError, match="no installed spaCy pipeline named 'xx_nope_model'"):
+        nlp_mod.build_pipeline(book, model="xx_nope_model")
+
+
+def test_find_mentions_resolves_aliases(book):
+    segs = [_seg(1, "We work with the Hawks and the Department of Social Development."),
+            _seg(2, "The National Prosecuting Authority, or the National Prosecution "
+                    "Authority as some say, and the NPA prosecutors."),
+            _seg(3, "Nobody here.")]
+    got = [(m.segment, m.stakeholder, m.text) for m in nlp_mod.find_mentions(segs, book)]
+    assert got == [("T:1", "DPCI", "the Hawks"),
+                   ("T:1", "DSD", "Department of Social Development"),
+                   ("T:2", "NPA", "National Prosecuting Authority"),
+                   ("T:2", "NPA", "National Prosecution Authority"),
+                   ("T:2", "NPA", "NPA"),
+                   ("T:2", "NPA", "prosecutors")]
+
+
+def test_find_mentions_offsets_point_into_segment_text(book, pipeline):
+    text = "Then the police station called a social worker."
+    mentions = list(nlp_mod.find_mentions([_seg(1, text)], book, nlp=pipeline, batch_size=1))
+    assert [(m.stakeholder, text[m.start:m.end]) for m in mentions] == [
+        ("SAPS", "the police"), ("DSD", "social worker")]
+    assert all(text[m.start:m.end] == m.text for m in mentions)

@@ -1,0 +1,322 @@
+"""Building the spaCy pipeline: tokenizer, lemmas and tipqual's rule components.
+
+The default pipeline is ``spacy.blank("en")`` with the lookup lemmatizer of
+``spacy-lookups-data`` (nothing is downloaded). ``model=NAME`` loads an installed trained
+pipeline instead (for its named entities) and adds the same components. Two rule components
+write overlapping spans onto each ``Doc``:
+
+- ``tipqual_code_ruler_v1``: each code's ``phrases`` (matched on lower-cased words and on
+  lemmas) and ``patterns`` (spaCy Matcher token patterns) into ``doc.spans["tipqual"]``, the
+  span label being the code id and the span id naming the rule that matched;
+- ``tipqual_stakeholder_ruler_v1``: the registry's aliases (lower-cased, whole tokens, the
+  longest match wins) into ``doc.spans["stakeholders"]``, labelled with the stakeholder id.
+
+(spaCy forbids dots in factory names, so the version is the ``_v1`` suffix.)
+Both keep their rules in plain JSON and serialise them with ``to_disk``/``from_disk``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tipqual.errors import CodebookError, TipqualError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+    from tipqual.codebook import Codebook
+    from tipqual.project import Mention, Segment
+
+CODE_SPANS = "tipqual"
+STAKEHOLDER_SPANS = "stakeholders"
+CODE_RULER = "tipqual_code_ruler_v1"
+STAKEHOLDER_RULER = "tipqual_stakeholder_ruler_v1"
+LEMMA_NORMALIZER = "tipqual_lemma_normalizer_v1"
+DEFAULT_BATCH_SIZE = 64
+
+_registered = False
+
+
+def _register() -> None:
+    """Register tipqual's factories with spaCy once (spaCy itself is imported lazily)."""
+    global _registered
+    if _registered:
+        return
+    from spacy.language import Language
+
+    Language.factory(LEMMA_NORMALIZER)(_make_lemma_normalizer)
+    Language.factory(CODE_RULER, default_config={"spans_key": CODE_SPANS})(_make_code_ruler)
+    Language.factory(STAKEHOLDER_RULER,
+                     default_config={"spans_key": STAKEHOLDER_SPANS})(_make_stakeholder_ruler)
+    _registered = True
+
+
+def _make_lemma_normalizer(nlp: Language, name: str) -> LemmaNormalizer:
+    return LemmaNormalizer(nlp, name)
+
+
+def _make_code_ruler(nlp: Language, name: str, spans_key: str) -> CodeRuler:
+    return CodeRuler(nlp, name, spans_key=spans_key)
+
+
+def _make_stakeholder_ruler(nlp: Language, name: str, spans_key: str) -> StakeholderRuler:
+    return StakeholderRuler(nlp, name, spans_key=spans_key)
+
+
+class LemmaNormalizer:
+    """Lower-cases lemmas, and looks a capitalised word up again in lower case.
+
+    The lookup table is keyed by the exact word, so "Bribes" at the start of a sentence would
+    keep its own form; matching lemmas case-insensitively needs "bribe".
+    """
+
+    def __init__(self, nlp: Language, name: str):
+        self.name = name
+        self._table: dict[str, str] | None = None
+        if "lemmatizer" in nlp.pipe_names:
+            lemmatizer = nlp.get_pipe("lemmatizer")
+            lookups = getattr(lemmatizer, "lookups", None)
+            if lookups is not None and lookups.has_table("lemma_lookup"):
+                self._table = lookups.get_table("lemma_lookup")
+
+    def __call__(self, doc: Doc) -> Doc:
+        for token in doc:
+            lemma = token.lemma_ or token.text
+            if self._table is not None and lemma == token.text and token.text != token.lower_:
+                lemma = self._table.get(token.lower_, token.lower_)
+            token.lemma_ = lemma.lower()
+        return doc
+
+
+def _run_upstream(nlp: Language, name: str, text: str) -> Doc:
+    """Process ``text`` with the components that come before ``name`` in the pipeline."""
+    doc = nlp.make_doc(text)
+    for pipe_name, proc in nlp.pipeline:
+        if pipe_name == name:
+            break
+        doc = proc(doc)
+    return doc
+
+
+class CodeRuler:
+    """Writes each code's phrase and pattern matches as overlapping spans onto the Doc."""
+
+    def __init__(self, nlp: Language, name: str, spans_key: str = CODE_SPANS):
+        self.nlp = nlp
+        self.name = name
+        self.spans_key = spans_key
+        self.rules: list[dict[str, Any]] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        self._lower = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self._lemma = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        self._matcher = Matcher(self.nlp.vocab, validate=True)
+
+    def add_codebook(self, codebook: Codebook) -> None:
+        """Compile every code's ``phrases`` and ``patterns`` into this ruler."""
+        rules: list[dict[str, Any]] = []
+        for code in codebook.codes:
+            for phrase in code.phrases:
+                if str(phrase).strip():
+                    rules.append({"code": code.id, "kind": "phrase", "value": str(phrase)})
+            for pattern in code.patterns:
+                rules.append({"code": code.id, "kind": "pattern", "value": pattern})
+        self.add_rules(rules)
+
+    def add_rules(self, rules: Iterable[dict[str, Any]]) -> None:
+        """Add rules: ``{"code", "kind": "phrase"|"pattern", "value"}`` dicts."""
+        for rule in rules:
+            index = len(self.rules)
+            key = f"{CODE_RULER}:{index}"
+            if rule["kind"] == "phrase":
+                self._lower.add(key, [self.nlp.make_doc(rule["value"])])
+                lemma_doc = _run_upstream(self.nlp, self.name, rule["value"])
+                if any(t.lemma_ for t in lemma_doc):
+                    self._lemma.add(key, [lemma_doc])
+            elif rule["kind"] == "pattern":
+                try:
+                    self._matcher.add(key, [rule["value"]])
+                except (ValueError, TypeError) as exc:
+                    raise CodebookError(f"code {rule['code']!r}: invalid token pattern "
+                                        f"{json.dumps(rule['value'])}: {exc}") from None
+            else:
+                raise CodebookError(f"unknown rule kind {rule['kind']!r}")
+            self.rules.append({"code": rule["code"], "kind": rule["kind"],
+                               "value": rule["value"]})
+
+    def __call__(self, doc: Doc) -> Doc:
+        from spacy.tokens import Span
+
+        found: dict[tuple[int, int, str], int] = {}
+        for matcher in (self._lower, self._lemma, self._matcher):
+            for match_id, start, end in matcher(doc):
+                index = int(self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
+                code = self.rules[index]["code"]
+                found.setdefault((start, end, code), index)
+        spans = [Span(doc, start, end, label=code, span_id=self.describe(index))
+                 for (start, end, code), index in sorted(found.items())]
+        doc.spans[self.spans_key] = spans
+        return doc
+
+    def describe(self, index: int) -> str:
+        """A short human-readable name of a rule, e.g. ``phrase "bribe"``."""
+        rule = self.rules[index]
+        if rule["kind"] == "pattern":
+            return "pattern " + json.dumps(rule["value"], sort_keys=True)
+        return f'phrase "{rule["value"]}"'
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        """Write the rules as JSON into the folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "rules.json").write_text(json.dumps(self.rules, indent=1, sort_keys=True),
+                                         encoding="utf-8")
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> CodeRuler:
+        """Read rules written by :meth:`to_disk`, replacing the current ones."""
+        rules = json.loads((Path(path) / "rules.json").read_text(encoding="utf-8"))
+        self.rules = []
+        self._reset()
+        self.add_rules(rules)
+        return self
+
+
+class StakeholderRuler:
+    """Writes stakeholder aliases found in the text as spans (the longest match wins)."""
+
+    def __init__(self, nlp: Language, name: str, spans_key: str = STAKEHOLDER_SPANS):
+        self.nlp = nlp
+        self.name = name
+        self.spans_key = spans_key
+        self.aliases: list[dict[str, str]] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        from spacy.matcher import PhraseMatcher
+
+        self._matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+
+    def add_registry(self, codebook: Codebook) -> None:
+        """Add every stakeholder's id, name and aliases."""
+        entries = []
+        for s in codebook.stakeholders:
+            for alias in dict.fromkeys([s.id, s.name, *s.aliases]):
+                if str(alias).strip():
+                    entries.append({"stakeholder": s.id, "alias": str(alias)})
+        self.add_aliases(entries)
+
+    def add_aliases(self, entries: Iterable[dict[str, str]]) -> None:
+        """Add ``{"stakeholder", "alias"}`` entries."""
+        for entry in entries:
+            self._matcher.add(entry["stakeholder"], [self.nlp.make_doc(entry["alias"])])
+            self.aliases.append({"stakeholder": entry["stakeholder"], "alias": entry["alias"]})
+
+    def __call__(self, doc: Doc) -> Doc:
+        from spacy.tokens import Span
+        from spacy.util import filter_spans
+
+        spans = [Span(doc, start, end, label=match_id)
+                 for match_id, start, end in self._matcher(doc)]
+        doc.spans[self.spans_key] = sorted(filter_spans(spans),
+                                           key=lambda sp: (sp.start, sp.end, sp.label_))
+        return doc
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        """Write the aliases as JSON into the folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "aliases.json").write_text(json.dumps(self.aliases, indent=1, sort_keys=True),
+                                           encoding="utf-8")
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> StakeholderRuler:
+        """Read aliases written by :meth:`to_disk`, replacing the current ones."""
+        entries = json.loads((Path(path) / "aliases.json").read_text(encoding="utf-8"))
+        self.aliases = []
+        self._reset()
+        self.add_aliases(entries)
+        return self
+
+
+def blank_pipeline() -> Language:
+    """``spacy.blank("en")`` with the lookup lemmatizer and lower-cased lemmas."""
+    import spacy
+
+    _register()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    try:
+        nlp.initialize()
+    except (OSError, ValueError, ImportError) as exc:
+        raise TipqualError(f"cannot set up the lemmatizer ({exc}); install "
+                           "spacy-lookups-data (pip install spacy-lookups-data)") from None
+    nlp.add_pipe(LEMMA_NORMALIZER)
+    return nlp
+
+
+def load_model(name: str) -> Language:
+    """Load an installed trained spaCy pipeline by package name or path."""
+    import spacy
+
+    _register()
+    try:
+        nlp = spacy.load(name)
+    except OSError:
+        raise TipqualError(f"no installed spaCy pipeline named {name!r}; install it "
+                           f"(python -m spacy download {name}) or leave out --model to use "
+                           "the built-in rules") from None
+    nlp.add_pipe(LEMMA_NORMALIZER)
+    return nlp
+
+
+def build_pipeline(codebook: Codebook, model: str | None = None) -> Language:
+    """The pipeline tipqual runs: lemmas, the code ruler and the stakeholder ruler.
+
+    Args:
+        codebook: the codes (phrases, patterns) and the stakeholder registry to match.
+        model: an installed trained pipeline to start from; None for the blank English one.
+
+    Returns:
+        A spaCy ``Language`` whose docs carry ``doc.spans["tipqual"]`` and
+        ``doc.spans["stakeholders"]``.
+    """
+    nlp = load_model(model) if model else blank_pipeline()
+    nlp.add_pipe(CODE_RULER).add_codebook(codebook)
+    nlp.add_pipe(STAKEHOLDER_RULER).add_registry(codebook)
+    return nlp
+
+
+def doc_mentions(segment_id: str, doc: Doc) -> list[Mention]:
+    """The stakeholder mentions the ruler found in one processed segment."""
+    from tipqual.project import Mention
+
+    return [Mention(segment=segment_id, stakeholder=sp.label_, start=sp.start_char,
+                    end=sp.end_char, text=sp.text)
+            for sp in doc.spans.get(STAKEHOLDER_SPANS, [])]
+
+
+def find_mentions(segments: Iterable[Segment], codebook: Codebook, nlp: Language | None = None,
+                  batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Mention]:
+    """Stream the stakeholder mentions of segments (offsets relative to each segment's text).
+
+    Args:
+        segments: the segments to read, in any number (they are processed in batches).
+        codebook: supplies the stakeholder registry (ids and aliases).
+        nlp: a pipeline from :func:`build_pipeline`; built from ``codebook`` when None.
+        batch_size: segments per ``nlp.pipe`` batch.
+
+    Returns:
+        An iterator of ``Mention`` in segment order, then by position in the segment.
+    """
+    if nlp is None:
+        nlp = blank_pipeline()
+        nlp.add_pipe(STAKEHOLDER_RULER).add_registry(codebook)
+    pairs = ((seg.text, seg.id) for seg in segments)
+    for doc, segment_id in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
+        yield from doc_mentions(segment_id, doc)
