@@ -1,0 +1,182 @@
+"""Cross-case matrices computed from the small analysis study."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+sys.path.insert(0, str(FIXTURES / "analysis"))
+from minimal_study import build, rows  # noqa: E402
+
+from tipqual import matrices  # noqa: E402
+from tipqual.errors import CodebookError, CodingError  # noqa: E402
+
+CODES = ["partnership", "partnership-vertical", "trust", "corruption", "funding",
+         "victim-services", "referral", "protection"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    p = build(tmp_path_factory.mktemp("matrices") / "study.db")
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def data(project):
+    return matrices.load(project)
+
+
+def expected_counts(statuses=("human", "accepted"), by_coder=False):
+    """An independent crosstab of the fixture codings, in plain Python."""
+    case_of = {f"{r['source']}:{i}": r["case"] for src in ("A1", "B1", "C1")
+               for i, r in enumerate([x for x in rows("segments.csv") if x["source"] == src], 1)}
+    seen, table = set(), defaultdict(int)
+    for r in rows("codings.csv"):
+        if r["status"] not in statuses:
+            continue
+        key = (r["segment"], r["code"], r["coder"] if by_coder else None)
+        if key in seen:
+            continue
+        seen.add(key)
+        row = (case_of[r["segment"]], r["coder"]) if by_coder else case_of[r["segment"]]
+        table[(row, r["code"])] += 1
+    return dict(table)
+
+
+def test_counts_equal_an_independent_crosstab(data):
+    table = matrices.counts(data)
+    assert list(table.columns) == CODES
+    assert list(table.index) == ["CSO-A", "CSO-B", "CSO-C"]
+    assert table.index.name == "case"
+    got = {(case, code): int(table.loc[case, code])
+           for case in table.index for code in CODES if table.loc[case, code]}
+    assert got == expected_counts()
+    assert got[("CSO-A", "partnership-vertical")] == 1  # two coders, one segment
+
+
+def test_counts_by_coder_rows(data):
+    table = matrices.counts(data, by_coder=True)
+    assert table.index.names == ["case", "coder"]
+    got = {(row, code): int(table.loc[row, code])
+           for row in table.index for code in CODES if table.loc[row, code]}
+    assert got == expected_counts(by_coder=True)
+    assert int(table.loc[("CSO-B", "bob"), "trust"]) == 2
+
+
+def test_presence_is_counts_above_zero(data):
+    assert (matrices.presence(data) == (matrices.counts(data) > 0).astype(int)).all().all()
+    assert matrices.presence(data).loc["CSO-C"].tolist() == [0, 1, 0, 0, 1, 1, 0, 0]
+
+
+def test_status_filter_and_coders(project):
+    only_suggested = matrices.load(project, statuses=["suggested"])
+    assert int(matrices.counts(only_suggested).to_numpy().sum()) == 1
+    bob = matrices.counts(matrices.load(project, coders=["bob"]))
+    assert int(bob.loc["CSO-B", "trust"]) == 2 and int(bob.loc["CSO-A", "referral"]) == 0
+    with pytest.raises(CodingError, match="unknown coder 'carol'"):
+        matrices.load(project, coders=["carol"])
+    with pytest.raises(CodingError, match="unknown status"):
+        matrices.load(project, statuses=["maybe"])
+
+
+def test_codes_subtree(project):
+    table = matrices.counts(matrices.load(project, code="victim-services"))
+    assert list(table.columns) == ["victim-services", "referral"]
+    assert table["referral"].tolist() == [1, 1, 0]
+    with pytest.raises(CodebookError, match="unknown code 'nope'"):
+        matrices.load(project, code="nope")
+
+
+def test_cooccurrence_symmetric_with_diagonal_the_totals(data):
+    table = matrices.cooccurrence(data)
+    assert list(table.index) == CODES and list(table.columns) == CODES
+    assert (table.to_numpy() == table.to_numpy().T).all()
+    totals = matrices.counts(data).sum()
+    assert [int(table.loc[c, c]) for c in CODES] == [int(totals[c]) for c in CODES]
+    assert int(table.loc["trust", "corruption"]) == 1      # B1:2
+    assert int(table.loc["partnership-vertical", "referral"]) == 1  # A1:2
+    assert int(table.loc["funding", "corruption"]) == 0    # the suggestion is not counted
+
+
+def test_framework_quotes_carry_segment_ids(data):
+    table = matrices.framework(data)
+    assert table.loc["CSO-B", "trust"] == (
+        '[B1:1] "Who do you call?"\n\n[B1:2] "+27 82 555 0101 is the shelter line; the police '
+        'never answer it, and one officer took money from the trafficker."')
+    assert table.loc["CSO-C", "victim-services"] == '[C1:3] "We run the saf"'  # a span
+    # a whole-segment coding wins over a span of the same segment: quoted once
+    assert table.loc["CSO-A", "funding"].count("[A1:3]") == 1
+    assert table.loc["CSO-A", "corruption"] == ""
+
+
+def test_coverage_shares_of_respondent_text(data):
+    table = matrices.coverage(data)
+    texts = [r for r in rows("segments.csv") if r["case"] == "CSO-C" and
+             r["role"] == "respondent"]
+    total = sum(len(r["text"]) for r in texts)
+    assert table.loc["CSO-C", "victim-services"] == round(14 / total, 4)
+    assert table.loc["CSO-C", "partnership-vertical"] == round(len(texts[0]["text"]) / total, 4)
+    # B1:1 is the interviewer's: trust covers only B1:2 of CSO-B's respondent text
+    b = [r for r in rows("segments.csv") if r["case"] == "CSO-B" and r["role"] == "respondent"]
+    assert table.loc["CSO-B", "trust"] == round(len(b[0]["text"]) / sum(len(r["text"])
+                                                                        for r in b), 4)
+    assert ((table >= 0) & (table <= 1)).all().all()
+
+
+def test_crosstabs_by_attribute(data):
+    tabs = matrices.crosstabs(data)
+    assert list(tabs) == ["province", "sector"]
+    assert list(tabs["sector"].index) == ["faith-based", "ngo"]
+    assert int(tabs["sector"].loc["ngo", "partnership-vertical"]) == 2
+    assert int(tabs["province"].loc["Western Cape", "trust"]) == 2
+
+
+def test_sheets_names_and_order(data):
+    assert list(matrices.sheets(data)) == ["counts", "presence", "coverage", "framework",
+                                           "cooccurrence", "by-province", "by-sector"]
+    assert matrices.sheet_name("by-a/b:c" + "x" * 40, ["counts"]) == "by-a_b_c" + "x" * 23
+    assert matrices.sheet_name("counts", ["Counts"]) == "counts~2"
+
+
+def test_case_without_codings_is_a_row_of_zeros(tmp_path):
+    p = build(tmp_path / "s.db")
+    with p.atomic():
+        p.put_case("CSO-D", {"sector": "ngo"})
+    table = matrices.counts(matrices.load(p))
+    p.close()
+    assert table.loc["CSO-D"].tolist() == [0] * len(CODES)
+
+
+def test_no_codebook_is_a_clear_error(tmp_path):
+    from tipqual.project import Project
+
+    p = Project.create(tmp_path / "empty.db")
+    with pytest.raises(CodingError, match="no codebook"):
+        matrices.load(p)
+    p.close()
+
+
+def test_source_without_a_case_stands_for_itself(tmp_path):
+    from tipqual.project import Coding, Segment, Source
+
+    p = build(tmp_path / "s.db")
+    with p.atomic():
+        p.add_source(Source("loose", None, "loose.txt", "txt", "0", "Trust nobody."),
+                     [Segment("loose:1", "loose", 1, "R", "respondent", 0, 13, "Trust nobody.")])
+        p.put_coding(Coding("loose:1", "trust", "alice"))
+    data = matrices.load(p)
+    p.close()
+    assert "loose" in data.cases
+    assert matrices.coverage(data).loc["loose", "trust"] == 1.0
+
+
+def test_frames_are_stable(project):
+    a, b = matrices.sheets(matrices.load(project)), matrices.sheets(matrices.load(project))
+    assert all(a[k].equals(b[k]) for k in a)
+    assert Path(project.path).exists()
