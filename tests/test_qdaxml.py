@@ -29,8 +29,8 @@ def _book() -> Codebook:
              definition="Confidence in a partner."),
         Code(id="corruption", name="Corruption & bribes", parent="partnership", color="red"),
         Code(id="funding", name="Funding"),
-        Code(id="loop_a", name="Loop A", parent="loop_b"),
-        Code(id="loop_b", name="Loop B", parent="loop_a"),
+        Code(id="loop-a", name="Loop A", parent="loop-b"),
+        Code(id="loop-b", name="Loop B", parent="loop-a"),
     ])
 
 
@@ -49,10 +49,10 @@ def test_normalize_guid(raw: str) -> None:
 
 
 def test_slugify() -> None:
-    assert qdaxml.slugify("Coke::full-fat Coke") == "coke_full_fat_coke"
-    assert qdaxml.slugify("Arándano été") == "arandano_ete"
+    assert qdaxml.slugify("Coke::full-fat Coke") == "coke-full-fat-coke"
+    assert qdaxml.slugify("Arándano été") == "arandano-ete"
     assert qdaxml.slugify('"rushed"') == "rushed"
-    assert qdaxml.slugify("2nd wave") == "c_2nd_wave"
+    assert qdaxml.slugify("2nd wave") == "c-2nd-wave"
     assert qdaxml.slugify("???") == "code"
 
 
@@ -79,11 +79,20 @@ def test_qdc_round_trip_keeps_names_tree_colours() -> None:
                                     "tip.qdc", categories=cats)
     assert back.name == "tip"
     assert [(c.id, c.parent) for c in back.codes] == [
-        ("partnership", None), ("trust", "partnership"), ("corruption_bribes", "partnership"),
-        ("funding", None), ("loop_a", None), ("loop_b", "loop_a")]
+        ("partnership", None), ("trust", "partnership"), ("corruption", "partnership"),
+        ("funding", None), ("loop-a", None), ("loop-b", "loop-a")]
     assert back.code("trust").color == "#00AA00"
     assert back.code("trust").definition == "Confidence in a partner."
     assert cats == {"partnership"}
+
+
+def test_tipqual_ids_recovered_from_guid_when_name_starts_with_id() -> None:
+    book = Codebook(name="b", version="1", codes=[
+        Code(id="trust", name="Trust and distrust"),
+        Code(id="gov", name="Partnership with government"),
+        Code(id="partnership", name="Partnership")])
+    back = qdaxml.codebook_from_qdc(qdaxml.codebook_to_qdc(book), "b.qdc")
+    assert back.ids == ["trust", "partnership-with-government", "partnership"]
 
 
 def test_empty_codebook_refused() -> None:
@@ -94,7 +103,7 @@ def test_empty_codebook_refused() -> None:
 def test_taguette_qdc_with_invalid_sets_still_reads() -> None:
     path = REFI / "samples" / "taguette_tests_expected_reconstructed.qdc"
     book = qdaxml.codebook_from_qdc(path.read_bytes(), path)
-    assert [c.id for c in book.codes] == ["interesting", "people", "interesting_places"]
+    assert [c.id for c in book.codes] == ["interesting", "people", "interesting-places"]
     assert book.codes[2].name == "interesting\\places"
 
 
@@ -119,7 +128,7 @@ def test_namespace_variants_braced_guids_bom_and_duplicate_names() -> None:
                                        "DFE5C38E-9449-5959-A1F7-E3D895CFA87F"]
     book = qdaxml.codebook_from_qdc(data, "x.qdc", categories=cats)
     assert [(c.id, c.parent, c.color) for c in book.codes] == [
-        ("trust", None, None), ("trust_2", "trust", "#AABBCC")]
+        ("trust", None, None), ("trust-2", "trust", "#AABBCC")]
     assert cats == {"trust"}
 
 

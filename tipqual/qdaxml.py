@@ -6,8 +6,10 @@ bomb or an external-entity file fails at once with an :class:`ExchangeError` nam
 Reading is lenient about what real tools write (namespace variants, GUID case and braces, a
 BOM); writing always produces the QDA-XML 1.0 form that validates against the schemas.
 
-Code ids are derived from code names as lowercase slugs (``"Trust in SAPS"`` → ``trust_in_saps``),
-made unique in document order; nesting becomes ``parent`` ids. A code with ``isCodable="false"``
+Code ids are derived from code names as lowercase slugs (``"Trust in SAPS"`` → ``trust-in-saps``),
+made unique in document order; nesting becomes ``parent`` ids. A GUID that tipqual itself wrote
+(``stable_guid("code", id)``) gives its id back when that id is the slug of the name or of its
+first words (``partnership`` for "Partnership and collaboration"). A code with ``isCodable="false"``
 is kept (its children need it) and reported as a category: through the ``codable`` field of
 :class:`tipqual.codebook.Code` when that field exists, and through the ``categories`` set a
 caller may pass in.
@@ -153,19 +155,31 @@ class QdaCode:
 
 
 def slugify(name: str) -> str:
-    """A lowercase id from a name: ASCII letters and digits joined by ``_``."""
+    """A lowercase id from a name: ASCII letters and digits joined by ``-``."""
     decomposed = unicodedata.normalize("NFKD", name)
     ascii_only = decomposed.encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_only).strip("_")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")
     if not slug:
         return "code"
-    return slug if slug[0].isalpha() else f"c_{slug}"
+    return slug if slug[0].isalpha() else f"c-{slug}"
+
+
+def _id_for(name: str, guid: str, used: set[str]) -> str:
+    """The id tipqual wrote under this GUID when it can be recognised, else a unique slug."""
+    slug = slugify(name)
+    words = slug.split("-")
+    for n in range(len(words), 0, -1):
+        candidate = "-".join(words[:n])
+        if candidate not in used and stable_guid("code", candidate) == guid:
+            used.add(candidate)
+            return candidate
+    return _unique(slug, used)
 
 
 def _unique(slug: str, used: set[str]) -> str:
     candidate, n = slug, 2
     while candidate in used:
-        candidate = f"{slug}_{n}"
+        candidate = f"{slug}-{n}"
         n += 1
     used.add(candidate)
     return candidate
@@ -188,7 +202,8 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
     def walk(el: ET.Element, parent: str | None) -> None:
         for code_el in children(el, "Code"):
             name = (attr(code_el, "name") or "").strip() or "unnamed code"
-            code_id = _unique(slugify(name), used)
+            raw_guid = normalize_guid(attr(code_el, "guid"))
+            code_id = _id_for(name, raw_guid, used)
             codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \
                 not in ("false", "0")
             color = _normal_color(attr(code_el, "color"))
@@ -196,7 +211,7 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
                       "definition": child_text(code_el, "Description").strip()}
             if with_codable:
                 fields["codable"] = codable
-            guid = normalize_guid(attr(code_el, "guid")) or stable_guid("code", code_id)
+            guid = raw_guid or stable_guid("code", code_id)
             out.append(QdaCode(guid=guid, code=Code(**fields), codable=codable))
             walk(code_el, code_id)
 
