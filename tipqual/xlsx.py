@@ -194,3 +194,37 @@ def save_workbook(wb: Any, path: str | Path) -> None:
                 dst.writestr(fixed, src.read(info.filename))
     except OSError as exc:
         raise ReportError(f"cannot write the workbook: {exc.strerror or exc}", path=path)
+
+
+def write_matrices(project: Any, out: str | Path, *, sheet: str | None = None,
+                   coders: list[str] | None = None, statuses: list[str] | None = None,
+                   code: str | None = None, by_coder: bool = False) -> list[str]:
+    """Compute a study's matrices and write them to ``.xlsx`` (all) or ``.csv`` (one sheet).
+
+    Returns the names of the sheets written.
+    """
+    from tipqual import matrices
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ReportError(f"unknown matrix format {out.suffix or '(none)'!r}; use .xlsx or "
+                          ".csv", path=out)
+    if sheet is not None and suffix != ".csv":
+        raise ReportError("--sheet chooses the table of a .csv file; an .xlsx gets them all",
+                          path=out)
+    data = matrices.load(project, statuses=statuses or matrices.DEFAULT_STATUSES,
+                         coders=coders, code=code)
+    tables = matrices.sheets(data, by_coder=by_coder)
+    if suffix == ".csv":
+        name = sheet or "counts"
+        if name not in tables:
+            raise ReportError(f"unknown sheet {name!r}; choose one of {', '.join(tables)}",
+                              path=out)
+        write_csv(tables[name], out)
+        return [name]
+    book = project.codebook()
+    codes = [{"code": c.id, "name": c.name, "parent": c.parent or "",
+              "definition": c.definition} for c in book.codes if c.id in data.codes]
+    write_workbook(tables, out, code_names=data.code_names, codes_sheet=codes)
+    return [*tables, "codes"]

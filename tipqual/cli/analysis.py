@@ -1,0 +1,77 @@
+"""``tipqual matrix`` and ``tipqual network``: cross-case matrices and the stakeholder network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tipqual.cli.common import open_project, project_argument
+
+out_option = click.option("--out", "out", required=True,
+                          type=click.Path(dir_okay=False, path_type=Path),
+                          help="File to write; its extension chooses the format.")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+@click.command()
+@project_argument
+@out_option
+@click.option("--sheet", help="With a .csv FILE: which table to write (default: counts).")
+@click.option("--coders", help="Only these coders' codings, comma-separated (default: all).")
+@click.option("--status", "statuses", default="human,accepted", show_default=True,
+              help="Coding statuses to count, comma-separated.")
+@click.option("--codes", "code", metavar="CODE",
+              help="Only this code and the codes below it in the codebook.")
+@click.option("--by-coder", is_flag=True,
+              help="Count each coder's codings in rows of their own (counts and presence).")
+def matrix(project: Path, out: Path, sheet: str | None, coders: str | None, statuses: str,
+           code: str | None, by_coder: bool) -> None:
+    """Write cross-case matrices (cases × codes) to FILE.xlsx (every sheet) or FILE.csv.
+
+    \b
+    Sheets: counts, presence, coverage, framework, cooccurrence, one by-ATTRIBUTE crosstab
+    per case attribute, and codes (ids and names).
+    Examples:
+      tipqual matrix study.db --out matrices.xlsx
+      tipqual matrix study.db --out framework.csv --sheet framework --codes funding
+    """
+    from tipqual.xlsx import write_matrices
+
+    with open_project(project) as p:
+        written = write_matrices(p, out, sheet=sheet, coders=_split(coders),
+                                 statuses=_split(statuses) or [], code=code,
+                                 by_coder=by_coder)
+    click.echo(f"Wrote {out} ({', '.join(written)})")
+
+
+@click.command()
+@project_argument
+@out_option
+@click.option("--table", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the stakeholder ranking as CSV.")
+@click.option("--figure", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the stakeholder map (.svg or .png).")
+@click.option("--projection", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the stakeholder × stakeholder co-citation graph.")
+def network(project: Path, out: Path, table: Path | None, figure: Path | None,
+            projection: Path | None) -> None:
+    """Write the case → stakeholder network to FILE.graphml or FILE.gexf.
+
+    \b
+    Stakeholders are found in respondent text by the codebook's registry (names, aliases).
+    Example:
+      tipqual network study.db --out network.graphml --table ranking.csv --figure map.svg
+    """
+    from tipqual.network import write_network
+
+    with open_project(project) as p:
+        summary = write_network(p, out, table=table, figure=figure,
+                                projection_out=projection)
+    click.echo(f"Wrote {', '.join(str(f) for f in summary['files'])}: "
+               f"{summary['cases']} cases, {summary['stakeholders']} stakeholders cited, "
+               f"{summary['edges']} links")
+
