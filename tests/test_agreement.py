@@ -233,7 +233,8 @@ def test_no_overlap_gives_none_everywhere() -> None:
     assert data["overall"]["n_units"] == 0
     assert data["codes"]["trust"] == {"n_units": 0, "percent_agreement": None, "kappa": None,
                                       "alpha": None}
-    assert data["overall"]["undefined"]["overall"]["kappa"] == "no segment was coded by both coders"
+    reasons = data["overall"]["undefined"]["overall"]
+    assert reasons["kappa"] == "no segment was coded by both coders"
 
 
 def test_one_coder_is_refused() -> None:

@@ -204,7 +204,7 @@ def kappa_reading(kappa: float | None) -> str:
 
 
 def alpha_reading(alpha: float | None) -> str:
-    """Krippendorff's (2004) reading of alpha: 0.800 reliable, 0.667 tentative, below unreliable."""
+    """Krippendorff's (2004) reading: 0.800 up reliable, 0.667 up tentative, else unreliable."""
     if alpha is None:
         return "undefined"
     a = round(alpha, 9)
@@ -458,10 +458,9 @@ def format_table(table: AgreementTable) -> str:
                      f"{alpha_reading(row.alpha.value)}")
         for stat, reason in row.reasons().items():
             notes.append(f"  {name}: {stat} undefined - {reason}")
-    mean_k, mean_a = table.mean("kappa"), table.mean("alpha")
-    lines.append(f"{'mean of codes':<{width}}  {'':>5}  {_fmt(table.mean('percent_agreement'), 1):>5}"
-                 f"  {_fmt(mean_k):>6}  {_fmt(mean_a):>6}  {kappa_reading(mean_k):<15} "
-                 f"{alpha_reading(mean_a)}")
+    mean_p, mean_k, mean_a = (table.mean(s) for s in ("percent_agreement", "kappa", "alpha"))
+    lines.append(f"{'mean of codes':<{width}}  {'':>5}  {_fmt(mean_p, 1):>5}  {_fmt(mean_k):>6}"
+                 f"  {_fmt(mean_a):>6}  {kappa_reading(mean_k):<15} {alpha_reading(mean_a)}")
     lines += ["", "Readings: kappa after Landis & Koch (1977); alpha: >= 0.800 reliable, "
               ">= 0.667 tentative conclusions only (Krippendorff 2004)."]
     if notes:

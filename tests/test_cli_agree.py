@@ -1,0 +1,213 @@
+"""``tipqual agree`` and ``tipqual merge`` from the command line, on studies built with the API."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tipqual.cli import cli
+from tipqual.project import Coding, Project, Segment, Source
+
+from conftest import SHARED, run_tipqual
+
+IDENTITIES = SHARED / "eval-data" / "identities" / "both.csv"
+
+
+def build_study(path: Path, texts: list[str], codings: list[Coding], *, source: str = "s",
+                case: str = "CSO-01") -> Project:
+    """A study with one source whose segments are ``texts``, and ``codings`` on them."""
+    body = "\n\n".join(texts)
+    segments, start = [], 0
+    for n, text in enumerate(texts, start=1):
+        segments.append(Segment(id=f"{source}:{n}", source=source, n=n, speaker="R",
+                                role="respondent", start=start, end=start + len(text),
+                                text=text))
+        start += len(text) + 2
+    p = Project.create(path)
+    with p.atomic():
+        p.add_source(Source(id=source, case=case, path=f"{source}.txt", format="txt",
+                            sha256=hashlib.sha256(body.encode()).hexdigest(), text=body),
+                     segments)
+        for c in codings:
+            p.put_coding(c)
+    return p
+
+
+def textbook_study(path: Path) -> None:
+    """2x2 table over 50 segments: 20 both, 5 only alice, 10 only bob, 15 neither."""
+    codings = []
+    for i in range(1, 51):
+        alice, bob = i <= 25, i <= 20 or 25 < i <= 35
+        codings.append(Coding(f"s:{i}", "trust" if alice else "capacity", "alice"))
+        codings.append(Coding(f"s:{i}", "trust" if bob else "capacity", "bob"))
+    build_study(path, [f"Segment {i} about partners." for i in range(1, 51)], codings).close()
+
+
+def test_acceptance_textbook_table_kappa_040_and_70_percent(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    textbook_study(path)
+    result = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob", "--json"])
+    assert result.exit_code == 0, result.output
+    trust = json.loads(result.output)["codes"]["trust"]
+    assert trust["n_units"] == 50
+    assert trust["percent_agreement"] == pytest.approx(70.0)
+    assert trust["kappa"] == pytest.approx(0.40)
+
+
+def test_json_shape_has_the_contract_keys(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    textbook_study(path)
+    data = json.loads(runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob",
+                                          "--json"]).output)
+    assert list(data) == ["coders", "overall", "codes"]
+    assert data["coders"] == ["alice", "bob"]
+    assert list(data["codes"]) == ["capacity", "trust"]
+    for code in data["codes"].values():
+        assert list(code) == ["n_units", "percent_agreement", "kappa", "alpha"]
+    assert list(data["overall"]) == [
+        "n_units", "percent_agreement", "kappa", "alpha", "mean_percent_agreement",
+        "mean_kappa", "mean_alpha", "kappa_method", "n_units_all_coders", "undefined"]
+    # every unit has exactly one code, so overall is the plain kappa on those labels
+    assert data["overall"]["kappa"] == pytest.approx(0.40)
+    assert data["overall"]["mean_kappa"] == pytest.approx(0.40)
+
+
+@pytest.mark.skipif(not IDENTITIES.exists(), reason="shared eval-data not present")
+def test_acceptance_identities_overall_equals_direct_computation(tmp_path: Path,
+                                                                 runner) -> None:
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
+    with open(IDENTITIES, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    one, two = [r["coder1"] for r in rows], [r["coder2"] for r in rows]
+    codings = [Coding(f"s:{i}", f"c{code}", coder)
+               for i, (a, b) in enumerate(zip(one, two), start=1)
+               for code, coder in ((a, "coder1"), (b, "coder2"))]
+    path = tmp_path / "identities.db"
+    build_study(path, [r["trait"].strip() or "-" for r in rows], codings).close()
+    result = runner.invoke(cli, ["agree", str(path), "--coders", "coder1,coder2", "--json"])
+    assert result.exit_code == 0, result.output
+    overall = json.loads(result.output)["overall"]
+    kappa = cohen_kappa_score(one, two)
+    alpha = krippendorff.alpha(reliability_data=[[float(v) for v in one],
+                                                 [float(v) for v in two]],
+                               level_of_measurement="nominal")
+    assert overall["n_units"] == len(rows)
+    assert overall["kappa"] == pytest.approx(kappa, abs=1e-12)
+    assert overall["alpha"] == pytest.approx(alpha, abs=1e-12)
+    assert round(overall["kappa"], 3) == 0.745 and round(overall["alpha"], 3) == 0.744
+    assert overall["percent_agreement"] == pytest.approx(
+        100 * sum(a == b for a, b in zip(one, two)) / len(rows))
+    assert len(json.loads(result.output)["codes"]) == 15
+
+
+def test_readable_table_with_readings(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    textbook_study(path)
+    result = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob",
+                                 "--codes", "trust"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2].split() == ["code", "units", "%", "kappa", "alpha", "kappa", "reading",
+                                "alpha", "reading"]
+    trust = lines[3].split()
+    assert trust[:5] == ["trust", "50", "70.0", "0.400", "0.400"]
+    assert " ".join(trust[5:]) == "fair unreliable"
+
+
+def test_unknown_coder_and_code_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    textbook_study(path)
+    before = path.read_bytes()
+    coder = run_tipqual("agree", str(path), "--coders", "alice,carol")
+    assert coder.returncode == 1
+    assert coder.stderr.strip() == ("Error: unknown coder 'carol'; this study's coders: "
+                                    "alice, bob")
+    code = run_tipqual("agree", str(path), "--coders", "alice,bob", "--codes", "trust,truts")
+    assert code.returncode == 1
+    assert "unknown code 'truts'" in code.stderr and "Traceback" not in code.stderr
+    one = run_tipqual("agree", str(path), "--coders", "alice")
+    assert one.returncode == 1 and "two or more different coders" in one.stderr
+    assert path.read_bytes() == before
+
+
+def test_disagreements_csv_lists_each_disputed_segment(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    build_study(path, ["We trust SAPS.", "-- delays, always delays", "Funding is short."],
+                [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
+                 Coding("s:2", "delays", "alice"), Coding("s:2", "trust", "bob"),
+                 Coding("s:3", "funding", "alice"), Coding("s:3", "funding", "bob")]).close()
+    out = tmp_path / "meet.csv"
+    result = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob",
+                                 "--disagreements", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 disagreements written to" in result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows == [["segment", "case", "source", "text", "alice", "bob", "disputed"],
+                    ["s:2", "CSO-01", "s", "'-- delays, always delays", "delays", "trust",
+                     "delays; trust"]]
+
+
+def test_cases_filter_and_status_filter(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    p = build_study(path, ["a", "b", "c"],
+                    [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
+                     Coding("s:2", "trust", "alice"), Coding("s:2", "delays", "bob"),
+                     Coding("s:3", "trust", "alice", status="suggested"),
+                     Coding("s:3", "trust", "bob")])
+    p.close()
+    base = ["agree", str(path), "--coders", "alice,bob", "--json"]
+    data = json.loads(runner.invoke(cli, base).output)
+    assert data["overall"]["n_units"] == 2
+    with_sugg = json.loads(runner.invoke(cli, base + ["--status", "human,suggested"]).output)
+    assert with_sugg["overall"]["n_units"] == 3
+    bad = runner.invoke(cli, base + ["--cases", "CSO-99"])
+    assert bad.exit_code == 1 and "unknown case 'CSO-99'" in bad.output
+    rejected = runner.invoke(cli, base + ["--status", "rejected"])
+    assert rejected.exit_code == 1 and "cannot count as applying a code" in rejected.output
+
+
+# --- merge ------------------------------------------------------------------------------------
+
+def test_merge_prints_what_each_copy_added(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one", "two"], []).close()
+    copies = []
+    for coder in ("alice", "bob"):
+        copy = tmp_path / f"{coder}.db"
+        copy.write_bytes(base.read_bytes())
+        with Project.open(copy) as p, p.atomic():
+            p.put_coding(Coding("s:1", "trust", coder, memo="=risky memo"))
+            p.put_coding(Coding("s:2", "delays", coder))
+        copies.append(str(copy))
+    first = run_tipqual("merge", str(base), *copies)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith(f"{copies[0]}: 2 codings added, 0 updated, 0 unchanged, "
+                               "0 conflicts, 2 audit entries added")
+    assert lines[1].startswith(f"{copies[1]}: 2 codings added")
+    again = run_tipqual("merge", str(base), copies[0])
+    assert again.stdout.startswith(f"{copies[0]}: 0 codings added, 0 updated, 2 unchanged, "
+                                   "0 conflicts, 0 audit entries added")
+    agree = run_tipqual("agree", str(base), "--coders", "alice,bob", "--json")
+    assert json.loads(agree.stdout)["overall"]["percent_agreement"] == pytest.approx(100.0)
+
+
+def test_merge_refuses_a_divergent_copy(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one", "two"], []).close()
+    other = tmp_path / "other.db"
+    build_study(other, ["one", "TWO"], [Coding("s:1", "trust", "carol")]).close()
+    before = base.read_bytes()
+    result = run_tipqual("merge", str(base), str(other))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {other}: nothing merged: the transcripts of")
+    assert "source 's' has different text" in result.stderr
+    assert "segment 's:2' has different text" in result.stderr
+    assert base.read_bytes() == before
