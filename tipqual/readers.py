@@ -1,0 +1,293 @@
+"""Pure transcript readers: bytes on disk in, text (or paragraphs, or cues) out.
+
+Nothing here touches a study. Each reader raises :class:`~tipqual.errors.IngestError` naming the
+file when it cannot give back text: a missing, empty, binary, undecodable or corrupt file.
+
+Text decoding, in order: a byte-order mark decides (UTF-8, UTF-16, UTF-32); UTF-16 without a
+mark when every other byte is NUL; any other NUL byte means a binary file; then strict UTF-8;
+otherwise charset-normalizer guesses the legacy encoding, preferring Windows-1252 (the usual
+encoding of English-language Windows transcripts) whenever it reads the bytes as cleanly as the
+best guess. Text full of control characters is refused as binary too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipqual.errors import IngestError
+
+TEXT_FORMATS = {".txt": "txt", ".md": "md"}
+SUPPORTED = {".txt": "txt", ".md": "md", ".docx": "docx", ".vtt": "vtt", ".srt": "srt"}
+MAX_DOCX_UNZIPPED = 200 * 1024 * 1024  # refuse zip bombs posing as Word files
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CHAOS_SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle cue: times as ``HH:MM:SS.mmm``, the voice tag (WebVTT) and the plain text."""
+
+    start: str
+    end: str
+    voice: str | None
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """A file as read: its format, content hash and content (text, paragraphs or cues)."""
+
+    path: Path
+    format: str
+    sha256: str
+    text: str | None = None
+    paragraphs: tuple[str, ...] = ()
+    cues: tuple[Cue, ...] = ()
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``; a missing, unreadable or empty file is an IngestError."""
+    if not path.exists():
+        raise IngestError("no such file; check the path", path=path)
+    if path.is_dir():
+        raise IngestError("is a folder, not a file", path=path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path)
+    if not data:
+        raise IngestError("the file is empty; remove it or add the transcript", path=path)
+    return data
+
+
+def decode_bytes(data: bytes, path: str | Path) -> str:
+    """Decode transcript bytes (BOM, UTF-8, UTF-16, legacy) with newlines normalised to ``\\n``."""
+    text = _decode(data, path)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _CONTROL.search(text) and len(_CONTROL.findall(text)) > max(2, len(text) // 200):
+        raise IngestError("looks like a binary file (control characters), not a transcript",
+                          path=path)
+    if not text.strip():
+        raise IngestError("the file holds no text; remove it or add the transcript", path=path)
+    return text
+
+
+def _decode(data: bytes, path: str | Path) -> str:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise IngestError(f"starts with a {encoding.upper()} byte-order mark but is not "
+                                  f"valid {encoding.upper()}; re-save it as UTF-8", path=path)
+            return text.lstrip("\ufeff")
+    if b"\x00" in data:
+        guessed = _utf16_without_bom(data)
+        if guessed is not None:
+            return guessed
+        raise IngestError("is a binary file (NUL bytes), not a transcript; export it as .txt, "
+                          ".docx, .vtt or .srt", path=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _legacy(data, path)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    if len(data) % 2:
+        return None
+    for encoding, nul_half in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if nul_half.count(0) >= 0.9 * len(nul_half):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _legacy(data: bytes, path: str | Path) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise IngestError("cannot tell the text encoding (binary or unknown); re-save it as "
+                          "UTF-8", path=path)
+    best = min(matches, key=lambda m: m.chaos)
+    try:
+        cp1252 = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return str(best)
+    cp_match = next((m for m in matches if m.encoding == "cp1252"), None)
+    if cp_match is None or cp_match.chaos <= best.chaos + _CHAOS_SLACK:
+        return cp1252
+    return str(best)
+
+
+def file_sha256(data: bytes) -> str:
+    """The content hash that tells an unchanged file on re-import."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_document(path: Path) -> RawDocument:
+    """Read one supported transcript file, dispatching on its extension."""
+    fmt = SUPPORTED.get(path.suffix.lower())
+    if fmt is None:
+        raise IngestError(f"unsupported file type {path.suffix or '(none)'!r}; use "
+                          f"{', '.join(sorted(SUPPORTED))}", path=path)
+    data = read_bytes(path)
+    digest = file_sha256(data)
+    if fmt == "docx":
+        return RawDocument(path, fmt, digest, paragraphs=tuple(docx_paragraphs(data, path)))
+    text = decode_bytes(data, path)
+    if fmt == "vtt":
+        return RawDocument(path, fmt, digest, cues=tuple(parse_vtt(text, path)))
+    if fmt == "srt":
+        return RawDocument(path, fmt, digest, cues=tuple(parse_srt(text, path)))
+    return RawDocument(path, fmt, digest, text=text)
+
+
+# --- .docx ------------------------------------------------------------------------------------
+
+def docx_paragraphs(data: bytes, path: str | Path) -> list[str]:
+    """Non-empty paragraphs of a Word file in document order (table rows included)."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise IngestError("is not a valid .docx (not a zip archive: corrupt or another kind of "
+                          "file); open it in Word and save it again", path=path)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if sum(i.file_size for i in zf.infolist()) > MAX_DOCX_UNZIPPED:
+                raise IngestError("the .docx unpacks to more than 200 MB; refusing it", path=path)
+            bad = zf.testzip()
+        if bad is not None:
+            raise IngestError(f"the .docx is corrupt (damaged member {bad})", path=path)
+        import docx
+
+        document = docx.Document(io.BytesIO(data))
+    except IngestError:
+        raise
+    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors …
+        raise IngestError(f"is not a valid .docx ({type(exc).__name__}); open it in Word and "
+                          "save it again", path=path)
+    paragraphs = [p for p in _body_paragraphs(document) if p.strip()]
+    if not paragraphs:
+        raise IngestError("the .docx holds no text; remove it or add the transcript", path=path)
+    return paragraphs
+
+
+def _body_paragraphs(document) -> list[str]:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    out: list[str] = []
+    for child in document.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            out.append(Paragraph(child, document).text)
+        elif tag == "tbl":
+            for row in Table(child, document).rows:
+                out.extend(_row_paragraphs([c.text.strip() for c in row.cells]))
+    return [p.replace("\r", "\n") for p in out]
+
+
+def _row_paragraphs(cells: list[str]) -> list[str]:
+    # Transcripts are often two-column tables (speaker | words): turn that into "Speaker: words".
+    unique = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
+    if len(unique) == 2 and len(unique[0]) <= 40 and "\n" not in unique[0]:
+        return [f"{unique[0].rstrip(':')}: {unique[1]}"]
+    return unique
+
+
+# --- .vtt and .srt ----------------------------------------------------------------------------
+
+_TIME = r"(?:(\d{1,3}):)?(\d{2}):(\d{2})[.,](\d{3})"
+_TIMING = re.compile(rf"^\s*{_TIME}\s+-->\s+{_TIME}(?:\s.*)?$")
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)?[ \t]+([^>]+)>")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d[\d:.]*>")
+
+
+def _timestamp(groups: tuple[str | None, ...]) -> str:
+    hours, minutes, seconds, millis = groups
+    return f"{int(hours or 0):02d}:{minutes}:{seconds}.{millis}"
+
+
+def _blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Blank-line separated blocks with the 1-based line number of their first line."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = 1
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            if not current:
+                start = number
+            current.append(line.rstrip())
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def _plain(text: str) -> str:
+    return " ".join(html.unescape(_TAG.sub("", text)).split())
+
+
+def _cue_parts(lines: list[str], line: int, path: str | Path,
+               voiced: bool) -> tuple[str, str, list[tuple[str | None, str]]]:
+    timing_at = next((i for i, ln in enumerate(lines[:2]) if "-->" in ln), None)
+    if timing_at is None:
+        raise IngestError("a cue without a timing line ('00:00:01.000 --> 00:00:04.000')",
+                          path=path, line=line)
+    m = _TIMING.match(lines[timing_at])
+    if m is None:
+        raise IngestError(f"malformed cue timing {lines[timing_at].strip()!r}",
+                          path=path, line=line + timing_at)
+    start, end = _timestamp(m.groups()[:4]), _timestamp(m.groups()[4:])
+    body = "\n".join(lines[timing_at + 1:])
+    if not voiced:
+        return start, end, [(None, _plain(body))]
+    parts: list[tuple[str | None, str]] = []
+    pieces = _VOICE.split(body)
+    if pieces[0].strip():
+        parts.append((None, _plain(pieces[0])))
+    for voice, words in zip(pieces[1::2], pieces[2::2]):
+        parts.append((" ".join(html.unescape(voice).split()), _plain(words)))
+    return start, end, parts
+
+
+def parse_vtt(text: str, path: str | Path) -> list[Cue]:
+    """Cues of a WebVTT file; ``<v Speaker>`` voice tags give the speaker."""
+    blocks = _blocks(text)
+    if not blocks or not blocks[0][1][0].startswith("WEBVTT"):
+        raise IngestError("not a WebVTT file (its first line must be 'WEBVTT')", path=path,
+                          line=1)
+    cues: list[Cue] = []
+    for line, lines in blocks[1:]:
+        if lines[0].startswith(("NOTE", "STYLE", "REGION")) and "-->" not in lines[0]:
+            continue
+        start, end, parts = _cue_parts(lines, line, path, voiced=True)
+        cues.extend(Cue(start, end, voice, words, line) for voice, words in parts if words)
+    if not cues:
+        raise IngestError("the WebVTT file has no cues with text", path=path)
+    return cues
+
+
+def parse_srt(text: str, path: str | Path) -> list[Cue]:
+    """Cues of a SubRip file (the speaker, if any, is a ``NAME:`` prefix left in the text)."""
+    cues: list[Cue] = []
+    for line, lines in _blocks(text):
+        start, end, parts = _cue_parts(lines, line, path, voiced=False)
+        cues.extend(Cue(start, end, None, words, line) for _, words in parts if words)
+    if not cues:
+        raise IngestError("the SubRip file has no cues with text", path=path)
+    return cues
