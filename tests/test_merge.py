@@ -1,0 +1,187 @@
+"""tipqual.merge: bringing coders' copies of a study together."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tipqual.codebook import Code, Codebook
+from tipqual.errors import ProjectError
+from tipqual.merge import merge
+from tipqual.project import Coding, Project, Segment, Source
+
+TEXTS = {"cso01": ["We trust the SAPS unit.", "Funding ran out in March."],
+         "cso02": ["Delays at the NPA hurt survivors."]}
+
+
+def _add_source(p: Project, source: str, texts: list[str]) -> None:
+    body = "\n\n".join(texts)
+    segs, start = [], 0
+    for n, text in enumerate(texts, start=1):
+        segs.append(Segment(f"{source}:{n}", source, n, "R", "respondent", start,
+                            start + len(text), text))
+        start += len(text) + 2
+    p.add_source(Source(source, source.upper(), f"{source}.txt", "txt",
+                        hashlib.sha256(body.encode()).hexdigest(), body), segs)
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    """A study with two sources, a codebook and one machine suggestion, closed on disk."""
+    path = tmp_path / "study.db"
+    with Project.create(path) as p, p.atomic():
+        p.set_codebook(Codebook("tip", "1", [Code("trust", "Trust"), Code("funding", "Funding"),
+                                             Code("delays", "Delays")]))
+        for source, texts in TEXTS.items():
+            _add_source(p, source, texts)
+        p.put_coding(Coding("cso01:1", "trust", "tipqual", status="suggested", score=0.9,
+                            provenance="rule:trust"))
+    return path
+
+
+def _copy(base: Path, name: str) -> Path:
+    path = base.with_name(name)
+    path.write_bytes(base.read_bytes())
+    return path
+
+
+def _code(path: Path, *codings: Coding) -> None:
+    with Project.open(path) as p, p.atomic():
+        for c in codings:
+            p.put_coding(c)
+
+
+def test_two_copies_bring_codings_decisions_and_audit(base: Path) -> None:
+    alice, bob = _copy(base, "alice.db"), _copy(base, "bob.db")
+    _code(alice, Coding("cso01:1", "trust", "alice", status="accepted", score=0.9,
+                        provenance="rule:trust", memo="clear statement",
+                        created_at="2026-01-05T10:00:00.000000Z",
+                        updated_at="2026-01-05T10:00:00.000000Z"),
+          Coding("cso01:2", "funding", "alice"))
+    _code(bob, Coding("cso01:1", "trust", "bob", status="rejected"),
+          Coding("cso02:1", "delays", "bob", memo="NPA"))
+    with Project.open(base, command="merge") as p:
+        audit_before = len(p.audit())
+        report = merge(p, [alice, bob])
+        codings = {(c.segment, c.code, c.coder): c for c in p.codings()}
+        audit = p.audit()
+    counts = [(s.added, s.unchanged, len(s.conflicts), s.audit_added) for s in report.sources]
+    assert counts == [(2, 1, 0, 2), (2, 1, 0, 2)]
+    assert report.sources[0].coders == ["alice", "tipqual"]
+    got = codings[("cso01:1", "trust", "alice")]
+    assert (got.status, got.score, got.provenance, got.memo, got.created_at) == (
+        "accepted", 0.9, "rule:trust", "clear statement", "2026-01-05T10:00:00.000000Z")
+    assert codings[("cso01:1", "trust", "bob")].status == "rejected"
+    assert codings[("cso02:1", "delays", "bob")].memo == "NPA"
+    assert len(codings) == 5
+    # each copy's own audit entries, plus the merge's record of the 4 codings it added
+    assert len(audit) == audit_before + 4 + 4
+    assert sorted((e.action, e.coder) for e in audit if e.command == "merge") == [
+        ("add", "alice"), ("add", "alice"), ("add", "bob"), ("add", "bob")]
+    assert not report.warnings
+
+
+def test_remerging_adds_nothing(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _code(alice, Coding("cso01:2", "funding", "alice", memo="short"))
+    with Project.open(base) as p:
+        merge(p, [alice])
+        codings, audit = p.codings(), p.audit()
+        again = merge(p, [alice, alice])
+        assert p.codings() == codings and p.audit() == audit
+    assert [(s.added, s.updated, s.audit_added) for s in again.sources] == [(0, 0, 0), (0, 0, 0)]
+
+
+def test_divergent_copy_is_refused_and_nothing_is_merged(base: Path, tmp_path: Path) -> None:
+    good = _copy(base, "good.db")
+    _code(good, Coding("cso01:2", "funding", "alice"))
+    bad = tmp_path / "bad.db"
+    with Project.create(bad) as p, p.atomic():
+        _add_source(p, "cso01", ["We trust the SAPS unit.", "Funding ran out in May."])
+        _add_source(p, "cso03", ["Another organisation."])
+        p.put_coding(Coding("cso01:1", "trust", "carol"))
+    with Project.open(base) as p:
+        before = p.codings()
+        with pytest.raises(ProjectError) as err:
+            merge(p, [good, bad])
+        assert p.codings() == before
+    message = err.value.format()
+    assert message.startswith(f"{bad}: nothing merged: the transcripts of {bad}: ")
+    for difference in ("source 'cso02' is missing from the copy",
+                       "source 'cso03' is only in the copy",
+                       "source 'cso01' has different text",
+                       "segment 'cso01:2' has different text"):
+        assert difference in message
+    assert "good.db" not in message  # the matching copy is not blamed
+
+
+def test_same_coder_changed_independently_is_a_conflict_target_kept(base: Path) -> None:
+    one, two = _copy(base, "one.db"), _copy(base, "two.db")
+    _code(one, Coding("cso01:1", "trust", "alice", memo="first reading"))
+    _code(two, Coding("cso01:1", "trust", "alice", memo="second reading"))
+    with Project.open(base) as p:
+        report = merge(p, [one, two])
+        kept = p.find_coding("cso01:1", "trust", "alice")
+    assert kept.memo == "first reading"
+    conflict = report.sources[1].conflicts[0]
+    assert (conflict.segment, conflict.code, conflict.coder) == ("cso01:1", "trust", "alice")
+    assert conflict.target["memo"] == "first reading"
+    assert conflict.copy["memo"] == "second reading"
+    assert report.warnings == []  # alice's second copy added nothing new
+
+
+def test_copy_moved_on_since_last_merge_is_taken(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _code(alice, Coding("cso01:1", "trust", "alice", memo="draft"))
+    with Project.open(base) as p:
+        merge(p, [alice])
+    _code(alice, Coding("cso01:1", "trust", "alice", memo="final"))
+    with Project.open(base) as p:
+        report = merge(p, [alice])
+        assert p.find_coding("cso01:1", "trust", "alice").memo == "final"
+    assert (report.sources[0].updated, report.sources[0].conflicts) == (1, [])
+
+
+def test_target_moved_on_is_kept_without_conflict(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _code(alice, Coding("cso01:1", "trust", "alice", memo="draft"))
+    with Project.open(base) as p:
+        merge(p, [alice])
+        with p.atomic():
+            p.put_coding(Coding("cso01:1", "trust", "alice", memo="agreed in meeting"))
+            p.delete_coding(Coding("cso01:1", "trust", "tipqual"))
+        report = merge(p, [alice])
+        assert p.find_coding("cso01:1", "trust", "alice").memo == "agreed in meeting"
+        assert p.find_coding("cso01:1", "trust", "tipqual") is None
+    part = report.sources[0]
+    assert (part.added, part.updated, part.conflicts, part.kept_removed) == (0, 0, [], 1)
+
+
+def test_one_coder_name_in_two_copies_is_reported(base: Path) -> None:
+    one, two = _copy(base, "one.db"), _copy(base, "two.db")
+    _code(one, Coding("cso01:1", "trust", "user"))
+    _code(two, Coding("cso02:1", "delays", "user"))
+    with Project.open(base) as p:
+        report = merge(p, [one, two])
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith("coder 'user' has new codings in 2 copies")
+
+
+def test_merging_into_itself_is_refused(base: Path) -> None:
+    with Project.open(base) as p, pytest.raises(ProjectError, match="is the target itself"):
+        merge(p, [base])
+
+
+def test_copy_with_another_codebook_is_noted(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    with Project.open(alice) as p, p.atomic():
+        p.set_codebook(Codebook("tip", "2", [Code("trust", "Trust"), Code("stigma", "Stigma")]))
+        p.put_coding(Coding("cso01:1", "stigma", "alice"))
+    with Project.open(base) as p:
+        report = merge(p, [alice])
+        assert p.codebook_info()["version"] == "1"
+    assert report.sources[0].notes == [
+        "the copy's codebook (tip v2) differs from the target's; the target's codebook was "
+        "left as it is; codes not in the target's codebook: stigma"]
