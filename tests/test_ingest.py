@@ -1,0 +1,303 @@
+"""Speaker turns, segments, cases and the one-transaction import."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tipqual import ingest
+from tipqual.errors import IngestError
+from tipqual.ingest import SegmentationRules, import_paths, parse_text
+from tipqual.project import Coding, Project
+
+from conftest import SAMPLE
+
+INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
+GOOD = INGEST / "good"
+BAD = INGEST / "bad"
+RULES = SegmentationRules()
+
+
+def dump(project: Project) -> tuple:
+    """Everything an import can change, for before/after comparisons."""
+    return (project.cases(), project.sources(), list(project.segments()), project.codings(),
+            len(project.audit()))
+
+
+def file_state(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")}
+
+
+@pytest.mark.parametrize(("line", "speaker", "role"), [
+    ("Interviewer: How?", "Interviewer", "interviewer"),
+    ("INTERVIEWER: How?", "INTERVIEWER", "interviewer"),
+    ("Facilitator: How?", "Facilitator", "interviewer"),
+    ("moderator: How?", None, None),
+    ("[Moderator] How?", "Moderator", "interviewer"),
+    ("Q: How?", "Q", "interviewer"),
+    ("I: How?", "I", "interviewer"),
+    ("Interviewer 2: How?", "Interviewer 2", "interviewer"),
+    ("A: Yes.", "A", "respondent"),
+    ("R: Yes.", "R", "respondent"),
+    ("P1: Yes.", "P1", "respondent"),
+    ("Thandi Mokoena: Yes.", "Thandi Mokoena", "respondent"),
+    ("Dr. Pieter van der Berg: Yes.", "Dr. Pieter van der Berg", "respondent"),
+    ("[Lerato] Yes.", "Lerato", "respondent"),
+    ("**Sipho:** Yes.", "Sipho", "respondent"),
+    ("Note: the line dropped.", None, None),
+    ("At 10:30 we met", None, None),
+    ("I think: no.", None, None),
+    ("[00:01:02] hello", None, None),
+])
+def test_turn_markers(line: str, speaker: str | None, role: str | None) -> None:
+    hit = RULES.match(line)
+    if speaker is None:
+        assert hit is None
+    else:
+        assert hit is not None and hit[0] == speaker
+        assert RULES.role(hit[0]) == role
+
+
+def test_paragraphs_turns_and_offsets() -> None:
+    text = ("Before any marker.\n\nInterviewer: How did it start?\n\nThandi: It started\n"
+            "in 2019.\n\n\nThen we grew.\nInterviewer:\n  So?\n")
+    parsed = parse_text(text, RULES)
+    got = [(p.speaker, p.role, text[p.start:p.end]) for p in parsed.pieces]
+    assert got == [(None, "respondent", "Before any marker."),
+                   ("Interviewer", "interviewer", "How did it start?"),
+                   ("Thandi", "respondent", "It started\nin 2019."),
+                   ("Thandi", "respondent", "Then we grew."),
+                   ("Interviewer", "interviewer", "So?")]
+
+
+def test_configurable_marker_and_interviewer_names() -> None:
+    rules = SegmentationRules(marker=r"^(?P<speaker>[A-Z]{2,3})>\s*",
+                              interviewer_names=frozenset({"iv"}))
+    parsed = parse_text("IV> Why?\nRS> Because.\nnot: a marker\n", rules)
+    assert [(p.speaker, p.role, parsed.text[p.start:p.end]) for p in parsed.pieces] == [
+        ("IV", "interviewer", "Why?"), ("RS", "respondent", "Because.\nnot: a marker")]
+
+
+def test_invalid_marker_regex_is_an_error() -> None:
+    with pytest.raises(IngestError, match="not a valid regex"):
+        SegmentationRules(marker="(unclosed")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOOD.iterdir()))
+def test_every_fixture_segment_text_is_its_stored_slice(name: str) -> None:
+    raw, parsed = ingest.segment_file(GOOD / name)
+    segments = ingest.build_segments(Path(name).stem, parsed)
+    assert segments, name
+    for n, seg in enumerate(segments, start=1):
+        assert seg.id == f"{Path(name).stem}:{n}"
+        assert seg.text == parsed.text[seg.start:seg.end]
+        assert seg.text == seg.text.strip() and seg.text
+
+
+def test_docx_vtt_srt_segments() -> None:
+    _, docx = ingest.segment_file(GOOD / "word-interview.docx")
+    assert [(p.speaker, docx.text[p.start:p.end]) for p in docx.pieces][1:3] == [
+        ("Respondent", "Home Affairs can take six months."),
+        ("Respondent", "In one case the girl waited almost a year.")]
+    _, vtt = ingest.segment_file(GOOD / "teams-call.vtt")
+    second = vtt.pieces[1]
+    assert vtt.text[second.start:second.end] == ("We phone the police station first. Then the "
+                                                 "social worker & the shelter.")
+    assert second.meta == {"start_time": "00:00:05.000", "end_time": "00:00:12.000"}
+    assert vtt.text.startswith("Interviewer: Can you describe the referral?\n\nZanele Khumalo: ")
+    _, srt = ingest.segment_file(GOOD / "court-visit.srt")
+    assert [(p.speaker, p.role) for p in srt.pieces] == [
+        ("INTERVIEWER", "interviewer"), ("THABO", "respondent"), ("INTERVIEWER", "interviewer")]
+    assert srt.pieces[1].meta == {"start_time": "00:00:03.500", "end_time": "00:00:10.000"}
+
+
+def test_markdown_headings_are_not_segments() -> None:
+    _, md = ingest.segment_file(GOOD / "notes-interview.md")
+    texts = [md.text[p.start:p.end] for p in md.pieces]
+    assert texts == ["What did the training cover?",
+                     "Indicators of trafficking for labour inspectors.", "And after?",
+                     "Two cases were referred in 2022."]
+    assert md.text.startswith("# Interview with CSO-07")
+
+
+def test_very_long_paragraph_is_split_at_sentences() -> None:
+    sentence = "The police officer at the station did not know the referral form exists. "
+    text = "Respondent: " + sentence * 120
+    rules = SegmentationRules(max_chars=1000)
+    parsed = ingest.split_long(parse_text(text, rules), rules)
+    assert len(parsed.pieces) == 10
+    for p in parsed.pieces:
+        piece = parsed.text[p.start:p.end]
+        assert len(piece) <= 1000 and piece.startswith("The police") and piece.endswith(".")
+        assert p.speaker == "Respondent"
+    joined = " ".join(parsed.text[p.start:p.end] for p in parsed.pieces)
+    assert joined == (sentence * 120).strip()
+
+
+def test_import_folder_of_every_format(study: Project) -> None:
+    report = import_paths(study, [GOOD], cases_csv=INGEST / "cases.csv")
+    assert sorted(report.imported) == sorted(p.stem for p in GOOD.iterdir())
+    assert report.segments == 25 == len(list(study.segments()))
+    assert {s.id: s.case for s in study.sources()}["utf16-interview"] == "CSO-01"
+    assert {s.id: s.case for s in study.sources()}["teams-call"] == "teams-call"
+    assert "teams-call" in report.uncased
+    assert study.cases()[0].attributes == {"province": "KwaZulu-Natal", "type": "shelter"}
+    seg = study.segment("teams-call:2")
+    assert seg.meta == {"start_time": "00:00:05.000", "end_time": "00:00:12.000"}
+    for s in study.segments():
+        assert s.text == study.source(s.source).text[s.start:s.end]
+
+
+def test_reimport_unchanged_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Project.create(path) as p:
+        import_paths(p, [GOOD], cases_csv=INGEST / "cases.csv")
+        before = dump(p)
+        report = import_paths(p, [GOOD], cases_csv=INGEST / "cases.csv")
+        assert report.imported == [] and len(report.unchanged) == 7
+        assert dump(p) == before
+
+
+def test_readme_and_other_files_in_folders_are_passed_over(tmp_path: Path,
+                                                           study: Project) -> None:
+    folder = tmp_path / "t"
+    shutil.copytree(GOOD, folder)
+    (folder / "README.md").write_text("# About these transcripts\n")
+    (folder / "cases.csv").write_text("case,source\n")
+    report = import_paths(study, [folder])
+    assert report.passed_over == [str(folder / "README.md"), str(folder / "cases.csv")]
+    assert "README" not in {s.id for s in study.sources()}
+
+
+@pytest.mark.parametrize("bad", ["binary.txt", "empty.txt", "corrupt.docx", "missing.txt"])
+def test_bad_file_fails_whole_import_and_leaves_study_unchanged(tmp_path: Path,
+                                                                bad: str) -> None:
+    path = tmp_path / "s.db"
+    Project.create(path).close()
+    before = file_state(path)
+    with Project.open(path) as p:
+        with pytest.raises(IngestError) as err:
+            import_paths(p, [GOOD / "utf16-interview.txt", BAD / bad])
+        assert err.value.path == str(BAD / bad)
+        assert "nothing was imported" in err.value.message
+        assert p.sources() == []
+    assert file_state(path) == before
+
+
+def test_folder_with_one_bad_file_imports_nothing_then_skip_bad(tmp_path: Path,
+                                                                 study: Project) -> None:
+    folder = tmp_path / "t"
+    shutil.copytree(GOOD, folder)
+    shutil.copy(BAD / "corrupt.docx", folder / "corrupt.docx")
+    shutil.copy(BAD / "empty.txt", folder / "sub-empty.txt")
+    with pytest.raises(IngestError) as err:
+        import_paths(study, [folder])
+    assert str(folder / "corrupt.docx") in err.value.message
+    assert str(folder / "sub-empty.txt") in err.value.message
+    assert "2 files cannot be imported" in err.value.message
+    assert study.sources() == [] and study.cases() == []
+    report = import_paths(study, [folder], skip_bad=True)
+    assert len(report.imported) == 7
+    assert sorted(p for p, _ in report.skipped) == [str(folder / "corrupt.docx"),
+                                                   str(folder / "sub-empty.txt")]
+
+
+def test_two_files_with_one_source_id_are_refused(tmp_path: Path, study: Project) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("A: one\n")
+    (tmp_path / "b" / "x.md").write_text("A: two\n")
+    with pytest.raises(IngestError, match="several files would be source 'x'"):
+        import_paths(study, [tmp_path])
+
+
+def _write_interview(path: Path, answer: str) -> None:
+    path.write_text(f"Interviewer: What is hard?\n\nRespondent: {answer}\n\nRespondent: Trust.\n")
+
+
+def test_changed_file_refused_then_replaced_with_codings_report(tmp_path: Path,
+                                                                study: Project) -> None:
+    path = tmp_path / "cso.txt"
+    _write_interview(path, "Funding.")
+    import_paths(study, [path])
+    with study.atomic():
+        for seg, code in (("cso:2", "funding"), ("cso:3", "trust"), ("cso:1", "delays")):
+            study.put_coding(Coding(seg, code, "alice"))
+    _write_interview(path, "Funding and delays.")
+    before = dump(study)
+    with pytest.raises(IngestError, match="rerun with --replace"):
+        import_paths(study, [path])
+    assert dump(study) == before
+    report = import_paths(study, [path], replace=True)
+    assert report.replaced == ["cso"]
+    assert [(c.segment, c.code) for c in report.removed_codings] == [("cso:2", "funding")]
+    assert [(c.segment, c.code) for c in study.codings()] == [("cso:1", "delays"),
+                                                             ("cso:3", "trust")]
+    assert study.segment("cso:2").text == "Funding and delays."
+    assert [e.action for e in study.audit() if e.code == "funding"] == ["add", "remove"]
+
+
+def test_cases_csv_bad_row_names_the_line(study: Project) -> None:
+    with pytest.raises(IngestError) as err:
+        import_paths(study, [GOOD], cases_csv=INGEST / "cases-bad-row.csv")
+    assert (err.value.path, err.value.line) == (str(INGEST / "cases-bad-row.csv"), 3)
+    assert study.sources() == []
+
+
+@pytest.mark.parametrize(("content", "line", "message"), [
+    ("name,source\nA,x.txt\n", 1, "lacks the column(s) case"),
+    ("case,source,type\nA,x.txt\n", 2, "has 2 fields, the header has 3"),
+    ("case,source\nA,x.txt\nB,x.txt\n", 3, "already given to case 'A'"),
+    ("case,source,type\nA,x.txt,shelter\nA,y.txt,advocacy\n", 3, "has type = 'shelter'"),
+])
+def test_cases_csv_errors(tmp_path: Path, content: str, line: int, message: str) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(content)
+    with pytest.raises(IngestError) as err:
+        ingest.read_cases(path)
+    assert err.value.line == line and message in err.value.message
+
+
+def test_cases_csv_maps_file_names_and_ids() -> None:
+    table = ingest.read_cases(INGEST / "cases.csv")
+    assert table.source_case == {"utf16-interview": "CSO-01", "cp1252-interview": "CSO-02"}
+
+
+def test_reimport_keeps_case_unless_cases_csv_says_otherwise(tmp_path: Path,
+                                                             study: Project) -> None:
+    path = GOOD / "utf16-interview.txt"
+    import_paths(study, [path], cases_csv=INGEST / "cases.csv")
+    import_paths(study, [path])
+    assert study.source("utf16-interview").case == "CSO-01"
+    other = tmp_path / "cases.csv"
+    other.write_text("case,source\nCSO-09,utf16-interview.txt\n")
+    report = import_paths(study, [path], cases_csv=other)
+    assert report.unchanged == ["utf16-interview"]
+    assert study.source("utf16-interview").case == "CSO-09"
+
+
+def test_segment_rows_contract(study: Project) -> None:
+    import_paths(study, [GOOD / "court-visit.srt"])
+    rows = ingest.segment_rows(study, "court-visit")
+    assert list(rows[0]) == ["id", "case", "source", "speaker", "role", "start", "end", "text"]
+    assert rows[1]["text"] == ("Our volunteer sits with her in the waiting room. The prosecutor "
+                               "meets her once before the trial.")
+    with pytest.raises(IngestError, match="no source 'nope'"):
+        ingest.segment_rows(study, "nope")
+
+
+@pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir(), reason="sample study not present")
+def test_sample_study_imports_as_ten_cases(study: Project) -> None:
+    report = import_paths(study, [SAMPLE / "transcripts"], cases_csv=SAMPLE / "cases.csv")
+    assert report.skipped == [] and report.uncased == []
+    counts = study.status()
+    assert counts["cases"] == 10
+    assert counts["segments"] >= 200
+    roles = {s.role for s in study.segments()}
+    assert roles == {"interviewer", "respondent"}
+    with open(SAMPLE / "cases.csv", newline="", encoding="utf-8-sig") as fh:
+        listed = {ingest.source_id_for(r["source"]) for r in csv.DictReader(fh)}
+    assert {s.id for s in study.sources()} == listed
