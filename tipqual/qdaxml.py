@@ -138,6 +138,11 @@ def attr(el: ET.Element, name: str, default: str | None = None) -> str | None:
     return default
 
 
+def nfc(value: str | None) -> str:
+    """A name in Unicode NFC, stripped (macOS tools write decomposed accents)."""
+    return unicodedata.normalize("NFC", value or "").strip()
+
+
 def qname(ns: str, name: str) -> str:
     """A Clark-notation tag ``{ns}name`` (just ``name`` when ``ns`` is empty)."""
     return f"{{{ns}}}{name}" if ns else name
@@ -201,7 +206,7 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
 
     def walk(el: ET.Element, parent: str | None) -> None:
         for code_el in children(el, "Code"):
-            name = (attr(code_el, "name") or "").strip() or "unnamed code"
+            name = nfc(attr(code_el, "name")) or "unnamed code"
             raw_guid = normalize_guid(attr(code_el, "guid"))
             code_id = _id_for(name, raw_guid, used)
             codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \

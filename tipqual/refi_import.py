@@ -28,7 +28,7 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.errors import ExchangeError, ProjectError
-from tipqual.qdaxml import attr, child, child_text, children, localname, normalize_guid
+from tipqual.qdaxml import attr, child, child_text, children, localname, nfc, normalize_guid
 from tipqual.refi import Archive, TextMap, producer_of
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",
@@ -145,7 +145,7 @@ def _plan(root: ET.Element, path: Path, archive: Archive | None, base: str) -> P
     if ns and "QDA-XML" not in ns:
         raise ExchangeError(f"not a REFI-QDA project: unknown namespace {ns!r}", path=path)
     origin = attr(root, "origin") or ""
-    name = (attr(root, "name") or "").strip() or path.stem
+    name = nfc(attr(root, "name")) or path.stem
     users = _users(root)
     default_user = users.get(normalize_guid(attr(root, "creatingUserGUID")), "")
     book_el = child(root, "CodeBook")
@@ -164,7 +164,7 @@ def _plan(root: ET.Element, path: Path, archive: Archive | None, base: str) -> P
     sources_el = child(root, "Sources")
     for el in (list(sources_el) if sources_el is not None else []):
         kind = localname(el.tag)
-        label = attr(el, "name") or normalize_guid(attr(el, "guid"))
+        label = nfc(attr(el, "name")) or normalize_guid(attr(el, "guid"))
         if kind in NON_TEXT:
             plan.skipped.append(f"{label} ({NON_TEXT[kind]})")
         elif kind == "TextSource":
@@ -193,7 +193,7 @@ def _users(root: ET.Element) -> dict[str, str]:
     users_el = child(root, "Users")
     for el in children(users_el, "User") if users_el is not None else []:
         guid = normalize_guid(attr(el, "guid"))
-        name = (attr(el, "name") or attr(el, "id") or "").strip() or f"user-{guid[:8].lower()}"
+        name = nfc(attr(el, "name") or attr(el, "id")) or f"user-{guid[:8].lower()}"
         unique, n = name, 2
         while unique in taken:
             unique, n = f"{name} ({n})", n + 1
@@ -216,12 +216,12 @@ def _cases(root: ET.Element) -> tuple[dict[str, dict[str, str]], dict[str, str]]
     variables: dict[str, str] = {}
     vars_el = child(root, "Variables")
     for el in children(vars_el, "Variable") if vars_el is not None else []:
-        variables[normalize_guid(attr(el, "guid"))] = (attr(el, "name") or "").strip()
+        variables[normalize_guid(attr(el, "guid"))] = nfc(attr(el, "name"))
     cases: dict[str, dict[str, str]] = {}
     case_of: dict[str, str] = {}
     cases_el = child(root, "Cases")
     for n, el in enumerate(children(cases_el, "Case") if cases_el is not None else [], 1):
-        case_id = (attr(el, "name") or "").strip() or f"case-{n}"
+        case_id = nfc(attr(el, "name")) or f"case-{n}"
         attrs = cases.setdefault(case_id, {})
         for value_el in children(el, "VariableValue"):
             ref = child(value_el, "VariableRef")
@@ -237,7 +237,9 @@ def _cases(root: ET.Element) -> tuple[dict[str, dict[str, str]], dict[str, str]]
 
 
 def _source_id(name: str, used: set[str]) -> str:
-    stem = PurePosixPath(name.replace("\\", "/")).stem if name else "source"
+    from tipqual.ingest import source_id_for
+
+    stem = source_id_for(PurePosixPath(name.replace("\\", "/")).name) if name else "source"
     clean = "".join("_" if ch in ':/\\|"<>*?' else ch for ch in stem).strip() or "source"
     unique, n = clean, 2
     while unique in used:
@@ -248,7 +250,7 @@ def _source_id(name: str, used: set[str]) -> str:
 
 def _text_source(el: ET.Element, ctx: _Context, plan: Plan,
                  used: set[str]) -> PlannedSource | None:
-    name = (attr(el, "name") or "").strip() or normalize_guid(attr(el, "guid"))
+    name = nfc(attr(el, "name")) or normalize_guid(attr(el, "guid"))
     raw = _source_text(el, ctx, name, plan)
     if raw is None:
         n = sum(len(children(s, "Coding")) for s in _selections_of(el)) + \
@@ -367,23 +369,12 @@ def _decode(data: bytes) -> str:
 # --- segmenting and writing -------------------------------------------------------------------
 
 def _segments_for(src: PlannedSource) -> list:
-    """Segments of a source's stored text, as ingest would cut a plain-text transcript."""
-    from tipqual.project import Segment
+    """Segments of a source's stored text, cut exactly as ``tipqual import`` cuts a .txt/.md."""
+    from tipqual.ingest import SegmentationRules, build_segments, parse_text, split_long
 
-    segments = []
-    for n, (start, end) in enumerate(_paragraphs(src.text), 1):
-        segments.append(Segment(id=f"{src.id}:{n}", source=src.id, n=n, speaker=None,
-                                role="respondent", start=start, end=end,
-                                text=src.text[start:end], case=src.case))
-    return segments
-
-
-def _paragraphs(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each run of non-blank lines, surrounding whitespace trimmed."""
-    import re
-
-    return [(m.start(), m.end()) for m in re.finditer(r"\S(?:.*\S)?(?:\n[ \t]*\S.*)*", text)
-            if text[m.start():m.end()].strip()]
+    rules = SegmentationRules()
+    parsed = parse_text(src.text, rules, markdown=src.name.lower().endswith(".md"))
+    return build_segments(src.id, split_long(parsed, rules))
 
 
 def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int]:

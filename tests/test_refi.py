@@ -1,0 +1,340 @@
+"""Tests for the REFI-QDA project exchange: export, import, leniency, offsets and safety."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from tests.conftest import SAMPLE, SHARED, TIP_CODEBOOK
+from tipqual import codebook as codebook_mod
+from tipqual import qdaxml, refi
+from tipqual.errors import ExchangeError, ProjectError
+from tipqual.project import Coding, Project
+from tipqual.refi import TextMap, check_member_name, export_project, import_project
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
+ATLAS = SHARED / "refi" / "samples"
+EXPECTED = json.loads((FIX / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def project_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(SHARED / "refi" / "Project.xsd"))
+
+
+@pytest.fixture(scope="module")
+def sample_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample study with codings of several kinds, built once for the module."""
+    from tipqual.ingest import import_paths
+
+    path = tmp_path_factory.mktemp("sample") / "study.db"
+    p = Project.create(path)
+    with p.atomic():
+        p.set_codebook(codebook_mod.load(TIP_CODEBOOK))
+    import_paths(p, [SAMPLE / "transcripts"], cases_csv=SAMPLE / "cases.csv")
+    segments = [s for s in p.segments() if s.role == "respondent"]
+    codes = p.code_ids()
+    with p.atomic():
+        for i, seg in enumerate(segments[::3]):
+            p.put_coding(Coding(segment=seg.id, code=codes[i % len(codes)], coder="alice",
+                                memo="strong example" if i % 5 == 0 else None))
+            if len(seg.text) > 40:
+                p.put_coding(Coding(segment=seg.id, code="trust", coder="bob",
+                                    span_start=5, span_end=35))
+        p.put_coding(Coding(segment=segments[1].id, code="funding", coder="carol",
+                            status="accepted", provenance="suggest"))
+        p.put_coding(Coding(segment=segments[2].id, code="delays", coder="tipqual",
+                            status="suggested"))
+        p.put_coding(Coding(segment=segments[4].id, code="delays", coder="dave",
+                            status="rejected"))
+    p.close()
+    return path
+
+
+def _coded_texts(p: Project) -> list[tuple[str, str, str, str]]:
+    """(source, code name, coder, coded text) of every coding, sorted."""
+    names = {c.id: c.name for c in p.codebook().codes}
+    out = []
+    for c in p.codings():
+        seg = p.segment(c.segment)
+        text = seg.text if c.span_start is None else seg.text[c.span_start:c.span_end]
+        out.append((seg.source, names.get(c.code, c.code), c.coder, text))
+    return sorted(out)
+
+
+def test_export_validates_and_is_deterministic(sample_study: Path, tmp_path: Path,
+                                               project_schema: xmlschema.XMLSchema) -> None:
+    with Project.open(sample_study, readonly=True) as p:
+        counts = export_project(p, tmp_path / "a.qdpx")
+        export_project(p, tmp_path / "b.qdpx")
+        n_sources = len(p.sources())
+    assert (tmp_path / "a.qdpx").read_bytes() == (tmp_path / "b.qdpx").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.qdpx") as zf:
+        names = zf.namelist()
+        qde = zf.read("project.qde")
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in zf.infolist())
+    assert names == sorted(names) and names[0] == "project.qde"
+    assert len([n for n in names if n.startswith("sources/") and n.endswith(".txt")]) == n_sources
+    project_schema.validate(ET.fromstring(qde))
+    assert counts["sources"] == n_sources == 10 and counts["cases"] == 10
+    root = ET.fromstring(qde)
+    ns = {"p": qdaxml.PROJECT_NS}
+    users = [u.get("name") for u in root.findall("p:Users/p:User", ns)]
+    assert users == ["alice", "bob", "carol"]  # no suggester, no rejecter
+    assert counts["notes"] == len(root.findall("p:Notes/p:Note", ns)) > 0
+    nested = root.findall("p:CodeBook/p:Codes/p:Code/p:Code", ns)
+    assert nested and all(c.get("guid") for c in nested)
+
+
+def test_export_offsets_are_code_points_of_stored_text(sample_study: Path, tmp_path: Path) -> None:
+    with Project.open(sample_study, readonly=True) as p:
+        export_project(p, tmp_path / "s.qdpx")
+        expected = {(c.code, c.coder, c.segment, c.span_start) for c in p.codings(
+            statuses=("human", "accepted"))}
+        spans = []
+        for c in p.codings(statuses=("human", "accepted")):
+            seg = p.segment(c.segment)
+            text = seg.text if c.span_start is None else seg.text[c.span_start:c.span_end]
+            spans.append((seg.source, text))
+        sources = {s.id: s.text for s in p.sources()}
+    with zipfile.ZipFile(tmp_path / "s.qdpx") as zf:
+        root = ET.fromstring(zf.read("project.qde"))
+        files = {n: zf.read(n).decode("utf-8") for n in zf.namelist() if n.startswith("sources/")}
+    ns = {"p": qdaxml.PROJECT_NS}
+    exported = []
+    for src in root.findall("p:Sources/p:TextSource", ns):
+        text = files["sources/" + src.get("plainTextPath").removeprefix("internal://")]
+        assert text == sources[Path(src.get("name")).stem]
+        for sel in src.findall("p:PlainTextSelection", ns):
+            piece = text[int(sel.get("startPosition")):int(sel.get("endPosition"))]
+            exported += [(Path(src.get("name")).stem, piece)] * len(sel.findall("p:Coding", ns))
+    assert sorted(exported) == sorted(spans) and len(exported) == len(expected)
+
+
+def test_round_trip_keeps_sources_codes_cases_and_coded_text(sample_study: Path,
+                                                              tmp_path: Path) -> None:
+    with Project.open(sample_study, readonly=True) as p:
+        export_project(p, tmp_path / "s.qdpx")
+        before_sources = {s.id: (s.text, s.case) for s in p.sources()}
+        before_cases = {c.id: c.attributes for c in p.cases()}
+        before_codes = [(c.name, c.color, c.definition.strip()) for c in p.codebook().codes]
+        before = [t for t in _coded_texts(p)
+                  if t[2] in ("alice", "bob", "carol")]
+        old = p.codebook()
+        parents = {c.name: old.code(c.parent).name if c.parent else None for c in old.codes}
+        memos = sorted(c.memo for c in p.codings() if c.memo)
+    report = import_project(tmp_path / "s.qdpx", tmp_path / "back.db")
+    assert report["missing"] == [] and report["skipped"] == [] and report["dropped"] == []
+    with Project.open(tmp_path / "back.db") as q:
+        assert {s.id: (s.text, s.case) for s in q.sources()} == before_sources
+        assert {c.id: c.attributes for c in q.cases()} == before_cases
+        book = q.codebook()
+        assert [(c.name, c.color, c.definition) for c in book.codes] == before_codes
+        assert {c.name: book.code(c.parent).name if c.parent else None
+                for c in book.codes} == parents
+        assert "partnership" in book.ids and "trust" in book.ids  # ids recovered
+        assert _coded_texts(q) == before
+        assert sorted(c.memo for c in q.codings() if c.memo) == memos
+        assert {c.status for c in q.codings()} == {"human"}
+
+
+def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> None:
+    report = import_project(ATLAS / "atlasti84mac_refi-standard-project_nosources.qdpx",
+                            tmp_path / "atlas.db")
+    assert report["codes"] == 14 and report["sources"] == 0
+    assert len(report["missing"]) == 6
+    assert any(m.startswith("Mabêl 2ième.txt (internal://") for m in report["missing"])
+    assert sorted(report["skipped"]) == sorted([
+        "cornflakes-n-milk.jpg (picture)", "Kellogg's Passion for Nutrition.pdf (PDF)",
+        "Pay de Limón con Base de Granola | Kellogg's ®.pdf (PDF)",
+        "Jeanine's Breakfast.m4a (audio)", "1960s Coca Cola commercial.mp4 (video)",
+        "1994 Diet Coke-Diet Coke Break.mp4 (video)"])
+    assert "Simon.docx: 3 codings skipped with the source" in report["dropped"]
+    with Project.open(tmp_path / "atlas.db") as p:
+        book = p.codebook()
+        assert len(book.codes) == 14
+        assert book.code("coke-diet-coke").definition == "non sucré"
+        assert book.code("bacon-and-eggs").color == "#463CC8"
+
+
+def test_atlas_sample_bare_qde_imports(tmp_path: Path) -> None:
+    report = import_project(ATLAS / "atlasti84mac_refi-standard-project.qde", tmp_path / "a.db")
+    assert report["codes"] == 14 and len(report["missing"]) == 6
+
+
+@pytest.mark.parametrize("kind", ["nvivo", "atlas", "maxqda"])
+def test_tool_shaped_projects_land_on_the_text_the_tool_showed(kind: str, tmp_path: Path) -> None:
+    report = import_project(FIX / f"{kind}.qdpx", tmp_path / f"{kind}.db")
+    assert report["producer"] == ("nvivo" if kind == "nvivo" else "cp")
+    assert report["sources"] == 2 and report["codes"] == 5 and report["cases"] == 2
+    assert report["dropped"] == []
+    with Project.open(tmp_path / f"{kind}.db") as p:
+        got = _coded_texts(p)
+        assert {c.id: c.attributes for c in p.cases()} == {
+            "CSO-11": {"province": "Limpopo", "staff": "12"}, "CSO-12": {"province": "Gauteng"}}
+        assert {s.id: s.case for s in p.sources()} == {"CSO-11 interview": "CSO-11",
+                                                       "CSO-12 interview": "CSO-12"}
+        assert all("\r" not in s.text for s in p.sources())
+        assert [c.parent for c in p.codebook().codes] == [None, "partnership", "partnership",
+                                                          None, None]
+    for source, code, coder, selected in EXPECTED[kind]:
+        pieces = [t for s, c, u, t in got if (s, c, u) == (source, code, coder)]
+        if "\n\n" in selected:  # crosses segments: split at them, speaker label left out
+            assert pieces == ["And funding?", "Sometimes the DSD social worker comes a week "
+                                              "late."]
+        else:
+            assert pieces == [selected], (kind, code, coder)
+    assert len(got) == 7
+
+
+def test_maxqda_category_and_relative_paths(tmp_path: Path) -> None:
+    import_project(FIX / "maxqda.qdpx", tmp_path / "m.db")
+    with Project.open(tmp_path / "m.db") as p:
+        codings = p.codings()
+        assert {c.coder for c in codings} == {"Ayesha", "Bongani"}
+        assert all(c.provenance == "refi:MAXQDA 2022 (Release 22.7.0)" for c in codings)
+        assert p.codebook().code("partnership").name == "Partnership"
+
+
+def test_atlas_shape_reports_missing_and_non_text(tmp_path: Path) -> None:
+    report = import_project(FIX / "atlas.qdpx", tmp_path / "a.db")
+    assert report["missing"] == [
+        "Lost memo.docx (internal://000000FB-1111-4222-8333-0000000000FB.txt)"]
+    assert report["skipped"] == ["Annual report.pdf (PDF)", "Interview.m4a (audio)"]
+
+
+def test_nvivo_whole_segment_selection_is_whole_segment_coding(tmp_path: Path) -> None:
+    import_project(FIX / "nvivo.qdpx", tmp_path / "n.db")
+    with Project.open(tmp_path / "n.db") as p:
+        funding = [c for c in p.codings(codes=["funding"]) if c.coder == "Bongani"]
+        assert [(c.span_start, c.span_end) for c in funding] == [(None, None), (25, 74)]
+        assert [c.created_at for c in funding] == ["2024-05-02T10:00:00Z"] * 2
+
+
+def test_text_map_nvivo_units_crlf_bom_emoji() -> None:
+    raw = "a😀b\r\nc é\nd"
+    m = TextMap(raw, "nvivo")
+    assert m.text == "a😀b\nc é\nd"
+    assert m.to_stored(0, end=False) == 0
+    assert m.to_stored(3, end=False) == 2  # after a + surrogate pair
+    assert m.to_stored(2, end=True) == 2 and m.to_stored(2, end=False) == 1  # inside the pair
+    assert m.to_stored(6, end=False) == 4  # CRLF counted as two units
+    assert m.to_stored(11, end=False) == 8  # lone LF counted as two as well
+    assert m.to_stored(10, end=False) == 7 and m.to_stored(10, end=True) == 8
+    cp = TextMap(raw, "cp")
+    assert cp.to_stored(5, end=False) == 4 and cp.to_stored(99, end=True) == len(cp.text)
+
+
+def test_producer_detection() -> None:
+    assert refi.producer_of("NVivo 12 for Windows") == "nvivo"
+    assert refi.producer_of("MAXQDA 2022") == "cp" and refi.producer_of(None) == "cp"
+
+
+@pytest.mark.parametrize("name", ["../../evil.txt", "/tmp/evil.txt", "C:/evil.txt",
+                                  "sources\\..\\..\\evil.txt"])
+def test_unsafe_member_names_refused(name: str) -> None:
+    with pytest.raises(ExchangeError, match="unsafe member name"):
+        check_member_name(name, "x.qdpx")
+
+
+@pytest.mark.parametrize("fixture", ["zip-slip.qdpx", "absolute-member.qdpx",
+                                     "drive-letter.qdpx"])
+def test_hostile_archives_refused_and_leave_no_study(fixture: str, tmp_path: Path) -> None:
+    target = tmp_path / "x.db"
+    with pytest.raises(ExchangeError, match=f"{fixture}: refused: .*unsafe member name"):
+        import_project(FIX / fixture, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_entity_bomb_in_archive_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExchangeError, match=r"entity-bomb.qdpx/project.qde: refused"):
+        import_project(FIX / "entity-bomb.qdpx", tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_not_a_zip_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ExchangeError, match=r"not-a-zip.qdpx: not a .qdpx archive"):
+        import_project(FIX / "not-a-zip.qdpx", tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_zip_bomb_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(refi, "MAX_MEMBER_BYTES", 100_000)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("project.qde", b"<Project name='x'>" + b" " * 1_000_000 + b"</Project>")
+    (tmp_path / "bomb.qdpx").write_bytes(buf.getvalue())
+    assert (tmp_path / "bomb.qdpx").stat().st_size < 10_000
+    with pytest.raises(ExchangeError, match="possible zip bomb"):
+        import_project(tmp_path / "bomb.qdpx", tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_existing_target_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.db").write_bytes(b"keep")
+    with pytest.raises(ProjectError, match="already exists"):
+        import_project(FIX / "atlas.qdpx", tmp_path / "s.db")
+    assert (tmp_path / "s.db").read_bytes() == b"keep"
+
+
+def test_failed_write_leaves_no_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipqual import refi_import
+
+    def broken(*args: object) -> None:
+        raise ExchangeError("disk trouble")
+
+    monkeypatch.setattr(refi_import, "_pieces", broken)
+    with pytest.raises(ExchangeError, match="disk trouble"):
+        import_project(FIX / "nvivo.qdpx", tmp_path / "x.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _qdpx(tmp_path: Path, members: dict[str, bytes]) -> Path:
+    path = tmp_path / "in.qdpx"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_leniency_bom_crlf_braced_guids_inline_text_missing_dates(tmp_path: Path) -> None:
+    qde = ("\ufeff<?xml version='1.0' encoding='utf-8'?>\r\n"
+           "<Project xmlns='urn:QDA-XML:project:1.0' name='Lenient' origin='QualCoder 3.5'>\r\n"
+           "<CodeBook><Codes><Code guid='{aaaaaaaa-1111-4222-8333-000000000001}' name='Trust'"
+           " isCodable='true'/></Codes></CodeBook>\r\n<Sources>\r\n"
+           "<TextSource guid='BBBBBBBB-1111-4222-8333-000000000001' name='inline.txt'>"
+           "<PlainTextContent>Respondent: We trust them.</PlainTextContent>"
+           "<PlainTextSelection guid='cccccccc-1111-4222-8333-000000000001' startPosition='15'"
+           " endPosition='25'><Coding guid='dddddddd-1111-4222-8333-000000000001'>"
+           "<CodeRef targetGUID='AAAAAAAA-1111-4222-8333-000000000001'/></Coding>"
+           "</PlainTextSelection></TextSource>\r\n"
+           "<TextSource guid='BBBBBBBB-1111-4222-8333-000000000002' name='in folder.txt'"
+           " plainTextPath='internal://file.txt'/>\r\n"
+           "</Sources></Project>\r\n").encode("utf-8")
+    path = _qdpx(tmp_path, {"Lenient.qde": qde,
+                            "Sources/FILE.TXT": "Second source text.".encode("utf-8")})
+    report = import_project(path, tmp_path / "l.db")
+    assert report["sources"] == 2 and report["missing"] == []
+    with Project.open(tmp_path / "l.db") as p:
+        (c,) = p.codings()
+        seg = p.segment(c.segment)
+        assert seg.text[c.span_start:c.span_end] == "trust them"
+        assert c.coder == "unknown"
+        assert p.source("in folder").text == "Second source text."
+
+
+def test_not_a_project_root(tmp_path: Path) -> None:
+    path = _qdpx(tmp_path, {"project.qde": b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'/>"})
+    with pytest.raises(ExchangeError, match="expected <Project>"):
+        import_project(path, tmp_path / "x.db")
+    path = _qdpx(tmp_path, {"readme.txt": b"hi"})
+    with pytest.raises(ExchangeError, match="no .qde project file"):
+        import_project(path, tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
