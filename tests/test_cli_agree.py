@@ -211,3 +211,35 @@ def test_merge_refuses_a_divergent_copy(tmp_path: Path) -> None:
     assert "source 's' has different text" in result.stderr
     assert "segment 's:2' has different text" in result.stderr
     assert base.read_bytes() == before
+
+
+def test_code_used_only_by_another_coder_is_known(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    build_study(path, ["a", "b"], [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
+                                   Coding("s:2", "stigma", "carol")]).close()
+    result = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob", "--codes",
+                                 "stigma,trust,stigma", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data["codes"]) == ["stigma", "trust"]
+    assert data["codes"]["stigma"]["kappa"] is None
+    unknown = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob", "--codes", "x"])
+    assert "unknown code 'x'; this study's codes: stigma, trust" in unknown.output
+    empty = runner.invoke(cli, ["agree", str(path), "--coders", "alice,bob", "--status", ","])
+    assert empty.exit_code == 1 and "name at least one status" in empty.output
+
+
+def test_merge_reports_conflicts_and_shared_coder_names(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one", "two"], []).close()
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    for copy, memo, seg in ((one, "first", "s:1"), (two, "second", "s:2")):
+        copy.write_bytes(base.read_bytes())
+        with Project.open(copy) as p, p.atomic():
+            p.put_coding(Coding("s:1", "trust", "alice", memo=memo))
+            p.put_coding(Coding(seg, "delays", "user"))
+    result = run_tipqual("merge", str(base), str(one), str(two))
+    assert result.returncode == 0, result.stderr
+    assert ("  conflict s:1 trust by alice: kept the target's human (memo 'first'); the copy "
+            "has human (memo 'second')") in result.stdout.splitlines()
+    assert result.stderr.startswith("Warning: coder 'user' has new codings in 2 copies")

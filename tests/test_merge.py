@@ -130,6 +130,7 @@ def test_same_coder_changed_independently_is_a_conflict_target_kept(base: Path) 
     assert conflict.target["memo"] == "first reading"
     assert conflict.copy["memo"] == "second reading"
     assert report.warnings == []  # alice's second copy added nothing new
+    assert report.to_dict()["sources"][1]["conflicts"][0]["copy"]["memo"] == "second reading"
 
 
 def test_copy_moved_on_since_last_merge_is_taken(base: Path) -> None:

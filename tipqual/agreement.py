@@ -418,20 +418,27 @@ def compare_coders(project: Any, coders: Sequence[str], *, codes: Sequence[str] 
     """Agreement of ``coders`` in a study (a :class:`tipqual.project.Project`)."""
     if len(coders) < 2 or len(set(coders)) != len(coders):
         raise AgreementError("name two or more different coders, e.g. --coders alice,bob")
+    if not statuses:
+        raise AgreementError("name at least one status that counts as applying a code, e.g. "
+                             "--status human,accepted")
     for status in statuses:
         if status not in ("human", "accepted", "suggested"):
             raise AgreementError(f"status {status!r} cannot count as applying a code; use "
                                  "human, accepted and/or suggested")
     _check_known("coder", coders, project.coders())
+    book = project.code_ids()
     codings = project.codings(coders=coders)
-    used = sorted({c.code for c in codings} - set(project.code_ids()))
-    known_codes = [*project.code_ids(), *used]
-    if codes is not None:
-        _check_known("code", codes, known_codes)
+    if codes is None:
+        codes = [*book, *sorted({c.code for c in codings} - set(book))]
+    else:
+        used = {c.code for c in project.codings(codes=codes)}
+        if any(code not in used and code not in book for code in codes):
+            everything = {c.code for c in project.codings()}
+            _check_known("code", codes, [*book, *sorted(everything - set(book))])
+        codes = list(dict.fromkeys(codes))
     if cases is not None:
         _check_known("case", cases, [c.id for c in project.cases()])
     segments = [s for s in project.segments() if cases is None or s.case in cases]
-    codes = list(codes) if codes is not None else known_codes
     ids = [s.id for s in segments]
     table = agreement_table(codings, coders, codes, statuses=statuses, segments=ids)
     rows = disagreements(codings, coders, codes, segments, statuses=statuses)
