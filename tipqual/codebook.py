@@ -33,6 +33,7 @@ class Code:
     color: str | None = None
     phrases: list[str] = field(default_factory=list)
     patterns: list[list[dict[str, Any]]] = field(default_factory=list)
+    codable: bool = True  # False: a category that only groups other codes (REFI isCodable)
 
 
 @dataclass
@@ -134,30 +135,22 @@ class Codebook:
 
 
 def load(path: str | Path) -> Codebook:
-    """Read a codebook YAML file (and the registry it references) into a Codebook."""
-    import yaml
+    """Read and fully validate a codebook YAML file (and the registry it references).
 
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CodebookError("no such file; give the path of a codebook YAML file", path=path)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CodebookError(f"cannot read the codebook: {exc}", path=path)
-    if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
-        raise CodebookError("not a codebook: expected a mapping with a 'codes' list", path=path)
-    registry = data.get("stakeholders") or []
-    if isinstance(registry, str):
-        reg_path = path.parent / registry
-        try:
-            reg = yaml.safe_load(reg_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CodebookError(f"cannot read the stakeholder registry: {exc}", path=reg_path)
-        registry = reg.get("stakeholders", []) if isinstance(reg, dict) else reg
-    return Codebook(
-        name=str(data.get("name", path.stem)),
-        version=str(data.get("version", "1")),
-        description=str(data.get("description", "") or ""),
-        codes=[Code(**c) for c in data["codes"]],
-        stakeholders=[Stakeholder(**s) for s in registry or []],
-    )
+    Raises CodebookError naming the file, the line and the code id of the first problem; run
+    :func:`tipqual.codebook_check.check` to see them all.
+    """
+    from tipqual.codebook_check import analyse
+
+    result = analyse(path)
+    if result.problems:
+        first, more = result.problems[0], len(result.problems) - 1
+        message = first.text
+        if more:
+            message += (f" (and {more} more problem{'s' if more > 1 else ''}; "
+                        f"run 'tipqual codebook validate {path}' to see them all)")
+        raise CodebookError(message, path=first.path, line=first.line)
+    if result.codebook is None:
+        raise CodebookError("this is a stakeholder registry, not a codebook; give the codebook "
+                            "YAML that references it ('stakeholders: FILE')", path=path)
+    return Codebook.from_dict({**result.codebook, "stakeholders": result.stakeholders})

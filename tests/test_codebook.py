@@ -1,0 +1,188 @@
+"""The codebook model, the loader, and the shipped TIP codebook and stakeholder registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tipqual import codebook
+from tipqual.codebook import Code, Codebook
+from tipqual.errors import CodebookError
+
+from conftest import FIXTURES, REPO, TIP_CODEBOOK
+
+BAD = FIXTURES / "codebooks"
+REGISTRY = REPO / "codebooks" / "sa-stakeholders.yaml"
+
+# SPEC_SHARED: ids, order and parents of the shipped codebook
+SPEC_CODES = [
+    ("partnership", None), ("partnership-vertical", "partnership"),
+    ("partnership-horizontal", "partnership"), ("committed-individual", "partnership"),
+    ("trust", None), ("corruption", None), ("capacity", None), ("funding", None),
+    ("funding-sustainability", "funding"), ("delays", None), ("awareness", None),
+    ("identification", None), ("victim-services", None), ("referral", "victim-services"),
+    ("response", None), ("prevention", "response"), ("protection", "response"),
+    ("prosecution", "response"), ("capacity-building", None), ("policy-implementation", None),
+    ("coordination", None),
+]
+
+SPEC_ALIASES = {
+    "SAPS": ["South African Police Service", "SAPS", "police", "the police", "police station",
+             "police officers", "police officer", "cops", "FCS unit"],
+    "DPCI": ["Directorate for Priority Crime Investigation",
+             "Directorate for Priority Crime Investigations", "DPCI", "the Hawks", "Hawks"],
+    "DJCD": ["Department of Justice and Constitutional Development", "Department of Justice",
+             "DoJ", "DOJ&CD", "justice department", "the courts", "court", "courts",
+             "magistrate", "magistrates"],
+    "NPA": ["National Prosecuting Authority", "National Prosecution Authority", "NPA",
+            "prosecutor", "prosecutors", "the prosecutor", "state prosecutor"],
+    "DSD": ["Department of Social Development", "Social Development", "DSD", "social worker",
+            "social workers"],
+    "DHA": ["Department of Home Affairs", "Home Affairs", "DHA"],
+    "DOH": ["Department of Health", "health department", "DoH"],
+    "DOL": ["Department of Employment and Labour", "Department of Labour", "DoL",
+            "labour inspector", "labour inspectors"],
+    "DBE": ["Department of Basic Education", "Basic Education", "DBE"],
+    "TIP-TT": ["TIP task team", "provincial task team", "task team", "provincial TIP task team",
+               "NPF task team"],
+    "NFN": ["National Freedom Network", "NFN", "Freedom Network"],
+    "A2I": ["A2I", "A21"],
+}
+
+
+@pytest.fixture(scope="module")
+def tip() -> Codebook:
+    return codebook.load(TIP_CODEBOOK)
+
+
+def test_shipped_codebook_has_the_agreed_codes_in_order(tip: Codebook) -> None:
+    assert [(c.id, c.parent) for c in tip.codes] == SPEC_CODES
+    assert tip.version == "1.0"
+    assert len(tip.codes) >= 15
+
+
+def test_every_shipped_code_is_fully_documented(tip: Codebook) -> None:
+    for code in tip.codes:
+        assert code.name.strip() and len(code.definition) > 40, code.id
+        assert code.include and code.exclude, code.id
+        assert len(code.examples) >= 2, code.id
+        assert len(code.phrases) >= 10, code.id
+        assert code.patterns, code.id
+        assert code.color and code.color.startswith("#"), code.id
+        assert all(p == p.lower() for p in code.phrases), code.id
+
+
+def test_shipped_registry_resolves_every_agreed_alias(tip: Codebook) -> None:
+    by_id = {s.id: s for s in tip.stakeholders}
+    for sid, aliases in SPEC_ALIASES.items():
+        have = {a.lower() for a in by_id[sid].aliases}
+        assert {a.lower() for a in aliases} <= have, sid
+    assert by_id["SAPS"].sector == "government" and by_id["SAPS"].level == "national"
+    assert by_id["DOH"].level == "provincial" and by_id["TIP-TT"].level == "provincial"
+    assert by_id["NFN"].sector == "civil_society"
+    assert by_id["A2I"].level == "international"
+    assert all(s.description for s in tip.stakeholders)
+
+
+def test_no_alias_names_two_actors(tip: Codebook) -> None:
+    owner: dict[str, str] = {}
+    for s in tip.stakeholders:
+        for alias in s.aliases:
+            assert owner.setdefault(alias.lower(), s.id) == s.id, alias
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    import spacy
+
+    pipeline = spacy.blank("en")
+    pipeline.add_pipe("lemmatizer", config={"mode": "lookup"})
+    pipeline.initialize()
+    return pipeline
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("We waited eight months for Home Affairs, and the trial was postponed twice.", "delays"),
+    ("Somebody at the station was paid off and tipped off the owner before the raid.",
+     "corruption"),
+    ("The girls are afraid to go to the police because they were arrested before.", "trust"),
+    ("There is one social worker for the district and no vehicle for rescues.", "capacity"),
+    ("Our donor funding ended and the subsidy has not been paid.", "funding"),
+    ("It depends on who is on duty; one dedicated captain answers our calls.",
+     "committed-individual"),
+    ("The clerk did not know what to do and turned her away.", "awareness"),
+    ("The nurse missed the signs of trafficking completely.", "identification"),
+    ("We referred her to the shelter for counselling.", "referral"),
+    ("The provincial task team shares information at the quarterly meeting.", "coordination"),
+    ("We trained the detectives together with the prosecutors.", "capacity-building"),
+    ("The PACOTIP Act looks good on paper but is not implemented.", "policy-implementation"),
+])
+def test_phrases_and_patterns_find_the_code(tip: Codebook, nlp, sentence: str,
+                                            expected: str) -> None:
+    from spacy.matcher import Matcher, PhraseMatcher
+
+    phrases, patterns = PhraseMatcher(nlp.vocab, attr="LOWER"), Matcher(nlp.vocab)
+    for code in tip.codes:
+        phrases.add(code.id, list(nlp.pipe(code.phrases)))
+        patterns.add(code.id, code.patterns)
+    doc = nlp(sentence)
+    found = {nlp.vocab.strings[m] for m, _, _ in [*phrases(doc), *patterns(doc)]}
+    assert expected in found
+
+
+def test_load_reads_an_inline_registry_and_keeps_every_field() -> None:
+    book = codebook.load(BAD / "valid-minimal.yaml")
+    assert book.name == "Minimal" and book.version == "2"
+    assert book.ids == ["trust", "trust-police"]
+    assert book.code("trust-police").parent == "trust"
+    assert book.stakeholder("SAPS").aliases == ["police", "SAPS"]
+    assert book.subtree("trust") == ["trust", "trust-police"]
+    assert book.depth("trust-police") == 1
+
+
+def test_load_error_names_file_line_and_code() -> None:
+    with pytest.raises(CodebookError) as info:
+        codebook.load(BAD / "unknown-key.yaml")
+    err = info.value
+    assert err.path == str(BAD / "unknown-key.yaml") and err.line == 6
+    assert "code 'capacity'" in err.message and "did you mean 'definition'" in err.message
+
+
+def test_load_counts_the_further_problems() -> None:
+    with pytest.raises(CodebookError) as info:
+        codebook.load(BAD / "cycle.yaml")
+    assert info.value.line == 6
+    assert "and 2 more problems" in info.value.message
+    assert "codebook validate" in info.value.message
+
+
+def test_load_refuses_a_registry_given_as_codebook() -> None:
+    with pytest.raises(CodebookError, match="stakeholder registry, not a codebook"):
+        codebook.load(REGISTRY)
+
+
+def test_load_finds_the_registry_next_to_the_codebook(tmp_path: Path) -> None:
+    shutil.copy(TIP_CODEBOOK, tmp_path / "tip.yaml")
+    with pytest.raises(CodebookError, match="sa-stakeholders.yaml does not exist"):
+        codebook.load(tmp_path / "tip.yaml")
+    shutil.copy(REGISTRY, tmp_path / "sa-stakeholders.yaml")
+    assert len(codebook.load(tmp_path / "tip.yaml").stakeholders) >= 12
+
+
+def test_hash_identifies_content(tip: Codebook) -> None:
+    again = codebook.load(TIP_CODEBOOK)
+    assert again.sha256 == tip.sha256 and len(tip.sha256) == 64
+    changed = dataclasses.replace(tip, codes=[dataclasses.replace(tip.codes[0], name="Other"),
+                                              *tip.codes[1:]])
+    assert changed.sha256 != tip.sha256
+
+
+def test_dict_round_trip_keeps_categories(tip: Codebook) -> None:
+    book = dataclasses.replace(tip, codes=[Code(id="group", name="Group", definition="G.",
+                                                codable=False), *tip.codes])
+    back = Codebook.from_dict(book.to_dict())
+    assert back == book and back.codes[0].codable is False
+    assert Code(id="x", name="X").codable is True
