@@ -243,3 +243,21 @@ def test_merge_reports_conflicts_and_shared_coder_names(tmp_path: Path) -> None:
     assert ("  conflict s:1 trust by alice: kept the target's human (memo 'first'); the copy "
             "has human (memo 'second')") in result.stdout.splitlines()
     assert result.stderr.startswith("Warning: coder 'user' has new codings in 2 copies")
+
+
+def test_three_coders_use_fleiss_on_segments_all_coded(tmp_path: Path, runner) -> None:
+    path = tmp_path / "study.db"
+    build_study(path, ["x", "y", "z"],
+                [Coding("s:1", "trust", "a"), Coding("s:1", "trust", "b"),
+                 Coding("s:1", "trust", "c"), Coding("s:2", "delays", "a"),
+                 Coding("s:2", "trust", "b"), Coding("s:3", "delays", "a"),
+                 Coding("s:3", "delays", "b"), Coding("s:3", "trust", "c")]).close()
+    data = json.loads(runner.invoke(cli, ["agree", str(path), "--coders", "a,b,c",
+                                          "--json"]).output)
+    assert (data["overall"]["n_units"], data["overall"]["n_units_all_coders"]) == (3, 2)
+    assert data["overall"]["kappa_method"] == "fleiss"
+    # all-coded segments s:1 and s:3, trust present per coder: (1,1,1) and (0,0,1)
+    assert data["codes"]["trust"]["kappa"] == pytest.approx(0.25)
+    text = runner.invoke(cli, ["agree", str(path), "--coders", "a,b,c"]).output
+    assert text.splitlines()[0] == ("Coders: a, b, c; units: 3 (segments coded by two or more; "
+                                    "Fleiss' kappa on the 2 coded by all, nominal alpha)")

@@ -452,8 +452,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def format_table(table: AgreementTable) -> str:
     """The readable agreement table of ``tipqual agree``."""
     width = max([len("overall (sets)"), *(len(c.code) for c in table.codes)])
-    lines = [f"Coders: {', '.join(table.coders)}; units: {table.overall.n_units} segments "
-             f"({'Cohen' if len(table.coders) == 2 else 'Fleiss'} kappa, nominal alpha)", "",
+    if len(table.coders) == 2:
+        method = "segments both coded; Cohen's kappa, nominal alpha"
+    else:
+        method = (f"segments coded by two or more; Fleiss' kappa on the {table.n_all} coded "
+                  "by all, nominal alpha")
+    lines = [f"Coders: {', '.join(table.coders)}; units: {table.overall.n_units} ({method})", "",
              f"{'code':<{width}}  {'units':>5}  {'%':>5}  {'kappa':>6}  {'alpha':>6}  "
              f"{'kappa reading':<15} alpha reading"]
     notes = []
