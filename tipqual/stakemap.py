@@ -26,6 +26,9 @@ FIGURE_FORMATS = (".svg", ".png")
 SECTOR_COLOURS = {"government": "#2f5d8a", "civil_society": "#d9822b"}
 OTHER_COLOUR = "#6a9f58"
 HASH_SALT = "tipqual"
+FIG_SIZE = (12.0, 7.0)
+AXES_LEFT, AXES_RIGHT = 0.1, 0.8
+X_LIMIT = 1.06
 
 
 def victim_codes(codebook: Any) -> list[str]:
@@ -85,9 +88,9 @@ def draw(graph: Any, data: Any, path: str | Path, codes: list[str]) -> None:
 
     with plt.rc_context({"svg.hashsalt": HASH_SALT, "svg.fonttype": "path",
                          "font.family": "DejaVu Sans", "font.size": 9}):
-        fig, ax = plt.subplots(figsize=(12, 7))
+        fig, ax = plt.subplots(figsize=FIG_SIZE)
         _frame(ax, len(data.cases))
-        _circles(ax, points, len(data.cases))
+        _circles(ax, points, len(data.cases), _max_area(points))
         metadata = ({"Date": None, "Creator": "tipqual"} if suffix == ".svg"
                     else {"Software": None})
         try:
@@ -98,12 +101,21 @@ def draw(graph: Any, data: Any, path: str | Path, codes: list[str]) -> None:
             plt.close(fig)
 
 
-def _size(cases: int, total: int) -> float:
-    return 100 + 1100 * cases / max(total, 1)
+def _max_area(points: list[dict[str, Any]]) -> float:
+    """Largest circle area (pt²) such that circles in neighbouring slots do not touch."""
+    axes_pt = FIG_SIZE[0] * (AXES_RIGHT - AXES_LEFT) * 72
+    gap = min(abs(a["x"] - b["x"]) for a in points for b in points if a is not b) \
+        if len(points) > 1 else 1.0
+    diameter = min(44.0, 0.92 * gap * axes_pt / (2 * X_LIMIT))
+    return diameter ** 2
+
+
+def _size(cases: int, total: int, max_area: float) -> float:
+    return max_area * (0.12 + 0.88 * cases / max(total, 1))
 
 
 def _frame(ax: Any, n_cases: int) -> None:
-    ax.set_xlim(-1.08, 1.08)
+    ax.set_xlim(-X_LIMIT, X_LIMIT)
     ax.set_ylim(-0.12, 1.2)
     ax.axvline(0, color="#444444", linewidth=1)
     ax.axhline(0.5, color="#999999", linewidth=0.8, linestyle="--")
@@ -117,12 +129,12 @@ def _frame(ax: Any, n_cases: int) -> None:
         ax.spines[spine].set_visible(False)
 
 
-def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int) -> None:
+def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int, max_area: float) -> None:
     import math
 
     for p in points:
         colour = SECTOR_COLOURS.get(p["sector"], OTHER_COLOUR)
-        size = _size(p["cases"], n_cases)
+        size = _size(p["cases"], n_cases, max_area)
         ax.scatter([p["x"]], [p["y"]], s=size, color=colour, alpha=0.75, edgecolors="white",
                    linewidths=1, zorder=3)
         offset = math.sqrt(size) / 2 + 3  # points: radius of the circle plus a gap
@@ -130,7 +142,7 @@ def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int) -> None:
                     xytext=(0, offset if p["label_above"] else -offset),
                     textcoords="offset points", ha="center",
                     va="bottom" if p["label_above"] else "top", fontsize=8, zorder=4)
-    handles = [ax.scatter([], [], s=_size(n, n_cases), color="#bbbbbb",
+    handles = [ax.scatter([], [], s=_size(n, n_cases, max_area), color="#bbbbbb",
                           label=f"{n} case" + ("s" if n > 1 else ""))
                for n in sorted({1, max(1, n_cases)})]
     sectors = sorted({p["sector"] for p in points})
@@ -139,4 +151,4 @@ def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int) -> None:
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
               labelspacing=2.2, borderpad=1.2, handletextpad=1.5,
               title="circle area:\ncases citing")
-    ax.figure.subplots_adjust(left=0.1, right=0.8, top=0.92, bottom=0.08)
+    ax.figure.subplots_adjust(left=AXES_LEFT, right=AXES_RIGHT, top=0.92, bottom=0.08)

@@ -1,0 +1,262 @@
+"""``tipqual matrix`` and ``tipqual network`` end to end, and the acceptance checks."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, REPO, SAMPLE, SHARED, TIP_CODEBOOK, run_tipqual
+
+sys.path.insert(0, str(FIXTURES / "analysis"))
+from minimal_study import build  # noqa: E402
+
+from tipqual.cli import cli  # noqa: E402
+
+BRIEF = SHARED / "brief" / "tip-partnerships-brief.txt"
+FORMULA_START = ("=", "+", "-", "@")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "study.db"
+    build(path).close()
+    return path
+
+
+def invoke(runner, *args):
+    return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def xlsx_cells(path: Path):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            yield from (c for c in row if c.value is not None)
+
+
+def assert_no_formulas(path: Path) -> None:
+    """No cell of any sheet is a formula; every text cell is stored as a string."""
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/sheet"):
+                assert b"<f>" not in z.read(name) and b"<f " not in z.read(name)
+    for cell in xlsx_cells(path):
+        assert cell.data_type in ("s", "n"), (cell.coordinate, cell.value)
+        if isinstance(cell.value, str):
+            assert cell.data_type == "s"
+
+
+def assert_csv_guarded(path: Path) -> None:
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            for value in row:
+                assert not value.startswith(FORMULA_START), value
+
+
+def test_matrix_xlsx(runner, study, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "m.xlsx"
+    result = invoke(runner, "matrix", study, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Wrote {out} (counts, presence, coverage, framework")
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames[:5] == ["counts", "presence", "coverage", "framework", "cooccurrence"]
+    assert [c.value for c in wb["counts"]["A"]] == ["case", "CSO-A", "CSO-B", "CSO-C"]
+    assert wb["counts"]["D3"].value == 2  # CSO-B trust
+    quote = wb["framework"]["D2"]
+    assert '[A1:4] "=HYPERLINK(' in quote.value and quote.data_type == "s"
+    assert_no_formulas(out)
+
+
+def test_formula_like_cells_alone_in_a_cell_stay_text(runner, study, tmp_path):
+    risky = tmp_path / "risky.db"
+    p = build(risky)
+    with p.atomic():
+        p.put_case("=cmd|' /C calc'!A0", {"sector": "+27 82 555", "province": "@SUM(1)"})
+    p.close()
+    out = tmp_path / "r.xlsx"
+    assert invoke(runner, "matrix", risky, "--out", out).exit_code == 0
+    import openpyxl
+
+    ws = openpyxl.load_workbook(out)["by-sector"]
+    assert ws["A2"].value == "+27 82 555" and ws["A2"].data_type == "s"
+    assert_no_formulas(out)
+    csv_out = tmp_path / "r.csv"
+    assert invoke(runner, "matrix", risky, "--out", csv_out, "--sheet", "by-province") \
+        .exit_code == 0
+    assert csv_out.read_text(encoding="utf-8").splitlines()[1].startswith("'@SUM(1),")
+    assert_csv_guarded(csv_out)
+
+
+def test_matrix_csv_default_counts_and_sheet(runner, study, tmp_path):
+    out = tmp_path / "c.csv"
+    assert invoke(runner, "matrix", study, "--out", out).output == f"Wrote {out} (counts)\n"
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ("case,partnership,partnership-vertical,trust,corruption,funding,"
+                        "victim-services,referral,protection")
+    assert lines[1] == "CSO-A,0,1,2,0,1,0,1,0"
+    fw = tmp_path / "f.csv"
+    assert invoke(runner, "matrix", study, "--out", fw, "--sheet", "framework").exit_code == 0
+    with open(fw, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[2][1].startswith('[B1:3] "-x marks')
+    assert_csv_guarded(fw)
+
+
+def test_matrix_filters(runner, study, tmp_path):
+    out = tmp_path / "c.csv"
+    invoke(runner, "matrix", study, "--out", out, "--coders", "bob", "--codes", "partnership")
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "case,partnership,partnership-vertical", "CSO-A,0,1", "CSO-B,1,0", "CSO-C,0,1"]
+    invoke(runner, "matrix", study, "--out", out, "--status", "suggested")
+    assert out.read_text(encoding="utf-8").splitlines()[1] == "CSO-A,0,0,0,1,0,0,0,0"
+    invoke(runner, "matrix", study, "--out", out, "--by-coder")
+    assert out.read_text(encoding="utf-8").splitlines()[:2] == [
+        "case,coder,partnership,partnership-vertical,trust,corruption,funding,"
+        "victim-services,referral,protection", "CSO-A,alice,0,1,1,0,1,0,1,0"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{tmp}/m.txt"], "m.txt: unknown matrix format '.txt'; use .xlsx or .csv"),
+    (["--out", "{tmp}/m.csv", "--codes", "nope"], "unknown code 'nope'"),
+    (["--out", "{tmp}/m.csv", "--coders", "carol"], "unknown coder 'carol'"),
+    (["--out", "{tmp}/m.csv", "--status", "maybe"], "unknown status 'maybe'"),
+    (["--out", "{tmp}/m.csv", "--sheet", "nope"], "unknown sheet 'nope'; choose one of counts"),
+    (["--out", "{tmp}/m.xlsx", "--sheet", "counts"], "--sheet chooses the table of a .csv"),
+])
+def test_matrix_errors(study, tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = run_tipqual("matrix", str(study), *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_network_writes_graph_table_figure_projection(runner, study, tmp_path):
+    import networkx as nx
+
+    out, table, fig, proj = (tmp_path / n for n in ("n.graphml", "r.csv", "m.svg", "p.gexf"))
+    result = invoke(runner, "network", study, "--out", out, "--table", table, "--figure", fig,
+                    "--projection", proj)
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"Wrote {out}, {proj}, {table}, {fig}: 3 cases, 5 stakeholders "
+                             "cited, 9 links\n")
+    graph = nx.read_graphml(out)
+    assert graph.nodes["SAPS"]["cases"] == 3 and graph.nodes["SAPS"]["kind"] == "stakeholder"
+    assert graph.edges["CSO-C", "NPA"]["weight"] == 2
+    assert table.read_text(encoding="utf-8").splitlines()[:2] == [
+        "stakeholder,name,sector,cases,mentions,centrality",
+        "SAPS,South African Police Service,government,3,3,0.412698"]
+    assert nx.read_gexf(proj).number_of_edges() == 7
+    assert fig.read_text(encoding="utf-8").startswith("<?xml")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{tmp}/n.json"], "unknown network format '.json'; use .graphml or .gexf"),
+    (["--out", "{tmp}/n.gexf", "--table", "{tmp}/t.xlsx"], "unknown table format '.xlsx'"),
+    (["--out", "{tmp}/n.gexf", "--figure", "{tmp}/f.pdf"], "unknown figure format '.pdf'"),
+])
+def test_network_errors(study, tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = run_tipqual("network", str(study), *args)
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_outputs_byte_identical_across_processes(study, tmp_path):
+    for run in ("a", "b"):
+        assert run_tipqual("matrix", str(study), "--out", str(tmp_path / f"{run}.xlsx")) \
+            .returncode == 0
+        assert run_tipqual("network", str(study), "--out", str(tmp_path / f"{run}.graphml"),
+                           "--figure", str(tmp_path / f"{run}.svg")).returncode == 0
+    for ext in ("xlsx", "graphml", "svg"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = ("import sys, tipqual.cli.analysis; "
+            "print(sorted(m for m in ('pandas', 'networkx', 'matplotlib', 'openpyxl', "
+            "'spacy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- acceptance: the sample study and the published brief -----------------------------------
+
+def _init_import(tmp_path: Path, *paths: str, cases: Path | None = None) -> Path:
+    db = tmp_path / "study.db"
+    result = run_tipqual("init", str(db), "--codebook", str(TIP_CODEBOOK))
+    assert result.returncode == 0, result.stderr
+    args = ["import", str(db), *paths] + (["--cases", str(cases)] if cases else [])
+    result = run_tipqual(*args)
+    assert result.returncode == 0, result.stderr
+    return db
+
+
+def _ranking(db: Path, tmp_path: Path) -> list[list[str]]:
+    table = tmp_path / "ranking.csv"
+    result = run_tipqual("network", str(db), "--out", str(tmp_path / "n.graphml"),
+                         "--table", str(table))
+    assert result.returncode == 0, result.stderr
+    with open(table, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))[1:]
+
+
+@pytest.fixture(scope="module")
+def sample_study(tmp_path_factory) -> Path:
+    transcripts = SAMPLE / "transcripts"
+    if not (TIP_CODEBOOK.exists() and (SAMPLE / "cases.csv").exists() and
+            len(list(transcripts.glob("CSO-*"))) >= 10):
+        pytest.skip("the sample study is not complete yet")
+    tmp = tmp_path_factory.mktemp("sample")
+    db = _init_import(tmp, str(transcripts), cases=SAMPLE / "cases.csv")
+    for coder in sorted((SAMPLE / "codings").glob("coder-*.csv")):
+        result = run_tipqual("code", "import", str(db), str(coder))
+        assert result.returncode == 0, result.stderr
+    return db
+
+
+def test_sample_ranking_matches_the_brief(sample_study, tmp_path):
+    rows = _ranking(sample_study, tmp_path)
+    order = [r[0] for r in rows]
+    assert set(order[:4]) == {"SAPS", "DPCI", "DJCD", "NPA"}
+    assert order[4] == "DSD"
+    cases = {r[0]: int(r[3]) for r in rows}
+    assert cases["DSD"] < min(cases[s] for s in ("SAPS", "DPCI", "DJCD", "NPA"))
+    assert cases["NFN"] > 0 and cases["A2I"] > 0
+
+
+def test_sample_outputs_hold_no_formula(sample_study, tmp_path):
+    out = tmp_path / "m.xlsx"
+    assert run_tipqual("matrix", str(sample_study), "--out", str(out)).returncode == 0
+    assert_no_formulas(out)
+    for sheet in ("counts", "framework", "coverage"):
+        target = tmp_path / f"{sheet}.csv"
+        result = run_tipqual("matrix", str(sample_study), "--out", str(target),
+                             "--sheet", sheet)
+        assert result.returncode == 0, result.stderr
+        assert_csv_guarded(target)
+    table = tmp_path / "r.csv"
+    assert run_tipqual("network", str(sample_study), "--out", str(tmp_path / "n.gexf"),
+                       "--table", str(table), "--figure", str(tmp_path / "m.png")) \
+        .returncode == 0
+    assert_csv_guarded(table)
+
+
+def test_brief_as_a_transcript_yields_the_brief_stakeholders(tmp_path):
+    if not (BRIEF.exists() and TIP_CODEBOOK.exists()):
+        pytest.skip("the brief or the TIP codebook is not there yet")
+    db = _init_import(tmp_path, str(BRIEF))
+    cited = {r[0] for r in _ranking(db, tmp_path) if int(r[3]) > 0}
+    assert {"SAPS", "DPCI", "DJCD", "NPA", "DSD", "NFN", "A2I"} <= cited
