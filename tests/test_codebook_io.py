@@ -1,0 +1,257 @@
+"""Codebook exchange: YAML, .qdc, .xlsx and Markdown out; .qdc, .qde, .qdpx and .xlsx in; diff."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tipqual import codebook, codebook_io, qdaxml
+from tipqual.codebook import Code, Codebook
+from tipqual.errors import CodebookError, ExchangeError
+
+from conftest import FIXTURES, SHARED, TIP_CODEBOOK
+
+BAD = FIXTURES / "codebooks"
+SAMPLES = SHARED / "refi" / "samples"
+
+
+@pytest.fixture(scope="module")
+def tip() -> Codebook:
+    return codebook.load(TIP_CODEBOOK)
+
+
+@pytest.fixture(scope="module")
+def schema():
+    import xmlschema
+
+    return xmlschema.XMLSchema(str(SHARED / "refi" / "Codebook.xsd"))
+
+
+def tricky() -> Codebook:
+    """A codebook whose texts look like formulas, markup and YAML booleans."""
+    return Codebook(name="Tricky", version="0.3", description="=HYPERLINK(\"x\")", codes=[
+        Code(id="group", name="Group", definition="A category.", codable=False,
+             color="#abc"),
+        Code(id="risk", name="Risk <b>bold</b>", definition="-2 dollars @home\nsecond line",
+             include=["=1+1", "+ sign"], exclude=["on"], examples=["line one\nline two"],
+             parent="group", color="#1f77b4", phrases=["yes", "off"],
+             patterns=[[{"LOWER": "on"}, {"LENGTH": {">=": 2}}]]),
+        Code(id="dashes", name="Dashes -- here--", definition="a -- b --- c"),
+    ])
+
+
+def test_yaml_round_trip(tmp_path: Path, tip: Codebook) -> None:
+    for book in (tip, tricky()):
+        out = codebook_io.export(book, tmp_path / "out.yaml")
+        assert codebook.load(out) == book
+        assert codebook_io.to_yaml(book) == out.read_text(encoding="utf-8")
+
+
+def test_yaml_key_order_is_stable(tip: Codebook) -> None:
+    text = codebook_io.to_yaml(tip)
+    assert text.startswith("name: TIP partnerships South Africa\nversion: '1.0'\n")
+    first = text[text.index("codes:"):]
+    assert first.index("id: partnership") < first.index("name: Partnership and")
+    assert "- [{LEMMA: partner}, {LOWER: with}]" in text
+
+
+def test_qdc_round_trip_keeps_every_field(tmp_path: Path, tip: Codebook, schema) -> None:
+    for book in (tip, tricky()):
+        out = codebook_io.export(book, tmp_path / "out.qdc")
+        schema.validate(str(out))
+        assert codebook_io.import_file(out) == book
+        back = tmp_path / "back.yaml"
+        codebook_io.export(codebook_io.import_file(out), back)
+        assert codebook.load(back) == book
+
+
+def test_qdc_guids_come_from_the_code_ids(tmp_path: Path, tip: Codebook) -> None:
+    first = codebook_io.to_qdc(tip)
+    assert codebook_io.to_qdc(codebook.load(TIP_CODEBOOK)) == first
+    root = qdaxml.parse_xml(first, "x.qdc")
+    guids = {qdaxml.attr(el, "name"): qdaxml.attr(el, "guid")
+             for el in qdaxml.descendants(root, "Code")}
+    expected = str(uuid.uuid5(qdaxml.TIPQUAL_NAMESPACE, "code:trust")).upper()
+    assert guids["Trust and distrust"] == expected
+    nested = [qdaxml.attr(el, "name") for el in qdaxml.children(
+        next(e for e in qdaxml.descendants(root, "Code")
+             if qdaxml.attr(e, "name") == "Partnership and collaboration"), "Code")]
+    assert nested == ["Partnership with government", "Partnership with civil society",
+                      "Reliance on a committed individual"]
+
+
+def test_qdc_description_is_readable_in_other_tools(tip: Codebook) -> None:
+    root = qdaxml.parse_xml(codebook_io.to_qdc(tip), "x.qdc")
+    trust = next(e for e in qdaxml.descendants(root, "Code")
+                 if qdaxml.attr(e, "name") == "Trust and distrust")
+    text = qdaxml.child_text(trust, "Description")
+    assert text.startswith(tip.code("trust").definition)
+    assert "\n\nInclude:\n- victims' fear of police" in text
+    assert "\n\nExamples:\n- " in text
+
+
+def test_qdc_edited_by_another_tool_still_imports(tmp_path: Path, tip: Codebook) -> None:
+    data = codebook_io.to_qdc(tip).decode("utf-8")
+    start, end = data.index("<!--"), data.index("-->") + 3
+    stripped = data[:start] + data[end:]  # other tools drop comments
+    stripped = stripped.replace('name="Trust and distrust"', 'name="Trust in officials"')
+    book = codebook_io.from_qdc(stripped.encode("utf-8"), "edited.qdc")
+    trust = book.code("trust")
+    assert trust.name == "Trust in officials"
+    assert trust.definition == tip.code("trust").definition
+    assert trust.include == tip.code("trust").include
+    assert trust.examples == tip.code("trust").examples
+    assert book.code("referral").parent == "victim-services"
+
+
+@pytest.mark.parametrize("name, n_codes", [
+    ("taguette_tests_expected_reconstructed.qdc", 3),
+    ("atlasti84mac_refi-standard-project.qde", 14),
+    ("atlasti84mac_refi-standard-project_nosources.qdpx", 14),
+])
+def test_sample_files_import(tmp_path: Path, name: str, n_codes: int) -> None:
+    book = codebook_io.import_file(SAMPLES / name)
+    assert len(book.codes) == n_codes
+    assert len(set(book.ids)) == n_codes
+    out = codebook_io.export(book, tmp_path / "sample.yaml")
+    again = codebook_io.export(book, tmp_path / "sample.qdc")
+    assert codebook_io.import_file(again).ids == book.ids
+    assert out.read_text(encoding="utf-8").count("- id: ") == n_codes
+
+
+def test_atlas_codes_keep_descriptions_and_colours() -> None:
+    book = codebook_io.import_file(SAMPLES / "atlasti84mac_refi-standard-project.qde")
+    feelings = next(c for c in book.codes if c.name == "Feelings")
+    assert feelings.definition == "thoughts about breakfast foods"
+    assert feelings.color == "#F00082"
+
+
+def test_lenient_qdc_import() -> None:
+    book = codebook_io.import_file(BAD / "lenient.qdc")
+    assert book.ids == ["barriers", "lack-of-trust", "delays"]
+    barriers, trust, delays = book.codes
+    assert barriers.codable is False and barriers.color == "#AA00CC"
+    assert trust.parent == "barriers" and delays.parent == "barriers"
+    assert trust.definition == "Victims do not trust officials."
+    assert trust.include == ["fear of reporting"]
+    assert trust.examples == ["She would not go near the station."]
+
+
+def test_malformed_qdc_names_file_and_line() -> None:
+    with pytest.raises(ExchangeError) as info:
+        codebook_io.import_file(BAD / "malformed.qdc")
+    assert info.value.line == 3 and "malformed XML" in info.value.message
+
+
+def test_qdpx_without_project_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.qdpx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("Sources/readme.txt", "nothing")
+    with pytest.raises(ExchangeError, match="no project .qde"):
+        codebook_io.import_file(path)
+
+
+def test_xlsx_round_trip_and_layout(tmp_path: Path, tip: Codebook) -> None:
+    from openpyxl import load_workbook
+
+    for book in (tip, tricky()):
+        out = codebook_io.export(book, tmp_path / "out.xlsx")
+        assert codebook_io.import_file(out) == book
+    ws = load_workbook(tmp_path / "out.xlsx")["codes"]
+    header = [c.value for c in ws[1]]
+    assert header == list(codebook_io.CODE_COLUMNS)
+    risk = {h: c for h, c in zip(header, ws[3])}
+    assert risk["include"].value == "=1+1\n+ sign" and risk["include"].data_type == "s"
+    assert risk["definition"].value.startswith("-2 dollars") and \
+        risk["definition"].data_type == "s"
+    assert json.loads(risk["examples"].value) == ["line one\nline two"]
+    assert json.loads(risk["patterns"].value) == [[{"LOWER": "on"}, {"LENGTH": {">=": 2}}]]
+
+
+def test_xlsx_is_byte_identical_across_exports(tmp_path: Path, tip: Codebook) -> None:
+    a = codebook_io.export(tip, tmp_path / "a.xlsx").read_bytes()
+    assert codebook_io.export(tip, tmp_path / "b.xlsx").read_bytes() == a
+
+
+def test_xlsx_with_bad_patterns_names_the_row(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "codes"
+    ws.append(["id", "name", "definition", "patterns"])
+    ws.append(["trust", "Trust", "Trust.", None])
+    ws.append(["delays", "Delays", "Waiting.", "[{LOWER: wait}]"])
+    wb.save(tmp_path / "bad.xlsx")
+    with pytest.raises(CodebookError) as info:
+        codebook_io.import_file(tmp_path / "bad.xlsx")
+    assert info.value.line == 3 and "code 'delays'" in info.value.message
+    assert "not valid JSON" in info.value.message
+
+
+def test_xlsx_with_a_misspelt_column(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "codes"
+    wb.active.append(["id", "name", "defintion"])
+    wb.save(tmp_path / "typo.xlsx")
+    with pytest.raises(CodebookError, match="unknown column 'defintion'; did you mean "
+                                            "'definition'"):
+        codebook_io.import_file(tmp_path / "typo.xlsx")
+
+
+def test_markdown_appendix(tip: Codebook) -> None:
+    text = codebook_io.to_markdown(tip)
+    assert text.startswith("# TIP partnerships South Africa\n\nVersion 1.0 · 21 codes")
+    assert "  - **Partnership with government** (`partnership-vertical`)" in text
+    for code in tip.codes:
+        assert f"### {code.name} (`{code.id}`)" in text
+    assert "| SAPS | South African Police Service | government | national |" in text
+    assert codebook_io.to_markdown(tip) == text
+
+
+def test_markdown_escapes_markup() -> None:
+    text = codebook_io.to_markdown(tricky())
+    assert "Risk &lt;b&gt;bold&lt;/b&gt;" in text and "<b>" not in text
+    assert "A category: it groups other codes" in text
+
+
+def test_unknown_formats_are_refused(tmp_path: Path, tip: Codebook) -> None:
+    with pytest.raises(CodebookError, match="cannot export to '.pdf'"):
+        codebook_io.export(tip, tmp_path / "x.pdf")
+    (tmp_path / "x.csv").write_text("id\n")
+    with pytest.raises(CodebookError, match="cannot import '.csv'"):
+        codebook_io.import_file(tmp_path / "x.csv")
+
+
+def test_diff_reports_every_kind_of_change(tip: Codebook) -> None:
+    codes = {c.id: c for c in tip.codes}
+    new_codes = [c for c in tip.codes if c.id != "coordination"]
+    new_codes = [dataclasses.replace(c, name="Trust") if c.id == "trust" else c
+                 for c in new_codes]
+    new_codes = [dataclasses.replace(c, definition="Changed.", exclude=[])
+                 if c.id == "delays" else c for c in new_codes]
+    new_codes = [dataclasses.replace(c, parent="capacity")
+                 if c.id == "capacity-building" else c for c in new_codes]
+    new_codes = [dataclasses.replace(c, phrases=[*c.phrases, "kickbacks galore"])
+                 if c.id == "corruption" else c for c in new_codes]
+    new_codes.append(Code(id="racism", name="Racism", definition="Racism by officials."))
+    new = dataclasses.replace(tip, version="1.1", codes=new_codes)
+    result = codebook_io.diff(tip, new)
+    assert result.added == ["racism"] and result.removed == ["coordination"]
+    assert result.renamed == [("trust", codes["trust"].name, "Trust")]
+    assert result.redefined == [("delays", ["definition", "exclude"])]
+    assert result.moved == [("capacity-building", None, "capacity")]
+    assert result.changed == [("corruption", ["phrases"])]
+    assert result.lines()[0] == "TIP partnerships South Africa v1.0 -> " \
+                                "TIP partnerships South Africa v1.1"
+    data = result.to_dict()
+    assert data["renamed"] == [{"id": "trust", "old": "Trust and distrust", "new": "Trust"}]
+    assert codebook_io.diff(tip, tip).empty
+    assert codebook_io.diff(tip, tip).lines()[-1] == "no changes to the codes"
