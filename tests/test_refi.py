@@ -330,6 +330,28 @@ def test_leniency_bom_crlf_braced_guids_inline_text_missing_dates(tmp_path: Path
         assert p.source("in folder").text == "Second source text."
 
 
+def test_whole_source_coding_user_fallback_and_decomposed_names(tmp_path: Path) -> None:
+    name = "Mabe\u0302l 2ie\u0300me.txt"  # decomposed accents, as macOS tools write them
+    qde = ("<Project xmlns='urn:QDA-XML:project:1.0' name='Whole' "
+           "creatingUserGUID='EEEEEEEE-1111-4222-8333-000000000001'>"
+           "<Users><User guid='eeeeeeee-1111-4222-8333-000000000001' name='Zanele'/></Users>"
+           "<CodeBook><Codes><Code guid='AAAAAAAA-1111-4222-8333-000000000001' name='Trust'"
+           " isCodable='true'/></Codes></CodeBook><Sources>"
+           f"<TextSource guid='BBBBBBBB-1111-4222-8333-000000000001' name='{name}'"
+           " plainTextPath='relative://texts/one.txt'>"
+           "<Coding guid='DDDDDDDD-1111-4222-8333-000000000001'>"
+           "<CodeRef targetGUID='AAAAAAAA-1111-4222-8333-000000000001'/></Coding>"
+           "</TextSource></Sources></Project>").encode("utf-8")
+    path = _qdpx(tmp_path, {"export/project.qde": qde,
+                            "export/sources/texts/one.txt": b"First para.\n\nSecond para.\n"})
+    report = import_project(path, tmp_path / "w.db")
+    assert report["coders"] == ["Zanele"] and report["codings"] == 2
+    with Project.open(tmp_path / "w.db") as p:
+        assert [s.id for s in p.sources()] == ["Mabêl 2ième"]
+        assert [(c.segment, c.span_start) for c in p.codings()] == [
+            ("Mabêl 2ième:1", None), ("Mabêl 2ième:2", None)]
+
+
 def test_not_a_project_root(tmp_path: Path) -> None:
     path = _qdpx(tmp_path, {"project.qde": b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'/>"})
     with pytest.raises(ExchangeError, match="expected <Project>"):

@@ -69,13 +69,15 @@ class Archive:
         except (zipfile.BadZipFile, OSError) as exc:
             raise ExchangeError(f"not a .qdpx archive (not a readable zip file: {exc}); export "
                                 "the project again as REFI-QDA", path=self.path) from None
-        infos = [i for i in self._zip.infolist() if not i.is_dir()]
+        infos = self._zip.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ExchangeError(f"refused: the archive holds {len(infos)} files (limit "
                                 f"{MAX_MEMBERS})", path=self.path)
         self._infos: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
-            self._infos[check_member_name(info.filename, self.path)] = info
+            name = check_member_name(info.filename, self.path)
+            if not info.is_dir():
+                self._infos[name] = info
         self._read_total = 0
 
     @property
