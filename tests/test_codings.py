@@ -1,0 +1,183 @@
+"""Codings by hand, codings CSV import (all or nothing) and export (formula-safe)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tipqual import codings
+from tipqual.codebook import Code, Codebook
+from tipqual.errors import CodingError, IngestError
+from tipqual.ingest import import_paths
+from tipqual.project import Coding, Project
+
+from conftest import SAMPLE
+
+INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
+TRANSCRIPT = ("Interviewer: What is hard?\n\nRespondent: Funding.\n\n"
+              "Respondent: =SUM(A1) is what the clerk typed.\n")
+
+
+@pytest.fixture
+def coded(tmp_path: Path, study: Project) -> Project:
+    """A study with one three-segment source ``cso`` and a three-code codebook."""
+    path = tmp_path / "cso.txt"
+    path.write_text(TRANSCRIPT)
+    import_paths(study, [path])
+    book = Codebook("test", "1", [Code("trust", "Trust"), Code("funding", "Funding"),
+                                  Code("delays", "Delays")])
+    with study.atomic():
+        study.set_codebook(book)
+    return study
+
+
+def read_export(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("=1+1", "'=1+1"), ("+27 82", "'+27 82"), ("-5", "'-5"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("plain", "plain"), ("a=b", "a=b"), ("", ""), (None, ""), (0.5, "0.5"),
+])
+def test_safe_cell(text: object, expected: str) -> None:
+    assert codings.safe_cell(text) == expected
+    if isinstance(text, str):
+        assert codings.unsafe_cell(codings.safe_cell(text)) == text
+
+
+def test_add_update_and_remove_are_audited(coded: Project) -> None:
+    assert codings.add_coding(coded, "cso:2", "funding", "alice") == "added"
+    assert codings.add_coding(coded, "cso:2", "funding", "alice") == "unchanged"
+    assert codings.add_coding(coded, "cso:2", "funding", "alice", memo="donor") == "updated"
+    got = coded.find_coding("cso:2", "funding", "alice")
+    assert (got.status, got.provenance, got.memo) == ("human", "manual", "donor")
+    codings.remove_coding(coded, "cso:2", "funding", "alice")
+    assert coded.codings() == []
+    assert [e.action for e in coded.audit()] == ["add", "update", "remove"]
+
+
+@pytest.mark.parametrize(("segment", "code", "coder", "message"), [
+    ("cso:9", "funding", "alice", "unknown segment 'cso:9'"),
+    ("cso:2", "fundingg", "alice", "unknown code 'fundingg'"),
+    ("cso:2", "funding", " ", "coder name must not be empty"),
+])
+def test_add_errors(coded: Project, segment: str, code: str, coder: str, message: str) -> None:
+    with pytest.raises(CodingError, match=message):
+        codings.add_coding(coded, segment, code, coder)
+    assert coded.codings() == [] and coded.audit() == []
+
+
+def test_remove_missing_coding_is_an_error(coded: Project) -> None:
+    with pytest.raises(CodingError, match="no coding 'trust' by 'alice'"):
+        codings.remove_coding(coded, "cso:2", "trust", "alice")
+
+
+def test_any_code_allowed_without_codebook(tmp_path: Path, study: Project) -> None:
+    path = tmp_path / "cso.txt"
+    path.write_text(TRANSCRIPT)
+    import_paths(study, [path])
+    assert codings.add_coding(study, "cso:2", "anything", "alice") == "added"
+
+
+def test_import_csv(coded: Project) -> None:
+    result = codings.import_codings(coded, INGEST / "codings-good.csv")
+    assert (result.added, result.updated, result.unchanged) == (4, 0, 0)
+    memo = coded.find_coding("cso:3", "trust", "alice").memo
+    assert memo == '=HYPERLINK("http://x")'
+    assert coded.find_coding("cso:1", "delays", "alice").memo == "-asked about waiting"
+    assert coded.find_coding("cso:2", "trust", "bob").provenance == "import:codings-good.csv"
+    again = codings.import_codings(coded, INGEST / "codings-good.csv")
+    assert (again.added, again.unchanged) == (0, 4)
+    assert len(coded.audit()) == 4
+
+
+@pytest.mark.parametrize(("name", "line", "message"), [
+    ("codings-unknown-code.csv", 3, "unknown code 'corruption-typo'"),
+    ("codings-unknown-segment.csv", 3, "unknown segment 'cso:9'"),
+])
+def test_import_errors_name_the_row_and_import_nothing(coded: Project, name: str, line: int,
+                                                       message: str) -> None:
+    with pytest.raises(CodingError) as err:
+        codings.import_codings(coded, INGEST / name)
+    assert (err.value.path, err.value.line) == (str(INGEST / name), line)
+    assert message in err.value.message and "nothing was imported" in err.value.message
+    assert coded.codings() == [] and coded.audit() == []
+
+
+@pytest.mark.parametrize(("content", "line", "message"), [
+    ("segment,code\ncso:2,trust\n", 1, "the header lacks coder"),
+    ("segment,code,coder,note\ncso:2,trust,a,x\n", 1, "unknown column(s) note"),
+    ("segment,code,coder\ncso:2,trust\n", 2, "has 2 fields, the header has 3"),
+    ("segment,code,coder\ncso:2,trust,a\ncso:2,trust,a\n", 3, "same segment, code and coder as "
+     "line 2"),
+    ("segment,code,coder,status\ncso:2,trust,a,maybe\n", 2, "unknown status 'maybe'"),
+    ("segment,code,coder,score\ncso:2,trust,a,high\n", 2, "score 'high' is not a number"),
+])
+def test_import_csv_format_errors(coded: Project, tmp_path: Path, content: str, line: int,
+                                  message: str) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(content)
+    with pytest.raises((CodingError, IngestError)) as err:
+        codings.import_codings(coded, path)
+    assert err.value.line == line and message in err.value.message
+    assert coded.codings() == []
+
+
+def test_export_columns_filters_and_formula_guard(coded: Project, tmp_path: Path) -> None:
+    codings.import_codings(coded, INGEST / "codings-good.csv")
+    with coded.atomic():
+        coded.put_coding(Coding("cso:3", "delays", "tipqual", status="suggested", score=0.75,
+                                provenance="rule:phrase"))
+    out = tmp_path / "out.csv"
+    assert codings.export_codings(coded, out) == 5
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfsegment,code,coder,status,score,")
+    rows = read_export(out)
+    assert list(rows[0]) == list(codings.EXPORT_COLUMNS)
+    by_key = {(r["segment"], r["code"], r["coder"]): r for r in rows}
+    guarded = by_key[("cso:3", "trust", "alice")]
+    assert guarded["memo"] == "'=HYPERLINK(\"http://x\")"
+    assert guarded["text"] == "'=SUM(A1) is what the clerk typed."
+    assert (guarded["case"], guarded["source"]) == ("cso", "cso")
+    assert by_key[("cso:1", "delays", "alice")]["memo"] == "'-asked about waiting"
+    assert by_key[("cso:3", "delays", "tipqual")]["score"] == "0.75"
+    assert [r["segment"] for r in rows] == ["cso:1", "cso:2", "cso:2", "cso:3", "cso:3"]
+    assert codings.export_codings(coded, out, statuses=["suggested"]) == 1
+    assert codings.export_codings(coded, out, coders=["bob", "tipqual"]) == 2
+    with pytest.raises(CodingError, match="unknown status 'done'"):
+        codings.export_codings(coded, out, statuses=["done"])
+
+
+def test_import_export_round_trip(coded: Project, tmp_path: Path) -> None:
+    codings.import_codings(coded, INGEST / "codings-good.csv")
+    with coded.atomic():
+        coded.put_coding(Coding("cso:3", "delays", "tipqual", status="accepted", score=0.3125,
+                                provenance="model:v1", memo="+ check"))
+    first = tmp_path / "first.csv"
+    codings.export_codings(coded, first)
+    other_path = tmp_path / "other.db"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cso.txt").write_text(TRANSCRIPT)
+    with Project.create(other_path) as other:
+        import_paths(other, [tmp_path / "src" / "cso.txt"])
+        result = codings.import_codings(other, first)
+        assert result.added == 5
+        second = tmp_path / "second.csv"
+        codings.export_codings(other, second)
+        theirs = [(c.segment, c.code, c.coder, c.status, c.score, c.provenance, c.memo)
+                  for c in other.codings()]
+    assert first.read_bytes() == second.read_bytes()
+    ours = [(c.segment, c.code, c.coder, c.status, c.score, c.provenance, c.memo)
+            for c in coded.codings()]
+    assert ours == theirs
+
+
+@pytest.mark.skipif(not (SAMPLE / "codings").is_dir(), reason="sample codings not present")
+def test_sample_codings_fit_the_sample_segments(study: Project) -> None:
+    import_paths(study, [SAMPLE / "transcripts"], cases_csv=SAMPLE / "cases.csv")
+    respondent = {s.id for s in study.segments(role="respondent")}
+    for coder in ("coder-a", "coder-b"):
+        codings.import_codings(study, SAMPLE / "codings" / f"{coder}.csv")
+        assert {c.segment for c in study.codings(coders=[coder])} == respondent
