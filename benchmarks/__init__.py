@@ -1,0 +1,1 @@
+"""Benchmark scripts for tipqual (run them directly; they print figures)."""
