@@ -231,6 +231,47 @@ def test_text_map_nvivo_units_crlf_bom_emoji() -> None:
     assert cp.to_stored(5, end=False) == 4 and cp.to_stored(99, end=True) == len(cp.text)
 
 
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_counting_rule_chosen_by_selection_names() -> None:
+    raw = "Intro 😀😀 line\nWe trust the detectives 🙂 here.\nDelays everywhere in Musina."
+    at = raw.index("Delays")
+    end = at + len("Delays everywhere")
+    utf16 = [(_units(raw[:at]), _units(raw[:end]), "Delays everywhere")]
+    lf = raw.count("\n", 0, at)  # each LF before counted twice by NVivo for Windows
+    nvivo = [(a + lf, b + lf, n) for a, b, n in utf16]
+    cp = [(at, end, "Delays everywhere")]
+    assert refi.choose_counting(raw, "nvivo", utf16) == "utf16"
+    assert refi.choose_counting(raw, "cp", nvivo) == "nvivo"
+    assert refi.choose_counting(raw, "nvivo", cp) == "cp"
+    assert refi.choose_counting(raw, "nvivo", [(0, 5, "Quotation 6:1")]) == "nvivo"
+    assert refi.choose_counting(raw, "cp", [(0, 3, "")]) == "cp"
+
+
+def test_nvivo_for_mac_lf_positions_detected_from_names(tmp_path: Path) -> None:
+    text = "Respondent: Funding 💰 ended.\n\nRespondent: The detective helps us every week.\n"
+    at = text.index("The detective")
+    start, end = _units(text[:at]), _units(text[:at]) + len("The detective helps")
+    qde = ("<Project xmlns='urn:QDA-XML:project:1.0' name='Mac' origin='NVivo 14 (Mac)'>"
+           "<CodeBook><Codes><Code guid='AAAAAAAA-1111-4222-8333-000000000001' name='Trust'"
+           " isCodable='true'/></Codes></CodeBook><Sources>"
+           "<TextSource guid='BBBBBBBB-1111-4222-8333-000000000001' name='mac.txt'"
+           " plainTextPath='internal://one.txt'>"
+           f"<PlainTextSelection guid='CCCCCCCC-1111-4222-8333-000000000001' name='The detective"
+           f" helps' startPosition='{start}' endPosition='{end}'>"
+           "<Coding guid='DDDDDDDD-1111-4222-8333-000000000001'>"
+           "<CodeRef targetGUID='AAAAAAAA-1111-4222-8333-000000000001'/></Coding>"
+           "</PlainTextSelection></TextSource></Sources></Project>").encode("utf-8")
+    path = _qdpx(tmp_path, {"project.qde": qde, "sources/one.txt": text.encode("utf-8")})
+    report = import_project(path, tmp_path / "m.db")
+    assert report["notes"] == ["mac.txt: positions read as UTF-16 units, the counting under "
+                               "which the selections' names match their text"]
+    with Project.open(tmp_path / "m.db") as p:
+        assert [t[3] for t in _coded_texts(p)] == ["The detective helps"]
+
+
 def test_producer_detection() -> None:
     assert refi.producer_of("NVivo 12 for Windows") == "nvivo"
     assert refi.producer_of("MAXQDA 2022") == "cp" and refi.producer_of(None) == "cp"

@@ -128,9 +128,41 @@ class Archive:
 
 # --- positions --------------------------------------------------------------------------------
 
+COUNTING_RULES = ("cp", "nvivo", "utf16")
+
+
 def producer_of(origin: str | None) -> str:
     """Which counting rule a producer uses: ``"nvivo"`` (UTF-16, newline as two) or ``"cp"``."""
     return "nvivo" if origin and "nvivo" in origin.lower() else "cp"
+
+
+def _probe_text(label: str) -> str:
+    return " ".join(label.replace("…", " ").split()).removesuffix("...").strip()
+
+
+def choose_counting(raw: str, default: str,
+                    probes: list[tuple[int, int, str]]) -> str:
+    """The counting rule under which most selections' names match the text they point at.
+
+    Tools such as ATLAS.ti name a selection after its first words; when another rule than the
+    producer's usual one lands clearly more selections on their names, that rule is used.
+    ``probes`` are (start, end, name) as written in the file.
+    """
+    usable = [(a, b, _probe_text(n)[:40]) for a, b, n in probes if len(_probe_text(n)) >= 8]
+    if not usable:
+        return default
+
+    def score(rule: str) -> int:
+        tmap = TextMap(raw, rule)
+        hits = 0
+        for a, b, label in usable:
+            text = tmap.text[tmap.to_stored(a, end=False):tmap.to_stored(b, end=True)]
+            hits += " ".join(text.split()).startswith(label)
+        return hits
+
+    scores = {rule: score(rule) for rule in COUNTING_RULES}
+    best = max(COUNTING_RULES, key=lambda r: (scores[r], r == default))
+    return best if scores[best] > scores[default] else default
 
 
 @dataclass
@@ -138,8 +170,8 @@ class TextMap:
     """A source text as the producer counted it, its stored form, and position translation.
 
     The stored text has CRLF and lone CR turned into LF (as tipqual stores transcripts). For
-    ``nvivo`` positions count UTF-16 code units and every line break as two units; otherwise
-    they count code points of the text as written in the archive.
+    ``nvivo`` positions count UTF-16 code units and every line break as two units; for
+    ``utf16`` UTF-16 code units of the text as written; for ``cp`` code points as written.
     """
 
     raw: str
@@ -168,7 +200,7 @@ class TextMap:
                 unit += 2 if self.producer == "nvivo" else 1
             else:
                 stored.append(ch)
-                unit += 2 if (self.producer == "nvivo" and ord(ch) > 0xFFFF) else 1
+                unit += 2 if (self.producer != "cp" and ord(ch) > 0xFFFF) else 1
             i += 1
         self._stored_of_cp.append(len(stored))
         units.append(unit)

@@ -29,10 +29,12 @@ from typing import Any
 from tipqual import qdaxml
 from tipqual.errors import ExchangeError, ProjectError
 from tipqual.qdaxml import attr, child, child_text, children, localname, nfc, normalize_guid
-from tipqual.refi import Archive, TextMap, producer_of
+from tipqual.refi import Archive, TextMap, choose_counting, producer_of
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",
             "VideoSource": "video"}
+_RULE_NAMES = {"cp": "code points", "nvivo": "UTF-16 units with line breaks as two",
+               "utf16": "UTF-16 units"}
 _VALUE_TAGS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue",
                "DateTimeValue")
 
@@ -75,6 +77,7 @@ class Plan:
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def import_project(archive: str | Path, target: str | Path, *,
@@ -100,7 +103,7 @@ def import_project(archive: str | Path, target: str | Path, *,
     project.close()
     return {"study": str(target), "name": plan.name, "origin": plan.origin,
             "producer": plan.producer, **counts, "missing": plan.missing,
-            "skipped": plan.skipped, "dropped": plan.dropped}
+            "skipped": plan.skipped, "dropped": plan.dropped, "notes": plan.notes}
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -258,7 +261,13 @@ def _text_source(el: ET.Element, ctx: _Context, plan: Plan,
         if n:
             plan.dropped.append(f"{name}: {n} codings skipped with the source")
         return None
-    tmap = TextMap(raw, ctx.producer)
+    probes = [(_int(attr(sel, "startPosition")) or 0, _int(attr(sel, "endPosition")) or 0,
+               attr(sel, "name") or "") for sel in _selections_of(el)]
+    rule = choose_counting(raw, ctx.producer, probes)
+    if rule != ctx.producer:
+        plan.notes.append(f"{name}: positions read as {_RULE_NAMES[rule]}, the counting under "
+                          "which the selections' names match their text")
+    tmap = TextMap(raw, rule)
     source = PlannedSource(id=_source_id(name, used), name=name, text=tmap.text, case=None,
                            meta={"refi": {"guid": normalize_guid(attr(el, "guid")),
                                           "name": name, "origin": plan.origin}})

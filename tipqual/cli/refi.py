@@ -51,7 +51,8 @@ def import_(archive: Path, project: Path) -> None:
                f"{report['codes']} codes, {report['cases']} cases, "
                f"{report['codings']} codings by {len(report['coders'])} coders")
     for title, key in (("Missing from the archive (skipped)", "missing"),
-                       ("Not text (skipped)", "skipped"), ("Not imported", "dropped")):
+                       ("Not text (skipped)", "skipped"), ("Not imported", "dropped"),
+                       ("Notes", "notes")):
         if report[key]:
             click.echo(f"{title}:")
             for item in report[key]:
