@@ -1,0 +1,141 @@
+"""``tipqual import`` and ``tipqual segments`` from the command line (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tipqual.cli import cli
+
+from conftest import run_tipqual
+
+INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
+GOOD = INGEST / "good"
+BAD = INGEST / "bad"
+
+
+@pytest.fixture
+def study_path(tmp_path: Path) -> Path:
+    path = tmp_path / "study.db"
+    assert run_tipqual("init", str(path)).returncode == 0
+    return path
+
+
+def state(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.parent.glob(path.name + "*"))}
+
+
+def segments_json(path: Path, *extra: str) -> list[dict]:
+    result = run_tipqual("segments", str(path), "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("binary.txt", "is a binary file (NUL bytes), not a transcript"),
+    ("empty.txt", "the file is empty"),
+    ("corrupt.docx", "is not a valid .docx"),
+    ("missing.txt", "no such file or folder"),
+])
+def test_bad_file_clear_error_and_study_byte_identical(study_path: Path, bad: str,
+                                                       message: str) -> None:
+    before = state(study_path)
+    result = run_tipqual("import", str(study_path), str(GOOD / "cp1252-interview.txt"),
+                         str(BAD / bad))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"Error: {BAD / bad}: {message}")
+    assert "nothing was imported" in lines[0] and "--skip-bad" in lines[0]
+    assert state(study_path) == before
+
+
+def test_folder_with_one_bad_file(study_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "transcripts"
+    shutil.copytree(GOOD, folder)
+    shutil.copy(BAD / "binary.txt", folder / "scan.txt")
+    (folder / "README.txt").write_text("About the interviews.\n")
+    before = state(study_path)
+    result = run_tipqual("import", str(study_path), str(folder))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {folder / 'scan.txt'}: is a binary file")
+    assert state(study_path) == before
+    result = run_tipqual("import", str(study_path), str(folder), "--skip-bad")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Imported 7 sources (25 segments); unchanged 0; replaced 0;")
+    assert f"Skipped {folder / 'scan.txt'}: is a binary file" in result.stderr
+    assert f"Not a transcript, passed over: {folder / 'README.txt'}" in result.stderr
+    assert "Importing" not in result.stderr  # no progress bar when stderr is not a terminal
+
+
+def test_import_twice_and_segments_json(study_path: Path) -> None:
+    args = ("import", str(study_path), str(GOOD), "--cases", str(INGEST / "cases.csv"))
+    first = run_tipqual(*args)
+    assert first.returncode == 0, first.stderr
+    rows = segments_json(study_path)
+    assert len(rows) == 25
+    assert all(list(r) == ["id", "case", "source", "speaker", "role", "start", "end", "text"]
+               for r in rows)
+    utf16 = [r for r in rows if r["source"] == "utf16-interview"]
+    assert [r["id"] for r in utf16] == [f"utf16-interview:{n}" for n in (1, 2, 3)]
+    assert utf16[1]["case"] == "CSO-01" and utf16[1]["speaker"] == "Nomsa"
+    second = run_tipqual(*args)
+    assert second.returncode == 0
+    assert second.stdout.startswith("Imported 0 sources (0 segments); unchanged 7; replaced 0;")
+    assert segments_json(study_path) == rows
+
+
+def test_segments_of_one_source_as_table(study_path: Path) -> None:
+    run_tipqual("import", str(study_path), str(GOOD / "court-visit.srt"))
+    result = run_tipqual("segments", str(study_path), "--source", "court-visit")
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "case", "speaker", "role", "text"]
+    assert lines[2].split()[:4] == ["court-visit:2", "court-visit", "THABO", "respondent"]
+    assert lines[2].endswith("Our volunteer sits with her in the waiting room. The prosec…")
+    missing = run_tipqual("segments", str(study_path), "--source", "nope")
+    assert missing.returncode == 1 and "no source 'nope'" in missing.stderr
+
+
+def test_redact_with_roster(study_path: Path, tmp_path: Path) -> None:
+    result = run_tipqual("import", str(study_path), str(INGEST / "pii-interview.txt"),
+                         "--redact", "--roster", str(INGEST / "roster.txt"))
+    assert result.returncode == 0, result.stderr
+    key = tmp_path / "study.redaction-key.json"
+    assert f"Redaction key: {key}" in result.stdout
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    dumped = json.dumps(segments_json(study_path)).lower()
+    for original in ("mokoena", "thandi", "pieter", "berg", "nomsa", "@", "082", "+27", "011 234",
+                     "+44", "8001015009087", "4720 083", "www.", "https"):
+        assert original not in dumped, original
+    assert "[person-1]" in dumped and "cso-01 and cso-02" in dumped
+
+
+def test_replace_reports_removed_codings(study_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Why?\n\nRespondent: Money.\n")
+    run_tipqual("import", str(study_path), str(path))
+    run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "funding", "cso:2")
+    path.write_text("Interviewer: Why?\n\nRespondent: Money and time.\n")
+    refused = run_tipqual("import", str(study_path), str(path))
+    assert refused.returncode == 1 and "rerun with --replace" in refused.stderr
+    replaced = run_tipqual("import", str(study_path), str(path), "--replace")
+    assert replaced.returncode == 0
+    assert "replaced 1" in replaced.stdout
+    assert "Removed coding cso:2 funding by ann: the segment text changed" in replaced.stderr
+
+
+def test_help_texts_and_light_import(runner) -> None:
+    for args in (["import", "--help"], ["segments", "--help"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0 and "Example:" in result.output
+    code = ("import sys, tipqual.cli.ingest, tipqual.cli.coding; "
+            "heavy = {'spacy', 'docx', 'pandas', 'charset_normalizer', 'sklearn'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
