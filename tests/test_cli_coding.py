@@ -1,0 +1,93 @@
+"""``tipqual code add|remove|import|export`` from the command line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tipqual.cli import cli
+from tipqual.project import Project
+
+from conftest import run_tipqual
+
+INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
+
+
+@pytest.fixture
+def study_path(tmp_path: Path, runner) -> Path:
+    """A study holding ``cso.txt`` (three segments) and no codebook."""
+    path = tmp_path / "study.db"
+    transcript = tmp_path / "cso.txt"
+    transcript.write_text("Interviewer: What is hard?\n\nRespondent: Funding.\n\n"
+                          "Respondent: @clerk said =wait.\n")
+    assert runner.invoke(cli, ["init", str(path)]).exit_code == 0
+    assert runner.invoke(cli, ["import", str(path), str(transcript)]).exit_code == 0
+    return path
+
+
+def test_add_and_remove(study_path: Path, runner) -> None:
+    added = runner.invoke(cli, ["code", "add", str(study_path), "--coder", "ann", "--code",
+                                "funding", "cso:2", "--memo", "money"])
+    assert added.exit_code == 0 and added.output == "Added: cso:2 funding by ann\n"
+    removed = runner.invoke(cli, ["code", "remove", str(study_path), "--coder", "ann",
+                                  "--code", "funding", "cso:2"])
+    assert removed.exit_code == 0 and removed.output == "Removed: cso:2 funding by ann\n"
+    with Project.open(study_path) as p:
+        assert p.codings() == []
+        # CliRunner names the program "cli"; the installed command is "tipqual"
+        assert [(e.action, e.command.split()[-2:]) for e in p.audit()] == [
+            ("add", ["code", "add"]), ("remove", ["code", "remove"])]
+
+
+def test_add_unknown_segment_is_one_line_error(study_path: Path) -> None:
+    before = study_path.read_bytes()
+    result = run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "trust",
+                         "cso:7")
+    assert result.returncode == 1
+    assert result.stderr == ("Error: unknown segment 'cso:7'; list them with 'tipqual "
+                             "segments'\n")
+    assert study_path.read_bytes() == before
+
+
+def test_import_error_names_row_and_changes_nothing(study_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("segment,code,coder\ncso:2,funding,ann\ncso:3,trust,\n")
+    before = study_path.read_bytes()
+    result = run_tipqual("code", "import", str(study_path), str(path))
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {path}:3: the coder name must not be empty; nothing was "
+                             "imported\n")
+    assert study_path.read_bytes() == before
+
+
+def test_import_then_export_filtered_and_guarded(study_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("segment,code,coder,memo\ncso:2,funding,ann,=1+2\ncso:3,trust,ann,\n"
+                    "cso:3,trust,bo,\n")
+    result = run_tipqual("code", "import", str(study_path), str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Codings: 3 added, 0 updated, 0 unchanged\n"
+    out = tmp_path / "out.csv"
+    result = run_tipqual("code", "export", str(study_path), "--out", str(out), "--coder", "ann",
+                         "--status", "human,accepted")
+    assert result.stdout == f"Wrote 2 codings to {out}\n"
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["segment", "code", "coder", "status", "score", "provenance", "memo",
+                       "case", "source", "text"]
+    assert rows[1] == ["cso:2", "funding", "ann", "human", "", "import:c.csv", "'=1+2", "cso",
+                       "cso", "Funding."]
+    assert rows[2][-1] == "'@clerk said =wait."
+    bad = run_tipqual("code", "export", str(study_path), "--out", str(out), "--status", "done")
+    assert bad.returncode == 1 and "unknown status 'done'" in bad.stderr
+
+
+def test_code_help_lists_subcommands(runner) -> None:
+    result = runner.invoke(cli, ["code", "--help"])
+    assert result.exit_code == 0
+    for name in ("add", "remove", "import", "export"):
+        assert name in result.output
+        sub = runner.invoke(cli, ["code", name, "--help"])
+        assert sub.exit_code == 0 and "Example:" in sub.output
