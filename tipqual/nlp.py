@@ -156,6 +156,8 @@ class CodeRuler:
 
         found: dict[tuple[int, int, str], int] = {}
         for matcher in (self._lower, self._lemma, self._matcher):
+            if len(matcher) == 0:  # an empty matcher warns on every call
+                continue
             for match_id, start, end in matcher(doc):
                 index = int(self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
                 code = self.rules[index]["code"]
@@ -222,8 +224,8 @@ class StakeholderRuler:
         from spacy.tokens import Span
         from spacy.util import filter_spans
 
-        spans = [Span(doc, start, end, label=match_id)
-                 for match_id, start, end in self._matcher(doc)]
+        matches = self._matcher(doc) if len(self._matcher) else []
+        spans = [Span(doc, start, end, label=match_id) for match_id, start, end in matches]
         doc.spans[self.spans_key] = sorted(filter_spans(spans),
                                            key=lambda sp: (sp.start, sp.end, sp.label_))
         return doc
