@@ -401,3 +401,22 @@ def test_not_a_project_root(tmp_path: Path) -> None:
     with pytest.raises(ExchangeError, match="no .qde project file"):
         import_project(path, tmp_path / "x.db")
     assert not (tmp_path / "x.db").exists()
+
+
+def test_decode_text_boms_and_legacy() -> None:
+    assert refi.decode_text("\ufeffcafé".encode("utf-8")) == "café"
+    assert refi.decode_text(b"\xff\xfe" + "café 🙂".encode("utf-16-le")) == "café 🙂"
+    assert refi.decode_text("café".encode("cp1252")) == "café"
+
+
+def test_resolve_never_leaves_the_archive(tmp_path: Path) -> None:
+    path = _qdpx(tmp_path, {"project.qde": b"<Project name='x'/>", "Sources/A.txt": b"a"})
+    archive = refi.Archive(path)
+    try:
+        assert archive.resolve("internal://a.TXT") == "Sources/A.txt"
+        assert archive.resolve("relative:///A.txt") == "Sources/A.txt"
+        assert archive.resolve("absolute:///etc/passwd") is None
+        assert archive.resolve("relative://../project.qde") is None
+        assert archive.resolve("/etc/passwd") is None
+    finally:
+        archive.close()

@@ -96,6 +96,25 @@ class Archive:
                 return member
         return None
 
+    def resolve(self, ref: str, base: str = "") -> str | None:
+        """The member an ``internal://`` or ``relative://`` path names (None if absent).
+
+        ``base`` is the folder of the ``.qde``; the file may sit in its ``sources/`` folder (any
+        letter case) or beside it. ``absolute://`` and bare paths point outside the archive:
+        they are never read.
+        """
+        scheme, _, rest = ref.partition("://")
+        if scheme.lower() not in ("internal", "relative") or not rest:
+            return None
+        rel = rest.replace("\\", "/").lstrip("/")
+        if not rel or ".." in PurePosixPath(rel).parts:
+            return None
+        for folder in ("sources/", ""):
+            found = self.find(base + folder + rel)
+            if found is not None:
+                return found
+        return None
+
     def read(self, name: str) -> bytes:
         """A member's bytes, refusing oversized members and archives (zip bombs)."""
         info = self._infos[name]
@@ -124,6 +143,18 @@ class Archive:
     def close(self) -> None:
         """Close the underlying zip file."""
         self._zip.close()
+
+
+def decode_text(data: bytes) -> str:
+    """Text of a source file: a BOM decides (UTF-8, UTF-16), else UTF-8, else Windows-1252."""
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+                          (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 # --- positions --------------------------------------------------------------------------------

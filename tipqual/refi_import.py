@@ -29,7 +29,7 @@ from typing import Any
 from tipqual import qdaxml
 from tipqual.errors import ExchangeError, ProjectError
 from tipqual.qdaxml import attr, child, child_text, children, localname, nfc, normalize_guid
-from tipqual.refi import Archive, TextMap, choose_counting, producer_of
+from tipqual.refi import Archive, TextMap, choose_counting, decode_text, producer_of
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",
             "VideoSource": "video"}
@@ -337,42 +337,11 @@ def _source_text(el: ET.Element, ctx: _Context, name: str, plan: Plan) -> str | 
     if content is not None and content.text:
         return content.text
     ref = attr(el, "plainTextPath") or ""
-    member = _member_for(ref, ctx)
+    member = ctx.archive.resolve(ref, ctx.base) if ctx.archive is not None else None
     if member is None:
         plan.missing.append(f"{name} ({ref or 'no plainTextPath'})")
         return None
-    return _decode(ctx.archive.read(member))
-
-
-def _member_for(ref: str, ctx: _Context) -> str | None:
-    if ctx.archive is None or not ref:
-        return None
-    lowered = ref.lower()
-    if lowered.startswith("internal://"):
-        rel = ref[len("internal://"):]
-    elif lowered.startswith("relative://"):
-        rel = ref[len("relative://"):]
-    else:
-        return None  # absolute:// and bare paths point outside the archive: never read them
-    rel = rel.replace("\\", "/").lstrip("/")
-    if not rel or ".." in PurePosixPath(rel).parts:
-        return None
-    for folder in ("sources/", ""):
-        found = ctx.archive.find(ctx.base + folder + rel)
-        if found is not None:
-            return found
-    return None
-
-
-def _decode(data: bytes) -> str:
-    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
-                          (b"\xfe\xff", "utf-16-be")):
-        if data.startswith(bom):
-            return data[len(bom):].decode(encoding, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return decode_text(ctx.archive.read(member))
 
 
 # --- segmenting and writing -------------------------------------------------------------------
