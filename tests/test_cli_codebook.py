@@ -46,7 +46,7 @@ def test_validate_shipped_registry_passes(runner) -> None:
                          "this code; did you mean 'definition'?"),
     ("empty.yaml", "empty.yaml: the file is empty"),
     ("binary.yaml", "binary.yaml: this is a binary file"),
-    ("bad-registry.yaml", "bad-stakeholders.yaml:8:14: stakeholder 'DPCI': the alias 'Police'"),
+    ("bad-registry.yaml", "bad-stakeholders.yaml:8:22: stakeholder 'DPCI': the alias 'Police'"),
 ])
 def test_validate_refuses_bad_codebooks(runner, name: str, needle: str) -> None:
     result = runner.invoke(cli, ["codebook", "validate", str(BAD / name)])

@@ -76,6 +76,7 @@ class _Report:
         self.kind = kind
 
     def add(self, node: Any, message: str, code: str | None = None) -> None:
+        """Record a problem at the start of ``node`` (None: the file as a whole)."""
         mark = getattr(node, "start_mark", None)
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
@@ -183,6 +184,9 @@ def _compose(path: Path, report: _Report) -> Any:
 def _decode(raw: bytes, report: _Report) -> str | None:
     if not raw.strip():
         report.add(None, "the file is empty; a codebook needs a 'codes' list")
+        return None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        report.add(None, "the file is UTF-16 text; save it as UTF-8")
         return None
     if b"\x00" in raw[:8192]:
         report.add(None, "this is a binary file, not YAML text; give the codebook's .yaml file "
@@ -519,11 +523,14 @@ def _stakeholder(entry: Any, report: _Report, seen: dict[str, int],
             "sector": _choice(items, "sector", SECTORS, report, sid) or "other",
             "level": _choice(items, "level", LEVELS, report, sid),
             "description": _text(items, "description", report, sid, entry) or ""}
+    alias_node = items["aliases"][1] if "aliases" in items else None
+    nodes = {n.value: n for n in alias_node.value if _is(n, "scalar")} \
+        if alias_node is not None and _is(alias_node, "seq") else {}
     for alias in item["aliases"]:
         key = " ".join(alias.lower().split())
         if owners.get(key, sid) != sid:
-            report.add(items["aliases"][1], f"the alias '{alias}' also belongs to "
-                                            f"{owners[key]}; an alias must name one actor", sid)
+            report.add(nodes.get(alias, alias_node), f"the alias '{alias}' also belongs to "
+                       f"{owners[key]}; an alias must name one actor", sid)
         owners.setdefault(key, sid)
     return item
 

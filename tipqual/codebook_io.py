@@ -294,8 +294,8 @@ def read_xlsx(path: str | Path) -> Codebook:
             raise CodebookError(f"no 'codes' sheet (sheets: {', '.join(wb.sheetnames)})",
                                 path=path)
         rows = _sheet_rows(wb["codes"], CODE_COLUMNS, ("id", "name"), path)
-        meta = {str(r[0]).strip(): r[1] for r in wb["codebook"].iter_rows(min_row=2,
-                                                                          values_only=True)
+        meta = {str(r[0]).strip(): (r[1] if len(r) > 1 else None)
+                for r in wb["codebook"].iter_rows(min_row=2, values_only=True)
                 if r and r[0] is not None} if "codebook" in wb.sheetnames else {}
         people = _sheet_rows(wb["stakeholders"], STAKEHOLDER_COLUMNS, ("id", "name"), path) \
             if "stakeholders" in wb.sheetnames else []
