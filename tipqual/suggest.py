@@ -33,6 +33,8 @@ SUGGESTERS = (RULES_CODER, MODEL_CODER)
 STAGE = "suggest"
 DEFAULT_MIN_SCORE = 0.3
 DECIDED = ("human", "accepted", "rejected")
+MIN_TRAINING = 10  # coded segments before the model suggests at all
+MIN_EXAMPLES = 3  # positives and negatives a code needs before the model suggests it
 
 RULE_BASE = {"phrase": 0.7, "pattern": 0.75}
 NEGATION_CUES = frozenset({"no", "not", "n't", "never", "hardly", "barely", "scarcely", "none",
@@ -285,12 +287,16 @@ class CodeClassifier:
             raise TipqualError("nothing to learn from: no example carries a code")
         self.classes_ = np.array(classes)
         matrix = self._features(items, fit=True)
-        self.estimators_, self.calibrators_ = [], []
+        self.estimators_, self.calibrators_, self.n_positive_ = [], [], []
         for code in classes:
             yk = np.array([code in lab for lab in labels], dtype=int)
             est, margins = self._fit_code(matrix, yk)
             self.estimators_.append(est)
-            self.calibrators_.append(_platt(margins, yk) if est is not None else (-1.0, -5.0))
+            pos, neg = int(yk.sum()), int(len(yk) - yk.sum())
+            # With nothing to separate, Laplace's rule of succession is the probability.
+            self.calibrators_.append(_platt(margins, yk) if est is not None
+                                     else (0.0, float(np.log((neg + 1) / (pos + 1)))))
+            self.n_positive_.append(pos)
         self.n_examples_ = len(items)
         return self
 
@@ -301,7 +307,7 @@ class CodeClassifier:
         from sklearn.svm import LinearSVC
 
         if yk.min() == yk.max():  # every example has the code: nothing to separate
-            return None, np.full(len(yk), 5.0)
+            return None, np.zeros(len(yk))
         base = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state,
                          max_iter=5000)
         est = clone(base).fit(matrix, yk)
@@ -325,7 +331,7 @@ class CodeClassifier:
         self._check_fitted()
         matrix = self._features([_as_item(x) for x in X])
         cols = [est.decision_function(matrix) if est is not None
-                else np.full(matrix.shape[0], 5.0) for est in self.estimators_]
+                else np.zeros(matrix.shape[0]) for est in self.estimators_]
         return np.column_stack(cols) if cols else np.zeros((matrix.shape[0], 0))
 
     def predict_proba(self, X: Iterable[Any]) -> Any:
@@ -400,13 +406,20 @@ def train_model(project: Project, codebook: Codebook, nlp: Language, *,
     """Fit the classifier on the study's decisions; returns (model or None, state hash, n)."""
     segments, labels = training_set(project, codebook)
     fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels)])
-    if not any(labels):
+    if len(segments) < MIN_TRAINING or not any(labels):
         return None, _sha("rules-only"), 0
     model = CodeClassifier(random_state=random_state)
     items = items_from_docs(nlp.pipe(s.text for s in segments))
     model.fit(items, labels)
     state = _sha(fingerprint, json.dumps(model.get_params(), sort_keys=True, default=str))
     return model, state, len(segments)
+
+
+def _usable_codes(clf: CodeClassifier) -> set[str]:
+    """Codes with enough positive and negative examples for the model to suggest them."""
+    n = clf.n_examples_
+    return {str(c) for c, pos in zip(clf.classes_, clf.n_positive_)
+            if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES}
 
 
 def _codebook_ref(codebook: Codebook) -> dict[str, str]:
@@ -533,7 +546,9 @@ def _process(project: Project, nlp: Language, clf: CodeClassifier | None, keys: 
             probs: list[dict[str, float] | None] = [None] * len(respondent)
             if clf is not None and respondent:
                 matrix = clf.predict_proba(items_from_docs(d for d, _ in respondent))
-                probs = [dict(zip(clf.classes_, row)) for row in matrix]
+                usable = _usable_codes(clf)
+                probs = [{c: p for c, p in zip(clf.classes_, row) if c in usable}
+                         for row in matrix]
             codings = []
             for (doc, seg), p in zip(respondent, probs):
                 codings += segment_suggestions(seg, doc, p, decided.get(seg.id, set()), context,
