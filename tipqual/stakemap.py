@@ -57,11 +57,10 @@ def layout(graph: Any, data: Any, codes: list[str]) -> list[dict[str, Any]]:
               for _, attrs in graph.nodes(data=True) if attrs["kind"] == "stakeholder"]
     sides = {-1: [p for p in points if p["sector"] == "government"],
              1: [p for p in points if p["sector"] != "government"]}
-    slots = max(1, *(len(v) for v in sides.values()))
     for side, members in sides.items():
         members.sort(key=lambda p: (-p["cases"], -p["mentions"], p["id"]))
         for k, p in enumerate(members):
-            p["x"] = side * (k + 0.5) / slots
+            p["x"] = side * (k + 0.5) / len(members)
             p["label_above"] = k % 2 == 0  # alternate so neighbours' labels do not collide
     return sorted(points, key=lambda p: (p["x"], p["id"]))
 
@@ -91,6 +90,9 @@ def draw(graph: Any, data: Any, path: str | Path, codes: list[str]) -> None:
         fig, ax = plt.subplots(figsize=FIG_SIZE)
         _frame(ax, len(data.cases))
         _circles(ax, points, len(data.cases), _max_area(points))
+        fig.text(AXES_LEFT, 0.015, "Proximity: share of the respondent passages naming the "
+                 f"stakeholder that are coded {', '.join(codes)}. Within a side, the most "
+                 "cited stakeholders sit nearest the divide.", fontsize=7.5, color="#555555")
         metadata = ({"Date": None, "Creator": "tipqual"} if suffix == ".svg"
                     else {"Software": None})
         try:
