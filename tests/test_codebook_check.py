@@ -138,3 +138,19 @@ def test_problems_come_in_reading_order(tmp_path: Path) -> None:
     problems = check(path)
     assert [p.line for p in problems] == [4, 8, 9]
     assert "did you mean 'color'?" in problems[2].message
+
+
+def test_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.yaml"
+    path.write_text("codes: []\n", encoding="utf-16")
+    [problem] = check(path)
+    assert problem.message == "the file is UTF-16 text; save it as UTF-8"
+
+
+def test_inline_stakeholders_are_checked_in_the_codebook_file(tmp_path: Path) -> None:
+    path = tmp_path / "inline.yaml"
+    path.write_text("stakeholders:\n  - id: SAPS\n    name: Police\n    aliases: [cops]\n"
+                    "    sector: goverment\ncodes:\n  - id: a\n    name: A\n    definition: d\n")
+    [problem] = check(path)
+    assert problem.format() == (f"{path}:5:13: stakeholder 'SAPS': unknown sector 'goverment'; "
+                                "did you mean 'government'?")

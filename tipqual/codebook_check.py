@@ -115,7 +115,7 @@ def analyse(path: str | Path) -> Analysis:
         result.stakeholders = _registry_file(path.parent / _value(ref), result, ref_node=ref,
                                              referrer=report)
     elif ref is not None and _is(ref, "seq"):
-        result.stakeholders = _stakeholders(ref, report)
+        result.stakeholders = _stakeholders(ref, _Report(path, result.problems, "stakeholder"))
     elif ref is not None and _value(ref) is not None:
         report.add(ref, "'stakeholders' must be a file name or a list of stakeholders")
     book["stakeholders"] = result.stakeholders
