@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import ingest
+from tipqual import ingest, readers
 from tipqual.errors import IngestError
 from tipqual.ingest import SegmentationRules, import_paths, parse_text
 from tipqual.project import Coding, Project
@@ -299,5 +299,13 @@ def test_sample_study_imports_as_ten_cases(study: Project) -> None:
     roles = {s.role for s in study.segments()}
     assert roles == {"interviewer", "respondent"}
     with open(SAMPLE / "cases.csv", newline="", encoding="utf-8-sig") as fh:
-        listed = {ingest.source_id_for(r["source"]) for r in csv.DictReader(fh)}
+        listed = {readers.source_id_for(r["source"]) for r in csv.DictReader(fh)}
     assert {s.id for s in study.sources()} == listed
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(study: Project, capsys) -> None:
+    import_paths(study, [GOOD / "court-visit.srt"], progress=False)
+    assert capsys.readouterr().err == ""
+    import_paths(study, [GOOD / "teams-call.vtt"], progress=True)
+    captured = capsys.readouterr()
+    assert "Importing" in captured.err and captured.out == ""

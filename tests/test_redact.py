@@ -201,3 +201,12 @@ def test_broken_key_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(IngestError) as err:
         redact.read_key(key)
     assert err.value.path == str(key)
+
+
+def test_redacted_source_is_not_reimported_without_redact(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [PII], roster=ROSTER)
+        before = p.source("pii-interview")
+        with pytest.raises(IngestError, match="was imported with --redact; import it again"):
+            import_paths(p, [PII])
+        assert p.source("pii-interview") == before

@@ -29,10 +29,9 @@ it already has in the study, else its case is its own source id (reported as ``u
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tipqual import readers
+from tipqual.readers import CasesTable, read_cases
 from tipqual.errors import IngestError
 from tipqual.project import Coding, Project, Segment, Source
 
@@ -303,59 +303,6 @@ def segment_file(path: Path, rules: SegmentationRules | None = None,
     return raw, split_long(parsed, rules)
 
 
-# --- cases.csv --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CasesTable:
-    """What cases.csv says: each case's attributes and each source's case."""
-
-    attributes: dict[str, dict[str, str]]
-    source_case: dict[str, str]
-
-
-def source_id_for(name: str) -> str:
-    """The source id of a file name (its name without a supported extension)."""
-    p = Path(name.strip().replace("\\", "/"))
-    return p.stem if p.suffix.lower() in readers.SUPPORTED else p.name
-
-
-def read_cases(path: Path) -> CasesTable:
-    """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line."""
-    text = readers.decode_bytes(readers.read_bytes(path), path)
-    rows = csv.reader(text.split("\n"))
-    header = [h.strip() for h in next(rows, [])]
-    missing = [c for c in ("case", "source") if c not in header]
-    if missing:
-        raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
-                          "needs 'case', 'source' and any attribute columns", path=path, line=1)
-    attributes: dict[str, dict[str, str]] = {}
-    source_case: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
-                              path=path, line=line)
-        values = {h: cell.strip() for h, cell in zip(header, row)}
-        case, source = values.pop("case"), values.pop("source")
-        if not case or not source:
-            raise IngestError("the 'case' and 'source' fields must not be empty", path=path,
-                              line=line)
-        sid = source_id_for(source)
-        if source_case.get(sid, case) != case:
-            raise IngestError(f"source {sid!r} is already given to case {source_case[sid]!r}",
-                              path=path, line=line)
-        source_case[sid] = case
-        known = attributes.setdefault(case, {})
-        for name, value in values.items():
-            if name and value:
-                if known.get(name, value) != value:
-                    raise IngestError(f"case {case!r} has {name} = {known[name]!r} on an "
-                                      f"earlier line and {value!r} here", path=path, line=line)
-                known[name] = value
-    return CasesTable(attributes, source_case)
-
-
 # --- collecting files -------------------------------------------------------------------------
 
 def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[IngestError]]:
@@ -461,24 +408,38 @@ def _replace_source(project: Project, old: Source, source: Source,
             report.removed_codings.append(coding)
 
 
+def _case_for(sid: str, old: Source | None, table: CasesTable | None,
+              report: ImportReport) -> str:
+    if table is not None and sid in table.source_case:
+        return table.source_case[sid]
+    if old is not None and old.case is not None:
+        return old.case
+    if table is not None:
+        report.uncased.append(sid)
+    return sid
+
+
+def _keep(project: Project, old: Source, case: str, report: ImportReport) -> None:
+    if old.case != case:
+        project.set_source_case(old.id, case)
+    report.unchanged.append(old.id)
+
+
 def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor: Any,
                 table: CasesTable | None, replace_changed: bool, report: ImportReport) -> None:
-    raw, parsed = segment_file(path, rules, redactor)
     sid = path.stem
     old = project.source(sid)
-    if table is not None and sid in table.source_case:
-        case = table.source_case[sid]
-    elif old is not None and old.case is not None:
-        case = old.case
-    else:
-        case = sid
-        if table is not None:
-            report.uncased.append(sid)
-    if old is not None and old.sha256 == raw.sha256 and old.text == parsed.text:
-        if old.case != case:
-            project.set_source_case(sid, case)
-        report.unchanged.append(sid)
-        return
+    case = _case_for(sid, old, table, report)
+    same_bytes = old is not None and old.sha256 == readers.file_sha256(readers.read_bytes(path))
+    if old is not None and same_bytes:
+        if old.meta.get("redacted") and redactor is None:
+            raise IngestError(f"source {sid!r} was imported with --redact; import it again "
+                              "with --redact and the same --roster", path=path)
+        if redactor is None:
+            return _keep(project, old, case, report)  # same bytes: nothing to recompute
+    raw, parsed = segment_file(path, rules, redactor)
+    if old is not None and same_bytes and old.text == parsed.text:
+        return _keep(project, old, case, report)
     if old is not None and not replace_changed:
         raise IngestError(f"source {sid!r} is already in the study with other content; rerun "
                           "with --replace to re-segment it (codings whose text changed are "

@@ -1,6 +1,6 @@
 """Pure transcript readers: bytes on disk in, text (or paragraphs, or cues) out.
 
-Nothing here touches a study. Each reader raises :class:`~tipqual.errors.IngestError` naming the
+``read_cases`` parses cases.csv the same way. Nothing here touches a study. Each reader raises :class:`~tipqual.errors.IngestError` naming the
 file when it cannot give back text: a missing, empty, binary, undecodable or corrupt file.
 
 Text decoding, in order: a byte-order mark decides (UTF-8, UTF-16, UTF-32); UTF-16 without a
@@ -12,6 +12,7 @@ best guess. Text full of control characters is refused as binary too.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import html
 import io
@@ -291,3 +292,56 @@ def parse_srt(text: str, path: str | Path) -> list[Cue]:
     if not cues:
         raise IngestError("the SubRip file has no cues with text", path=path)
     return cues
+
+
+# --- cases.csv --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CasesTable:
+    """What cases.csv says: each case's attributes and each source's case."""
+
+    attributes: dict[str, dict[str, str]]
+    source_case: dict[str, str]
+
+
+def source_id_for(name: str) -> str:
+    """The source id of a file name (its name without a supported extension)."""
+    p = Path(name.strip().replace("\\", "/"))
+    return p.stem if p.suffix.lower() in SUPPORTED else p.name
+
+
+def read_cases(path: Path) -> CasesTable:
+    """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line."""
+    text = decode_bytes(read_bytes(path), path)
+    rows = csv.reader(text.split("\n"))
+    header = [h.strip() for h in next(rows, [])]
+    missing = [c for c in ("case", "source") if c not in header]
+    if missing:
+        raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
+                          "needs 'case', 'source' and any attribute columns", path=path, line=1)
+    attributes: dict[str, dict[str, str]] = {}
+    source_case: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
+                              path=path, line=line)
+        values = {h: cell.strip() for h, cell in zip(header, row)}
+        case, source = values.pop("case"), values.pop("source")
+        if not case or not source:
+            raise IngestError("the 'case' and 'source' fields must not be empty", path=path,
+                              line=line)
+        sid = source_id_for(source)
+        if source_case.get(sid, case) != case:
+            raise IngestError(f"source {sid!r} is already given to case {source_case[sid]!r}",
+                              path=path, line=line)
+        source_case[sid] = case
+        known = attributes.setdefault(case, {})
+        for name, value in values.items():
+            if name and value:
+                if known.get(name, value) != value:
+                    raise IngestError(f"case {case!r} has {name} = {known[name]!r} on an "
+                                      f"earlier line and {value!r} here", path=path, line=line)
+                known[name] = value
+    return CasesTable(attributes, source_case)
