@@ -152,3 +152,18 @@ def test_sha256_is_of_the_file_bytes() -> None:
     data = (GOOD / "teams-call.vtt").read_bytes()
     assert readers.read_document(GOOD / "teams-call.vtt").sha256 == hashlib.sha256(
         data).hexdigest()
+
+
+def test_docx_with_entity_expansion_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    source = GOOD / "word-interview.docx"
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(path, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "word/document.xml":
+                data = data.replace(b"?>", b'?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">]>', 1)
+            zout.writestr(item, data)
+    with pytest.raises(IngestError, match="word/document.xml is unsafe or malformed XML"):
+        readers.read_document(path)

@@ -169,8 +169,9 @@ def docx_paragraphs(data: bytes, path: str | Path) -> list[str]:
             if sum(i.file_size for i in zf.infolist()) > MAX_DOCX_UNZIPPED:
                 raise IngestError("the .docx unpacks to more than 200 MB; refusing it", path=path)
             bad = zf.testzip()
-        if bad is not None:
-            raise IngestError(f"the .docx is corrupt (damaged member {bad})", path=path)
+            if bad is not None:
+                raise IngestError(f"the .docx is corrupt (damaged member {bad})", path=path)
+            _check_xml_members(zf, path)
         import docx
 
         document = docx.Document(io.BytesIO(data))
@@ -183,6 +184,21 @@ def docx_paragraphs(data: bytes, path: str | Path) -> list[str]:
     if not paragraphs:
         raise IngestError("the .docx holds no text; remove it or add the transcript", path=path)
     return paragraphs
+
+
+def _check_xml_members(zf: zipfile.ZipFile, path: str | Path) -> None:
+    """Parse every XML part with defusedxml first: entity tricks are refused, not expanded."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import ParseError, fromstring
+
+    for info in zf.infolist():
+        if info.filename.endswith((".xml", ".rels")):
+            try:
+                fromstring(zf.read(info))
+            except (DefusedXmlException, ParseError) as exc:
+                raise IngestError(f"the .docx part {info.filename} is unsafe or malformed XML "
+                                  f"({type(exc).__name__}); open it in Word and save it again",
+                                  path=path)
 
 
 def _body_paragraphs(document) -> list[str]:
