@@ -242,7 +242,9 @@ def test_diff_reports_every_kind_of_change(tip: Codebook) -> None:
     new_codes = [dataclasses.replace(c, phrases=[*c.phrases, "kickbacks galore"])
                  if c.id == "corruption" else c for c in new_codes]
     new_codes.append(Code(id="racism", name="Racism", definition="Racism by officials."))
-    new = dataclasses.replace(tip, version="1.1", codes=new_codes)
+    people = [dataclasses.replace(s, aliases=[*s.aliases, "Saps officers"]) if s.id == "SAPS"
+              else s for s in tip.stakeholders if s.id != "EMBASSY"]
+    new = dataclasses.replace(tip, version="1.1", codes=new_codes, stakeholders=people)
     result = codebook_io.diff(tip, new)
     assert result.added == ["racism"] and result.removed == ["coordination"]
     assert result.renamed == [("trust", codes["trust"].name, "Trust")]
@@ -253,5 +255,12 @@ def test_diff_reports_every_kind_of_change(tip: Codebook) -> None:
                                 "TIP partnerships South Africa v1.1"
     data = result.to_dict()
     assert data["renamed"] == [{"id": "trust", "old": "Trust and distrust", "new": "Trust"}]
+    assert data["stakeholders"] == {"added": [], "removed": ["EMBASSY"], "changed": ["SAPS"]}
+    assert result.lines()[-2:] == ["stakeholder removed EMBASSY", "stakeholder changed SAPS"]
     assert codebook_io.diff(tip, tip).empty
-    assert codebook_io.diff(tip, tip).lines()[-1] == "no changes to the codes"
+    assert codebook_io.diff(tip, tip).lines()[-1] == "no changes to the codes or stakeholders"
+
+
+def test_markdown_keeps_multiline_examples_quoted() -> None:
+    text = codebook_io.to_markdown(tricky())
+    assert "> line one\n> line two\n" in text

@@ -196,7 +196,8 @@ def _code_markdown(book: Codebook, code: Code) -> list[str]:
         if getattr(code, key):
             lines += [f"**{title}:**", ""] + [f"- {_md(x)}" for x in getattr(code, key)] + [""]
     if code.examples:
-        lines += ["**Examples:**", ""] + [f"> {_md(x)}\n" for x in code.examples]
+        lines += ["**Examples:**", ""] + [f"> {_md(x)}\n".replace("\n", "\n> ", x.count("\n"))
+                                           for x in code.examples]
     if code.phrases:
         lines += ["**Phrases:** " + ", ".join(_md(p) for p in code.phrases), ""]
     if code.patterns:
@@ -507,12 +508,13 @@ class CodebookDiff:
     redefined: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)
     moved: list[tuple[str, str | None, str | None]] = dataclasses.field(default_factory=list)
     changed: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)
+    stakeholders: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """True when the codes are the same in every field."""
         return not (self.added or self.removed or self.renamed or self.redefined or self.moved
-                    or self.changed)
+                    or self.changed or any(self.stakeholders.values()))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -520,7 +522,8 @@ class CodebookDiff:
                 "renamed": [{"id": i, "old": o, "new": n} for i, o, n in self.renamed],
                 "redefined": [{"id": i, "fields": f} for i, f in self.redefined],
                 "moved": [{"id": i, "old_parent": o, "new_parent": n} for i, o, n in self.moved],
-                "changed": [{"id": i, "fields": f} for i, f in self.changed]}
+                "changed": [{"id": i, "fields": f} for i, f in self.changed],
+                "stakeholders": self.stakeholders}
 
     def lines(self) -> list[str]:
         """A readable report, one change a line."""
@@ -531,8 +534,10 @@ class CodebookDiff:
         out += [f"redefined  {i}: {', '.join(f)}" for i, f in self.redefined]
         out += [f"moved      {i}: parent {o or '-'} -> {n or '-'}" for i, o, n in self.moved]
         out += [f"changed    {i}: {', '.join(f)}" for i, f in self.changed]
+        for kind, ids in self.stakeholders.items():
+            out += [f"stakeholder {kind} {i}" for i in ids]
         if self.empty:
-            out.append("no changes to the codes")
+            out.append("no changes to the codes or stakeholders")
         return out
 
 
@@ -558,5 +563,14 @@ def diff(old: Codebook, new: Codebook) -> CodebookDiff:
                  if getattr(was, f) != getattr(code, f)]
         if other:
             result.changed.append((code.id, other))
+    result.stakeholders = _stakeholder_changes(old.stakeholders, new.stakeholders)
     return result
+
+
+def _stakeholder_changes(old: list[Stakeholder], new: list[Stakeholder]) -> dict[str, list[str]]:
+    """Registry entries added, removed or changed (in any field), by id."""
+    before, after = {s.id: s for s in old}, {s.id: s for s in new}
+    return {"added": [s.id for s in new if s.id not in before],
+            "removed": [s.id for s in old if s.id not in after],
+            "changed": [s.id for s in new if s.id in before and before[s.id] != s]}
 
