@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tipqual import readers
-from tipqual.readers import CasesTable, read_cases
+from tipqual.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
 from tipqual.errors import IngestError
 from tipqual.project import Coding, Project, Segment, Source
 
