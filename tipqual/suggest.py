@@ -107,6 +107,11 @@ def rule_scores(doc: Doc) -> dict[str, tuple[float, list[RuleHit]]]:
     by_code: dict[str, list[RuleHit]] = {}
     for hit in rule_hits(doc):
         by_code.setdefault(hit.code, []).append(hit)
+    for code, hits in by_code.items():
+        # "staff" inside "shortage of staff" is the same evidence, not a second hit.
+        by_code[code] = [h for h in hits if not any(
+            o is not h and o.start <= h.start and h.end <= o.end and (o.end - o.start) >
+            (h.end - h.start) for o in hits)]
     return {code: (combine(h.score for h in hits), hits) for code, hits in sorted(by_code.items())}
 
 

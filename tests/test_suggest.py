@@ -1,0 +1,275 @@
+"""Rule suggestions, the learned model, and storing suggestions in a study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE, TIP_CODEBOOK
+from tests.fixtures.suggest.build import CODEBOOK, build_study
+from tipqual import codebook as codebook_mod
+from tipqual import suggest as sg
+from tipqual.errors import TipqualError
+from tipqual.nlp import build_pipeline
+from tipqual.project import Coding, Project
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return build_pipeline(codebook_mod.load(CODEBOOK))
+
+
+@pytest.fixture
+def fx(tmp_path: Path):
+    p = build_study(tmp_path / "study.db")
+    yield p
+    p.close()
+
+
+def _score(nlp, text: str, code: str) -> float:
+    return sg.rule_scores(nlp(text))[code][0]
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+def test_negated_mention_scores_lower(nlp):
+    plain = _score(nlp, "corruption is a problem", "corruption")
+    negated = _score(nlp, "we never had a problem with corruption", "corruption")
+    assert plain == 0.7
+    assert negated == pytest.approx(0.35)
+    assert _score(nlp, "There was no corruption there", "corruption") == pytest.approx(0.35)
+    assert _score(nlp, "they didn't take a bribe", "corruption") == pytest.approx(0.35)
+
+
+def test_hedge_lowers_less_than_negation(nlp):
+    hedged = _score(nlp, "maybe there was corruption", "corruption")
+    assert hedged == pytest.approx(0.525)
+    assert _score(nlp, "we never saw corruption", "corruption") < hedged < 0.7
+
+
+def test_cue_in_another_clause_or_far_away_does_not_count(nlp):
+    assert _score(nlp, "No. Corruption is everywhere", "corruption") == 0.7
+    assert _score(nlp, "not that, but corruption", "corruption") == 0.7
+    far = "never in all of those long and tiring years did we see corruption"
+    assert _score(nlp, far, "corruption") == 0.7
+
+
+def test_more_hits_raise_the_score_nested_ones_do_not(nlp):
+    assert _score(nlp, "bribes and corruption", "corruption") == pytest.approx(0.91)
+    assert _score(nlp, "a shortage of staff", "capacity") == 0.7
+    assert sg.combine([0.5, 0.5]) == 0.75
+    assert sg.combine([]) == 0.0
+
+
+def test_review_order_puts_most_uncertain_first():
+    scores = [0.95, 0.52, 0.1, 0.45, 0.7]
+    assert sg.review_order(scores, score=lambda s: s) == [0.52, 0.45, 0.7, 0.1, 0.95]
+
+
+# --- the learned model -----------------------------------------------------------------------
+
+MONEY = ["the donor cut our grant", "we ran out of money", "the budget was halved",
+         "our funding ended in March", "no money for salaries", "a donor left us",
+         "grants are hard to get", "we pay from our own pocket", "the subsidy never came",
+         "money is always short", "a new grant helped", "funds from the lottery"]
+OTHER = ["the police came late", "we trained the teachers", "the shelter is full",
+         "victims are afraid", "the court date moved", "a nurse saw the signs",
+         "we met the task team", "the prosecutor was kind", "the girls went home",
+         "social workers visit monthly", "the border is long", "a family reunited"]
+
+
+def _fit(random_state: int = 0) -> sg.CodeClassifier:
+    return sg.CodeClassifier(random_state=random_state).fit(
+        MONEY + OTHER, [{"funding"}] * len(MONEY) + [{"other"}] * len(OTHER))
+
+
+def test_model_learns_a_code_from_examples():
+    model = _fit()
+    assert list(model.classes_) == ["funding", "other"]
+    probs = model.predict_proba(["the donor money ran out", "the police were late"])
+    assert probs.shape == (2, 2)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert probs[0, 0] > 0.5 > probs[1, 0]
+    assert probs[1, 1] > 0.5 > probs[0, 1]
+    assert model.predict(["our grant money"]) == [("funding",)]
+    assert model.predict_best(["the prosecutor and the police"]) == ["other"]
+
+
+def test_model_follows_estimator_conventions():
+    model = sg.CodeClassifier(C=1.0, random_state=3)
+    assert model.get_params()["C"] == 1.0 and model.get_params()["random_state"] == 3
+    assert not hasattr(model, "classes_")
+    assert model.fit(["a grant", "the police"], [{"funding"}, set()]) is model
+    assert model.set_params(C=0.5) is model and model.C == 0.5
+    with pytest.raises(ValueError):
+        model.set_params(nope=1)
+
+
+def test_unfitted_model_refuses_to_predict():
+    with pytest.raises(TipqualError, match="not fitted yet"):
+        sg.CodeClassifier().predict_proba(["anything"])
+    with pytest.raises(TipqualError, match="nothing to learn"):
+        sg.CodeClassifier().fit(["a", "b"], [set(), set()])
+
+
+def test_model_is_repeatable_with_a_seed():
+    a = _fit(7).predict_proba(["a donor grant", "the shelter"])
+    b = _fit(7).predict_proba(["a donor grant", "the shelter"])
+    assert np.array_equal(a, b)
+
+
+def test_model_uses_rule_hits_as_features(nlp):
+    items = sg.items_from_docs(nlp.pipe(["They took a bribe.", "We never saw a bribe."]))
+    assert items[0].rules == "corruption"
+    assert items[1].rules == "corruption~cue"
+    assert items[0].lemmas == "they take a bribe ."
+    assert items[0].clusters  # Brown clusters of known words
+
+
+# --- suggest on a study ----------------------------------------------------------------------
+
+def _suggested(p: Project) -> list[Coding]:
+    return p.codings(statuses=["suggested"])
+
+
+def test_suggest_stores_rule_suggestions_with_score_and_provenance(fx):
+    result = sg.suggest(fx)
+    got = {(c.segment, c.code): c for c in _suggested(fx)}
+    assert set(got) == {("interview:2", "corruption"), ("interview:3", "corruption"),
+                        ("interview:4", "funding"), ("interview:5", "delays"),
+                        ("interview:6", "capacity"), ("interview:6", "corruption"),
+                        ("interview:8", "trust")}
+    assert result.added == 7 and result.processed == 9 and result.trained_on == 0
+    assert all(c.coder == sg.RULES_CODER and 0 <= c.score <= 1 for c in got.values())
+    prov = json.loads(got[("interview:3", "corruption")].provenance)
+    assert prov["rules"] == ['phrase "corruption"']
+    assert prov["cues"] == ["never"]
+    assert prov["codebook"]["name"] == "suggest-fixture" and prov["codebook"]["version"] == "1.0"
+    assert got[("interview:3", "corruption")].score < got[("interview:2", "corruption")].score
+
+
+def test_suggest_skips_interviewer_turns_but_records_their_mentions(fx):
+    sg.suggest(fx)
+    assert not [c for c in _suggested(fx) if c.segment == "interview:1"]
+    mentions = [(m.segment, m.stakeholder, m.text) for m in fx.mentions()]
+    assert ("interview:1", "SAPS", "the police") in mentions
+    assert ("interview:1", "DSD", "Department of Social Development") in mentions
+    assert ("interview:7", "DSD", "social workers") in mentions
+
+
+def test_min_score_filters(fx):
+    sg.suggest(fx, min_score=0.6)
+    assert ("interview:3", "corruption") not in {(c.segment, c.code) for c in _suggested(fx)}
+    with pytest.raises(TipqualError, match="between 0 and 1"):
+        sg.suggest(fx, min_score=1.5)
+
+
+def test_rerun_makes_no_duplicates_and_skips_unchanged_segments(fx):
+    sg.suggest(fx)
+    first = [(c.segment, c.code, c.coder, c.score) for c in _suggested(fx)]
+    mentions = fx.mentions()
+    again = sg.suggest(fx)
+    assert again.skipped == 9 and again.processed == 0 and again.added == 0
+    assert [(c.segment, c.code, c.coder, c.score) for c in _suggested(fx)] == first
+    assert fx.mentions() == mentions
+    fx.clear_stage(sg.STAGE)
+    forced = sg.suggest(fx)
+    assert forced.processed == 9 and forced.removed == forced.added == len(first)
+    assert [(c.segment, c.code, c.coder, c.score) for c in _suggested(fx)] == first
+
+
+def test_changed_codebook_reprocesses_everything(fx):
+    sg.suggest(fx)
+    book = codebook_mod.load(CODEBOOK)
+    book.code("capacity").phrases.append("social worker")
+    with fx.atomic():
+        fx.set_codebook(book)
+    result = sg.suggest(fx)
+    assert result.processed == 9
+    assert ("interview:7", "capacity") in {(c.segment, c.code) for c in _suggested(fx)}
+
+
+def test_suggest_keeps_human_codings_and_decisions(fx):
+    with fx.atomic():
+        fx.put_coding(Coding("interview:2", "corruption", "alice", memo="mine"))
+        fx.put_coding(Coding("interview:4", "funding", "bob", status="rejected",
+                             provenance="review of tipqual-rules 0.97"))
+    sg.suggest(fx)
+    sg.suggest(fx)
+    pairs = {(c.segment, c.code) for c in _suggested(fx)}
+    assert ("interview:2", "corruption") not in pairs
+    assert ("interview:4", "funding") not in pairs
+    assert fx.find_coding("interview:2", "corruption", "alice").memo == "mine"
+    assert fx.find_coding("interview:4", "funding", "bob").status == "rejected"
+    assert len(fx.codings(statuses=["human", "rejected"])) == 2
+
+
+def test_suggest_needs_a_codebook(tmp_path: Path):
+    with Project.create(tmp_path / "empty.db") as p:
+        with pytest.raises(TipqualError, match="no codebook"):
+            sg.suggest(p)
+
+
+def test_parallel_jobs_give_the_same_suggestions(fx, tmp_path: Path):
+    sg.suggest(fx)
+    serial = [(c.segment, c.code, c.score, c.provenance) for c in _suggested(fx)]
+    with build_study(tmp_path / "other.db") as p2:
+        sg.suggest(p2, jobs=2, batch_size=2)
+        assert [(c.segment, c.code, c.score, c.provenance) for c in _suggested(p2)] == serial
+        assert len(p2.mentions()) == len(fx.mentions())
+
+
+def test_model_suggests_once_people_have_coded(tmp_path: Path):
+    """With enough decisions, the learned model proposes codes too, and says so."""
+    with build_study(tmp_path / "s.db", source_id="a") as p:
+        from tests.fixtures.suggest.build import INTERVIEW, segments_of
+        from tipqual.project import Source
+
+        text = INTERVIEW.read_text(encoding="utf-8")
+        with p.atomic():
+            for k in range(2, 5):
+                sid = f"copy{k}"
+                p.add_source(Source(id=sid, case="CSO-02", path="x", format="txt",
+                                    sha256=sid, text=text), segments_of(sid, text, "CSO-02"))
+            for sid in ("a", "copy2", "copy3"):
+                for n, code in ((2, "corruption"), (3, "trust"), (4, "funding"),
+                                (5, "delays"), (6, "capacity"), (7, "capacity"),
+                                (8, "trust"), (9, "trust")):
+                    p.put_coding(Coding(f"{sid}:{n}", code, "alice"))
+        result = sg.suggest(p)
+        assert result.trained_on == 24
+        model = [c for c in _suggested(p) if c.coder == sg.MODEL_CODER]
+        assert {c.segment.split(":")[0] for c in model} == {"copy4"}
+        by_pair = {(c.segment, c.code): c for c in model}
+        assert by_pair[("copy4:4", "funding")].score > 0.5
+        assert all(0 <= c.score <= 1 for c in model)
+        prov = json.loads(model[0].provenance)
+        assert prov["model"]["name"] == "tipqual.suggest.CodeClassifier"
+        assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
+
+
+# --- acceptance on the sample study ----------------------------------------------------------
+
+@pytest.mark.skipif(not (SAMPLE / "transcripts").exists() or not TIP_CODEBOOK.exists(),
+                    reason="the sample study or the TIP codebook is not there yet")
+def test_sample_study_gets_every_core_code_and_reruns_cleanly(tmp_path: Path):
+    from tipqual import ingest
+
+    with Project.create(tmp_path / "sample.db") as p:
+        with p.atomic():
+            p.set_codebook(codebook_mod.load(TIP_CODEBOOK))
+        ingest.import_paths(p, [SAMPLE / "transcripts"], cases_csv=SAMPLE / "cases.csv")
+        first = sg.suggest(p)
+        suggested = _suggested(p)
+        codes = {c.code for c in suggested}
+        assert {"trust", "corruption", "capacity", "funding", "delays"} <= codes
+        assert all(0 <= c.score <= 1 for c in suggested)
+        assert all(json.loads(c.provenance)["codebook"]["version"] for c in suggested)
+        assert len({c.segment.split(":")[0] for c in suggested}) == 10
+        second = sg.suggest(p)
+        assert second.processed == 0 and second.skipped == first.segments
+        assert len(_suggested(p)) == len(suggested) == first.added
+        assert {m.stakeholder for m in p.mentions()} >= {"SAPS", "NPA", "DSD"}
