@@ -1,0 +1,72 @@
+"""``tipqual report`` (the findings report) and ``tipqual demo`` (the whole pipeline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tipqual.cli.common import open_project, project_argument
+
+
+@click.command()
+@project_argument
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file: .html (self-contained page), .md (figures beside it) or "
+              ".docx (Word).")
+@click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with your own report.html.j2 / report.md.j2 (used before the "
+              "built-in ones).")
+@click.option("--notes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Markdown file with the challenges and recommendations section.")
+@click.option("--coders", help="Coders whose agreement is reported, comma-separated "
+              "(default: the two with the most codings).")
+@click.option("--case-noun", help="Word for a case, e.g. 'site' or 'person/people' "
+              "(default: organisation).")
+def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
+           coders: str | None, case_noun: str | None) -> None:
+    """Write the findings report of PROJECT to FILE (.html, .md or .docx).
+
+    The same study gives byte-identical files. Transcript text is shown as text, never run.
+
+    \b
+    Examples:
+      tipqual report study.db --out findings.html --notes recommendations.md
+      tipqual report study.db --out findings.docx --coders alice,bob
+      tipqual report study.db --out findings.html --templates my-templates/
+    """
+    from tipqual.errors import ReportError
+    from tipqual.report import write_report
+
+    names = None
+    if coders is not None:
+        names = [c.strip() for c in coders.split(",") if c.strip()]
+        if len(names) < 2:
+            raise ReportError("--coders needs two or more names, e.g. --coders alice,bob")
+    with open_project(project) as p:
+        files = write_report(p, out, templates=templates, notes=notes, coders=names,
+                             case_noun=case_noun)
+    click.echo("Wrote " + ", ".join(str(f) for f in files))
+
+
+@click.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the study and every output (created if needed).")
+@click.option("--force", is_flag=True,
+              help="Replace the demo's own files in the folder (nothing else there).")
+@click.option("--sample", type=click.Path(file_okay=False, path_type=Path),
+              help="The sample study folder (default: transcripts_sample/ of this clone).")
+def demo(out: Path, force: bool, sample: Path | None) -> None:
+    """Run the whole pipeline on the sample study and write every output into DIR.
+
+    init, import, suggest, the two sample coders' codings, agree, matrix, network, report:
+    findings.html, findings.md, findings.docx, matrices.xlsx, network.graphml,
+    stakeholder-map.svg and the study file study.db. Run it from the root of a clone.
+
+    \b
+    Example:
+      pip install . && tipqual demo --out reports/demo
+    """
+    from tipqual.demo import run_demo
+
+    run_demo(out, force=force, sample=sample, echo=click.echo)

@@ -1,0 +1,443 @@
+"""The findings report's context: everything the templates show, gathered once from a study.
+
+:func:`build_context` reads the store and asks the analysis modules (matrices, agreement,
+network) for their results, and returns one plain dict of strings, numbers, lists and dicts.
+The templates (HTML, Markdown) and the Word writer only render it; nothing in it depends on the
+clock or on iteration order, so the same study always gives the same context.
+
+Figures are drawn apart from the context, by :mod:`tipqual.report_render`, from the context's
+matrix and from the stakeholder network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from tipqual import __version__
+from tipqual.errors import ReportError
+
+STATUSES = ("human", "accepted")
+QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
+THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
+DEFAULT_CASE_NOUN = ("organisation", "organisations")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def case_noun(spec: str | None) -> tuple[str, str]:
+    """Singular and plural of the word for a case: ``"site"`` or ``"person/people"``."""
+    if not spec:
+        return DEFAULT_CASE_NOUN
+    one, _, many = spec.partition("/")
+    one, many = one.strip(), many.strip()
+    if not one:
+        raise ReportError(f"--case-noun {spec!r} has no word; give e.g. 'site' or "
+                          "'person/people'")
+    return one, many or one + "s"
+
+
+def build_context(project: Any, *, coders: list[str] | None = None,
+                  notes: str | None = None, noun: tuple[str, str] = DEFAULT_CASE_NOUN,
+                  graph: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """Gather the whole report context of a study (a :class:`tipqual.project.Project`).
+
+    ``coders`` chooses the coders compared for agreement (default: the two human coders with
+    the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
+    ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.network.build`.
+    """
+    from tipqual import matrices, network
+
+    book = project.codebook()
+    if book is None:
+        raise ReportError("the study has no codebook, so there are no themes to report; add "
+                          "one with 'tipqual init --codebook'", path=project.path)
+    segments = list(project.segments())
+    codings = project.codings()
+    data = matrices.load(project)
+    counts = matrices.counts(data)
+    net_data, net_graph = graph if graph is not None else network.build(project)
+    cases = _cases(project, segments)
+    ctx: dict[str, Any] = {
+        "study": _study(project, segments, cases, noun),
+        "cases": cases,
+        "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
+        "codebook": _codebook(book, project),
+        "coders": _coders(codings),
+        "suggestions": _suggestions(codings),
+        "agreement": _agreement(project, codings, coders),
+        "findings": _findings(book, counts, segments, codings),
+        "matrix": _matrix(book, counts),
+        "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph),
+        "notes": notes,
+        "provenance": {"tipqual_version": __version__, "codebook_sha256": book.sha256,
+                       "study_sha256": study_hash(project)},
+    }
+    ctx["title"] = f"Findings: {ctx['study']['name']}"
+    ctx["coreq"] = _coreq(ctx, project, segments)
+    return ctx
+
+
+# --- study and cases --------------------------------------------------------------------------
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _cases(project: Any, segments: list[Any]) -> list[dict[str, Any]]:
+    sources: dict[str, list[str]] = {}
+    words: Counter = Counter()
+    for src in project.sources():
+        sources.setdefault(src.case or src.id, []).append(src.id)
+    for seg in segments:
+        words[seg.case or seg.source] += _words(seg.text)
+    attrs = {c.id: c.attributes for c in project.cases()}
+    ids = sorted(set(attrs) | set(sources))
+    return [{"id": i, "attributes": dict(sorted(attrs.get(i, {}).items())),
+             "sources": sources.get(i, []), "words": words[i]} for i in ids]
+
+
+def _period(project: Any, cases: list[dict[str, Any]]) -> str | None:
+    """First and last interview date, from ``*date*`` case attributes or source metadata."""
+    dates = {v for c in cases for k, v in c["attributes"].items()
+             if "date" in k.lower() and _DATE.match(v)}
+    dates |= {str(s.meta.get("date")) for s in project.sources()
+              if _DATE.match(str(s.meta.get("date", "")))}
+    if not dates:
+        return None
+    first, last = min(dates), max(dates)
+    return first if first == last else f"{first} to {last}"
+
+
+def _study(project: Any, segments: list[Any], cases: list[dict[str, Any]],
+           noun: tuple[str, str]) -> dict[str, Any]:
+    sources = project.sources()
+    roles = Counter(s.role for s in segments)
+    return {
+        "name": project.meta("name") or project.path.stem,
+        "cases": len(cases),
+        "interviews": len(sources),
+        "segments": len(segments),
+        "respondent_segments": roles["respondent"],
+        "words": sum(_words(s.text) for s in segments),
+        "respondent_words": sum(_words(s.text) for s in segments if s.role == "respondent"),
+        "period": _period(project, cases),
+        "formats": dict(sorted(Counter(s.format for s in sources).items())),
+        "noun": {"one": noun[0], "many": noun[1]},
+    }
+
+
+def _codebook(book: Any, project: Any) -> dict[str, Any]:
+    return {
+        "name": book.name, "version": book.version, "sha256": book.sha256,
+        "description": book.description,
+        "versions": len(project.codebook_history()),
+        "codes": [{"id": c.id, "name": c.name, "definition": c.definition,
+                   "parent": c.parent, "depth": book.depth(c.id)} for c in book.codes],
+    }
+
+
+# --- coders and suggestions -------------------------------------------------------------------
+
+def _suggester(coding: Any) -> str | None:
+    """The suggester a coding came from (its provenance), or None for a person's own coding."""
+    if coding.status == "suggested":
+        return coding.coder
+    if coding.status in ("accepted", "rejected") and coding.provenance:
+        try:
+            found = json.loads(coding.provenance).get("suggester")
+        except (ValueError, AttributeError):
+            found = None
+        return str(found) if found else "unknown"
+    return None
+
+
+def _coders(codings: list[Any]) -> list[dict[str, Any]]:
+    """Human coders (people), with their codings by status and the segments they coded."""
+    rows: dict[str, dict[str, Any]] = {}
+    segments: dict[str, set[str]] = {}
+    for c in codings:
+        if c.status == "suggested":
+            continue
+        row = rows.setdefault(c.coder, {"name": c.coder, "human": 0, "accepted": 0,
+                                        "rejected": 0})
+        row[c.status] += 1
+        segments.setdefault(c.coder, set()).add(c.segment)
+    for name, row in rows.items():
+        row["segments"] = len(segments[name])
+    return [rows[n] for n in sorted(rows)]
+
+
+def _suggestions(codings: list[Any]) -> dict[str, Any]:
+    """How suggestions were reviewed: per suggester, counts by status."""
+    table: dict[str, Counter] = {}
+    for c in codings:
+        who = _suggester(c)
+        if who is not None:
+            table.setdefault(who, Counter())[c.status] += 1
+    rows = [{"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
+             "rejected": n["rejected"], "total": sum(n.values())}
+            for s, n in sorted(table.items())]
+    totals = {k: sum(r[k] for r in rows) for k in ("suggested", "accepted", "rejected", "total")}
+    return {"rows": rows, "totals": totals}
+
+
+def _default_coders(codings: list[Any]) -> list[str]:
+    applied = Counter(c.coder for c in codings if c.status in STATUSES)
+    ranked = sorted(applied, key=lambda name: (-applied[name], name))
+    return sorted(ranked[:2])
+
+
+def _agreement(project: Any, codings: list[Any], coders: list[str] | None) -> dict | None:
+    """Agreement per code between the chosen coders, with readings; None with fewer than two."""
+    from tipqual import agreement
+
+    chosen = list(coders) if coders else _default_coders(codings)
+    if len(chosen) < 2:
+        return None
+    table = agreement.compare_coders(project, chosen).table
+    names = {c.id: c.name for c in project.codebook().codes}
+
+    def row(item: Any) -> dict[str, Any]:
+        k, a = item.kappa.value, item.alpha.value
+        return {"id": item.code, "name": names.get(item.code, item.code),
+                "n_units": item.n_units, "percent": item.percent_agreement.value,
+                "kappa": k, "alpha": a, "kappa_reading": agreement.kappa_reading(k),
+                "alpha_reading": agreement.alpha_reading(a)}
+
+    mean = {s: table.mean(s) for s in ("percent_agreement", "kappa", "alpha")}
+    return {"coders": table.coders, "n_units": table.overall.n_units,
+            "kappa_method": "Cohen's" if len(table.coders) == 2 else "Fleiss'",
+            "codes": [row(c) for c in table.codes], "overall": row(table.overall),
+            "mean": {"percent": mean["percent_agreement"], "kappa": mean["kappa"],
+                     "alpha": mean["alpha"],
+                     "kappa_reading": agreement.kappa_reading(mean["kappa"]),
+                     "alpha_reading": agreement.alpha_reading(mean["alpha"])}}
+
+
+# --- findings and quotes ----------------------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + " …"
+
+
+def quote_key(n_coders: int, length: int, order: tuple[str, int],
+              band: tuple[int, int] = QUOTE_BAND) -> tuple:
+    """Sort key of a quote: fragments last, most coders, in the band and longest, then id."""
+    low, high = band
+    fragment = length < low
+    if low <= length <= high:
+        return (fragment, -n_coders, 0, -length, order)
+    return (fragment, -n_coders, 1, low - length if fragment else length - high, order)
+
+
+def choose_quotes(candidates: list[dict[str, Any]], k: int,
+                  used: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
+    ranked = sorted(candidates, key=lambda c: quote_key(c["coders"], len(c["text"]),
+                                                        c["order"]))
+    chosen: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    passes = (lambda c: c["segment"] not in used and c["case"] not in seen,
+              lambda c: c["segment"] not in used, lambda c: True)
+    for accept in passes:
+        for c in ranked:
+            if len(chosen) < k and c not in chosen and accept(c):
+                chosen.append(c)
+                seen.add(c["case"])
+    return chosen
+
+
+def _candidates(codes: list[str], segs: dict[str, Any],
+                by_code: dict[str, dict[str, set[str]]]) -> list[dict[str, Any]]:
+    """Respondent segments coded with any of ``codes``, with how many coders applied them."""
+    coders: dict[str, set[str]] = {}
+    for code in codes:
+        for segment, names in by_code.get(code, {}).items():
+            coders.setdefault(segment, set()).update(names)
+    out = []
+    for segment, names in coders.items():
+        seg = segs[segment]
+        if seg.role != "respondent":
+            continue
+        out.append({"segment": seg.id, "case": seg.case or seg.source,
+                    "speaker": seg.speaker, "role": seg.role, "coders": len(names),
+                    "text": _clip(_one_line(seg.text), QUOTE_BAND[1]),
+                    "order": (seg.source, seg.n)})
+    return out
+
+
+def _public(quote: dict[str, Any]) -> dict[str, Any]:
+    return {k: quote[k] for k in ("segment", "case", "role", "coders", "text")}
+
+
+def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
+           by_code: dict[str, dict[str, set[str]]], k: int, used: set[str]) -> dict[str, Any]:
+    subtree = book.subtree(code.id)
+    present = counts[subtree].sum(axis=1)
+    cases = [str(c) for c in counts.index if present[c] > 0]
+    quotes = choose_quotes(_candidates([code.id], segs, by_code), k, used)
+    if len(quotes) < k:
+        taken = {q["segment"] for q in quotes}
+        rest = [c for c in _candidates(subtree, segs, by_code) if c["segment"] not in taken]
+        quotes += choose_quotes(rest, k - len(quotes), used)
+    used.update(q["segment"] for q in quotes)
+    segments = {s for c in subtree for s in by_code.get(c, {})}
+    return {"id": code.id, "name": code.name, "definition": code.definition,
+            "depth": book.depth(code.id), "cases": cases, "n_cases": len(cases),
+            "segments": len(segments), "quotes": [_public(q) for q in quotes]}
+
+
+def _findings(book: Any, counts: Any, segments: list[Any],
+              codings: list[Any]) -> list[dict[str, Any]]:
+    """One finding per top-level theme in codebook order, each with its sub-themes."""
+    segs = {s.id: s for s in segments}
+    by_code: dict[str, dict[str, set[str]]] = {}
+    for c in codings:
+        if c.status in STATUSES:
+            by_code.setdefault(c.code, {}).setdefault(c.segment, set()).add(c.coder)
+    findings = []
+    used: set[str] = set()  # segments already quoted: later themes prefer others
+    for code in book.codes:
+        if code.parent is not None:
+            continue
+        theme = _theme(book, code, counts, segs, by_code, THEME_QUOTES, used)
+        theme["subthemes"] = [_theme(book, book.code(sub), counts, segs, by_code,
+                                     SUBTHEME_QUOTES, used)
+                              for sub in book.subtree(code.id)[1:]]
+        findings.append(theme)
+    return findings
+
+
+# --- matrix and partnerships ------------------------------------------------------------------
+
+def _matrix(book: Any, counts: Any) -> dict[str, Any]:
+    codes = [c for c in book.ids if c in counts.columns]
+    rows = [{"case": str(case), "counts": [int(counts.loc[case, c]) for c in codes]}
+            for case in counts.index]
+    totals = [sum(1 for r in rows if r["counts"][i] > 0) for i in range(len(codes))]
+    return {"codes": codes, "names": {c.id: c.name for c in book.codes}, "rows": rows,
+            "cases_with_code": totals}
+
+
+def _partnerships(ranking: Any, graph: Any) -> dict[str, Any]:
+    rows = [{"id": str(sid), "name": str(r["name"]), "sector": str(r["sector"]),
+             "cases": int(r["cases"]), "mentions": int(r["mentions"]),
+             "centrality": float(r["centrality"])}
+            for sid, r in ranking.iterrows()]
+    cited = [r for r in rows if r["cases"] > 0]
+    kinds = Counter(kind for _, kind in graph.nodes(data="kind"))
+    central = sorted((r for r in cited if r["centrality"] > 0),
+                     key=lambda r: (-r["centrality"], -r["cases"], r["id"]))[:3]
+    sectors = Counter(r["sector"] for r in cited)
+    return {"ranking": cited, "uncited": [r["id"] for r in rows if r["cases"] == 0],
+            "facts": {"case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
+                      "edges": graph.number_of_edges(),
+                      "mentions": sum(r["mentions"] for r in cited),
+                      "sectors": dict(sorted(sectors.items())),
+                      "most_central": central}}
+
+
+# --- COREQ ------------------------------------------------------------------------------------
+
+def _saturation(codes: list[str], project: Any,
+                segments: list[Any]) -> list[tuple[str, int]]:
+    """New codes first seen in each case, in case order (a data-saturation indicator)."""
+    case_of = {s.id: s.case or s.source for s in segments}
+    merged: dict[str, set[str]] = {}
+    for c in project.codings(statuses=STATUSES):
+        merged.setdefault(case_of[c.segment], set()).add(c.code)
+    seen: set[str] = set()
+    out = []
+    for case in sorted(merged):
+        new = (merged[case] & set(codes)) - seen
+        seen |= new
+        out.append((case, len(new)))
+    return out
+
+
+def _coreq(ctx: dict[str, Any], project: Any, segments: list[Any]) -> list[dict[str, str]]:
+    """The COREQ (Tong et al. 2007) checklist items that the study's own data answer."""
+    study, noun = ctx["study"], ctx["study"]["noun"]
+    items = []
+    interviewers = sorted({s.speaker for s in segments if s.role == "interviewer" and s.speaker})
+    if interviewers:
+        items.append(("1", "Interviewer/facilitator",
+                      "Transcripts label the interviewing speaker as "
+                      + ", ".join(interviewers) + "."))
+    items.append(("12", "Sample size",
+                  f"{study['cases']} {noun['many']}, {study['interviews']} interview "
+                  f"transcripts ({study['words']:,} words)."))
+    for name in ctx["attribute_names"]:
+        values = Counter(c["attributes"].get(name, "") for c in ctx["cases"])
+        if 1 < len(values) < len(ctx["cases"]) or name in ("province", "setting", "type"):
+            listing = "; ".join(f"{v or '(missing)'} ({n})" for v, n in sorted(values.items()))
+            items.append(("16", f"Description of sample: {name}", listing + "."))
+    questions = Counter(s.source for s in segments if s.role == "interviewer")
+    if questions:
+        per = sorted(questions.values())
+        items.append(("17", "Interview guide", f"Interviewer turns per interview: "
+                      f"{per[0]} to {per[-1]} (semi-structured prompts in the transcripts)."))
+    formats = ", ".join(f"{k} ({v})" for k, v in study["formats"].items())
+    items.append(("19", "Audio/visual recording", f"Transcript formats: {formats}."))
+    coders = ctx["coders"]
+    if coders:
+        items.append(("24", "Number of data coders",
+                      f"{len(coders)}: " + ", ".join(c["name"] for c in coders) + "."))
+    book = ctx["codebook"]
+    top = sum(1 for c in book["codes"] if c["depth"] == 0)
+    items.append(("25", "Description of the coding tree",
+                  f"Codebook {book['name']} v{book['version']}: {len(book['codes'])} codes, "
+                  f"{top} top-level themes (listed in the appendix)."))
+    new = _saturation([c["id"] for c in book["codes"]], project, segments)
+    if new:
+        tail = [n for _, n in new[-3:]]
+        verdict = ("the last three added no new code" if len(new) >= 4 and not any(tail)
+                   else "new codes still appeared in the last cases")
+        items.append(("22", "Data saturation", "New codes per case, in case order: "
+                      + ", ".join(f"{c} {n}" for c, n in new) + f"; {verdict}."))
+    items.append(("27", "Software", f"tipqual {__version__} (coding, agreement, matrices, "
+                  "network, this report)."))
+    items.append(("29", "Quotations presented", "Yes: each quotation names its "
+                  f"{noun['one']} and the speaker's role."))
+    order = {n: i for i, n in enumerate(("1", "12", "16", "17", "19", "22", "24", "25", "27",
+                                         "29"))}
+    items.sort(key=lambda item: order[item[0]])
+    return [{"number": n, "item": i, "answer": a} for n, i, a in items]
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+def study_hash(project: Any) -> str:
+    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps)."""
+    h = hashlib.sha256()
+
+    def feed(*parts: Any) -> None:
+        h.update(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(b"\n")
+
+    info = project.codebook_info()
+    feed("codebook", info["sha256"] if info else None)
+    for case in project.cases():
+        feed("case", case.id, case.attributes)
+    for src in project.sources():
+        feed("source", src.id, src.case, src.sha256,
+             hashlib.sha256(src.text.encode("utf-8")).hexdigest())
+    for seg in project.segments():
+        feed("segment", seg.id, seg.speaker, seg.role, seg.start, seg.end)
+    for c in project.codings():
+        # scores are left out: a suggester's confidence is a property of its run (recorded in
+        # the coding's provenance), not of what the study holds
+        feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)
+    for m in project.mentions():
+        feed("mention", m.segment, m.stakeholder, m.start, m.end)
+    return h.hexdigest()
