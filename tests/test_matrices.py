@@ -137,6 +137,17 @@ def test_crosstabs_by_attribute(data):
     assert int(tabs["province"].loc["Western Cape", "trust"]) == 2
 
 
+def test_crosstab_orders_numbers_numerically(tmp_path):
+    p = build(tmp_path / "s.db")
+    with p.atomic():
+        for case, years in (("CSO-A", "12"), ("CSO-B", "5")):
+            p.put_case(case, {"years": years})
+    table = matrices.crosstab(matrices.load(p), "years")
+    p.close()
+    assert list(table.index) == ["5", "12", "(missing)"]
+    assert int(table.loc["(missing)", "funding"]) == 1  # CSO-C
+
+
 def test_sheets_names_and_order(data):
     assert list(matrices.sheets(data)) == ["counts", "presence", "coverage", "framework",
                                            "cooccurrence", "by-province", "by-sector"]

@@ -213,7 +213,17 @@ def crosstab(data: CodingData, attribute: str) -> pd.DataFrame:
     table = counts(data)
     values = [data.attributes.get(case, {}).get(attribute) or MISSING for case in table.index]
     frame = table.groupby(pd.Index(values, name=attribute)).sum()
-    return frame.sort_index().astype("int64")
+    return frame.reindex(sorted(frame.index, key=_value_order)).astype("int64")
+
+
+def _value_order(value: str) -> tuple[int, float, str]:
+    """Numbers in numeric order first, then text; the missing marker last."""
+    if value == MISSING:
+        return (2, 0.0, value)
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def attribute_names(data: CodingData) -> list[str]:
