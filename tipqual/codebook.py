@@ -1,4 +1,4 @@
-"""Codebooks and stakeholder registries: the data model and the YAML loader.
+"""Codebooks and stakeholder registries: the data model, the validating loader and version diffs.
 
 A codebook is a YAML file with a ``name``, a ``version`` and a list of ``codes``; each code has a
 stable lowercase ``id`` and, optionally, a ``parent``. A stakeholder registry lists the actors a
@@ -132,6 +132,87 @@ class Codebook:
         canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
                                separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- versions ------------------------------------------------------------------------------
+
+@dataclass
+class CodebookDiff:
+    """What changed between two versions of a codebook, by code id."""
+
+    old: str
+    new: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)
+    redefined: list[tuple[str, list[str]]] = field(default_factory=list)
+    moved: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    changed: list[tuple[str, list[str]]] = field(default_factory=list)
+    stakeholders: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when the codes are the same in every field."""
+        return not (self.added or self.removed or self.renamed or self.redefined or self.moved
+                    or self.changed or any(self.stakeholders.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"old": self.old, "new": self.new, "added": self.added, "removed": self.removed,
+                "renamed": [{"id": i, "old": o, "new": n} for i, o, n in self.renamed],
+                "redefined": [{"id": i, "fields": f} for i, f in self.redefined],
+                "moved": [{"id": i, "old_parent": o, "new_parent": n} for i, o, n in self.moved],
+                "changed": [{"id": i, "fields": f} for i, f in self.changed],
+                "stakeholders": self.stakeholders}
+
+    def lines(self) -> list[str]:
+        """A readable report, one change a line."""
+        out = [f"{self.old} -> {self.new}"]
+        out += [f"added      {i}" for i in self.added]
+        out += [f"removed    {i}" for i in self.removed]
+        out += [f"renamed    {i}: {o!r} -> {n!r}" for i, o, n in self.renamed]
+        out += [f"redefined  {i}: {', '.join(f)}" for i, f in self.redefined]
+        out += [f"moved      {i}: parent {o or '-'} -> {n or '-'}" for i, o, n in self.moved]
+        out += [f"changed    {i}: {', '.join(f)}" for i, f in self.changed]
+        for kind, ids in self.stakeholders.items():
+            out += [f"stakeholder {kind} {i}" for i in ids]
+        if self.empty:
+            out.append("no changes to the codes or stakeholders")
+        return out
+
+
+def diff(old: Codebook, new: Codebook) -> CodebookDiff:
+    """Added, removed, renamed, redefined, moved and otherwise changed codes."""
+    before, after = {c.id: c for c in old.codes}, {c.id: c for c in new.codes}
+    result = CodebookDiff(old=f"{old.name} v{old.version}", new=f"{new.name} v{new.version}",
+                          added=[c.id for c in new.codes if c.id not in before],
+                          removed=[c.id for c in old.codes if c.id not in after])
+    for code in new.codes:
+        was = before.get(code.id)
+        if was is None:
+            continue
+        if was.name != code.name:
+            result.renamed.append((code.id, was.name, code.name))
+        meaning = [f for f in ("definition", "include", "exclude")
+                   if getattr(was, f) != getattr(code, f)]
+        if meaning:
+            result.redefined.append((code.id, meaning))
+        if was.parent != code.parent:
+            result.moved.append((code.id, was.parent, code.parent))
+        other = [f for f in ("examples", "color", "phrases", "patterns", "codable")
+                 if getattr(was, f) != getattr(code, f)]
+        if other:
+            result.changed.append((code.id, other))
+    result.stakeholders = _stakeholder_changes(old.stakeholders, new.stakeholders)
+    return result
+
+
+def _stakeholder_changes(old: list[Stakeholder], new: list[Stakeholder]) -> dict[str, list[str]]:
+    """Registry entries added, removed or changed (in any field), by id."""
+    before, after = {s.id: s for s in old}, {s.id: s for s in new}
+    return {"added": [s.id for s in new if s.id not in before],
+            "removed": [s.id for s in old if s.id not in after],
+            "changed": [s.id for s in new if s.id in before and before[s.id] != s]}
 
 
 def load(path: str | Path) -> Codebook:
