@@ -230,6 +230,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """),
+    ("0002_audit_lookup_index", """
+CREATE INDEX audit_lookup ON audit (at, actor, action);
+"""),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
