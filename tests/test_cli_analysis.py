@@ -173,6 +173,23 @@ def test_network_errors(study, tmp_path, args, message):
     assert not any(tmp_path.iterdir())
 
 
+def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
+    from tipqual.project import Project
+
+    db = tmp_path / "empty.db"
+    Project.create(db).close()
+    with Project.open(db) as p, p.atomic():
+        from tipqual import codebook
+
+        p.set_codebook(codebook.load(FIXTURES / "analysis" / "codebook.yaml"))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_tipqual("network", str(db), "--out", str(out / "n.graphml"),
+                         "--figure", str(out / "m.svg"))
+    assert result.returncode == 1 and "nothing to map" in result.stderr
+    assert not any(out.iterdir())
+
+
 def test_outputs_byte_identical_across_processes(study, tmp_path):
     for run in ("a", "b"):
         assert run_tipqual("matrix", str(study), "--out", str(tmp_path / f"{run}.xlsx")) \

@@ -257,6 +257,10 @@ def write_network(project: Any, out: str | Path, *, table: str | Path | None = N
         raise ReportError("the codebook has no victim-support code (one of "
                           f"{', '.join(stakemap.VICTIM_CODES)}), so the map cannot place "
                           "stakeholders by proximity to the victim", path=figure)
+    cited = sum(1 for _, kind in graph.nodes(data="kind") if kind == "stakeholder")
+    if figure is not None and not cited:
+        raise ReportError("no stakeholder is cited in a respondent segment: nothing to map; "
+                          "check the codebook's stakeholder registry", path=figure)
     write_graph(graph, out)
     files = [Path(out)]
     if projection_out is not None:
@@ -269,5 +273,5 @@ def write_network(project: Any, out: str | Path, *, table: str | Path | None = N
         stakemap.draw(graph, data, figure, codes)
         files.append(Path(figure))
     return {"files": files, "cases": len(data.cases),
-            "stakeholders": sum(1 for _, k in graph.nodes(data="kind") if k == "stakeholder"),
+            "stakeholders": cited,
             "edges": graph.number_of_edges()}
