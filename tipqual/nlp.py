@@ -117,7 +117,11 @@ class CodeRuler:
 
         self._lower = PhraseMatcher(self.nlp.vocab, attr="LOWER")
         self._lemma = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
-        self._matcher = Matcher(self.nlp.vocab, validate=True)
+        # One Matcher per token pattern, with the words it cannot match without: spaCy's
+        # Matcher tries every pattern at every token (set predicates such as IN run in Python),
+        # so a pattern is only run on a doc holding one of the words of each required token.
+        self._patterns: list[tuple[Any, list[tuple[int, frozenset[int]]]]] = []
+        self._matcher_class = Matcher
 
     def add_codebook(self, codebook: Codebook) -> None:
         """Compile every code's ``phrases`` and ``patterns`` into this ruler."""
@@ -141,11 +145,13 @@ class CodeRuler:
                 if any(t.lemma_ for t in lemma_doc):
                     self._lemma.add(key, [lemma_doc])
             elif rule["kind"] == "pattern":
+                matcher = self._matcher_class(self.nlp.vocab, validate=True)
                 try:
-                    self._matcher.add(key, [rule["value"]])
+                    matcher.add(key, [rule["value"]])
                 except (ValueError, TypeError) as exc:
                     raise CodebookError(f"code {rule['code']!r}: invalid token pattern "
                                         f"{json.dumps(rule['value'])}: {exc}") from None
+                self._patterns.append((matcher, _required_words(self.nlp, rule["value"])))
             else:
                 raise CodebookError(f"unknown rule kind {rule['kind']!r}")
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
@@ -155,17 +161,29 @@ class CodeRuler:
         from spacy.tokens import Span
 
         found: dict[tuple[int, int, str], int] = {}
-        for matcher in (self._lower, self._lemma, self._matcher):
-            if len(matcher) == 0:  # an empty matcher warns on every call
-                continue
-            for match_id, start, end in matcher(doc):
-                index = int(self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
-                code = self.rules[index]["code"]
-                found.setdefault((start, end, code), index)
+        for match_id, start, end in self._matches(doc):
+            index = int(self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
+            code = self.rules[index]["code"]
+            found.setdefault((start, end, code), index)
         spans = [Span(doc, start, end, label=code, span_id=self.describe(index))
                  for (start, end, code), index in sorted(found.items())]
         doc.spans[self.spans_key] = spans
         return doc
+
+    def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
+        for matcher in (self._lower, self._lemma):
+            if len(matcher):  # an empty matcher warns on every call
+                yield from matcher(doc)
+        if not self._patterns:
+            return
+        from spacy.attrs import LEMMA, LOWER, ORTH
+
+        columns = doc.to_array([LOWER, LEMMA, ORTH]).astype("uint64")
+        present = {attr: set(columns[:, i].tolist())
+                   for i, attr in enumerate((LOWER, LEMMA, ORTH))}
+        for matcher, required in self._patterns:
+            if all(not words.isdisjoint(present[attr]) for attr, words in required):
+                yield from matcher(doc)
 
     def describe(self, index: int) -> str:
         """A short human-readable name of a rule, e.g. ``phrase "bribe"``."""
@@ -188,6 +206,36 @@ class CodeRuler:
         self._reset()
         self.add_rules(rules)
         return self
+
+
+_WORD_ATTRS = {"LOWER": "LOWER", "LEMMA": "LEMMA", "ORTH": "ORTH", "TEXT": "ORTH"}
+
+
+def _required_words(nlp: Language, pattern: list[dict[str, Any]]) -> list[tuple[int, frozenset[int]]]:
+    """For each token a match needs (no ``OP``, or ``+``): its attribute and the words allowed.
+
+    Only exact values and ``IN`` lists of LOWER, LEMMA, ORTH/TEXT constrain; a doc without any
+    of a required token's words cannot match the pattern.
+    """
+    from spacy import attrs
+
+    required = []
+    for token in pattern:
+        if token.get("OP") not in (None, "+"):
+            continue
+        for key, value in token.items():
+            attr = _WORD_ATTRS.get(str(key).upper())
+            if attr is None:
+                continue
+            if isinstance(value, str):
+                words = [value]
+            elif isinstance(value, dict) and set(value) == {"IN"}:
+                words = [str(v) for v in value["IN"]]
+            else:
+                continue
+            required.append((getattr(attrs, attr),
+                             frozenset(nlp.vocab.strings.add(w) for w in words)))
+    return required
 
 
 class StakeholderRuler:
