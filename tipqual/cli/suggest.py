@@ -51,10 +51,8 @@ def _key_reader() -> Callable[[], str]:
     """Single key presses on a terminal; otherwise one key per line of input (EOF quits)."""
     if sys.stdin.isatty():
         return lambda: click.getchar()
-    stream = click.get_text_stream("stdin")
-
     def read_line() -> str:
-        line = stream.readline()
+        line = sys.stdin.readline()
         return line if line else "q"
     return read_line
 
