@@ -109,7 +109,7 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
     from tipqual import agreement, codebook, codings, ingest, suggest
     from tipqual.network import write_network
     from tipqual.project import Project
-    from tipqual.report import write_report
+    from tipqual.report import write_reports
     from tipqual.xlsx import write_matrices
 
     echo(f"Sample study: {folder}")
@@ -138,11 +138,10 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
              f"({net['stakeholders']} stakeholders cited, {net['edges']} links)")
         written += [out / "matrices.xlsx", *net["files"]]
         notes = folder / "notes.md"
-        for name in ("findings.html", "findings.md", "findings.docx"):
-            files = write_report(p, out / name, notes=notes if notes.is_file() else None,
-                                 coders=list(CODERS))
-            echo(f"8. report    {', '.join(str(f) for f in files)}")
-            written += files
+        files = write_reports(p, [out / n for n in OUTPUTS[:3]], coders=list(CODERS),
+                              notes=notes if notes.is_file() else None)
+        echo(f"8. report    {', '.join(str(f) for f in files)}")
+        written += files
     return written
 
 

@@ -92,31 +92,43 @@ def write_report(project: Any, out: str | Path, *, templates: str | Path | None 
     reported; ``case_noun`` the word for a case ("organisation", or "person/people").
     Returns the files written.
     """
+    return write_reports(project, [out], templates=templates, notes=notes, coders=coders,
+                         case_noun=case_noun)
+
+
+def write_reports(project: Any, outs: list[str | Path], *,
+                  templates: str | Path | None = None, notes: str | Path | None = None,
+                  coders: list[str] | None = None, case_noun: str | None = None) -> list[Path]:
+    """Write the report in several formats from one context (see :func:`write_report`)."""
     from tipqual import network
     from tipqual import report_context as rc
     from tipqual import report_render as rr
 
-    out = Path(out)
-    suffix = _check_out(out)
-    if templates is not None and suffix == ".docx":
+    paths = [Path(o) for o in outs]
+    suffixes = [_check_out(p) for p in paths]
+    if templates is not None and ".docx" in suffixes:
         raise ReportError("--templates restyles the .html and .md reports; a .docx is built "
-                          "without templates", path=out)
+                          "without templates", path=paths[suffixes.index(".docx")])
     notes_text = rr.read_notes(notes)
     if templates is not None:
         rr.environment("html", templates)  # refuse a missing folder before any work
+    noun = rc.case_noun(case_noun)
     graph = network.build(project)
-    ctx = rc.build_context(project, coders=coders, notes=notes_text,
-                           noun=rc.case_noun(case_noun), graph=graph)
-    formats = ("png",) if suffix == ".docx" else ("svg",)
+    ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph)
+    formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
     figs = rr.figures(ctx, graph, project.codebook(), formats)
-    if suffix == ".html":
-        _write(out, _html(ctx, figs, notes_text, templates))
-        return [out]
-    if suffix == ".md":
-        return _markdown(ctx, figs, notes_text, templates, out)
-    from tipqual.report_docx import write_docx
+    written: list[Path] = []
+    for out, suffix in zip(paths, suffixes):
+        if suffix == ".html":
+            _write(out, _html(ctx, figs, notes_text, templates))
+            written.append(out)
+        elif suffix == ".md":
+            written += _markdown(ctx, figs, notes_text, templates, out)
+        else:
+            from tipqual.report_docx import write_docx
 
-    view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt, "png": f.png}
-            for k, f in figs.items()}
-    write_docx(ctx, view, out)
-    return [out]
+            view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt, "png": f.png}
+                    for k, f in figs.items()}
+            write_docx(ctx, view, out)
+            written.append(out)
+    return written

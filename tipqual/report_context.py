@@ -230,21 +230,21 @@ def _clip(text: str, limit: int) -> str:
     return cut.rstrip(",;:") + " …"
 
 
-def quote_key(n_coders: int, length: int, order: tuple[str, int],
+def quote_key(n_coders: int, length: int, order: tuple[str, int], own: bool = True,
               band: tuple[int, int] = QUOTE_BAND) -> tuple:
-    """Sort key of a quote: fragments last, most coders, in the band and longest, then id."""
+    """Sort key of a quote: fragments last, own code first, most coders, longest in band, id."""
     low, high = band
     fragment = length < low
     if low <= length <= high:
-        return (fragment, -n_coders, 0, -length, order)
-    return (fragment, -n_coders, 1, low - length if fragment else length - high, order)
+        return (fragment, not own, -n_coders, 0, -length, order)
+    return (fragment, not own, -n_coders, 1, low - length if fragment else length - high, order)
 
 
 def choose_quotes(candidates: list[dict[str, Any]], k: int,
                   used: set[str] = frozenset()) -> list[dict[str, Any]]:
     """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
     ranked = sorted(candidates, key=lambda c: quote_key(c["coders"], len(c["text"]),
-                                                        c["order"]))
+                                                        c["order"], c.get("own", True)))
     chosen: list[dict[str, Any]] = []
     seen: set[str] = set()
     passes = (lambda c: c["segment"] not in used and c["case"] not in seen,
@@ -285,11 +285,11 @@ def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
     subtree = book.subtree(code.id)
     present = counts[subtree].sum(axis=1)
     cases = [str(c) for c in counts.index if present[c] > 0]
-    quotes = choose_quotes(_candidates([code.id], segs, by_code), k, used)
-    if len(quotes) < k:
-        taken = {q["segment"] for q in quotes}
-        rest = [c for c in _candidates(subtree, segs, by_code) if c["segment"] not in taken]
-        quotes += choose_quotes(rest, k - len(quotes), used)
+    own = _candidates([code.id], segs, by_code)
+    mine = {c["segment"] for c in own}
+    rest = [{**c, "own": False} for c in _candidates(subtree, segs, by_code)
+            if c["segment"] not in mine]
+    quotes = choose_quotes(own + rest, k, used)
     used.update(q["segment"] for q in quotes)
     segments = {s for c in subtree for s in by_code.get(c, {})}
     return {"id": code.id, "name": code.name, "definition": code.definition,

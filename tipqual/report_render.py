@@ -120,11 +120,16 @@ def read_notes(path: str | Path | None) -> str | None:
         raise ReportError(f"cannot read the notes: {exc.strerror or exc}", path=path)
 
 
-def notes_tokens(text: str, top: int = 3) -> list[Any]:
-    """The notes parsed by markdown-it (raw HTML off), headings shifted to start at ``top``."""
+def _notes_parser() -> Any:
+    """CommonMark with tables; raw HTML off, images off (a report loads nothing from outside)."""
     from markdown_it import MarkdownIt
 
-    tokens = MarkdownIt("commonmark", {"html": False}).enable("table").parse(text)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+
+
+def notes_tokens(text: str, top: int = 3) -> list[Any]:
+    """The notes parsed by markdown-it (raw HTML off), headings shifted to start at ``top``."""
+    tokens = _notes_parser().parse(text)
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     shift = top - min(levels) if levels else 0
     for t in tokens:
@@ -135,9 +140,7 @@ def notes_tokens(text: str, top: int = 3) -> list[Any]:
 
 def notes_html(text: str) -> str:
     """The notes as HTML: raw HTML in them is shown as text, never passed through."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md = _notes_parser()
     return md.renderer.render(notes_tokens(text), md.options, {})
 
 

@@ -1,0 +1,352 @@
+"""The findings report: context, filters, escaping, determinism, templates, Word document."""
+
+from __future__ import annotations
+
+import re
+import sys
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+sys.path.insert(0, str(FIXTURES / "report"))
+from report_study import build, build_sample  # noqa: E402
+
+from tipqual import agreement, report_context, report_render  # noqa: E402
+from tipqual.errors import ReportError  # noqa: E402
+from tipqual.report import write_report, write_reports  # noqa: E402
+
+NOTES = FIXTURES / "report" / "notes.md"
+TOP_LEVEL = ["partnership", "trust", "corruption", "capacity", "funding", "delays", "awareness",
+             "identification", "victim-services", "response", "capacity-building",
+             "policy-implementation", "coordination"]
+SECTIONS = ["Study summary", "Method", "Findings", "Cross-case matrix", "Partnerships",
+            "Challenges and recommendations", "Appendix"]
+SCRIPT = '<script>alert("pwned")</script>'
+IMG = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory):
+    """The small fixture study, open for the whole module."""
+    project = build(tmp_path_factory.mktemp("small") / "study.db")
+    yield project
+    project.close()
+
+
+@pytest.fixture(scope="module")
+def small_ctx(small) -> dict:
+    return report_context.build_context(small)
+
+
+@pytest.fixture(scope="module")
+def small_files(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three formats of the small study's report, written once with the notes."""
+    out = tmp_path_factory.mktemp("small-report")
+    paths = [out / f"findings.{ext}" for ext in ("html", "md", "docx")]
+    write_reports(small, paths, notes=NOTES)
+    return {p.suffix[1:]: p for p in paths}
+
+
+@pytest.fixture(scope="module")
+def sample_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The context of the sample study with both coders."""
+    with build_sample(tmp_path_factory.mktemp("sample") / "sample.db") as project:
+        return report_context.build_context(project)
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("n", "total", "expected"), [
+    (10, 10, "All 10 organisations"), (7, 10, "most (7 of 10)"),
+    (9, 10, "most (9 of 10)"), (5, 10, "about half (5 of 10)"),
+    (4, 10, "about half (4 of 10)"), (6, 10, "about half (6 of 10)"),
+    (2, 10, "a few (2)"), (3, 10, "a few (3)"), (5, 20, "some (5 of 20)"),
+    (1, 10, "one organisation"), (0, 10, "none"), (1, 1, "the only organisation"),
+])
+def test_prevalence_in_words(n: int, total: int, expected: str) -> None:
+    assert report_render.prevalence(n, total) == expected
+
+
+def test_prevalence_uses_the_case_noun() -> None:
+    noun = {"one": "site", "many": "sites"}
+    assert report_render.prevalence(4, 4, noun) == "All 4 sites"
+    assert report_render.prevalence(1, 4, ("person", "people")) == "one person"
+    assert report_context.case_noun("person/people") == ("person", "people")
+    assert report_context.case_noun("site") == ("site", "sites")
+    assert report_context.case_noun(None) == ("organisation", "organisations")
+
+
+def test_quote_names_case_and_role() -> None:
+    q = {"text": "We wait two years for a court date.", "case": "CSO-01",
+         "role": "respondent"}
+    assert report_render.quote(q) == "“We wait two years for a court date.” (CSO-01, respondent)"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((87.5,), "88%"), ((87.5, None, 1), "87.5%"), ((7, 10), "70%"), ((2, 3, 1), "66.7%"),
+    ((None,), "n/a"), ((3, 0), "n/a"), ((100.0, None, 1), "100.0%"),
+])
+def test_percent(args: tuple, expected: str) -> None:
+    assert report_render.percent(*args) == expected
+
+
+def test_stat_and_capfirst() -> None:
+    assert report_render.stat(0.714285) == "0.71"
+    assert report_render.stat(0.125, 2) == "0.13"
+    assert report_render.stat(None) == "n/a"
+    assert report_render.capfirst("most (7 of 10)") == "Most (7 of 10)"
+    assert report_render.capfirst("") == ""
+
+
+def test_md_escape_disarms_markup() -> None:
+    assert report_render.md_escape(SCRIPT) == '&lt;script&gt;alert("pwned")&lt;/script&gt;'
+    assert report_render.md_escape("*a* | [b](c) `d`") == r"\*a\* \| \[b\](c) \`d\`"
+    assert report_render.md_escape("one\n\ntwo") == "one two"
+    assert report_render.md_escape(report_render.md_raw("*kept*")) == "*kept*"
+
+
+# --- quotes -----------------------------------------------------------------------------------
+
+def _cand(seg: str, case: str, coders: int, length: int) -> dict:
+    source, n = seg.split(":")
+    return {"segment": seg, "case": case, "coders": coders, "text": "x" * length,
+            "role": "respondent", "order": (source, int(n))}
+
+
+def test_quotes_prefer_more_coders_then_longest_in_band_then_other_cases() -> None:
+    cands = [_cand("A:1", "A", 1, 400), _cand("A:2", "A", 2, 300), _cand("A:3", "A", 2, 350),
+             _cand("B:1", "B", 2, 200), _cand("C:1", "C", 2, 60), _cand("C:2", "C", 2, 900)]
+    chosen = [c["segment"] for c in report_context.choose_quotes(cands, 3)]
+    # A:3 beats A:2 (longer), B:1 is the next case; C:2 (too long) beats A:2 only by case
+    assert chosen == ["A:3", "B:1", "C:2"]
+    assert [c["segment"] for c in report_context.choose_quotes(cands, 3, used={"A:3"})] == \
+        ["A:2", "B:1", "C:2"]
+
+
+# --- the context ------------------------------------------------------------------------------
+
+def test_small_context_values(small_ctx: dict) -> None:
+    study = small_ctx["study"]
+    assert (study["name"], study["cases"], study["interviews"]) == ("Report fixture study", 3, 3)
+    assert study["period"] == "2025-03-04 to 2025-04-02"
+    assert study["formats"] == {"txt": 3}
+    assert [c["id"] for c in small_ctx["cases"]] == ["ORG-1", "ORG-2", "ORG-3"]
+    assert small_ctx["cases"][1]["attributes"]["province"] == "Limpopo"
+    assert [c["name"] for c in small_ctx["coders"]] == ["ann", "ben"]
+    assert small_ctx["coders"][0] == {"name": "ann", "human": 11, "accepted": 1,
+                                      "rejected": 0, "segments": 8}
+    assert small_ctx["suggestions"]["rows"] == [
+        {"suggester": "tipqual-model", "suggested": 1, "accepted": 1, "rejected": 0,
+         "total": 2},
+        {"suggester": "tipqual-rules", "suggested": 1, "accepted": 0, "rejected": 1,
+         "total": 2}]
+    assert [f["id"] for f in small_ctx["findings"]] == TOP_LEVEL
+    assert small_ctx["codebook"]["version"] == "1.0"
+    assert len(small_ctx["provenance"]["study_sha256"]) == 64
+
+
+def test_small_agreement_by_hand(small_ctx: dict) -> None:
+    ag = small_ctx["agreement"]
+    assert ag["coders"] == ["ann", "ben"] and ag["n_units"] == 8
+    rows = {r["id"]: r for r in ag["codes"]}
+    # committed-individual: ann 2 of 8 segments, ben the same 2 and one more
+    assert rows["committed-individual"]["kappa"] == pytest.approx(0.3125 / 0.4375)
+    assert rows["committed-individual"]["percent"] == pytest.approx(87.5)
+    assert rows["trust"]["kappa"] == pytest.approx(1.0)
+    assert rows["trust"]["kappa_reading"] == "almost perfect"
+    assert rows["trust"]["alpha_reading"] == "reliable"
+
+
+def test_small_findings_prevalence_and_quotes(small_ctx: dict) -> None:
+    partnership = small_ctx["findings"][0]
+    committed = next(s for s in partnership["subthemes"] if s["id"] == "committed-individual")
+    assert committed["cases"] == ["ORG-1", "ORG-2", "ORG-3"] and committed["n_cases"] == 3
+    trust = small_ctx["findings"][1]
+    assert trust["cases"] == ["ORG-2"]
+    assert trust["quotes"][0]["segment"] == "ORG-2:2"
+    assert SCRIPT in trust["quotes"][0]["text"]
+    assert trust["quotes"][0]["role"] == "respondent"
+
+
+def test_coreq_items_answered_by_the_data(small_ctx: dict) -> None:
+    items = {i["number"]: i for i in small_ctx["coreq"]}
+    assert items["12"]["answer"].startswith("3 organisations, 3 interview transcripts")
+    assert items["24"]["answer"] == "2: ann, ben."
+    assert "Interviewer" in items["1"]["answer"]
+    assert "ORG-1 5, ORG-2 3, ORG-3 3;" in items["22"]["answer"]
+
+
+def test_study_hash_ignores_storage_but_follows_content(small, tmp_path: Path) -> None:
+    from tipqual.project import Coding
+
+    before = report_context.study_hash(small)
+    other = build(tmp_path / "again.db")
+    try:
+        assert report_context.study_hash(other) == before
+        with other.atomic():
+            other.put_coding(Coding(segment="ORG-3:2", code="delays", coder="ann"))
+        assert report_context.study_hash(other) != before
+    finally:
+        other.close()
+
+
+def test_sample_context(sample_ctx: dict) -> None:
+    assert sample_ctx["study"]["cases"] == 10 and sample_ctx["study"]["interviews"] == 10
+    assert sample_ctx["study"]["formats"] == {"docx": 1, "txt": 8, "vtt": 1}
+    themes = {f["id"]: f for f in sample_ctx["findings"]}
+    committed = next(s for s in themes["partnership"]["subthemes"]
+                     if s["id"] == "committed-individual")
+    assert committed["n_cases"] == 10
+    assert report_render.prevalence(committed["n_cases"], 10) == "All 10 organisations"
+    for core in ("trust", "corruption", "capacity", "funding", "delays"):
+        quotes = themes[core]["quotes"]
+        assert len(quotes) == 3 and len({q["case"] for q in quotes}) == 3
+        assert all(q["role"] == "respondent" and len(q["text"]) >= 120 for q in quotes)
+    assert sample_ctx["agreement"]["coders"] == ["coder-a", "coder-b"]
+    assert sample_ctx["partnerships"]["ranking"][0]["id"] == "SAPS"
+    assert sample_ctx["partnerships"]["ranking"][0]["cases"] == 10
+
+
+def test_sample_agreement_matches_cohen_by_hand(sample_ctx: dict) -> None:
+    import csv
+
+    from conftest import SAMPLE
+
+    sets: dict[str, dict[str, set[str]]] = {}
+    for coder in ("coder-a", "coder-b"):
+        with open(SAMPLE / "codings" / f"{coder}.csv", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                sets.setdefault(coder, {}).setdefault(row["segment"], set()).add(row["code"])
+    units = sorted(set(sets["coder-a"]) & set(sets["coder-b"]))
+    a = ["trust" in sets["coder-a"][u] for u in units]
+    b = ["trust" in sets["coder-b"][u] for u in units]
+    row = next(r for r in sample_ctx["agreement"]["codes"] if r["id"] == "trust")
+    assert row["n_units"] == len(units)
+    assert row["kappa"] == pytest.approx(agreement.cohen_kappa(a, b))
+    assert row["alpha"] is not None
+
+
+# --- rendering and escaping -------------------------------------------------------------------
+
+def test_html_is_self_contained_and_escapes_transcripts(small_files: dict) -> None:
+    html = small_files["html"].read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "onerror=alert(1)>" not in html
+    # nothing is loaded from outside the file
+    assert not re.search(r'\ssrc\s*=\s*["\']|<link|url\((?!#)|@import', html)
+    assert html.count("<svg") == 2
+    assert "All 3 organisations" in html
+    assert "<h3>Challenges</h3>" in html and "<h4>Recommendations</h4>" in html
+    assert "&lt;script&gt;alert(&quot;notes&quot;)&lt;/script&gt;" in html
+
+
+def test_markdown_escapes_transcripts_and_writes_figures(small_files: dict) -> None:
+    md = small_files["md"].read_text(encoding="utf-8")
+    assert '&lt;script&gt;alert("pwned")&lt;/script&gt;' in md
+    assert "&lt;img src=x onerror=alert(1)&gt; \\*not bold\\* \\| pipe" in md
+    assert "<script" not in md and "<img" not in md
+    assert "![Heat map of cases against codes](findings-presence.svg)" in md
+    for name in ("findings-presence.svg", "findings-stakeholder-map.svg"):
+        assert (small_files["md"].parent / name).read_text(encoding="utf-8").count("<svg") == 1
+    assert "**All 3 organisations** raised it" in md
+
+
+def test_docx_keeps_markup_as_text(small_files: dict) -> None:
+    import docx
+
+    doc = docx.Document(str(small_files["docx"]))
+    texts = [p.text for p in doc.paragraphs]
+    assert any(SCRIPT in t for t in texts) and any(IMG in t for t in texts)
+    with zipfile.ZipFile(small_files["docx"]) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    assert "&lt;script&gt;" in xml and "<script" not in xml
+
+
+def test_docx_headings_tables_figures_properties(small_files: dict) -> None:
+    import docx
+
+    doc = docx.Document(str(small_files["docx"]))
+    level1 = [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
+    assert level1 == SECTIONS
+    assert [p.text for p in doc.paragraphs if p.style.name == "Title"] == \
+        ["Findings: Report fixture study"]
+    level2 = [p.text for p in doc.paragraphs if p.style.name == "Heading 2"]
+    assert level2[:4] == ["Sampling and the cases", "Codebook", "Coders and suggestions",
+                          "Agreement between coders"]
+    assert "Trust and distrust" in level2 and "Challenges" in level2
+    headers = [[c.text for c in t.rows[0].cells] for t in doc.tables]
+    assert ["code", "segments", "agreement", "kappa", "reading", "alpha", "reading"] in headers
+    agree = doc.tables[headers.index(["code", "segments", "agreement", "kappa", "reading",
+                                      "alpha", "reading"])]
+    trust = next(r for r in agree.rows if r.cells[0].text == "trust")
+    assert [c.text for c in trust.cells] == ["trust", "8", "100.0%", "1.00", "almost perfect",
+                                            "1.00", "reliable"]
+    assert len(doc.inline_shapes) == 2
+    props = doc.core_properties
+    assert props.created == datetime(2000, 1, 1, tzinfo=timezone.utc) or \
+        props.created == datetime(2000, 1, 1)
+    assert props.revision == 1
+    numbered = [p.text for p in doc.paragraphs if p.style.name == "List Number"]
+    assert numbered == ["Formalise referral agreements with each department.",
+                        "Fund shelters on time."]
+
+
+def test_regeneration_is_byte_identical(small, small_files: dict, tmp_path: Path) -> None:
+    again = [tmp_path / f"findings.{ext}" for ext in ("html", "md", "docx")]
+    write_reports(small, again, notes=NOTES)
+    for path in again:
+        assert path.read_bytes() == small_files[path.suffix[1:]].read_bytes(), path.name
+    for name in ("findings-presence.svg", "findings-stakeholder-map.svg"):
+        assert (tmp_path / name).read_bytes() == \
+            (small_files["md"].parent / name).read_bytes()
+
+
+# --- templates --------------------------------------------------------------------------------
+
+def test_template_override_extends_the_package_template(small, tmp_path: Path) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    (folder / "report.html.j2").write_text(
+        '{% extends "tipqual/report.html.j2" %}{% block notes %}<section id="own">'
+        "Our own words on {{ study.cases }} {{ study.noun.many }}: {{ title }}</section>"
+        "{% endblock %}", encoding="utf-8")
+    (folder / "report.md.j2").write_text("Cases: {{ study.cases }}; {{ findings[1].name }}\n",
+                                         encoding="utf-8")
+    write_report(small, tmp_path / "r.html", templates=folder)
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Our own words on 3 organisations: Findings: Report fixture study" in html
+    assert "Trust and distrust" in html and "Challenges and recommendations" not in html
+    write_report(small, tmp_path / "r.md", templates=folder)
+    assert (tmp_path / "r.md").read_text(encoding="utf-8") == "Cases: 3; Trust and distrust\n"
+
+
+def test_template_errors_name_the_file(small, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "report.html.j2").write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(ReportError) as err:
+        write_report(small, tmp_path / "r.html", templates=folder)
+    assert err.value.line == 2 and err.value.path.endswith("report.html.j2")
+    (folder / "report.html.j2").write_text("{{ no_such_name }}", encoding="utf-8")
+    with pytest.raises(ReportError, match="no_such_name"):
+        write_report(small, tmp_path / "r.html", templates=folder)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bad_requests_are_refused(small, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="unknown report format '.pdf'"):
+        write_report(small, tmp_path / "r.pdf")
+    with pytest.raises(ReportError, match="does not exist"):
+        write_report(small, tmp_path / "missing" / "r.html")
+    with pytest.raises(ReportError, match="no such notes file"):
+        write_report(small, tmp_path / "r.html", notes=tmp_path / "nope.md")
+    with pytest.raises(ReportError, match="no such templates folder"):
+        write_report(small, tmp_path / "r.html", templates=tmp_path / "nope")
+    with pytest.raises(ReportError, match="a .docx is built without templates"):
+        write_report(small, tmp_path / "r.docx", templates=tmp_path)
