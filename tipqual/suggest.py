@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tipqual import __version__
@@ -146,9 +148,13 @@ def _cluster_table() -> dict[str, int]:
     return _CLUSTERS
 
 
-def _cluster_words(words: Iterable[str], table: dict[str, int]) -> str:
-    # A Brown cluster is a path in a binary tree; its prefixes group words at coarser levels,
-    # so a word unseen in training still shares features with seen words of its kind.
+def word_clusters(words: Iterable[str]) -> str:
+    """Brown-cluster features of lower-cased words, as one space-separated string.
+
+    A Brown cluster is a path in a binary tree of words; its prefixes group words at coarser
+    levels, so a word never seen in training still shares features with seen words of its kind.
+    """
+    table = _cluster_table()
     out = []
     for word in words:
         value = table.get(word)
@@ -163,13 +169,12 @@ def _cluster_words(words: Iterable[str], table: dict[str, int]) -> str:
 
 def items_from_docs(docs: Iterable[Doc]) -> list[TextItem]:
     """Model inputs from processed docs (text, lemmas, word clusters, rule hits with cues)."""
-    table = _cluster_table()
     items = []
     for doc in docs:
         words = [t for t in doc if not t.is_space]
         rules = sorted({h.code if h.cue is None else f"{h.code}~cue" for h in rule_hits(doc)})
         items.append(TextItem(text=doc.text, lemmas=" ".join(t.lemma_ for t in words),
-                              clusters=_cluster_words((t.lower_ for t in words), table),
+                              clusters=word_clusters(t.lower_ for t in words),
                               rules=" ".join(rules)))
     return items
 
@@ -465,17 +470,6 @@ def segment_suggestions(segment: Segment, doc: Doc, probs: dict[str, float] | No
     return out
 
 
-def _chunks(pairs: Iterator[tuple[Doc, Segment]], size: int) -> Iterator[list[tuple[Doc, Segment]]]:
-    chunk: list[tuple[Doc, Segment]] = []
-    for pair in pairs:
-        chunk.append(pair)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _decided_codes(project: Project) -> dict[str, set[str]]:
     decided: dict[str, set[str]] = {}
     for c in project.codings(statuses=DECIDED):
@@ -544,9 +538,9 @@ def _process(project: Project, nlp: Language, clf: CodeClassifier | None, keys: 
 
     pairs = nlp.pipe(((s.text, s) for s in project.segments(ids=list(keys))), as_tuples=True,
                      batch_size=batch_size, n_process=jobs)
-    with click.progressbar(length=len(keys), label="Suggesting", file=None,
+    with click.progressbar(length=len(keys), label="Suggesting", file=sys.stderr,
                            hidden=not progress) as bar:
-        for chunk in _chunks(pairs, batch_size):
+        while chunk := list(islice(pairs, batch_size)):
             respondent = [(d, s) for d, s in chunk if s.role == "respondent"]
             probs: list[dict[str, float] | None] = [None] * len(respondent)
             if clf is not None and respondent:
