@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import FIXTURES, REPO, SAMPLE, SHARED, TIP_CODEBOOK, run_tipqual
 
@@ -132,13 +133,19 @@ def test_matrix_filters(runner, study, tmp_path):
     (["--out", "{tmp}/m.csv", "--sheet", "nope"], "unknown sheet 'nope'; choose one of counts"),
     (["--out", "{tmp}/m.xlsx", "--sheet", "counts"], "--sheet chooses the table of a .csv"),
 ])
-def test_matrix_errors(study, tmp_path, args, message):
+def test_matrix_errors(runner, study, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = run_tipqual("matrix", str(study), *args)
-    assert result.returncode == 1
+    result = runner.invoke(cli, ["matrix", str(study), *args])
+    assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and message in result.stderr
-    assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_errors_in_a_real_process_are_one_line(study, tmp_path):
+    result = run_tipqual("matrix", str(study), "--out", str(tmp_path / "m.csv"), "--codes", "x")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: unknown code 'x'")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_network_writes_graph_table_figure_projection(runner, study, tmp_path):
@@ -165,11 +172,10 @@ def test_network_writes_graph_table_figure_projection(runner, study, tmp_path):
     (["--out", "{tmp}/n.gexf", "--table", "{tmp}/t.xlsx"], "unknown table format '.xlsx'"),
     (["--out", "{tmp}/n.gexf", "--figure", "{tmp}/f.pdf"], "unknown figure format '.pdf'"),
 ])
-def test_network_errors(study, tmp_path, args, message):
+def test_network_errors(runner, study, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = run_tipqual("network", str(study), *args)
-    assert result.returncode == 1 and message in result.stderr
-    assert "Traceback" not in result.stderr
+    result = runner.invoke(cli, ["network", str(study), *args])
+    assert result.exit_code == 1 and message in result.stderr
     assert not any(tmp_path.iterdir())
 
 
@@ -184,9 +190,9 @@ def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
         p.set_codebook(codebook.load(FIXTURES / "analysis" / "codebook.yaml"))
     out = tmp_path / "out"
     out.mkdir()
-    result = run_tipqual("network", str(db), "--out", str(out / "n.graphml"),
-                         "--figure", str(out / "m.svg"))
-    assert result.returncode == 1 and "nothing to map" in result.stderr
+    result = CliRunner().invoke(cli, ["network", str(db), "--out", str(out / "n.graphml"),
+                                      "--figure", str(out / "m.svg")])
+    assert result.exit_code == 1 and "nothing to map" in result.stderr
     assert not any(out.iterdir())
 
 
@@ -211,21 +217,22 @@ def test_cli_module_imports_nothing_heavy():
 
 # --- acceptance: the sample study and the published brief -----------------------------------
 
+def tipqual_ok(*args: object) -> None:
+    """Run a tipqual command in this process; it must succeed."""
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+
+
 def _init_import(tmp_path: Path, *paths: str, cases: Path | None = None) -> Path:
     db = tmp_path / "study.db"
-    result = run_tipqual("init", str(db), "--codebook", str(TIP_CODEBOOK))
-    assert result.returncode == 0, result.stderr
-    args = ["import", str(db), *paths] + (["--cases", str(cases)] if cases else [])
-    result = run_tipqual(*args)
-    assert result.returncode == 0, result.stderr
+    tipqual_ok("init", db, "--codebook", TIP_CODEBOOK)
+    tipqual_ok("import", db, *paths, *(["--cases", cases] if cases else []))
     return db
 
 
 def _ranking(db: Path, tmp_path: Path) -> list[list[str]]:
     table = tmp_path / "ranking.csv"
-    result = run_tipqual("network", str(db), "--out", str(tmp_path / "n.graphml"),
-                         "--table", str(table))
-    assert result.returncode == 0, result.stderr
+    tipqual_ok("network", db, "--out", tmp_path / "n.graphml", "--table", table)
     with open(table, newline="", encoding="utf-8") as fh:
         return list(csv.reader(fh))[1:]
 
@@ -239,8 +246,7 @@ def sample_study(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("sample")
     db = _init_import(tmp, str(transcripts), cases=SAMPLE / "cases.csv")
     for coder in sorted((SAMPLE / "codings").glob("coder-*.csv")):
-        result = run_tipqual("code", "import", str(db), str(coder))
-        assert result.returncode == 0, result.stderr
+        tipqual_ok("code", "import", db, coder)
     return db
 
 
@@ -256,18 +262,15 @@ def test_sample_ranking_matches_the_brief(sample_study, tmp_path):
 
 def test_sample_outputs_hold_no_formula(sample_study, tmp_path):
     out = tmp_path / "m.xlsx"
-    assert run_tipqual("matrix", str(sample_study), "--out", str(out)).returncode == 0
+    tipqual_ok("matrix", sample_study, "--out", out)
     assert_no_formulas(out)
     for sheet in ("counts", "framework", "coverage"):
         target = tmp_path / f"{sheet}.csv"
-        result = run_tipqual("matrix", str(sample_study), "--out", str(target),
-                             "--sheet", sheet)
-        assert result.returncode == 0, result.stderr
+        tipqual_ok("matrix", sample_study, "--out", target, "--sheet", sheet)
         assert_csv_guarded(target)
     table = tmp_path / "r.csv"
-    assert run_tipqual("network", str(sample_study), "--out", str(tmp_path / "n.gexf"),
-                       "--table", str(table), "--figure", str(tmp_path / "m.png")) \
-        .returncode == 0
+    tipqual_ok("network", sample_study, "--out", tmp_path / "n.gexf", "--table", table,
+               "--figure", tmp_path / "m.png")
     assert_csv_guarded(table)
 
 
