@@ -106,6 +106,10 @@ def test_model_follows_estimator_conventions():
     assert model.set_params(C=0.5) is model and model.C == 0.5
     with pytest.raises(ValueError):
         model.set_params(nope=1)
+    from sklearn.base import clone
+
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "classes_")
 
 
 def test_unfitted_model_refuses_to_predict():

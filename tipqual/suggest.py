@@ -2,11 +2,12 @@
 
 Rules come from the codebook (phrases and token patterns, see :mod:`tipqual.nlp`); a match
 scores lower when a negation or hedge ("never", "not", "maybe" …) comes shortly before it. The
-learned model (:class:`CodeClassifier`, a scikit-learn estimator) is trained on the study's human and
-accepted codings, rejected suggestions counting as negatives; with no codings, rules alone
-suggest. :func:`suggest` stores the suggestions with ``Project.replace_suggestions`` (coders
-``tipqual-rules`` and ``tipqual-model``), never touching what a person coded or decided, and
-skips segments whose text, codebook and model are unchanged since the last run.
+learned model (:class:`CodeClassifier`, a scikit-learn style estimator) is trained on the
+study's human and accepted codings, rejected suggestions counting as negatives; with no codings,
+rules alone suggest. :func:`suggest` stores the suggestions with
+``Project.replace_suggestions`` (coders ``tipqual-rules`` and ``tipqual-model``), never touching
+what a person coded or decided, and skips segments whose text, codebook and model are unchanged
+since the last run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -364,7 +365,8 @@ class CodeClassifier:
         return [str(self.classes_[i]) for i in margins.argmax(axis=1)]
 
 
-def review_order(items: Iterable[Any], score=lambda item: item.score) -> list[Any]:
+def review_order(items: Iterable[Any],
+                 score: Callable[[Any], float] = lambda item: item.score) -> list[Any]:
     """Active-learning order: the most uncertain first (scores nearest 0.5), stable otherwise."""
     return sorted(items, key=lambda item: abs(score(item) - 0.5))
 
