@@ -1,0 +1,95 @@
+"""``tipqual report`` on the command line: formats, options and one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, run_tipqual
+
+sys.path.insert(0, str(FIXTURES / "report"))
+from report_study import build  # noqa: E402
+
+from tipqual.cli import cli  # noqa: E402
+
+NOTES = FIXTURES / "report" / "notes.md"
+
+
+@pytest.fixture(scope="module")
+def study_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small report study, closed, as a file for the commands."""
+    path = tmp_path_factory.mktemp("cli-report") / "study.db"
+    build(path).close()
+    return path
+
+
+def _error(result) -> str:
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 1, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_report_in_a_real_process(study_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "findings.html"
+    done = run_tipqual("report", str(study_db), "--out", str(out), "--notes", str(NOTES),
+                       "--coders", "ben,ann", "--case-noun", "site")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"Wrote {out}"
+    html = out.read_text(encoding="utf-8")
+    assert "All 3 sites" in html and "ben and ann coded the same 8 segments" in html
+    assert "<h3>Challenges</h3>" in html
+
+
+def test_report_markdown_lists_its_figures(runner, study_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "findings.md"
+    result = runner.invoke(cli, ["report", str(study_db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (f"Wrote {out}, {tmp_path / 'findings-presence.svg'}, "
+                                     f"{tmp_path / 'findings-stakeholder-map.svg'}")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--out", "{tmp}/r.pdf"], "unknown report format '.pdf'; use .html, .md, .docx"),
+    (["--out", "{tmp}/r.html", "--coders", "ann"], "--coders needs two or more names"),
+    (["--out", "{tmp}/r.html", "--coders", "ann,zed"], "unknown coder 'zed'"),
+    (["--out", "{tmp}/r.html", "--notes", "{tmp}/none.md"], "no such notes file"),
+    (["--out", "{tmp}/r.html", "--templates", "{tmp}/none"], "no such templates folder"),
+    (["--out", "{tmp}/r.docx", "--templates", "{tmp}"], "a .docx is built without templates"),
+    (["--out", "{tmp}/r.html", "--case-noun", "/x"], "--case-noun '/x' has no word"),
+])
+def test_report_errors(runner, study_db: Path, tmp_path: Path, args: list[str],
+                       message: str) -> None:
+    args = [a.format(tmp=tmp_path) for a in args]
+    line = _error(runner.invoke(cli, ["report", str(study_db), *args]))
+    assert message in line
+    assert not list(tmp_path.glob("r.*"))
+
+
+def test_report_on_a_missing_study(runner, tmp_path: Path) -> None:
+    line = _error(runner.invoke(cli, ["report", str(tmp_path / "none.db"), "--out",
+                                      str(tmp_path / "r.html")]))
+    assert "no such study file" in line
+
+
+def test_demo_refuses_an_existing_study(runner, tmp_path: Path) -> None:
+    (tmp_path / "study.db").write_bytes(b"not touched")
+    line = _error(runner.invoke(cli, ["demo", "--out", str(tmp_path)]))
+    assert "a demo study is already there; rerun with --force" in line
+    assert (tmp_path / "study.db").read_bytes() == b"not touched"
+
+
+def test_demo_refuses_a_folder_that_is_not_a_sample(runner, tmp_path: Path) -> None:
+    line = _error(runner.invoke(cli, ["demo", "--out", str(tmp_path / "out"), "--sample",
+                                      str(tmp_path)]))
+    assert "not a sample study folder" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_texts(runner) -> None:
+    for command in ("report", "demo"):
+        result = runner.invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output

@@ -1,0 +1,106 @@
+"""``tipqual demo`` end to end on the sample study: files, stages, content, identical reruns."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SAMPLE, run_tipqual
+
+from tipqual import demo
+from tipqual.errors import ReportError
+
+SIX = ("findings.html", "findings.md", "findings.docx", "matrices.xlsx", "network.graphml",
+       "stakeholder-map.svg")
+CORE = {"trust": "Trust and distrust", "corruption": "Corruption and collusion",
+        "capacity": "Capacity and resources", "funding": "Funding",
+        "delays": "Delays and waiting"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    """One real ``tipqual demo`` run from the repository root."""
+    if not (SAMPLE / "codings" / "coder-b.csv").exists():
+        pytest.skip("the sample coders' files are not in the repository yet")
+    out = tmp_path_factory.mktemp("demo") / "reports" / "demo"
+    done = run_tipqual("demo", "--out", str(out), cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def _section(html: str, theme: str) -> str:
+    """The HTML of one theme's article (or sub-theme part) in the findings."""
+    start = html.index(f'id="theme-{theme}"')
+    end = min(i for i in (html.find("<h4 id=", start + 1), html.find("</article>", start))
+              if i > 0)
+    return html[start:end]
+
+
+def test_demo_writes_the_six_files_and_the_study(run) -> None:
+    out, _ = run
+    for name in (*SIX, "study.db"):
+        assert (out / name).stat().st_size > 1000, name
+
+
+def test_demo_prints_each_stage_and_where_it_wrote(run) -> None:
+    out, stdout = run
+    stages = [ln.split()[1] for ln in stdout.splitlines() if re.match(r"^\d\. ", ln)]
+    assert stages == ["init", "import", "suggest", "code", "code", "agree", "matrix",
+                      "network", "report"]
+    assert "2. import    10 transcripts, 344 segments, 10 cases" in stdout
+    for name in (*SIX, "study.db"):
+        assert str(out / name) in stdout, name
+    assert stdout.rstrip().endswith(f"Done: open {out / 'findings.html'}")
+
+
+def test_demo_report_covers_the_core_themes_with_quotes(run) -> None:
+    html = (run[0] / "findings.html").read_text(encoding="utf-8")
+    for theme, name in CORE.items():
+        part = _section(html, theme)
+        assert f"<h3>{name}</h3>" in part
+        assert part.count("<blockquote>") == 3, theme
+    committed = _section(html, "committed-individual")
+    assert '<span class="prevalence">All 10 organisations</span> raised it' in committed
+
+
+def test_demo_report_shows_map_matrix_kappa_and_alpha(run) -> None:
+    html = (run[0] / "findings.html").read_text(encoding="utf-8")
+    assert 'id="figure-presence"' in html and 'id="figure-stakeholder-map"' in html
+    assert html.count("<svg") == 2 and 'class="matrix"' in html
+    assert "Cohen&#39;s kappa" in html and "Krippendorff's alpha" in html
+    row = re.search(r"<tr><td>trust</td><td class=\"num\">(\d+)</td><td class=\"num\">"
+                    r"([\d.]+)%</td><td class=\"num\">([\d.]+)</td><td>([a-z ]+)</td>"
+                    r"<td class=\"num\">([\d.]+)</td>", html)
+    assert row is not None and float(row.group(3)) > 0.6 and float(row.group(5)) > 0.6
+    assert "<script" not in html.lower()
+
+
+def test_demo_rerun_with_force_gives_identical_bytes(run, tmp_path: Path) -> None:
+    out, _ = run
+    first = {name: (out / name).read_bytes() for name in SIX}
+    (out / "unrelated.txt").write_text("kept", encoding="utf-8")
+    lines: list[str] = []
+    demo.run_demo(out, force=True, echo=lines.append)
+    for name in SIX:
+        assert (out / name).read_bytes() == first[name], name
+    assert (out / "unrelated.txt").read_text(encoding="utf-8") == "kept"
+    assert lines[-1] == f"Done: open {out / 'findings.html'}"
+
+
+def test_find_sample_from_a_clone_and_from_elsewhere(tmp_path: Path) -> None:
+    folder, book = demo.find_sample(cwd=REPO / "tipqual")
+    assert folder == SAMPLE and book == REPO / "codebooks" / "tip-sa.yaml"
+    # outside any clone the editable install's repository is found
+    assert demo.find_sample(cwd=tmp_path)[0] == SAMPLE
+    clone = tmp_path / "clone"
+    shutil.copytree(SAMPLE, clone / "transcripts_sample")
+    (clone / "codebooks").mkdir()
+    shutil.copy(REPO / "codebooks" / "tip-sa.yaml", clone / "codebooks")
+    assert demo.find_sample(cwd=clone)[0] == clone / "transcripts_sample"
+    lonely = tmp_path / "lonely" / "transcripts_sample"
+    shutil.copytree(SAMPLE, lonely)
+    with pytest.raises(ReportError, match="no codebook"):
+        demo.find_sample(lonely)
