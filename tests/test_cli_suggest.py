@@ -90,6 +90,25 @@ def test_review_end_of_input_quits_and_saves(runner, db: Path):
     assert _statuses(db)["accepted"] == 1
 
 
+def test_review_can_undo_at_the_end_of_the_queue(runner, db: Path):
+    runner.invoke(cli, ["suggest", str(db)])
+    result = runner.invoke(cli, ["review", str(db), "--coder", "dan", "--code", "funding"],
+                           input="r\na\nu\na\n")
+    lines = result.output.splitlines()
+    assert "Nothing left to review. [u/q] nothing left to review (u undo, q quit)" in lines
+    assert "Nothing left to review. [u/q] undid rejected funding for interview:4" in lines
+    assert lines[-1] == "dan: 1 accepted, 0 rejected, 0 skipped, 0 left to review"
+    with Project.open(db) as p:
+        assert p.find_coding("interview:4", "funding", "dan").status == "accepted"
+
+
+def test_review_with_nothing_to_review(runner, db: Path):
+    result = runner.invoke(cli, ["review", str(db), "--coder", "erin"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == ("erin: 0 accepted, 0 rejected, 0 skipped, 0 left "
+                                              "to review")
+
+
 def test_review_unknown_code_is_an_error(runner, db: Path):
     result = runner.invoke(cli, ["review", str(db), "--coder", "alice", "--code", "nope"])
     assert result.exit_code == 1

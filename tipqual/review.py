@@ -190,6 +190,8 @@ class ReviewSession:
     def handle(self, key: str) -> str:
         """Apply one key (a r s u q ?); returns a short message, ``"quit"`` to stop."""
         key = key.strip().lower()[:1]
+        if key in ("a", "r", "s") and self.current() is None:
+            return "nothing left to review (u undo, q quit)"
         if key == "a":
             d = self.accept()
             return f"accepted {d.coding.code} for {d.coding.segment}"

@@ -83,13 +83,17 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
         total = len(session.items)
         click.echo(f"{total} suggestions to review. {KEYS_HELP}")
         shown = -1
-        while (item := session.current()) is not None:
-            if session.position != shown:
-                click.echo("")
-                click.echo(render(item, book, styled=styled, number=session.position + 1,
-                                  total=total))
-                shown = session.position
-            click.echo("[a/r/s/u/q/?] ", nl=False)
+        while total:
+            item = session.current()
+            if item is None:  # the end: one last chance to undo
+                click.echo("Nothing left to review. [u/q] ", nl=False)
+            else:
+                if session.position != shown:
+                    click.echo("")
+                    click.echo(render(item, book, styled=styled, number=session.position + 1,
+                                      total=total))
+                    shown = session.position
+                click.echo("[a/r/s/u/q/?] ", nl=False)
             message = session.handle(read_key())
             click.echo(message if message != "quit" else "")
             if message == "quit":
