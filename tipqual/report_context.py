@@ -243,8 +243,8 @@ def quote_key(n_coders: int, length: int, order: tuple[str, int], own: bool = Tr
 def choose_quotes(candidates: list[dict[str, Any]], k: int,
                   used: set[str] = frozenset()) -> list[dict[str, Any]]:
     """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
-    ranked = sorted(candidates, key=lambda c: quote_key(c["coders"], len(c["text"]),
-                                                        c["order"], c.get("own", True)))
+    ranked = sorted(candidates, key=lambda c: quote_key(
+        c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True)))
     chosen: list[dict[str, Any]] = []
     seen: set[str] = set()
     passes = (lambda c: c["segment"] not in used and c["case"] not in seen,
@@ -269,9 +269,10 @@ def _candidates(codes: list[str], segs: dict[str, Any],
         seg = segs[segment]
         if seg.role != "respondent":
             continue
+        text = _one_line(seg.text)
         out.append({"segment": seg.id, "case": seg.case or seg.source,
                     "speaker": seg.speaker, "role": seg.role, "coders": len(names),
-                    "text": _clip(_one_line(seg.text), QUOTE_BAND[1]),
+                    "text": _clip(text, QUOTE_BAND[1]), "length": len(text),
                     "order": (seg.source, seg.n)})
     return out
 
