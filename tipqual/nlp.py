@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tipqual.errors import CodebookError, TipqualError
 
@@ -83,13 +83,28 @@ class LemmaNormalizer:
             if lookups is not None and lookups.has_table("lemma_lookup"):
                 self._table = lookups.get_table("lemma_lookup")
 
+        self._cache: dict[tuple[int, int], int] = {}
+
     def __call__(self, doc: Doc) -> Doc:
-        for token in doc:
-            lemma = token.lemma_ or token.text
-            if self._table is not None and lemma == token.text and token.text != token.lower_:
-                lemma = self._table.get(token.lower_, token.lower_)
-            token.lemma_ = lemma.lower()
+        import numpy
+        from spacy.attrs import LEMMA, ORTH
+
+        # Work on the hashes of (word, lemma) pairs, each distinct pair worked out once per
+        # pipeline: the per-token Python attribute access cost as much as tokenising.
+        pairs = [tuple(row) for row in doc.to_array([ORTH, LEMMA]).tolist()]
+        for pair in set(pairs).difference(self._cache):
+            self._cache[pair] = self._normalise(doc.vocab.strings, *pair)
+        lemmas = numpy.array([self._cache[pair] for pair in pairs], dtype="uint64")
+        doc.from_array([LEMMA], lemmas.reshape(-1, 1))
         return doc
+
+    def _normalise(self, strings: Any, orth: int, lemma_id: int) -> int:
+        text = strings[orth]
+        lemma = (strings[lemma_id] if lemma_id else "") or text
+        lower = text.lower()
+        if self._table is not None and lemma == text and text != lower:
+            lemma = self._table.get(lower, lower)
+        return strings.add(lemma.lower())
 
 
 def _run_upstream(nlp: Language, name: str, text: str) -> Doc:
@@ -120,8 +135,9 @@ class CodeRuler:
         # One Matcher per token pattern, with the words it cannot match without: spaCy's
         # Matcher tries every pattern at every token (set predicates such as IN run in Python),
         # so a pattern is only run on a doc holding one of the words of each required token.
-        self._patterns: list[tuple[Any, list[tuple[int, frozenset[int]]]]] = []
+        self._patterns: list[_Pattern] = []
         self._matcher_class = Matcher
+        self._names: list[str] = []
 
     def add_codebook(self, codebook: Codebook) -> None:
         """Compile every code's ``phrases`` and ``patterns`` into this ruler."""
@@ -151,11 +167,13 @@ class CodeRuler:
                 except (ValueError, TypeError) as exc:
                     raise CodebookError(f"code {rule['code']!r}: invalid token pattern "
                                         f"{json.dumps(rule['value'])}: {exc}") from None
-                self._patterns.append((matcher, _required_words(self.nlp, rule["value"])))
+                self._patterns.append(_Pattern(matcher, _required_words(self.nlp, rule["value"]),
+                                               _max_length(rule["value"])))
             else:
                 raise CodebookError(f"unknown rule kind {rule['kind']!r}")
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
                                "value": rule["value"]})
+            self._names.append(self._describe(self.rules[-1]))
 
     def __call__(self, doc: Doc) -> Doc:
         from spacy.tokens import Span
@@ -176,18 +194,28 @@ class CodeRuler:
                 yield from matcher(doc)
         if not self._patterns:
             return
-        from spacy.attrs import LEMMA, LOWER, ORTH
-
-        columns = doc.to_array([LOWER, LEMMA, ORTH]).astype("uint64")
-        present = {attr: set(columns[:, i].tolist())
-                   for i, attr in enumerate((LOWER, LEMMA, ORTH))}
-        for matcher, required in self._patterns:
-            if all(not words.isdisjoint(present[attr]) for attr, words in required):
-                yield from matcher(doc)
+        rows = doc.to_array(list(_WORD_COLUMNS)).tolist()
+        present = {value for row in rows for value in row}
+        for pattern in self._patterns:
+            if not all(not words.isdisjoint(present) for _, words in pattern.required):
+                continue
+            if pattern.length is None or not pattern.required:
+                yield from pattern.matcher(doc)
+                continue
+            # Every match holds a token of the first required word list, so the matcher only
+            # needs to see a window of the pattern's length on each side of such a token.
+            column, words = pattern.required[0]
+            hits = [i for i, row in enumerate(rows) if row[column] in words]
+            for a, b in _windows(hits, pattern.length, len(doc)):
+                for match_id, start, end in pattern.matcher(doc[a:b]):
+                    yield match_id, start + a, end + a
 
     def describe(self, index: int) -> str:
         """A short human-readable name of a rule, e.g. ``phrase "bribe"``."""
-        rule = self.rules[index]
+        return self._names[index]
+
+    @staticmethod
+    def _describe(rule: dict[str, Any]) -> str:
         if rule["kind"] == "pattern":
             return "pattern " + json.dumps(rule["value"], sort_keys=True)
         return f'phrase "{rule["value"]}"'
@@ -208,17 +236,43 @@ class CodeRuler:
         return self
 
 
+# The token attributes whose words can rule a pattern out, by column of ``Doc.to_array``.
+_WORD_COLUMNS = {"LOWER": 0, "LEMMA": 1, "ORTH": 2}
 _WORD_ATTRS = {"LOWER": "LOWER", "LEMMA": "LEMMA", "ORTH": "ORTH", "TEXT": "ORTH"}
 
 
-def _required_words(nlp: Language, pattern: list[dict[str, Any]]) -> list[tuple[int, frozenset[int]]]:
-    """For each token a match needs (no ``OP``, or ``+``): its attribute and the words allowed.
+class _Pattern(NamedTuple):
+    matcher: Any
+    required: list[tuple[int, frozenset[int]]]
+    length: int | None
+
+
+def _max_length(pattern: list[dict[str, Any]]) -> int | None:
+    """The most tokens a match of ``pattern`` can span (None when unbounded)."""
+    if any(str(t.get("OP", "")).startswith(("*", "+", "{")) for t in pattern):
+        return None
+    return len(pattern)
+
+
+def _windows(hits: list[int], length: int, size: int) -> list[tuple[int, int]]:
+    """Merged token windows reaching ``length`` tokens either side of each hit."""
+    out: list[tuple[int, int]] = []
+    for i in hits:
+        a, b = max(0, i - length + 1), min(size, i + length)
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _required_words(nlp: Language,
+                    pattern: list[dict[str, Any]]) -> list[tuple[int, frozenset[int]]]:
+    """For each token a match needs (no ``OP``, or ``+``): its column and the words allowed.
 
     Only exact values and ``IN`` lists of LOWER, LEMMA, ORTH/TEXT constrain; a doc without any
     of a required token's words cannot match the pattern.
     """
-    from spacy import attrs
-
     required = []
     for token in pattern:
         if token.get("OP") not in (None, "+"):
@@ -233,7 +287,7 @@ def _required_words(nlp: Language, pattern: list[dict[str, Any]]) -> list[tuple[
                 words = [str(v) for v in value["IN"]]
             else:
                 continue
-            required.append((getattr(attrs, attr),
+            required.append((_WORD_COLUMNS[attr],
                              frozenset(nlp.vocab.strings.add(w) for w in words)))
     return required
 
