@@ -732,7 +732,10 @@ class Project:
             where = ("status = 'suggested' AND coder IN (SELECT value FROM json_each(?))")
             params: list[Any] = [coder_list]
             if segment_ids is not None:
-                where += " AND segment_id IN (SELECT value FROM json_each(?))"
+                # Look the rows up by segment (the unary + keeps SQLite off the status index,
+                # which would scan every earlier suggestion once per batch of segments).
+                where = ("+status = 'suggested' AND +coder IN (SELECT value FROM json_each(?)) "
+                         "AND segment_id IN (SELECT value FROM json_each(?))")
                 params.append(json.dumps(sorted(set(segment_ids))))
             old = [_coding_from_row(r) for r in self._rows(
                 f"SELECT {_CODING_COLUMNS} FROM codings WHERE {where}", params)]
