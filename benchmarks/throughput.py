@@ -1,0 +1,237 @@
+"""Throughput, peak memory and re-run time of ``tipqual import`` + ``tipqual suggest``.
+
+For each corpus size N the script generates N transcripts of about 2,000 words from the sample
+(see :mod:`benchmarks.corpus`), then in the same run:
+
+- tokenises every transcript with spaCy's bare tokenizer (``spacy.blank("en").pipe``) in this
+  process: the yardstick;
+- runs ``tipqual init``, ``tipqual import`` and ``tipqual suggest`` as real subprocesses, timing
+  each wall-clock and reading each one's peak resident memory from its own ``getrusage``
+  (``os.wait4``);
+- runs ``suggest`` a second time on the unchanged study.
+
+It prints words per second, the ratio of import + suggest to bare tokenisation (target: at
+most 4), peak memory (target: under 500 MB at N = 1,000) and the re-run ratio (target: under
+0.1).
+
+    python -m benchmarks.throughput --sizes 100 300 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.corpus import REPO, make_corpus
+
+TARGET_RATIO = 4.0
+TARGET_RSS_MB = 500.0
+TARGET_RERUN = 0.1
+
+
+@dataclass
+class Run:
+    """One timed subprocess: wall and CPU seconds, peak resident memory in MB."""
+
+    seconds: float
+    cpu: float
+    peak_mb: float
+    stdout: str
+
+
+@dataclass
+class Throughput:
+    """The figures for one corpus size."""
+
+    n: int
+    words: int
+    tokenize: Run
+    import_: Run
+    suggest: Run
+    resuggest: Run
+
+    @property
+    def words_per_s(self) -> float:
+        """Words per second (wall clock) through import + suggest."""
+        return self.words / (self.import_.seconds + self.suggest.seconds)
+
+    @property
+    def ratio(self) -> float:
+        """Import + suggest wall time over bare tokenisation wall time (lower is better)."""
+        return (self.import_.seconds + self.suggest.seconds) / self.tokenize.seconds
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The same ratio in CPU seconds (steady on a machine shared with other work)."""
+        return (self.import_.cpu + self.suggest.cpu) / self.tokenize.cpu
+
+    @property
+    def rerun_ratio(self) -> float:
+        """Second suggest on the unchanged study over the first (wall clock)."""
+        return self.resuggest.seconds / self.suggest.seconds
+
+    @property
+    def peak_mb(self) -> float:
+        """The larger peak resident memory of the import and suggest processes."""
+        return max(self.import_.peak_mb, self.suggest.peak_mb)
+
+    def row(self) -> dict[str, object]:
+        """The figures as a flat dict (raw values and derived ones)."""
+        data: dict[str, object] = {"n": self.n, "words": self.words}
+        for name in ("tokenize", "import_", "suggest", "resuggest"):
+            run = getattr(self, name)
+            key = name.rstrip("_")
+            data.update({f"{key}_s": run.seconds, f"{key}_cpu_s": run.cpu,
+                         f"{key}_peak_mb": run.peak_mb})
+        data.update(words_per_s=self.words_per_s, ratio=self.ratio, cpu_ratio=self.cpu_ratio,
+                    rerun_ratio=self.rerun_ratio, peak_mb=self.peak_mb)
+        return data
+
+
+def run_measured(args: list[str]) -> Run:
+    """Run a command; wall time and the peak RSS of that process alone (Linux: KB -> MB)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, cwd=REPO)
+        # Reap the child with wait4 (not Popen.wait) to get that one process's rusage.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{stderr}")
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+
+
+def tipqual(*args: str) -> list[str]:
+    """The argv of ``python -m tipqual ARGS``."""
+    return [sys.executable, "-m", "tipqual", *args]
+
+
+def has_command(name: str) -> bool:
+    """Whether this tipqual build has the command ``name``."""
+    return subprocess.run(tipqual(name, "--help"), capture_output=True).returncode == 0
+
+
+def tokenize_folder(folder: Path) -> None:
+    """Tokenise every .txt file of ``folder`` with the bare tokenizer; print seconds as JSON.
+
+    The files are read inside the timing, as import reads them.
+    """
+    import spacy
+
+    paths = sorted(folder.glob("*.txt"))
+    nlp = spacy.blank("en")
+    t0, c0 = time.perf_counter(), time.process_time()
+    tokens = sum(len(doc) for doc in nlp.pipe(p.read_text(encoding="utf-8") for p in paths))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                      "tokens": tokens}))
+
+
+def tokenize(folder: Path) -> Run:
+    """The bare tokenizer's wall and CPU seconds over a folder (in its own process, like the
+    tipqual commands, so spaCy's start-up is outside the timing but its memory is its own)."""
+    run = run_measured([sys.executable, "-m", "benchmarks.throughput", "--tokenize",
+                        str(folder)])
+    data = json.loads(run.stdout)
+    return Run(data["seconds"], data["cpu"], run.peak_mb, str(data["tokens"]))
+
+
+def suggest_argv(db: Path) -> list[str]:
+    """``tipqual suggest DB``, or the library call when this build has no suggest command."""
+    if has_command("suggest"):
+        return tipqual("suggest", str(db))
+    code = ("import sys; from tipqual.project import Project; from tipqual.suggest import "
+            "suggest\nwith Project.open(sys.argv[1], command='suggest') as p: suggest(p)")
+    return [sys.executable, "-c", code, str(db)]
+
+
+def measure(n: int, work: Path, codebook: Path, words: int = 2000) -> Throughput:
+    """Generate a corpus of ``n`` transcripts and measure the pipeline on it."""
+    corpus = work / f"corpus-{n}"
+    if not (corpus / "cases.csv").exists():
+        make_corpus(corpus, n, words=words)
+    paths = sorted((corpus / "transcripts").glob("*.txt"))
+    total_words = sum(len(p.read_text(encoding="utf-8").split()) for p in paths)
+    db = work / f"study-{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    run_measured(tipqual("init", str(db), "--codebook", str(codebook)))
+    tok = tokenize(corpus / "transcripts")
+    imp = run_measured(tipqual("import", str(db), str(corpus / "transcripts"),
+                               "--cases", str(corpus / "cases.csv")))
+    sug = run_measured(suggest_argv(db))
+    again = run_measured(suggest_argv(db))
+    return Throughput(n=n, words=total_words, tokenize=tok, import_=imp, suggest=sug,
+                      resuggest=again)
+
+
+def format_table(results: list[Throughput]) -> str:
+    """The figures as a fixed-width text table."""
+    head = (f"{'N':>5} {'words':>9} {'tok s':>6} {'import s':>8} {'suggest s':>9} "
+            f"{'words/s':>8} {'x tok':>6} {'x tok cpu':>9} {'peak MB':>7} {'re-run s':>8} "
+            f"{'re-run':>6}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r.n:>5} {r.words:>9,} {r.tokenize.seconds:>6.2f} "
+                     f"{r.import_.seconds:>8.2f} {r.suggest.seconds:>9.2f} "
+                     f"{r.words_per_s:>8,.0f} {r.ratio:>6.2f} {r.cpu_ratio:>9.2f} "
+                     f"{r.peak_mb:>7.0f} {r.resuggest.seconds:>8.2f} {r.rerun_ratio:>6.3f}")
+    return "\n".join(lines)
+
+
+def verdicts(results: list[Throughput]) -> list[str]:
+    """One line per target: met or not, with the figure."""
+    worst = max(r.ratio for r in results)
+    worst_cpu = max(r.cpu_ratio for r in results)
+    peak = max(r.peak_mb for r in results)
+    rerun = max(r.rerun_ratio for r in results)
+    return [f"import + suggest vs bare tokenizer: worst {worst:.2f}x wall, {worst_cpu:.2f}x CPU "
+            f"({'met' if worst <= TARGET_RATIO else 'NOT met'}; target <= {TARGET_RATIO:g}x)",
+            f"peak memory of a tipqual process: {peak:.0f} MB "
+            f"({'met' if peak < TARGET_RSS_MB else 'NOT met'}; target < {TARGET_RSS_MB:g} MB)",
+            f"re-run suggest on an unchanged study: worst {rerun:.3f} of the first run "
+            f"({'met' if rerun < TARGET_RERUN else 'NOT met'}; target < {TARGET_RERUN:g})"]
+
+
+def run(sizes: list[int], work: Path | None = None, words: int = 2000) -> list[Throughput]:
+    """Measure every size (in a temporary folder unless ``work`` is given)."""
+    codebook = REPO / "codebooks" / "tip-sa.yaml"
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        return [measure(n, work, codebook, words) for n in sizes]
+    with tempfile.TemporaryDirectory(prefix="tipqual-bench-") as tmp:
+        return [measure(n, Path(tmp), codebook, words) for n in sizes]
+
+
+def main() -> None:
+    """Command-line entry: measure and print the table and the verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--words", type=int, default=2000)
+    parser.add_argument("--work", type=Path, help="keep corpora and studies here")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--tokenize", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tokenize:
+        tokenize_folder(args.tokenize)
+        return
+    results = run(args.sizes, args.work, args.words)
+    print(format_table(results))
+    for line in verdicts(results):
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps([r.row() for r in results], indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
