@@ -309,3 +309,21 @@ def test_progress_bar_goes_to_stderr_only_when_asked(study: Project, capsys) -> 
     import_paths(study, [GOOD / "teams-call.vtt"], progress=True)
     captured = capsys.readouterr()
     assert "Importing" in captured.err and captured.out == ""
+
+
+def test_vtt_with_name_prefixes_and_srt_without_speakers() -> None:
+    from tipqual import readers as r
+
+    vtt = r.parse_vtt("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nFacilitator: Who helps?\n\n"
+                      "00:00:02.500 --> 00:00:04.000\nLindiwe: The clinic.\n\n"
+                      "00:00:04.000 --> 00:00:05.000\nAnd the school.\n", "z.vtt")
+    parsed = ingest.parse_cues(vtt, RULES)
+    assert [(p.speaker, p.role, parsed.text[p.start:p.end]) for p in parsed.pieces] == [
+        ("Facilitator", "interviewer", "Who helps?"),
+        ("Lindiwe", "respondent", "The clinic. And the school.")]
+    srt = r.parse_srt("1\n00:00:01,000 --> 00:00:02,000\nNobody named.\n\n"
+                      "2\n00:00:02,000 --> 00:00:03,000\nStill nobody.\n", "n.srt")
+    parsed = ingest.parse_cues(srt, RULES)
+    assert [(p.speaker, p.role, parsed.text[p.start:p.end]) for p in parsed.pieces] == [
+        (None, "respondent", "Nobody named. Still nobody.")]
+    assert parsed.text == "Nobody named. Still nobody."
