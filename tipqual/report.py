@@ -67,6 +67,8 @@ def _markdown(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
         if f.svg:
             _write(out.with_name(name), f.svg)
             written.append(out.with_name(name))
+        else:  # an earlier run's figure would otherwise sit beside a report without it
+            out.with_name(name).unlink(missing_ok=True)
         view[k] = {"key": f.key, "caption": f.caption, "alt": f.alt,
                    "file": rr.md_raw(name) if f.svg else None}
     body = rr.notes_markdown(notes) if notes else None
@@ -113,6 +115,9 @@ def write_reports(project: Any, outs: list[str | Path], *,
     if templates is not None:
         rr.environment("html", templates)  # refuse a missing folder before any work
     noun = rc.case_noun(case_noun)
+    if project.codebook() is None:
+        raise ReportError("the study has no codebook, so there are no themes to report; add "
+                          "one with 'tipqual init --codebook'", path=project.path)
     graph = network.build(project)
     ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph)
     formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
