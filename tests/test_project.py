@@ -189,3 +189,25 @@ def test_stage_keys_and_mentions(study: Project) -> None:
     assert [m.stakeholder for m in study.mentions()] == ["SAPS"]
     study.replace_mentions(["S1:2"], [])
     assert study.mentions() == []
+
+
+def test_replace_source_keeps_codings_on_unchanged_segments(study: Project) -> None:
+    add_demo_source(study)
+    with study.atomic():
+        study.put_coding(Coding("S1:1", "trust", "alice"))
+        study.put_coding(Coding("S1:2", "funding", "alice"))
+    audit_before = len(study.audit())
+    text = "Interviewer: Hello.\nRespondent: We distrust the police.\n"
+    new = Source(id="S1", case="CSO-01", path="S1.txt", format="txt", sha256="y" * 64,
+                 text=text)
+    segs = [Segment(id="S1:1", source="S1", n=1, speaker="Interviewer", role="interviewer",
+                    start=13, end=19, text=text[13:19]),
+            Segment(id="S1:2", source="S1", n=2, speaker="Respondent", role="respondent",
+                    start=32, end=56, text=text[32:56])]
+    dropped = study.replace_source(new, segs)
+    assert [(c.segment, c.code) for c in dropped] == [("S1:2", "funding")]
+    assert [(c.segment, c.code) for c in study.codings()] == [("S1:1", "trust")]
+    # only the dropped coding is audited: the kept one was never removed and re-added
+    assert [e.action for e in study.audit()[audit_before:]] == ["remove"]
+    assert study.segment("S1:2").text == "We distrust the police."
+    assert study.source("S1").sha256 == "y" * 64

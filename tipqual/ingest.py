@@ -392,22 +392,6 @@ def _sync_cases(project: Project, table: CasesTable | None) -> None:
             project.put_case(case, attrs)
 
 
-def _replace_source(project: Project, old: Source, source: Source,
-                    segments: list[Segment], report: ImportReport) -> None:
-    old_text = {s.id: s.text for s in project.segments(source=old.id)}
-    new_text = {s.id: s.text for s in segments}
-    codings = project.codings(segments=old_text)
-    for coding in codings:
-        project.delete_coding(coding)
-    project.remove_source(old.id)
-    project.add_source(source, segments)
-    for coding in codings:
-        if new_text.get(coding.segment) == old_text[coding.segment]:
-            project.put_coding(coding)
-        else:
-            report.removed_codings.append(coding)
-
-
 def _case_for(sid: str, old: Source | None, table: CasesTable | None,
               report: ImportReport) -> str:
     if table is not None and sid in table.source_case:
@@ -454,7 +438,7 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
         project.add_source(source, segments)
         report.imported.append(sid)
     else:
-        _replace_source(project, old, source, segments, report)
+        report.removed_codings.extend(project.replace_source(source, segments))
         report.replaced.append(sid)
     report.segments += len(segments)
 

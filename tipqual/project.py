@@ -575,6 +575,41 @@ class Project:
                                   "them first")
             self._write("DELETE FROM sources WHERE id = ?", (source_id,))
 
+    def replace_source(self, source: Source, segments: Sequence[Segment]) -> list[Coding]:
+        """Swap a source's text and segments, keeping every coding whose segment is unchanged.
+
+        A coding stays when its segment id still exists with the same text (its offsets are
+        updated); the others are removed (audited) and returned so the caller can report them.
+        """
+        with self.atomic():
+            old_text = {s.id: s.text for s in self.segments(source=source.id)}
+            new_by_id = {s.id: s for s in segments}
+            dropped = [c for c in self.codings(segments=old_text)
+                       if c.segment not in new_by_id or new_by_id[c.segment].text !=
+                       old_text[c.segment]]
+            for coding in dropped:
+                self.delete_coding(coding)
+            if source.case is not None:
+                self._write("INSERT OR IGNORE INTO cases VALUES (?)", (source.case,))
+            self._write("UPDATE sources SET case_id = ?, path = ?, format = ?, sha256 = ?, "
+                        "text = ?, meta = ?, imported_at = ? WHERE id = ?",
+                        (source.case, source.path, source.format, source.sha256, source.text,
+                         json.dumps(source.meta, sort_keys=True), _now(), source.id))
+            gone = sorted(set(old_text) - set(new_by_id))
+            self._write("DELETE FROM segments WHERE id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(gone),))
+            # Move kept rows out of the way of the (source, n) uniqueness, then rewrite them.
+            self._write("UPDATE segments SET n = -n WHERE source_id = ?", (source.id,))
+            self._writemany(
+                'INSERT INTO segments (id, source_id, n, speaker, role, start, "end", text, meta)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "n = excluded.n, speaker = excluded.speaker, role = excluded.role, "
+                'start = excluded.start, "end" = excluded."end", text = excluded.text, '
+                "meta = excluded.meta",
+                ((s.id, source.id, s.n, s.speaker, s.role, s.start, s.end, s.text,
+                  json.dumps(s.meta, sort_keys=True)) for s in segments))
+        return dropped
+
     def set_source_case(self, source_id: str, case_id: str) -> None:
         """Assign a source to a case (creating the case if needed)."""
         with self.atomic():
