@@ -131,8 +131,7 @@ def _agreement(doc: Any, ctx: dict[str, Any]) -> None:
 def _theme(doc: Any, t: dict[str, Any], ctx: dict[str, Any], level: int) -> None:
     study = ctx["study"]
     doc.add_heading(_clean(t["name"]), level=level)
-    if level == 2:
-        _para(doc, t["definition"])
+    _para(doc, t["definition"])
     plural = "" if t["segments"] == 1 else "s"
     detail = (f" ({t['segments']} coded segment{plural}: {', '.join(t['cases'])})"
               if t["n_cases"] else "")
