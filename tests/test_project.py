@@ -203,7 +203,7 @@ def test_replace_source_keeps_codings_on_unchanged_segments(study: Project) -> N
     segs = [Segment(id="S1:1", source="S1", n=1, speaker="Interviewer", role="interviewer",
                     start=13, end=19, text=text[13:19]),
             Segment(id="S1:2", source="S1", n=2, speaker="Respondent", role="respondent",
-                    start=32, end=56, text=text[32:56])]
+                    start=32, end=55, text=text[32:55])]
     dropped = study.replace_source(new, segs)
     assert [(c.segment, c.code) for c in dropped] == [("S1:2", "funding")]
     assert [(c.segment, c.code) for c in study.codings()] == [("S1:1", "trust")]
