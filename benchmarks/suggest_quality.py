@@ -78,7 +78,7 @@ def identities(seeds: int) -> None:
 
     from tipqual.agreement import cohen_kappa
     from tipqual.nlp import build_pipeline
-    from tipqual.suggest import CodeClassifier, items_from_docs
+    from tipqual.classifier import CodeClassifier, items_from_docs
 
     if not IDENTITIES.exists():
         print(f"identities: {IDENTITIES} not found; skipped")

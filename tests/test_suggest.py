@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import SAMPLE, TIP_CODEBOOK
 from tests.fixtures.suggest.build import CODEBOOK, build_study
+from tipqual import classifier, rules
 from tipqual import codebook as codebook_mod
 from tipqual import suggest as sg
 from tipqual.errors import TipqualError
@@ -30,7 +31,7 @@ def fx(tmp_path: Path):
 
 
 def _score(nlp, text: str, code: str) -> float:
-    return sg.rule_scores(nlp(text))[code][0]
+    return rules.rule_scores(nlp(text))[code][0]
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -60,8 +61,8 @@ def test_cue_in_another_clause_or_far_away_does_not_count(nlp):
 def test_more_hits_raise_the_score_nested_ones_do_not(nlp):
     assert _score(nlp, "bribes and corruption", "corruption") == pytest.approx(0.91)
     assert _score(nlp, "a shortage of staff", "capacity") == 0.7
-    assert sg.combine([0.5, 0.5]) == 0.75
-    assert sg.combine([]) == 0.0
+    assert rules.combine([0.5, 0.5]) == 0.75
+    assert rules.combine([]) == 0.0
 
 
 def test_review_order_puts_most_uncertain_first():
@@ -81,8 +82,8 @@ OTHER = ["the police came late", "we trained the teachers", "the shelter is full
          "social workers visit monthly", "the border is long", "a family reunited"]
 
 
-def _fit(random_state: int = 0) -> sg.CodeClassifier:
-    return sg.CodeClassifier(random_state=random_state).fit(
+def _fit(random_state: int = 0) -> classifier.CodeClassifier:
+    return classifier.CodeClassifier(random_state=random_state).fit(
         MONEY + OTHER, [{"funding"}] * len(MONEY) + [{"other"}] * len(OTHER))
 
 
@@ -99,7 +100,7 @@ def test_model_learns_a_code_from_examples():
 
 
 def test_model_follows_estimator_conventions():
-    model = sg.CodeClassifier(C=1.0, random_state=3)
+    model = classifier.CodeClassifier(C=1.0, random_state=3)
     assert model.get_params()["C"] == 1.0 and model.get_params()["random_state"] == 3
     assert not hasattr(model, "classes_")
     assert model.fit(["a grant", "the police"], [{"funding"}, set()]) is model
@@ -114,9 +115,9 @@ def test_model_follows_estimator_conventions():
 
 def test_unfitted_model_refuses_to_predict():
     with pytest.raises(TipqualError, match="not fitted yet"):
-        sg.CodeClassifier().predict_proba(["anything"])
+        classifier.CodeClassifier().predict_proba(["anything"])
     with pytest.raises(TipqualError, match="nothing to learn"):
-        sg.CodeClassifier().fit(["a", "b"], [set(), set()])
+        classifier.CodeClassifier().fit(["a", "b"], [set(), set()])
 
 
 def test_model_is_repeatable_with_a_seed():
@@ -126,7 +127,7 @@ def test_model_is_repeatable_with_a_seed():
 
 
 def test_model_uses_rule_hits_as_features(nlp):
-    items = sg.items_from_docs(nlp.pipe(["They took a bribe.", "We never saw a bribe."]))
+    items = classifier.items_from_docs(nlp.pipe(["They took a bribe.", "We never saw a bribe."]))
     assert items[0].rules == "corruption"
     assert items[1].rules == "corruption~cue"
     assert items[0].lemmas == "they take a bribe ."
@@ -251,7 +252,7 @@ def test_model_suggests_once_people_have_coded(tmp_path: Path):
         assert by_pair[("copy4:4", "funding")].score > 0.5
         assert all(0 <= c.score <= 1 for c in model)
         prov = json.loads(model[0].provenance)
-        assert prov["model"]["name"] == "tipqual.suggest.CodeClassifier"
+        assert prov["model"]["name"] == "tipqual.classifier.CodeClassifier"
         assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
 
 

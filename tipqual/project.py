@@ -646,7 +646,7 @@ class Project:
             params.append(role)
         if ids is not None:
             id_list = sorted(set(ids))
-            where.append(f"s.id IN (SELECT value FROM json_each(?))")
+            where.append("s.id IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(id_list))
         sql = ('SELECT s.id, s.source_id, s.n, s.speaker, s.role, s.start, s."end", s.text, '
                "s.meta, src.case_id FROM segments s JOIN sources src ON src.id = s.source_id"

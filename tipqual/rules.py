@@ -1,0 +1,94 @@
+"""Rule evidence for codes: the code ruler's matches, scored, lowered after negation or hedges.
+
+A phrase match scores 0.7 and a token-pattern match 0.75; a negation cue ("never", "not" …) in
+the few tokens before a match, within the same clause, halves its score, a hedge ("maybe" …)
+multiplies it by 0.75. Several hits for one code combine as a noisy-or.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.tokens import Doc
+
+RULE_BASE = {"phrase": 0.7, "pattern": 0.75}
+NEGATION_CUES = frozenset({"no", "not", "n't", "never", "hardly", "barely", "scarcely", "none",
+                           "nobody", "nothing", "neither", "nor", "without", "cannot",
+                           "rarely", "seldom"})
+HEDGE_CUES = frozenset({"maybe", "perhaps", "possibly", "probably", "might", "may", "could",
+                        "unsure", "whether", "if", "sometimes", "allegedly", "apparently"})
+CUE_FACTOR = {"negation": 0.5, "hedge": 0.75}
+CUE_WINDOW = 6
+_CLAUSE_BREAKS = frozenset({".", ";", "!", "?", ":", "but", "however", "although"})
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule match in a segment: the code, where, which rule, any cue before it, the score."""
+
+    code: str
+    start: int
+    end: int
+    text: str
+    rule: str
+    cue: str | None
+    score: float
+
+
+def cue_before(doc: Doc, start: int, window: int = CUE_WINDOW) -> tuple[str, str] | None:
+    """The nearest negation or hedge word in the ``window`` tokens before token ``start``.
+
+    Returns ``(kind, word)`` with kind ``"negation"`` or ``"hedge"``, or None. The search stops
+    at a clause break (full stop, semicolon, "but" …), so a cue in another clause does not count.
+    """
+    for i in range(start - 1, max(start - window, 0) - 1, -1):
+        word = doc[i].lower_
+        if word in _CLAUSE_BREAKS:
+            return None
+        if word in NEGATION_CUES or doc[i].lemma_ in NEGATION_CUES:
+            return ("negation", word)
+        if word in HEDGE_CUES:
+            return ("hedge", word)
+    return None
+
+
+def rule_hits(doc: Doc) -> list[RuleHit]:
+    """The code ruler's matches in a processed doc, each scored (lowered after a cue)."""
+    from tipqual.nlp import CODE_SPANS
+
+    hits = []
+    for span in doc.spans.get(CODE_SPANS, []):
+        rule = span.id_ or "rule"
+        score = RULE_BASE["pattern" if rule.startswith("pattern") else "phrase"]
+        cue = cue_before(doc, span.start)
+        if cue is not None:
+            score *= CUE_FACTOR[cue[0]]
+        hits.append(RuleHit(code=span.label_, start=span.start_char, end=span.end_char,
+                            text=span.text, rule=rule, cue=None if cue is None else cue[1],
+                            score=round(score, 4)))
+    return hits
+
+
+def combine(scores: Iterable[float]) -> float:
+    """Several independent hits for one code: noisy-or, so each extra hit adds less."""
+    miss = 1.0
+    for s in scores:
+        miss *= 1.0 - s
+    return round(1.0 - miss, 4)
+
+
+def rule_scores(doc: Doc) -> dict[str, tuple[float, list[RuleHit]]]:
+    """Per code: the combined rule score and the hits behind it."""
+    by_code: dict[str, list[RuleHit]] = {}
+    for hit in rule_hits(doc):
+        by_code.setdefault(hit.code, []).append(hit)
+    for code, hits in by_code.items():
+        # "staff" inside "shortage of staff" is the same evidence, not a second hit.
+        by_code[code] = [h for h in hits if not any(
+            o is not h and o.start <= h.start and h.end <= o.end and (o.end - o.start) >
+            (h.end - h.start) for o in hits)]
+    return {code: (combine(h.score for h in hits), hits) for code, hits in sorted(by_code.items())}
+
