@@ -1,0 +1,305 @@
+"""Nothing lost: ``kill -9`` at random moments leaves a study as before or as after a command.
+
+These tests run real ``tipqual`` subprocesses and kill them with SIGKILL at random points (fixed
+seeds) during the command, then check that the study passes SQLite's integrity check and holds
+either none or all of the command's work — and, for ``review``, every decision made before the
+kill.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.corpus import make_corpus
+from tipqual.project import Coding, Project
+
+from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
+
+pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
+                                reason="needs the sample study and the TIP codebook")
+
+HUMAN_CODES = ["capacity", "trust", "funding"]
+
+
+def start(*args: str) -> subprocess.Popen:
+    """Start ``python -m tipqual`` with these arguments (pipes for all three streams)."""
+    return subprocess.Popen([sys.executable, "-m", "tipqual", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+
+
+def kill_after(proc: subprocess.Popen, delay: float) -> bool:
+    """SIGKILL the process after ``delay`` seconds; False if it had already finished."""
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    if proc.poll() is not None:
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def timed_run(*args: str) -> float:
+    """Run a tipqual command to completion and return how long it took."""
+    t0 = time.monotonic()
+    result = run_tipqual(*args)
+    assert result.returncode == 0, result.stderr
+    return time.monotonic() - t0
+
+
+def snapshot(path: Path) -> dict:
+    """What a study holds, for before/after comparisons (opening it also recovers the WAL)."""
+    with Project.open(path) as p:
+        assert p.integrity_check() == "ok"
+        return {"sources": len(p.sources()), "segments": len(p.segment_ids()),
+                "codings": sorted((c.segment, c.code, c.coder, c.status) for c in p.codings())}
+
+
+def copy_study(src: Path, dst: Path) -> Path:
+    """Copy a closed study file (its WAL is checkpointed when the last connection closes)."""
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def new_study(folder: Path, name: str) -> Path:
+    """A fresh study with the TIP codebook."""
+    db = folder / name
+    assert run_tipqual("init", str(db), "--codebook", str(TIP_CODEBOOK)).returncode == 0
+    return db
+
+
+def remove_study(db: Path) -> None:
+    """Delete a study file and its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+
+
+def write_codings(path: Path, segments: list[str], coder: str, codes: list[str]) -> None:
+    """A codings CSV coding each segment with one of ``codes`` in turn."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["segment", "code", "coder"])
+        for i, seg in enumerate(segments):
+            w.writerow([seg, codes[i % len(codes)], coder])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """200 short generated transcripts made from the sample's turns."""
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus(out, 200, words=250, seed=11)
+    return out
+
+
+def import_args(db: Path, corpus: Path) -> list[str]:
+    """``import`` of the whole generated corpus with its cases.csv."""
+    return ["import", str(db), str(corpus / "transcripts"), "--cases", str(corpus / "cases.csv")]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, corpus: Path) -> tuple[Path, float]:
+    """The corpus imported into a study, and how long the import took."""
+    db = new_study(tmp_path_factory.mktemp("imported"), "imported.db")
+    return db, timed_run(*import_args(db, corpus))
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory, imported: tuple[Path, float]) -> Path:
+    """The imported study with one coder's human codings on every fourth segment."""
+    folder = tmp_path_factory.mktemp("coded")
+    db = copy_study(imported[0], folder / "coded.db")
+    with Project.open(db) as p:
+        segs = sorted(p.segment_ids())[::4]
+    write_codings(folder / "dineo.csv", segs, "dineo", HUMAN_CODES)
+    timed_run("code", "import", str(db), str(folder / "dineo.csv"))
+    return db
+
+
+@pytest.fixture(scope="module")
+def suggested(tmp_path_factory, coded: Path) -> tuple[Path, float]:
+    """The coded study after a full ``suggest``, and how long that took."""
+    db = copy_study(coded, tmp_path_factory.mktemp("suggested") / "suggested.db")
+    return db, timed_run("suggest", str(db))
+
+
+def test_kill_during_import_leaves_none_or_all(tmp_path: Path, corpus: Path,
+                                               imported: tuple[Path, float]) -> None:
+    reference, full = imported
+    done = snapshot(reference)
+    assert done["sources"] == 200
+    rng = random.Random(2026)
+    db = new_study(tmp_path, "study.db")
+    empty = snapshot(db)
+    killed = 0
+    for _ in range(5):
+        killed += kill_after(start(*import_args(db, corpus)), rng.uniform(0.05, 0.95) * full)
+        state = snapshot(db)
+        assert state in (empty, done)
+        if state == done:  # that run finished: start again from an empty study
+            remove_study(db)
+            db = new_study(tmp_path, "study.db")
+    assert killed >= 3, "the import finished before most kills: lengthen the corpus"
+    timed_run(*import_args(db, corpus))
+    assert snapshot(db) == done
+
+
+def test_three_coders_importing_at_once_all_succeed(tmp_path: Path,
+                                                    imported: tuple[Path, float]) -> None:
+    db = copy_study(imported[0], tmp_path / "study.db")
+    with Project.open(db) as p:
+        segs = sorted(p.segment_ids())
+    files = []
+    for coder in ("ayanda", "ben", "chen"):
+        f = tmp_path / f"{coder}.csv"
+        write_codings(f, segs, coder, ["trust", "funding", "delays"])
+        files.append(f)
+    procs = [start("code", "import", str(db), str(f)) for f in files]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), results
+    state = snapshot(db)
+    assert len(state["codings"]) == 3 * len(segs)
+    for coder, first in (("ayanda", "trust"), ("ben", "trust"), ("chen", "trust")):
+        mine = [c for c in state["codings"] if c[2] == coder]
+        assert len(mine) == len(segs) and all(c[3] == "human" for c in mine)
+        assert (segs[0], first, coder, "human") in mine
+
+
+def test_kill_during_code_import_leaves_none_or_all(tmp_path: Path,
+                                                    imported: tuple[Path, float]) -> None:
+    db = copy_study(imported[0], tmp_path / "study.db")
+    with Project.open(db) as p:
+        segs = sorted(p.segment_ids())
+    f = tmp_path / "coder.csv"
+    write_codings(f, segs, "dineo", ["capacity", "trust"])
+    before = snapshot(db)
+    reference = copy_study(db, tmp_path / "ref.db")
+    full = timed_run("code", "import", str(reference), str(f))
+    after = snapshot(reference)
+    rng = random.Random(5)
+    for _ in range(3):
+        kill_after(start("code", "import", str(db), str(f)), rng.uniform(0.1, 0.9) * full)
+        state = snapshot(db)
+        assert state in (before, after)
+    timed_run("code", "import", str(db), str(f))
+    assert snapshot(db) == after
+
+
+def test_kill_during_suggest_loses_no_human_coding(tmp_path: Path, coded: Path,
+                                                   suggested: tuple[Path, float]) -> None:
+    db = copy_study(coded, tmp_path / "study.db")
+    human = [c for c in snapshot(db)["codings"] if c[3] == "human"]
+    assert len(human) > 100
+    before_suggest = snapshot(db)
+    after_suggest = snapshot(suggested[0])
+    rng = random.Random(17)
+    for _ in range(3):
+        kill_after(start("suggest", str(db)), rng.uniform(0.1, 0.9) * suggested[1])
+        state = snapshot(db)
+        assert [c for c in state["codings"] if c[3] == "human"] == human
+        assert state in (before_suggest, after_suggest)
+    timed_run("suggest", str(db))
+    assert snapshot(db) == after_suggest
+
+
+def test_kill_during_merge_leaves_target_as_before_or_after(tmp_path: Path,
+                                                            imported: tuple[Path, float]) -> None:
+    base = copy_study(imported[0], tmp_path / "base.db")
+    copy = copy_study(imported[0], tmp_path / "copy.db")
+    with Project.open(copy) as p, p.atomic():
+        for seg in sorted(p.segment_ids()):
+            p.put_coding(Coding(seg, "funding", "eve"))
+    reference = copy_study(base, tmp_path / "ref.db")
+    full = timed_run("merge", str(reference), str(copy))
+    before, after = snapshot(base), snapshot(reference)
+    assert len(after["codings"]) > len(before["codings"])
+    rng = random.Random(9)
+    for _ in range(3):
+        kill_after(start("merge", str(base), str(copy)), rng.uniform(0.1, 0.9) * full)
+        assert snapshot(base)["codings"] in (before["codings"], after["codings"])
+
+
+_DECISION = re.compile(r"\b(accepted|rejected) (\S+) for (\S+)")
+
+
+def _lines(stream) -> queue.Queue:
+    """A queue fed with the stream's lines by a reader thread (None at end of stream)."""
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            q.put(line)
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def _decide_and_kill(db: Path, coder: str, n_confirmed: int, n_extra: int,
+                     rng: random.Random) -> set[tuple[str, str, str]]:
+    """Review with a/r keys, wait for ``n_confirmed`` echoed decisions, send ``n_extra`` more
+    keys and SIGKILL the reviewer; returns the decisions it confirmed."""
+    proc = start("review", str(db), "--coder", coder)
+    lines = _lines(proc.stdout)
+    confirmed: set[tuple[str, str, str]] = set()
+    try:
+        while len(confirmed) < n_confirmed:
+            proc.stdin.write(rng.choice("ar") + "\n")
+            proc.stdin.flush()
+            while True:
+                line = lines.get(timeout=60)
+                assert line is not None, proc.stderr.read()
+                m = _DECISION.search(line)
+                if m:
+                    confirmed.add((m.group(3), m.group(2), m.group(1)))
+                    break
+        proc.stdin.write("".join(rng.choice("ar") + "\n" for _ in range(n_extra)))
+        proc.stdin.flush()
+        time.sleep(rng.uniform(0.0, 0.05))
+    finally:
+        proc.kill()
+        proc.wait()
+    # Anything echoed before the kill was confirmed too.
+    while True:
+        try:
+            line = lines.get(timeout=5)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        m = _DECISION.search(line)
+        if m:
+            confirmed.add((m.group(3), m.group(2), m.group(1)))
+    return confirmed
+
+
+def test_kill_during_review_keeps_every_decision_made(tmp_path: Path,
+                                                      suggested: tuple[Path, float]) -> None:
+    db = copy_study(suggested[0], tmp_path / "study.db")
+    before = snapshot(db)
+    rng = random.Random(31)
+    made: set[tuple[str, str, str]] = set()
+    for round_ in range(2):
+        made |= _decide_and_kill(db, "farah", rng.randint(3, 12), rng.randint(1, 8), rng)
+        state = snapshot(db)
+        mine = {(s, c, st) for s, c, who, st in state["codings"] if who == "farah"}
+        assert made <= mine, made - mine
+        # Everything else is as it was: the kill lost nothing and half-wrote nothing.
+        others = [c for c in state["codings"] if c[2] != "farah"]
+        assert others == [c for c in before["codings"] if c[2] != "farah"]
+        assert len(mine) >= len(made)
+    assert len(made) >= 6
