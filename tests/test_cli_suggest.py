@@ -166,3 +166,20 @@ def test_help_lists_the_options(runner):
     assert "--min-score" in runner.invoke(cli, ["suggest", "--help"]).output
     out = runner.invoke(cli, ["review", "--help"]).output
     assert "--coder" in out and "--case" in out and "a accept" in out
+
+
+def test_suggestions_do_not_depend_on_the_hash_seed(tmp_path: Path):
+    """Two processes with different PYTHONHASHSEED store identical suggestions (determinism)."""
+    exports = []
+    for seed in ("1", "2"):
+        study = tmp_path / f"s{seed}.db"
+        build_study(study).close()
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        for args in (["suggest", str(study)],
+                     ["code", "export", str(study), "--out", str(tmp_path / f"{seed}.csv")]):
+            done = subprocess.run([sys.executable, "-m", "tipqual", *args], env=env,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        exports.append((tmp_path / f"{seed}.csv").read_bytes())
+    assert exports[0] == exports[1]
+    assert exports[0].count(b"\n") > 1
