@@ -138,7 +138,8 @@ def test_round_trip_keeps_sources_codes_cases_and_coded_text(sample_study: Path,
         assert [(c.name, c.color, c.definition) for c in book.codes] == before_codes
         assert {c.name: book.code(c.parent).name if c.parent else None
                 for c in book.codes} == parents
-        assert "partnership" in book.ids and "trust" in book.ids  # ids recovered
+        assert book.ids == old.ids  # every code id recovered from tipqual's own export
+        assert book.sha256 == old.sha256  # with phrases, patterns and the registry
         assert _coded_texts(q) == before
         assert sorted(c.memo for c in q.codings() if c.memo) == memos
         assert {c.status for c in q.codings()} == {"human"}

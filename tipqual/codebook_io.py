@@ -393,10 +393,17 @@ def _parse_description(text: str) -> dict[str, Any]:
     return out
 
 
-def _comment_text(book: Codebook) -> str:
+def comment_text(book: Codebook) -> str:
+    """The XML comment that carries the whole codebook through other tools unchanged."""
     data = json.dumps(book.to_dict(), ensure_ascii=True, sort_keys=True)
     # "--" may not appear inside an XML comment; \u002d reads back as "-"
     return f" {COMMENT_TAG} {data.replace('--', '-' + chr(92) + 'u002d')} "
+
+
+def described(book: Codebook) -> Codebook:
+    """The codebook as other tools show it: each description holds definition and criteria."""
+    return dataclasses.replace(book, codes=[dataclasses.replace(c, definition=_description(c))
+                                            for c in book.codes])
 
 
 def to_qdc(book: Codebook) -> bytes:
@@ -405,12 +412,11 @@ def to_qdc(book: Codebook) -> bytes:
 
     if not book.codes:
         raise ExchangeError(f"the codebook {book.name!r} has no codes; a .qdc needs one")
-    shown = dataclasses.replace(book, codes=[dataclasses.replace(c, definition=_description(c))
-                                             for c in book.codes])
+    shown = described(book)
     ET.register_namespace("", qdaxml.CODEBOOK_NS)
     root = ET.Element(qdaxml.qname(qdaxml.CODEBOOK_NS, "CodeBook"),
                       {"origin": f"tipqual {__version__}"})
-    root.append(ET.Comment(_comment_text(book)))
+    root.append(ET.Comment(comment_text(book)))
     qdaxml.codes_to_element(shown, root, qdaxml.CODEBOOK_NS)
     return qdaxml.to_bytes(root)
 
@@ -418,7 +424,7 @@ def to_qdc(book: Codebook) -> bytes:
 def from_qdc(data: bytes, path: str | Path) -> Codebook:
     """A codebook from .qdc / .qde bytes: lenient about what real tools write."""
     imported = qdaxml.codebook_from_qdc(data, path)
-    saved = _saved_codebook(data)
+    saved = saved_codebook(data)
     by_guid = {qdaxml.stable_guid("code", c.id): c for c in saved.codes} if saved else {}
     read = qdaxml.read_codes(_codes_element(data, path), path)
     real_id = {q.code.id: by_guid[q.guid].id if q.guid in by_guid else q.code.id for q in read}
@@ -462,8 +468,8 @@ def _codes_element(data: bytes, path: str | Path) -> ET.Element:
     return codes
 
 
-def _saved_codebook(data: bytes) -> Codebook | None:
-    """The full codebook tipqual left in its comment, if the file still carries it."""
+def saved_codebook(data: bytes) -> Codebook | None:
+    """The full codebook tipqual left in its comment (in a .qdc or a .qde), if still there."""
     from defusedxml.ElementTree import DefusedXMLParser
 
     parser = DefusedXMLParser(target=ET.TreeBuilder(insert_comments=True), forbid_dtd=True)
@@ -472,7 +478,7 @@ def _saved_codebook(data: bytes) -> Codebook | None:
         root = parser.close()
     except Exception:  # already parsed (and reported) by qdaxml; no comment to find
         return None
-    for node in root:
+    for node in root.iter():
         text = (node.text or "").strip() if node.tag is ET.Comment else ""
         if text.startswith(COMMENT_TAG):
             try:

@@ -81,7 +81,12 @@ def build_project(project: Any) -> tuple[bytes, dict[str, bytes], dict[str, int]
             ET.SubElement(users, _q("User"), {"guid": _user(coder), "name": coder, "id": coder})
     memo_notes = {_coding_key(c): c.memo for c in codings if c.memo and c.memo.strip()}
     if book is not None and book.codes:
-        qdaxml.codes_to_element(book, ET.SubElement(root, _q("CodeBook")), NS)
+        from tipqual.codebook_io import comment_text, described
+
+        book_el = ET.SubElement(root, _q("CodeBook"))
+        # The whole codebook rides along in a comment so a tipqual import keeps ids and hints.
+        book_el.append(ET.Comment(comment_text(book)))
+        qdaxml.codes_to_element(described(book), book_el, NS)
     sources = project.sources()
     cases = project.cases()
     _variables_and_cases(root, cases, sources)

@@ -118,13 +118,15 @@ def read_plan(path: str | Path) -> Plan:
         if not head.startswith(b"<"):
             raise ExchangeError("not a .qdpx archive (neither a zip file nor a QDA-XML .qde); "
                                 "export the project again as REFI-QDA", path=path)
-        return _plan(qdaxml.parse_xml(path.read_bytes(), path), path, None, "")
+        data = path.read_bytes()
+        return _plan(qdaxml.parse_xml(data, path), data, path, None, "")
     archive = Archive(path)
     try:
         qde = _find_qde(archive)
-        root = qdaxml.parse_xml(archive.read(qde), f"{path}/{qde}")
+        data = archive.read(qde)
+        root = qdaxml.parse_xml(data, f"{path}/{qde}")
         base = str(PurePosixPath(qde).parent)
-        return _plan(root, path, archive, "" if base == "." else base + "/")
+        return _plan(root, data, path, archive, "" if base == "." else base + "/")
     finally:
         archive.close()
 
@@ -138,8 +140,10 @@ def _find_qde(archive: Archive) -> str:
                                           and not n.lower().endswith("/project.qde"), n))
 
 
-def _plan(root: ET.Element, path: Path, archive: Archive | None, base: str) -> Plan:
+def _plan(root: ET.Element, data: bytes, path: Path, archive: Archive | None,
+          base: str) -> Plan:
     from tipqual.codebook import Codebook
+    from tipqual.codebook_io import from_qdc, saved_codebook
 
     if localname(root.tag) != "Project":
         raise ExchangeError(f"not a REFI-QDA project: the root element is "
@@ -157,9 +161,15 @@ def _plan(root: ET.Element, path: Path, archive: Archive | None, base: str) -> P
         children(codes_el, "Code") else []
     codebook = Codebook(name=name, version="1", codes=[q.code for q in read],
                         description=f"Imported from {origin or 'a REFI-QDA project'}.")
+    code_of = {q.guid: q.code.id for q in read}
+    saved = saved_codebook(data) if read else None
+    if saved is not None:  # written by tipqual: keep its code ids, hints and registry
+        codebook = from_qdc(data, path)
+        ids = {qdaxml.stable_guid("code", c.id): c.id for c in saved.codes}
+        code_of = {guid: ids.get(guid, code) for guid, code in code_of.items()}
     ctx = _Context(path=path, archive=archive, base=base, producer=producer_of(origin),
-                   users=users, default_user=default_user,
-                   code_of={q.guid: q.code.id for q in read}, notes=_notes(root))
+                   users=users, default_user=default_user, code_of=code_of,
+                   notes=_notes(root))
     cases, case_of = _cases(root)
     plan = Plan(name=name, origin=origin, producer=ctx.producer, codebook=codebook,
                 cases=cases, sources=[])
