@@ -20,10 +20,7 @@ members and a fixed timestamp, so the same study always gives the same bytes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +28,10 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.errors import ExchangeError
+from tipqual.outfiles import write_bytes, zip_bytes
 
 NS = qdaxml.PROJECT_NS
 EXPORTED_STATUSES = ("human", "accepted")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def _q(name: str) -> str:
@@ -235,18 +232,5 @@ def _notes(root: ET.Element, memo_notes: dict[str, str]) -> None:
 
 def _write_zip(out: Path, members: dict[str, bytes]) -> None:
     """Write members sorted, with fixed dates and modes, then move into place atomically."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
-            for name in sorted(members):
-                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, members[name])
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise ExchangeError(f"cannot write the archive: {exc.strerror or exc}", path=out) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    data = zip_bytes((name, members[name]) for name in sorted(members))
+    write_bytes(out, data, error=ExchangeError, what="archive")

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ReportError
-from tipqual.report_render import capfirst, notes_tokens, percent, prevalence, quote, stat
+from tipqual.outfiles import repack, write_bytes
+from tipqual.report_render import (
+    capfirst,
+    notes_tokens,
+    percent,
+    prevalence,
+    quote,
+    stat,
+)
 
 FIXED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
-ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIGURE_WIDTH_CM = 16.0
 
@@ -275,13 +281,4 @@ def write_docx(ctx: dict[str, Any], figs: dict[str, Any], path: str | Path) -> N
     _pin_properties(doc, ctx["title"])
     buffer = io.BytesIO()
     doc.save(buffer)
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w") as dst:
-            for info in sorted(src.infolist(), key=lambda i: i.filename != "[Content_Types].xml"):
-                fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_DATE)
-                fixed.compress_type = zipfile.ZIP_DEFLATED
-                fixed.external_attr = 0o644 << 16
-                dst.writestr(fixed, src.read(info.filename))
-    except OSError as exc:
-        raise ReportError(f"cannot write the report: {exc.strerror or exc}", path=path)
+    write_bytes(path, repack(buffer.getvalue()), error=ReportError, what="report")

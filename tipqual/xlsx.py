@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ReportError
+from tipqual.outfiles import repack, write_bytes
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FIXED_DATE = datetime(2000, 1, 1)
-ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 MAX_CELL = 32_767  # Excel's limit on the characters of one cell
 HEADER_FILL = "DDE4EE"
 SCALE_LOW, SCALE_HIGH = "FFFFFF", "5B8DB8"
@@ -184,16 +184,7 @@ def save_workbook(wb: Any, path: str | Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(wb, archive).save()
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w") as dst:
-            for info in src.infolist():
-                fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_DATE)
-                fixed.compress_type = zipfile.ZIP_DEFLATED
-                fixed.external_attr = 0o644 << 16
-                dst.writestr(fixed, src.read(info.filename))
-    except OSError as exc:
-        raise ReportError(f"cannot write the workbook: {exc.strerror or exc}", path=path)
+    write_bytes(path, repack(buffer.getvalue()), error=ReportError, what="workbook")
 
 
 def write_matrices(project: Any, out: str | Path, *, sheet: str | None = None,

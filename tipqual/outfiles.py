@@ -1,0 +1,61 @@
+"""Writing output files: atomically (a temporary file moved into place) and reproducibly.
+
+A report, workbook or archive is either written whole or not at all: a killed command never
+leaves half a file where the previous good one was. Zip-based formats (.docx, .xlsx, .qdpx)
+are packed with fixed timestamps and modes so the same content gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from tipqual.errors import TipqualError
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = TipqualError,
+                what: str = "file") -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                        dir=path.parent)
+    except OSError as exc:
+        raise error(f"cannot write the {what}: {exc.strerror or exc}", path=path) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise error(f"cannot write the {what}: {exc.strerror or exc}", path=path) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def zip_bytes(members: Iterable[tuple[str, bytes]]) -> bytes:
+    """A deflated zip of ``(name, data)`` members, in the order given, with fixed metadata."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return buffer.getvalue()
+
+
+def repack(data: bytes) -> bytes:
+    """Re-pack a zip made by another library reproducibly (``[Content_Types].xml`` first)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        infos = sorted(src.infolist(), key=lambda i: i.filename != "[Content_Types].xml")
+        return zip_bytes((i.filename, src.read(i.filename)) for i in infos)
