@@ -17,104 +17,22 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tipqual.api import AnalysisMethods
 from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
+from tipqual.records import AuditEntry, Case, Coding, Mention, Segment, Source
+from tipqual.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["STATUSES", "SCHEMA_VERSION", "MIGRATIONS", "Project", "AuditEntry", "Case",
+           "Coding", "Mention", "Segment", "Source"]
 
 STATUSES = ("human", "suggested", "accepted", "rejected")
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x54495051  # "TIPQ": marks a file as a tipqual study
-
-
-@dataclass(frozen=True)
-class Case:
-    """One case (an organisation) with its attributes."""
-
-    id: str
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Source:
-    """One transcript as stored: its text is what segment offsets point into."""
-
-    id: str
-    case: str | None
-    path: str
-    format: str
-    sha256: str
-    text: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A unit of coding: one paragraph of one speaker turn, ``text == source.text[start:end]``."""
-
-    id: str
-    source: str
-    n: int
-    speaker: str | None
-    role: str
-    start: int
-    end: int
-    text: str
-    case: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Coding:
-    """A code applied to a segment (or a span of it) by a coder, with status and provenance."""
-
-    segment: str
-    code: str
-    coder: str
-    status: str = "human"
-    score: float | None = None
-    provenance: str | None = None
-    memo: str | None = None
-    span_start: int | None = None
-    span_end: int | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str, int, int]:
-        """The identity of a coding in a study: segment, code, coder and span."""
-        return (self.segment, self.code, self.coder,
-                -1 if self.span_start is None else self.span_start,
-                -1 if self.span_end is None else self.span_end)
-
-
-@dataclass(frozen=True)
-class Mention:
-    """A stakeholder named in a segment, with character offsets into the segment text."""
-
-    segment: str
-    stakeholder: str
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of the append-only audit log."""
-
-    id: int
-    at: str
-    actor: str
-    command: str
-    action: str
-    segment: str | None
-    code: str | None
-    coder: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
 
 
 def _now() -> str:
@@ -128,113 +46,6 @@ def _actor() -> str:
         return "unknown"
 
 
-# --- schema -----------------------------------------------------------------------------------
-# Each migration is (name, SQL script). They run once each, in order, recorded in `migrations`;
-# PRAGMA user_version is the number applied. Never edit a released migration: add a new one.
-
-MIGRATIONS: list[tuple[str, str]] = [
-    ("0001_initial", """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE cases (id TEXT PRIMARY KEY);
-CREATE TABLE case_attributes (
-    case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (case_id, name)
-);
-CREATE TABLE sources (
-    id TEXT PRIMARY KEY,
-    case_id TEXT REFERENCES cases(id),
-    path TEXT NOT NULL,
-    format TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    text TEXT NOT NULL,
-    meta TEXT NOT NULL DEFAULT '{}',
-    imported_at TEXT NOT NULL
-);
-CREATE TABLE segments (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    n INTEGER NOT NULL,
-    speaker TEXT,
-    role TEXT NOT NULL CHECK (role IN ('interviewer', 'respondent')),
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    meta TEXT NOT NULL DEFAULT '{}',
-    UNIQUE (source_id, n),
-    CHECK ("end" >= start)
-);
-CREATE TABLE codebooks (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    sha256 TEXT NOT NULL UNIQUE,
-    data TEXT NOT NULL,
-    added_at TEXT NOT NULL
-);
-CREATE TABLE codes (
-    codebook_id INTEGER NOT NULL REFERENCES codebooks(id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    parent TEXT,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (codebook_id, id)
-);
-CREATE TABLE codings (
-    id INTEGER PRIMARY KEY,
-    segment_id TEXT NOT NULL REFERENCES segments(id),
-    code_id TEXT NOT NULL,
-    coder TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('human', 'suggested', 'accepted', 'rejected')),
-    score REAL,
-    provenance TEXT,
-    memo TEXT,
-    span_start INTEGER,
-    span_end INTEGER,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE UNIQUE INDEX codings_key ON codings
-    (segment_id, code_id, coder, ifnull(span_start, -1), ifnull(span_end, -1));
-CREATE INDEX codings_status ON codings (status, coder);
-CREATE TABLE mentions (
-    id INTEGER PRIMARY KEY,
-    segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
-    stakeholder_id TEXT NOT NULL,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX mentions_segment ON mentions (segment_id);
-CREATE TABLE stage_state (
-    stage TEXT NOT NULL,
-    segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    PRIMARY KEY (stage, segment_id)
-);
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    command TEXT NOT NULL,
-    action TEXT NOT NULL,
-    segment_id TEXT,
-    code_id TEXT,
-    coder TEXT,
-    before TEXT,
-    after TEXT
-);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""),
-    ("0002_audit_lookup_index", """
-CREATE INDEX audit_lookup ON audit (at, actor, action);
-"""),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _CODING_COLUMNS = ("segment_id, code_id, coder, status, score, provenance, memo, "
                    "span_start, span_end, created_at, updated_at")
@@ -252,7 +63,7 @@ def _coding_state(c: Coding) -> dict[str, Any]:
             "span_start": c.span_start, "span_end": c.span_end}
 
 
-class Project:
+class Project(AnalysisMethods):
     """A study stored in one SQLite file. Open with :meth:`create` or :meth:`open`."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, command: str = "api"):

@@ -1,0 +1,97 @@
+"""The records of a study: plain frozen dataclasses that the store reads and writes.
+
+They carry no behaviour beyond identity; :mod:`tipqual.project` persists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case (an organisation) with its attributes."""
+
+    id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One transcript as stored: its text is what segment offsets point into."""
+
+    id: str
+    case: str | None
+    path: str
+    format: str
+    sha256: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A unit of coding: one paragraph of one speaker turn, ``text == source.text[start:end]``."""
+
+    id: str
+    source: str
+    n: int
+    speaker: str | None
+    role: str
+    start: int
+    end: int
+    text: str
+    case: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Coding:
+    """A code applied to a segment (or a span of it) by a coder, with status and provenance."""
+
+    segment: str
+    code: str
+    coder: str
+    status: str = "human"
+    score: float | None = None
+    provenance: str | None = None
+    memo: str | None = None
+    span_start: int | None = None
+    span_end: int | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, int, int]:
+        """The identity of a coding in a study: segment, code, coder and span."""
+        return (self.segment, self.code, self.coder,
+                -1 if self.span_start is None else self.span_start,
+                -1 if self.span_end is None else self.span_end)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A stakeholder named in a segment, with character offsets into the segment text."""
+
+    segment: str
+    stakeholder: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the append-only audit log."""
+
+    id: int
+    at: str
+    actor: str
+    command: str
+    action: str
+    segment: str | None
+    code: str | None
+    coder: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

@@ -1,0 +1,112 @@
+"""The study file's schema: named migrations, applied once each, in order.
+
+PRAGMA user_version records how many have been applied; the ``migrations`` table records their
+names and when they ran. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE cases (id TEXT PRIMARY KEY);
+CREATE TABLE case_attributes (
+    case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (case_id, name)
+);
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    case_id TEXT REFERENCES cases(id),
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    text TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE segments (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    speaker TEXT,
+    role TEXT NOT NULL CHECK (role IN ('interviewer', 'respondent')),
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (source_id, n),
+    CHECK ("end" >= start)
+);
+CREATE TABLE codebooks (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE codes (
+    codebook_id INTEGER NOT NULL REFERENCES codebooks(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    parent TEXT,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (codebook_id, id)
+);
+CREATE TABLE codings (
+    id INTEGER PRIMARY KEY,
+    segment_id TEXT NOT NULL REFERENCES segments(id),
+    code_id TEXT NOT NULL,
+    coder TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('human', 'suggested', 'accepted', 'rejected')),
+    score REAL,
+    provenance TEXT,
+    memo TEXT,
+    span_start INTEGER,
+    span_end INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX codings_key ON codings
+    (segment_id, code_id, coder, ifnull(span_start, -1), ifnull(span_end, -1));
+CREATE INDEX codings_status ON codings (status, coder);
+CREATE TABLE mentions (
+    id INTEGER PRIMARY KEY,
+    segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    stakeholder_id TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX mentions_segment ON mentions (segment_id);
+CREATE TABLE stage_state (
+    stage TEXT NOT NULL,
+    segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    PRIMARY KEY (stage, segment_id)
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    action TEXT NOT NULL,
+    segment_id TEXT,
+    code_id TEXT,
+    coder TEXT,
+    before TEXT,
+    after TEXT
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""),
+    ("0002_audit_lookup_index", """
+CREATE INDEX audit_lookup ON audit (at, actor, action);
+"""),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
