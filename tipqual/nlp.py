@@ -36,6 +36,7 @@ STAKEHOLDER_SPANS = "stakeholders"
 CODE_RULER = "tipqual_code_ruler_v1"
 STAKEHOLDER_RULER = "tipqual_stakeholder_ruler_v1"
 LEMMA_NORMALIZER = "tipqual_lemma_normalizer_v1"
+LOOKUP_LEMMATIZER = "tipqual_lookup_lemmatizer_v1"
 DEFAULT_BATCH_SIZE = 64
 
 _registered = False
@@ -49,6 +50,9 @@ def _register() -> None:
     from spacy.language import Language
 
     Language.factory(LEMMA_NORMALIZER)(_make_lemma_normalizer)
+    Language.factory(LOOKUP_LEMMATIZER, assigns=["token.lemma"],
+                     default_config={"model": None, "mode": "lookup", "overwrite": False})(
+        _make_lookup_lemmatizer)
     Language.factory(CODE_RULER, default_config={"spans_key": CODE_SPANS})(_make_code_ruler)
     Language.factory(STAKEHOLDER_RULER,
                      default_config={"spans_key": STAKEHOLDER_SPANS})(_make_stakeholder_ruler)
@@ -57,6 +61,57 @@ def _register() -> None:
 
 def _make_lemma_normalizer(nlp: Language, name: str) -> LemmaNormalizer:
     return LemmaNormalizer(nlp, name)
+
+
+def _make_lookup_lemmatizer(nlp: Language, model: Any, name: str, mode: str,
+                            overwrite: bool) -> Any:
+    return _lookup_lemmatizer_class()(nlp.vocab, model, name, mode=mode, overwrite=overwrite)
+
+
+_LOOKUP_CLASS: Any = None
+
+
+def _lookup_lemmatizer_class() -> Any:
+    """spaCy's Lemmatizer whose lookup mode works on word hashes, once per distinct word.
+
+    spaCy's own lookup mode reads and writes each token's strings in Python, which cost about
+    as much as tokenising; the lemmas are the same (the table's entry for the exact word).
+    """
+    global _LOOKUP_CLASS
+    if _LOOKUP_CLASS is not None:
+        return _LOOKUP_CLASS
+    from spacy.pipeline import Lemmatizer
+
+    class LookupLemmatizer(Lemmatizer):
+        """The lookup lemmatizer of spacy-lookups-data, applied a whole doc at a time."""
+
+        def __call__(self, doc: Doc) -> Doc:
+            if self.mode != "lookup":
+                return super().__call__(doc)
+            import numpy
+            from spacy.attrs import LEMMA, ORTH
+
+            if not self._validated:
+                self._validate_tables()
+            cache = self.__dict__.setdefault("_tipqual_cache", {})
+            table = self.lookups.get_table("lemma_lookup", {})
+            strings = doc.vocab.strings
+            rows = doc.to_array([ORTH, LEMMA]).tolist()
+            lemmas = []
+            for orth, lemma in rows:
+                if lemma and not self.overwrite:
+                    lemmas.append(lemma)
+                    continue
+                found = cache.get(orth)
+                if found is None:
+                    text = strings[orth]
+                    found = cache[orth] = strings.add(table.get(text, text))
+                lemmas.append(found)
+            doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
+            return doc
+
+    _LOOKUP_CLASS = LookupLemmatizer
+    return _LOOKUP_CLASS
 
 
 def _make_code_ruler(nlp: Language, name: str, spans_key: str) -> CodeRuler:
@@ -91,10 +146,12 @@ class LemmaNormalizer:
 
         # Work on the hashes of (word, lemma) pairs, each distinct pair worked out once per
         # pipeline: the per-token Python attribute access cost as much as tokenising.
-        pairs = [tuple(row) for row in doc.to_array([ORTH, LEMMA]).tolist()]
-        for pair in set(pairs).difference(self._cache):
-            self._cache[pair] = self._normalise(doc.vocab.strings, *pair)
-        lemmas = numpy.array([self._cache[pair] for pair in pairs], dtype="uint64")
+        orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
+        pairs = list(zip(orths, old))
+        cache = self._cache
+        for pair in set(pairs).difference(cache):
+            cache[pair] = self._normalise(doc.vocab.strings, *pair)
+        lemmas = numpy.array(list(map(cache.__getitem__, pairs)), dtype="uint64")
         doc.from_array([LEMMA], lemmas.reshape(-1, 1))
         return doc
 
@@ -136,6 +193,9 @@ class CodeRuler:
         # Matcher tries every pattern at every token (set predicates such as IN run in Python),
         # so a pattern is only run on a doc holding one of the words of each required token.
         self._patterns: list[_Pattern] = []
+        # word hash -> (pattern, required token) it satisfies; patterns that need no word
+        self._needs: dict[int, list[tuple[int, int]]] = {}
+        self._free: list[int] = []
         self._matcher_class = Matcher
         self._names: list[str] = []
 
@@ -167,8 +227,8 @@ class CodeRuler:
                 except (ValueError, TypeError) as exc:
                     raise CodebookError(f"code {rule['code']!r}: invalid token pattern "
                                         f"{json.dumps(rule['value'])}: {exc}") from None
-                self._patterns.append(_Pattern(matcher, _required_words(self.nlp, rule["value"]),
-                                               _max_length(rule["value"])))
+                self._add_pattern(_Pattern(matcher, _required_words(self.nlp, rule["value"]),
+                                           _max_length(rule["value"])))
             else:
                 raise CodebookError(f"unknown rule kind {rule['kind']!r}")
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
@@ -188,6 +248,24 @@ class CodeRuler:
         doc.spans[self.spans_key] = spans
         return doc
 
+    def _add_pattern(self, pattern: _Pattern) -> None:
+        index = len(self._patterns)
+        self._patterns.append(pattern)
+        if not pattern.required:
+            self._free.append(index)
+        for r, (_, words) in enumerate(pattern.required):
+            for word in words:
+                self._needs.setdefault(word, []).append((index, r))
+
+    def _candidates(self, present: set[int]) -> list[int]:
+        """The patterns (in rule order) whose every required token has a word in the doc."""
+        met: dict[int, set[int]] = {}
+        for word in present.intersection(self._needs):
+            for index, r in self._needs[word]:
+                met.setdefault(index, set()).add(r)
+        return sorted(self._free + [i for i, done in met.items()
+                                    if len(done) == len(self._patterns[i].required)])
+
     def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
         for matcher in (self._lower, self._lemma):
             if len(matcher):  # an empty matcher warns on every call
@@ -195,10 +273,8 @@ class CodeRuler:
         if not self._patterns:
             return
         rows = doc.to_array(list(_WORD_COLUMNS)).tolist()
-        present = {value for row in rows for value in row}
-        for pattern in self._patterns:
-            if not all(not words.isdisjoint(present) for _, words in pattern.required):
-                continue
+        for index in self._candidates({value for row in rows for value in row}):
+            pattern = self._patterns[index]
             if pattern.length is None or not pattern.required:
                 yield from pattern.matcher(doc)
                 continue
@@ -354,7 +430,7 @@ def blank_pipeline() -> Language:
 
     _register()
     nlp = spacy.blank("en")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe(LOOKUP_LEMMATIZER, name="lemmatizer", config={"mode": "lookup"})
     try:
         nlp.initialize()
     except (OSError, ValueError, ImportError) as exc:
