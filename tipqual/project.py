@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,8 +85,8 @@ class Project(AnalysisMethods):
         if not path.parent.exists():
             raise ProjectError(f"the folder {str(path.parent)!r} does not exist", path=path)
         tmp = path.with_name(path.name + ".tmp-init")
-        tmp.unlink(missing_ok=True)
         try:
+            tmp.unlink(missing_ok=True)
             conn = cls._connect(tmp)
             project = cls(tmp, conn, command)
             project._migrate(backup=False)
@@ -103,8 +103,12 @@ class Project(AnalysisMethods):
             raise ProjectError("a file already exists there; choose another path", path=path)
         except OSError as exc:
             raise ProjectError(f"cannot create the study: {exc.strerror or exc}", path=path)
+        except sqlite3.Error as exc:
+            raise ProjectError(f"cannot create the study ({exc}); check that the folder is "
+                               "writable and has free space", path=path)
         finally:
-            tmp.unlink(missing_ok=True)
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
         return cls.open(path, command=command)
 
     @classmethod
@@ -115,20 +119,37 @@ class Project(AnalysisMethods):
             raise ProjectError("no such study file; create one with 'tipqual init'", path=path)
         if path.is_dir():
             raise ProjectError("is a folder, not a study file", path=path)
-        with open(path, "rb") as fh:
-            header = fh.read(16)
-        if header and header != b"SQLite format 3\x00":
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(16)
+        except OSError as exc:
+            raise ProjectError(f"cannot read the study: {exc.strerror or exc}; check its "
+                               "permissions", path=path)
+        if not header:
+            raise ProjectError("the file is empty, not a tipqual study; create a study with "
+                               "'tipqual init'", path=path)
+        if header != b"SQLite format 3\x00":
             raise ProjectError("not a tipqual study (not an SQLite file)", path=path)
         try:
-            conn = cls._connect(path, readonly=readonly)
+            # Checked before anything is written (the journal mode is stored in the file), so
+            # another program's database is left exactly as it was.
+            conn = cls._connect(path, readonly=readonly, tune=False)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"cannot open the study: {exc}", path=path)
+            raise ProjectError(f"cannot open the study ({exc}); it may be damaged: restore it "
+                               "from a backup copy", path=path)
         if app_id != APPLICATION_ID:
             conn.close()
             raise ProjectError("not a tipqual study (an SQLite file of another program)",
                                path=path)
+        if not readonly:
+            try:
+                cls._tune(conn)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise ProjectError(f"cannot open the study for writing ({exc}); check that "
+                                   "the file and its folder are writable", path=path)
         if version > SCHEMA_VERSION:
             conn.close()
             raise SchemaTooNewError(
@@ -144,17 +165,21 @@ class Project(AnalysisMethods):
         return project
 
     @staticmethod
-    def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    def _connect(path: Path, readonly: bool = False, tune: bool = True) -> sqlite3.Connection:
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+        if tune and not readonly:
+            Project._tune(conn)
         return conn
+
+    @staticmethod
+    def _tune(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
         """Close the connection (uncommitted work, if any, is rolled back)."""
@@ -710,6 +735,14 @@ class Project(AnalysisMethods):
             "coders": self.coders(statuses=("human", "accepted", "rejected")),
             "codings": by_status,
         }
+
+
+def damaged_study_error(exc: BaseException, path: str | Path | None) -> ProjectError | None:
+    """The user error for a study file found damaged while a command read it, else None."""
+    if type(exc) is not sqlite3.DatabaseError:
+        return None  # OperationalError and the like are tipqual's bugs: keep their traceback
+    return ProjectError(f"the study file is damaged ({exc}); restore it from a backup copy "
+                        "(nothing was changed)", path=path)
 
 
 def _split_sql(script: str) -> list[str]:

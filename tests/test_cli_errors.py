@@ -1,0 +1,112 @@
+"""Bad input at the command line: one ``Error:`` line, non-zero exit, no traceback, nothing changed.
+
+Each case here was found by feeding a real tipqual the kind of mistake users make (a folder where a
+file belongs, another program's database, a damaged study, an output folder that cannot be
+written) and failed before its fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _assert_clean_error(result, *names: str) -> None:
+    """One ``Error:`` line naming every string in ``names``; non-zero exit; no traceback."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for name in names:
+        assert name in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def sample_study(tmp_path_factory) -> Path:
+    """A study with the sample transcripts, checkpointed so the .db file alone holds it all."""
+    folder = tmp_path_factory.mktemp("sample")
+    db = folder / "study.db"
+    assert run_tipqual("init", str(db), "--codebook", str(TIP_CODEBOOK)).returncode == 0
+    done = run_tipqual("import", str(db), str(SAMPLE / "transcripts"),
+                       "--cases", str(SAMPLE / "cases.csv"))
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return db
+
+
+def _other_program_db(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+
+
+# --- a file that is not a study is never changed --------------------------------------------
+
+@pytest.mark.parametrize("kind", ["empty", "other-program"])
+@pytest.mark.parametrize("args", [
+    ["status", "{db}"],
+    ["import", "{db}", str(SAMPLE / "transcripts" / "CSO-01.txt")],
+    ["code", "add", "{db}", "--coder", "ann", "--code", "trust", "CSO-01:2"],
+], ids=["status", "import", "code-add"])
+def test_a_file_that_is_not_a_study_is_left_unchanged(tmp_path, kind, args):
+    db = tmp_path / "notes.db"
+    if kind == "empty":
+        db.write_bytes(b"")
+    else:
+        _other_program_db(db)
+    before = _digest(db)
+    result = run_tipqual(*[a.replace("{db}", str(db)) for a in args])
+    _assert_clean_error(result, str(db), "not a tipqual study")
+    assert _digest(db) == before
+    assert not Path(f"{db}-wal").exists()
+
+
+def _run_without_write_rights(*args: str) -> subprocess.CompletedProcess:
+    """Run tipqual so that file permissions bind even when the tests run as root."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permissions cannot be tested")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run([*prefix, sys.executable, "-m", "tipqual", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def readonly_folder(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_init_in_a_read_only_folder_is_a_clean_error(readonly_folder):
+    result = _run_without_write_rights("init", str(readonly_folder / "study.db"))
+    _assert_clean_error(result, "study.db", "cannot create the study")
+    assert list(readonly_folder.iterdir()) == []
+
+
+def test_init_under_a_file_is_a_clean_error(tmp_path):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("a file, not a folder\n", encoding="utf-8")
+    result = run_tipqual("init", str(not_a_folder / "study.db"))
+    _assert_clean_error(result, "study.db", "cannot create the study")
