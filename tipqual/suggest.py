@@ -91,18 +91,31 @@ def training_set(project: Project, codebook: Codebook) -> tuple[list[Segment], l
     return segments, [labels[s.id] for s in segments]
 
 
+def model_state(segments: list[Segment], labels: list[set[str]],
+                random_state: int = 0) -> tuple[str, int]:
+    """The hash naming the model these examples train, and how many it trains on (0: rules only).
+
+    Worked out without training, so that a run with nothing to redo costs no model fit.
+    """
+    if len(segments) < MIN_TRAINING or not any(labels):
+        return _sha("rules-only"), 0
+    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels)])
+    params = CodeClassifier(random_state=random_state).get_params()
+    return _sha(fingerprint, json.dumps(params, sort_keys=True, default=str)), len(segments)
+
+
 def train_model(project: Project, codebook: Codebook, nlp: Language, *,
                 random_state: int = 0) -> tuple[CodeClassifier | None, str, int]:
     """Fit the classifier on the study's decisions; returns (model or None, state hash, n)."""
     segments, labels = training_set(project, codebook)
-    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels)])
-    if len(segments) < MIN_TRAINING or not any(labels):
-        return None, _sha("rules-only"), 0
+    state, n = model_state(segments, labels, random_state)
+    return (_fit(segments, labels, nlp, random_state) if n else None), state, n
+
+
+def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language,
+         random_state: int = 0) -> CodeClassifier:
     model = CodeClassifier(random_state=random_state)
-    items = items_from_docs(nlp.pipe(s.text for s in segments))
-    model.fit(items, labels)
-    state = _sha(fingerprint, json.dumps(model.get_params(), sort_keys=True, default=str))
-    return model, state, len(segments)
+    return model.fit(items_from_docs(nlp.pipe(s.text for s in segments)), labels)
 
 
 def _usable_codes(clf: CodeClassifier) -> set[str]:
@@ -183,13 +196,10 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
     if codebook is None:
         raise CodingError("the study has no codebook; create it with 'tipqual init PROJECT "
                           "--codebook FILE.yaml'", path=project.path)
-    nlp = build_pipeline(codebook, model)
-    clf, model_state, trained_on = train_model(project, codebook, nlp)
-    context = {"codebook": _codebook_ref(codebook),
-               "model": {"name": "tipqual.classifier.CodeClassifier", "version": __version__,
-                         "state": model_state[:12], "trained_on": trained_on,
-                         "pipeline": model or "blank-en"}}
-    run_key = _sha(codebook.sha256, model_state, model or "", repr(min_score), __version__)
+    # The keys come first: when no segment changed, neither spaCy nor the model is needed.
+    examples, labels = training_set(project, codebook)
+    state, trained_on = model_state(examples, labels)
+    run_key = _sha(codebook.sha256, state, model or "", repr(min_score), __version__)
     decided = _decided_codes(project)
     old_keys = project.stage_keys(STAGE)
     result = SuggestResult(trained_on=trained_on)
@@ -202,6 +212,12 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
     result.skipped = result.segments - len(keys)
     if not keys:
         return result
+    nlp = build_pipeline(codebook, model)
+    clf = _fit(examples, labels, nlp) if trained_on else None
+    context = {"codebook": _codebook_ref(codebook),
+               "model": {"name": "tipqual.classifier.CodeClassifier", "version": __version__,
+                         "state": state[:12], "trained_on": trained_on,
+                         "pipeline": model or "blank-en"}}
     with project.atomic():
         _process(project, nlp, clf, keys, decided, context, min_score, jobs, batch_size,
                  progress, result)
