@@ -3,11 +3,38 @@
 1. identities (real survey answers coded by two people, ``../shared/eval-data/identities``):
    train the suggestion model on coder1's codes for half of the answers (a fixed-seed split),
    predict one code per answer on the other half, and report Cohen's kappa of the model against
-   coder1 beside coder2's kappa against coder1 on the same half (the human ceiling).
-   The codes get a small codebook written from their published names (phrases only), so the
-   rule hits are features exactly as in a study.
+   coder1 beside coder2's kappa against coder1 on the same half (the human ceiling), and the
+   model's kappa with the rule features switched off (the ablation).
 2. the sample study (``transcripts_sample/``): train on coder A for cases CSO-01..05, suggest
    for CSO-06..10, and report precision and recall per code against coder A.
+
+Method (kept clean of the test halves):
+
+- The identities codebook below (``IDENTITY_CODES``) was written from the published code names
+  and general English alone, by someone who never read the answers; it replaced an earlier list
+  drawn up after looking at misclassified test answers, whose figures are withdrawn.
+- The model's settings (the defaults of :class:`tipqual.classifier.CodeClassifier`) were
+  chosen by 5-fold cross-validation inside the training half of split 0 only
+  (``benchmarks/suggest_select.py``), with a check that they also help when trained on 40-160
+  answers of that half; the test halves were run once, after the settings were fixed.
+  The splits 1-4 overlap split 0's training half, so their figures are a robustness check
+  rather than untouched held-out results; among the four lemma/cluster settings, CV on each
+  split's own training half ranks the chosen one first on splits 3 and 4, second on 1 and
+  third (0.014 below the best) on 2.
+
+Figures (``--seeds 5``, 723 test answers each, 15 codes):
+
+    split  model~coder1  rules off  coder2~coder1
+      0        0.661       0.580        0.733
+      1        0.661       0.531        0.748
+      2        0.659       0.562        0.734
+      3        0.660       0.572        0.734
+      4        0.684       0.631        0.739
+    mean       0.665       0.575        0.738     (min model 0.659, rules off 0.531)
+
+  Split 0 meets the 0.60 target. The sample study (110 training segments): all codes, scores
+  >= 0.5, rules P 0.46 R 0.61, model P 0.75 R 0.36 (with lemmas and clusters on, the old
+  defaults: model P 0.77 R 0.42; not used to choose anything).
 
 Run from the repository: ``python benchmarks/suggest_quality.py [--seeds N]``.
 """
@@ -27,38 +54,73 @@ SAMPLE = REPO / "transcripts_sample"
 TIP_CODEBOOK = REPO / "codebooks" / "tip-sa.yaml"
 TRAIN_CASES = {f"CSO-{i:02d}" for i in range(1, 6)}
 
-# The identities study's codes (ids as in its data), each with a few words that name it.
+# The identities study's codes (ids as in its data), each with the words a researcher would put
+# in a codebook for it, written from the code names and general English alone: nobody who wrote
+# these lists had read the answers (see the module docstring).
 IDENTITY_CODES: list[tuple[str, str, list[str]]] = [
-    ("1", "age", ["age", "old", "older", "young", "younger", "elderly", "senior", "years old",
-                  "generation", "teen", "adult"]),
-    ("2", "gender", ["gender", "man", "woman", "male", "female", "men", "women", "boy",
-                     "girl", "masculine", "feminine"]),
-    ("3", "sexuality", ["sexuality", "sexual orientation", "gay", "lesbian", "straight",
-                        "bisexual", "heterosexual", "homosexual", "queer", "lgbt"]),
-    ("4", "race, ethnicity or nationality", ["race", "ethnicity", "ethnic", "nationality",
-                                             "white", "black", "asian", "hispanic", "latino",
-                                             "american", "heritage", "immigrant", "citizen"]),
-    ("5", "education", ["education", "educated", "college", "degree", "school", "university",
-                        "student", "graduate", "diploma"]),
-    ("6", "religion", ["religion", "religious", "faith", "christian", "catholic", "church",
-                       "god", "jesus", "muslim", "jewish", "spiritual", "atheist", "bible"]),
+    ("1", "age", ["age", "aged", "old", "older", "young", "younger", "youth", "elderly",
+                  "senior", "senior citizen", "years old", "year old", "middle aged",
+                  "middle-aged", "teenager", "teen", "adult", "millennial", "baby boomer",
+                  "boomer", "gen x", "gen z", "generation", "twenties", "thirties",
+                  "forties", "fifties", "sixties", "birthday"]),
+    ("2", "gender", ["gender", "man", "woman", "male", "female", "men", "women", "boy", "girl",
+                     "lady", "guy", "masculine", "feminine", "masculinity", "femininity",
+                     "transgender", "trans", "non-binary", "nonbinary", "cisgender"]),
+    ("3", "sexuality", ["sexuality", "sexual orientation", "sexual", "gay", "lesbian",
+                        "straight", "bisexual", "heterosexual", "homosexual", "queer", "lgbt",
+                        "lgbtq", "pansexual", "asexual"]),
+    ("4", "race, ethnicity or nationality", [
+        "race", "racial", "ethnicity", "ethnic", "nationality", "national", "country",
+        "white", "black", "asian", "hispanic", "latino", "latina", "african american",
+        "caucasian", "native american", "biracial", "mixed race", "person of color",
+        "minority", "american", "mexican", "irish", "italian", "german", "chinese", "indian",
+        "heritage", "ancestry", "culture", "cultural", "immigrant", "citizen", "citizenship"]),
+    ("5", "education", ["education", "educated", "college", "degree", "school", "high school",
+                        "university", "student", "graduate", "diploma", "bachelor", "masters",
+                        "phd", "doctorate", "academic", "scholar", "learning"]),
+    ("6", "religion", ["religion", "religious", "faith", "christian", "christianity",
+                       "catholic", "protestant", "baptist", "mormon", "church", "god", "jesus",
+                       "christ", "muslim", "islam", "jewish", "judaism", "hindu", "buddhist",
+                       "spiritual", "spirituality", "atheist", "agnostic", "bible",
+                       "believer", "prayer", "pray"]),
     ("7", "family role", ["family", "mother", "father", "mom", "dad", "parent", "husband",
-                          "wife", "spouse", "son", "daughter", "sister", "brother",
-                          "grandmother", "grandfather", "child", "children", "kids"]),
-    ("8", "occupation", ["job", "occupation", "career", "profession", "worker", "employee",
-                         "employment", "teacher", "nurse", "doctor", "engineer", "lawyer",
-                         "manager", "business owner"]),
+                          "wife", "spouse", "son", "daughter", "sister", "brother", "sibling",
+                          "grandmother", "grandfather", "grandparent", "grandma", "grandpa",
+                          "aunt", "uncle", "cousin", "child", "children", "kids", "married",
+                          "marriage", "stepmother", "stepfather", "caregiver"]),
+    ("8", "occupation", ["job", "occupation", "career", "profession", "professional",
+                         "worker", "working", "employee", "employed", "employment",
+                         "self-employed", "unemployed", "retired", "business owner",
+                         "entrepreneur", "teacher", "nurse", "doctor", "engineer", "lawyer",
+                         "manager", "military", "soldier", "veteran"]),
     ("9", "political views", ["political", "politics", "conservative", "liberal", "democrat",
-                              "republican", "party", "vote", "progressive"]),
-    ("10", "hobbies and interests", ["hobby", "hobbies", "interests", "sports", "music",
-                                     "reading", "travel", "gaming", "games", "cooking",
-                                     "hiking", "fishing", "gardening", "movies", "tv"]),
-    ("11", "physical body", ["height", "tall", "weight", "fat", "thin", "skinny", "attractive",
-                             "beautiful", "handsome", "pretty", "ugly", "looks", "appearance",
-                             "health", "healthy", "fit", "body", "hair"]),
-    ("12", "personality, behaviours, traits", []),
+                              "democratic", "republican", "libertarian", "socialist",
+                              "progressive", "left-wing", "right-wing", "party", "vote",
+                              "voter", "activist", "feminist", "patriot", "patriotic"]),
+    ("10", "hobbies and interests", [
+        "hobby", "hobbies", "interest", "interests", "passion", "sport", "sports", "music",
+        "musician", "reading", "reader", "travel", "traveling", "gaming", "gamer", "games",
+        "cooking", "baking", "hiking", "fishing", "hunting", "gardening", "movies", "art",
+        "artist", "painting", "writing", "writer", "dancing", "singing", "photography", "fan",
+        "outdoors", "camping", "football", "basketball", "baseball", "soccer", "running",
+        "animals", "pets"]),
+    ("11", "physical body", ["body", "physical", "height", "tall", "short", "weight",
+                             "overweight", "fat", "thin", "skinny", "slim", "muscular",
+                             "attractive", "beautiful", "handsome", "pretty", "ugly",
+                             "appearance", "looks", "face", "eyes", "hair", "skin", "health",
+                             "healthy", "fit", "fitness", "disability", "disabled", "blind",
+                             "deaf"]),
+    ("12", "personality, behaviours, traits", [
+        "personality", "character", "trait", "kind", "kindness", "honest", "honesty", "loyal",
+        "loyalty", "caring", "compassionate", "generous", "friendly", "funny", "humor",
+        "sense of humor", "smart", "intelligent", "intelligence", "hardworking",
+        "hard working", "hard worker", "responsible", "reliable", "trustworthy", "integrity",
+        "introvert", "extrovert", "shy", "outgoing", "confident", "independent", "creative",
+        "patient", "respectful", "polite", "positive", "optimistic", "ambitious",
+        "determined", "leader", "empathy", "empathetic", "open minded", "open-minded", "nice",
+        "good person"]),
     ("13", "ambiguous", []),
-    ("14", "none", []),
+    ("14", "none", ["none", "nothing", "n/a", "not applicable", "no identity"]),
     ("15", "other", []),
 ]
 
@@ -92,28 +154,32 @@ def identities(seeds: int) -> None:
     items = items_from_docs(nlp.pipe(texts, batch_size=256))
     print(f"identities: {len(rows)} answers, {len(set(coder1))} codes; train on coder1 for "
           "half, predict one code per answer on the other half")
-    print(f"{'seed':>4}  {'n_test':>6}  {'model~coder1':>12}  {'coder2~coder1':>13}  "
-          f"{'seconds':>7}")
+    print(f"{'seed':>4}  {'n_test':>6}  {'model~coder1':>12}  {'rules off':>9}  "
+          f"{'coder2~coder1':>13}  {'seconds':>7}")
     results = []
     for seed in range(seeds):
         order = np.random.RandomState(seed).permutation(len(rows))
         train, test = order[: len(rows) // 2], order[len(rows) // 2:]
+        truth = [coder1[i] for i in test]
         started = time.perf_counter()
-        model = CodeClassifier(random_state=seed).fit([items[i] for i in train],
-                                                      [{coder1[i]} for i in train])
-        predicted = model.predict_best([items[i] for i in test])
-        k_model = cohen_kappa([coder1[i] for i in test], predicted)
-        k_human = cohen_kappa([coder1[i] for i in test], [coder2[i] for i in test])
-        results.append((k_model, k_human))
-        print(f"{seed:>4}  {len(test):>6}  {k_model:>12.3f}  {k_human:>13.3f}  "
-              f"{time.perf_counter() - started:>7.1f}")
-    k_model, k_human = results[0]
+        kappas = []
+        for use_rules in (True, False):
+            model = CodeClassifier(use_rules=use_rules, random_state=seed).fit(
+                [items[i] for i in train], [{coder1[i]} for i in train])
+            kappas.append(cohen_kappa(truth, model.predict_best([items[i] for i in test])))
+        kappas.append(cohen_kappa(truth, [coder2[i] for i in test]))
+        results.append(kappas)
+        print(f"{seed:>4}  {len(test):>6}  {kappas[0]:>12.3f}  {kappas[1]:>9.3f}  "
+              f"{kappas[2]:>13.3f}  {time.perf_counter() - started:>7.1f}")
+    k_model, _, k_human = results[0]
     verdict = "meets" if k_model >= 0.60 else "misses"
     print(f"identities (seed 0, the benchmark split): model kappa {k_model:.3f} {verdict} the "
           f"0.60 target; human ceiling {k_human:.3f}")
     if seeds > 1:
-        means = np.mean(results, axis=0)
-        print(f"mean over {seeds} splits: model {means[0]:.3f}, human {means[1]:.3f}")
+        means, lows = np.mean(results, axis=0), np.min(results, axis=0)
+        print(f"over {seeds} splits: model mean {means[0]:.3f} (min {lows[0]:.3f}), rules off "
+              f"mean {means[1]:.3f} (min {lows[1]:.3f}), human mean {means[2]:.3f} "
+              f"(min {lows[2]:.3f})")
 
 
 def _coder_a(path: Path) -> list[dict[str, str]]:
@@ -179,7 +245,7 @@ def _per_code_table(codes: list[str], truth: set[tuple[str, str]],
 def main(argv: list[str] | None = None) -> int:
     """Run both benchmarks and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=int, default=5,
                         help="how many random half splits of the identities data (seed 0 is "
                              "the benchmark split)")
     args = parser.parse_args(argv)
