@@ -104,3 +104,54 @@ def test_find_sample_from_a_clone_and_from_elsewhere(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, lonely)
     with pytest.raises(ReportError, match="no codebook"):
         demo.find_sample(lonely)
+
+
+# --- what a reader sees -----------------------------------------------------------------------
+
+def _docx_text(path: Path) -> str:
+    import docx
+
+    doc = docx.Document(str(path))
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def _visible_html(html: str) -> str:
+    """The page's text without its figures' SVG markup and without tags."""
+    text = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def test_demo_key_findings_and_partners_agree_across_formats(run) -> None:
+    out, _ = run
+    html = _visible_html((out / "findings.html").read_text(encoding="utf-8"))
+    md = (out / "findings.md").read_text(encoding="utf-8")
+    word = _docx_text(out / "findings.docx")
+    partners = ("most cited first: SAPS (10), NPA (9), DPCI (9), DJCD (8) and DSD (7); the "
+                "civil-society partners: NFN (5), A2I (4) and FBO (1)")
+    everyone = ("Partnership with government; Reliance on a committed individual; Victim "
+                "services; Prosecution; Capacity building and training")
+    reliability = ("mean kappa of 0.80 (substantial) and a mean alpha of 0.80 (reliable); "
+                   "agreement on Protection falls below the level for tentative conclusions")
+    for name, text in (("html", html), ("md", md), ("docx", word)):
+        flat = re.sub(r"\s+", " ", text)
+        assert partners in flat, name
+        assert everyone in flat, name
+        assert reliability in flat, name
+        assert "Below alpha 0.667: Protection (0.65)" in flat, name
+    assert "All 10 organisations:** " + everyone in md
+    assert "(CSO-03, helpline, respondent)" in html and "(CSO-03, helpline, respondent)" in word
+
+
+def test_demo_says_no_none_nan_or_null_to_a_reader(run) -> None:
+    out, _ = run
+    html = _visible_html((out / "findings.html").read_text(encoding="utf-8"))
+    md = (out / "findings.md").read_text(encoding="utf-8")
+    for name, text in (("html", html), ("md", md), ("docx", _docx_text(out / "findings.docx"))):
+        assert not re.search(r"\b(None|nan|NaN|null|undefined)\b", text), name
+
+
+def test_demo_map_is_the_reports_map(run) -> None:
+    out, _ = run
+    assert (out / "stakeholder-map.svg").read_bytes() == \
+        (out / "findings-stakeholder-map.svg").read_bytes()

@@ -109,6 +109,35 @@ def test_md_escape_disarms_markup() -> None:
     assert report_render.md_escape(report_render.md_raw("*kept*")) == "*kept*"
 
 
+def test_quote_names_the_case_type_when_known() -> None:
+    q = {"text": "We phone the captain directly.", "case": "CSO-03", "role": "respondent",
+         "case_type": "helpline"}
+    assert report_render.quote(q) == \
+        "“We phone the captain directly.” (CSO-03, helpline, respondent)"
+    assert report_render.quote({**q, "case_type": ""}) == \
+        "“We phone the captain directly.” (CSO-03, respondent)"
+
+
+def test_band_label_and_listing() -> None:
+    assert report_render.band_label("all", 10) == "All 10 organisations"
+    assert report_render.band_label("most", 10) == "Most organisations"
+    assert report_render.band_label("half", 4, {"one": "site", "many": "sites"}) == \
+        "About half of the sites"
+    assert report_render.band_label("few", 10) == "A few organisations"
+    assert report_render.listing(["SAPS"]) == "SAPS"
+    assert report_render.listing(["SAPS", "NPA"]) == "SAPS and NPA"
+    assert report_render.listing(["SAPS", "NPA", "DSD"]) == "SAPS, NPA and DSD"
+    assert report_render.listing([]) == ""
+
+
+def test_scope_is_the_definitions_first_sentence() -> None:
+    assert report_context.scope("How it works: who, how. Parent theme; prefer a child code.") \
+        == "How it works: who, how."
+    assert report_context.scope("The 3 Ps (e.g. prevention) as a whole.") == \
+        "The 3 Ps (e.g. prevention) as a whole."
+    assert report_context.scope("") == ""
+
+
 # --- quotes -----------------------------------------------------------------------------------
 
 def _cand(seg: str, case: str, coders: int, length: int) -> dict:
@@ -178,6 +207,15 @@ def test_coreq_items_answered_by_the_data(small_ctx: dict) -> None:
     assert items["24"]["answer"] == "2: ann, ben."
     assert "Interviewer" in items["1"]["answer"]
     assert "ORG-1 5, ORG-2 3, ORG-3 3;" in items["22"]["answer"]
+    assert items["18"]["answer"] == "No: one interview per organisation."
+    assert items["26"]["answer"] == ("Themes are the codebook's codes; the codebook did not "
+                                     "change during coding (one version).")
+    assert items["31"]["answer"] == ("13 themes, each with its prevalence across "
+                                     "organisations, the organisations concerned and "
+                                     "quotations.")
+    assert items["32"]["answer"] == "8 sub-themes, reported under their themes in the same way."
+    assert [i["number"] for i in small_ctx["coreq"]] == sorted(
+        (i["number"] for i in small_ctx["coreq"]), key=int)
 
 
 def test_study_hash_ignores_storage_but_follows_content(small, tmp_path: Path) -> None:
@@ -209,6 +247,67 @@ def test_sample_context(sample_ctx: dict) -> None:
     assert sample_ctx["agreement"]["coders"] == ["coder-a", "coder-b"]
     assert sample_ctx["partnerships"]["ranking"][0]["id"] == "SAPS"
     assert sample_ctx["partnerships"]["ranking"][0]["cases"] == 10
+
+
+def test_sample_key_findings_bands(sample_ctx: dict) -> None:
+    bands = {b["band"]: [(t["id"], t["n_cases"]) for t in b["themes"]]
+             for b in sample_ctx["key_findings"]}
+    assert list(bands) == ["all", "most", "half"]
+    # partnership and response are left out: a sub-theme of each is raised by all ten too
+    assert bands["all"] == [("partnership-vertical", 10), ("committed-individual", 10),
+                            ("victim-services", 10), ("prosecution", 10),
+                            ("capacity-building", 10)]
+    assert bands["most"] == [("partnership-horizontal", 9), ("trust", 9), ("funding", 9),
+                             ("referral", 9), ("capacity", 8), ("awareness", 8),
+                             ("protection", 8), ("delays", 7)]
+    assert bands["half"] == [("corruption", 6), ("funding-sustainability", 6),
+                             ("prevention", 6), ("policy-implementation", 6),
+                             ("coordination", 6), ("identification", 5)]
+
+
+def test_sample_matrix_agrees_with_the_findings(sample_ctx: dict) -> None:
+    m = sample_ctx["matrix"]
+    prevalence = {t["id"]: t["n_cases"] for f in sample_ctx["findings"]
+                  for t in (f, *f["subthemes"])}
+    assert {r["id"]: r["n_cases"] for r in m["by_code"]} == prevalence
+    assert m["grouped"] == ["partnership", "funding", "victim-services", "response"]
+    rows = {r["id"]: r for r in m["by_code"]}
+    # a theme counts each segment once, whether coded with it or with a sub-theme
+    assert rows["partnership"]["counts"] == [8, 9, 8, 10, 8, 9, 11, 8, 8, 8]
+    assert rows["committed-individual"]["counts"] == [4, 5, 5, 5, 5, 6, 6, 6, 6, 5]
+    assert m["cases"] == [f"CSO-{i:02d}" for i in range(1, 11)]
+    assert [r["counts"][m["codes"].index("trust")] for r in m["rows"]] == \
+        rows["trust"]["counts"]
+
+
+def test_sample_partners_as_the_brief_reports(sample_ctx: dict) -> None:
+    p = sample_ctx["partnerships"]
+    assert [(r["id"], r["cases"]) for r in p["leading_government"]] == \
+        [("SAPS", 10), ("NPA", 9), ("DPCI", 9), ("DJCD", 8), ("DSD", 7)]
+    assert [(r["id"], r["cases"]) for r in p["civil_society"]] == \
+        [("NFN", 5), ("A2I", 4), ("FBO", 1)]
+
+
+def test_sample_agreement_readings(sample_ctx: dict) -> None:
+    ag = sample_ctx["agreement"]
+    assert ag["readings"]["kappa"] == [{"reading": "almost perfect", "codes": 10},
+                                       {"reading": "substantial", "codes": 11}]
+    assert ag["readings"]["alpha"] == [{"reading": "reliable", "codes": 10},
+                                       {"reading": "tentative only", "codes": 10},
+                                       {"reading": "unreliable", "codes": 1}]
+    assert [(r["id"], report_render.stat(r["alpha"])) for r in ag["unreliable"]] == \
+        [("protection", "0.65")]
+
+
+def test_sample_quotes_name_the_case_type(sample_ctx: dict) -> None:
+    kinds = {"CSO-01": "shelter", "CSO-02": "faith-based", "CSO-03": "helpline",
+             "CSO-04": "legal aid", "CSO-05": "community organisation",
+             "CSO-06": "aftercare programme", "CSO-07": "community organisation",
+             "CSO-08": "shelter", "CSO-09": "faith-based", "CSO-10": "child protection"}
+    quotes = [q for f in sample_ctx["findings"] for t in (f, *f["subthemes"])
+              for q in t["quotes"]]
+    assert len(quotes) == 13 * 3 + 8 * 2
+    assert all(q["case_type"] == kinds[q["case"]] for q in quotes)
 
 
 def test_sample_agreement_matches_cohen_by_hand(sample_ctx: dict) -> None:
@@ -251,7 +350,7 @@ def test_markdown_escapes_transcripts_and_writes_figures(small_files: dict) -> N
     assert '&lt;script&gt;alert("pwned")&lt;/script&gt;' in md
     assert "&lt;img src=x onerror=alert(1)&gt; \\*not bold\\* \\| pipe" in md
     assert "<script" not in md and "<img" not in md
-    assert "![Heat map of cases against codes](findings-presence.svg)" in md
+    assert "![Heat map of themes against cases](findings-presence.svg)" in md
     for name in ("findings-presence.svg", "findings-stakeholder-map.svg"):
         assert (small_files["md"].parent / name).read_text(encoding="utf-8").count("<svg") == 1
     assert "**All 3 organisations** raised it" in md
@@ -277,8 +376,8 @@ def test_docx_headings_tables_figures_properties(small_files: dict) -> None:
     assert [p.text for p in doc.paragraphs if p.style.name == "Title"] == \
         ["Findings: Report fixture study"]
     level2 = [p.text for p in doc.paragraphs if p.style.name == "Heading 2"]
-    assert level2[:4] == ["Sampling and the cases", "Codebook", "Coders and suggestions",
-                          "Agreement between coders"]
+    assert level2[:5] == ["Key findings", "Sampling and the cases", "Codebook",
+                          "Coders and suggestions", "Agreement between coders"]
     assert "Trust and distrust" in level2 and "Challenges" in level2
     headers = [[c.text for c in t.rows[0].cells] for t in doc.tables]
     assert ["code", "segments", "agreement", "kappa", "reading", "alpha", "reading"] in headers
@@ -350,3 +449,29 @@ def test_bad_requests_are_refused(small, tmp_path: Path) -> None:
         write_report(small, tmp_path / "r.html", templates=tmp_path / "nope")
     with pytest.raises(ReportError, match="a .docx is built without templates"):
         write_report(small, tmp_path / "r.docx", templates=tmp_path)
+
+
+def test_docx_page_and_tables_print_well(small_files: dict) -> None:
+    import docx
+    from docx.oxml.ns import qn
+
+    doc = docx.Document(str(small_files["docx"]))
+    section = doc.sections[0]
+    assert (round(section.page_width.cm, 1), round(section.page_height.cm, 1)) == (21.0, 29.7)
+    assert round(section.left_margin.cm, 2) == round(section.right_margin.cm, 2) == 2.0
+    headers = [[c.text for c in t.rows[0].cells] for t in doc.tables]
+    assert headers[0] == ["raised by", "themes"]
+    for table in doc.tables:  # every header row repeats on a new page
+        assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    matrix = doc.tables[headers.index(["code", "ORG-1", "ORG-2", "ORG-3", "organisations"])]
+    assert len(matrix.rows) == 1 + 21
+    trust = next(r for r in matrix.rows if r.cells[0].text == "trust")
+    assert [c.text for c in trust.cells] == ["trust", "", "1", "", "1"]
+    fills = [c._tc.tcPr.find(qn("w:shd")) for c in trust.cells[1:4]]
+    assert [f is not None and f.get(qn("w:fill")) for f in fills] == [False, "2F6F9F", False]
+    assert matrix.rows[0].cells[1]._tc.tcPr.find(qn("w:textDirection")).get(qn("w:val")) \
+        == "btLr"
+    ranking = doc.tables[next(i for i, h in enumerate(headers) if h[:2] == ["rank",
+                                                                          "stakeholder"])]
+    widths = [round(c.width.cm, 2) for c in ranking.rows[0].cells]
+    assert round(sum(widths), 1) == 17.0 and widths[2] == max(widths)

@@ -86,3 +86,60 @@ def test_errors(built, tmp_path):
     empty = network.NetworkData(cases=["X"], case_sectors={}, stakeholders=[], citations=[])
     with pytest.raises(ReportError, match="nothing to map"):
         stakemap.draw(network.bipartite(empty), empty, tmp_path / "m.svg", codes)
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _check_legible(fig, placed) -> None:
+    """No label hits another label or any circle; circles do not touch; all inside the axes."""
+    from math import hypot
+
+    frame = fig.axes[0].get_window_extent()
+    for i, p in enumerate(placed):
+        box = p["label"]
+        assert frame.x0 <= box[0] and box[2] <= frame.x1, p["id"]
+        assert frame.y0 <= box[1] and box[3] <= frame.y1, p["id"]
+        for q in placed[:i] + placed[i + 1:]:
+            assert not _overlap(box, q["label"]), (p["id"], q["id"])
+            assert not _overlap(box, q["circle"]), (p["id"], q["id"])
+            (ax0, ay0, ax1, _), (bx0, by0, bx1, _) = p["circle"], q["circle"]
+            ra, rb = (ax1 - ax0) / 2, (bx1 - bx0) / 2
+            assert hypot(ax0 + ra - bx0 - rb, ay0 + ra - by0 - rb) >= ra + rb, (p["id"], q["id"])
+
+
+def test_labels_name_the_cases_and_overlap_nothing(built):
+    from matplotlib import pyplot as plt
+
+    data, graph, codes = built
+    fig, placed = stakemap.build_figure(graph, data, codes, noun="organisations")
+    try:
+        assert fig.axes[0].get_title() == ("Stakeholder map: who the 3 organisations cite, "
+                                           "and how close to the victim")
+        labels = sorted(t.get_text() for t in fig.axes[0].texts if "(" in t.get_text())
+        assert labels == ["DPCI (1)", "DSD (2)", "NFN (1)", "NPA (2)", "SAPS (3)"]
+        _check_legible(fig, placed)
+    finally:
+        plt.close(fig)
+
+
+def test_the_sample_map_is_legible(tmp_path):
+    from matplotlib import pyplot as plt
+
+    sys.path.insert(0, str(FIXTURES / "report"))
+    from report_study import build_sample
+
+    with build_sample(tmp_path / "sample.db") as project:
+        data, graph = network.build(project)
+        codes = stakemap.victim_codes(project.codebook())
+    fig, placed = stakemap.build_figure(graph, data, codes, noun="organisations")
+    try:
+        assert [p["id"] for p in placed] == ["DOL", "DBE", "TIP-TT", "DOH", "DHA", "DSD",
+                                             "DJCD", "DPCI", "NPA", "SAPS", "NFN", "A2I",
+                                             "FBO"]
+        _check_legible(fig, placed)
+        sizes = {p["id"]: p["circle"][2] - p["circle"][0] for p in placed}
+        assert sizes["SAPS"] > sizes["DSD"] > sizes["NFN"] > sizes["FBO"]
+    finally:
+        plt.close(fig)

@@ -133,16 +133,27 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
              f"kappa {_fmt(table.mean('kappa'))}, mean alpha {_fmt(table.mean('alpha'))}")
         sheets = write_matrices(p, out / "matrices.xlsx")
         echo(f"6. matrix    {out / 'matrices.xlsx'} ({len(sheets)} sheets)")
-        net = write_network(p, out / "network.graphml", figure=out / "stakeholder-map.svg")
+        net = write_network(p, out / "network.graphml")
+        _stakeholder_map(p, out / "stakeholder-map.svg")
         echo(f"7. network   {out / 'network.graphml'} and {out / 'stakeholder-map.svg'} "
              f"({net['stakeholders']} stakeholders cited, {net['edges']} links)")
-        written += [out / "matrices.xlsx", *net["files"]]
+        written += [out / "matrices.xlsx", *net["files"], out / "stakeholder-map.svg"]
         notes = folder / "notes.md"
         files = write_reports(p, [out / n for n in OUTPUTS[:3]], coders=list(CODERS),
                               notes=notes if notes.is_file() else None)
         echo(f"8. report    {', '.join(str(f) for f in files)}")
         written += files
     return written
+
+
+def _stakeholder_map(project: Any, path: Path) -> None:
+    """The map as the report draws it, naming the cases by the report's word for them."""
+    from tipqual import network, stakemap
+    from tipqual.report_context import DEFAULT_CASE_NOUN
+
+    data, graph = network.build(project)
+    stakemap.draw(graph, data, path, stakemap.victim_codes(project.codebook()),
+                  noun=DEFAULT_CASE_NOUN[1])
 
 
 def _fmt(value: float | None) -> str:

@@ -23,8 +23,13 @@ from tipqual.errors import ReportError
 STATUSES = ("human", "accepted")
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
 THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
+KAPPA_BANDS = ("almost perfect", "substantial", "moderate", "fair", "slight", "poor",
+               "undefined")
+ALPHA_BANDS = ("reliable", "tentative only", "unreliable", "undefined")
 DEFAULT_CASE_NOUN = ("organisation", "organisations")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+QUOTE_ATTRIBUTE = "type"  # the case attribute named beside a quotation ("CSO-03, helpline")
 
 
 def case_noun(spec: str | None) -> tuple[str, str]:
@@ -68,14 +73,16 @@ def build_context(project: Any, *, coders: list[str] | None = None,
         "coders": _coders(codings),
         "suggestions": _suggestions(codings),
         "agreement": _agreement(project, codings, coders),
-        "findings": _findings(book, counts, segments, codings),
-        "matrix": _matrix(book, counts),
-        "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph),
+        "findings": _findings(book, counts, segments, codings, cases),
+        "matrix": _matrix(book, data),
+        "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph,
+                                      len(cases)),
         "notes": notes,
         "provenance": {"tipqual_version": __version__, "codebook_sha256": book.sha256,
                        "study_sha256": study_hash(project)},
     }
     ctx["title"] = f"Findings: {ctx['study']['name']}"
+    ctx["key_findings"] = _key_findings(ctx["findings"], len(cases))
     ctx["coreq"] = _coreq(ctx, project, segments)
     return ctx
 
@@ -208,13 +215,23 @@ def _agreement(project: Any, codings: list[Any], coders: list[str] | None) -> di
                 "alpha_reading": agreement.alpha_reading(a)}
 
     mean = {s: table.mean(s) for s in ("percent_agreement", "kappa", "alpha")}
+    codes = [row(c) for c in table.codes]
     return {"coders": table.coders, "n_units": table.overall.n_units,
+            "readings": {"kappa": _tally(codes, "kappa_reading", KAPPA_BANDS),
+                         "alpha": _tally(codes, "alpha_reading", ALPHA_BANDS)},
+            "unreliable": [r for r in codes if r["alpha_reading"] == "unreliable"],
             "kappa_method": "Cohen's" if len(table.coders) == 2 else "Fleiss'",
-            "codes": [row(c) for c in table.codes], "overall": row(table.overall),
+            "codes": codes, "overall": row(table.overall),
             "mean": {"percent": mean["percent_agreement"], "kappa": mean["kappa"],
                      "alpha": mean["alpha"],
                      "kappa_reading": agreement.kappa_reading(mean["kappa"]),
                      "alpha_reading": agreement.alpha_reading(mean["alpha"])}}
+
+
+def _tally(rows: list[dict[str, Any]], key: str, bands: tuple[str, ...]) -> list[dict]:
+    """How many codes fall in each reading band, best band first, empty bands left out."""
+    counts = Counter(r[key] for r in rows)
+    return [{"reading": b, "codes": counts[b]} for b in bands if counts[b]]
 
 
 # --- findings and quotes ----------------------------------------------------------------------
@@ -277,12 +294,21 @@ def _candidates(codes: list[str], segs: dict[str, Any],
     return out
 
 
-def _public(quote: dict[str, Any]) -> dict[str, Any]:
-    return {k: quote[k] for k in ("segment", "case", "role", "coders", "text")}
+def _public(quote: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
+    out = {k: quote[k] for k in ("segment", "case", "role", "coders", "text")}
+    out["case_type"] = kinds.get(quote["case"], "")
+    return out
+
+
+def scope(definition: str) -> str:
+    """A definition's first sentence: what a theme covers, without the coders' guidance."""
+    text = _one_line(definition or "")
+    return _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
 
 
 def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
-           by_code: dict[str, dict[str, set[str]]], k: int, used: set[str]) -> dict[str, Any]:
+           by_code: dict[str, dict[str, set[str]]], k: int, used: set[str],
+           kinds: dict[str, str]) -> dict[str, Any]:
     subtree = book.subtree(code.id)
     present = counts[subtree].sum(axis=1)
     cases = [str(c) for c in counts.index if present[c] > 0]
@@ -294,14 +320,16 @@ def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
     used.update(q["segment"] for q in quotes)
     segments = {s for c in subtree for s in by_code.get(c, {})}
     return {"id": code.id, "name": code.name, "definition": code.definition,
-            "depth": book.depth(code.id), "cases": cases, "n_cases": len(cases),
-            "segments": len(segments), "quotes": [_public(q) for q in quotes]}
+            "scope": scope(code.definition), "depth": book.depth(code.id), "cases": cases,
+            "n_cases": len(cases), "segments": len(segments),
+            "quotes": [_public(q, kinds) for q in quotes]}
 
 
-def _findings(book: Any, counts: Any, segments: list[Any],
-              codings: list[Any]) -> list[dict[str, Any]]:
+def _findings(book: Any, counts: Any, segments: list[Any], codings: list[Any],
+              cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One finding per top-level theme in codebook order, each with its sub-themes."""
     segs = {s.id: s for s in segments}
+    kinds = {c["id"]: c["attributes"].get(QUOTE_ATTRIBUTE, "") for c in cases}
     by_code: dict[str, dict[str, set[str]]] = {}
     for c in codings:
         if c.status in STATUSES:
@@ -311,26 +339,75 @@ def _findings(book: Any, counts: Any, segments: list[Any],
     for code in book.codes:
         if code.parent is not None:
             continue
-        theme = _theme(book, code, counts, segs, by_code, THEME_QUOTES, used)
+        theme = _theme(book, code, counts, segs, by_code, THEME_QUOTES, used, kinds)
         theme["subthemes"] = [_theme(book, book.code(sub), counts, segs, by_code,
-                                     SUBTHEME_QUOTES, used)
+                                     SUBTHEME_QUOTES, used, kinds)
                               for sub in book.subtree(code.id)[1:]]
         findings.append(theme)
     return findings
 
 
+def _key_findings(findings: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+    """Themes and sub-themes grouped by how many cases raise them, the most shared first.
+
+    A theme is left out when one of its sub-themes is raised by as many cases: the sub-theme
+    says the same more precisely.
+    """
+    items = []
+    for theme in findings:
+        subs = theme["subthemes"]
+        if theme["n_cases"] and not any(s["n_cases"] >= theme["n_cases"] for s in subs):
+            items.append(theme)
+        items += [s for s in subs if s["n_cases"]]
+    order = {t["id"]: i for i, t in enumerate(
+        x for theme in findings for x in (theme, *theme["subthemes"]))}
+    bands: dict[str, list[dict[str, Any]]] = {}
+    for t in sorted(items, key=lambda t: (-t["n_cases"], order[t["id"]])):
+        bands.setdefault(_band(t["n_cases"], total), []).append(
+            {"id": t["id"], "name": t["name"], "n_cases": t["n_cases"]})
+    return [{"band": b, "themes": bands[b]} for b in ("all", "most", "half", "few")
+            if b in bands]
+
+
+def _band(n: int, total: int) -> str:
+    """The prevalence band of ``n`` of ``total`` cases (the same cut-offs as the words)."""
+    if n >= total:
+        return "all"
+    if n / total > 0.6:
+        return "most"
+    return "half" if n / total >= 0.4 else "few"
+
+
 # --- matrix and partnerships ------------------------------------------------------------------
 
-def _matrix(book: Any, counts: Any) -> dict[str, Any]:
-    codes = [c for c in book.ids if c in counts.columns]
-    rows = [{"case": str(case), "counts": [int(counts.loc[case, c]) for c in codes]}
-            for case in counts.index]
+def _matrix(book: Any, data: Any) -> dict[str, Any]:
+    """Cases × codes: coded segments; a code with sub-codes counts its whole subtree.
+
+    A segment coded with a theme and one of its sub-themes counts once, so each column's
+    number of cases is the theme's prevalence in the findings.
+    """
+    codes = [c for c in book.ids if c in data.codes]
+    frame = data.codings.drop_duplicates(["segment", "code"])
+    segments: dict[tuple[str, str], set[str]] = {}
+    for case, code, segment in zip(frame["case"], frame["code"], frame["segment"]):
+        segments.setdefault((str(case), str(code)), set()).add(str(segment))
+    subtrees = {c: book.subtree(c) for c in codes}
+    rows = []
+    for case in data.cases:
+        counts = [len(set().union(*(segments.get((str(case), s), set()) for s in subtrees[c])))
+                  for c in codes]
+        rows.append({"case": str(case), "counts": counts})
     totals = [sum(1 for r in rows if r["counts"][i] > 0) for i in range(len(codes))]
-    return {"codes": codes, "names": {c.id: c.name for c in book.codes}, "rows": rows,
-            "cases_with_code": totals}
+    names = {c.id: c.name for c in book.codes}
+    grouped = [c for c in codes if len(subtrees[c]) > 1]
+    by_code = [{"id": c, "name": names[c], "depth": book.depth(c), "grouped": c in grouped,
+                "counts": [r["counts"][i] for r in rows], "n_cases": totals[i]}
+               for i, c in enumerate(codes)]
+    return {"codes": codes, "names": names, "rows": rows, "cases_with_code": totals,
+            "grouped": grouped, "by_code": by_code, "cases": [r["case"] for r in rows]}
 
 
-def _partnerships(ranking: Any, graph: Any) -> dict[str, Any]:
+def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
     rows = [{"id": str(sid), "name": str(r["name"]), "sector": str(r["sector"]),
              "cases": int(r["cases"]), "mentions": int(r["mentions"]),
              "centrality": float(r["centrality"])}
@@ -340,7 +417,10 @@ def _partnerships(ranking: Any, graph: Any) -> dict[str, Any]:
     central = sorted((r for r in cited if r["centrality"] > 0),
                      key=lambda r: (-r["centrality"], -r["cases"], r["id"]))[:3]
     sectors = Counter(r["sector"] for r in cited)
+    leading = [r for r in cited if r["sector"] == "government" and 2 * r["cases"] >= n_cases]
+    civil = [r for r in cited if r["sector"] == "civil_society"]
     return {"ranking": cited, "uncited": [r["id"] for r in rows if r["cases"] == 0],
+            "leading_government": leading, "civil_society": civil,
             "facts": {"case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
                       "edges": graph.number_of_edges(),
                       "mentions": sum(r["mentions"] for r in cited),
@@ -383,6 +463,11 @@ def _coreq(ctx: dict[str, Any], project: Any, segments: list[Any]) -> list[dict[
         if 1 < len(values) < len(ctx["cases"]) or name in ("province", "setting", "type"):
             listing = "; ".join(f"{v or '(missing)'} ({n})" for v, n in sorted(values.items()))
             items.append(("16", f"Description of sample: {name}", listing + "."))
+    per_case = sorted(len(c["sources"]) for c in ctx["cases"])
+    if per_case:
+        items.append(("18", "Repeat interviews", f"No: one interview per {noun['one']}."
+                      if per_case[-1] == 1 else f"Interviews per {noun['one']}: "
+                      f"{per_case[0]} to {per_case[-1]}."))
     questions = Counter(s.source for s in segments if s.role == "interviewer")
     if questions:
         per = sorted(questions.values())
@@ -399,6 +484,16 @@ def _coreq(ctx: dict[str, Any], project: Any, segments: list[Any]) -> list[dict[
     items.append(("25", "Description of the coding tree",
                   f"Codebook {book['name']} v{book['version']}: {len(book['codes'])} codes, "
                   f"{top} top-level themes (listed in the appendix)."))
+    versions = book["versions"]
+    items.append(("26", "Derivation of themes", "Themes are the codebook's codes; the "
+                  + ("codebook did not change during coding (one version)."
+                     if versions <= 1 else f"codebook went through {versions} versions.")))
+    subs = len(book["codes"]) - top
+    items.append(("31", "Clarity of major themes", f"{top} themes, each with its prevalence "
+                  f"across {noun['many']}, the {noun['many']} concerned and quotations."))
+    if subs:
+        items.append(("32", "Clarity of minor themes", f"{subs} sub-themes, reported under "
+                      "their themes in the same way."))
     new = _saturation([c["id"] for c in book["codes"]], project, segments)
     if new:
         tail = [n for _, n in new[-3:]]
@@ -410,9 +505,7 @@ def _coreq(ctx: dict[str, Any], project: Any, segments: list[Any]) -> list[dict[
                   "network, this report)."))
     items.append(("29", "Quotations presented", "Yes: each quotation names its "
                   f"{noun['one']} and the speaker's role."))
-    order = {n: i for i, n in enumerate(("1", "12", "16", "17", "19", "22", "24", "25", "27",
-                                         "29"))}
-    items.sort(key=lambda item: order[item[0]])
+    items.sort(key=lambda item: int(item[0]))  # stable: item 16's rows keep their order
     return [{"number": n, "item": i, "answer": a} for n, i, a in items]
 
 

@@ -49,9 +49,21 @@ def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")
     return f"some ({n} of {total})"
 
 
+def band_label(band: str, total: int, noun: Any = ("organisation", "organisations")) -> str:
+    """The heading of a prevalence band: "All 10 organisations", "Most", "About half" …"""
+    many = noun["many"] if isinstance(noun, dict) else noun[1]
+    labels = {"all": f"All {total} {many}", "most": f"Most {many}",
+              "half": f"About half of the {many}", "few": f"A few {many}"}
+    return labels[band]
+
+
 def quote(q: dict[str, Any]) -> str:
-    """A quotation with its case id and the speaker's role: “…” (CSO-01, respondent)."""
-    return f"“{q['text']}” ({q['case']}, {q['role']})"
+    """A quotation with its case, the case's type when known and the speaker's role.
+
+    “…” (CSO-01, shelter, respondent), or “…” (CSO-01, respondent) without a type.
+    """
+    kind = q.get("case_type")
+    return f"“{q['text']}” ({q['case']}, {kind + ', ' if kind else ''}{q['role']})"
 
 
 def _half_up(value: float, digits: int) -> str:
@@ -71,6 +83,14 @@ def percent(value: float | None, total: float | None = None, digits: int = 0) ->
 def stat(value: float | None, digits: int = 2) -> str:
     """A statistic such as kappa, rounded half up; None (undefined) gives "n/a"."""
     return "n/a" if value is None else _half_up(value, digits)
+
+
+def listing(items: list[str]) -> str:
+    """Items joined as prose: "A", "A and B", "A, B and C"."""
+    items = [str(i) for i in items]
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def capfirst(text: str) -> str:
@@ -175,27 +195,44 @@ def _save(fig: Any, fmt: str) -> bytes:
 
 
 def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
-    """The presence heat map (cases × codes, counts written in the coloured cells)."""
+    """The presence heat map: codes down, cases across, coded segments in the coloured cells.
+
+    Codes run down the side with their names (a theme with sub-themes is marked "(all)" and
+    counts its whole subtree), so the figure reads at the width of a printed page.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    codes, rows = matrix["codes"], matrix["rows"]
-    values = [[min(1, v) for v in r["counts"]] for r in rows]
-    with plt.rc_context(_rc()):
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.42 * len(codes) + 2),
-                                        max(2.5, 0.32 * len(rows) + 2)))
-        ax.imshow(values or [[0] * len(codes)], cmap=ListedColormap(["#f4f4f4", "#2f6f9f"]),
-                  vmin=0, vmax=1, aspect="auto")
+    rows, cases = matrix["by_code"], matrix["cases"]
+    values = [[min(1, v) for v in r["counts"]] for r in rows] or [[0] * len(cases)]
+    with plt.rc_context(_rc() | {"font.size": 9}):
+        fig, ax = plt.subplots(figsize=(max(7.2, 3.0 + 0.42 * len(cases)),
+                                        max(2.6, 0.27 * len(rows) + 1.3)))
+        ax.imshow(values, cmap=ListedColormap(["#f1f3f5", "#2f6f9f"]), vmin=0, vmax=1,
+                  aspect="auto", interpolation="nearest")
         for i, r in enumerate(rows):
             for j, v in enumerate(r["counts"]):
                 if v:
-                    ax.text(j, i, str(v), ha="center", va="center", color="white", fontsize=7)
-        ax.set_xticks(range(len(codes)), codes, rotation=60, ha="right")
-        ax.set_yticks(range(len(rows)), [r["case"] for r in rows])
-        ax.set_title("Which cases raise which codes (number: coded segments)")
+                    ax.text(j, i, str(v), ha="center", va="center", color="white",
+                            fontsize=8)
+        ax.set_xticks([x - 0.5 for x in range(1, len(cases))], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, len(rows))], minor=True)
+        ax.grid(which="minor", color="white", linewidth=1.5)
+        ax.tick_params(which="minor", length=0)
+        ax.tick_params(which="major", length=0)
+        ax.xaxis.tick_top()
+        ax.set_xticks(range(len(cases)), cases, rotation=45, ha="left")
+        ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
+        for label, r in zip(ax.get_yticklabels(), rows):
+            label.set_fontweight("bold" if r["depth"] == 0 else "normal")
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])
+        right.tick_params(length=0)
+        for spine in (*ax.spines.values(), *right.spines.values()):
+            spine.set_visible(False)
         fig.tight_layout()
         try:
             return _save(fig, fmt)
@@ -203,7 +240,12 @@ def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
             plt.close(fig)
 
 
-def stakeholder_map(graph: Any, data: Any, codebook: Any, fmt: str) -> bytes | None:
+def _row_label(row: dict[str, Any]) -> str:
+    return row["name"] + (" (all)" if row["grouped"] else "")
+
+
+def stakeholder_map(graph: Any, data: Any, codebook: Any, fmt: str,
+                    noun: str = "cases") -> bytes | None:
     """The stakeholder map from :mod:`tipqual.stakemap`; None when it cannot be drawn."""
     from tipqual import stakemap
 
@@ -213,7 +255,7 @@ def stakeholder_map(graph: Any, data: Any, codebook: Any, fmt: str) -> bytes | N
         return None
     with tempfile.TemporaryDirectory(prefix="tipqual-map-") as tmp:
         path = Path(tmp) / f"map.{fmt}"
-        stakemap.draw(graph, data, path, codes)
+        stakemap.draw(graph, data, path, codes, noun=noun)
         return path.read_bytes()
 
 
@@ -235,19 +277,22 @@ def figures(ctx: dict[str, Any], network: tuple[Any, Any], codebook: Any,
             formats: tuple[str, ...]) -> dict[str, Figure]:
     """Draw the report's figures (``svg`` and/or ``png``) from its context and network."""
     noun = ctx["study"]["noun"]["many"]
+    total = ctx["study"]["cases"]
     out = {"heatmap": Figure(
-        "presence", f"Cross-case matrix: the codes each of the {ctx['study']['cases']} "
-        f"{noun} raise (coloured: present; number: coded segments).",
-        "Heat map of cases against codes")}
+        "presence", f"Cross-case matrix: which of the {total} {noun} raise each theme "
+        "(coloured: raised; number: coded segments; right: how many "
+        f"{noun} raise it). Themes in bold; a theme marked (all) includes its sub-themes.",
+        "Heat map of themes against cases")}
     data, graph = network
     out["map"] = Figure(
-        "stakeholder-map", "Stakeholder map: government on the left, civil society and other "
-        "partners on the right; height is the share of mentions in victim-support passages; "
-        "circle area grows with the cases citing the stakeholder.",
-        "Stakeholder map by sector and proximity to the victim")
+        "stakeholder-map", "Stakeholder map: government on the left of the divide, civil "
+        "society and other partners on the right; the higher a circle, the larger the share "
+        "of its mentions that come in passages about supporting victims (nearer the victim); "
+        f"circle area and the number beside each name: how many of the {total} {noun} cite "
+        "it.", "Stakeholder map by sector and proximity to the victim")
     for fmt in formats:
         setattr(out["heatmap"], fmt, _decoded(heatmap(ctx["matrix"], fmt), fmt))
-        drawn = stakeholder_map(graph, data, codebook, fmt)
+        drawn = stakeholder_map(graph, data, codebook, fmt, noun)
         if drawn is not None:
             setattr(out["map"], fmt, _decoded(drawn, fmt))
     return out
@@ -278,7 +323,7 @@ def environment(fmt: str, templates: str | Path | None = None) -> Any:
                       keep_trailing_newline=True,
                       finalize=md_escape if fmt == "md" else None)
     env.filters.update(prevalence=prevalence, quote=quote, percent=percent, stat=stat,
-                       capfirst=capfirst)
+                       capfirst=capfirst, band_label=band_label, listing=listing)
     return env
 
 
