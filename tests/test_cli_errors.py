@@ -110,3 +110,56 @@ def test_init_under_a_file_is_a_clean_error(tmp_path):
     not_a_folder.write_text("a file, not a folder\n", encoding="utf-8")
     result = run_tipqual("init", str(not_a_folder / "study.db"))
     _assert_clean_error(result, "study.db", "cannot create the study")
+
+
+# --- the command line turns file-system trouble into one line -----------------------------
+
+@pytest.mark.parametrize("args", [
+    ["status", "{dir}"],
+    ["code", "import", "{db}", "{dir}"],
+    ["code", "export", "{db}", "--out", "{dir}"],
+    ["report", "{db}", "--out", "{dir}"],
+], ids=["study", "csv", "code-export-out", "report-out"])
+def test_a_folder_where_a_file_belongs_is_one_line(tmp_path, sample_study, args):
+    folder = tmp_path / "a-folder.csv"
+    folder.mkdir()
+    db = tmp_path / "study.db"
+    shutil.copy(sample_study, db)
+    result = run_tipqual(*[a.replace("{dir}", str(folder)).replace("{db}", str(db))
+                           for a in args])
+    _assert_clean_error(result, str(folder), "is a directory")
+    assert "Usage:" not in result.stderr
+
+
+def test_an_output_folder_under_a_file_is_a_clean_error(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("a file where the output folder should go\n", encoding="utf-8")
+    result = run_tipqual("demo", "--out", str(blocker / "demo"))
+    _assert_clean_error(result, str(blocker / "demo"), "Not a directory")
+
+
+@pytest.mark.parametrize("args", [
+    ["segments", "{db}"],
+    ["code", "add", "{db}", "--coder", "ann", "--code", "trust", "CSO-01:2"],
+    ["code", "export", "{db}", "--out", "{out}"],
+], ids=["segments", "code-add", "code-export"])
+def test_a_damaged_study_is_a_clean_error_and_stays_as_it_was(tmp_path, sample_study, args):
+    data = bytearray(sample_study.read_bytes())
+    for i in range(len(data) // 4, len(data) * 9 // 10):  # page 1 (the schema) stays intact
+        data[i] = 0x5A
+    db = tmp_path / "study.db"
+    db.write_bytes(bytes(data))
+    result = run_tipqual(*[a.replace("{db}", str(db)).replace("{out}", str(tmp_path / "o.csv"))
+                           for a in args])
+    _assert_clean_error(result, str(db), "damaged", "backup")
+    assert db.read_bytes() == bytes(data)
+
+
+def test_debug_still_shows_the_traceback_of_a_damaged_study(tmp_path, sample_study):
+    data = bytearray(sample_study.read_bytes())
+    for i in range(len(data) // 4, len(data) * 9 // 10):
+        data[i] = 0x5A
+    db = tmp_path / "study.db"
+    db.write_bytes(bytes(data))
+    result = run_tipqual("--debug", "segments", str(db))
+    assert result.returncode != 0 and "Traceback" in result.stderr

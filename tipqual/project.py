@@ -148,8 +148,9 @@ class Project(AnalysisMethods):
                 cls._tune(conn)
             except sqlite3.DatabaseError as exc:
                 conn.close()
-                raise ProjectError(f"cannot open the study for writing ({exc}); check that "
-                                   "the file and its folder are writable", path=path)
+                raise damaged_study_error(exc, path) or ProjectError(
+                    f"cannot open the study for writing ({exc}); check that the file and its "
+                    "folder are writable", path=path)
         if version > SCHEMA_VERSION:
             conn.close()
             raise SchemaTooNewError(

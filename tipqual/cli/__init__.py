@@ -60,13 +60,35 @@ class TipqualGroup(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except TipqualError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            raise click.ClickException(exc.format()) from None
         except KeyboardInterrupt:
             click.echo("Interrupted: the study is as it was before this command.", err=True)
             ctx.exit(130)
+        except Exception as exc:
+            error = _user_error(ctx, exc)
+            if error is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            raise error from None
+
+
+def _user_error(ctx: click.Context, exc: Exception) -> click.ClickException | None:
+    """The one-line error for a failure the user can fix, or None for a bug (traceback)."""
+    if isinstance(exc, TipqualError):
+        return click.ClickException(exc.format())
+    if isinstance(exc, click.BadParameter) and isinstance(getattr(exc.param, "type", None),
+                                                          click.Path):
+        # A folder where a file belongs, an unreadable file: one line, no usage block.
+        return click.ClickException(f"{exc.format_message()} Give the path of a file.")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        # Files the commands write or read outside the study (a read-only or full folder).
+        return click.ClickException(f"{exc.filename}: {exc.strerror or exc}; check the path "
+                                    "and its permissions")
+    if type(exc).__module__ == "sqlite3":
+        from tipqual.project import damaged_study_error
+
+        study = (ctx.obj or {}).get("study")
+        error = damaged_study_error(exc, study)
+        return click.ClickException(error.format()) if error is not None else None
+    return None
 
 
 @click.group(cls=TipqualGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,6 +18,8 @@ def open_project(path: Path, *, readonly: bool = False):
 
     ctx = click.get_current_context(silent=True)
     command = ctx.command_path.removeprefix("tipqual ").strip() if ctx else "api"
+    if ctx is not None and isinstance(ctx.find_root().obj, dict):
+        ctx.find_root().obj["study"] = path  # named by the error handler if the file is damaged
     return Project.open(path, command=command or "api", readonly=readonly)
 
 
