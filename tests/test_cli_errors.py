@@ -163,3 +163,26 @@ def test_debug_still_shows_the_traceback_of_a_damaged_study(tmp_path, sample_stu
     db.write_bytes(bytes(data))
     result = run_tipqual("--debug", "segments", str(db))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+# --- a wrong file given as a CSV or roster is named for what it should have been --------------
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02\x03" * 64], ids=["empty", "binary"])
+@pytest.mark.parametrize("args, what", [
+    (["code", "import", "{db}", "{bad}"], "codings CSV"),
+    (["import", "{db}", str(SAMPLE / "transcripts" / "CSO-01.txt"), "--cases", "{bad}"],
+     "cases CSV"),
+    (["import", "{db}", str(SAMPLE / "transcripts" / "CSO-01.txt"), "--roster", "{bad}"],
+     "roster"),
+], ids=["codings", "cases", "roster"])
+def test_a_bad_csv_or_roster_is_not_called_a_transcript(tmp_path, sample_study, content,
+                                                       args, what):
+    db = tmp_path / "study.db"
+    shutil.copy(sample_study, db)
+    bad = tmp_path / "given.csv"
+    bad.write_bytes(content)
+    before = _digest(db)
+    result = run_tipqual(*[a.replace("{db}", str(db)).replace("{bad}", str(bad)) for a in args])
+    _assert_clean_error(result, str(bad), what)
+    assert "transcript" not in result.stderr
+    assert _digest(db) == before

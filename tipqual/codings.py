@@ -91,7 +91,7 @@ class ImportResult:
 def _read_csv(path: Path) -> list[dict[str, str]]:
     from tipqual.readers import decode_bytes, read_bytes
 
-    text = decode_bytes(read_bytes(path), path)
+    text = decode_bytes(read_bytes(path, "codings CSV"), path, "codings CSV")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED if c not in header]

@@ -56,8 +56,12 @@ class RawDocument:
     cues: tuple[Cue, ...] = ()
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of ``path``; a missing, unreadable or empty file is an IngestError."""
+def read_bytes(path: Path, what: str = "transcript") -> bytes:
+    """The bytes of ``path``; a missing, unreadable or empty file is an IngestError.
+
+    ``what`` names the kind of file the user gave (a transcript, a codings CSV, a roster…), so
+    the message tells them what the file should have held.
+    """
     if not path.exists():
         raise IngestError("no such file; check the path", path=path)
     if path.is_dir():
@@ -67,23 +71,23 @@ def read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path)
     if not data:
-        raise IngestError("the file is empty; remove it or add the transcript", path=path)
+        raise IngestError(f"the file is empty; remove it or add the {what}", path=path)
     return data
 
 
-def decode_bytes(data: bytes, path: str | Path) -> str:
-    """Decode transcript bytes (BOM, UTF-8, UTF-16, legacy) with newlines normalised to ``\\n``."""
-    text = _decode(data, path)
+def decode_bytes(data: bytes, path: str | Path, what: str = "transcript") -> str:
+    """Decode text bytes (BOM, UTF-8, UTF-16, legacy) with newlines normalised to ``\\n``."""
+    text = _decode(data, path, what)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _CONTROL.search(text) and len(_CONTROL.findall(text)) > max(2, len(text) // 200):
-        raise IngestError("looks like a binary file (control characters), not a transcript",
+        raise IngestError(f"looks like a binary file (control characters), not a {what}",
                           path=path)
     if not text.strip():
-        raise IngestError("the file holds no text; remove it or add the transcript", path=path)
+        raise IngestError(f"the file holds no text; remove it or add the {what}", path=path)
     return text
 
 
-def _decode(data: bytes, path: str | Path) -> str:
+def _decode(data: bytes, path: str | Path, what: str) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -96,8 +100,9 @@ def _decode(data: bytes, path: str | Path) -> str:
         guessed = _utf16_without_bom(data)
         if guessed is not None:
             return guessed
-        raise IngestError("is a binary file (NUL bytes), not a transcript; export it as .txt, "
-                          ".docx, .vtt or .srt", path=path)
+        advice = ("export it as .txt, .docx, .vtt or .srt" if what == "transcript"
+                  else f"give the {what} as a text file")
+        raise IngestError(f"is a binary file (NUL bytes), not a {what}; {advice}", path=path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -328,7 +333,7 @@ def source_id_for(name: str) -> str:
 
 def read_cases(path: Path) -> CasesTable:
     """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line."""
-    text = decode_bytes(read_bytes(path), path)
+    text = decode_bytes(read_bytes(path, "cases CSV"), path, "cases CSV")
     rows = csv.reader(text.split("\n"))
     header = [h.strip() for h in next(rows, [])]
     missing = [c for c in ("case", "source") if c not in header]

@@ -267,7 +267,7 @@ def read_roster(path: Path) -> list[str]:
     """Names from a roster file: one a line; blank lines and ``#`` comments ignored."""
     from tipqual.readers import decode_bytes, read_bytes
 
-    text = decode_bytes(read_bytes(path), path)
+    text = decode_bytes(read_bytes(path, "roster"), path, "roster")
     names = [line.strip() for line in text.split("\n")]
     return [n for n in names if n and not n.startswith("#")]
 
