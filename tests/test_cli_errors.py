@@ -186,3 +186,14 @@ def test_a_bad_csv_or_roster_is_not_called_a_transcript(tmp_path, sample_study, 
     _assert_clean_error(result, str(bad), what)
     assert "transcript" not in result.stderr
     assert _digest(db) == before
+
+
+# --- an output with the wrong extension is refused before anything is written -----------------
+
+@pytest.mark.parametrize("name", ["study.txt", "study.zip", "study"])
+def test_refi_export_refuses_a_name_other_than_qdpx(tmp_path, sample_study, name):
+    kept = tmp_path / name
+    kept.write_text("someone's notes\n", encoding="utf-8")
+    result = run_tipqual("refi", "export", str(sample_study), "--out", str(kept))
+    _assert_clean_error(result, str(kept), ".qdpx")
+    assert kept.read_text(encoding="utf-8") == "someone's notes\n"

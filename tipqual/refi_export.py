@@ -52,6 +52,11 @@ def export_project(project: Any, out: str | Path) -> dict[str, int]:
     out = Path(out)
     if out.is_dir():
         raise ExchangeError("is a folder; give a file name ending in .qdpx", path=out)
+    if out.suffix.lower() != ".qdpx":
+        # QDA tools only open a REFI-QDA project by its extension; never write one unseen.
+        raise ExchangeError(f"a REFI-QDA project is written to a .qdpx file, not "
+                            f"{out.suffix or 'a file without extension'!r}; name it e.g. "
+                            f"{out.with_suffix('.qdpx').name}", path=out)
     if not out.parent.exists():
         raise ExchangeError(f"the folder {str(out.parent)!r} does not exist", path=out)
     qde, members, counts = build_project(project)
