@@ -65,7 +65,7 @@ def sample_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (9, 10, "most (9 of 10)"), (5, 10, "about half (5 of 10)"),
     (4, 10, "about half (4 of 10)"), (6, 10, "about half (6 of 10)"),
     (2, 10, "a few (2)"), (3, 10, "a few (3)"), (5, 20, "some (5 of 20)"),
-    (1, 10, "one organisation"), (0, 10, "none"), (1, 1, "the only organisation"),
+    (1, 10, "one organisation"), (0, 10, "no organisation"), (1, 1, "the only organisation"),
 ])
 def test_prevalence_in_words(n: int, total: int, expected: str) -> None:
     assert report_render.prevalence(n, total) == expected
@@ -475,3 +475,11 @@ def test_docx_page_and_tables_print_well(small_files: dict) -> None:
                                                                           "stakeholder"])]
     widths = [round(c.width.cm, 2) for c in ranking.rows[0].cells]
     assert round(sum(widths), 1) == 17.0 and widths[2] == max(widths)
+
+
+def test_a_theme_nobody_raised_reads_as_words(small_files: dict) -> None:
+    html = small_files["html"].read_text(encoding="utf-8")
+    md = small_files["md"].read_text(encoding="utf-8")
+    assert '<span class="prevalence">No organisation</span> raised this theme.' in html
+    assert "**No organisation** raised this theme." in md
+    assert not re.search(r"\bNone\b", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))

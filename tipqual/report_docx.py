@@ -269,8 +269,13 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
             _para(doc, lead)
         for r in rows:
             name = f", {r['name']}" if r["name"] != r["id"] else ""
-            _para(doc, f"{name}: {prevalence(r['cases'], total, noun)}", style="List Bullet",
-                  bold=r["id"])
+            _para(doc, f"{name}: {prevalence(r['cases'], total, noun).lower()}",
+                  style="List Bullet", bold=r["id"])
+    if figs["map"].get("png") is not None:
+        _figure(doc, figs["map"], 2, TEXT_WIDTH_CM)
+    else:
+        _para(doc, "No stakeholder map: no stakeholder is cited, or the codebook has no "
+              "victim-support code.")
     if p["ranking"]:
         _table(doc, ["rank", "stakeholder", "name", "sector", f"{noun['many']} citing",
                      "mentions", "centrality"],
@@ -278,11 +283,6 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
                  prevalence(r["cases"], total, noun), r["mentions"],
                  stat(r["centrality"], 3)] for i, r in enumerate(p["ranking"], start=1)],
                widths=[0.8, 1.8, 4, 1.7, 2.3, 1.4, 1.5], numeric={0, 5, 6})
-    if figs["map"].get("png") is not None:
-        _figure(doc, figs["map"], 2, TEXT_WIDTH_CM)
-    else:
-        _para(doc, "No stakeholder map: no stakeholder is cited, or the codebook has no "
-              "victim-support code.")
 
 
 def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")
     """How many of ``total`` cases, in words: "All 10 organisations", "most (7 of 10)" …"""
     one, many = (noun["one"], noun["many"]) if isinstance(noun, dict) else noun
     if n <= 0:
-        return "none"
+        return f"no {one}"  # "None raised it" would read as a missing value
     if n >= total:
         return f"the only {one}" if total == 1 else f"All {total} {many}"
     if n == 1:

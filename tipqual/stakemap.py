@@ -29,7 +29,7 @@ SECTOR_COLOURS = {"government": "#2f5d8a", "civil_society": "#d9822b"}
 OTHER_COLOUR = "#6a9f58"
 HASH_SALT = "tipqual"
 FIG_SIZE = (10.0, 7.0)
-AXES = (0.09, 0.22, 0.89, 0.7)  # left, bottom, width, height: room below for the legend
+AXES = (0.09, 0.2, 0.89, 0.72)  # left, bottom, width, height: room below for the legend
 X_LIMIT = 1.06
 Y_LIMITS = (-0.24, 1.2)
 MAX_DIAMETER, MIN_DIAMETER, CIRCLE_GAP = 56.0, 12.0, 4.0  # points
@@ -240,6 +240,6 @@ def _legend(fig: Any, ax: Any, points: list[dict[str, Any]], n_cases: int, diame
     sectors = sorted({p["sector"] for p in points})
     handles += [ax.scatter([], [], s=90, color=SECTOR_COLOURS.get(s, OTHER_COLOUR),
                            label=s.replace("_", " ")) for s in sectors]
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.07),
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.075),
                ncol=len(handles), frameon=False, handletextpad=1.4, columnspacing=3.0,
                borderpad=0.2, fontsize=9)
