@@ -197,3 +197,28 @@ def test_refi_export_refuses_a_name_other_than_qdpx(tmp_path, sample_study, name
     result = run_tipqual("refi", "export", str(sample_study), "--out", str(kept))
     _assert_clean_error(result, str(kept), ".qdpx")
     assert kept.read_text(encoding="utf-8") == "someone's notes\n"
+
+
+# --- an empty study says what to do first, and that advice can be followed ---------------------
+
+@pytest.fixture(scope="module")
+def bare_study(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("bare") / "bare.db"
+    assert run_tipqual("init", str(db)).returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "{db}", "--out", "{tmp}/r.html"],
+    ["matrix", "{db}", "--out", "{tmp}/m.xlsx"],
+    ["network", "{db}", "--out", "{tmp}/n.graphml"],
+    ["suggest", "{db}"],
+    ["codebook", "export", "{db}", "--out", "{tmp}/c.yaml"],
+], ids=["report", "matrix", "network", "suggest", "codebook-export"])
+def test_a_study_without_codebook_points_to_a_new_study(tmp_path, bare_study, args):
+    before = _digest(bare_study)
+    result = run_tipqual(*[a.replace("{db}", str(bare_study)).replace("{tmp}", str(tmp_path))
+                           for a in args])
+    _assert_clean_error(result, str(bare_study), "no codebook",
+                        "tipqual init NEW.db --codebook")
+    assert _digest(bare_study) == before

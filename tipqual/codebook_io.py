@@ -19,7 +19,7 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.codebook import Code, Codebook, CodebookDiff, Stakeholder, diff
-from tipqual.errors import CodebookError, ExchangeError
+from tipqual.errors import NO_CODEBOOK_ADVICE, CodebookError, ExchangeError
 
 __all__ = ["CodebookDiff", "diff", "export", "import_file", "load_any", "load_source",
            "to_markdown", "to_qdc", "to_yaml", "from_qdc", "read_xlsx", "write_xlsx"]
@@ -55,8 +55,7 @@ def load_source(src: str | Path) -> Codebook:
     with Project.open(src, command="codebook export") as project:
         book = project.codebook()
     if book is None:
-        raise CodebookError("the study has no codebook; give one with 'tipqual init --codebook'",
-                            path=src)
+        raise CodebookError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=src)
     return book
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from tipqual.errors import CodingError
+from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError
 
 DEFAULT_STATUSES = ("human", "accepted")
 CODING_COLUMNS = ["case", "source", "segment", "n", "role", "length", "code", "coder",
@@ -51,8 +51,7 @@ def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
 
     book = project.codebook()
     if book is None:
-        raise CodingError("the study has no codebook; add one with 'tipqual init --codebook' "
-                          "or 'tipqual import'", path=project.path)
+        raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
     statuses = sorted(set(statuses))
     for status in statuses:
         if status not in STATUSES:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tipqual.errors import ReportError
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 
 DEFAULT_STATUSES = ("human", "accepted")
 # The suggest stage records a key per segment when it has stored that segment's mentions.
@@ -71,8 +71,8 @@ def load(project: Any, *, mentions: Iterable[Any] | None = None,
     """Read cases, the registry, respondent mentions and segment codes from a study."""
     book = project.codebook()
     if book is None:
-        raise ReportError("the study has no codebook, so no stakeholder registry; add one "
-                          "with 'tipqual init --codebook'", path=project.path)
+        raise ReportError("the study has no codebook, so no stakeholder registry; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
     if mentions is None:
         mentions = project_mentions(project, book)
     segments = {s.id: s for s in project.segments()}

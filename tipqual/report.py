@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tipqual.errors import ReportError
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 
 FORMATS = (".html", ".md", ".docx")
 
@@ -116,8 +116,8 @@ def write_reports(project: Any, outs: list[str | Path], *,
         rr.environment("html", templates)  # refuse a missing folder before any work
     noun = rc.case_noun(case_noun)
     if project.codebook() is None:
-        raise ReportError("the study has no codebook, so there are no themes to report; add "
-                          "one with 'tipqual init --codebook'", path=project.path)
+        raise ReportError("the study has no codebook, so there are no themes to report; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
     graph = network.build(project)
     ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph)
     formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))

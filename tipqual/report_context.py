@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from tipqual import __version__
-from tipqual.errors import ReportError
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 
 STATUSES = ("human", "accepted")
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
@@ -57,8 +57,8 @@ def build_context(project: Any, *, coders: list[str] | None = None,
 
     book = project.codebook()
     if book is None:
-        raise ReportError("the study has no codebook, so there are no themes to report; add "
-                          "one with 'tipqual init --codebook'", path=project.path)
+        raise ReportError("the study has no codebook, so there are no themes to report; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
     segments = list(project.segments())
     codings = project.codings()
     data = matrices.load(project)

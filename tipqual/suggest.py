@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tipqual import __version__
 from tipqual.classifier import CodeClassifier, items_from_docs
-from tipqual.errors import CodingError, TipqualError
+from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
 from tipqual.rules import rule_scores
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,8 +194,7 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
         raise TipqualError(f"--jobs must be at least 1, not {jobs}")
     codebook = project.codebook()
     if codebook is None:
-        raise CodingError("the study has no codebook; create it with 'tipqual init PROJECT "
-                          "--codebook FILE.yaml'", path=project.path)
+        raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
     # The keys come first: when no segment changed, neither spaCy nor the model is needed.
     examples, labels = training_set(project, codebook)
     state, trained_on = model_state(examples, labels)
