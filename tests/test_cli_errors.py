@@ -222,3 +222,10 @@ def test_a_study_without_codebook_points_to_a_new_study(tmp_path, bare_study, ar
     _assert_clean_error(result, str(bare_study), "no codebook",
                         "tipqual init NEW.db --codebook")
     assert _digest(bare_study) == before
+
+
+def test_a_file_where_a_folder_belongs_asks_for_a_folder(tmp_path):
+    blocker = tmp_path / "out.txt"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    result = run_tipqual("demo", "--out", str(blocker))
+    _assert_clean_error(result, str(blocker), "is a file", "path of a folder")

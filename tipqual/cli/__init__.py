@@ -74,10 +74,11 @@ def _user_error(ctx: click.Context, exc: Exception) -> click.ClickException | No
     """The one-line error for a failure the user can fix, or None for a bug (traceback)."""
     if isinstance(exc, TipqualError):
         return click.ClickException(exc.format())
-    if isinstance(exc, click.BadParameter) and isinstance(getattr(exc.param, "type", None),
-                                                          click.Path):
+    kind = getattr(exc, "param", None) and exc.param.type  # type: ignore[attr-defined]
+    if isinstance(exc, click.BadParameter) and isinstance(kind, click.Path):
         # A folder where a file belongs, an unreadable file: one line, no usage block.
-        return click.ClickException(f"{exc.format_message()} Give the path of a file.")
+        wanted = "file" if kind.file_okay else "folder"
+        return click.ClickException(f"{exc.format_message()} Give the path of a {wanted}.")
     if isinstance(exc, OSError) and exc.filename is not None:
         # Files the commands write or read outside the study (a read-only or full folder).
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}; check the path "
