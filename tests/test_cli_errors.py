@@ -229,3 +229,13 @@ def test_a_file_where_a_folder_belongs_asks_for_a_folder(tmp_path):
     blocker.write_text("not a folder\n", encoding="utf-8")
     result = run_tipqual("demo", "--out", str(blocker))
     _assert_clean_error(result, str(blocker), "is a file", "path of a folder")
+
+
+@pytest.mark.parametrize("name", ["codebook.xlsx", "codebook.yaml", "codebook.qdc"])
+def test_codebook_export_into_a_read_only_folder_names_the_file_once(readonly_folder, name):
+    out = readonly_folder / name
+    result = _run_without_write_rights("codebook", "export", str(TIP_CODEBOOK), "--out",
+                                       str(out))
+    _assert_clean_error(result, str(out), "cannot write")
+    assert result.stderr.count(str(out)) == 1
+    assert list(readonly_folder.iterdir()) == []

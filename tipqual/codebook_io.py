@@ -19,7 +19,7 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.codebook import Code, Codebook, CodebookDiff, Stakeholder, diff
-from tipqual.errors import NO_CODEBOOK_ADVICE, CodebookError, ExchangeError
+from tipqual.errors import NO_CODEBOOK_ADVICE, CodebookError, ExchangeError, TipqualError
 
 __all__ = ["CodebookDiff", "diff", "export", "import_file", "load_any", "load_source",
            "to_markdown", "to_qdc", "to_yaml", "from_qdc", "read_xlsx", "write_xlsx"]
@@ -271,7 +271,9 @@ def write_xlsx(book: Codebook, out: str | Path) -> None:
         save_workbook(wb, out)
     except CodebookError:
         raise
-    except Exception as exc:  # save_workbook reports write failures as ReportError
+    except TipqualError as exc:  # save_workbook reports write failures as ReportError
+        raise CodebookError(exc.message, path=exc.path or out) from None
+    except Exception as exc:
         raise CodebookError(f"cannot write the workbook: {exc}", path=out) from None
 
 
