@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 # A study gets its codebook when it is created ('tipqual init --codebook'), and init never touches
 # an existing file, so every "no codebook" message points to a new study.
 NO_CODEBOOK_ADVICE = ("start a study with one ('tipqual init NEW.db --codebook FILE.yaml') and "
