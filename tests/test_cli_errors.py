@@ -239,3 +239,16 @@ def test_codebook_export_into_a_read_only_folder_names_the_file_once(readonly_fo
     _assert_clean_error(result, str(out), "cannot write")
     assert result.stderr.count(str(out)) == 1
     assert list(readonly_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [{}, {"notes.pdf": b"%PDF-1.4", "README.txt": b"about"}],
+                         ids=["empty", "no-transcripts"])
+def test_import_of_a_folder_without_transcripts_is_an_error(tmp_path, bare_study, content):
+    folder = tmp_path / "interviews"
+    folder.mkdir()
+    for name, data in content.items():
+        (folder / name).write_bytes(data)
+    before = _digest(bare_study)
+    result = run_tipqual("import", str(bare_study), str(folder))
+    _assert_clean_error(result, str(folder), "no transcripts")
+    assert _digest(bare_study) == before

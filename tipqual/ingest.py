@@ -312,6 +312,7 @@ def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[In
     bad: list[IngestError] = []
     for path in paths:
         if path.is_dir():
+            found = len(files)
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path).parts
                 if not child.is_file() or any(p.startswith((".", "~$")) for p in rel):
@@ -321,6 +322,10 @@ def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[In
                     passed_over.append(str(child))
                 else:
                     files.append(child)
+            if len(files) == found:  # most likely the wrong folder: say so, never "0 imported"
+                bad.append(IngestError(
+                    f"the folder holds no transcripts ({' '.join(sorted(readers.SUPPORTED))}); "
+                    "check the path", path=path))
         elif not path.exists():
             bad.append(IngestError("no such file or folder; check the path", path=path))
         elif path.suffix.lower() not in readers.SUPPORTED:
