@@ -252,3 +252,11 @@ def test_import_of_a_folder_without_transcripts_is_an_error(tmp_path, bare_study
     result = run_tipqual("import", str(bare_study), str(folder))
     _assert_clean_error(result, str(folder), "no transcripts")
     assert _digest(bare_study) == before
+
+
+def test_code_export_of_an_unknown_coder_is_an_error_not_an_empty_file(tmp_path, sample_study):
+    out = tmp_path / "codings.csv"
+    result = run_tipqual("code", "export", str(sample_study), "--out", str(out),
+                         "--coder", "coder-z")
+    _assert_clean_error(result, str(sample_study), "unknown coder 'coder-z'")
+    assert not out.exists()

@@ -175,7 +175,13 @@ def export_rows(project: Project, statuses: Iterable[str] | None = None,
     for status in statuses or []:
         if status not in STATUSES:
             raise CodingError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-    codings = project.codings(statuses=statuses, coders=list(coders) if coders else None)
+    coders = sorted(set(coders)) if coders else None
+    known = set(project.coders()) if coders else set()
+    for coder in coders or []:
+        if coder not in known:  # a misspelt name would otherwise export an empty file
+            raise CodingError(f"unknown coder {coder!r}; the study's coders are: "
+                              f"{', '.join(sorted(known)) or 'none'}", path=project.path)
+    codings = project.codings(statuses=statuses, coders=coders)
     segments = {s.id: s for s in project.segments(ids={c.segment for c in codings})}
     rows = []
     for c in codings:
