@@ -463,14 +463,18 @@ def test_docx_page_and_tables_print_well(small_files: dict) -> None:
     assert headers[0] == ["raised by", "themes"]
     for table in doc.tables:  # every header row repeats on a new page
         assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
-    matrix = doc.tables[headers.index(["code", "ORG-1", "ORG-2", "ORG-3", "organisations"])]
+    matrix = doc.tables[headers.index(["code", "ORG-1", "ORG-2", "ORG-3", "of 3"])]
     assert len(matrix.rows) == 1 + 21
     trust = next(r for r in matrix.rows if r.cells[0].text == "trust")
     assert [c.text for c in trust.cells] == ["trust", "", "1", "", "1"]
     fills = [c._tc.tcPr.find(qn("w:shd")) for c in trust.cells[1:4]]
     assert [f is not None and f.get(qn("w:fill")) for f in fills] == [False, "2F6F9F", False]
-    assert matrix.rows[0].cells[1]._tc.tcPr.find(qn("w:textDirection")).get(qn("w:val")) \
-        == "btLr"
+    styles = {p.style.name for t in doc.tables for r in t.rows for c in r.cells
+              for p in c.paragraphs}
+    assert styles == {"Table Text"}
+    assert doc.styles["Table Text"].font.size.pt == 8.5
+    margins = matrix._tbl.tblPr.find(qn("w:tblCellMar"))
+    assert [e.get(qn("w:w")) for e in margins] == ["28", "28"]
     ranking = doc.tables[next(i for i, h in enumerate(headers) if h[:2] == ["rank",
                                                                           "stakeholder"])]
     widths = [round(c.width.cm, 2) for c in ranking.rows[0].cells]

@@ -32,6 +32,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 TEXT_WIDTH_CM = 17.0  # A4 with 2 cm margins
 HEADER_FILL, PRESENT_FILL = "E6EDF4", "2F6F9F"
 TABLE_PT, BODY_PT = 8.5, 10.5
+TABLE_STYLE = "Table Text"
+WIDE_MATRIX = 12  # more cases than this: the matrix table's case names run vertically
 TABLE_FONT = "Arial"  # narrow enough for numeric columns; on every system Word runs on
 
 
@@ -50,7 +52,8 @@ def _para(doc: Any, text: str = "", style: str | None = None, bold: str = "") ->
 
 
 def _table(doc: Any, header: list[str], rows: list[list[Any]],
-           widths: list[float] | None = None, numeric: set[int] = frozenset()) -> Any:
+           widths: list[float] | None = None, numeric: set[int] = frozenset(),
+           size: float = TABLE_PT) -> Any:
     """A grid table: bold header repeated on each page, small type, columns sized by weight.
 
     ``widths`` are relative column weights spread over the text width; ``numeric`` the
@@ -73,11 +76,11 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
     for i, column in enumerate(table.columns):
         for cell in column.cells:
             for paragraph in cell.paragraphs:
-                paragraph.paragraph_format.space_after = 0
+                paragraph.style = TABLE_STYLE
                 if i in numeric:
                     paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                 for run in paragraph.runs:
-                    run.font.size, run.font.name = Pt(TABLE_PT), TABLE_FONT
+                    run.font.size, run.font.name = Pt(size), TABLE_FONT
     if widths:
         _widths(table, widths)
     doc.add_paragraph()
@@ -173,8 +176,8 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
           f"the {study['segments']} transcript segments are respondents' answers "
           f"({study['respondent_words']:,} words).")
     names = ctx["attribute_names"]
-    _table(doc, [capfirst(noun["one"]), *names, "words"],
-           [[c["id"], *(c["attributes"].get(a, "") for a in names), c["words"]]
+    _table(doc, [noun["one"], *(a.replace("_", " ") for a in names), "words"],
+           [[c["id"], *(c["attributes"].get(a, "") for a in names), f"{c['words']:,}"]
             for c in ctx["cases"]],
            widths=[1.3, *(_weight(a, ctx["cases"]) for a in names), 1.0],
            numeric={len(names) + 1})
@@ -296,21 +299,37 @@ def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     rows = [["— " * r["depth"] + r["id"] + (" (all)" if r["grouped"] else ""),
              *(v or "" for v in r["counts"]), r["n_cases"]] for r in m["by_code"]]
     n = len(m["cases"])
-    table = _table(doc, ["code", *m["cases"], noun["many"]], rows,
-                   widths=[4.4, *([1.0] * n), 1.0], numeric=set(range(1, n + 2)))
-    from docx.enum.table import WD_ROW_HEIGHT_RULE
-    from docx.shared import Cm
+    table = _table(doc, ["code", *m["cases"], f"of {n}"], rows,
+                   widths=[3.2, *([1.1] * n), 1.0], numeric=set(range(1, n + 2)), size=8)
+    _tight(table)
+    if n > WIDE_MATRIX or max(len(c) for c in m["cases"]) > 7:
+        from docx.enum.table import WD_ROW_HEIGHT_RULE
+        from docx.shared import Cm
 
-    for cell in table.rows[0].cells[1:]:
-        _vertical(cell)
-    table.rows[0].height = Cm(0.25 * max(len(c) for c in [*m["cases"], noun["many"]]) + 0.4)
-    table.rows[0].height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+        for cell in table.rows[0].cells[1:]:
+            _vertical(cell)
+        table.rows[0].height = Cm(0.22 * max(len(c) for c in m["cases"]) + 0.4)
+        table.rows[0].height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
     for row in table.rows[1:]:
         for cell in row.cells[1:n + 1]:
             if cell.text:
                 _shade(cell, PRESENT_FILL)
                 for run in cell.paragraphs[0].runs:
                     run.font.color.rgb = _white()
+
+
+def _tight(table: Any) -> None:
+    """Narrow cell margins (0.05 cm a side), so a row of short numbers fits the page."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    margins = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        edge = OxmlElement(f"w:{side}")
+        edge.set(qn("w:w"), "28")
+        edge.set(qn("w:type"), "dxa")
+        margins.append(edge)
+    table._tbl.tblPr.append(margins)
 
 
 def _vertical(cell: Any) -> None:
@@ -384,7 +403,7 @@ def _appendix(doc: Any, ctx: dict[str, Any]) -> None:
            widths=[2.4, 2.4, 6])
     doc.add_heading("Case attributes", level=2)
     names = ctx["attribute_names"]
-    _table(doc, [noun["one"], "transcripts", *names],
+    _table(doc, [noun["one"], "transcripts", *(a.replace("_", " ") for a in names)],
            [[c["id"], ", ".join(c["sources"]), *(c["attributes"].get(a, "") for a in names)]
             for c in ctx["cases"]], widths=[1.3, 1.3, *(_weight(a, ctx["cases"]) for a in names)])
     doc.add_heading("Provenance", level=2)
@@ -427,7 +446,8 @@ def build_document(ctx: dict[str, Any], figs: dict[str, Any]) -> Any:
 
 
 def _page(doc: Any) -> None:
-    """A4 with 2 cm margins, and a body type size that suits a report."""
+    """A4 with 2 cm margins, a body type size that suits a report, a style for table text."""
+    from docx.enum.style import WD_STYLE_TYPE
     from docx.shared import Cm, Pt
 
     for section in doc.sections:
@@ -436,6 +456,11 @@ def _page(doc: Any) -> None:
         section.top_margin = section.bottom_margin = Cm(2.0)
     doc.styles["Normal"].font.size = Pt(BODY_PT)
     doc.styles["Caption"].font.size = Pt(9)
+    # table cells, empty ones included, take their line height from this style
+    style = doc.styles.add_style(TABLE_STYLE, WD_STYLE_TYPE.PARAGRAPH)
+    style.base_style = doc.styles["Normal"]
+    style.font.name, style.font.size = TABLE_FONT, Pt(TABLE_PT)
+    style.paragraph_format.space_after = style.paragraph_format.space_before = Pt(0)
 
 
 def _pin_properties(doc: Any, title: str) -> None:
