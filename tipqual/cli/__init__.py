@@ -16,6 +16,10 @@ import click
 from tipqual import __version__
 from tipqual.errors import TipqualError
 
+# What Ctrl-C means for a command that writes in one transaction; others say their own (see
+# common.on_interrupt).
+INTERRUPTED = "Interrupted: the study is as it was before this command."
+
 # command name -> "module:attribute" inside tipqual.cli
 COMMANDS: dict[str, str] = {
     "init": "study:init",
@@ -61,7 +65,7 @@ class TipqualGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            click.echo("Interrupted: the study is as it was before this command.", err=True)
+            click.echo((ctx.obj or {}).get("interrupted", INTERRUPTED), err=True)
             ctx.exit(130)
         except Exception as exc:
             error = _user_error(ctx, exc)

@@ -23,6 +23,13 @@ def open_project(path: Path, *, readonly: bool = False):
     return Project.open(path, command=command or "api", readonly=readonly)
 
 
+def on_interrupt(message: str) -> None:
+    """Set what the command line says when Ctrl-C stops the running command."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and isinstance(ctx.find_root().obj, dict):
+        ctx.find_root().obj["interrupted"] = message
+
+
 def echo_json(data: Any) -> None:
     """Print ``data`` as stable, indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))

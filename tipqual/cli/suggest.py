@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import open_project, progress_enabled, project_argument
+from tipqual.cli.common import on_interrupt, open_project, progress_enabled, project_argument
 
 
 @click.command()
@@ -79,6 +79,8 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     styled = sys.stdout.isatty()
     with open_project(project) as p:
         session = ReviewSession(p, coder.strip(), code=code, case=case)
+        on_interrupt("Interrupted: every decision made so far is saved; run 'tipqual review' "
+                     "again to go on.")
         book = p.codebook()
         total = len(session.items)
         click.echo(f"{total} suggestions to review. {KEYS_HELP}")
