@@ -89,6 +89,30 @@ def remove_study(db: Path) -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
 
 
+def kill_repeatedly(db: Path, fresh: Path, args: list[str], full: float, kills: int,
+                    rng: random.Random, check) -> int:
+    """Run ``tipqual ARGS`` on ``db`` and SIGKILL it at random moments until ``kills`` kills.
+
+    ``check(state)`` judges the study after each run. A run that finished before its kill
+    shortens the delays, and ``db`` is reset from ``fresh`` so the next run has work to do.
+    Returns how many runs were killed.
+    """
+    done = 0
+    for _ in range(4 * kills):
+        t0 = time.monotonic()
+        killed = kill_after(start(*args), rng.uniform(0.05, 0.9) * full)
+        if not killed:
+            full = min(full, time.monotonic() - t0)
+        finished = check(snapshot(db))
+        if finished:
+            remove_study(db)
+            copy_study(fresh, db)
+        done += killed
+        if done == kills:
+            break
+    return done
+
+
 def write_codings(path: Path, segments: list[str], coder: str, codes: list[str]) -> None:
     """A codings CSV coding each segment with one of ``codes`` in turn."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -120,11 +144,11 @@ def imported(tmp_path_factory, corpus: Path) -> tuple[Path, float]:
 
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory, imported: tuple[Path, float]) -> Path:
-    """The imported study with one coder's human codings on every fourth segment."""
+    """The imported study with one coder's human codings on every tenth segment."""
     folder = tmp_path_factory.mktemp("coded")
     db = copy_study(imported[0], folder / "coded.db")
     with Project.open(db) as p:
-        segs = sorted(p.segment_ids())[::4]
+        segs = sorted(p.segment_ids())[::10]
     write_codings(folder / "dineo.csv", segs, "dineo", HUMAN_CODES)
     timed_run("code", "import", str(db), str(folder / "dineo.csv"))
     return db
@@ -142,18 +166,17 @@ def test_kill_during_import_leaves_none_or_all(tmp_path: Path, corpus: Path,
     reference, full = imported
     done = snapshot(reference)
     assert done["sources"] == 200
-    rng = random.Random(2026)
-    db = new_study(tmp_path, "study.db")
+    empty_study = new_study(tmp_path, "empty.db")
+    db = copy_study(empty_study, tmp_path / "study.db")
     empty = snapshot(db)
-    killed = 0
-    for _ in range(5):
-        killed += kill_after(start(*import_args(db, corpus)), rng.uniform(0.05, 0.95) * full)
-        state = snapshot(db)
+
+    def check(state: dict) -> bool:
         assert state in (empty, done)
-        if state == done:  # that run finished: start again from an empty study
-            remove_study(db)
-            db = new_study(tmp_path, "study.db")
-    assert killed >= 3, "the import finished before most kills: lengthen the corpus"
+        return state == done
+
+    kills = kill_repeatedly(db, empty_study, import_args(db, corpus), full, 5,
+                            random.Random(2026), check)
+    assert kills == 5, "the import kept finishing before the kill: lengthen the corpus"
     timed_run(*import_args(db, corpus))
     assert snapshot(db) == done
 
@@ -190,11 +213,14 @@ def test_kill_during_code_import_leaves_none_or_all(tmp_path: Path,
     reference = copy_study(db, tmp_path / "ref.db")
     full = timed_run("code", "import", str(reference), str(f))
     after = snapshot(reference)
-    rng = random.Random(5)
-    for _ in range(3):
-        kill_after(start("code", "import", str(db), str(f)), rng.uniform(0.1, 0.9) * full)
-        state = snapshot(db)
+    fresh = copy_study(db, tmp_path / "fresh.db")
+
+    def check(state: dict) -> bool:
         assert state in (before, after)
+        return state == after
+
+    kill_repeatedly(db, fresh, ["code", "import", str(db), str(f)], full, 3,
+                    random.Random(5), check)
     timed_run("code", "import", str(db), str(f))
     assert snapshot(db) == after
 
@@ -206,12 +232,15 @@ def test_kill_during_suggest_loses_no_human_coding(tmp_path: Path, coded: Path,
     assert len(human) > 100
     before_suggest = snapshot(db)
     after_suggest = snapshot(suggested[0])
-    rng = random.Random(17)
-    for _ in range(3):
-        kill_after(start("suggest", str(db)), rng.uniform(0.1, 0.9) * suggested[1])
-        state = snapshot(db)
+
+    def check(state: dict) -> bool:
         assert [c for c in state["codings"] if c[3] == "human"] == human
         assert state in (before_suggest, after_suggest)
+        return state == after_suggest
+
+    kills = kill_repeatedly(db, coded, ["suggest", str(db)], suggested[1], 3,
+                            random.Random(17), check)
+    assert kills == 3, "suggest kept finishing before the kill"
     timed_run("suggest", str(db))
     assert snapshot(db) == after_suggest
 
@@ -227,10 +256,14 @@ def test_kill_during_merge_leaves_target_as_before_or_after(tmp_path: Path,
     full = timed_run("merge", str(reference), str(copy))
     before, after = snapshot(base), snapshot(reference)
     assert len(after["codings"]) > len(before["codings"])
-    rng = random.Random(9)
-    for _ in range(3):
-        kill_after(start("merge", str(base), str(copy)), rng.uniform(0.1, 0.9) * full)
-        assert snapshot(base)["codings"] in (before["codings"], after["codings"])
+    fresh = copy_study(base, tmp_path / "fresh.db")
+
+    def check(state: dict) -> bool:
+        assert state["codings"] in (before["codings"], after["codings"])
+        return state["codings"] == after["codings"]
+
+    kill_repeatedly(base, fresh, ["merge", str(base), str(copy)], full, 3,
+                    random.Random(9), check)
 
 
 _DECISION = re.compile(r"\b(accepted|rejected) (\S+) for (\S+)")
