@@ -474,7 +474,8 @@ def test_docx_page_and_tables_print_well(small_files: dict) -> None:
     assert styles == {"Table Text"}
     assert doc.styles["Table Text"].font.size.pt == 8.5
     margins = matrix._tbl.tblPr.find(qn("w:tblCellMar"))
-    assert [e.get(qn("w:w")) for e in margins] == ["28", "28"]
+    assert [(e.tag.split("}")[1], e.get(qn("w:w"))) for e in margins] == \
+        [("top", "30"), ("left", "28"), ("bottom", "30"), ("right", "28")]
     ranking = doc.tables[next(i for i, h in enumerate(headers) if h[:2] == ["rank",
                                                                           "stakeholder"])]
     widths = [round(c.width.cm, 2) for c in ranking.rows[0].cells]

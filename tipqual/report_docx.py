@@ -53,11 +53,11 @@ def _para(doc: Any, text: str = "", style: str | None = None, bold: str = "") ->
 
 def _table(doc: Any, header: list[str], rows: list[list[Any]],
            widths: list[float] | None = None, numeric: set[int] = frozenset(),
-           size: float = TABLE_PT) -> Any:
+           size: float = TABLE_PT, tight: bool = False) -> Any:
     """A grid table: bold header repeated on each page, small type, columns sized by weight.
 
     ``widths`` are relative column weights spread over the text width; ``numeric`` the
-    columns aligned right.
+    columns aligned right; ``tight`` leaves the cell margins to the caller.
     """
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Pt
@@ -83,6 +83,8 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
                     run.font.size, run.font.name = Pt(size), TABLE_FONT
     if widths:
         _widths(table, widths)
+    if not tight:
+        _cell_margins(table)
     doc.add_paragraph()
     return table
 
@@ -300,8 +302,9 @@ def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
              *(v or "" for v in r["counts"]), r["n_cases"]] for r in m["by_code"]]
     n = len(m["cases"])
     table = _table(doc, ["code", *m["cases"], f"of {n}"], rows,
-                   widths=[3.2, *([1.1] * n), 1.0], numeric=set(range(1, n + 2)), size=8)
-    _tight(table)
+                   widths=[3.2, *([1.1] * n), 1.0], numeric=set(range(1, n + 2)), size=8,
+                   tight=True)
+    _cell_margins(table, sides=28)
     if n > WIDE_MATRIX or max(len(c) for c in m["cases"]) > 7:
         from docx.enum.table import WD_ROW_HEIGHT_RULE
         from docx.shared import Cm
@@ -318,18 +321,27 @@ def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
                     run.font.color.rgb = _white()
 
 
-def _tight(table: Any) -> None:
-    """Narrow cell margins (0.05 cm a side), so a row of short numbers fits the page."""
+def _cell_margins(table: Any, sides: int | None = None) -> None:
+    """Cell margins in twentieths of a point: a little air above and below the text, and
+    ``sides`` left and right when given (the matrix's short numbers need little)."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
     margins = OxmlElement("w:tblCellMar")
-    for side in ("left", "right"):
+    edges = [("top", 30), ("bottom", 30)]
+    if sides is not None:
+        edges[1:1] = [("left", sides)]
+        edges.append(("right", sides))
+    for side, width in edges:
         edge = OxmlElement(f"w:{side}")
-        edge.set(qn("w:w"), "28")
+        edge.set(qn("w:w"), str(width))
         edge.set(qn("w:type"), "dxa")
         margins.append(edge)
-    table._tbl.tblPr.append(margins)
+    look = table._tbl.tblPr.find(qn("w:tblLook"))  # the schema wants the margins before it
+    if look is not None:
+        look.addprevious(margins)
+    else:
+        table._tbl.tblPr.append(margins)
 
 
 def _vertical(cell: Any) -> None:
