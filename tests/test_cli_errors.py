@@ -321,3 +321,35 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
     assert proc.returncode == 130 and "Traceback" not in err
     assert "the study is as it was before this command" in err
     assert _status(db) == before
+
+
+# --- the study's own file name and place ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["study #2.db", "étude 100%41.db", "what?.db", "مطالعه 😀.db"])
+def test_a_study_name_with_uri_characters_is_used_as_given(tmp_path, name):
+    db = tmp_path / name
+    assert run_tipqual("init", str(db), "--codebook", str(TIP_CODEBOOK)).returncode == 0
+    assert run_tipqual("import", str(db), str(SAMPLE / "transcripts" / "CSO-01.txt")
+                       ).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert _status(db)["segments"] > 0
+
+
+def test_a_read_only_study_in_a_read_only_folder_can_be_read_not_written(tmp_path, bare_study):
+    shared = tmp_path / "share"
+    shared.mkdir()
+    db = shared / "study.db"
+    shutil.copy(bare_study, db)
+    db.chmod(0o444)
+    shared.chmod(0o555)
+    try:
+        before = _digest(db)
+        status = _run_without_write_rights("status", str(db), "--json")
+        assert status.returncode == 0, status.stderr
+        added = _run_without_write_rights("import", str(db),
+                                          str(SAMPLE / "transcripts" / "CSO-01.txt"))
+        _assert_clean_error(added, str(db), "cannot write to the study", "writable")
+        assert _digest(db) == before
+        assert sorted(p.name for p in shared.iterdir()) == ["study.db"]
+    finally:
+        shared.chmod(0o755)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tipqual.api import AnalysisMethods
 from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
@@ -33,6 +34,7 @@ __all__ = ["STATUSES", "SCHEMA_VERSION", "MIGRATIONS", "Project", "AuditEntry", 
 STATUSES = ("human", "suggested", "accepted", "rejected")
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x54495051  # "TIPQ": marks a file as a tipqual study
+_WRITABLE = "check that the study file and its folder are writable (nothing was changed)"
 
 
 def _now() -> str:
@@ -130,15 +132,14 @@ class Project(AnalysisMethods):
                                "'tipqual init'", path=path)
         if header != b"SQLite format 3\x00":
             raise ProjectError("not a tipqual study (not an SQLite file)", path=path)
+        conn, readonly = cls._connect_checked(path, readonly)
         try:
-            # Checked before anything is written (the journal mode is stored in the file), so
-            # another program's database is left exactly as it was.
-            conn = cls._connect(path, readonly=readonly, tune=False)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"cannot open the study ({exc}); it may be damaged: restore it "
-                               "from a backup copy", path=path)
+            conn.close()
+            raise damaged_study_error(exc, path) or ProjectError(
+                f"cannot open the study ({exc})", path=path)
         if app_id != APPLICATION_ID:
             conn.close()
             raise ProjectError("not a tipqual study (an SQLite file of another program)",
@@ -165,9 +166,36 @@ class Project(AnalysisMethods):
             project._migrate(backup=True)
         return project
 
+    @classmethod
+    def _connect_checked(cls, path: Path, readonly: bool) -> tuple[sqlite3.Connection, bool]:
+        """Connect without writing anything (another program's file stays as it was).
+
+        A study whose file or folder cannot be written (a read-only share) cannot keep the
+        WAL index beside it; when no write-ahead log is pending the file alone is the whole
+        study, so it is opened as an immutable snapshot and every write is refused.
+        """
+        try:
+            conn = cls._connect(path, readonly=readonly, tune=False)
+            conn.execute("PRAGMA schema_version").fetchone()
+            return conn, readonly
+        except sqlite3.OperationalError as exc:
+            wal = Path(f"{path}-wal")
+            pending = wal.exists() and wal.stat().st_size > 0
+            if pending or not ("readonly" in str(exc) or "unable to open" in str(exc)):
+                raise ProjectError(f"cannot open the study ({exc}); check that the file and its "
+                                   "folder are readable and writable", path=path)
+        except sqlite3.DatabaseError as exc:
+            raise damaged_study_error(exc, path) or ProjectError(
+                f"cannot open the study ({exc})", path=path)
+        return cls._connect(path, readonly=True, immutable=True), True
+
     @staticmethod
-    def _connect(path: Path, readonly: bool = False, tune: bool = True) -> sqlite3.Connection:
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    def _connect(path: Path, readonly: bool = False, tune: bool = True,
+                 immutable: bool = False) -> sqlite3.Connection:
+        # Quoted: '#', '?' and '%' in a file name would otherwise end or escape the URI.
+        uri = "file:" + quote(str(path), safe="/:\\")
+        if readonly:
+            uri += "?mode=ro&immutable=1" if immutable else "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
@@ -227,7 +255,8 @@ class Project(AnalysisMethods):
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise ProjectError(f"cannot write to the study: {exc}", path=self.path)
+                    raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
+                                       path=self.path)
                 time.sleep(0.05 * (attempt + 1))
         raise ProjectError("the study is busy (another tipqual is writing); try again",
                            path=self.path)
@@ -250,7 +279,8 @@ class Project(AnalysisMethods):
             return self._conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
             if "readonly" in str(exc) or "disk" in str(exc) or "full" in str(exc):
-                raise ProjectError(f"cannot write to the study: {exc}", path=self.path)
+                raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
+                                   path=self.path)
             raise
 
     def _writemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
