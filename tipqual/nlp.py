@@ -96,17 +96,13 @@ def _lookup_lemmatizer_class() -> Any:
             cache = self.__dict__.setdefault("_tipqual_cache", {})
             table = self.lookups.get_table("lemma_lookup", {})
             strings = doc.vocab.strings
-            rows = doc.to_array([ORTH, LEMMA]).tolist()
-            lemmas = []
-            for orth, lemma in rows:
-                if lemma and not self.overwrite:
-                    lemmas.append(lemma)
-                    continue
-                found = cache.get(orth)
-                if found is None:
-                    text = strings[orth]
-                    found = cache[orth] = strings.add(table.get(text, text))
-                lemmas.append(found)
+            orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
+            for orth in set(orths).difference(cache):
+                text = strings[orth]
+                cache[orth] = strings.add(table.get(text, text))
+            lemmas = list(map(cache.__getitem__, orths))
+            if not self.overwrite and any(old):  # keep lemmas set before this component
+                lemmas = [o or new for o, new in zip(old, lemmas)]
             doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
             return doc
 
@@ -193,8 +189,8 @@ class CodeRuler:
         # Matcher tries every pattern at every token (set predicates such as IN run in Python),
         # so a pattern is only run on a doc holding one of the words of each required token.
         self._patterns: list[_Pattern] = []
-        # word hash -> (pattern, required token) it satisfies; patterns that need no word
-        self._needs: dict[int, list[tuple[int, int]]] = {}
+        # anchor word hash -> the patterns it can start; patterns with no anchor at all
+        self._needs: dict[int, list[int]] = {}
         self._free: list[int] = []
         self._matcher_class = Matcher
         self._names: list[str] = []
@@ -253,18 +249,16 @@ class CodeRuler:
         self._patterns.append(pattern)
         if not pattern.required:
             self._free.append(index)
-        for r, (_, words) in enumerate(pattern.required):
-            for word in words:
-                self._needs.setdefault(word, []).append((index, r))
+            return
+        for word in pattern.required[0][1]:
+            self._needs.setdefault(word, []).append(index)
 
     def _candidates(self, present: set[int]) -> list[int]:
-        """The patterns (in rule order) whose every required token has a word in the doc."""
-        met: dict[int, set[int]] = {}
+        """The patterns (in rule order) whose anchor token has one of its words in the doc."""
+        found = set(self._free)
         for word in present.intersection(self._needs):
-            for index, r in self._needs[word]:
-                met.setdefault(index, set()).add(r)
-        return sorted(self._free + [i for i, done in met.items()
-                                    if len(done) == len(self._patterns[i].required)])
+            found.update(self._needs[word])
+        return sorted(found)
 
     def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
         for matcher in (self._lower, self._lemma):
@@ -347,9 +341,11 @@ def _required_words(nlp: Language,
     """For each token a match needs (no ``OP``, or ``+``): its column and the words allowed.
 
     Only exact values and ``IN`` lists of LOWER, LEMMA, ORTH/TEXT constrain; a doc without any
-    of a required token's words cannot match the pattern.
+    of a required token's words cannot match the pattern. The first entry is the anchor the
+    ruler looks for: the token whose words are longest (short words such as "a", "of", "the"
+    are everywhere, so anchoring on them would run the matcher on nearly every token).
     """
-    required = []
+    found: list[tuple[int, list[str]]] = []
     for token in pattern:
         if token.get("OP") not in (None, "+"):
             continue
@@ -363,9 +359,11 @@ def _required_words(nlp: Language,
                 words = [str(v) for v in value["IN"]]
             else:
                 continue
-            required.append((_WORD_COLUMNS[attr],
-                             frozenset(nlp.vocab.strings.add(w) for w in words)))
-    return required
+            if words:
+                found.append((_WORD_COLUMNS[attr], words))
+    found.sort(key=lambda item: (-min(len(w) for w in item[1]), len(item[1])))
+    return [(column, frozenset(nlp.vocab.strings.add(w) for w in words))
+            for column, words in found]
 
 
 class StakeholderRuler:
