@@ -353,3 +353,34 @@ def test_a_read_only_study_in_a_read_only_folder_can_be_read_not_written(tmp_pat
         assert sorted(p.name for p in shared.iterdir()) == ["study.db"]
     finally:
         shared.chmod(0o755)
+
+
+# --- an output never lands on the study ------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["code", "export", "{db}", "--out", "{out}"],
+    ["agree", "{db}", "--coders", "coder-a,coder-b", "--disagreements", "{out}"],
+], ids=["code-export", "agree-disagreements"])
+@pytest.mark.parametrize("target", ["study", "other.txt", "noext"])
+def test_a_csv_output_is_never_written_over_the_study_or_a_non_csv(tmp_path, sample_study,
+                                                                    args, target):
+    db = tmp_path / "study.db"
+    shutil.copy(sample_study, db)
+    out = db if target == "study" else tmp_path / target
+    if target != "study":
+        out.write_text("keep\n", encoding="utf-8")
+    before = _digest(db)
+    result = run_tipqual(*[a.replace("{db}", str(db)).replace("{out}", str(out)) for a in args])
+    _assert_clean_error(result, str(out), ".csv")
+    assert _digest(db) == before
+    if target != "study":
+        assert out.read_text(encoding="utf-8") == "keep\n"
+
+
+def test_an_existing_study_named_csv_is_not_overwritten(tmp_path, sample_study):
+    disguised = tmp_path / "codings.csv"
+    shutil.copy(sample_study, disguised)
+    before = _digest(disguised)
+    result = run_tipqual("code", "export", str(sample_study), "--out", str(disguised))
+    _assert_clean_error(result, str(disguised), "is a study")
+    assert _digest(disguised) == before

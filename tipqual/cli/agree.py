@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, project_argument
+from tipqual.cli.common import OutputFile, echo_json, open_project, project_argument
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -24,8 +24,7 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("--status", "statuses", default="human,accepted", show_default=True,
               help="Codings with these statuses count as applying a code.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--disagreements", "disagreements_csv",
-              type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--disagreements", "disagreements_csv", type=OutputFile(".csv"),
               help="Write every segment the coders coded differently to this CSV.")
 def agree(project: Path, coders: str, codes: str | None, cases: str | None, statuses: str,
           as_json: bool, disagreements_csv: Path | None) -> None:

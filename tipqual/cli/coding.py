@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import open_project, project_argument
+from tipqual.cli.common import OutputFile, open_project, project_argument
 
 _STATUSES = ("human", "suggested", "accepted", "rejected")
 
@@ -75,8 +75,7 @@ def import_(project: Path, csv_path: Path) -> None:
 
 @code.command()
 @project_argument
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The CSV file to write.")
+@click.option("--out", required=True, type=OutputFile(".csv"), help="The CSV file to write.")
 @click.option("--status", "statuses", multiple=True,
               help=f"Only codings with these statuses ({', '.join(_STATUSES)}; repeatable or "
               "comma-separated).")

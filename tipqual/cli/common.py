@@ -9,7 +9,33 @@ from typing import Any
 
 import click
 
+from tipqual.errors import TipqualError
+
 project_argument = click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class OutputFile(click.Path):
+    """A file a command writes: one of ``suffixes`` if given, and never a study file."""
+
+    def __init__(self, *suffixes: str):
+        super().__init__(dir_okay=False, path_type=Path)
+        self.suffixes = tuple(s.lower() for s in suffixes)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Refuse a wrong extension, and a study (an easy slip: ``--out study.db``)."""
+        path = Path(super().convert(value, param, ctx))
+        if self.suffixes and path.suffix.lower() not in self.suffixes:
+            found = repr(path.suffix) if path.suffix else "a name without extension"
+            raise TipqualError(f"this output is written as {' or '.join(self.suffixes)}, not "
+                               f"{found}; choose a name ending in {self.suffixes[0]}", path=path)
+        if path.is_file():
+            with open(path, "rb") as fh:
+                if fh.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER:
+                    raise TipqualError("is a study (SQLite) file; tipqual never writes over one: "
+                                       "choose another output name", path=path)
+        return path
 
 
 def open_project(path: Path, *, readonly: bool = False):
