@@ -384,3 +384,20 @@ def test_an_existing_study_named_csv_is_not_overwritten(tmp_path, sample_study):
     result = run_tipqual("code", "export", str(sample_study), "--out", str(disguised))
     _assert_clean_error(result, str(disguised), "is a study")
     assert _digest(disguised) == before
+
+
+# --- cases.csv: errors name the physical line; a huge field is a clean error ------------------
+
+@pytest.mark.parametrize("content, line, words", [
+    ('case,source,type\nCSO-01,CSO-01.txt,"multi\nline"\nCSO-01,CSO-01.txt,other\n', 4,
+     "'multi\\nline'"),
+    ("case,source,type\nCSO-01,CSO-01.txt," + "x" * 200_000 + "\n", 2, "malformed CSV"),
+], ids=["quoted-newline", "huge-field"])
+def test_cases_csv_errors_name_the_line(tmp_path, bare_study, content, line, words):
+    cases = tmp_path / "cases.csv"
+    cases.write_text(content, encoding="utf-8")
+    before = _digest(bare_study)
+    result = run_tipqual("import", str(bare_study), str(SAMPLE / "transcripts" / "CSO-01.txt"),
+                         "--cases", str(cases))
+    _assert_clean_error(result, f"{cases}:{line}:", words)
+    assert _digest(bare_study) == before

@@ -18,6 +18,7 @@ import html
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,18 +332,32 @@ def source_id_for(name: str) -> str:
     return p.stem if p.suffix.lower() in SUPPORTED else p.name
 
 
+def csv_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise IngestError(f"malformed CSV: {exc}", path=path, line=line) from None
+        yield line, row
+
+
 def read_cases(path: Path) -> CasesTable:
     """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line."""
     text = decode_bytes(read_bytes(path, "cases CSV"), path, "cases CSV")
-    rows = csv.reader(text.split("\n"))
-    header = [h.strip() for h in next(rows, [])]
+    rows = csv_records(text, path)
+    header = [h.strip() for h in next(rows, (1, []))[1]]
     missing = [c for c in ("case", "source") if c not in header]
     if missing:
         raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
                           "needs 'case', 'source' and any attribute columns", path=path, line=1)
     attributes: dict[str, dict[str, str]] = {}
     source_case: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
