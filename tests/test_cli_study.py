@@ -85,3 +85,17 @@ def test_help_imports_no_heavy_module() -> None:
 def test_python_dash_m_runs(tmp_path: Path) -> None:
     result = run_tipqual("--version")
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_ctrl_c_while_loading_ends_quietly() -> None:
+    code = ("import sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'tipqual.cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from tipqual.__main__ import run\n"
+            "run()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 130
+    assert "Traceback" not in out.stderr and out.stderr.strip() == "Interrupted."
