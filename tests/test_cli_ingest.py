@@ -139,3 +139,16 @@ def test_help_texts_and_light_import(runner) -> None:
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cases_csv_row_without_a_transcript_is_reported(study_path: Path,
+                                                         tmp_path: Path) -> None:
+    transcript = tmp_path / "ORG-1.txt"
+    transcript.write_text("Interviewer: Hello?\n\nRespondent: We work with the police.\n",
+                          encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,province\nORG-1,ORG-1.txt,Gauteng\n"
+                     "ORG-2,ORG-2.txt,Limpopo\n", encoding="utf-8")
+    result = run_tipqual("import", str(study_path), str(transcript), "--cases", str(cases))
+    assert result.returncode == 0, result.stderr
+    assert "Cases with no transcript yet: ORG-2" in result.stderr

@@ -363,6 +363,7 @@ class ImportReport:
     passed_over: list[str] = field(default_factory=list)
     removed_codings: list[Coding] = field(default_factory=list)
     uncased: list[str] = field(default_factory=list)
+    empty_cases: list[str] = field(default_factory=list)
     segments: int = 0
     cases: int = 0
     key_path: str | None = None
@@ -495,7 +496,10 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
                 write_key(key_file, redactor.key)
             else:
                 key_file.chmod(0o600)
-        report.cases = len(project.cases())
+        cases = [c.id for c in project.cases()]
+        report.cases = len(cases)
+        # cases.csv may list sources of a later batch: say so rather than fail
+        report.empty_cases = sorted(set(cases) - {s.case for s in project.sources()})
     return report
 
 

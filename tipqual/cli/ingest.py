@@ -54,6 +54,8 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         click.echo(f"Skipped {path}: {reason}", err=True)
     for path in report.passed_over:
         click.echo(f"Not a transcript, passed over: {path}", err=True)
+    if report.empty_cases:
+        click.echo("Cases with no transcript yet: " + ", ".join(report.empty_cases), err=True)
     if report.uncased:
         click.echo("Not in cases.csv (case = source id): " + ", ".join(report.uncased), err=True)
     for c in report.removed_codings:
