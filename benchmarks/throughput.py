@@ -117,11 +117,6 @@ def tipqual(*args: str) -> list[str]:
     return [sys.executable, "-m", "tipqual", *args]
 
 
-def has_command(name: str) -> bool:
-    """Whether this tipqual build has the command ``name``."""
-    return subprocess.run(tipqual(name, "--help"), capture_output=True).returncode == 0
-
-
 def tokenize_folder(folder: Path) -> None:
     """Tokenise every .txt file of ``folder`` with the bare tokenizer; print seconds as JSON.
 
@@ -146,15 +141,6 @@ def tokenize(folder: Path) -> Run:
     return Run(data["seconds"], data["cpu"], run.peak_mb, str(data["tokens"]))
 
 
-def suggest_argv(db: Path) -> list[str]:
-    """``tipqual suggest DB``, or the library call when this build has no suggest command."""
-    if has_command("suggest"):
-        return tipqual("suggest", str(db))
-    code = ("import sys; from tipqual.project import Project; from tipqual.suggest import "
-            "suggest\nwith Project.open(sys.argv[1], command='suggest') as p: suggest(p)")
-    return [sys.executable, "-c", code, str(db)]
-
-
 def measure(n: int, work: Path, codebook: Path, words: int = 2000) -> Throughput:
     """Generate a corpus of ``n`` transcripts and measure the pipeline on it."""
     corpus = work / f"corpus-{n}"
@@ -169,8 +155,8 @@ def measure(n: int, work: Path, codebook: Path, words: int = 2000) -> Throughput
     tok = tokenize(corpus / "transcripts")
     imp = run_measured(tipqual("import", str(db), str(corpus / "transcripts"),
                                "--cases", str(corpus / "cases.csv")))
-    sug = run_measured(suggest_argv(db))
-    again = run_measured(suggest_argv(db))
+    sug = run_measured(tipqual("suggest", str(db)))
+    again = run_measured(tipqual("suggest", str(db)))
     return Throughput(n=n, words=total_words, tokenize=tok, import_=imp, suggest=sug,
                       resuggest=again)
 
