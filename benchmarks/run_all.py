@@ -40,7 +40,7 @@ def machine() -> list[str]:
     versions = subprocess.run(
         [sys.executable, "-c", "import spacy, sklearn, tipqual, sqlite3; print(spacy.__version__, "
          "sklearn.__version__, tipqual.__version__, sqlite3.sqlite_version)"],
-        capture_output=True, text=True).stdout.split() or ["?"] * 4
+        capture_output=True, text=True, check=False).stdout.split() or ["?"] * 4
     return [f"CPU: {cpu}; {os.cpu_count()} cores; RAM {ram}",
             f"Python {platform.python_version()} on {platform.system()} {platform.release()}",
             f"spaCy {versions[0]}, scikit-learn {versions[1]}, tipqual {versions[2]}, "

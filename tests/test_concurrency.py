@@ -7,6 +7,7 @@ transactions, interleaved with the others by SQLite's write lock (WAL mode, busy
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -15,11 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 from benchmarks.corpus import make_corpus
 from tipqual.project import Coding, Project
-
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")
@@ -100,7 +100,7 @@ def test_four_processes_writing_codings_all_succeed(study: Path, tmp_path: Path)
         adds = [e for e in p.audit() if e.action == "add"]
     assert len(adds) == 4 * n  # every coding audited once, none lost or doubled
     # The writers really ran at the same time: their transactions interleave in the log.
-    switches = sum(a.coder != b.coder for a, b in zip(adds, adds[1:]))
+    switches = sum(a.coder != b.coder for a, b in itertools.pairwise(adds))
     assert switches > 3
 
 
@@ -125,7 +125,7 @@ def test_long_read_does_not_block_writers(study: Path) -> None:
 
 def test_readers_are_not_blocked_by_an_open_write(study: Path) -> None:
     with Project.open(study) as writer:
-        seg = sorted(writer.segment_ids())[0]
+        seg = min(writer.segment_ids())
         with writer.atomic():
             writer.put_coding(Coding(seg, "trust", "eve"))
             t0 = time.monotonic()

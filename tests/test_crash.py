@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 from benchmarks.corpus import make_corpus
 from tipqual.project import Coding, Project
-
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")
