@@ -211,3 +211,19 @@ def test_replace_source_keeps_codings_on_unchanged_segments(study: Project) -> N
     assert [e.action for e in study.audit()[audit_before:]] == ["remove"]
     assert study.segment("S1:2").text == "We distrust the police."
     assert study.source("S1").sha256 == "y" * 64
+
+
+def test_create_with_failing_fill_leaves_no_file(tmp_path: Path) -> None:
+    def fill(p: Project) -> None:
+        p.put_case("CSO-01")
+        raise CodingError("bad input found while filling")
+
+    with pytest.raises(CodingError, match="while filling"):
+        Project.create(tmp_path / "s.db", fill=fill)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_create_with_fill_publishes_the_filled_study(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "s.db", fill=lambda p: p.put_case("CSO-01")) as p:
+        assert [c.id for c in p.cases()] == ["CSO-01"]
+        assert p.path == tmp_path / "s.db"

@@ -15,7 +15,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -78,8 +78,15 @@ class Project(AnalysisMethods):
     # --- opening and closing ------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | Path, *, name: str | None = None, command: str = "init") -> Project:
-        """Create a new, empty study file; refuse if anything exists at that path."""
+    def create(cls, path: str | Path, *, name: str | None = None, command: str = "init",
+               fill: Callable[[Project], Any] | None = None) -> Project:
+        """Create a new study file; refuse if anything exists at that path.
+
+        The file is built under a temporary name and published in one step, so a failed or
+        killed creation leaves nothing behind. ``fill``, if given, runs inside the creating
+        transaction (to store a codebook, or a whole imported project): when it raises, no
+        study file appears.
+        """
         path = Path(path)
         if path.exists():
             raise ProjectError("a file already exists there; choose another path or remove it "
@@ -90,13 +97,17 @@ class Project(AnalysisMethods):
         try:
             tmp.unlink(missing_ok=True)
             conn = cls._connect(tmp)
-            project = cls(tmp, conn, command)
-            project._migrate(backup=False)
-            with project.atomic():
-                project.set_meta("name", name or path.stem)
-                project.set_meta("created_at", _now())
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
+            try:
+                project = cls(path, conn, command)  # messages name the study, not the temp file
+                project._migrate(backup=False)
+                with project.atomic():
+                    project.set_meta("name", name or path.stem)
+                    project.set_meta("created_at", _now())
+                    if fill is not None:
+                        fill(project)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
             for suffix in ("-wal", "-shm"):
                 Path(str(tmp) + suffix).unlink(missing_ok=True)
             # Publish the finished file in one step; never replace something that appeared.

@@ -91,16 +91,9 @@ def import_project(archive: str | Path, target: str | Path, *,
                            "choose another path", path=target)
     plan = read_plan(archive)
     segmented = [(src, _segments_for(src)) for src in plan.sources]
-    project = Project.create(target, name=plan.name, command=command)
-    try:
-        with project.atomic():
-            counts = _write(project, plan, segmented)
-    except BaseException:
-        project.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(target) + suffix).unlink(missing_ok=True)
-        raise
-    project.close()
+    counts: dict[str, int] = {}
+    Project.create(target, name=plan.name, command=command,
+                   fill=lambda p: counts.update(_write(p, plan, segmented))).close()
     return {"study": str(target), "name": plan.name, "origin": plan.origin,
             "producer": plan.producer, **counts, "missing": plan.missing,
             "skipped": plan.skipped, "dropped": plan.dropped, "notes": plan.notes}

@@ -28,17 +28,8 @@ def init(project: Path, codebook_path: Path | None, name: str | None) -> None:
         from tipqual import codebook
 
         book = codebook.load(codebook_path)  # validate before anything is created
-    p = Project.create(project, name=name)
-    try:
-        if book is not None:
-            with p.atomic():
-                p.set_codebook(book)
-    except BaseException:
-        p.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(project) + suffix).unlink(missing_ok=True)
-        raise
-    p.close()
+    Project.create(project, name=name,
+                   fill=None if book is None else lambda p: p.set_codebook(book)).close()
     msg = f"Created {project}"
     if book is not None:
         msg += f" with codebook {book.name} v{book.version} ({len(book.codes)} codes)"
