@@ -11,7 +11,6 @@ nothing is imported. Every write goes through the audit log.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,11 +88,11 @@ class ImportResult:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    from tipqual.readers import decode_bytes, read_bytes
+    from tipqual.readers import csv_records, decode_bytes, read_bytes
 
     text = decode_bytes(read_bytes(path, "codings CSV"), path, "codings CSV")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in next(reader, [])]
+    records = csv_records(text, path)
+    header = [h.strip().lower() for h in next(records, (1, []))[1]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise IngestError(f"the header lacks {', '.join(missing)}; a codings CSV starts with "
@@ -103,14 +102,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         raise IngestError(f"unknown column(s) {', '.join(unknown)}; use segment, code, coder "
                           "and memo", path=path, line=1)
     rows = []
-    while True:
-        line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise IngestError(f"malformed CSV: {exc}", path=path, line=line)
+    for line, row in records:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
