@@ -17,6 +17,7 @@ Worked examples (data in tests/fixtures/agreement/):
 from __future__ import annotations
 
 import csv
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,3 +306,27 @@ def test_csv_cells_are_formula_guarded(tmp_path: Path) -> None:
         rows = list(csv.reader(fh))
     assert rows[0] == ["segment", "case", "source", "text", "a", "b", "disputed"]
     assert rows[1][3] == "'=HYPERLINK(\"x\")"
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+def test_alpha_equals_the_reference_package_on_random_data(level: str) -> None:
+    """tipqual computes alpha itself (the reference package is GPL, so only a test tool)."""
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = random.Random(41)
+    compared = 0
+    for _ in range(25):
+        coders, units = rng.randint(2, 5), rng.randint(3, 30)
+        rows = [[rng.choice([None, 1, 2, 3, 4, 5, 5, 5]) for _ in range(units)]
+                for _ in range(coders)]
+        ours = agreement.krippendorff_alpha(rows, level=level)
+        floats = [[math.nan if v is None else float(v) for v in row] for row in rows]
+        try:
+            theirs = float(krippendorff.alpha(reliability_data=floats,
+                                              level_of_measurement=level))
+        except ValueError:  # the package refuses data with a single value
+            theirs = math.nan
+        if ours is None:  # undefined (no pairable unit or no variation): tested elsewhere
+            continue
+        assert ours == pytest.approx(theirs, abs=1e-9)
+        compared += 1
+    assert compared >= 20

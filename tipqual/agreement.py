@@ -11,8 +11,9 @@ the segments all of them coded. Per code, each coder's judgement on a unit is pr
 ``overall`` treats each unit's set of codes as one category.
 
 Cohen's and Fleiss' kappa are computed here directly (a few lines, no heavy import; the tests
-check Cohen's against scikit-learn); Krippendorff's alpha comes from the ``krippendorff``
-package.
+check Cohen's against scikit-learn). Krippendorff's alpha is computed here too, from the
+coincidence matrix with the distance of each level of measurement (Krippendorff 2011); the
+``krippendorff`` package is GPL-licensed, so it serves only the tests, as a cross-check.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def fleiss_kappa(ratings: Sequence[Sequence[Any]]) -> float | None:
 # --- Krippendorff's alpha ---------------------------------------------------------------------
 
 def _numeric_rows(rows: list[list[Any]], level: str) -> list[list[float]]:
-    """Rows as floats with NaN for missing: the representation the krippendorff package wants."""
+    """Rows as floats with NaN for missing (nominal labels numbered in order of appearance)."""
     nan = float("nan")
     if level == "nominal":
         index: dict[Any, int] = {}
@@ -161,6 +162,43 @@ def _numeric_rows(rows: list[list[Any]], level: str) -> list[list[float]]:
     return out
 
 
+def _coincidences(numeric: list[list[float]]) -> tuple[Any, Any]:
+    """Krippendorff's coincidence matrix over the pairable units, and its value axis.
+
+    Each unit with m >= 2 values contributes every ordered pair of its values, weighted
+    1 / (m - 1): with counts per value c, that is (c c' - diag(c)) / (m - 1).
+    """
+    import numpy as np
+
+    data = np.array(numeric, dtype=float).T  # units x coders
+    values = np.unique(data[~np.isnan(data)])
+    counts = np.stack([(data == v).sum(axis=1) for v in values], axis=1).astype(float)
+    m = counts.sum(axis=1)
+    counts, m = counts[m >= 2], m[m >= 2]
+    weighted = counts / (m - 1)[:, None]
+    return weighted.T @ counts - np.diag(weighted.sum(axis=0)), values
+
+
+def _distances(level: str, values: Any, marginals: Any) -> Any:
+    """Squared distances delta^2 between the values, for the level of measurement."""
+    import numpy as np
+
+    c, k = np.meshgrid(values, values, indexing="ij")
+    if level == "nominal":
+        return (c != k).astype(float)
+    if level == "interval":
+        return (c - k) ** 2
+    if level == "ratio":
+        total = c + k
+        return np.divide((c - k) ** 2, total ** 2, out=np.zeros_like(total), where=total != 0)
+    # ordinal: the values' ranks, distance = the marginals between them, halving the ends
+    cum = np.concatenate([[0.0], np.cumsum(marginals)])
+    i, j = np.meshgrid(np.arange(len(values)), np.arange(len(values)), indexing="ij")
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    between = cum[hi + 1] - cum[lo]
+    return (between - (marginals[i] + marginals[j]) / 2) ** 2
+
+
 def krippendorff_alpha_stat(data: Sequence[Sequence[Any]], level: str = "nominal") -> Stat:
     """Krippendorff's alpha, as a :class:`Stat`; ``data`` is one row per coder, None missing."""
     if level not in LEVELS:
@@ -174,12 +212,15 @@ def krippendorff_alpha_stat(data: Sequence[Sequence[Any]], level: str = "nominal
         return _undefined("no unit was coded by two or more coders")
     if len({v for vals in pairable for v in vals if not math.isnan(v)}) < 2:
         return _undefined("no variation: every coder gave every unit the same value")
-    import krippendorff  # numpy under it: imported only when alpha is computed
-
-    value = float(krippendorff.alpha(reliability_data=numeric, level_of_measurement=level))
-    if math.isnan(value):
+    coincidences, values = _coincidences(numeric)
+    marginals = coincidences.sum(axis=1)
+    n = marginals.sum()
+    delta = _distances(level, values, marginals)
+    expected = float((marginals[:, None] * marginals[None, :] * delta).sum())
+    if expected == 0:
         return _undefined("no variation: expected disagreement is zero")
-    return Stat(value)
+    observed = float((coincidences * delta).sum())
+    return Stat(1.0 - (n - 1) * observed / expected)
 
 
 def krippendorff_alpha(data: Sequence[Sequence[Any]], level: str = "nominal") -> float | None:
