@@ -194,6 +194,7 @@ class CodeRuler:
         self._free: list[int] = []
         self._matcher_class = Matcher
         self._names: list[str] = []
+        self._index_of: dict[int, int] = {}  # match id hash -> rule index
 
     def add_codebook(self, codebook: Codebook) -> None:
         """Compile every code's ``phrases`` and ``patterns`` into this ruler."""
@@ -235,10 +236,13 @@ class CodeRuler:
         from spacy.tokens import Span
 
         found: dict[tuple[int, int, str], int] = {}
+        index_of = self._index_of
         for match_id, start, end in self._matches(doc):
-            index = int(self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
-            code = self.rules[index]["code"]
-            found.setdefault((start, end, code), index)
+            index = index_of.get(match_id)
+            if index is None:
+                index = index_of[match_id] = int(
+                    self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
+            found.setdefault((start, end, self.rules[index]["code"]), index)
         spans = [Span(doc, start, end, label=code, span_id=self.describe(index))
                  for (start, end, code), index in sorted(found.items())]
         doc.spans[self.spans_key] = spans

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -226,37 +226,66 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
 def _process(project: Project, nlp: Language, clf: CodeClassifier | None, keys: dict[str, str],
              decided: dict[str, set[str]], context: dict[str, Any], min_score: float,
              jobs: int, batch_size: int, progress: bool, result: SuggestResult) -> None:
-    """Run the pipeline over the segments to redo and store suggestions and mentions."""
+    """Run the pipeline over the segments to redo and store suggestions and mentions.
+
+    Only respondents' segments get code suggestions, so only they go through the whole
+    pipeline; the other segments need their stakeholder mentions only (tokenizer and
+    stakeholder ruler).
+    """
     import click
 
-    from tipqual.nlp import doc_mentions
+    from tipqual.nlp import STAKEHOLDER_RULER
 
-    pairs = nlp.pipe(((s.text, s) for s in project.segments(ids=list(keys))), as_tuples=True,
+    def todo(respondent: bool) -> Iterator[Segment]:
+        every = len(keys) == result.segments  # reading all beats looking each id up
+        for seg in project.segments(ids=None if every else list(keys)):
+            if (seg.role == "respondent") is respondent:
+                yield seg
+
+    pairs = nlp.pipe(((s.text, s) for s in todo(True)), as_tuples=True,
                      batch_size=batch_size, n_process=jobs)
+    ruler = nlp.get_pipe(STAKEHOLDER_RULER)
+    others = ((ruler(nlp.make_doc(s.text)), s) for s in todo(False))
     with click.progressbar(length=len(keys), label="Suggesting", file=sys.stderr,
                            hidden=not progress) as bar:
-        while chunk := list(islice(pairs, batch_size)):
-            respondent = [(d, s) for d, s in chunk if s.role == "respondent"]
-            probs: list[dict[str, float] | None] = [None] * len(respondent)
-            if clf is not None and respondent:
-                matrix = clf.predict_proba(items_from_docs(d for d, _ in respondent))
-                usable = _usable_codes(clf)
-                probs = [{c: p for c, p in zip(clf.classes_, row) if c in usable}
-                         for row in matrix]
-            codings = []
-            for (doc, seg), p in zip(respondent, probs):
-                codings += segment_suggestions(seg, doc, p, decided.get(seg.id, set()), context,
-                                               min_score)
-            ids = [s.id for _, s in chunk]
-            counts = project.replace_suggestions(SUGGESTERS, ids, codings)
-            mentions = [m for doc, seg in chunk for m in doc_mentions(seg.id, doc)]
-            project.replace_mentions(ids, mentions)
-            project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
-            result.processed += len(chunk)
-            result.added += counts["added"]
-            result.removed += counts["removed"]
-            result.mentions += len(mentions)
-            for c in codings:
-                result.codes[c.code] = result.codes.get(c.code, 0) + 1
-            bar.update(len(chunk))
+        for stream, suggesting in ((pairs, True), (others, False)):
+            while chunk := list(islice(stream, batch_size)):
+                codings = (_chunk_suggestions(chunk, clf, decided, context, min_score)
+                           if suggesting else [])
+                _store_chunk(project, chunk, codings, keys, result)
+                bar.update(len(chunk))
     result.codes = dict(sorted(result.codes.items()))
+
+
+def _chunk_suggestions(chunk: list[tuple[Doc, Segment]], clf: CodeClassifier | None,
+                       decided: dict[str, set[str]], context: dict[str, Any],
+                       min_score: float) -> list[Coding]:
+    """The rule and model suggestions for a batch of processed respondent segments."""
+    probs: list[dict[str, float] | None] = [None] * len(chunk)
+    if clf is not None and chunk:
+        matrix = clf.predict_proba(items_from_docs(d for d, _ in chunk))
+        usable = _usable_codes(clf)
+        probs = [{c: p for c, p in zip(clf.classes_, row) if c in usable} for row in matrix]
+    codings: list[Coding] = []
+    for (doc, seg), p in zip(chunk, probs):
+        codings += segment_suggestions(seg, doc, p, decided.get(seg.id, set()), context,
+                                       min_score)
+    return codings
+
+
+def _store_chunk(project: Project, chunk: list[tuple[Doc, Segment]], codings: list[Coding],
+                 keys: dict[str, str], result: SuggestResult) -> None:
+    """Write a batch's suggestions, mentions and stage keys, and count them."""
+    from tipqual.nlp import doc_mentions
+
+    ids = [s.id for _, s in chunk]
+    counts = project.replace_suggestions(SUGGESTERS, ids, codings)
+    mentions = [m for doc, seg in chunk for m in doc_mentions(seg.id, doc)]
+    project.replace_mentions(ids, mentions)
+    project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
+    result.processed += len(chunk)
+    result.added += counts["added"]
+    result.removed += counts["removed"]
+    result.mentions += len(mentions)
+    for c in codings:
+        result.codes[c.code] = result.codes.get(c.code, 0) + 1
