@@ -65,7 +65,8 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     _repeat_header(table.rows[0])
-    for cell, text in zip(table.rows[0].cells, header):
+    grid = [table.rows[0].cells]
+    for cell, text in zip(grid[0], header):
         cell.text = ""
         cell.paragraphs[0].add_run(_clean(text)).bold = True
         _shade(cell, HEADER_FILL)
@@ -73,8 +74,10 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
         cells = table.add_row().cells
         for cell, value in zip(cells, row):
             cell.text = _clean(value)
-    for i, column in enumerate(table.columns):
-        for cell in column.cells:
+        grid.append(cells)
+    # row by row: python-docx's column.cells rebuilds every cell of the table on each call
+    for cells in grid:
+        for i, cell in enumerate(cells):
             for paragraph in cell.paragraphs:
                 paragraph.style = TABLE_STYLE
                 if i in numeric:
@@ -82,22 +85,23 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
                 for run in paragraph.runs:
                     run.font.size, run.font.name = Pt(size), TABLE_FONT
     if widths:
-        _widths(table, widths)
+        _widths(table, grid, widths)
     if not tight:
         _cell_margins(table)
     doc.add_paragraph()
     return table
 
 
-def _widths(table: Any, weights: list[float]) -> None:
+def _widths(table: Any, grid: list[Any], weights: list[float]) -> None:
     from docx.shared import Cm
 
     table.autofit = False
     total = sum(weights)
-    for column, weight in zip(table.columns, weights):
-        width = Cm(TEXT_WIDTH_CM * weight / total)
+    widths = [Cm(TEXT_WIDTH_CM * weight / total) for weight in weights]
+    for column, width in zip(table.columns, widths):
         column.width = width
-        for cell in column.cells:
+    for cells in grid:
+        for cell, width in zip(cells, widths):
             cell.width = width
 
 
