@@ -234,6 +234,9 @@ def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
         for spine in (*ax.spines.values(), *right.spines.values()):
             spine.set_visible(False)
         fig.tight_layout()
+        # tight_layout leaves a placeholder engine behind, for which savefig would lay out
+        # (draw) the whole figure once more before drawing it for real; nothing is left to do
+        fig.set_layout_engine(None)
         try:
             return _save(fig, fmt)
         finally:
