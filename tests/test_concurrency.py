@@ -26,17 +26,24 @@ pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP
 
 # A coder working through segments: one short transaction per coding, as `code add` does.
 # With a go-file, it waits for the file to appear, so that all workers start together.
+# A worker with a go-file opens the study, says it is ready (``go.<coder>``), then waits for the
+# go-file, so that all workers write at the same time; a short pause after each coding (a person
+# coding is slower still) keeps them writing for long enough to interleave on any machine.
 WORKER = """
 import os, sys, time
 from tipqual.project import Coding, Project
 db, coder, codes, go = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
-while go and not os.path.exists(go):
-    time.sleep(0.01)
 with Project.open(db, command="code add") as p:
     segments = sorted(p.segment_ids())
+    if go:
+        open(go + "." + coder, "w").close()
+        while not os.path.exists(go):
+            time.sleep(0.005)
     for i, seg in enumerate(segments):
         with p.atomic():
             p.put_coding(Coding(seg, codes[i % len(codes)], coder))
+        if go:
+            time.sleep(0.003)
 print(len(segments))
 """
 
@@ -86,7 +93,10 @@ def test_four_processes_writing_codings_all_succeed(study: Path, tmp_path: Path)
     coders = ["ayanda", "ben", "chen", "dineo"]
     go = tmp_path / "go"
     procs = [start_worker(study, c, go=go) for c in coders]
-    time.sleep(1.0)  # let every worker start up and wait at the line
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"go.{c}").exists() for c in coders):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.01)
     go.touch()
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _, _ in results), results
