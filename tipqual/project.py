@@ -17,7 +17,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,10 @@ def _coding_from_row(row: sqlite3.Row) -> Coding:
                   status=row["status"], score=row["score"], provenance=row["provenance"],
                   memo=row["memo"], span_start=row["span_start"], span_end=row["span_end"],
                   created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+# One encoder for every audit record: json.dumps with options builds a new one per call.
+_AUDIT_JSON = json.JSONEncoder(sort_keys=True)
 
 
 def _coding_state(c: Coding) -> dict[str, Any]:
@@ -660,7 +663,7 @@ class Project(AnalysisMethods):
                             ((c.segment, c.code, c.coder, c.score, c.provenance, c.memo,
                               c.span_start, c.span_end, now, now) for c in new))
             self._audit_many("remove", [(c, _coding_state(c), None) for c in old])
-            self._audit_many("add", [(c, None, _coding_state(replace(c, status="suggested")))
+            self._audit_many("add", [(c, None, {**_coding_state(c), "status": "suggested"})
                                      for c in new])
         return {"removed": len(old), "added": len(new)}
 
@@ -678,8 +681,8 @@ class Project(AnalysisMethods):
             "INSERT INTO audit (at, actor, command, action, segment_id, code_id, coder, before, "
             "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((now, self.actor, self.command, action, c.segment, c.code, c.coder,
-              None if b is None else json.dumps(b, sort_keys=True),
-              None if a is None else json.dumps(a, sort_keys=True)) for c, b, a in items))
+              None if b is None else _AUDIT_JSON.encode(b),
+              None if a is None else _AUDIT_JSON.encode(a)) for c, b, a in items))
 
     def append_audit(self, entries: Iterable[AuditEntry]) -> int:
         """Copy audit entries from elsewhere (a merged copy), skipping ones already present."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
@@ -55,15 +55,52 @@ def cue_before(doc: Doc, start: int, window: int = CUE_WINDOW) -> tuple[str, str
     return None
 
 
+class _CueWords:
+    """The cue and clause-break words as string hashes of one vocabulary."""
+
+    def __init__(self, strings: Any):
+        self.strings = strings
+        self.breaks = {strings.add(w) for w in _CLAUSE_BREAKS}
+        self.negation = {strings.add(w) for w in NEGATION_CUES}
+        self.hedge = {strings.add(w) for w in HEDGE_CUES}
+
+
+_cue_words: dict[int, _CueWords] = {}
+
+
+def _cue_before_ids(words: _CueWords, lowers: list[int], lemmas: list[int], start: int,
+                    window: int = CUE_WINDOW) -> tuple[str, str] | None:
+    """:func:`cue_before` on the doc's LOWER and LEMMA hashes (no Token objects made)."""
+    for i in range(start - 1, max(start - window, 0) - 1, -1):
+        lower = lowers[i]
+        if lower in words.breaks:
+            return None
+        if lower in words.negation or lemmas[i] in words.negation:
+            return ("negation", words.strings[lower])
+        if lower in words.hedge:
+            return ("hedge", words.strings[lower])
+    return None
+
+
 def rule_hits(doc: Doc) -> list[RuleHit]:
     """The code ruler's matches in a processed doc, each scored (lowered after a cue)."""
+    from spacy.attrs import LEMMA, LOWER
+
     from tipqual.nlp import CODE_SPANS
 
-    hits = []
-    for span in doc.spans.get(CODE_SPANS, []):
+    hits: list[RuleHit] = []
+    spans = doc.spans.get(CODE_SPANS, [])
+    if not len(spans):
+        return hits
+    strings = doc.vocab.strings
+    words = _cue_words.get(id(strings))
+    if words is None or words.strings is not strings:
+        words = _cue_words[id(strings)] = _CueWords(strings)
+    lowers, lemmas = doc.to_array([LOWER, LEMMA]).T.tolist()
+    for span in spans:
         rule = span.id_ or "rule"
         score = RULE_BASE["pattern" if rule.startswith("pattern") else "phrase"]
-        cue = cue_before(doc, span.start)
+        cue = _cue_before_ids(words, lowers, lemmas, span.start)
         if cue is not None:
             score *= CUE_FACTOR[cue[0]]
         hits.append(RuleHit(code=span.label_, start=span.start_char, end=span.end_char,

@@ -130,8 +130,12 @@ def _codebook_ref(codebook: Codebook) -> dict[str, str]:
             "sha256": codebook.sha256[:12]}
 
 
+# One encoder for every provenance record: json.dumps with options builds a new one per call.
+_PROVENANCE_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def _provenance(data: dict[str, Any]) -> str:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+    return _PROVENANCE_JSON.encode(data)
 
 
 def segment_suggestions(segment: Segment, doc: Doc, probs: dict[str, float] | None,
