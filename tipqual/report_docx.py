@@ -59,9 +59,6 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
     ``widths`` are relative column weights spread over the text width; ``numeric`` the
     columns aligned right; ``tight`` leaves the cell margins to the caller.
     """
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Pt
-
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     _repeat_header(table.rows[0])
@@ -75,21 +72,34 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
         for cell, value in zip(cells, row):
             cell.text = _clean(value)
         grid.append(cells)
-    # row by row: python-docx's column.cells rebuilds every cell of the table on each call
-    for cells in grid:
-        for i, cell in enumerate(cells):
-            for paragraph in cell.paragraphs:
-                paragraph.style = TABLE_STYLE
-                if i in numeric:
-                    paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                for run in paragraph.runs:
-                    run.font.size, run.font.name = Pt(size), TABLE_FONT
+    _format_cells(doc, grid, numeric, size)
     if widths:
         _widths(table, grid, widths)
     if not tight:
         _cell_margins(table)
     doc.add_paragraph()
     return table
+
+
+def _format_cells(doc: Any, grid: list[Any], numeric: set[int], size: float) -> None:
+    """Table text style, right alignment of ``numeric`` columns and type size, cell by cell.
+
+    Row by row, as python-docx's ``column.cells`` rebuilds every cell of the table on each
+    call; the style is looked up by name once, not once per paragraph.
+    """
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    style_id = doc.part.get_style_id(TABLE_STYLE, WD_STYLE_TYPE.PARAGRAPH)
+    for cells in grid:
+        for i, cell in enumerate(cells):
+            for paragraph in cell.paragraphs:
+                paragraph._p.style = style_id
+                if i in numeric:
+                    paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+                for run in paragraph.runs:
+                    run.font.size, run.font.name = Pt(size), TABLE_FONT
 
 
 def _widths(table: Any, grid: list[Any], weights: list[float]) -> None:
