@@ -434,10 +434,10 @@ def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
 def study_hash(project: Any) -> str:
     """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps)."""
     h = hashlib.sha256()
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # as json.dumps, once
 
     def feed(*parts: Any) -> None:
-        h.update(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8"))
-        h.update(b"\n")
+        h.update(encode(parts).encode("utf-8") + b"\n")
 
     info = project.codebook_info()
     feed("codebook", info["sha256"] if info else None)
