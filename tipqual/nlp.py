@@ -258,11 +258,13 @@ class CodeRuler:
             self._needs.setdefault(word, []).append(index)
 
     def _candidates(self, present: set[int]) -> list[int]:
-        """The patterns (in rule order) whose anchor token has one of its words in the doc."""
+        """The patterns (in rule order) each of whose required tokens has a word in the doc."""
         found = set(self._free)
         for word in present.intersection(self._needs):
             found.update(self._needs[word])
-        return sorted(found)
+        return sorted(i for i in found
+                      if all(not words.isdisjoint(present)
+                             for _, words in self._patterns[i].required[1:]))
 
     def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
         for matcher in (self._lower, self._lemma):
