@@ -45,8 +45,12 @@ class CodingData:
 
 
 def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
-         coders: Iterable[str] | None = None, code: str | None = None) -> CodingData:
-    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData."""
+         coders: Iterable[str] | None = None, code: str | None = None,
+         segments: Iterable[Any] | None = None) -> CodingData:
+    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData.
+
+    ``segments`` are the study's segments when the caller has already read them all.
+    """
     from tipqual.project import STATUSES
 
     book = project.codebook()
@@ -64,7 +68,7 @@ def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
         if unknown:
             raise CodingError(f"unknown coder {unknown[0]!r}; the study's coders are: "
                               f"{', '.join(sorted(known)) or 'none'}", path=project.path)
-    segments = {s.id: s for s in project.segments()}
+    segments = {s.id: s for s in (project.segments() if segments is None else segments)}
     rows = []
     for c in project.codings(statuses=statuses, coders=coders, codes=codes):
         seg = segments[c.segment]

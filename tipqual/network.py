@@ -52,8 +52,12 @@ class NetworkData:
     codes: list[str] = field(default_factory=list)
 
 
-def project_mentions(project: Any, codebook: Any) -> list[Any]:
-    """The study's mentions: stored ones when a stage covered every segment, else computed."""
+def project_mentions(project: Any, codebook: Any,
+                     segments: Iterable[Any] | None = None) -> list[Any]:
+    """The study's mentions: stored ones when a stage covered every segment, else computed.
+
+    ``segments`` are the study's segments when the caller has already read them all.
+    """
     segment_ids = project.segment_ids()
     for stage in MENTION_STAGES:
         keys = project.stage_keys(stage)
@@ -63,22 +67,26 @@ def project_mentions(project: Any, codebook: Any) -> list[Any]:
         from tipqual.nlp import find_mentions
     except ImportError:
         return project.mentions()
-    return list(find_mentions(project.segments(), codebook))
+    return list(find_mentions(project.segments() if segments is None else segments, codebook))
 
 
 def load(project: Any, *, mentions: Iterable[Any] | None = None,
-         statuses: Iterable[str] = DEFAULT_STATUSES) -> NetworkData:
-    """Read cases, the registry, respondent mentions and segment codes from a study."""
+         statuses: Iterable[str] = DEFAULT_STATUSES,
+         segments: list[Any] | None = None) -> NetworkData:
+    """Read cases, the registry, respondent mentions and segment codes from a study.
+
+    ``segments`` are the study's segments when the caller has already read them all.
+    """
     book = project.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so no stakeholder registry; "
                           f"{NO_CODEBOOK_ADVICE}", path=project.path)
     if mentions is None:
-        mentions = project_mentions(project, book)
-    segments = {s.id: s for s in project.segments()}
+        mentions = project_mentions(project, book, segments)
+    by_id = {s.id: s for s in (project.segments() if segments is None else segments)}
     citations = []
     for m in mentions:
-        seg = segments.get(m.segment)
+        seg = by_id.get(m.segment)
         if seg is not None and seg.role == "respondent":
             citations.append((seg.case or seg.source, m.stakeholder, m.segment))
     registry = [StakeholderInfo(s.id, s.name, s.sector or "other", s.level or "")
@@ -93,7 +101,7 @@ def load(project: Any, *, mentions: Iterable[Any] | None = None,
         if coding.code in position:
             seg_codes.setdefault(coding.segment, set()).add(coding.code)
     cases = {c.id: c for c in project.cases()}
-    case_ids = sorted(set(cases) | {s.case or s.source for s in segments.values()})
+    case_ids = sorted(set(cases) | {s.case or s.source for s in by_id.values()})
     return NetworkData(
         cases=case_ids,
         case_sectors={c: (cases[c].attributes.get("sector", "") if c in cases else "")
@@ -229,9 +237,10 @@ def write_graph(graph: Any, path: str | Path) -> None:
 
 
 def build(project: Any, *, mentions: Iterable[Any] | None = None,
-          statuses: Iterable[str] = DEFAULT_STATUSES) -> tuple[NetworkData, Any]:
-    """Load a study and return its network data and bipartite graph."""
-    data = load(project, mentions=mentions, statuses=statuses)
+          statuses: Iterable[str] = DEFAULT_STATUSES,
+          segments: list[Any] | None = None) -> tuple[NetworkData, Any]:
+    """Load a study and return its network data and bipartite graph (``segments``: see load)."""
+    data = load(project, mentions=mentions, statuses=statuses, segments=segments)
     return data, bipartite(data)
 
 

@@ -118,8 +118,10 @@ def write_reports(project: Any, outs: list[str | Path], *,
     if project.codebook() is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=project.path)
-    graph = network.build(project)
-    ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph)
+    segments = list(project.segments())  # read once, shared by the network and the context
+    graph = network.build(project, segments=segments)
+    ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph,
+                           segments=segments)
     formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
     figs = rr.figures(ctx, graph, project.codebook(), formats)
     written: list[Path] = []

@@ -47,12 +47,14 @@ def case_noun(spec: str | None) -> tuple[str, str]:
 
 def build_context(project: Any, *, coders: list[str] | None = None,
                   notes: str | None = None, noun: tuple[str, str] = DEFAULT_CASE_NOUN,
-                  graph: tuple[Any, Any] | None = None) -> dict[str, Any]:
+                  graph: tuple[Any, Any] | None = None,
+                  segments: list[Any] | None = None) -> dict[str, Any]:
     """Gather the whole report context of a study (a :class:`tipqual.project.Project`).
 
     ``coders`` chooses the coders compared for agreement (default: the two human coders with
     the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
-    ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.network.build`.
+    ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.network.build`;
+    ``segments`` all the study's segments, when the caller has already read them.
     """
     from tipqual import matrices, network
 
@@ -60,9 +62,9 @@ def build_context(project: Any, *, coders: list[str] | None = None,
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=project.path)
-    segments = list(project.segments())
+    segments = list(project.segments()) if segments is None else segments
     codings = project.codings()
-    data = matrices.load(project)
+    data = matrices.load(project, segments=segments)
     counts = matrices.counts(data)
     net_data, net_graph = graph if graph is not None else network.build(project)
     cases = _cases(project, segments)
@@ -80,7 +82,7 @@ def build_context(project: Any, *, coders: list[str] | None = None,
                                       len(cases)),
         "notes": notes,
         "provenance": {"tipqual_version": __version__, "codebook_sha256": book.sha256,
-                       "study_sha256": study_hash(project)},
+                       "study_sha256": study_hash(project, segments, codings)},
     }
     ctx["title"] = f"Findings: {ctx['study']['name']}"
     ctx["key_findings"] = _key_findings(ctx["findings"], len(cases))
@@ -431,8 +433,12 @@ def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
 
 # --- provenance -------------------------------------------------------------------------------
 
-def study_hash(project: Any) -> str:
-    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps)."""
+def study_hash(project: Any, segments: list[Any] | None = None,
+               codings: list[Any] | None = None) -> str:
+    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps).
+
+    ``segments`` and ``codings`` are all of the study's, when the caller has already read them.
+    """
     h = hashlib.sha256()
     encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # as json.dumps, once
 
@@ -446,9 +452,9 @@ def study_hash(project: Any) -> str:
     for src in project.sources():
         feed("source", src.id, src.case, src.sha256,
              hashlib.sha256(src.text.encode("utf-8")).hexdigest())
-    for seg in project.segments():
+    for seg in project.segments() if segments is None else segments:
         feed("segment", seg.id, seg.speaker, seg.role, seg.start, seg.end)
-    for c in project.codings():
+    for c in project.codings() if codings is None else codings:
         # scores are left out: a suggester's confidence is a property of its run (recorded in
         # the coding's provenance), not of what the study holds
         feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)
