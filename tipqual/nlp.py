@@ -97,12 +97,17 @@ def _lookup_lemmatizer_class() -> Any:
             table = self.lookups.get_table("lemma_lookup", {})
             strings = doc.vocab.strings
             orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
+            normaliser = self.__dict__.get("_tipqual_normaliser")
             for orth in set(orths).difference(cache):
                 text = strings[orth]
                 cache[orth] = strings.add(table.get(text, text))
+                if normaliser is not None:
+                    cache[orth] = normaliser.normalise(strings, orth, cache[orth])
             lemmas = list(map(cache.__getitem__, orths))
             if not self.overwrite and any(old):  # keep lemmas set before this component
                 lemmas = [o or new for o, new in zip(old, lemmas)]
+            elif normaliser is not None:
+                doc.user_data[_NORMALISED] = True
             doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
             return doc
 
@@ -116,6 +121,10 @@ def _make_code_ruler(nlp: Language, name: str, spans_key: str) -> CodeRuler:
 
 def _make_stakeholder_ruler(nlp: Language, name: str, spans_key: str) -> StakeholderRuler:
     return StakeholderRuler(nlp, name, spans_key=spans_key)
+
+
+# Doc.user_data flag: lemmas already normalised by the lookup lemmatizer (popped by the normaliser).
+_NORMALISED = "tipqual_lemmas_normalised"
 
 
 class LemmaNormalizer:
@@ -142,16 +151,19 @@ class LemmaNormalizer:
 
         # Work on the hashes of (word, lemma) pairs, each distinct pair worked out once per
         # pipeline: the per-token Python attribute access cost as much as tokenising.
+        if doc.user_data.pop(_NORMALISED, False):
+            return doc  # the lookup lemmatizer already wrote this component's lemmas
         orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
         pairs = list(zip(orths, old))
         cache = self._cache
         for pair in set(pairs).difference(cache):
-            cache[pair] = self._normalise(doc.vocab.strings, *pair)
+            cache[pair] = self.normalise(doc.vocab.strings, *pair)
         lemmas = numpy.array(list(map(cache.__getitem__, pairs)), dtype="uint64")
         doc.from_array([LEMMA], lemmas.reshape(-1, 1))
         return doc
 
-    def _normalise(self, strings: Any, orth: int, lemma_id: int) -> int:
+    def normalise(self, strings: Any, orth: int, lemma_id: int) -> int:
+        """The lower-cased lemma hash for a word hash and the lemma hash it was given."""
         text = strings[orth]
         lemma = (strings[lemma_id] if lemma_id else "") or text
         lower = text.lower()
@@ -440,7 +452,10 @@ def blank_pipeline() -> Language:
     except (OSError, ValueError, ImportError) as exc:
         raise TipqualError(f"cannot set up the lemmatizer ({exc}); install "
                            "spacy-lookups-data (pip install spacy-lookups-data)") from None
-    nlp.add_pipe(LEMMA_NORMALIZER)
+    normaliser = nlp.add_pipe(LEMMA_NORMALIZER)
+    # The lookup lemma depends on the word alone, so the lemmatizer can write the normalised
+    # lemma straight away (once per distinct word); the normaliser then has nothing to redo.
+    nlp.get_pipe("lemmatizer").__dict__["_tipqual_normaliser"] = normaliser
     return nlp
 
 
