@@ -155,3 +155,14 @@ def test_demo_map_is_the_reports_map(run) -> None:
     out, _ = run
     assert (out / "stakeholder-map.svg").read_bytes() == \
         (out / "findings-stakeholder-map.svg").read_bytes()
+
+
+def test_committed_sample_output_is_current(run) -> None:
+    """reports/sample/ is what the demo writes today (regenerate it when this fails:
+    ``tipqual demo --out reports/sample --force`` then remove reports/sample/study.db*)."""
+    out, _ = run
+    committed = REPO / "reports" / "sample"
+    names = sorted(p.name for p in committed.iterdir())
+    assert set(names) <= {p.name for p in out.iterdir()}
+    for name in names:
+        assert (out / name).read_bytes() == (committed / name).read_bytes(), name
