@@ -99,3 +99,10 @@ def test_ctrl_c_while_loading_ends_quietly() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 130
     assert "Traceback" not in out.stderr and out.stderr.strip() == "Interrupted."
+
+
+def test_every_registered_command_loads() -> None:
+    """Each command of the registry is present in this build (none silently missing)."""
+    from tipqual.cli import COMMANDS
+
+    assert sorted(cli.list_commands(None)) == sorted(COMMANDS)
