@@ -48,3 +48,14 @@ def test_zip_bytes_keeps_member_order_and_content() -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.namelist() == ["b.txt", "a.txt"]
         assert zf.read("a.txt") == b"1"
+
+
+def test_one_formula_guard_serves_every_writer() -> None:
+    from tipqual import agreement, codings, xlsx
+    from tipqual.outfiles import safe_cell, unsafe_cell
+
+    assert [safe_cell(v) for v in ("=1+1", "+27 82", "-x", "@a", "\tx", "ok", None)] == [
+        "'=1+1", "'+27 82", "'-x", "'@a", "'\tx", "ok", ""]
+    assert unsafe_cell("'=1+1") == "=1+1" and unsafe_cell("'quoted") == "'quoted"
+    assert agreement.guard_cell is codings.safe_cell is safe_cell
+    assert xlsx.csv_safe("=x") == "'=x" and xlsx.csv_safe(3) == 3

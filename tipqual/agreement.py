@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipqual.errors import AgreementError
+from tipqual.outfiles import (
+    safe_cell as guard_cell,  # the formula guard, named for this module
+)
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 DEFAULT_STATUSES = ("human", "accepted")
@@ -413,11 +416,6 @@ def disagreements(codings: Iterable[Any], coders: Sequence[str], codes: Sequence
         row["disputed"] = "; ".join(sorted(union - common))
         rows.append(row)
     return rows
-
-
-def guard_cell(value: str) -> str:
-    """A spreadsheet-safe cell: text starting with = + - @ (or tab/CR) gets a leading '."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def write_disagreements(rows: list[dict[str, str]], coders: Sequence[str], path: Any) -> None:

@@ -15,9 +15,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tipqual.errors import CodingError, IngestError
+from tipqual.outfiles import safe_cell, unsafe_cell  # noqa: F401 (public here too)
 from tipqual.project import STATUSES, Coding, Project
 
 EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "memo", "case",
@@ -25,20 +25,6 @@ EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "
 REQUIRED = ("segment", "code", "coder")
 READ_BACK = ("memo", "status", "score", "provenance")
 IGNORED = ("case", "source", "text")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: Any) -> str:
-    """A spreadsheet-safe cell: text starting with = + - @ (or tab, CR) gets a leading ``'``."""
-    value = "" if text is None else str(text)
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-def unsafe_cell(text: str) -> str:
-    """Undo :func:`safe_cell` on a cell read back from a CSV."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
-
-
 def _check_code(project: Project, code: str, known: list[str]) -> None:
     if not code:
         raise CodingError("the code must not be empty")

@@ -1,4 +1,4 @@
-"""Writing output files: atomically (a temporary file moved into place) and reproducibly.
+"""Writing output files: atomically, reproducibly, and with transcript text kept as text.
 
 A report, workbook or archive is either written whole or not at all: a killed command never
 leaves half a file where the previous good one was. Zip-based formats (.docx, .xlsx, .qdpx)
@@ -17,6 +17,19 @@ from pathlib import Path
 from tipqual.errors import TipqualError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# A spreadsheet reads a cell starting with one of these as a formula (tab and CR as well).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: object) -> str:
+    """A spreadsheet-safe cell: text starting with = + - @ (or tab, CR) gets a leading ``'``."""
+    value = "" if text is None else str(text)
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def unsafe_cell(text: str) -> str:
+    """Undo :func:`safe_cell` on a cell read back from a CSV."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
 def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = TipqualError,

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ReportError
-from tipqual.outfiles import repack, write_bytes
+from tipqual.outfiles import repack, safe_cell, write_bytes
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FIXED_DATE = datetime(2000, 1, 1)
 MAX_CELL = 32_767  # Excel's limit on the characters of one cell
 HEADER_FILL = "DDE4EE"
@@ -31,9 +30,7 @@ SCALE_LOW, SCALE_HIGH = "FFFFFF", "5B8DB8"
 
 def csv_safe(value: Any) -> Any:
     """A CSV cell value: strings a spreadsheet would read as a formula get a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    return safe_cell(value) if isinstance(value, str) else value
 
 
 def _xlsx_text(value: str) -> str:
