@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipqual.errors import AgreementError
-from tipqual.outfiles import (
-    safe_cell as guard_cell,  # the formula guard, named for this module
-)
+from tipqual.outfiles import safe_cell as guard_cell  # the one formula guard
+from tipqual.outfiles import write_text
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 DEFAULT_STATUSES = ("human", "accepted")
@@ -421,17 +420,15 @@ def disagreements(codings: Iterable[Any], coders: Sequence[str], codes: Sequence
 def write_disagreements(rows: list[dict[str, str]], coders: Sequence[str], path: Any) -> None:
     """Write disagreement rows as CSV (UTF-8), every cell formula-guarded."""
     import csv
+    import io
 
     header = ["segment", "case", "source", "text", *coders, "disputed"]
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([guard_cell(h) for h in header])
-            for row in rows:
-                writer.writerow([guard_cell(row[h]) for h in header])
-    except OSError as exc:
-        raise AgreementError(f"cannot write the disagreements: {exc.strerror or exc}; check "
-                             "the folder exists and is writable", path=path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([guard_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([guard_cell(row[h]) for h in header])
+    write_text(path, buffer.getvalue(), error=AgreementError, what="disagreements")
 
 
 # --- a study's coders -------------------------------------------------------------------------

@@ -19,7 +19,13 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.codebook import Code, Codebook, CodebookDiff, Stakeholder, diff
-from tipqual.errors import NO_CODEBOOK_ADVICE, CodebookError, ExchangeError, TipqualError
+from tipqual.errors import (
+    NO_CODEBOOK_ADVICE,
+    CodebookError,
+    ExchangeError,
+    TipqualError,
+)
+from tipqual.outfiles import write_bytes
 
 __all__ = ["CodebookDiff", "diff", "export", "import_file", "load_any", "load_source",
            "to_markdown", "to_qdc", "to_yaml", "from_qdc", "read_xlsx", "write_xlsx"]
@@ -79,11 +85,7 @@ def export(book: Codebook, out: str | Path) -> Path:
         return out
     data = {".qdc": lambda: to_qdc(book), ".md": lambda: to_markdown(book).encode("utf-8")}.get(
         suffix, lambda: to_yaml(book).encode("utf-8"))()
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise CodebookError(f"cannot write the file: {exc.strerror or exc}", path=out)
-    return out
+    return write_bytes(out, data, error=CodebookError, what="codebook")
 
 
 def import_file(path: str | Path) -> Codebook:

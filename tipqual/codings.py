@@ -11,13 +11,13 @@ nothing is imported. Every write goes through the audit log.
 from __future__ import annotations
 
 import csv
-import os
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tipqual.errors import CodingError, IngestError
-from tipqual.outfiles import safe_cell, unsafe_cell  # noqa: F401 (public here too)
+from tipqual.outfiles import safe_cell, unsafe_cell, write_text  # noqa: F401 (public here too)
 from tipqual.project import STATUSES, Coding, Project
 
 EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "memo", "case",
@@ -182,14 +182,9 @@ def export_codings(project: Project, out: str | Path, statuses: Iterable[str] | 
     rows = export_rows(project, statuses, coders)
     if not out.parent.is_dir():
         raise CodingError("the output folder does not exist", path=out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CodingError(f"cannot write the CSV: {exc.strerror or exc}", path=out)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out, buffer.getvalue(), error=CodingError, what="CSV", encoding="utf-8-sig")
     return len(rows)

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from tipqual import readers
-from tipqual.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
 from tipqual.errors import IngestError
 from tipqual.project import Coding, Project, Segment, Source
+from tipqual.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _WORD = rf"[{_UP}0-9][\w'’.\-]*"

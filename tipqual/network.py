@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.outfiles import write_text
 
 DEFAULT_STATUSES = ("human", "accepted")
 # The suggest stage records a key per segment when it has stored that segment's mentions.
@@ -230,10 +231,7 @@ def write_graph(graph: Any, path: str | Path) -> None:
         text = "\n".join(nx.generate_gexf(graph, encoding="utf-8")) + "\n"
         # GEXF carries the day it was written; drop it so reruns give the same bytes.
         text = re.sub(r' lastmodifieddate="[^"]*"', "", text)
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"cannot write the network: {exc.strerror or exc}", path=path)
+    write_text(path, text, error=ReportError, what="network")
 
 
 def build(project: Any, *, mentions: Iterable[Any] | None = None,

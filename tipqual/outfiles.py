@@ -36,11 +36,16 @@ def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = Ti
                 what: str = "file") -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
     path = Path(path)
+
+    def failed(exc: OSError) -> TipqualError:
+        return error(f"cannot write the {what}: {exc.strerror or exc}; check that the folder "
+                     "exists and is writable", path=path)
+
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                         dir=path.parent)
     except OSError as exc:
-        raise error(f"cannot write the {what}: {exc.strerror or exc}", path=path) from None
+        raise failed(exc) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -48,10 +53,16 @@ def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = Ti
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
-        raise error(f"cannot write the {what}: {exc.strerror or exc}", path=path) from None
+        raise failed(exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text(path: str | Path, text: str, *, error: type[TipqualError] = TipqualError,
+               what: str = "file", encoding: str = "utf-8") -> Path:
+    """:func:`write_bytes` for text (no newline translation: ``\n`` stays ``\n``)."""
+    return write_bytes(path, text.encode(encoding), error=error, what=what)
 
 
 def zip_bytes(members: Iterable[tuple[str, bytes]]) -> bytes:

@@ -28,7 +28,15 @@ from typing import Any
 
 from tipqual import qdaxml
 from tipqual.errors import ExchangeError, ProjectError
-from tipqual.qdaxml import attr, child, child_text, children, localname, nfc, normalize_guid
+from tipqual.qdaxml import (
+    attr,
+    child,
+    child_text,
+    children,
+    localname,
+    nfc,
+    normalize_guid,
+)
 from tipqual.refi import Archive, TextMap, choose_counting, decode_text, producer_of
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.outfiles import write_text
 
 FORMATS = (".html", ".md", ".docx")
 
@@ -78,10 +79,7 @@ def _markdown(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise ReportError(f"cannot write the report: {exc.strerror or exc}", path=path)
+    write_text(path, text, error=ReportError, what="report")
 
 
 def write_report(project: Any, out: str | Path, *, templates: str | Path | None = None,

@@ -309,8 +309,14 @@ def _decoded(raw: bytes, fmt: str) -> Any:
 
 def environment(fmt: str, templates: str | Path | None = None) -> Any:
     """The Jinja environment for ``html`` or ``md``: overrides first, then the package."""
-    from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, PackageLoader,
-                        PrefixLoader, StrictUndefined)
+    from jinja2 import (
+        ChoiceLoader,
+        Environment,
+        FileSystemLoader,
+        PackageLoader,
+        PrefixLoader,
+        StrictUndefined,
+    )
 
     loaders: list[Any] = []
     if templates is not None:

@@ -6,7 +6,6 @@ names and when they ran. Never edit a released migration: add a new one.
 
 from __future__ import annotations
 
-
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

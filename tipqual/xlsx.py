@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ReportError
-from tipqual.outfiles import repack, safe_cell, write_bytes
+from tipqual.outfiles import repack, safe_cell, write_bytes, write_text
 
 FIXED_DATE = datetime(2000, 1, 1)
 MAX_CELL = 32_767  # Excel's limit on the characters of one cell
@@ -48,15 +48,13 @@ def write_csv(frame: Any, path: str | Path) -> None:
     """Write a DataFrame (its index as the first columns) to CSV with the formula guard."""
     path = Path(path)
     index_names = [n if n is not None else "" for n in frame.index.names]
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([csv_safe(str(c)) for c in [*index_names, *frame.columns]])
-            for key, row in zip(frame.index, frame.itertuples(index=False, name=None)):
-                keys = key if isinstance(key, tuple) else (key,)
-                writer.writerow([csv_safe(_plain(v)) for v in (*keys, *row)])
-    except OSError as exc:
-        raise ReportError(f"cannot write the file: {exc.strerror or exc}", path=path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_safe(str(c)) for c in [*index_names, *frame.columns]])
+    for key, row in zip(frame.index, frame.itertuples(index=False, name=None)):
+        keys = key if isinstance(key, tuple) else (key,)
+        writer.writerow([csv_safe(_plain(v)) for v in (*keys, *row)])
+    write_text(path, buffer.getvalue(), error=ReportError, what="CSV")
 
 
 def _plain(value: Any) -> Any:

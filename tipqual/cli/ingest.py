@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, progress_enabled, project_argument
+from tipqual.cli.common import (
+    echo_json,
+    open_project,
+    progress_enabled,
+    project_argument,
+)
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 

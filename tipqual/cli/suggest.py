@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import on_interrupt, open_project, progress_enabled, project_argument
+from tipqual.cli.common import (
+    on_interrupt,
+    open_project,
+    progress_enabled,
+    project_argument,
+)
 
 
 @click.command()
