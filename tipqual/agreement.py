@@ -450,8 +450,12 @@ def _check_known(kind: str, asked: Sequence[str], known: Sequence[str]) -> None:
 
 def compare_coders(project: Any, coders: Sequence[str], *, codes: Sequence[str] | None = None,
                    cases: Sequence[str] | None = None,
-                   statuses: Sequence[str] = DEFAULT_STATUSES) -> StudyAgreement:
-    """Agreement of ``coders`` in a study (a :class:`tipqual.project.Project`)."""
+                   statuses: Sequence[str] = DEFAULT_STATUSES,
+                   segments: Sequence[Any] | None = None) -> StudyAgreement:
+    """Agreement of ``coders`` in a study (a :class:`tipqual.project.Project`).
+
+    ``segments``: the study's segments, when the caller has already read them.
+    """
     if len(coders) < 2 or len(set(coders)) != len(coders):
         raise AgreementError("name two or more different coders, e.g. --coders alice,bob")
     if not statuses:
@@ -474,7 +478,8 @@ def compare_coders(project: Any, coders: Sequence[str], *, codes: Sequence[str] 
         codes = list(dict.fromkeys(codes))
     if cases is not None:
         _check_known("case", cases, [c.id for c in project.cases()])
-    segments = [s for s in project.segments() if cases is None or s.case in cases]
+    every = project.segments() if segments is None else segments
+    segments = [s for s in every if cases is None or s.case in cases]
     ids = [s.id for s in segments]
     table = agreement_table(codings, coders, codes, statuses=statuses, segments=ids)
     rows = disagreements(codings, coders, codes, segments, statuses=statuses)

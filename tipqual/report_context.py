@@ -75,7 +75,7 @@ def build_context(project: Any, *, coders: list[str] | None = None,
         "codebook": _codebook(book, project),
         "coders": _coders(codings),
         "suggestions": _suggestions(codings),
-        "agreement": _agreement(project, codings, coders),
+        "agreement": _agreement(project, codings, coders, segments),
         "findings": _findings(book, counts, segments, codings, cases),
         "matrix": _matrix(book, data),
         "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph,
@@ -200,14 +200,15 @@ def _default_coders(codings: list[Any]) -> list[str]:
     return sorted(ranked[:2])
 
 
-def _agreement(project: Any, codings: list[Any], coders: list[str] | None) -> dict | None:
+def _agreement(project: Any, codings: list[Any], coders: list[str] | None,
+               segments: list[Any]) -> dict | None:
     """Agreement per code between the chosen coders, with readings; None with fewer than two."""
     from tipqual import agreement
 
     chosen = list(coders) if coders else _default_coders(codings)
     if len(chosen) < 2:
         return None
-    table = agreement.compare_coders(project, chosen).table
+    table = agreement.compare_coders(project, chosen, segments=segments).table
     names = {c.id: c.name for c in project.codebook().codes}
 
     def row(item: Any) -> dict[str, Any]:
