@@ -244,6 +244,48 @@ def test_kill_during_suggest_loses_no_human_coding(tmp_path: Path, coded: Path,
     assert snapshot(db) == after_suggest
 
 
+def children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return set()
+    return {int(p) for p in text.split()}
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: Path,
+                                                        suggested: tuple[Path, float]) -> None:
+    """kill -9 of suggest while its worker processes run: the study is as before or as after,
+    and the workers stop on their own (nothing keeps running, or holds memory, for ever)."""
+    db = copy_study(coded, tmp_path / "study.db")
+    before = snapshot(db)
+    proc = start("suggest", str(db), "--jobs", "2")
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = children(proc.pid)
+        time.sleep(0.01)
+    assert len(workers) == 2, "suggest --jobs 2 did not start two workers"
+    time.sleep(0.3 * suggested[1])
+    assert proc.poll() is None, "suggest finished before the kill"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(running(w) for w in workers):
+        time.sleep(0.05)
+    assert not any(running(w) for w in workers)
+    assert snapshot(db) in (before, snapshot(suggested[0]))
+
+
 def test_kill_during_merge_leaves_target_as_before_or_after(tmp_path: Path,
                                                             imported: tuple[Path, float]) -> None:
     base = copy_study(imported[0], tmp_path / "base.db")

@@ -218,32 +218,56 @@ def test_suggest_needs_a_codebook(tmp_path: Path):
             sg.suggest(p)
 
 
-def test_parallel_jobs_give_the_same_suggestions(fx, tmp_path: Path):
-    sg.suggest(fx)
+def _audit_rows(p: Project) -> list[tuple]:
+    return [(e.action, e.segment, e.code, e.coder, e.before, e.after) for e in p.audit()]
+
+
+def test_parallel_jobs_give_the_same_study(fx, tmp_path: Path):
+    """Worker processes (small batches, so every worker gets several) store exactly what one
+    process stores: suggestions, mentions and audit rows, in the same order."""
+    first = sg.suggest(fx, jobs=1)
     serial = [(c.segment, c.code, c.score, c.provenance) for c in _suggested(fx)]
     with build_study(tmp_path / "other.db") as p2:
-        sg.suggest(p2, jobs=2, batch_size=2)
+        second = sg.suggest(p2, jobs=2, batch_size=2)
         assert [(c.segment, c.code, c.score, c.provenance) for c in _suggested(p2)] == serial
-        assert len(p2.mentions()) == len(fx.mentions())
+        assert p2.mentions() == fx.mentions()
+        assert _audit_rows(p2) == _audit_rows(fx)
+    assert second.to_dict() == first.to_dict()
+
+
+def test_jobs_are_chosen_by_the_work_to_do(monkeypatch):
+    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 8)
+    assert sg.auto_jobs(sg.PARALLEL_MIN - 1) == 1
+    assert sg.auto_jobs(sg.PARALLEL_MIN) == sg.MAX_AUTO_JOBS
+    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 2)
+    assert sg.auto_jobs(10 * sg.PARALLEL_MIN) == 2
+    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 1)
+    assert sg.auto_jobs(10 * sg.PARALLEL_MIN) == 1
+
+
+def _coded_copies(path: Path) -> Project:
+    """A study of four copies of the interview, three of them coded by alice (24 segments)."""
+    from tests.fixtures.suggest.build import INTERVIEW, segments_of
+    from tipqual.project import Source
+
+    p = build_study(path, source_id="a")
+    text = INTERVIEW.read_text(encoding="utf-8")
+    with p.atomic():
+        for k in range(2, 5):
+            sid = f"copy{k}"
+            p.add_source(Source(id=sid, case="CSO-02", path="x", format="txt",
+                                sha256=sid, text=text), segments_of(sid, text, "CSO-02"))
+        for sid in ("a", "copy2", "copy3"):
+            for n, code in ((2, "corruption"), (3, "trust"), (4, "funding"),
+                            (5, "delays"), (6, "capacity"), (7, "capacity"),
+                            (8, "trust"), (9, "trust")):
+                p.put_coding(Coding(f"{sid}:{n}", code, "alice"))
+    return p
 
 
 def test_model_suggests_once_people_have_coded(tmp_path: Path):
     """With enough decisions, the learned model proposes codes too, and says so."""
-    with build_study(tmp_path / "s.db", source_id="a") as p:
-        from tests.fixtures.suggest.build import INTERVIEW, segments_of
-        from tipqual.project import Source
-
-        text = INTERVIEW.read_text(encoding="utf-8")
-        with p.atomic():
-            for k in range(2, 5):
-                sid = f"copy{k}"
-                p.add_source(Source(id=sid, case="CSO-02", path="x", format="txt",
-                                    sha256=sid, text=text), segments_of(sid, text, "CSO-02"))
-            for sid in ("a", "copy2", "copy3"):
-                for n, code in ((2, "corruption"), (3, "trust"), (4, "funding"),
-                                (5, "delays"), (6, "capacity"), (7, "capacity"),
-                                (8, "trust"), (9, "trust")):
-                    p.put_coding(Coding(f"{sid}:{n}", code, "alice"))
+    with _coded_copies(tmp_path / "s.db") as p:
         result = sg.suggest(p)
         assert result.trained_on == 24
         model = [c for c in _suggested(p) if c.coder == sg.MODEL_CODER]
@@ -254,6 +278,17 @@ def test_model_suggests_once_people_have_coded(tmp_path: Path):
         prov = json.loads(model[0].provenance)
         assert prov["model"]["name"] == "tipqual.classifier.CodeClassifier"
         assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
+
+
+def test_worker_processes_use_the_same_model(tmp_path: Path):
+    """The model fitted here reaches the workers intact: the same model suggestions."""
+    with _coded_copies(tmp_path / "one.db") as p1, _coded_copies(tmp_path / "two.db") as p2:
+        sg.suggest(p1, jobs=1)
+        sg.suggest(p2, jobs=2, batch_size=3)
+        rows = [[(c.segment, c.code, c.coder, c.score, c.provenance) for c in _suggested(p)]
+                for p in (p1, p2)]
+        assert any(row[2] == sg.MODEL_CODER for row in rows[0])
+        assert rows[0] == rows[1]
 
 
 # --- acceptance on the sample study ----------------------------------------------------------

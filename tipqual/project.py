@@ -543,6 +543,21 @@ class Project(AnalysisMethods):
                               role=r["role"], start=r["start"], end=r["end"], text=r["text"],
                               case=r["case_id"], meta=json.loads(r["meta"]))
 
+    def segment_texts(self, ids: Iterable[str] | None = None,
+                      batch: int = 500) -> Iterator[tuple[str, str, str]]:
+        """``(id, role, text)`` of segments in document order: the light read of
+        :meth:`segments` for stages that need the text alone (streamed in batches)."""
+        sql = "SELECT id, role, text FROM segments"
+        params: list[str] = []
+        if ids is not None:
+            sql += " WHERE id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(set(ids))))
+        cur = self._conn.cursor()
+        cur.row_factory = None  # plain tuples
+        cur.execute(sql + " ORDER BY source_id, n", params)
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
     def segment(self, segment_id: str) -> Segment | None:
         """One segment by id, or None."""
         return next(self.segments(ids=[segment_id]), None)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
 
     from tipqual.codebook import Codebook
-    from tipqual.project import Coding, Project, Segment
+    from tipqual.project import Coding, Mention, Project, Segment
 
 RULES_CODER = "tipqual-rules"
 MODEL_CODER = "tipqual-model"
@@ -40,6 +40,8 @@ DEFAULT_MIN_SCORE = 0.3
 DECIDED = ("human", "accepted", "rejected")
 MIN_TRAINING = 10  # coded segments before the model suggests at all
 MIN_EXAMPLES = 3  # positives and negatives a code needs before the model suggests it
+PARALLEL_MIN = 1000  # segments to process before suggest spreads the work over processes
+MAX_AUTO_JOBS = 4  # worker processes suggest starts of its own accord, at most
 
 
 
@@ -138,8 +140,8 @@ def _provenance(data: dict[str, Any]) -> str:
     return _PROVENANCE_JSON.encode(data)
 
 
-def segment_suggestions(segment: Segment, doc: Doc, probs: dict[str, float] | None,
-                        decided: set[str], context: dict[str, Any],
+def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | None,
+                        decided: Iterable[str], context: dict[str, Any],
                         min_score: float) -> list[Coding]:
     """The rule and model suggestions for one processed segment (undecided codes only)."""
     from tipqual.project import Coding
@@ -153,7 +155,7 @@ def segment_suggestions(segment: Segment, doc: Doc, probs: dict[str, float] | No
                 "matches": [[h.start, h.end, h.text] for h in hits],
                 "cues": sorted({h.cue for h in hits if h.cue}),
                 "codebook": context["codebook"]}
-        out.append(Coding(segment=segment.id, code=code, coder=RULES_CODER, status="suggested",
+        out.append(Coding(segment=segment_id, code=code, coder=RULES_CODER, status="suggested",
                           score=score, provenance=_provenance(prov)))
     for code, p in sorted((probs or {}).items()):
         if code in decided or p < min_score:
@@ -162,7 +164,7 @@ def segment_suggestions(segment: Segment, doc: Doc, probs: dict[str, float] | No
         prov = {"suggester": MODEL_CODER, "model": context["model"],
                 "matches": [[h.start, h.end, h.text] for h in hits],
                 "codebook": context["codebook"]}
-        out.append(Coding(segment=segment.id, code=code, coder=MODEL_CODER, status="suggested",
+        out.append(Coding(segment=segment_id, code=code, coder=MODEL_CODER, status="suggested",
                           score=round(float(p), 4), provenance=_provenance(prov)))
     return out
 
@@ -174,7 +176,7 @@ def _decided_codes(project: Project) -> dict[str, set[str]]:
     return decided
 
 
-def suggest(project: Project, model: str | None = None, jobs: int = 1,
+def suggest(project: Project, model: str | None = None, jobs: int | None = None,
             min_score: float = DEFAULT_MIN_SCORE, progress: bool = False,
             batch_size: int = 64) -> SuggestResult:
     """Propose codes for the study's segments and store them for review.
@@ -182,19 +184,20 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
     Args:
         project: the open study (its current codebook supplies codes and stakeholders).
         model: an installed trained spaCy pipeline to use; None for the blank English one.
-        jobs: processes for ``nlp.pipe`` (``n_process``).
+        jobs: worker processes for the language processing; 1 runs it in this process; None
+            chooses: one per available core (at most :data:`MAX_AUTO_JOBS`) when at least
+            :data:`PARALLEL_MIN` segments need processing, else 1. The stored result is the
+            same whatever the number.
         min_score: suggestions scoring below this are not stored.
         progress: show a progress bar (on a terminal).
-        batch_size: segments per ``nlp.pipe`` batch and per store write.
+        batch_size: segments per ``nlp.pipe`` batch, per worker task and per store write.
 
     Returns:
         A :class:`SuggestResult` with counts of what was processed, skipped and stored.
     """
-    from tipqual.nlp import build_pipeline
-
     if not 0.0 <= min_score <= 1.0:
         raise TipqualError(f"--min-score must be between 0 and 1, not {min_score}")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise TipqualError(f"--jobs must be at least 1, not {jobs}")
     codebook = project.codebook()
     if codebook is None:
@@ -207,89 +210,117 @@ def suggest(project: Project, model: str | None = None, jobs: int = 1,
     old_keys = project.stage_keys(STAGE)
     result = SuggestResult(trained_on=trained_on)
     keys: dict[str, str] = {}
-    for seg in project.segments():
+    for seg_id, role, text in project.segment_texts():
         result.segments += 1
-        key = _sha(run_key, seg.role, seg.text, json.dumps(sorted(decided.get(seg.id, ()))))
-        if old_keys.get(seg.id) != key:
-            keys[seg.id] = key
+        key = _sha(run_key, role, text, json.dumps(sorted(decided.get(seg_id, ()))))
+        if old_keys.get(seg_id) != key:
+            keys[seg_id] = key
     result.skipped = result.segments - len(keys)
     if not keys:
         return result
-    nlp = build_pipeline(codebook, model)
-    clf = _fit(examples, labels, nlp) if trained_on else None
+    if jobs is None:
+        jobs = auto_jobs(len(keys))
+    nlp, clf = None, None
+    if trained_on:
+        from tipqual.nlp import build_pipeline
+
+        nlp = build_pipeline(codebook, model)
+        clf = _fit(examples, labels, nlp)
     context = {"codebook": _codebook_ref(codebook),
                "model": {"name": "tipqual.classifier.CodeClassifier", "version": __version__,
                          "state": state[:12], "trained_on": trained_on,
                          "pipeline": model or "blank-en"}}
+    setup = (codebook, model, clf, context, min_score, nlp if jobs == 1 else None)
     with project.atomic():
-        _process(project, nlp, clf, keys, decided, context, min_score, jobs, batch_size,
-                 progress, result)
+        _process(project, setup, keys, decided, jobs, batch_size, progress, result)
     return result
 
 
-def _process(project: Project, nlp: Language, clf: CodeClassifier | None, keys: dict[str, str],
-             decided: dict[str, set[str]], context: dict[str, Any], min_score: float,
-             jobs: int, batch_size: int, progress: bool, result: SuggestResult) -> None:
-    """Run the pipeline over the segments to redo and store suggestions and mentions.
+def auto_jobs(todo: int) -> int:
+    """The worker processes ``suggest`` uses by default for ``todo`` segments to process."""
+    from tipqual.workers import available_cores
+
+    return min(available_cores(), MAX_AUTO_JOBS) if todo >= PARALLEL_MIN else 1
+
+
+# A batch of segments for the language processing: (id, role, text, decided codes) each.
+Batch = list[tuple[str, str, str, tuple[str, ...]]]
+
+
+class BatchSuggester:
+    """The per-segment work of :func:`suggest`: from a batch of segment texts to suggestions
+    and stakeholder mentions, touching no study (so it can run in a worker process).
 
     Only respondents' segments get code suggestions, so only they go through the whole
-    pipeline; the other segments need their stakeholder mentions only (tokenizer and
-    stakeholder ruler).
+    pipeline; the others need their stakeholder mentions only (tokenizer and stakeholder
+    ruler).
     """
+
+    def __init__(self, codebook: Codebook, model: str | None, clf: CodeClassifier | None,
+                 context: dict[str, Any], min_score: float, nlp: Language | None = None):
+        from tipqual.nlp import STAKEHOLDER_RULER, build_pipeline
+
+        self.nlp = nlp if nlp is not None else build_pipeline(codebook, model)
+        self.stakeholders = self.nlp.get_pipe(STAKEHOLDER_RULER)
+        self.clf = clf
+        self.usable = _usable_codes(clf) if clf is not None else set()
+        self.context = context
+        self.min_score = min_score
+
+    def __call__(self, batch: Batch) -> tuple[list[str], list[Coding], list[Mention]]:
+        """The batch's segment ids, its suggestions and its mentions, in segment order."""
+        from tipqual.nlp import doc_mentions
+
+        respondents = [item for item in batch if item[1] == "respondent"]
+        docs = dict(zip((item[0] for item in respondents),
+                        self.nlp.pipe([item[2] for item in respondents],
+                                      batch_size=max(len(respondents), 1))))
+        probs: dict[str, dict[str, float]] = {}
+        if self.clf is not None and docs:
+            matrix = self.clf.predict_proba(items_from_docs(docs.values()))
+            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row) if c in self.usable}
+                     for seg_id, row in zip(docs, matrix)}
+        codings: list[Coding] = []
+        mentions: list[Mention] = []
+        for seg_id, _, text, decided in batch:
+            doc = docs.get(seg_id)
+            if doc is None:
+                doc = self.stakeholders(self.nlp.make_doc(text))
+            else:
+                codings += segment_suggestions(seg_id, doc, probs.get(seg_id), decided,
+                                               self.context, self.min_score)
+            mentions += doc_mentions(seg_id, doc)
+        return [item[0] for item in batch], codings, mentions
+
+
+def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
+             decided: dict[str, set[str]], jobs: int, batch_size: int, progress: bool,
+             result: SuggestResult) -> None:
+    """Run the language processing over the segments to redo (in ``jobs`` processes) and store
+    each batch's suggestions, mentions and stage keys, in segment order."""
     import click
 
-    from tipqual.nlp import STAKEHOLDER_RULER
+    from tipqual.workers import ordered_map
 
-    def todo(respondent: bool) -> Iterator[Segment]:
-        every = len(keys) == result.segments  # reading all beats looking each id up
-        for seg in project.segments(ids=None if every else list(keys)):
-            if (seg.role == "respondent") is respondent:
-                yield seg
+    every = len(keys) == result.segments  # reading all beats looking each id up
 
-    pairs = nlp.pipe(((s.text, s) for s in todo(True)), as_tuples=True,
-                     batch_size=batch_size, n_process=jobs)
-    ruler = nlp.get_pipe(STAKEHOLDER_RULER)
-    others = ((ruler(nlp.make_doc(s.text)), s) for s in todo(False))
+    def batches() -> Iterator[Batch]:
+        todo = ((seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))))
+                for seg_id, role, text in project.segment_texts(None if every else list(keys)))
+        while batch := list(islice(todo, batch_size)):
+            yield batch
+
     with click.progressbar(length=len(keys), label="Suggesting", file=sys.stderr,
                            hidden=not progress) as bar:
-        for stream, suggesting in ((pairs, True), (others, False)):
-            while chunk := list(islice(stream, batch_size)):
-                codings = (_chunk_suggestions(chunk, clf, decided, context, min_score)
-                           if suggesting else [])
-                _store_chunk(project, chunk, codings, keys, result)
-                bar.update(len(chunk))
+        for ids, codings, mentions in ordered_map(BatchSuggester, setup, batches(), jobs):
+            counts = project.replace_suggestions(SUGGESTERS, ids, codings)
+            project.replace_mentions(ids, mentions)
+            project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
+            result.processed += len(ids)
+            result.added += counts["added"]
+            result.removed += counts["removed"]
+            result.mentions += len(mentions)
+            for c in codings:
+                result.codes[c.code] = result.codes.get(c.code, 0) + 1
+            bar.update(len(ids))
     result.codes = dict(sorted(result.codes.items()))
-
-
-def _chunk_suggestions(chunk: list[tuple[Doc, Segment]], clf: CodeClassifier | None,
-                       decided: dict[str, set[str]], context: dict[str, Any],
-                       min_score: float) -> list[Coding]:
-    """The rule and model suggestions for a batch of processed respondent segments."""
-    probs: list[dict[str, float] | None] = [None] * len(chunk)
-    if clf is not None and chunk:
-        matrix = clf.predict_proba(items_from_docs(d for d, _ in chunk))
-        usable = _usable_codes(clf)
-        probs = [{c: p for c, p in zip(clf.classes_, row) if c in usable} for row in matrix]
-    codings: list[Coding] = []
-    for (doc, seg), p in zip(chunk, probs):
-        codings += segment_suggestions(seg, doc, p, decided.get(seg.id, set()), context,
-                                       min_score)
-    return codings
-
-
-def _store_chunk(project: Project, chunk: list[tuple[Doc, Segment]], codings: list[Coding],
-                 keys: dict[str, str], result: SuggestResult) -> None:
-    """Write a batch's suggestions, mentions and stage keys, and count them."""
-    from tipqual.nlp import doc_mentions
-
-    ids = [s.id for _, s in chunk]
-    counts = project.replace_suggestions(SUGGESTERS, ids, codings)
-    mentions = [m for doc, seg in chunk for m in doc_mentions(seg.id, doc)]
-    project.replace_mentions(ids, mentions)
-    project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
-    result.processed += len(chunk)
-    result.added += counts["added"]
-    result.removed += counts["removed"]
-    result.mentions += len(mentions)
-    for c in codings:
-        result.codes[c.code] = result.codes.get(c.code, 0) + 1

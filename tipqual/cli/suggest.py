@@ -20,11 +20,13 @@ from tipqual.cli.common import (
 @project_argument
 @click.option("--model", help="An installed trained spaCy pipeline to use (e.g. "
                                "en_core_web_sm); default: the built-in rules on blank English.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for spaCy.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for the language processing (default: one per core, "
+                   "up to 4, when 1,000 or more segments need it; else 1). The result is the "
+                   "same whatever the number.")
 @click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=None,
               help="Store only suggestions scoring at least this (default 0.3).")
-def suggest(project: Path, model: str | None, jobs: int, min_score: float | None) -> None:
+def suggest(project: Path, model: str | None, jobs: int | None, min_score: float | None) -> None:
     """Propose codes for the segments of PROJECT, stored for review with score and provenance.
 
     Rules from the codebook (phrases, patterns) always suggest; once people have coded or

@@ -1,0 +1,159 @@
+"""Ordered fan-out of batches to worker processes (tipqual.workers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tipqual.errors import TipqualError
+from tipqual.workers import available_cores, ordered_map
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_scaler(factor: int):
+    """A per-batch function: each number times ``factor``, with the worker's pid."""
+    def work(batch: list[int]) -> tuple[int, list[int]]:
+        if len(batch) > 1 and batch[0] % 2:  # odd batches take longer: results arrive out of order
+            time.sleep(0.05)
+        return os.getpid(), [x * factor for x in batch]
+    return work
+
+
+def make_failing(bad: int):
+    """A per-batch function that raises on the batch holding ``bad``."""
+    def work(batch: list[int]) -> list[int]:
+        if bad in batch:
+            raise ValueError(f"cannot take {bad}")
+        return batch
+    return work
+
+
+def make_dying(bad: int):
+    """A per-batch function whose process dies (no exception, no clean-up) on ``bad``."""
+    def work(batch: list[int]) -> list[int]:
+        if bad in batch:
+            os._exit(3)
+        return batch
+    return work
+
+
+def make_nothing():
+    """A worker that cannot even start."""
+    raise TipqualError("no pipeline here")
+
+
+def batches(n: int, size: int = 3) -> list[list[int]]:
+    return [list(range(i, i + size)) for i in range(0, n * size, size)]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_results_come_back_in_input_order(jobs: int):
+    out = list(ordered_map(make_scaler, (10,), batches(12), jobs=jobs))
+    assert [values for _, values in out] == [[x * 10 for x in b] for b in batches(12)]
+    pids = {pid for pid, _ in out}
+    if jobs == 1:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_batches_are_read_lazily():
+    """Only a bounded number of batches is taken from the input ahead of the results."""
+    pulled = []
+
+    def source():
+        for b in batches(40, size=1):
+            pulled.append(b[0])
+            yield b
+
+    results = ordered_map(make_scaler, (1,), source(), jobs=2, ahead=1)
+    first = next(results)
+    assert first[1] == [0]
+    assert len(pulled) <= 2 * (1 + 1) + 1  # two workers, one queued each, plus the one done
+    assert [v for _, v in results] == [[i] for i in range(1, 40)]
+
+
+def test_an_exception_in_a_worker_is_raised_here():
+    with pytest.raises(ValueError, match="cannot take 7"):
+        list(ordered_map(make_failing, (7,), batches(6), jobs=2))
+
+
+def test_a_worker_that_cannot_start_is_reported():
+    with pytest.raises(TipqualError, match="no pipeline here"):
+        list(ordered_map(make_nothing, (), batches(4), jobs=2))
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for():
+    t0 = time.monotonic()
+    with pytest.raises(TipqualError, match="worker process stopped unexpectedly"):
+        list(ordered_map(make_dying, (4,), batches(6), jobs=2))
+    assert time.monotonic() - t0 < 30
+
+
+def test_no_workers_outlive_a_finished_map():
+    out = list(ordered_map(make_scaler, (2,), batches(4), jobs=2))
+    for pid in {pid for pid, _ in out}:
+        assert not _alive(pid)
+
+
+def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
+    """kill -9 of the caller: its workers notice and stop instead of running on for ever."""
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_workers import make_slow
+        from tipqual.workers import ordered_map
+        for _ in ordered_map(make_slow, ({str(pids)!r},), ([i] for i in range(1000)), jobs=2):
+            pass
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_read_pids(pids)) < 2:
+            time.sleep(0.05)
+        workers = _read_pids(pids)
+        assert len(workers) == 2, "the workers did not start"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+
+
+def make_slow(pid_folder: str):
+    """A per-batch function that records its worker's pid and takes its time."""
+    Path(pid_folder).mkdir(exist_ok=True)
+    (Path(pid_folder) / str(os.getpid())).touch()
+
+    def work(batch: list[int]) -> list[int]:
+        time.sleep(0.2)
+        return batch
+    return work
+
+
+def _read_pids(folder: Path) -> set[int]:
+    return {int(p.name) for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_available_cores_is_at_least_one():
+    assert 1 <= available_cores() <= (os.cpu_count() or 1)

@@ -1,0 +1,175 @@
+"""Per-batch work spread over worker processes, the results coming back in input order.
+
+The expensive stages of tipqual are pure functions of one batch of segments, and one process
+(the caller) owns the study and writes. :func:`ordered_map` runs such a function either in
+the calling process (``jobs=1``) or in ``jobs`` worker processes, and yields each batch's
+result in the order the batches were given, so a parallel run writes exactly what a serial
+run writes.
+
+- Workers are started with ``spawn``: they inherit no open study, lock or thread of the
+  caller, and build their own heavy state (the spaCy pipeline) once, from picklable
+  arguments.
+- At most ``ahead`` batches per worker are in flight, so memory stays bounded whatever the
+  number of batches (the batches are read lazily from the iterable).
+- Queues carry the messages (a feeder thread sends them), so a large batch or result never
+  blocks the two sides on each other.
+- A worker whose caller has died (``kill -9``) notices within a second and exits; a worker
+  that dies makes the caller raise instead of waiting for ever; an exception in a worker is
+  raised again in the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from tipqual.errors import TipqualError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_POLL_SECONDS = 1.0
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def ordered_map(make_worker: Callable[..., Callable[[T], R]], args: tuple[Any, ...],
+                batches: Iterable[T], jobs: int = 1, ahead: int = 2) -> Iterator[R]:
+    """Apply ``make_worker(*args)`` to every batch, yielding the results in input order.
+
+    Args:
+        make_worker: a module-level function (picklable by name) returning the per-batch
+            function; called once per worker process, or once here when ``jobs`` is 1.
+        args: its arguments (picklable when ``jobs`` > 1).
+        batches: the inputs, consumed lazily.
+        jobs: worker processes; 1 runs everything in this process.
+        ahead: batches queued per worker beyond the one it is working on.
+    """
+    if jobs <= 1:
+        work = make_worker(*args)
+        for batch in batches:
+            yield work(batch)
+        return
+    yield from _Pool(make_worker, args, jobs).map(batches, ahead)
+
+
+class _Pool:
+    """``jobs`` spawned workers sharing one task queue and one result queue."""
+
+    def __init__(self, make_worker: Callable[..., Callable[[Any], Any]], args: tuple[Any, ...],
+                 jobs: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.tasks = ctx.Queue()
+        self.results = ctx.Queue()
+        self.procs = [ctx.Process(target=_serve, daemon=True, name=f"tipqual-worker-{i}",
+                                  args=(make_worker, args, self.tasks, self.results,
+                                        os.getpid()))
+                      for i in range(jobs)]
+        for proc in self.procs:
+            proc.start()
+
+    def map(self, batches: Iterable[Any], ahead: int) -> Iterator[Any]:
+        limit = len(self.procs) * (1 + ahead)
+        done: dict[int, Any] = {}
+        sent = received = 0
+        source = iter(batches)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and sent - received < limit:
+                    batch = next(source, _END)
+                    if batch is _END:
+                        exhausted = True
+                    else:
+                        self.tasks.put((sent, batch))
+                        sent += 1
+                if received == sent:
+                    break
+                while received not in done:
+                    seq, ok, value = self._next_result()
+                    if not ok:
+                        raise value
+                    done[seq] = value
+                yield done.pop(received)
+                received += 1
+        finally:
+            self.close()
+
+    def _next_result(self) -> tuple[int, bool, Any]:
+        while True:
+            try:
+                return self.results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                dead = [p for p in self.procs if not p.is_alive()]
+                if dead:
+                    raise TipqualError(f"a worker process stopped unexpectedly (exit code "
+                                       f"{dead[0].exitcode}); nothing was saved. Run the "
+                                       "command again, or with --jobs 1.") from None
+
+    def close(self) -> None:
+        """Stop every worker (asking first, then terminating the ones that do not stop)."""
+        for _ in self.procs:
+            try:
+                self.tasks.put(None)
+            except (OSError, ValueError):  # pragma: no cover - queue already closed
+                break
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():  # pragma: no cover - a worker stuck in its batch
+                proc.terminate()
+                proc.join()
+        for q in (self.tasks, self.results):
+            q.close()
+            q.join_thread()
+
+
+_END = object()
+
+
+def _serve(make_worker: Callable[..., Callable[[Any], Any]], args: tuple[Any, ...],
+           tasks: Any, results: Any, parent: int) -> None:
+    """A worker's loop: build the per-batch function once, then answer tasks until told to stop
+    (or until the caller is gone)."""
+    try:
+        work = make_worker(*args)
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller, which raises it
+        results.put((-1, False, _portable(exc)))
+        return
+    while True:
+        if os.getppid() != parent:  # the caller was killed: nobody will read our results
+            results.cancel_join_thread()  # so exiting does not wait to flush them
+            return
+        try:
+            task = tasks.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if task is None:
+            return
+        seq, batch = task
+        try:
+            results.put((seq, True, work(batch)))
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller, which raises it
+            results.put((seq, False, _portable(exc)))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when it survives pickling, else a TipqualError describing it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return TipqualError(f"a worker process failed: {text}")
