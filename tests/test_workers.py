@@ -98,6 +98,26 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
     assert time.monotonic() - t0 < 30
 
 
+def test_dead_workers_with_unread_tasks_do_not_hang_the_caller():
+    """Workers die with big batches still queued for them (more than a pipe holds): the
+    caller reports it and returns instead of waiting to send what nobody will read."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_workers import make_dying
+        from tipqual.errors import TipqualError
+        from tipqual.workers import ordered_map
+        big = ([i, "x" * 300_000] for i in range(20))
+        try:
+            list(ordered_map(make_dying, ("x" * 300_000,), big, jobs=2))  # every batch
+        except TipqualError as exc:
+            print(exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=90)
+    assert "worker process stopped unexpectedly" in done.stdout, done.stderr
+
+
 def test_no_workers_outlive_a_finished_map():
     out = list(ordered_map(make_scaler, (2,), batches(4), jobs=2))
     for pid in {pid for pid, _ in out}:

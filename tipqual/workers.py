@@ -130,8 +130,10 @@ class _Pool:
                 proc.terminate()
                 proc.join()
         for q in (self.tasks, self.results):
+            # Every worker is gone: whatever is still unsent has no reader, and waiting to
+            # flush it would wait for ever.
+            q.cancel_join_thread()
             q.close()
-            q.join_thread()
 
 
 _END = object()
