@@ -54,8 +54,10 @@ def batches(n: int, size: int = 3) -> list[list[int]]:
     return [list(range(i, i + size)) for i in range(0, n * size, size)]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_results_come_back_in_input_order(jobs: int):
+@pytest.mark.parametrize(("jobs", "method"), [(1, None), (2, "fork"), (2, "spawn")])
+def test_results_come_back_in_input_order(jobs: int, method: str | None, monkeypatch):
+    if method:  # fork is the default on Linux; spawn is what macOS and Windows get
+        monkeypatch.setattr("tipqual.workers.START_METHOD", method)
     out = list(ordered_map(make_scaler, (10,), batches(12), jobs=jobs))
     assert [values for _, values in out] == [[x * 10 for x in b] for b in batches(12)]
     pids = {pid for pid, _ in out}

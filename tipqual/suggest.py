@@ -220,17 +220,21 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
         return result
     if jobs is None:
         jobs = auto_jobs(len(keys))
+    from tipqual import workers
+
     nlp, clf = None, None
-    if trained_on:
+    if trained_on or jobs == 1 or workers.INHERITS:
         from tipqual.nlp import build_pipeline
 
-        nlp = build_pipeline(codebook, model)
+        nlp = build_pipeline(codebook, model)  # built once here, shared by forked workers
+    if trained_on:
         clf = _fit(examples, labels, nlp)
     context = {"codebook": _codebook_ref(codebook),
                "model": {"name": "tipqual.classifier.CodeClassifier", "version": __version__,
                          "state": state[:12], "trained_on": trained_on,
                          "pipeline": model or "blank-en"}}
-    setup = (codebook, model, clf, context, min_score, nlp if jobs == 1 else None)
+    setup = (codebook, model, clf, context, min_score,
+             nlp if jobs == 1 or workers.INHERITS else None)
     with project.atomic():
         _process(project, setup, keys, decided, jobs, batch_size, progress, result)
     return result

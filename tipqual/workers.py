@@ -6,9 +6,10 @@ the calling process (``jobs=1``) or in ``jobs`` worker processes, and yields eac
 result in the order the batches were given, so a parallel run writes exactly what a serial
 run writes.
 
-- Workers are started with ``spawn``: they inherit no open study, lock or thread of the
-  caller, and build their own heavy state (the spaCy pipeline) once, from picklable
-  arguments.
+- On Linux workers are forked (:data:`INHERITS` is true): they start at once and share the
+  caller's heavy state (a spaCy pipeline built once, before the fork) page by page, and never
+  touch the caller's open study. Elsewhere they are spawned and build that state themselves,
+  once each, from picklable arguments.
 - At most ``ahead`` batches per worker are in flight, so memory stays bounded whatever the
   number of batches (the batches are read lazily from the iterable).
 - Queues carry the messages (a feeder thread sends them), so a large batch or result never
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -32,6 +34,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _POLL_SECONDS = 1.0
+# Fork where it is safe and the default (Linux); macOS and Windows spawn.
+START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+INHERITS = START_METHOD == "fork"  # workers get the caller's objects as they are, unpickled
 
 
 def available_cores() -> int:
@@ -49,7 +54,7 @@ def ordered_map(make_worker: Callable[..., Callable[[T], R]], args: tuple[Any, .
     Args:
         make_worker: a module-level function (picklable by name) returning the per-batch
             function; called once per worker process, or once here when ``jobs`` is 1.
-        args: its arguments (picklable when ``jobs`` > 1).
+        args: its arguments (picklable when ``jobs`` > 1 and workers are spawned).
         batches: the inputs, consumed lazily.
         jobs: worker processes; 1 runs everything in this process.
         ahead: batches queued per worker beyond the one it is working on.
@@ -63,13 +68,13 @@ def ordered_map(make_worker: Callable[..., Callable[[T], R]], args: tuple[Any, .
 
 
 class _Pool:
-    """``jobs`` spawned workers sharing one task queue and one result queue."""
+    """``jobs`` workers sharing one task queue and one result queue."""
 
     def __init__(self, make_worker: Callable[..., Callable[[Any], Any]], args: tuple[Any, ...],
                  jobs: int):
         import multiprocessing
 
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context(START_METHOD)
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
         self.procs = [ctx.Process(target=_serve, daemon=True, name=f"tipqual-worker-{i}",
