@@ -84,6 +84,54 @@ def test_no_partial_word_matches(pipeline):
     assert list(doc.spans[nlp_mod.STAKEHOLDER_SPANS]) == []
 
 
+def _random_pattern(rng) -> list[dict]:
+    """A token pattern of 1-4 tokens over a tiny vocabulary; some tokens beyond the words-only
+    fast path (two predicates, a wildcard, + and *) so both matching paths are exercised."""
+    words = ["a", "b", "c", "be", "is"]
+    pattern = []
+    for _ in range(rng.randint(1, 4)):
+        attr = rng.choice(["LOWER", "LEMMA", "ORTH", "TEXT"])
+        value = rng.choice(words) if rng.random() < 0.5 else {"IN": rng.sample(words, 2)}
+        token: dict = {attr: value}
+        roll = rng.random()
+        if roll < 0.3:
+            token["OP"] = "?"
+        elif roll < 0.35:
+            token["OP"] = rng.choice(["+", "*"])
+        elif roll < 0.4:
+            token["LOWER" if attr != "LOWER" else "LEMMA"] = rng.choice(words)
+        elif roll < 0.43:
+            token = {}
+        pattern.append(token)
+    return pattern
+
+
+def test_token_patterns_match_exactly_as_spacys_matcher(book):
+    """The ruler's pre-filter and its own matching of words-only patterns find the very
+    matches spaCy's Matcher finds, on many random patterns and texts."""
+    import random
+
+    from spacy.matcher import Matcher
+
+    rng = random.Random(5)
+    nlp = nlp_mod.blank_pipeline()
+    ruler = nlp.add_pipe(nlp_mod.CODE_RULER)
+    patterns = [_random_pattern(rng) for _ in range(150)]
+    ruler.add_rules({"code": f"c{i}", "kind": "pattern", "value": p}
+                    for i, p in enumerate(patterns))
+    reference = Matcher(nlp.vocab)
+    for i, p in enumerate(patterns):
+        reference.add(f"c{i}", [p])
+    texts = [" ".join(rng.choice(["a", "A", "b", "c", "was", "is", "d", "B"])
+                      for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    assert any(p.matcher is None for p in ruler._patterns)  # the fast path is exercised
+    assert any(p.matcher is not None for p in ruler._patterns)
+    for doc in nlp.pipe(texts):
+        want = {(doc.vocab.strings[m], s, e) for m, s, e in reference(doc)}
+        got = {(sp.label_, sp.start, sp.end) for sp in doc.spans[nlp_mod.CODE_SPANS]}
+        assert got == want, doc.text
+
+
 def test_invalid_pattern_is_a_codebook_error(book):
     nlp = nlp_mod.blank_pipeline()
     ruler = nlp.add_pipe(nlp_mod.CODE_RULER)

@@ -98,12 +98,18 @@ def _lookup_lemmatizer_class() -> Any:
             strings = doc.vocab.strings
             orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
             normaliser = self.__dict__.get("_tipqual_normaliser")
-            for orth in set(orths).difference(cache):
-                text = strings[orth]
-                cache[orth] = strings.add(table.get(text, text))
-                if normaliser is not None:
-                    cache[orth] = normaliser.normalise(strings, orth, cache[orth])
-            lemmas = list(map(cache.__getitem__, orths))
+            lemmas = list(map(cache.get, orths))
+            if None in lemmas:  # words not seen before: look each up once
+                for i, orth in enumerate(orths):
+                    if lemmas[i] is None:
+                        lemma = cache.get(orth)
+                        if lemma is None:
+                            text = strings[orth]
+                            lemma = strings.add(table.get(text, text))
+                            if normaliser is not None:
+                                lemma = normaliser.normalise(strings, orth, lemma)
+                            cache[orth] = lemma
+                        lemmas[i] = lemma
             if not self.overwrite and any(old):  # keep lemmas set before this component
                 lemmas = [o or new for o, new in zip(old, lemmas)]
             elif normaliser is not None:
@@ -197,13 +203,18 @@ class CodeRuler:
 
         self._lower = PhraseMatcher(self.nlp.vocab, attr="LOWER")
         self._lemma = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
-        # One Matcher per token pattern, with the words it cannot match without: spaCy's
-        # Matcher tries every pattern at every token (set predicates such as IN run in Python),
-        # so a pattern is only run on a doc holding one of the words of each required token.
+        # Token patterns. spaCy's Matcher tries every pattern at every token and evaluates set
+        # predicates (IN) in Python, which cost many times the tokenizer. So each word
+        # constraint of a pattern (LOWER, LEMMA or ORTH equal to, or IN, a list of words) gets
+        # a bit; every distinct (word, lemma) pair of the text gets, once, the mask of the
+        # constraints it meets; a pattern runs only on docs holding every bit it requires,
+        # and only near the tokens holding its anchor bit. Patterns made of such constraints
+        # alone (one per token, optional or not) are matched on the masks directly; the
+        # others by their own spaCy Matcher on those windows.
         self._patterns: list[_Pattern] = []
-        # anchor word hash -> the patterns it can start; patterns with no anchor at all
-        self._needs: dict[int, list[int]] = {}
-        self._free: list[int] = []
+        self._word_bits: tuple[dict[int, int], ...] = ({}, {}, {})  # by _WORD_COLUMNS
+        self._bit_count = 0
+        self._masks: dict[tuple[int, int], int] = {}  # (ORTH, LEMMA) -> constraints met
         self._matcher_class = Matcher
         self._names: list[str] = []
         self._index_of: dict[int, int] = {}  # match id hash -> rule index
@@ -236,8 +247,8 @@ class CodeRuler:
                 except (ValueError, TypeError) as exc:
                     raise CodebookError(f"code {rule['code']!r}: invalid token pattern "
                                         f"{json.dumps(rule['value'])}: {exc}") from None
-                self._add_pattern(_Pattern(matcher, _required_words(self.nlp, rule["value"]),
-                                           _max_length(rule["value"])))
+                self._patterns.append(self._compile(rule["value"], matcher,
+                                                    self.nlp.vocab.strings[key]))
             else:
                 raise CodebookError(f"unknown rule kind {rule['kind']!r}")
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
@@ -260,23 +271,57 @@ class CodeRuler:
         doc.spans[self.spans_key] = spans
         return doc
 
-    def _add_pattern(self, pattern: _Pattern) -> None:
-        index = len(self._patterns)
-        self._patterns.append(pattern)
-        if not pattern.required:
-            self._free.append(index)
-            return
-        for word in pattern.required[0][1]:
-            self._needs.setdefault(word, []).append(index)
+    def _bit(self, column: int, words: list[str]) -> int:
+        """A new constraint bit, met by any of ``words`` in the ``column`` attribute."""
+        bit = 1 << self._bit_count
+        self._bit_count += 1
+        table = self._word_bits[column]
+        for word in words:
+            key = self.nlp.vocab.strings.add(word)
+            table[key] = table.get(key, 0) | bit
+        self._masks.clear()
+        return bit
 
-    def _candidates(self, present: set[int]) -> list[int]:
-        """The patterns (in rule order) each of whose required tokens has a word in the doc."""
-        found = set(self._free)
-        for word in present.intersection(self._needs):
-            found.update(self._needs[word])
-        return sorted(i for i in found
-                      if all(not words.isdisjoint(present)
-                             for _, words in self._patterns[i].required[1:]))
+    def _compile(self, pattern: list[dict[str, Any]], matcher: Any, key: int) -> _Pattern:
+        steps: list[tuple[int, bool]] = []
+        required: list[tuple[int, int]] = []  # (bit, shortest word) of each required token
+        simple = True
+        for token in pattern:
+            op = token.get("OP")
+            words = [w for w in map(_word_constraint, token.items()) if w is not None]
+            simple = (simple and op in (None, "?") and len(words) == 1
+                      and len(token) == 1 + ("OP" in token))
+            if not words or (op not in (None, "?", "+") and not simple):
+                continue
+            bit = self._bit(*words[0])
+            steps.append((bit, op == "?"))
+            if op in (None, "+"):
+                required.append((bit, min(len(w) for w in words[0][1])))
+        need = 0
+        for bit, _ in required:
+            need |= bit
+        # The anchor: the required token with the longest words ("a", "of", "the" are
+        # everywhere; anchoring on them would run the pattern almost everywhere).
+        anchor = max(required, key=lambda item: item[1])[0] if required else 0
+        return _Pattern(None if simple else matcher, tuple(steps) if simple else (), need,
+                        anchor, _max_length(pattern), key)
+
+    def _token_masks(self, doc: Doc) -> list[int]:
+        """The constraint mask of each token (worked out once per distinct word and lemma)."""
+        from spacy.attrs import LEMMA, ORTH
+
+        masks = self._masks
+        pairs = list(zip(*doc.to_array([ORTH, LEMMA]).T.tolist())) if len(doc) else []
+        found = list(map(masks.get, pairs))
+        if None in found:
+            lower_bits, lemma_bits, orth_bits = self._word_bits
+            vocab = self.nlp.vocab
+            for i, (orth, lemma) in enumerate(pairs):
+                if found[i] is None:
+                    found[i] = masks[orth, lemma] = (
+                        lower_bits.get(vocab[orth].lower, 0) | lemma_bits.get(lemma, 0)
+                        | orth_bits.get(orth, 0))
+        return found
 
     def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
         for matcher in (self._lower, self._lemma):
@@ -284,19 +329,27 @@ class CodeRuler:
                 yield from matcher(doc)
         if not self._patterns:
             return
-        rows = doc.to_array(list(_WORD_COLUMNS)).tolist()
-        for index in self._candidates({value for row in rows for value in row}):
-            pattern = self._patterns[index]
-            if pattern.length is None or not pattern.required:
-                yield from pattern.matcher(doc)
+        masks = self._token_masks(doc)
+        present = 0
+        for mask in set(masks):
+            present |= mask
+        size = len(doc)
+        for pattern in self._patterns:
+            if pattern.need & present != pattern.need:
                 continue
-            # Every match holds a token of the first required word list, so the matcher only
-            # needs to see a window of the pattern's length on each side of such a token.
-            column, words = pattern.required[0]
-            hits = [i for i, row in enumerate(rows) if row[column] in words]
-            for a, b in _windows(hits, pattern.length, len(doc)):
-                for match_id, start, end in pattern.matcher(doc[a:b]):
-                    yield match_id, start + a, end + a
+            # Every match holds a token with the anchor bit, so it lies within the pattern's
+            # length of one.
+            hits = ([i for i, mask in enumerate(masks) if mask & pattern.anchor]
+                    if pattern.anchor else list(range(size)))
+            if pattern.matcher is None:
+                for start, end in _step_matches(pattern.steps, masks, hits):
+                    yield pattern.key, start, end
+            elif not pattern.anchor or pattern.length is None:
+                yield from pattern.matcher(doc)
+            else:
+                for a, b in _windows(hits, pattern.length, size):
+                    for match_id, start, end in pattern.matcher(doc[a:b]):
+                        yield match_id, start + a, end + a
 
     def describe(self, index: int) -> str:
         """A short human-readable name of a rule, e.g. ``phrase "bribe"``."""
@@ -324,15 +377,52 @@ class CodeRuler:
         return self
 
 
-# The token attributes whose words can rule a pattern out, by column of ``Doc.to_array``.
+# The token attributes a word constraint can test, by their column in CodeRuler._word_bits.
 _WORD_COLUMNS = {"LOWER": 0, "LEMMA": 1, "ORTH": 2}
 _WORD_ATTRS = {"LOWER": "LOWER", "LEMMA": "LEMMA", "ORTH": "ORTH", "TEXT": "ORTH"}
 
 
 class _Pattern(NamedTuple):
-    matcher: Any
-    required: list[tuple[int, frozenset[int]]]
-    length: int | None
+    matcher: Any  # spaCy Matcher of this pattern alone; None when ``steps`` match it
+    steps: tuple[tuple[int, bool], ...]  # (constraint bit, optional) of each token
+    need: int  # the bits a doc must hold (one per required token)
+    anchor: int  # the bit every match holds (0: none, run the matcher on the whole doc)
+    length: int | None  # the most tokens a match spans (None: unbounded)
+    key: int  # the match id (hash of the rule's key)
+
+
+def _word_constraint(item: tuple[Any, Any]) -> tuple[int, list[str]] | None:
+    """``(column, words)`` for a token predicate that a word meets or not, else None."""
+    key, value = item
+    attr = _WORD_ATTRS.get(str(key).upper())
+    if attr is None:
+        return None
+    if isinstance(value, str):
+        return _WORD_COLUMNS[attr], [value]
+    if isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
+        return _WORD_COLUMNS[attr], [str(v) for v in value["IN"]]
+    return None
+
+
+def _step_matches(steps: tuple[tuple[int, bool], ...], masks: list[int],
+                  hits: list[int]) -> list[tuple[int, int]]:
+    """Every (start, end) at which ``steps`` match ``masks``, starting near a hit.
+
+    As spaCy's Matcher does for such patterns: each optional token both skipped and taken,
+    every resulting match reported, empty ones not.
+    """
+    size, reach = len(masks), len(steps)
+    starts = sorted({s for i in hits for s in range(max(0, i - reach + 1), i + 1)})
+    found = []
+    for start in starts:
+        ends = {start}
+        for bit, optional in steps:
+            ends = ({e + 1 for e in ends if e < size and masks[e] & bit}
+                    | (ends if optional else set()))
+            if not ends:
+                break
+        found += [(start, end) for end in sorted(ends) if end > start]
+    return found
 
 
 def _max_length(pattern: list[dict[str, Any]]) -> int | None:
@@ -352,36 +442,6 @@ def _windows(hits: list[int], length: int, size: int) -> list[tuple[int, int]]:
         else:
             out.append((a, b))
     return out
-
-
-def _required_words(nlp: Language,
-                    pattern: list[dict[str, Any]]) -> list[tuple[int, frozenset[int]]]:
-    """For each token a match needs (no ``OP``, or ``+``): its column and the words allowed.
-
-    Only exact values and ``IN`` lists of LOWER, LEMMA, ORTH/TEXT constrain; a doc without any
-    of a required token's words cannot match the pattern. The first entry is the anchor the
-    ruler looks for: the token whose words are longest (short words such as "a", "of", "the"
-    are everywhere, so anchoring on them would run the matcher on nearly every token).
-    """
-    found: list[tuple[int, list[str]]] = []
-    for token in pattern:
-        if token.get("OP") not in (None, "+"):
-            continue
-        for key, value in token.items():
-            attr = _WORD_ATTRS.get(str(key).upper())
-            if attr is None:
-                continue
-            if isinstance(value, str):
-                words = [value]
-            elif isinstance(value, dict) and set(value) == {"IN"}:
-                words = [str(v) for v in value["IN"]]
-            else:
-                continue
-            if words:
-                found.append((_WORD_COLUMNS[attr], words))
-    found.sort(key=lambda item: (-min(len(w) for w in item[1]), len(item[1])))
-    return [(column, frozenset(nlp.vocab.strings.add(w) for w in words))
-            for column, words in found]
 
 
 class StakeholderRuler:
