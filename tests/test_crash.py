@@ -268,13 +268,13 @@ def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: P
     and the workers stop on their own (nothing keeps running, or holds memory, for ever)."""
     db = copy_study(coded, tmp_path / "study.db")
     before = snapshot(db)
-    proc = start("suggest", str(db), "--jobs", "2")
+    proc = start("suggest", str(db), "--jobs", "3")  # this process and two workers
     workers: set[int] = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
         workers = children(proc.pid)
         time.sleep(0.01)
-    assert len(workers) == 2, "suggest --jobs 2 did not start two workers"
+    assert len(workers) == 2, "suggest --jobs 3 did not start two workers"
     time.sleep(0.1)  # the workers are at work
     assert proc.poll() is None, "suggest finished before the kill"
     os.kill(proc.pid, signal.SIGKILL)

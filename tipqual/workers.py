@@ -1,10 +1,10 @@
 """Per-batch work spread over worker processes, the results coming back in input order.
 
 The expensive stages of tipqual are pure functions of one batch of segments, and one process
-(the caller) owns the study and writes. :func:`ordered_map` runs such a function either in
-the calling process (``jobs=1``) or in ``jobs`` worker processes, and yields each batch's
-result in the order the batches were given, so a parallel run writes exactly what a serial
-run writes.
+(the caller) owns the study and writes. :func:`ordered_map` runs such a function in the
+calling process and ``jobs - 1`` worker processes (the caller takes a batch itself whenever
+no worker's result is ready), and yields each batch's result in the order the batches were
+given, so a parallel run writes exactly what a serial run writes.
 
 - On Linux workers are forked (:data:`INHERITS` is true): they start at once and share the
   caller's heavy state (a spaCy pipeline built once, before the fork) page by page, and never
@@ -53,25 +53,26 @@ def ordered_map(make_worker: Callable[..., Callable[[T], R]], args: tuple[Any, .
 
     Args:
         make_worker: a module-level function (picklable by name) returning the per-batch
-            function; called once per worker process, or once here when ``jobs`` is 1.
+            function; called once in this process and once in each worker process.
         args: its arguments (picklable when ``jobs`` > 1 and workers are spawned).
         batches: the inputs, consumed lazily.
-        jobs: worker processes; 1 runs everything in this process.
+        jobs: processes doing the work, this one included: ``jobs - 1`` workers are started,
+            and this process works on a batch itself whenever no result is ready.
         ahead: batches queued per worker beyond the one it is working on.
     """
+    work = make_worker(*args)
     if jobs <= 1:
-        work = make_worker(*args)
         for batch in batches:
             yield work(batch)
         return
-    yield from _Pool(make_worker, args, jobs).map(batches, ahead)
+    yield from _Pool(make_worker, args, jobs - 1).map(work, batches, ahead)
 
 
 class _Pool:
-    """``jobs`` workers sharing one task queue and one result queue."""
+    """Worker processes sharing one task queue and one result queue."""
 
     def __init__(self, make_worker: Callable[..., Callable[[Any], Any]], args: tuple[Any, ...],
-                 jobs: int):
+                 workers: int):
         import multiprocessing
 
         ctx = multiprocessing.get_context(START_METHOD)
@@ -80,38 +81,58 @@ class _Pool:
         self.procs = [ctx.Process(target=_serve, daemon=True, name=f"tipqual-worker-{i}",
                                   args=(make_worker, args, self.tasks, self.results,
                                         os.getpid()))
-                      for i in range(jobs)]
+                      for i in range(workers)]
         for proc in self.procs:
             proc.start()
 
-    def map(self, batches: Iterable[Any], ahead: int) -> Iterator[Any]:
-        limit = len(self.procs) * (1 + ahead)
-        done: dict[int, Any] = {}
-        sent = received = 0
+    def map(self, work: Callable[[Any], Any], batches: Iterable[Any],
+            ahead: int) -> Iterator[Any]:
+        """The results of every batch in order: the workers' and those ``work`` did here."""
+        limit = len(self.procs) * (1 + ahead)  # batches at the workers, at most
+        done: dict[int, Any] = {}  # results that came early, by batch number
+        issued = received = queued = 0
         source = iter(batches)
         exhausted = False
         try:
-            while True:
-                while not exhausted and sent - received < limit:
+            while not exhausted or received < issued:
+                while not exhausted and queued < limit:
                     batch = next(source, _END)
                     if batch is _END:
                         exhausted = True
                     else:
-                        self.tasks.put((sent, batch))
-                        sent += 1
-                if received == sent:
-                    break
-                while received not in done:
-                    seq, ok, value = self._next_result()
+                        self.tasks.put((issued, batch))
+                        issued += 1
+                        queued += 1
+                if received in done:
+                    yield done.pop(received)
+                    received += 1
+                    continue
+                # Do a batch here while the workers are busy, unless too far ahead of them.
+                idle = not exhausted and issued - received < 2 * limit
+                result = self._next_result(wait=not idle)
+                if result is not None:
+                    seq, ok, value = result
                     if not ok:
                         raise value
                     done[seq] = value
-                yield done.pop(received)
-                received += 1
+                    queued -= 1
+                    continue
+                batch = next(source, _END)
+                if batch is _END:
+                    exhausted = True
+                else:
+                    done[issued] = work(batch)
+                    issued += 1
         finally:
             self.close()
 
-    def _next_result(self) -> tuple[int, bool, Any]:
+    def _next_result(self, wait: bool) -> tuple[int, bool, Any] | None:
+        """The next result from a worker; None when none is ready and ``wait`` is false."""
+        if not wait:
+            try:
+                return self.results.get_nowait()
+            except queue.Empty:
+                return None
         while True:
             try:
                 return self.results.get(timeout=_POLL_SECONDS)
