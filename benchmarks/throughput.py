@@ -14,7 +14,12 @@ It prints words per second, the ratio of import + suggest to bare tokenisation (
 most 4), peak memory (target: under 500 MB at N = 1,000) and the re-run ratio (target: under
 0.1).
 
-    python -m benchmarks.throughput --sizes 100 300 1000
+With ``--repeat R`` the whole measurement (yardstick, import, suggest, re-run: a fresh study
+each time) is repeated R times, the sizes taking turns, and the verdicts are judged on each
+size's median run: on a machine shared with other work the speed of both the yardstick and
+tipqual drifts over minutes, and one run can catch either at a fast or a slow moment.
+
+    python -m benchmarks.throughput --sizes 100 300 1000 --repeat 3
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +44,14 @@ TARGET_RERUN = 0.1
 
 @dataclass
 class Run:
-    """One timed subprocess: wall and CPU seconds, peak resident memory in MB."""
+    """One timed subprocess: wall and CPU seconds (its workers' included), the peak resident
+    memory of its largest process and of all its processes together, in MB."""
 
     seconds: float
     cpu: float
     peak_mb: float
     stdout: str
+    tree_mb: float = 0.0
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Throughput:
     import_: Run
     suggest: Run
     resuggest: Run
+    run: int = 1
 
     @property
     def words_per_s(self) -> float:
@@ -82,34 +91,73 @@ class Throughput:
         """The larger peak resident memory of the import and suggest processes."""
         return max(self.import_.peak_mb, self.suggest.peak_mb)
 
+    @property
+    def tree_mb(self) -> float:
+        """The larger peak of import's and suggest's processes together (workers included)."""
+        return max(self.import_.tree_mb, self.suggest.tree_mb)
+
     def row(self) -> dict[str, object]:
         """The figures as a flat dict (raw values and derived ones)."""
-        data: dict[str, object] = {"n": self.n, "words": self.words}
+        data: dict[str, object] = {"n": self.n, "run": self.run, "words": self.words}
         for name in ("tokenize", "import_", "suggest", "resuggest"):
             run = getattr(self, name)
             key = name.rstrip("_")
             data.update({f"{key}_s": run.seconds, f"{key}_cpu_s": run.cpu,
-                         f"{key}_peak_mb": run.peak_mb})
+                         f"{key}_peak_mb": run.peak_mb, f"{key}_tree_mb": run.tree_mb})
         data.update(words_per_s=self.words_per_s, ratio=self.ratio, cpu_ratio=self.cpu_ratio,
-                    rerun_ratio=self.rerun_ratio, peak_mb=self.peak_mb)
+                    rerun_ratio=self.rerun_ratio, peak_mb=self.peak_mb, tree_mb=self.tree_mb)
         return data
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants now, in MB (Linux /proc).
+
+    Pages a forked worker shares with its parent count in both, so this is an upper bound.
+    """
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text(encoding="ascii")
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children")
+                     .read_text(encoding="ascii").split()]
+        except (OSError, ValueError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _sample_tree(pid: int, peak: list[float], stop: threading.Event) -> None:
+    """Keep the largest :func:`_tree_rss_mb` of ``pid`` in ``peak[0]`` until ``stop``."""
+    while not stop.wait(0.02):
+        peak[0] = max(peak[0], _tree_rss_mb(pid))
+
+
 def run_measured(args: list[str]) -> Run:
-    """Run a command; wall time and the peak RSS of that process alone (Linux: KB -> MB)."""
+    """Run a command; wall time, CPU time and the peak RSS of its largest process (Linux:
+    KB -> MB) and, sampled every 20 ms, of all its processes together."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, cwd=REPO)
-        # Reap the child with wait4 (not Popen.wait) to get that one process's rusage.
+        tree, stop = [0.0], threading.Event()
+        sampler = threading.Thread(target=_sample_tree, args=(proc.pid, tree, stop), daemon=True)
+        sampler.start()
+        # Reap the child with wait4 (not Popen.wait) to get its rusage: its own and that of
+        # the worker processes it waited for (CPU summed, peak memory the largest one's).
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{stderr}")
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout,
+               max(tree[0], usage.ru_maxrss / 1024))
 
 
 def tipqual(*args: str) -> list[str]:
@@ -141,7 +189,7 @@ def tokenize(folder: Path) -> Run:
     return Run(data["seconds"], data["cpu"], run.peak_mb, str(data["tokens"]))
 
 
-def measure(n: int, work: Path, codebook: Path, words: int = 2000) -> Throughput:
+def measure(n: int, work: Path, codebook: Path, words: int = 2000, run: int = 1) -> Throughput:
     """Generate a corpus of ``n`` transcripts and measure the pipeline on it."""
     corpus = work / f"corpus-{n}"
     if not (corpus / "cases.csv").exists():
@@ -158,45 +206,61 @@ def measure(n: int, work: Path, codebook: Path, words: int = 2000) -> Throughput
     sug = run_measured(tipqual("suggest", str(db)))
     again = run_measured(tipqual("suggest", str(db)))
     return Throughput(n=n, words=total_words, tokenize=tok, import_=imp, suggest=sug,
-                      resuggest=again)
+                      resuggest=again, run=run)
+
+
+def medians(results: list[Throughput]) -> list[Throughput]:
+    """For each size, its run with the median ratio to the yardstick (the lower middle one
+    for an even number of runs)."""
+    out = []
+    for n in dict.fromkeys(r.n for r in results):
+        runs = sorted((r for r in results if r.n == n), key=lambda r: r.ratio)
+        out.append(runs[(len(runs) - 1) // 2])
+    return out
 
 
 def format_table(results: list[Throughput]) -> str:
     """The figures as a fixed-width text table."""
-    head = (f"{'N':>5} {'words':>9} {'tok s':>6} {'import s':>8} {'suggest s':>9} "
-            f"{'words/s':>8} {'x tok':>6} {'x tok cpu':>9} {'peak MB':>7} {'re-run s':>8} "
-            f"{'re-run':>6}")
+    head = (f"{'N':>5} {'run':>3} {'words':>9} {'tok s':>6} {'import s':>8} {'suggest s':>9} "
+            f"{'words/s':>8} {'x tok':>6} {'x tok cpu':>9} {'peak MB':>7} {'all MB':>6} "
+            f"{'re-run s':>8} {'re-run':>6}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r.n:>5} {r.words:>9,} {r.tokenize.seconds:>6.2f} "
+        lines.append(f"{r.n:>5} {r.run:>3} {r.words:>9,} {r.tokenize.seconds:>6.2f} "
                      f"{r.import_.seconds:>8.2f} {r.suggest.seconds:>9.2f} "
                      f"{r.words_per_s:>8,.0f} {r.ratio:>6.2f} {r.cpu_ratio:>9.2f} "
-                     f"{r.peak_mb:>7.0f} {r.resuggest.seconds:>8.2f} {r.rerun_ratio:>6.3f}")
+                     f"{r.peak_mb:>7.0f} {r.tree_mb:>6.0f} {r.resuggest.seconds:>8.2f} "
+                     f"{r.rerun_ratio:>6.3f}")
     return "\n".join(lines)
 
 
 def verdicts(results: list[Throughput]) -> list[str]:
-    """One line per target: met or not, with the figure."""
+    """One line per target, judged on each size's median run: met or not, with the figure."""
+    results = medians(results)
     worst = max(r.ratio for r in results)
     worst_cpu = max(r.cpu_ratio for r in results)
-    peak = max(r.peak_mb for r in results)
+    peak = max(r.tree_mb for r in results)
     rerun = max(r.rerun_ratio for r in results)
     return [f"import + suggest vs bare tokenizer: worst {worst:.2f}x wall, {worst_cpu:.2f}x CPU "
             f"({'met' if worst <= TARGET_RATIO else 'NOT met'}; target <= {TARGET_RATIO:g}x)",
-            f"peak memory of a tipqual process: {peak:.0f} MB "
+            f"peak memory of a tipqual command, all its processes: {peak:.0f} MB "
             f"({'met' if peak < TARGET_RSS_MB else 'NOT met'}; target < {TARGET_RSS_MB:g} MB)",
             f"re-run suggest on an unchanged study: worst {rerun:.3f} of the first run "
             f"({'met' if rerun < TARGET_RERUN else 'NOT met'}; target < {TARGET_RERUN:g})"]
 
 
-def run(sizes: list[int], work: Path | None = None, words: int = 2000) -> list[Throughput]:
-    """Measure every size (in a temporary folder unless ``work`` is given)."""
+def run(sizes: list[int], work: Path | None = None, words: int = 2000,
+        repeat: int = 1) -> list[Throughput]:
+    """Measure every size ``repeat`` times, sizes taking turns (in a temporary folder unless
+    ``work`` is given)."""
     codebook = REPO / "codebooks" / "tip-sa.yaml"
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
-        return [measure(n, work, codebook, words) for n in sizes]
+        return [measure(n, work, codebook, words, k) for k in range(1, repeat + 1)
+                for n in sizes]
     with tempfile.TemporaryDirectory(prefix="tipqual-bench-") as tmp:
-        return [measure(n, Path(tmp), codebook, words) for n in sizes]
+        return [measure(n, Path(tmp), codebook, words, k) for k in range(1, repeat + 1)
+                for n in sizes]
 
 
 def main() -> None:
@@ -204,6 +268,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--words", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each size this many times; verdicts on the median run")
     parser.add_argument("--work", type=Path, help="keep corpora and studies here")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--tokenize", type=Path, help=argparse.SUPPRESS)
@@ -211,7 +277,7 @@ def main() -> None:
     if args.tokenize:
         tokenize_folder(args.tokenize)
         return
-    results = run(args.sizes, args.work, args.words)
+    results = run(args.sizes, args.work, args.words, args.repeat)
     print(format_table(results))
     for line in verdicts(results):
         print(line)

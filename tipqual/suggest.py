@@ -212,7 +212,10 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     keys: dict[str, str] = {}
     for seg_id, role, text in project.segment_texts():
         result.segments += 1
-        key = _sha(run_key, role, text, json.dumps(sorted(decided.get(seg_id, ()))))
+        # _sha(run_key, role, text, decided codes as JSON), in one call to the hash
+        codes = decided.get(seg_id)
+        coded = json.dumps(sorted(codes)) if codes else "[]"
+        key = hashlib.sha256(f"{run_key}\0{role}\0{text}\0{coded}\0".encode()).hexdigest()
         if old_keys.get(seg_id) != key:
             keys[seg_id] = key
     result.skipped = result.segments - len(keys)
