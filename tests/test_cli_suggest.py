@@ -29,6 +29,25 @@ def _statuses(path: Path) -> dict[str, int]:
         return p.status()["codings"]
 
 
+def test_suggest_jobs_from_the_command_line(tmp_path: Path, db: Path):
+    """A real ``tipqual suggest --jobs 2`` (this process and a worker) stores what one
+    process stores; --jobs 0 is refused before anything is done."""
+    other = tmp_path / "other.db"
+    build_study(other).close()
+    assert run_tipqual("suggest", str(db), "--jobs", "1").returncode == 0
+    two = run_tipqual("suggest", str(other), "--jobs", "2")
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.startswith("9 segments: 9 processed")
+    rows = []
+    for path in (db, other):
+        with Project.open(path) as p:
+            rows.append([(c.segment, c.code, c.score, c.provenance)
+                         for c in p.codings(statuses=["suggested"])])
+    assert rows[0] == rows[1] and rows[0]
+    zero = run_tipqual("suggest", str(db), "--jobs", "0")
+    assert zero.returncode == 2 and "--jobs" in zero.stderr
+
+
 def test_suggest_reports_and_reruns_without_duplicates(runner, db: Path):
     first = runner.invoke(cli, ["suggest", str(db)])
     assert first.exit_code == 0, first.output

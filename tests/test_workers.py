@@ -60,7 +60,7 @@ def batches(n: int, size: int = 3) -> list[list[int]]:
 @pytest.mark.parametrize(("jobs", "method"), [(1, None), (2, "fork"), (2, "spawn")])
 def test_results_come_back_in_input_order(jobs: int, method: str | None, monkeypatch):
     if method:  # fork is the default on Linux; spawn is what macOS and Windows get
-        monkeypatch.setattr("tipqual.workers.START_METHOD", method)
+        monkeypatch.setattr("tipqual.workers.start_method", lambda: method)
     out = list(ordered_map(make_scaler, (10,), batches(12), jobs=jobs))
     assert [values for _, values in out] == [[x * 10 for x in b] for b in batches(12)]
     pids = {pid for pid, _ in out}
@@ -181,6 +181,23 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_workers_are_not_forked_from_a_threaded_process():
+    import threading
+
+    from tipqual import workers
+
+    if sys.platform.startswith("linux"):
+        assert workers.start_method() == "fork"  # pytest itself runs one thread
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert workers.start_method() == "spawn" and not workers.inherits()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_available_cores_is_at_least_one():

@@ -41,7 +41,7 @@ DECIDED = ("human", "accepted", "rejected")
 MIN_TRAINING = 10  # coded segments before the model suggests at all
 MIN_EXAMPLES = 3  # positives and negatives a code needs before the model suggests it
 PARALLEL_MIN = 1000  # segments to process before suggest spreads the work over processes
-MAX_AUTO_JOBS = 4  # worker processes suggest starts of its own accord, at most
+MAX_AUTO_JOBS = 4  # processes suggest uses of its own accord, at most
 
 
 
@@ -184,10 +184,10 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     Args:
         project: the open study (its current codebook supplies codes and stakeholders).
         model: an installed trained spaCy pipeline to use; None for the blank English one.
-        jobs: worker processes for the language processing; 1 runs it in this process; None
-            chooses: one per available core (at most :data:`MAX_AUTO_JOBS`) when at least
-            :data:`PARALLEL_MIN` segments need processing, else 1. The stored result is the
-            same whatever the number.
+        jobs: processes for the language processing, this one included (``jobs - 1``
+            workers are started); None chooses: one per available core (at most
+            :data:`MAX_AUTO_JOBS`) when at least :data:`PARALLEL_MIN` segments need
+            processing, else 1. The stored result is the same whatever the number.
         min_score: suggestions scoring below this are not stored.
         progress: show a progress bar (on a terminal).
         batch_size: segments per ``nlp.pipe`` batch, per worker task and per store write.
@@ -226,7 +226,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     from tipqual import workers
 
     nlp, clf = None, None
-    if trained_on or jobs == 1 or workers.INHERITS:
+    shared = jobs == 1 or workers.inherits()  # the workers can use this process's pipeline
+    if trained_on or shared:
         from tipqual.nlp import build_pipeline
 
         nlp = build_pipeline(codebook, model)  # built once here, shared by forked workers
@@ -236,8 +237,7 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
                "model": {"name": "tipqual.classifier.CodeClassifier", "version": __version__,
                          "state": state[:12], "trained_on": trained_on,
                          "pipeline": model or "blank-en"}}
-    setup = (codebook, model, clf, context, min_score,
-             nlp if jobs == 1 or workers.INHERITS else None)
+    setup = (codebook, model, clf, context, min_score, nlp if shared else None)
     with project.atomic():
         _process(project, setup, keys, decided, jobs, batch_size, progress, result)
     return result

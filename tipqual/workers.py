@@ -6,7 +6,7 @@ calling process and ``jobs - 1`` worker processes (the caller takes a batch itse
 no worker's result is ready), and yields each batch's result in the order the batches were
 given, so a parallel run writes exactly what a serial run writes.
 
-- On Linux workers are forked (:data:`INHERITS` is true): they start at once and share the
+- On Linux workers are forked (:func:`start_method`): they start at once and share the
   caller's heavy state (a spaCy pipeline built once, before the fork) page by page, and never
   touch the caller's open study. Elsewhere they are spawned and build that state themselves,
   once each, from picklable arguments.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import queue
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -34,9 +35,23 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _POLL_SECONDS = 1.0
-# Fork where it is safe and the default (Linux); macOS and Windows spawn.
-START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-INHERITS = START_METHOD == "fork"  # workers get the caller's objects as they are, unpickled
+
+
+def start_method() -> str:
+    """``fork`` on Linux when this process runs no other thread, else ``spawn``.
+
+    Forked workers start at once and get the caller's objects as they are, unpickled; but
+    forking a process with other threads (a notebook kernel, say) can deadlock the child, and
+    macOS and Windows do not fork safely.
+    """
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def inherits() -> bool:
+    """Whether workers started now get the caller's objects unpickled (they are forked)."""
+    return start_method() == "fork"
 
 
 def available_cores() -> int:
@@ -75,7 +90,7 @@ class _Pool:
                  workers: int):
         import multiprocessing
 
-        ctx = multiprocessing.get_context(START_METHOD)
+        ctx = multiprocessing.get_context(start_method())
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
         self.procs = [ctx.Process(target=_serve, daemon=True, name=f"tipqual-worker-{i}",

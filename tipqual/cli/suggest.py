@@ -21,9 +21,9 @@ from tipqual.cli.common import (
 @click.option("--model", help="An installed trained spaCy pipeline to use (e.g. "
                                "en_core_web_sm); default: the built-in rules on blank English.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes for the language processing (default: one per core, "
-                   "up to 4, when 1,000 or more segments need it; else 1). The result is the "
-                   "same whatever the number.")
+              help="Processes for the language processing, this one included (default: "
+                   "one per core, up to 4, when 1,000 or more segments need it; else 1). The "
+                   "result is the same whatever the number.")
 @click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=None,
               help="Store only suggestions scoring at least this (default 0.3).")
 def suggest(project: Path, model: str | None, jobs: int | None, min_score: float | None) -> None:
