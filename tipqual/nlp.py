@@ -330,8 +330,9 @@ class CodeRuler:
         if not self._patterns:
             return
         masks = self._token_masks(doc)
+        marked = [(i, mask) for i, mask in enumerate(masks) if mask]  # most words meet none
         present = 0
-        for mask in set(masks):
+        for mask in {mask for _, mask in marked}:
             present |= mask
         size = len(doc)
         for pattern in self._patterns:
@@ -339,7 +340,7 @@ class CodeRuler:
                 continue
             # Every match holds a token with the anchor bit, so it lies within the pattern's
             # length of one.
-            hits = ([i for i, mask in enumerate(masks) if mask & pattern.anchor]
+            hits = ([i for i, mask in marked if mask & pattern.anchor]
                     if pattern.anchor else list(range(size)))
             if pattern.matcher is None:
                 for start, end in _step_matches(pattern.steps, masks, hits):
