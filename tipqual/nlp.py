@@ -217,6 +217,7 @@ class CodeRuler:
         self._masks: dict[tuple[int, int], int] = {}  # (ORTH, LEMMA) -> constraints met
         self._matcher_class = Matcher
         self._names: list[str] = []
+        self._hashes: list[tuple[int, int]] = []  # (code, name) string hashes of each rule
         self._index_of: dict[int, int] = {}  # match id hash -> rule index
 
     def add_codebook(self, codebook: Codebook) -> None:
@@ -254,6 +255,8 @@ class CodeRuler:
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
                                "value": rule["value"]})
             self._names.append(self._describe(self.rules[-1]))
+            strings = self.nlp.vocab.strings
+            self._hashes.append((strings.add(rule["code"]), strings.add(self._names[-1])))
 
     def __call__(self, doc: Doc) -> Doc:
         from spacy.tokens import Span
@@ -266,8 +269,9 @@ class CodeRuler:
                 index = index_of[match_id] = int(
                     self.nlp.vocab.strings[match_id].rsplit(":", 1)[1])
             found.setdefault((start, end, self.rules[index]["code"]), index)
-        spans = [Span(doc, start, end, label=code, span_id=self.describe(index))
-                 for (start, end, code), index in sorted(found.items())]
+        hashes = self._hashes
+        spans = [Span(doc, start, end, label=hashes[index][0], span_id=hashes[index][1])
+                 for (start, end, _), index in sorted(found.items())]
         doc.spans[self.spans_key] = spans
         return doc
 
