@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,20 @@ def run_tipqual(*args: str, cwd: Path | None = None, input: str | None = None,
     env.setdefault("PYTHONHASHSEED", "0")
     return subprocess.run([sys.executable, "-m", "tipqual", *args], cwd=cwd, input=input,
                           capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def running(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie waiting to be reaped counts as gone; Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def all_gone(pids: set[int], seconds: float) -> bool:
+    """Wait up to ``seconds`` for every one of ``pids`` to stop; True if they all did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(running(p) for p in pids):
+        time.sleep(0.05)
+    return not any(running(p) for p in pids)

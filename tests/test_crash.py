@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
+from conftest import SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 
 from benchmarks.corpus import make_corpus
 from tipqual.project import Coding, Project
@@ -253,15 +253,6 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in text.split()}
 
 
-def running(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: Path,
                                                         suggested: tuple[Path, float]) -> None:
     """kill -9 of suggest while its worker processes run: the study is as before or as after,
@@ -279,10 +270,7 @@ def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: P
     assert proc.poll() is None, "suggest finished before the kill"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(running(w) for w in workers):
-        time.sleep(0.05)
-    assert not any(running(w) for w in workers)
+    assert all_gone(workers, 15)
     assert snapshot(db) in (before, snapshot(suggested[0]))
 
 

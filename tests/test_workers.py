@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import all_gone
 from tipqual.errors import TipqualError
 from tipqual.workers import available_cores, ordered_map
 
@@ -126,10 +127,13 @@ def test_dead_workers_with_unread_tasks_do_not_hang_the_caller():
     assert "worker process stopped unexpectedly" in done.stdout, done.stderr
 
 
-def test_no_workers_outlive_a_finished_map():
+def test_no_workers_or_threads_outlive_a_finished_map():
+    import threading
+
+    before = threading.active_count()
     out = list(ordered_map(make_scaler, (2,), batches(12), jobs=3))
-    for pid in {pid for pid, _ in out} - {os.getpid()}:
-        assert not _alive(pid)
+    assert all_gone({pid for pid, _ in out} - {os.getpid()}, 0)
+    assert threading.active_count() == before  # so the next run may fork again
 
 
 def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
@@ -153,10 +157,7 @@ def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.05)
-    assert not any(_alive(p) for p in workers)
+    assert all_gone(workers, 10)
 
 
 def make_slow(pid_folder: str):
@@ -172,15 +173,6 @@ def make_slow(pid_folder: str):
 
 def _read_pids(folder: Path) -> set[int]:
     return {int(p.name) for p in folder.iterdir()} if folder.is_dir() else set()
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_workers_are_not_forked_from_a_threaded_process():

@@ -44,9 +44,13 @@ def start_method() -> str:
     forking a process with other threads (a notebook kernel, say) can deadlock the child, and
     macOS and Windows do not fork safely.
     """
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
+    if not sys.platform.startswith("linux"):
+        return "spawn"
+    # A queue feeder thread left by an earlier pool whose workers died holds no lock a new
+    # worker needs; any other thread might.
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.name != "QueueFeederThread"]
+    return "spawn" if others else "fork"
 
 
 def inherits() -> bool:
@@ -110,7 +114,7 @@ class _Pool:
         exhausted = False
         try:
             while not exhausted or received < issued:
-                while not exhausted and queued < limit:
+                while not exhausted and queued < limit and issued - received < 2 * limit:
                     batch = next(source, _END)
                     if batch is _END:
                         exhausted = True
@@ -170,11 +174,17 @@ class _Pool:
             if proc.is_alive():  # pragma: no cover - a worker stuck in its batch
                 proc.terminate()
                 proc.join()
+        # Workers that stopped when asked read every task: the queues' feeder threads have
+        # nothing left to send and end at once (joining them leaves this process with no
+        # thread of tipqual's). Otherwise whatever is unsent has no reader, and waiting to
+        # flush it would wait for ever.
+        clean = all(proc.exitcode == 0 for proc in self.procs)
         for q in (self.tasks, self.results):
-            # Every worker is gone: whatever is still unsent has no reader, and waiting to
-            # flush it would wait for ever.
-            q.cancel_join_thread()
+            if not clean:
+                q.cancel_join_thread()
             q.close()
+            if clean:
+                q.join_thread()
 
 
 _END = object()
