@@ -274,6 +274,32 @@ def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: P
     assert snapshot(db) in (before, snapshot(suggested[0]))
 
 
+def test_ctrl_c_during_parallel_suggest_stops_cleanly(tmp_path: Path, coded: Path) -> None:
+    """Ctrl-C reaches suggest and its workers (one process group): a short message, exit 130,
+    no traceback from any process, the study as before, and no worker left running."""
+    db = copy_study(coded, tmp_path / "study.db")
+    before = snapshot(db)
+    proc = subprocess.Popen([sys.executable, "-m", "tipqual", "suggest", str(db), "--jobs", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,  # its own group, as a terminal gives it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = children(proc.pid)
+        time.sleep(0.01)
+    assert len(workers) == 2, "suggest --jobs 3 did not start two workers"
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 4  # the workers are stopped, not waited for
+    assert "Interrupted" in err and "Traceback" not in err
+    assert all_gone(workers, 5)
+    assert snapshot(db) == before
+
+
 def test_kill_during_merge_leaves_target_as_before_or_after(tmp_path: Path,
                                                             imported: tuple[Path, float]) -> None:
     base = copy_study(imported[0], tmp_path / "base.db")

@@ -136,6 +136,19 @@ def test_no_workers_or_threads_outlive_a_finished_map():
     assert threading.active_count() == before  # so the next run may fork again
 
 
+def test_an_abandoned_map_stops_its_workers_at_once(tmp_path: Path):
+    """Closing the results early (an error or Ctrl-C in the caller) terminates the workers
+    instead of letting them finish the queued batches."""
+    pids = tmp_path / "pids"
+    results = ordered_map(make_slow, (str(pids), 2.0), ([i] for i in range(1000)), jobs=3)
+    assert next(results) == [0]
+    workers = _read_pids(pids) - {os.getpid()}
+    t0 = time.monotonic()
+    results.close()
+    assert time.monotonic() - t0 < 1.5  # finishing the batches in hand would take 2 s or more
+    assert len(workers) == 2 and all_gone(workers, 0)
+
+
 def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
     """kill -9 of the caller: its workers notice and stop instead of running on for ever."""
     pids = tmp_path / "pids"
@@ -160,13 +173,13 @@ def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
     assert all_gone(workers, 10)
 
 
-def make_slow(pid_folder: str):
+def make_slow(pid_folder: str, seconds: float = 0.2):
     """A per-batch function that records its worker's pid and takes its time."""
     Path(pid_folder).mkdir(exist_ok=True)
     (Path(pid_folder) / str(os.getpid())).touch()
 
     def work(batch: list[int]) -> list[int]:
-        time.sleep(0.2)
+        time.sleep(seconds)
         return batch
     return work
 

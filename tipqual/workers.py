@@ -112,6 +112,7 @@ class _Pool:
         issued = received = queued = 0
         source = iter(batches)
         exhausted = False
+        finished = False
         try:
             while not exhausted or received < issued:
                 while not exhausted and queued < limit and issued - received < 2 * limit:
@@ -142,8 +143,10 @@ class _Pool:
                 else:
                     done[issued] = work(batch)
                     issued += 1
+            finished = True
         finally:
-            self.close()
+            # Interrupted, failed or abandoned: the workers' results are of no use any more.
+            self.close(abandon=not finished)
 
     def _next_result(self, wait: bool) -> tuple[int, bool, Any] | None:
         """The next result from a worker; None when none is ready and ``wait`` is false."""
@@ -162,13 +165,14 @@ class _Pool:
                                        f"{dead[0].exitcode}); nothing was saved. Run the "
                                        "command again, or with --jobs 1.") from None
 
-    def close(self) -> None:
-        """Stop every worker (asking first, then terminating the ones that do not stop)."""
-        for _ in self.procs:
-            try:
+    def close(self, abandon: bool = False) -> None:
+        """Stop every worker: ask them to finish, or (``abandon``) terminate them at once."""
+        if abandon:
+            for proc in self.procs:
+                proc.terminate()
+        else:
+            for _ in self.procs:
                 self.tasks.put(None)
-            except (OSError, ValueError):  # pragma: no cover - queue already closed
-                break
         for proc in self.procs:
             proc.join(timeout=5)
             if proc.is_alive():  # pragma: no cover - a worker stuck in its batch
@@ -194,6 +198,11 @@ def _serve(make_worker: Callable[..., Callable[[Any], Any]], args: tuple[Any, ..
            tasks: Any, results: Any, parent: int) -> None:
     """A worker's loop: build the per-batch function once, then answer tasks until told to stop
     (or until the caller is gone)."""
+    import signal
+
+    # Ctrl-C reaches the whole process group; the caller decides what an interruption means
+    # and stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         work = make_worker(*args)
     except BaseException as exc:  # noqa: BLE001 - reported to the caller, which raises it
