@@ -253,6 +253,17 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in text.split()}
 
 
+def started_workers(proc: subprocess.Popen, n: int) -> set[int]:
+    """Wait (up to a minute) until ``proc`` has ``n`` child processes; their pids."""
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < n and proc.poll() is None:
+        workers = children(proc.pid)
+        time.sleep(0.01)
+    assert len(workers) == n, f"{' '.join(proc.args[2:])} did not start {n} workers"
+    return workers
+
+
 def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: Path,
                                                         suggested: tuple[Path, float]) -> None:
     """kill -9 of suggest while its worker processes run: the study is as before or as after,
@@ -260,12 +271,7 @@ def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: P
     db = copy_study(coded, tmp_path / "study.db")
     before = snapshot(db)
     proc = start("suggest", str(db), "--jobs", "3")  # this process and two workers
-    workers: set[int] = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
-        workers = children(proc.pid)
-        time.sleep(0.01)
-    assert len(workers) == 2, "suggest --jobs 3 did not start two workers"
+    workers = started_workers(proc, 2)
     time.sleep(0.1)  # the workers are at work
     assert proc.poll() is None, "suggest finished before the kill"
     os.kill(proc.pid, signal.SIGKILL)
@@ -283,12 +289,7 @@ def test_ctrl_c_during_parallel_suggest_stops_cleanly(tmp_path: Path, coded: Pat
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True,  # its own group, as a terminal gives it
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    workers: set[int] = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
-        workers = children(proc.pid)
-        time.sleep(0.01)
-    assert len(workers) == 2, "suggest --jobs 3 did not start two workers"
+    workers = started_workers(proc, 2)
     time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     t0 = time.monotonic()
