@@ -244,7 +244,7 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
 
 
 def auto_jobs(todo: int) -> int:
-    """The worker processes ``suggest`` uses by default for ``todo`` segments to process."""
+    """The processes (this one included) ``suggest`` uses by default for ``todo`` segments."""
     from tipqual.workers import available_cores
 
     return min(available_cores(), MAX_AUTO_JOBS) if todo >= PARALLEL_MIN else 1
