@@ -1,0 +1,70 @@
+"""The throughput benchmark itself: it runs end to end, measures child processes, and judges
+on the median run (benchmarks/throughput.py; its figures are in benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmarks import throughput
+from tests.conftest import SAMPLE, TIP_CODEBOOK
+
+pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
+                                reason="needs the sample study and the TIP codebook")
+
+
+def _result(n: int, run: int, tok: float, total: float) -> throughput.Throughput:
+    step = throughput.Run(seconds=total / 2, cpu=total / 2, peak_mb=10, stdout="")
+    return throughput.Throughput(n=n, words=1000, run=run,
+                                 tokenize=throughput.Run(tok, tok, 10, ""), import_=step,
+                                 suggest=step, resuggest=throughput.Run(0.1, 0.1, 10, ""))
+
+
+def test_verdicts_are_judged_on_each_sizes_median_run():
+    runs = [_result(100, 1, 1.0, 9.0), _result(100, 2, 1.0, 3.0), _result(100, 3, 1.0, 5.0),
+            _result(300, 1, 1.0, 2.0), _result(300, 2, 1.0, 8.0)]
+    middle = throughput.medians(runs)
+    assert [(r.n, r.run) for r in middle] == [(100, 3), (300, 1)]  # lower middle of two
+    assert "worst 5.00x wall" in throughput.verdicts(runs)[0]
+    assert "NOT met" in throughput.verdicts(runs)[0]
+
+
+def test_a_commands_worker_processes_are_measured(tmp_path: Path):
+    """CPU seconds include the children a command waits for; memory of all its processes
+    together is at least that of its largest one plus the other's."""
+    script = tmp_path / "two.py"
+    script.write_text(textwrap.dedent("""
+        import os, time
+        pid = os.fork()
+        ballast = bytearray(80 * 2**20)  # both processes touch 80 MB of their own
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+        end = time.process_time() + 0.4
+        while time.process_time() < end:
+            pass
+        time.sleep(0.3)
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """), encoding="utf-8")
+    run = throughput.run_measured([sys.executable, str(script)])
+    assert run.cpu >= 0.7  # 0.4 s of busy loop in each process
+    assert 80 <= run.peak_mb < run.tree_mb
+    assert run.tree_mb >= 160
+
+
+def test_throughput_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path):
+    results = throughput.run([3], tmp_path, words=300, repeat=2)
+    assert [(r.n, r.run) for r in results] == [(3, 1), (3, 2)]
+    for r in results:
+        assert r.words > 600 and r.ratio > 0 and r.cpu_ratio > 0
+        assert r.suggest.peak_mb > 50  # the suggest process held spaCy
+        assert "processed" in r.suggest.stdout
+        assert "0 processed" in r.resuggest.stdout  # nothing changed: nothing redone
+    table = throughput.format_table(results).splitlines()
+    assert len(table) == 4 and table[2].split()[:2] == ["3", "1"]
+    assert len(throughput.verdicts(results)) == 3
+    assert (tmp_path / "corpus-3" / "cases.csv").exists()
