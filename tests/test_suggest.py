@@ -280,8 +280,12 @@ def test_model_suggests_once_people_have_coded(tmp_path: Path):
         assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
 
 
-def test_worker_processes_use_the_same_model(tmp_path: Path):
-    """The model fitted here reaches the workers intact: the same model suggestions."""
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkeypatch):
+    """The model fitted here reaches the workers intact, whether they are forked (sharing
+    this process's pipeline) or spawned (codebook and model pickled, pipeline built anew, as
+    on macOS or from a notebook): the same suggestions."""
+    monkeypatch.setattr("tipqual.workers.start_method", lambda: method)
     with _coded_copies(tmp_path / "one.db") as p1, _coded_copies(tmp_path / "two.db") as p2:
         sg.suggest(p1, jobs=1)
         sg.suggest(p2, jobs=2, batch_size=3)
