@@ -253,14 +253,12 @@ def run(sizes: list[int], work: Path | None = None, words: int = 2000,
         repeat: int = 1) -> list[Throughput]:
     """Measure every size ``repeat`` times, sizes taking turns (in a temporary folder unless
     ``work`` is given)."""
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="tipqual-bench-") as tmp:
+            return run(sizes, Path(tmp), words, repeat)
+    work.mkdir(parents=True, exist_ok=True)
     codebook = REPO / "codebooks" / "tip-sa.yaml"
-    if work is not None:
-        work.mkdir(parents=True, exist_ok=True)
-        return [measure(n, work, codebook, words, k) for k in range(1, repeat + 1)
-                for n in sizes]
-    with tempfile.TemporaryDirectory(prefix="tipqual-bench-") as tmp:
-        return [measure(n, Path(tmp), codebook, words, k) for k in range(1, repeat + 1)
-                for n in sizes]
+    return [measure(n, work, codebook, words, k) for k in range(1, repeat + 1) for n in sizes]
 
 
 def main() -> None:

@@ -216,7 +216,6 @@ class CodeRuler:
         self._bit_count = 0
         self._masks: dict[tuple[int, int], int] = {}  # (ORTH, LEMMA) -> constraints met
         self._matcher_class = Matcher
-        self._names: list[str] = []
         self._hashes: list[tuple[int, int]] = []  # (code, name) string hashes of each rule
         self._index_of: dict[int, int] = {}  # match id hash -> rule index
 
@@ -254,9 +253,9 @@ class CodeRuler:
                 raise CodebookError(f"unknown rule kind {rule['kind']!r}")
             self.rules.append({"code": rule["code"], "kind": rule["kind"],
                                "value": rule["value"]})
-            self._names.append(self._describe(self.rules[-1]))
             strings = self.nlp.vocab.strings
-            self._hashes.append((strings.add(rule["code"]), strings.add(self._names[-1])))
+            self._hashes.append((strings.add(rule["code"]),
+                                 strings.add(self._describe(self.rules[-1]))))
 
     def __call__(self, doc: Doc) -> Doc:
         from spacy.tokens import Span
@@ -356,12 +355,9 @@ class CodeRuler:
                     for match_id, start, end in pattern.matcher(doc[a:b]):
                         yield match_id, start + a, end + a
 
-    def describe(self, index: int) -> str:
-        """A short human-readable name of a rule, e.g. ``phrase "bribe"``."""
-        return self._names[index]
-
     @staticmethod
     def _describe(rule: dict[str, Any]) -> str:
+        """A short human-readable name of a rule (the span id), e.g. ``phrase "bribe"``."""
         if rule["kind"] == "pattern":
             return "pattern " + json.dumps(rule["value"], sort_keys=True)
         return f'phrase "{rule["value"]}"'

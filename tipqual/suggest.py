@@ -52,11 +52,8 @@ def review_order(items: Iterable[Any],
 
 
 def _sha(*parts: str) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
+    """SHA-256 of the parts, each UTF-8 and followed by a NUL byte (in one call to the hash)."""
+    return hashlib.sha256("".join(f"{part}\0" for part in parts).encode()).hexdigest()
 
 
 @dataclass
@@ -212,10 +209,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     keys: dict[str, str] = {}
     for seg_id, role, text in project.segment_texts():
         result.segments += 1
-        # _sha(run_key, role, text, decided codes as JSON), in one call to the hash
         codes = decided.get(seg_id)
-        coded = json.dumps(sorted(codes)) if codes else "[]"
-        key = hashlib.sha256(f"{run_key}\0{role}\0{text}\0{coded}\0".encode()).hexdigest()
+        key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]")
         if old_keys.get(seg_id) != key:
             keys[seg_id] = key
     result.skipped = result.segments - len(keys)
