@@ -43,6 +43,32 @@ def test_default_pipeline_is_blank_english_with_lookup_lemmas(pipeline):
                                        "official"]
 
 
+def test_lemma_table_is_a_plain_dict_until_the_pipeline_is_saved(tmp_path: Path):
+    import spacy
+
+    nlp = nlp_mod.blank_pipeline()
+    lemmatizer = nlp.get_pipe("lemmatizer")
+    text = "Bribes were paid and victims feared the officials"
+    lemmas = [t.lemma_ for t in nlp(text)]
+    # Processing text never builds spaCy's hashed Table (slow to build at every start) ...
+    assert type(lemmatizer.lemma_table()) is dict
+    assert not lemmatizer._lookups.tables
+    # ... but saving the pipeline writes the whole table, and the saved one lemmatises alike.
+    nlp.to_disk(tmp_path / "pipe")
+    assert lemmatizer._lookups.has_table("lemma_lookup")
+    loaded = spacy.load(tmp_path / "pipe")
+    assert [t.lemma_ for t in loaded(text)] == lemmas == ["bribe", "be", "pay", "and",
+                                                          "victim", "fear", "the", "official"]
+
+
+def test_missing_lemma_table_is_a_clear_error(monkeypatch):
+    from spacy.util import registry
+
+    monkeypatch.setattr(registry.lookups, "get", lambda lang: {})
+    with pytest.raises(TipqualError, match="pip install spacy-lookups-data"):
+        nlp_mod.blank_pipeline()
+
+
 def test_phrase_matches_case_insensitively(pipeline):
     doc = pipeline("CORRUPTION in the department. Our Funding ended.")
     assert _codes(doc) == [("CORRUPTION", "corruption"), ("Funding", "funding")]

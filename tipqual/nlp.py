@@ -76,6 +76,9 @@ def _lookup_lemmatizer_class() -> Any:
 
     spaCy's own lookup mode reads and writes each token's strings in Python, which cost about
     as much as tokenising; the lemmas are the same (the table's entry for the exact word).
+    The table is read as a plain dict: spaCy's ``Table`` hashes all of its 180,000 words
+    when it is built, which took longer than reading them, at every start of a command. The
+    ``Table`` is made only when something asks for ``lookups`` (saving the pipeline, say).
     """
     global _LOOKUP_CLASS
     if _LOOKUP_CLASS is not None:
@@ -84,6 +87,42 @@ def _lookup_lemmatizer_class() -> Any:
 
     class LookupLemmatizer(Lemmatizer):
         """The lookup lemmatizer of spacy-lookups-data, applied a whole doc at a time."""
+
+        _words: dict[str, str] | None = None  # the lemma table, until ``lookups`` is asked for
+
+        @property
+        def lookups(self) -> Any:
+            if self._words is not None:
+                self._lookups.add_table("lemma_lookup", self._words)
+                self._words = None
+            return self._lookups
+
+        @lookups.setter
+        def lookups(self, value: Any) -> None:
+            self._lookups, self._words = value, None
+
+        def initialize(self, get_examples: Any = None, *, nlp: Any = None,
+                       lookups: Any = None) -> None:
+            if self.mode != "lookup" or lookups is not None:
+                super().initialize(get_examples, nlp=nlp, lookups=lookups)
+                return
+            from spacy.errors import Errors
+            from spacy.lookups import Lookups
+            from spacy.util import load_language_data, registry
+
+            tables = registry.lookups.get(self.vocab.lang) if (
+                self.vocab.lang in registry.lookups) else {}
+            if "lemma_lookup" not in tables:
+                raise ValueError(Errors.E955.format(table="lemma_lookup", lang=self.vocab.lang))
+            self.lookups = Lookups()
+            self._words = load_language_data(tables["lemma_lookup"])
+            self._validated = True
+
+        def lemma_table(self) -> Any:
+            """The word -> lemma table (a dict, or spaCy's Table once ``lookups`` was used)."""
+            if self._words is not None:
+                return self._words
+            return self.lookups.get_table("lemma_lookup", {})
 
         def __call__(self, doc: Doc) -> Doc:
             if self.mode != "lookup":
@@ -94,7 +133,7 @@ def _lookup_lemmatizer_class() -> Any:
             if not self._validated:
                 self._validate_tables()
             cache = self.__dict__.setdefault("_tipqual_cache", {})
-            table = self.lookups.get_table("lemma_lookup", {})
+            table = self.lemma_table()
             strings = doc.vocab.strings
             orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
             normaliser = self.__dict__.get("_tipqual_normaliser")
@@ -142,14 +181,19 @@ class LemmaNormalizer:
 
     def __init__(self, nlp: Language, name: str):
         self.name = name
-        self._table: dict[str, str] | None = None
-        if "lemmatizer" in nlp.pipe_names:
-            lemmatizer = nlp.get_pipe("lemmatizer")
-            lookups = getattr(lemmatizer, "lookups", None)
-            if lookups is not None and lookups.has_table("lemma_lookup"):
-                self._table = lookups.get_table("lemma_lookup")
-
+        self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
         self._cache: dict[tuple[int, int], int] = {}
+
+    def _table(self) -> Any:
+        """The lemmatizer's word table, looked up when needed (a loaded pipeline fills it
+        after this component is made)."""
+        lemmatizer = self._lemmatizer
+        if hasattr(lemmatizer, "lemma_table"):
+            return lemmatizer.lemma_table()
+        lookups = getattr(lemmatizer, "lookups", None)
+        if lookups is not None and lookups.has_table("lemma_lookup"):
+            return lookups.get_table("lemma_lookup")
+        return None
 
     def __call__(self, doc: Doc) -> Doc:
         import numpy
@@ -173,19 +217,21 @@ class LemmaNormalizer:
         text = strings[orth]
         lemma = (strings[lemma_id] if lemma_id else "") or text
         lower = text.lower()
-        if self._table is not None and lemma == text and text != lower:
-            lemma = self._table.get(lower, lower)
+        if lemma == text and text != lower:
+            table = self._table()
+            if table is not None:
+                lemma = table.get(lower, lower)
         return strings.add(lemma.lower())
 
 
-def _run_upstream(nlp: Language, name: str, text: str) -> Doc:
-    """Process ``text`` with the components that come before ``name`` in the pipeline."""
-    doc = nlp.make_doc(text)
+def _run_upstream(nlp: Language, name: str, texts: list[str]) -> list[Doc]:
+    """Process ``texts`` with the components that come before ``name`` in the pipeline."""
+    docs = [nlp.make_doc(text) for text in texts]
     for pipe_name, proc in nlp.pipeline:
         if pipe_name == name:
             break
-        doc = proc(doc)
-    return doc
+        docs = [proc(doc) for doc in docs]
+    return docs
 
 
 class CodeRuler:
@@ -232,12 +278,17 @@ class CodeRuler:
 
     def add_rules(self, rules: Iterable[dict[str, Any]]) -> None:
         """Add rules: ``{"code", "kind": "phrase"|"pattern", "value"}`` dicts."""
+        rules = list(rules)
+        # Each phrase's doc as the components before this one leave it (its lower-cased
+        # words are the tokenizer's; its lemmas the lemmatizer's), all made in one pass.
+        phrase_docs = iter(_run_upstream(self.nlp, self.name, [
+            rule["value"] for rule in rules if rule["kind"] == "phrase"]))
         for rule in rules:
             index = len(self.rules)
             key = f"{CODE_RULER}:{index}"
             if rule["kind"] == "phrase":
-                self._lower.add(key, [self.nlp.make_doc(rule["value"])])
-                lemma_doc = _run_upstream(self.nlp, self.name, rule["value"])
+                lemma_doc = next(phrase_docs)
+                self._lower.add(key, [lemma_doc])
                 if any(t.lemma_ for t in lemma_doc):
                     self._lemma.add(key, [lemma_doc])
             elif rule["kind"] == "pattern":
