@@ -16,7 +16,25 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         raise SystemExit(130) from None
-    main()
+    try:
+        main()
+    finally:
+        _before_exit()
+
+
+def _before_exit() -> None:
+    """Spare the interpreter's shutdown a walk over every object the command loaded.
+
+    When a command ends, its study is committed and closed and its files are written and
+    closed. Python's shutdown would still run the cycle collector over all that spaCy, pandas
+    and scikit-learn built: about 0.2 s for spaCy alone, as long as processing 10,000 words.
+    Frozen objects are skipped by that collector; they are still released by reference
+    counting, and ``atexit`` handlers still run. Only this process's own exit does it (the
+    library and in-process callers are untouched).
+    """
+    import gc
+
+    gc.freeze()
 
 
 if __name__ == "__main__":

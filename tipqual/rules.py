@@ -8,8 +8,7 @@ multiplies it by 0.75. Several hits for one code combine as a noisy-or.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
@@ -25,8 +24,7 @@ CUE_WINDOW = 6
 _CLAUSE_BREAKS = frozenset({".", ";", "!", "?", ":", "but", "however", "although"})
 
 
-@dataclass(frozen=True)
-class RuleHit:
+class RuleHit(NamedTuple):
     """One rule match in a segment: the code, where, which rule, any cue before it, the score."""
 
     code: str
@@ -63,6 +61,24 @@ class _CueWords:
         self.breaks = {strings.add(w) for w in _CLAUSE_BREAKS}
         self.negation = {strings.add(w) for w in NEGATION_CUES}
         self.hedge = {strings.add(w) for w in HEDGE_CUES}
+        self.rules: dict[int, tuple[str, float]] = {}  # rule name hash -> (name, base score)
+        self.codes: dict[int, str] = {}  # code hash -> code id
+
+    def rule(self, key: int) -> tuple[str, float]:
+        """A rule's name and base score from the hash of its name (the span id)."""
+        found = self.rules.get(key)
+        if found is None:
+            name = self.strings[key] if key else "rule"
+            found = self.rules[key] = (name, RULE_BASE["pattern" if name.startswith("pattern")
+                                                      else "phrase"])
+        return found
+
+    def code(self, key: int) -> str:
+        """A code id from its hash (the span label)."""
+        found = self.codes.get(key)
+        if found is None:
+            found = self.codes[key] = self.strings[key]
+        return found
 
 
 _cue_words: dict[int, _CueWords] = {}
@@ -98,14 +114,12 @@ def rule_hits(doc: Doc) -> list[RuleHit]:
         words = _cue_words[id(strings)] = _CueWords(strings)
     lowers, lemmas = doc.to_array([LOWER, LEMMA]).T.tolist()
     for span in spans:
-        rule = span.id_ or "rule"
-        score = RULE_BASE["pattern" if rule.startswith("pattern") else "phrase"]
+        rule, score = words.rule(span.id)
         cue = _cue_before_ids(words, lowers, lemmas, span.start)
         if cue is not None:
-            score *= CUE_FACTOR[cue[0]]
-        hits.append(RuleHit(code=span.label_, start=span.start_char, end=span.end_char,
-                            text=span.text, rule=rule, cue=None if cue is None else cue[1],
-                            score=round(score, 4)))
+            score = round(score * CUE_FACTOR[cue[0]], 4)
+        hits.append(RuleHit(words.code(span.label), span.start_char, span.end_char, span.text,
+                            rule, None if cue is None else cue[1], score))
     return hits
 
 
@@ -123,6 +137,8 @@ def rule_scores(doc: Doc) -> dict[str, tuple[float, list[RuleHit]]]:
     for hit in rule_hits(doc):
         by_code.setdefault(hit.code, []).append(hit)
     for code, hits in by_code.items():
+        if len(hits) < 2:
+            continue
         # "staff" inside "shortage of staff" is the same evidence, not a second hit.
         by_code[code] = [h for h in hits if not any(
             o is not h and o.start <= h.start and h.end <= o.end and (o.end - o.start) >
