@@ -53,8 +53,10 @@ def summary(results: list[throughput.Throughput], latency: cli_latency.Latency,
     rows: list[tuple[str, str, str, str]] = []
     results = throughput.medians(results)
     for r in results:
+        stricter = ("" if r.segment_ratio is None else
+                    f" ({r.segment_ratio:.2f}x tokenizing the segment texts)")
         rows.append((f"(a) import + suggest, N={r.n} ({r.words:,} words; median run)",
-                     f"{r.words_per_s:,.0f} words/s; {r.ratio:.2f}x tok wall, "
+                     f"{r.words_per_s:,.0f} words/s; {r.ratio:.2f}x tok wall{stricter}, "
                      f"{r.cpu_ratio:.2f}x CPU", "<= 4x",
                      "met" if r.ratio <= throughput.TARGET_RATIO else "not met"))
     for r in results:

@@ -70,10 +70,17 @@ def test_throughput_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path):
     assert [(r.n, r.run) for r in results] == [(3, 1), (3, 2)]
     for r in results:
         assert r.words > 600 and r.ratio > 0 and r.cpu_ratio > 0
+        # The stricter yardstick tokenised every stored segment: fewer tokens than the files
+        # (no speaker labels), but most of them.
+        seg_tokens, file_tokens = int(r.tokenize_segments.stdout), int(r.tokenize.stdout)
+        assert 0.8 * file_tokens < seg_tokens < file_tokens
+        assert r.segment_ratio == pytest.approx(
+            (r.import_.seconds + r.suggest.seconds) / r.tokenize_segments.seconds)
         assert r.suggest.peak_mb > 50  # the suggest process held spaCy
         assert "processed" in r.suggest.stdout
         assert "0 processed" in r.resuggest.stdout  # nothing changed: nothing redone
     table = throughput.format_table(results).splitlines()
     assert len(table) == 4 and table[2].split()[:2] == ["3", "1"]
-    assert len(throughput.verdicts(results)) == 3
+    verdicts = throughput.verdicts(results)
+    assert len(verdicts) == 4 and "segment texts (not the target)" in verdicts[1]
     assert (tmp_path / "corpus-3" / "cases.csv").exists()

@@ -76,8 +76,8 @@ def _lookup_lemmatizer_class() -> Any:
 
     spaCy's own lookup mode reads and writes each token's strings in Python, which cost about
     as much as tokenising; the lemmas are the same (the table's entry for the exact word).
-    The table is read as a plain dict: spaCy's ``Table`` hashes all of its 180,000 words
-    when it is built, which took longer than reading them, at every start of a command. The
+    The table is read as a plain dict: building spaCy's ``Table``, which hashes each of its
+    41,582 words, took 0.15 s at every start of a command, reading the words 0.02 s. The
     ``Table`` is made only when something asks for ``lookups`` (saving the pipeline, say).
     """
     global _LOOKUP_CLASS

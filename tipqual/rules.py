@@ -54,7 +54,8 @@ def cue_before(doc: Doc, start: int, window: int = CUE_WINDOW) -> tuple[str, str
 
 
 class _CueWords:
-    """The cue and clause-break words as string hashes of one vocabulary."""
+    """The cue and clause-break words as string hashes of one vocabulary, and the names of
+    the rules and codes that span ids and labels hash (each looked up once)."""
 
     def __init__(self, strings: Any):
         self.strings = strings
