@@ -25,6 +25,8 @@ EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "
 REQUIRED = ("segment", "code", "coder")
 READ_BACK = ("memo", "status", "score", "provenance")
 IGNORED = ("case", "source", "text")
+
+
 def _check_code(project: Project, code: str, known: list[str]) -> None:
     if not code:
         raise CodingError("the code must not be empty")

@@ -44,7 +44,6 @@ PARALLEL_MIN = 1000  # segments to process before suggest spreads the work over 
 MAX_AUTO_JOBS = 4  # processes suggest uses of its own accord, at most
 
 
-
 def review_order(items: Iterable[Any],
                  score: Callable[[Any], float] = lambda item: item.score) -> list[Any]:
     """Active-learning order: the most uncertain first (scores nearest 0.5), stable otherwise."""
