@@ -68,7 +68,7 @@ def sample_study(work: Path) -> Path:
 
 def _two_coders(db: Path, out: Path, share: int = 10, seed: int = 7) -> Path:
     """Codings CSV: coders a and b code every ``share``-th suggested segment (b differs 1 in 5)."""
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     rng = random.Random(seed)
     with Project.open(db) as p:
@@ -112,7 +112,7 @@ def large_study(work: Path, n: int, reuse: Path | None = None) -> Path:
 
 def time_reports(db: Path, label: str, work: Path, repeat: int = 3) -> ReportTimes:
     """Time ``tipqual report`` for each format (HTML: the median of ``repeat`` runs)."""
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     with Project.open(db) as p:
         status = p.status()

@@ -13,7 +13,7 @@ Method (kept clean of the test halves):
 - The identities codebook below (``IDENTITY_CODES``) was written from the published code names
   and general English alone, by someone who never read the answers; it replaced an earlier list
   drawn up after looking at misclassified test answers, whose figures are withdrawn.
-- The model's settings (the defaults of :class:`tipqual.classifier.CodeClassifier`) were
+- The model's settings (the defaults of :class:`tipqual.suggest.classifier.CodeClassifier`) were
   chosen by 5-fold cross-validation inside the training half of split 0 only
   (``benchmarks/suggest_select.py``), with a check that they also help when trained on 40-160
   answers of that half; the test halves were run once, after the settings were fixed.
@@ -127,7 +127,7 @@ IDENTITY_CODES: list[tuple[str, str, list[str]]] = [
 
 def identities_codebook():
     """The identities codes as a tipqual codebook (phrases only)."""
-    from tipqual.codebook import Code, Codebook
+    from tipqual.codebook.model import Code, Codebook
 
     return Codebook(name="identities", version="1",
                     codes=[Code(id=cid, name=name, phrases=phrases)
@@ -138,9 +138,9 @@ def identities(seeds: int) -> None:
     """Model-vs-coder1 kappa beside coder2-vs-coder1 kappa, on held-out halves."""
     import numpy as np
 
-    from tipqual.agreement import cohen_kappa
-    from tipqual.nlp import build_pipeline
-    from tipqual.classifier import CodeClassifier, items_from_docs
+    from tipqual.analysis.agreement import cohen_kappa
+    from tipqual.nlp.pipeline import build_pipeline
+    from tipqual.suggest.classifier import CodeClassifier, items_from_docs
 
     if not IDENTITIES.exists():
         print(f"identities: {IDENTITIES} not found; skipped")
@@ -189,9 +189,11 @@ def _coder_a(path: Path) -> list[dict[str, str]]:
 
 def sample_study() -> None:
     """Precision and recall per code on CSO-06..10, trained on coder A's CSO-01..05."""
-    from tipqual import codebook, ingest
-    from tipqual.project import Coding, Project
-    from tipqual.suggest import MODEL_CODER, RULES_CODER, suggest
+    from tipqual.codebook import model as codebook
+    from tipqual.ingest import importer as ingest
+    from tipqual.store.project import Project
+    from tipqual.records import Coding
+    from tipqual.suggest.engine import MODEL_CODER, RULES_CODER, suggest
 
     codings_csv = SAMPLE / "codings" / "coder-a.csv"
     if not codings_csv.exists() or not TIP_CODEBOOK.exists():

@@ -1,7 +1,7 @@
 """Choose the suggestion model's settings on the identities TRAINING half only. Prints figures.
 
 For a split seed (as in ``suggest_quality.py``), the answers of the training half are cut into
-stratified folds; each candidate setting of :class:`tipqual.classifier.CodeClassifier` is
+stratified folds; each candidate setting of :class:`tipqual.suggest.classifier.CodeClassifier` is
 trained on the other folds and predicts one code per held-out answer; the score is Cohen's
 kappa of all out-of-fold predictions against coder1. The test half of that seed is never
 read past the split: its answers are not even run through the pipeline. Nothing here prints
@@ -80,8 +80,8 @@ def cv_kappa(items: list[Any], labels: list[str], params: dict[str, Any], folds:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    from tipqual.agreement import cohen_kappa
-    from tipqual.classifier import CodeClassifier
+    from tipqual.analysis.agreement import cohen_kappa
+    from tipqual.suggest.classifier import CodeClassifier
 
     warnings.filterwarnings("ignore")  # rare codes have fewer members than folds
     y = np.array(labels)
@@ -105,8 +105,8 @@ def small_kappa(items: list[Any], labels: list[str], params: dict[str, Any], siz
 
     import numpy as np
 
-    from tipqual.agreement import cohen_kappa
-    from tipqual.classifier import CodeClassifier
+    from tipqual.analysis.agreement import cohen_kappa
+    from tipqual.suggest.classifier import CodeClassifier
 
     warnings.filterwarnings("ignore")
     kappas = []
@@ -122,7 +122,7 @@ def small_kappa(items: list[Any], labels: list[str], params: dict[str, Any], siz
 
 def candidates(mode: str) -> list[dict[str, Any]]:
     """The settings to score: ``axes`` one parameter at a time, ``grid`` jointly, or COMPARE."""
-    from tipqual.classifier import CodeClassifier
+    from tipqual.suggest.classifier import CodeClassifier
 
     base = {k: v for k, v in CodeClassifier().get_params().items() if k in GRID}
     if mode in ("compare", "small"):
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     from joblib import Parallel, delayed
 
     from suggest_quality import identities_codebook
-    from tipqual.classifier import items_from_docs
-    from tipqual.nlp import build_pipeline
+    from tipqual.suggest.classifier import items_from_docs
+    from tipqual.nlp.pipeline import build_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="which split's training half")

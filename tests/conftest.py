@@ -27,7 +27,7 @@ def runner() -> CliRunner:
 @pytest.fixture
 def study(tmp_path: Path):
     """A new, empty study file; yields the open Project and closes it afterwards."""
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     p = Project.create(tmp_path / "study.db")
     yield p

@@ -1,4 +1,4 @@
-"""tipqual.agreement: the statistics against published worked examples, and the unit logic.
+"""tipqual.analysis.agreement: the statistics against published worked examples, and the unit logic.
 
 Worked examples (data in tests/fixtures/agreement/):
 - Cohen, J. (1960). A coefficient of agreement for nominal scales. Educational and
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from tipqual import agreement
-from tipqual.agreement import (agreement_table, alpha_reading, cohen_kappa, cohen_kappa_stat,
+from tipqual.analysis import agreement
+from tipqual.analysis.agreement import (agreement_table, alpha_reading, cohen_kappa, cohen_kappa_stat,
                                disagreements, fleiss_kappa, fleiss_kappa_stat, guard_cell,
                                kappa_reading, krippendorff_alpha, krippendorff_alpha_stat,
                                percent_agreement)

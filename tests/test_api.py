@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import tipqual
-from tipqual import codebook
+from tipqual.codebook import model as codebook
 from tipqual.errors import ReportError
 
 from conftest import SAMPLE, TIP_CODEBOOK

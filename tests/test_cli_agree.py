@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tipqual.cli import cli
-from tipqual.project import Coding, Project, Segment, Source
+from tipqual.store.project import Project
+from tipqual.records import Coding, Segment, Source
 
 from conftest import SHARED, run_tipqual
 

@@ -180,13 +180,12 @@ def test_network_errors(runner, study, tmp_path, args, message):
 
 
 def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     db = tmp_path / "empty.db"
     Project.create(db).close()
     with Project.open(db) as p, p.atomic():
-        from tipqual import codebook
-
+        from tipqual.codebook import model as codebook
         p.set_codebook(codebook.load(FIXTURES / "analysis" / "codebook.yaml"))
     out = tmp_path / "out"
     out.mkdir()

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tipqual import codebook, codebook_io
+from tipqual.codebook import model as codebook
+
+from tipqual.codebook import formats as codebook_io
 from tipqual.cli import cli
-from tipqual.project import Project
+from tipqual.store.project import Project
 
 from conftest import FIXTURES, REPO, SHARED, TIP_CODEBOOK, run_tipqual
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tipqual.cli import cli
-from tipqual.project import Project
+from tipqual.store.project import Project
 
 from conftest import run_tipqual
 

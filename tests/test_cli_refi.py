@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED, TIP_CODEBOOK, run_tipqual
-from tipqual import codebook as codebook_mod
-from tipqual.project import Coding, Project, Segment, Source
+from tipqual.codebook import model as codebook_mod
+from tipqual.store.project import Project
+from tipqual.records import Coding, Segment, Source
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
 TEXT = ("Interviewer: How do you work with SAPS?\n\n"

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO, run_tipqual
 from tests.fixtures.suggest.build import build_study
 from tipqual.cli import cli
-from tipqual.project import Project
+from tipqual.store.project import Project
 
 
 @pytest.fixture

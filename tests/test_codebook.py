@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import codebook
-from tipqual.codebook import Code, Codebook
+from tipqual.codebook import model as codebook
+from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodebookError
 
 from conftest import FIXTURES, REPO, TIP_CODEBOOK

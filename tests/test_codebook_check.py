@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import codebook_check
-from tipqual.codebook_check import Problem, analyse, check, check_registry
+from tipqual.codebook import check as codebook_check
+from tipqual.codebook.check import Problem, analyse, check, check_registry
 
 from conftest import FIXTURES, REPO, TIP_CODEBOOK
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import codebook, codebook_io, qdaxml
-from tipqual.codebook import Code, Codebook
+from tipqual.codebook import model as codebook
+
+from tipqual.codebook import formats as codebook_io
+
+from tipqual.exchange import qdaxml
+from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodebookError, ExchangeError
 
 from conftest import FIXTURES, SHARED, TIP_CODEBOOK

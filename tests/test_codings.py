@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import codings
-from tipqual.codebook import Code, Codebook
+from tipqual.coding import csvio as codings
+from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodingError, IngestError
-from tipqual.ingest import import_paths
-from tipqual.project import Coding, Project
+from tipqual.ingest.importer import import_paths
+from tipqual.store.project import Project
+from tipqual.records import Coding
 
 from conftest import SAMPLE
 

@@ -19,7 +19,8 @@ import pytest
 from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 from benchmarks.corpus import make_corpus
-from tipqual.project import Coding, Project
+from tipqual.store.project import Project
+from tipqual.records import Coding
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP
 # coding is slower still) keeps them writing for long enough to interleave on any machine.
 WORKER = """
 import os, sys, time
-from tipqual.project import Coding, Project
+from tipqual.store.project import Project
+from tipqual.records import Coding
 db, coder, codes, go = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
 with Project.open(db, command="code add") as p:
     segments = sorted(p.segment_ids())

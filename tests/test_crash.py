@@ -25,7 +25,8 @@ import pytest
 from conftest import SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 
 from benchmarks.corpus import make_corpus
-from tipqual.project import Coding, Project
+from tipqual.store.project import Project
+from tipqual.records import Coding
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import ingest, readers
+from tipqual.ingest import importer as ingest
+
+from tipqual.ingest import readers
 from tipqual.errors import IngestError
-from tipqual.ingest import SegmentationRules, import_paths, parse_text
-from tipqual.project import Coding, Project
+from tipqual.ingest.importer import SegmentationRules, import_paths, parse_text
+from tipqual.store.project import Project
+from tipqual.records import Coding
 
 from conftest import SAMPLE
 
@@ -312,8 +315,7 @@ def test_progress_bar_goes_to_stderr_only_when_asked(study: Project, capsys) -> 
 
 
 def test_vtt_with_name_prefixes_and_srt_without_speakers() -> None:
-    from tipqual import readers as r
-
+    from tipqual.ingest import readers as r
     vtt = r.parse_vtt("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nFacilitator: Who helps?\n\n"
                       "00:00:02.500 --> 00:00:04.000\nLindiwe: The clinic.\n\n"
                       "00:00:04.000 --> 00:00:05.000\nAnd the school.\n", "z.vtt")

@@ -13,7 +13,7 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build, rows  # noqa: E402
 
-from tipqual import matrices  # noqa: E402
+from tipqual.analysis import matrices  # noqa: E402
 from tipqual.errors import CodebookError, CodingError  # noqa: E402
 
 CODES = ["partnership", "partnership-vertical", "trust", "corruption", "funding",
@@ -165,7 +165,7 @@ def test_case_without_codings_is_a_row_of_zeros(tmp_path):
 
 
 def test_no_codebook_is_a_clear_error(tmp_path):
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     p = Project.create(tmp_path / "empty.db")
     with pytest.raises(CodingError, match="no codebook"):
@@ -174,7 +174,7 @@ def test_no_codebook_is_a_clear_error(tmp_path):
 
 
 def test_source_without_a_case_stands_for_itself(tmp_path):
-    from tipqual.project import Coding, Segment, Source
+    from tipqual.records import Coding, Segment, Source
 
     p = build(tmp_path / "s.db")
     with p.atomic():

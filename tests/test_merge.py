@@ -1,4 +1,4 @@
-"""tipqual.merge: bringing coders' copies of a study together."""
+"""tipqual.coding.merge: bringing coders' copies of a study together."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tipqual.codebook import Code, Codebook
+from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import ProjectError
-from tipqual.merge import merge
-from tipqual.project import Coding, Project, Segment, Source
+from tipqual.coding.merge import merge
+from tipqual.store.project import Project
+from tipqual.records import Coding, Segment, Source
 
 TEXTS = {"cso01": ["We trust the SAPS unit.", "Funding ran out in March."],
          "cso02": ["Delays at the NPA hurt survivors."]}

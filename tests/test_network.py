@@ -12,7 +12,7 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build, fixture_mentions  # noqa: E402
 
-from tipqual import network  # noqa: E402
+from tipqual.analysis import network  # noqa: E402
 from tipqual.errors import ReportError  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def test_unknown_graph_format(built, tmp_path):
 
 
 def test_stored_mentions_used_when_a_stage_covered_every_segment(tmp_path):
-    from tipqual.project import Mention
+    from tipqual.records import Mention
 
     p = build(tmp_path / "s.db")
     only = [Mention("B1:2", "NFN", 0, 3, "+27")]
@@ -126,7 +126,7 @@ def test_stored_mentions_used_when_a_stage_covered_every_segment(tmp_path):
 
 
 def test_aliases_resolve_with_find_mentions(tmp_path):
-    pytest.importorskip("tipqual.nlp")
+    pytest.importorskip("tipqual.nlp.pipeline")
     p = build(tmp_path / "s.db", mentions=False)
     data, graph = network.build(p)
     p.close()

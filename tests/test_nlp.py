@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tipqual import codebook as codebook_mod
-from tipqual import nlp as nlp_mod
+from tipqual.codebook import model as codebook_mod
+from tipqual.nlp import pipeline as nlp_mod
 from tipqual.errors import CodebookError, TipqualError
-from tipqual.project import Segment
+from tipqual.records import Segment
 
 CODEBOOK = FIXTURES / "suggest" / "codebook.yaml"
 

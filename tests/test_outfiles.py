@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tipqual.errors import ReportError
-from tipqual.outfiles import repack, write_bytes, zip_bytes
+from tipqual.output.files import repack, write_bytes, zip_bytes
 
 
 def test_write_bytes_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -51,8 +51,10 @@ def test_zip_bytes_keeps_member_order_and_content() -> None:
 
 
 def test_one_formula_guard_serves_every_writer() -> None:
-    from tipqual import agreement, codings, xlsx
-    from tipqual.outfiles import safe_cell, unsafe_cell
+    from tipqual.analysis import agreement
+    from tipqual.coding import csvio as codings
+    from tipqual.output import xlsx
+    from tipqual.output.files import safe_cell, unsafe_cell
 
     assert [safe_cell(v) for v in ("=1+1", "+27 82", "-x", "@a", "\tx", "ok", None)] == [
         "'=1+1", "'+27 82", "'-x", "'@a", "'\tx", "ok", ""]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import project as store
+from tipqual.store import project as store
 from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
-from tipqual.project import Coding, Project, Segment, Source
+from tipqual.store.project import Project
+from tipqual.records import Coding, Segment, Source
 
 
 def add_demo_source(p: Project, source_id: str = "S1", case: str = "CSO-01") -> None:

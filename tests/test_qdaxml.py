@@ -1,4 +1,4 @@
-"""Tests for tipqual.qdaxml: GUIDs, safe parsing, codes in and out of QDA-XML."""
+"""Tests for tipqual.exchange.qdaxml: GUIDs, safe parsing, codes in and out of QDA-XML."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import xmlschema
 
 from tests.conftest import SHARED
-from tipqual import qdaxml
-from tipqual.codebook import Code, Codebook
+from tipqual.exchange import qdaxml
+from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import ExchangeError
 
 REFI = SHARED / "refi"

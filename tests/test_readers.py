@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import readers
+from tipqual.ingest import readers
 from tipqual.errors import IngestError
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tipqual import redact
+from tipqual.ingest import redact
 from tipqual.errors import IngestError
-from tipqual.ingest import import_paths
-from tipqual.project import Project
-from tipqual.redact import OffsetMap, Redactor, is_sa_id, luhn_ok
+from tipqual.ingest.importer import import_paths
+from tipqual.store.project import Project
+from tipqual.ingest.redact import OffsetMap, Redactor, is_sa_id, luhn_ok
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 PII = INGEST / "pii-interview.txt"

@@ -12,11 +12,13 @@ import pytest
 import xmlschema
 
 from tests.conftest import SAMPLE, SHARED, TIP_CODEBOOK
-from tipqual import codebook as codebook_mod
-from tipqual import qdaxml, refi
+from tipqual.codebook import model as codebook_mod
+from tipqual.exchange import qdaxml
+from tipqual.exchange import archive as refi
 from tipqual.errors import ExchangeError, ProjectError
-from tipqual.project import Coding, Project
-from tipqual.refi import TextMap, check_member_name, export_project, import_project
+from tipqual.store.project import Project
+from tipqual.records import Coding
+from tipqual.exchange.archive import TextMap, check_member_name, export_project, import_project
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
 ATLAS = SHARED / "refi" / "samples"
@@ -31,7 +33,7 @@ def project_schema() -> xmlschema.XMLSchema:
 @pytest.fixture(scope="module")
 def sample_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample study with codings of several kinds, built once for the module."""
-    from tipqual.ingest import import_paths
+    from tipqual.ingest.importer import import_paths
 
     path = tmp_path_factory.mktemp("sample") / "study.db"
     p = Project.create(path)
@@ -327,8 +329,7 @@ def test_existing_target_refused(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tipqual import refi_import
-
+    from tipqual.exchange import importer as refi_import
     def broken(*args: object) -> None:
         raise ExchangeError("disk trouble")
 

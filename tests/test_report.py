@@ -15,9 +15,13 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "report"))
 from report_study import build, build_sample  # noqa: E402
 
-from tipqual import agreement, report_context, report_render  # noqa: E402
+from tipqual.report import render as report_render  # noqa: E402
+
+from tipqual.analysis import agreement
+
+from tipqual.report import context as report_context
 from tipqual.errors import ReportError  # noqa: E402
-from tipqual.report import write_report, write_reports  # noqa: E402
+from tipqual.report.writer import write_report, write_reports  # noqa: E402
 
 NOTES = FIXTURES / "report" / "notes.md"
 TOP_LEVEL = ["partnership", "trust", "corruption", "capacity", "funding", "delays", "awareness",
@@ -219,7 +223,7 @@ def test_coreq_items_answered_by_the_data(small_ctx: dict) -> None:
 
 
 def test_study_hash_ignores_storage_but_follows_content(small, tmp_path: Path) -> None:
-    from tipqual.project import Coding
+    from tipqual.records import Coding
 
     before = report_context.study_hash(small)
     other = build(tmp_path / "again.db")

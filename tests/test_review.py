@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.suggest.build import build_study
-from tipqual import review as rv
+from tipqual.coding import review as rv
 from tipqual.errors import CodingError
-from tipqual.project import Coding
-from tipqual.suggest import suggest
+from tipqual.records import Coding
+from tipqual.suggest.engine import suggest
 
 
 @pytest.fixture

@@ -160,7 +160,7 @@ def test_every_respondent_segment_is_coded_by_each_coder(coder: str,
 @pytest.mark.parametrize("coder", sorted(CODINGS))
 def test_every_code_id_is_in_the_tip_codebook(coder: str) -> None:
     need(TIP_CODEBOOK)
-    from tipqual.codebook import load
+    from tipqual.codebook.model import load
 
     ids = set(load(TIP_CODEBOOK).ids)
     used = {r["code"] for r in read_codings(coder)}
@@ -179,7 +179,7 @@ def test_committed_individual_is_coded_in_all_ten_cases(coder: str) -> None:
 
 def test_stakeholder_citations_rank_saps_dpci_djcd_npa_then_dsd() -> None:
     need(TIP_CODEBOOK)
-    from tipqual.codebook import load
+    from tipqual.codebook.model import load
 
     texts = {r["case"]: transcript_words(TRANSCRIPTS / r["source"]) for r in read_cases()}
     cited = {s.id: sum(bool(alias_pattern(s.aliases).search(t)) for t in texts.values())

@@ -11,7 +11,9 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build, fixture_mentions  # noqa: E402
 
-from tipqual import network, stakemap  # noqa: E402
+from tipqual.analysis import stakemap  # noqa: E402
+
+from tipqual.analysis import network
 from tipqual.errors import ReportError  # noqa: E402
 
 

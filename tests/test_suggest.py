@@ -10,12 +10,14 @@ import pytest
 
 from tests.conftest import SAMPLE, TIP_CODEBOOK
 from tests.fixtures.suggest.build import CODEBOOK, build_study
-from tipqual import classifier, rules
-from tipqual import codebook as codebook_mod
-from tipqual import suggest as sg
+from tipqual.suggest import classifier
+from tipqual.suggest import rules
+from tipqual.codebook import model as codebook_mod
+from tipqual.suggest import engine as sg
 from tipqual.errors import TipqualError
-from tipqual.nlp import build_pipeline
-from tipqual.project import Coding, Project
+from tipqual.nlp.pipeline import build_pipeline
+from tipqual.store.project import Project
+from tipqual.records import Coding
 
 
 @pytest.fixture(scope="module")
@@ -236,19 +238,19 @@ def test_parallel_jobs_give_the_same_study(fx, tmp_path: Path):
 
 
 def test_jobs_are_chosen_by_the_work_to_do(monkeypatch):
-    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 8)
+    monkeypatch.setattr("tipqual.suggest.workers.available_cores", lambda: 8)
     assert sg.auto_jobs(sg.PARALLEL_MIN - 1) == 1
     assert sg.auto_jobs(sg.PARALLEL_MIN) == sg.MAX_AUTO_JOBS
-    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 2)
+    monkeypatch.setattr("tipqual.suggest.workers.available_cores", lambda: 2)
     assert sg.auto_jobs(10 * sg.PARALLEL_MIN) == 2
-    monkeypatch.setattr("tipqual.workers.available_cores", lambda: 1)
+    monkeypatch.setattr("tipqual.suggest.workers.available_cores", lambda: 1)
     assert sg.auto_jobs(10 * sg.PARALLEL_MIN) == 1
 
 
 def _coded_copies(path: Path) -> Project:
     """A study of four copies of the interview, three of them coded by alice (24 segments)."""
     from tests.fixtures.suggest.build import INTERVIEW, segments_of
-    from tipqual.project import Source
+    from tipqual.records import Source
 
     p = build_study(path, source_id="a")
     text = INTERVIEW.read_text(encoding="utf-8")
@@ -276,7 +278,7 @@ def test_model_suggests_once_people_have_coded(tmp_path: Path):
         assert by_pair[("copy4:4", "funding")].score > 0.5
         assert all(0 <= c.score <= 1 for c in model)
         prov = json.loads(model[0].provenance)
-        assert prov["model"]["name"] == "tipqual.classifier.CodeClassifier"
+        assert prov["model"]["name"] == "tipqual.suggest.classifier.CodeClassifier"
         assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
 
 
@@ -285,7 +287,7 @@ def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkey
     """The model fitted here reaches the workers intact, whether they are forked (sharing
     this process's pipeline) or spawned (codebook and model pickled, pipeline built anew, as
     on macOS or from a notebook): the same suggestions."""
-    monkeypatch.setattr("tipqual.workers.start_method", lambda: method)
+    monkeypatch.setattr("tipqual.suggest.workers.start_method", lambda: method)
     with _coded_copies(tmp_path / "one.db") as p1, _coded_copies(tmp_path / "two.db") as p2:
         sg.suggest(p1, jobs=1)
         sg.suggest(p2, jobs=2, batch_size=3)
@@ -300,8 +302,7 @@ def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkey
 @pytest.mark.skipif(not (SAMPLE / "transcripts").exists() or not TIP_CODEBOOK.exists(),
                     reason="the sample study or the TIP codebook is not there yet")
 def test_sample_study_gets_every_core_code_and_reruns_cleanly(tmp_path: Path):
-    from tipqual import ingest
-
+    from tipqual.ingest import importer as ingest
     with Project.create(tmp_path / "sample.db") as p:
         with p.atomic():
             p.set_codebook(codebook_mod.load(TIP_CODEBOOK))

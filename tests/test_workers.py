@@ -1,4 +1,4 @@
-"""Ordered fan-out of batches to worker processes (tipqual.workers)."""
+"""Ordered fan-out of batches to worker processes (tipqual.suggest.workers)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import all_gone
 from tipqual.errors import TipqualError
-from tipqual.workers import available_cores, ordered_map
+from tipqual.suggest.workers import available_cores, ordered_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def batches(n: int, size: int = 3) -> list[list[int]]:
 @pytest.mark.parametrize(("jobs", "method"), [(1, None), (2, "fork"), (2, "spawn")])
 def test_results_come_back_in_input_order(jobs: int, method: str | None, monkeypatch):
     if method:  # fork is the default on Linux; spawn is what macOS and Windows get
-        monkeypatch.setattr("tipqual.workers.start_method", lambda: method)
+        monkeypatch.setattr("tipqual.suggest.workers.start_method", lambda: method)
     out = list(ordered_map(make_scaler, (10,), batches(12), jobs=jobs))
     assert [values for _, values in out] == [[x * 10 for x in b] for b in batches(12)]
     pids = {pid for pid, _ in out}
@@ -115,7 +115,7 @@ def test_dead_workers_with_unread_tasks_do_not_hang_the_caller():
         import os
         from test_workers import make_dying
         from tipqual.errors import TipqualError
-        from tipqual.workers import ordered_map
+        from tipqual.suggest.workers import ordered_map
         big = ([i, "x" * 300_000] for i in range(20))
         try:  # every worker dies on its first batch
             list(ordered_map(make_dying, ("x" * 300_000, os.getpid()), big, jobs=3))
@@ -156,7 +156,7 @@ def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
         import os, sys, time
         sys.path.insert(0, {str(REPO / "tests")!r})
         from test_workers import make_slow
-        from tipqual.workers import ordered_map
+        from tipqual.suggest.workers import ordered_map
         for _ in ordered_map(make_slow, ({str(pids)!r},), ([i] for i in range(1000)), jobs=3):
             pass
     """)
@@ -191,8 +191,7 @@ def _read_pids(folder: Path) -> set[int]:
 def test_workers_are_not_forked_from_a_threaded_process():
     import threading
 
-    from tipqual import workers
-
+    from tipqual.suggest import workers
     if sys.platform.startswith("linux"):
         assert workers.start_method() == "fork"  # pytest itself runs one thread
     stop = threading.Event()

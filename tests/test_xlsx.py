@@ -13,8 +13,9 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build  # noqa: E402
 
-from tipqual import matrices, xlsx  # noqa: E402
+from tipqual.output import xlsx  # noqa: E402
 
+from tipqual.analysis import matrices
 RISKY = ['=HYPERLINK("http://example.org","click here")', "+27 82 555 0101", "-x", "@x",
          "=1+1", "\tTAB"]
 

@@ -19,7 +19,7 @@ __all__ = ["Project", "__version__"]
 def __getattr__(name: str):
     # Lazy so that ``import tipqual`` (and ``tipqual --help``) stays light.
     if name == "Project":
-        from tipqual.project import Project
+        from tipqual.store.project import Project
 
         return Project
     raise AttributeError(f"module 'tipqual' has no attribute {name!r}")

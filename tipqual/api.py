@@ -1,6 +1,6 @@
 """The notebook API: every stage of tipqual as a method of an open study.
 
-:class:`tipqual.project.Project` inherits these methods, so a notebook user can do what the
+:class:`tipqual.store.project.Project` inherits these methods, so a notebook user can do what the
 command line does::
 
     import tipqual
@@ -23,36 +23,35 @@ from typing import Any
 
 
 class AnalysisMethods:
-    """Stage shortcuts mixed into :class:`tipqual.project.Project`."""
+    """Stage shortcuts mixed into :class:`tipqual.store.project.Project`."""
 
     def import_paths(self, paths: Sequence[str | Path], **options: Any) -> Any:
-        """Import transcripts (files or folders); see :func:`tipqual.ingest.import_paths`."""
-        from tipqual.ingest import import_paths
+        """Import transcripts (files or folders); see :func:`tipqual.ingest.importer.import_paths`."""
+        from tipqual.ingest.importer import import_paths
 
         return import_paths(self, [Path(p) for p in paths], **options)
 
     def import_codings(self, path: str | Path) -> Any:
-        """Import a codings CSV; see :func:`tipqual.codings.import_codings`."""
-        from tipqual.codings import import_codings
+        """Import a codings CSV; see :func:`tipqual.coding.csvio.import_codings`."""
+        from tipqual.coding.csvio import import_codings
 
         return import_codings(self, path)
 
     def suggest(self, **options: Any) -> Any:
-        """Store code suggestions; see :func:`tipqual.suggest.suggest`."""
-        from tipqual.suggest import suggest
+        """Store code suggestions; see :func:`tipqual.suggest.engine.suggest`."""
+        from tipqual.suggest.engine import suggest
 
         return suggest(self, **options)
 
     def agreement(self, coders: Sequence[str], **options: Any) -> Any:
-        """Agreement between coders; see :func:`tipqual.agreement.compare_coders`."""
-        from tipqual.agreement import compare_coders
+        """Agreement between coders; see :func:`tipqual.analysis.agreement.compare_coders`."""
+        from tipqual.analysis.agreement import compare_coders
 
         return compare_coders(self, list(coders), **options)
 
     def matrices(self, **options: Any) -> dict[str, Any]:
         """Every cross-case matrix by sheet name (DataFrames); options as :func:`matrices.load`."""
-        from tipqual import matrices
-
+        from tipqual.analysis import matrices
         by_coder = options.pop("by_coder", False)
         return matrices.sheets(matrices.load(self, **options), by_coder=by_coder)
 
@@ -66,20 +65,20 @@ class AnalysisMethods:
         return sheets[name]
 
     def network(self, **options: Any) -> Any:
-        """The case-stakeholder graph (networkx); see :func:`tipqual.network.build`."""
-        from tipqual.network import build
+        """The case-stakeholder graph (networkx); see :func:`tipqual.analysis.network.build`."""
+        from tipqual.analysis.network import build
 
         return build(self, **options)[1]
 
     def stakeholder_ranking(self, **options: Any) -> Any:
-        """Stakeholders by cases citing them (a DataFrame); see :func:`tipqual.network.ranking`."""
-        from tipqual.network import build, ranking
+        """Stakeholders by cases citing them (a DataFrame); see :func:`tipqual.analysis.network.ranking`."""
+        from tipqual.analysis.network import build, ranking
 
         data, graph = build(self, **options)
         return ranking(graph, data)
 
     def report(self, out: str | Path, **options: Any) -> list[Path]:
-        """Write the findings report (.html .md .docx); see :func:`tipqual.report.write_report`."""
-        from tipqual.report import write_report
+        """Write the findings report (.html .md .docx); see :func:`tipqual.report.writer.write_report`."""
+        from tipqual.report.writer import write_report
 
         return write_report(self, out, **options)

@@ -61,7 +61,7 @@ def find_sample(explicit: str | Path | None = None,
 
 def demo_files(out: Path) -> list[Path]:
     """Every file the demo writes in ``out`` (the ones ``--force`` may replace)."""
-    from tipqual.report import report_files
+    from tipqual.report.writer import report_files
 
     study = out / STUDY_NAME
     files = [study, Path(f"{study}-wal"), Path(f"{study}-shm")]
@@ -106,11 +106,15 @@ def run_demo(out: str | Path, *, force: bool = False, sample: str | Path | None 
 
 def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
               echo: Callable[[str], Any]) -> list[Path]:
-    from tipqual import agreement, codebook, codings, ingest, suggest
-    from tipqual.network import write_network
-    from tipqual.project import Project
-    from tipqual.report import write_reports
-    from tipqual.xlsx import write_matrices
+    from tipqual.analysis import agreement
+    from tipqual.codebook import model as codebook
+    from tipqual.coding import csvio as codings
+    from tipqual.ingest import importer as ingest
+    from tipqual.suggest import engine as suggest
+    from tipqual.analysis.network import write_network
+    from tipqual.store.project import Project
+    from tipqual.report.writer import write_reports
+    from tipqual.output.xlsx import write_matrices
 
     echo(f"Sample study: {folder}")
     book = codebook.load(codebook_path)
@@ -148,8 +152,9 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
 
 def _stakeholder_map(project: Any, path: Path) -> None:
     """The map as the report draws it, naming the cases by the report's word for them."""
-    from tipqual import network, stakemap
-    from tipqual.report_context import DEFAULT_CASE_NOUN
+    from tipqual.analysis import network
+    from tipqual.analysis import stakemap
+    from tipqual.report.context import DEFAULT_CASE_NOUN
 
     data, graph = network.build(project)
     stakemap.draw(graph, data, path, stakemap.victim_codes(project.codebook()),

@@ -1,12 +1,15 @@
 """The records of a study: plain frozen dataclasses that the store reads and writes.
 
-They carry no behaviour beyond identity; :mod:`tipqual.project` persists them.
+They carry no behaviour beyond identity; :mod:`tipqual.store.project` persists them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# The statuses a coding can have: a person's own, a proposal, and a proposal decided.
+STATUSES = ("human", "suggested", "accepted", "rejected")
 
 
 @dataclass(frozen=True)

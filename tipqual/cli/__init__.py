@@ -88,7 +88,7 @@ def _user_error(ctx: click.Context, exc: Exception) -> click.ClickException | No
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}; check the path "
                                     "and its permissions")
     if type(exc).__module__ == "sqlite3":
-        from tipqual.project import damaged_study_error
+        from tipqual.store.project import damaged_study_error
 
         study = (ctx.obj or {}).get("study")
         error = damaged_study_error(exc, study)

@@ -37,8 +37,7 @@ def agree(project: Path, coders: str, codes: str | None, cases: str | None, stat
     Example:
       tipqual agree study.db --coders alice,bob --disagreements to-discuss.csv
     """
-    from tipqual import agreement
-
+    from tipqual.analysis import agreement
     with open_project(project) as p:
         result = agreement.compare_coders(p, _names(coders) or [], codes=_names(codes),
                                           cases=_names(cases), statuses=_names(statuses) or [])
@@ -69,7 +68,7 @@ def merge(target: Path, sources: tuple[Path, ...]) -> None:
     Example:
       tipqual merge study.db alice.db bob.db
     """
-    from tipqual.merge import merge as merge_copies
+    from tipqual.coding.merge import merge as merge_copies
 
     with open_project(target) as p:
         report = merge_copies(p, list(sources))

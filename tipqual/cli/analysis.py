@@ -39,7 +39,7 @@ def matrix(project: Path, out: Path, sheet: str | None, coders: str | None, stat
       tipqual matrix study.db --out matrices.xlsx
       tipqual matrix study.db --out framework.csv --sheet framework --codes funding
     """
-    from tipqual.xlsx import write_matrices
+    from tipqual.output.xlsx import write_matrices
 
     with open_project(project) as p:
         written = write_matrices(p, out, sheet=sheet, coders=_split(coders),
@@ -66,7 +66,7 @@ def network(project: Path, out: Path, table: Path | None, figure: Path | None,
     Example:
       tipqual network study.db --out network.graphml --table ranking.csv --figure map.svg
     """
-    from tipqual.network import write_network
+    from tipqual.analysis.network import write_network
 
     with open_project(project) as p:
         summary = write_network(p, out, table=table, figure=figure,

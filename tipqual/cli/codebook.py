@@ -36,7 +36,7 @@ def validate(yaml_path: Path) -> None:
     Example:
       tipqual codebook validate codebooks/tip-sa.yaml
     """
-    from tipqual.codebook_check import analyse
+    from tipqual.codebook.check import analyse
 
     result = analyse(yaml_path)
     for problem in result.problems:
@@ -67,8 +67,7 @@ def export_cmd(src: Path, out: Path) -> None:
       tipqual codebook export codebooks/tip-sa.yaml --out tip-sa.qdc
       tipqual codebook export study.db --out codebook-appendix.md
     """
-    from tipqual import codebook_io
-
+    from tipqual.codebook import formats as codebook_io
     book = codebook_io.load_source(src)
     codebook_io.export(book, out)
     click.echo(f"Wrote {out}: {book.name} v{book.version}, {len(book.codes)} codes")
@@ -85,8 +84,8 @@ def import_cmd(file: Path, out: Path, force: bool) -> None:
     Example:
       tipqual codebook import shared-codes.qdc --out codebooks/shared.yaml
     """
-    from tipqual import codebook_io
-    from tipqual.codebook_check import check
+    from tipqual.codebook import formats as codebook_io
+    from tipqual.codebook.check import check
 
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise CodebookError("--out must be a .yaml file", path=out)
@@ -117,8 +116,7 @@ def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
     Example:
       tipqual codebook diff codebooks/tip-sa-v1.yaml codebooks/tip-sa.yaml
     """
-    from tipqual import codebook_io
-
+    from tipqual.codebook import formats as codebook_io
     result = codebook_io.diff(codebook_io.load_any(old), codebook_io.load_any(new))
     if as_json:
         echo_json(result.to_dict())

@@ -29,7 +29,7 @@ def add(project: Path, segment: str, coder: str, code_id: str, memo: str | None)
     Example:
       tipqual code add study.db --coder alice --code trust CSO-01:12
     """
-    from tipqual.codings import add_coding
+    from tipqual.coding.csvio import add_coding
 
     with open_project(project) as p:
         outcome = add_coding(p, segment, code_id, coder, memo)
@@ -48,7 +48,7 @@ def remove(project: Path, segment: str, coder: str, code_id: str) -> None:
     Example:
       tipqual code remove study.db --coder alice --code trust CSO-01:12
     """
-    from tipqual.codings import remove_coding
+    from tipqual.coding.csvio import remove_coding
 
     with open_project(project) as p:
         remove_coding(p, segment, code_id, coder)
@@ -65,7 +65,7 @@ def import_(project: Path, csv_path: Path) -> None:
     Example:
       tipqual code import study.db transcripts_sample/codings/coder-a.csv
     """
-    from tipqual.codings import import_codings
+    from tipqual.coding.csvio import import_codings
 
     with open_project(project) as p:
         result = import_codings(p, csv_path)
@@ -88,7 +88,7 @@ def export(project: Path, out: Path, statuses: tuple[str, ...], coders: tuple[st
     Example:
       tipqual code export study.db --out codings.csv --status human,accepted
     """
-    from tipqual.codings import export_codings
+    from tipqual.coding.csvio import export_codings
 
     with open_project(project, readonly=True) as p:
         n = export_codings(p, out, _split(statuses), _split(coders))

@@ -40,7 +40,7 @@ class OutputFile(click.Path):
 
 def open_project(path: Path, *, readonly: bool = False):
     """Open the study named on the command line, recording the running command for the audit."""
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     ctx = click.get_current_context(silent=True)
     command = ctx.command_path.removeprefix("tipqual ").strip() if ctx else "api"

@@ -46,7 +46,7 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
           --cases transcripts_sample/cases.csv
       tipqual import study.db interviews/ --redact --roster staff.txt
     """
-    from tipqual.ingest import import_paths
+    from tipqual.ingest.importer import import_paths
 
     with open_project(project) as p:
         report = import_paths(p, paths, cases_csv=cases_csv, redact=redact or key is not None,
@@ -82,7 +82,7 @@ def segments(project: Path, source: str | None, as_json: bool) -> None:
     Example:
       tipqual segments study.db --source CSO-01 --json
     """
-    from tipqual.ingest import segment_rows
+    from tipqual.ingest.importer import segment_rows
 
     with open_project(project, readonly=True) as p:
         rows = segment_rows(p, source)

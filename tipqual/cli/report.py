@@ -36,7 +36,7 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
       tipqual report study.db --out findings.html --templates my-templates/
     """
     from tipqual.errors import ReportError
-    from tipqual.report import write_report
+    from tipqual.report.writer import write_report
 
     names = None
     if coders is not None:

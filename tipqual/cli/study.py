@@ -21,12 +21,11 @@ def init(project: Path, codebook_path: Path | None, name: str | None) -> None:
     Example:
       tipqual init study.db --codebook codebooks/tip-sa.yaml
     """
-    from tipqual.project import Project
+    from tipqual.store.project import Project
 
     book = None
     if codebook_path is not None:
-        from tipqual import codebook
-
+        from tipqual.codebook import model as codebook
         book = codebook.load(codebook_path)  # validate before anything is created
     Project.create(project, name=name,
                    fill=None if book is None else lambda p: p.set_codebook(book)).close()

@@ -38,8 +38,7 @@ def suggest(project: Path, model: str | None, jobs: int | None, min_score: float
     Example:
       tipqual suggest study.db --jobs 2
     """
-    from tipqual import suggest as suggest_mod
-
+    from tipqual.suggest import engine as suggest_mod
     score = suggest_mod.DEFAULT_MIN_SCORE if min_score is None else min_score
     with open_project(project) as p:
         result = suggest_mod.suggest(p, model=model, jobs=jobs, min_score=score,
@@ -80,7 +79,7 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     Example:
       tipqual review study.db --coder alice --code corruption
     """
-    from tipqual.review import KEYS_HELP, ReviewSession, render
+    from tipqual.coding.review import KEYS_HELP, ReviewSession, render
 
     read_key = _key_reader()
     styled = sys.stdout.isatty()

@@ -1,0 +1,1 @@
+"""Analysis of coded data: agreement, matrices and the stakeholder network."""

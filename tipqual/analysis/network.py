@@ -1,0 +1,284 @@
+"""The stakeholder network: which cases cite which stakeholders, from the mentions in the text.
+
+A *citation* is a stakeholder mention in a **respondent** segment (an interviewer's question
+naming the police is not the organisation citing the police). From the citations:
+
+* :func:`bipartite` builds an undirected networkx graph with one node per case and per cited
+  stakeholder and one edge case — stakeholder whose ``weight`` is the number of mentions in
+  that case; the edge's ``codes`` lists (``;``-separated, codebook order) the codes applied to
+  the segments holding those mentions;
+* :func:`projection` links two stakeholders cited by the same case, ``weight`` = shared cases;
+* :func:`ranking` is the table of stakeholders by cases citing them, then mentions, then id.
+
+Every attribute is a GraphML-safe scalar (str, int, float); nodes and edges are added in a
+fixed order, so written files are byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.output.files import write_text
+
+DEFAULT_STATUSES = ("human", "accepted")
+# The suggest stage records a key per segment when it has stored that segment's mentions.
+MENTION_STAGES = ("suggest", "mentions")
+GRAPH_FORMATS = (".graphml", ".gexf")
+
+
+@dataclass
+class StakeholderInfo:
+    """What the network needs to know about one stakeholder."""
+
+    id: str
+    name: str
+    sector: str
+    level: str = ""
+
+
+@dataclass
+class NetworkData:
+    """Citations of stakeholders by cases, with the codes of the segments they occur in."""
+
+    cases: list[str]
+    case_sectors: dict[str, str]
+    stakeholders: list[StakeholderInfo]
+    citations: list[tuple[str, str, str]]  # (case, stakeholder, segment), one per mention
+    segment_codes: dict[str, list[str]] = field(default_factory=dict)
+    codes: list[str] = field(default_factory=list)
+
+
+def project_mentions(project: Any, codebook: Any,
+                     segments: Iterable[Any] | None = None) -> list[Any]:
+    """The study's mentions: stored ones when a stage covered every segment, else computed.
+
+    ``segments`` are the study's segments when the caller has already read them all.
+    """
+    segment_ids = project.segment_ids()
+    for stage in MENTION_STAGES:
+        keys = project.stage_keys(stage)
+        if segment_ids and segment_ids <= set(keys):
+            return project.mentions()
+    try:
+        from tipqual.nlp.pipeline import find_mentions
+    except ImportError:
+        return project.mentions()
+    return list(find_mentions(project.segments() if segments is None else segments, codebook))
+
+
+def load(project: Any, *, mentions: Iterable[Any] | None = None,
+         statuses: Iterable[str] = DEFAULT_STATUSES,
+         segments: list[Any] | None = None) -> NetworkData:
+    """Read cases, the registry, respondent mentions and segment codes from a study.
+
+    ``segments`` are the study's segments when the caller has already read them all.
+    """
+    book = project.codebook()
+    if book is None:
+        raise ReportError("the study has no codebook, so no stakeholder registry; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
+    if mentions is None:
+        mentions = project_mentions(project, book, segments)
+    by_id = {s.id: s for s in (project.segments() if segments is None else segments)}
+    citations = []
+    for m in mentions:
+        seg = by_id.get(m.segment)
+        if seg is not None and seg.role == "respondent":
+            citations.append((seg.case or seg.source, m.stakeholder, m.segment))
+    registry = [StakeholderInfo(s.id, s.name, s.sector or "other", s.level or "")
+                for s in book.stakeholders]
+    known = {s.id for s in registry}
+    for stakeholder in sorted({c[1] for c in citations} - known):
+        registry.append(StakeholderInfo(stakeholder, stakeholder, "other"))
+    position = {c: i for i, c in enumerate(book.ids)}
+    seg_codes: dict[str, set[str]] = {}
+    cited_segments = sorted({c[2] for c in citations})
+    for coding in project.codings(statuses=sorted(set(statuses)), segments=cited_segments):
+        if coding.code in position:
+            seg_codes.setdefault(coding.segment, set()).add(coding.code)
+    cases = {c.id: c for c in project.cases()}
+    case_ids = sorted(set(cases) | {s.case or s.source for s in by_id.values()})
+    return NetworkData(
+        cases=case_ids,
+        case_sectors={c: (cases[c].attributes.get("sector", "") if c in cases else "")
+                      for c in case_ids},
+        stakeholders=registry,
+        citations=sorted(citations),
+        segment_codes={s: sorted(v, key=position.__getitem__) for s, v in seg_codes.items()},
+        codes=book.ids)
+
+
+def _node_ids(data: NetworkData) -> dict[tuple[str, str], str]:
+    """Graph node ids: plain ids, a case prefixed with ``case:`` if a stakeholder has its id."""
+    stakeholder_ids = {s.id for s in data.stakeholders}
+    ids = {("stakeholder", s.id): s.id for s in data.stakeholders}
+    for case in data.cases:
+        ids[("case", case)] = f"case:{case}" if case in stakeholder_ids else case
+    return ids
+
+
+def bipartite(data: NetworkData) -> Any:
+    """The case — stakeholder graph with node and edge attributes and centralities."""
+    import networkx as nx
+
+    ids = _node_ids(data)
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for case, stakeholder, segment in data.citations:
+        edge = edges.setdefault((case, stakeholder), {"weight": 0, "segments": set(),
+                                                      "codes": set()})
+        edge["weight"] += 1
+        edge["segments"].add(segment)
+        edge["codes"].update(data.segment_codes.get(segment, []))
+    cited = {s for _, s in edges}
+    citing: dict[str, set[str]] = {}
+    mentions: dict[str, int] = {}
+    for (case, stakeholder), edge in edges.items():
+        citing.setdefault(stakeholder, set()).add(case)
+        mentions[stakeholder] = mentions.get(stakeholder, 0) + edge["weight"]
+        mentions[case] = mentions.get(case, 0) + edge["weight"]
+    graph = nx.Graph()
+    for case in data.cases:
+        graph.add_node(ids[("case", case)], label=case, kind="case", name=case,
+                       sector=data.case_sectors.get(case, ""), level="", cases=0,
+                       mentions=mentions.get(case, 0))
+    for s in data.stakeholders:
+        if s.id in cited:
+            graph.add_node(ids[("stakeholder", s.id)], label=s.id, kind="stakeholder",
+                           name=s.name, sector=s.sector, level=s.level,
+                           cases=len(citing[s.id]), mentions=mentions[s.id])
+    order = {s.id: i for i, s in enumerate(data.stakeholders)}
+    position = {c: i for i, c in enumerate(data.codes)}
+    for case, stakeholder in sorted(edges, key=lambda e: (e[0], order[e[1]])):
+        edge = edges[(case, stakeholder)]
+        graph.add_edge(ids[("case", case)], ids[("stakeholder", stakeholder)],
+                       weight=edge["weight"], segments=len(edge["segments"]),
+                       codes=";".join(sorted(edge["codes"], key=position.__getitem__)))
+    add_centralities(graph)
+    return graph
+
+
+def add_centralities(graph: Any) -> None:
+    """Set ``degree``, ``weighted_degree`` and ``betweenness`` on every node."""
+    import networkx as nx
+
+    betweenness = nx.betweenness_centrality(graph, normalized=True)
+    for node in graph.nodes:
+        graph.nodes[node]["degree"] = int(graph.degree(node))
+        graph.nodes[node]["weighted_degree"] = int(graph.degree(node, weight="weight"))
+        graph.nodes[node]["betweenness"] = round(float(betweenness[node]), 6)
+
+
+def projection(graph: Any) -> Any:
+    """Stakeholder — stakeholder graph: ``weight`` = cases citing both, ``cases`` lists them."""
+    import networkx as nx
+
+    stakeholders = [n for n, kind in graph.nodes(data="kind") if kind == "stakeholder"]
+    keep = ("label", "kind", "name", "sector", "level", "cases", "mentions")
+    result = nx.Graph()
+    for node in stakeholders:
+        result.add_node(node, **{k: graph.nodes[node][k] for k in keep})
+    cases = [n for n, kind in graph.nodes(data="kind") if kind == "case"]
+    shared: dict[tuple[str, str], list[str]] = {}
+    rank = {n: i for i, n in enumerate(stakeholders)}
+    for case in cases:
+        cited = sorted(graph.neighbors(case), key=rank.__getitem__)
+        for i, a in enumerate(cited):
+            for b in cited[i + 1:]:
+                shared.setdefault((a, b), []).append(graph.nodes[case]["label"])
+    for (a, b), names in sorted(shared.items(), key=lambda kv: (rank[kv[0][0]],
+                                                                rank[kv[0][1]])):
+        result.add_edge(a, b, weight=len(names), cases=";".join(names))
+    add_centralities(result)
+    return result
+
+
+RANKING_COLUMNS = ["stakeholder", "name", "sector", "cases", "mentions", "centrality"]
+
+
+def ranking(graph: Any, data: NetworkData) -> Any:
+    """Stakeholders by cases citing them, mentions, then id (uncited ones last, zeros)."""
+    import pandas as pd
+
+    rows = []
+    by_label = {attrs["label"]: attrs for _, attrs in graph.nodes(data=True)
+                if attrs["kind"] == "stakeholder"}
+    for s in data.stakeholders:
+        attrs = by_label.get(s.id, {})
+        rows.append((s.id, s.name, s.sector, attrs.get("cases", 0), attrs.get("mentions", 0),
+                     attrs.get("betweenness", 0.0)))
+    rows.sort(key=lambda r: (-r[3], -r[4], r[0]))
+    frame = pd.DataFrame(rows, columns=RANKING_COLUMNS).set_index("stakeholder")
+    return frame
+
+
+def write_graph(graph: Any, path: str | Path) -> None:
+    """Write a graph as GraphML or GEXF (by the file's extension), reproducibly."""
+    import networkx as nx
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in GRAPH_FORMATS:
+        raise ReportError(f"unknown network format {path.suffix or '(none)'!r}; use "
+                          f"{' or '.join(GRAPH_FORMATS)}", path=path)
+    if suffix == ".graphml":
+        text = "\n".join(nx.generate_graphml(graph, encoding="utf-8")) + "\n"
+    else:
+        text = "\n".join(nx.generate_gexf(graph, encoding="utf-8")) + "\n"
+        # GEXF carries the day it was written; drop it so reruns give the same bytes.
+        text = re.sub(r' lastmodifieddate="[^"]*"', "", text)
+    write_text(path, text, error=ReportError, what="network")
+
+
+def build(project: Any, *, mentions: Iterable[Any] | None = None,
+          statuses: Iterable[str] = DEFAULT_STATUSES,
+          segments: list[Any] | None = None) -> tuple[NetworkData, Any]:
+    """Load a study and return its network data and bipartite graph (``segments``: see load)."""
+    data = load(project, mentions=mentions, statuses=statuses, segments=segments)
+    return data, bipartite(data)
+
+
+def write_network(project: Any, out: str | Path, *, table: str | Path | None = None,
+                  figure: str | Path | None = None,
+                  projection_out: str | Path | None = None) -> dict[str, Any]:
+    """Build a study's network and write the graph, and optionally ranking, map, projection.
+
+    Every output's format is checked before anything is computed or written. Returns a
+    summary: ``files`` written, ``cases``, ``stakeholders`` cited and ``edges``.
+    """
+    from tipqual.analysis import stakemap
+    from tipqual.output import xlsx
+    checks = [(out, GRAPH_FORMATS, "network"), (projection_out, GRAPH_FORMATS, "network"),
+              (table, (".csv",), "table"), (figure, stakemap.FIGURE_FORMATS, "figure")]
+    for path, formats, what in checks:
+        if path is not None and Path(path).suffix.lower() not in formats:
+            raise ReportError(f"unknown {what} format {Path(path).suffix or '(none)'!r}; use "
+                              f"{' or '.join(formats)}", path=path)
+    data, graph = build(project)
+    codes = stakemap.victim_codes(project.codebook()) if figure is not None else []
+    if figure is not None and not codes:
+        raise ReportError("the codebook has no victim-support code (one of "
+                          f"{', '.join(stakemap.VICTIM_CODES)}), so the map cannot place "
+                          "stakeholders by proximity to the victim", path=figure)
+    cited = sum(1 for _, kind in graph.nodes(data="kind") if kind == "stakeholder")
+    if figure is not None and not cited:
+        raise ReportError("no stakeholder is cited in a respondent segment: nothing to map; "
+                          "check the codebook's stakeholder registry", path=figure)
+    write_graph(graph, out)
+    files = [Path(out)]
+    if projection_out is not None:
+        write_graph(projection(graph), projection_out)
+        files.append(Path(projection_out))
+    if table is not None:
+        xlsx.write_csv(ranking(graph, data), table)
+        files.append(Path(table))
+    if figure is not None:
+        stakemap.draw(graph, data, figure, codes)
+        files.append(Path(figure))
+    return {"files": files, "cases": len(data.cases),
+            "stakeholders": cited,
+            "edges": graph.number_of_edges()}

@@ -1,0 +1,1 @@
+"""Codebooks: the model, its validation and its file formats."""

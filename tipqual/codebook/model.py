@@ -1,0 +1,237 @@
+"""Codebooks and stakeholder registries: the data model, the validating loader and version diffs.
+
+A codebook is a YAML file with a ``name``, a ``version`` and a list of ``codes``; each code has a
+stable lowercase ``id`` and, optionally, a ``parent``. A stakeholder registry lists the actors a
+study talks about, with their aliases; it sits inside the codebook (``stakeholders:`` as a list)
+or in its own file referenced by path (``stakeholders: sa-stakeholders.yaml``).
+
+``load`` is pure: it reads files and returns dataclasses, it never touches a study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tipqual.errors import CodebookError
+
+
+@dataclass
+class Code:
+    """One code of a codebook."""
+
+    id: str
+    name: str
+    definition: str = ""
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+    parent: str | None = None
+    color: str | None = None
+    phrases: list[str] = field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = field(default_factory=list)
+    codable: bool = True  # False: a category that only groups other codes (REFI isCodable)
+
+
+@dataclass
+class Stakeholder:
+    """One actor of a stakeholder registry (a department, a network, an organisation)."""
+
+    id: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    sector: str = "other"
+    level: str | None = None
+    description: str = ""
+
+
+@dataclass
+class Codebook:
+    """A versioned set of codes, in document order, with an optional stakeholder registry."""
+
+    name: str
+    version: str
+    codes: list[Code] = field(default_factory=list)
+    stakeholders: list[Stakeholder] = field(default_factory=list)
+    description: str = ""
+
+    def code(self, code_id: str) -> Code:
+        """Return the code with this id; raise CodebookError if there is none."""
+        for code in self.codes:
+            if code.id == code_id:
+                return code
+        raise CodebookError(f"unknown code {code_id!r}; the codebook {self.name!r} has: "
+                            f"{', '.join(self.ids)}")
+
+    @property
+    def ids(self) -> list[str]:
+        """Code ids in codebook order."""
+        return [c.id for c in self.codes]
+
+    def children(self, code_id: str | None) -> list[Code]:
+        """Direct children of a code (``None``: the top-level codes), in codebook order."""
+        return [c for c in self.codes if c.parent == code_id]
+
+    def subtree(self, code_id: str) -> list[str]:
+        """The code and all its descendants, in codebook order."""
+        wanted = {code_id}
+        changed = True
+        while changed:
+            changed = False
+            for c in self.codes:
+                if c.parent in wanted and c.id not in wanted:
+                    wanted.add(c.id)
+                    changed = True
+        return [c.id for c in self.codes if c.id in wanted]
+
+    def depth(self, code_id: str) -> int:
+        """How many ancestors a code has (0 for a top-level code)."""
+        parents = {c.id: c.parent for c in self.codes}
+        depth, seen = 0, {code_id}
+        parent = parents.get(code_id)
+        while parent is not None and parent not in seen:
+            depth += 1
+            seen.add(parent)
+            parent = parents.get(parent)
+        return depth
+
+    def stakeholder(self, stakeholder_id: str) -> Stakeholder:
+        """Return the registry entry with this id; raise CodebookError if there is none."""
+        for s in self.stakeholders:
+            if s.id == stakeholder_id:
+                return s
+        raise CodebookError(f"unknown stakeholder {stakeholder_id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON- and YAML-ready dict with every field."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "codes": [asdict(c) for c in self.codes],
+            "stakeholders": [asdict(s) for s in self.stakeholders],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Codebook:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=data["name"],
+            version=str(data["version"]),
+            description=data.get("description", ""),
+            codes=[Code(**c) for c in data.get("codes", [])],
+            stakeholders=[Stakeholder(**s) for s in data.get("stakeholders", [])],
+        )
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the codebook (all fields, canonical JSON): identifies a version."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- versions ------------------------------------------------------------------------------
+
+@dataclass
+class CodebookDiff:
+    """What changed between two versions of a codebook, by code id."""
+
+    old: str
+    new: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)
+    redefined: list[tuple[str, list[str]]] = field(default_factory=list)
+    moved: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    changed: list[tuple[str, list[str]]] = field(default_factory=list)
+    stakeholders: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when the codes are the same in every field."""
+        return not (self.added or self.removed or self.renamed or self.redefined or self.moved
+                    or self.changed or any(self.stakeholders.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"old": self.old, "new": self.new, "added": self.added, "removed": self.removed,
+                "renamed": [{"id": i, "old": o, "new": n} for i, o, n in self.renamed],
+                "redefined": [{"id": i, "fields": f} for i, f in self.redefined],
+                "moved": [{"id": i, "old_parent": o, "new_parent": n} for i, o, n in self.moved],
+                "changed": [{"id": i, "fields": f} for i, f in self.changed],
+                "stakeholders": self.stakeholders}
+
+    def lines(self) -> list[str]:
+        """A readable report, one change a line."""
+        out = [f"{self.old} -> {self.new}"]
+        out += [f"added      {i}" for i in self.added]
+        out += [f"removed    {i}" for i in self.removed]
+        out += [f"renamed    {i}: {o!r} -> {n!r}" for i, o, n in self.renamed]
+        out += [f"redefined  {i}: {', '.join(f)}" for i, f in self.redefined]
+        out += [f"moved      {i}: parent {o or '-'} -> {n or '-'}" for i, o, n in self.moved]
+        out += [f"changed    {i}: {', '.join(f)}" for i, f in self.changed]
+        for kind, ids in self.stakeholders.items():
+            out += [f"stakeholder {kind} {i}" for i in ids]
+        if self.empty:
+            out.append("no changes to the codes or stakeholders")
+        return out
+
+
+def diff(old: Codebook, new: Codebook) -> CodebookDiff:
+    """Added, removed, renamed, redefined, moved and otherwise changed codes."""
+    before, after = {c.id: c for c in old.codes}, {c.id: c for c in new.codes}
+    result = CodebookDiff(old=f"{old.name} v{old.version}", new=f"{new.name} v{new.version}",
+                          added=[c.id for c in new.codes if c.id not in before],
+                          removed=[c.id for c in old.codes if c.id not in after])
+    for code in new.codes:
+        was = before.get(code.id)
+        if was is None:
+            continue
+        if was.name != code.name:
+            result.renamed.append((code.id, was.name, code.name))
+        meaning = [f for f in ("definition", "include", "exclude")
+                   if getattr(was, f) != getattr(code, f)]
+        if meaning:
+            result.redefined.append((code.id, meaning))
+        if was.parent != code.parent:
+            result.moved.append((code.id, was.parent, code.parent))
+        other = [f for f in ("examples", "color", "phrases", "patterns", "codable")
+                 if getattr(was, f) != getattr(code, f)]
+        if other:
+            result.changed.append((code.id, other))
+    result.stakeholders = _stakeholder_changes(old.stakeholders, new.stakeholders)
+    return result
+
+
+def _stakeholder_changes(old: list[Stakeholder], new: list[Stakeholder]) -> dict[str, list[str]]:
+    """Registry entries added, removed or changed (in any field), by id."""
+    before, after = {s.id: s for s in old}, {s.id: s for s in new}
+    return {"added": [s.id for s in new if s.id not in before],
+            "removed": [s.id for s in old if s.id not in after],
+            "changed": [s.id for s in new if s.id in before and before[s.id] != s]}
+
+
+def load(path: str | Path) -> Codebook:
+    """Read and fully validate a codebook YAML file (and the registry it references).
+
+    Raises CodebookError naming the file, the line and the code id of the first problem; run
+    :func:`tipqual.codebook.check.check` to see them all.
+    """
+    from tipqual.codebook.check import analyse
+
+    result = analyse(path)
+    if result.problems:
+        first, more = result.problems[0], len(result.problems) - 1
+        message = first.text
+        if more:
+            message += (f" (and {more} more problem{'s' if more > 1 else ''}; "
+                        f"run 'tipqual codebook validate {path}' to see them all)")
+        raise CodebookError(message, path=first.path, line=first.line)
+    if result.codebook is None:
+        raise CodebookError("this is a stakeholder registry, not a codebook; give the codebook "
+                            "YAML that references it ('stakeholders: FILE')", path=path)
+    return Codebook.from_dict({**result.codebook, "stakeholders": result.stakeholders})

@@ -1,0 +1,1 @@
+"""Codings made by people: CSV in and out, the review queue and merging copies."""

@@ -1,0 +1,193 @@
+"""Codings in and out: one by hand, a CSV of many, and the export CSV.
+
+Import CSV: a header with at least ``segment,code,coder`` and optionally ``memo``; the columns
+``status``, ``score`` and ``provenance`` of an export are read back too, and ``case``, ``source``
+and ``text`` are ignored, so an exported file imports again unchanged. Every row is checked
+before anything is written (unknown segment, unknown code when the study has a codebook, empty
+coder, bad status or score, a row given twice); the first problem is reported with its line and
+nothing is imported. Every write goes through the audit log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipqual.errors import CodingError, IngestError
+from tipqual.output.files import safe_cell, unsafe_cell, write_text  # noqa: F401 (public here too)
+from tipqual.store.project import STATUSES, Project
+from tipqual.records import Coding
+
+EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "memo", "case",
+                  "source", "text")
+REQUIRED = ("segment", "code", "coder")
+READ_BACK = ("memo", "status", "score", "provenance")
+IGNORED = ("case", "source", "text")
+
+
+def _check_code(project: Project, code: str, known: list[str]) -> None:
+    if not code:
+        raise CodingError("the code must not be empty")
+    if known and code not in known:
+        raise CodingError(f"unknown code {code!r}; the study's codebook has "
+                          f"{', '.join(known[:8])}{' …' if len(known) > 8 else ''}")
+
+
+def _check_coder(coder: str) -> None:
+    if not coder.strip():
+        raise CodingError("the coder name must not be empty")
+
+
+def add_coding(project: Project, segment: str, code: str, coder: str,
+               memo: str | None = None) -> str:
+    """Code one segment by hand (status ``human``); returns added / updated / unchanged."""
+    _check_coder(coder)
+    _check_code(project, code, project.code_ids())
+    if project.segment(segment) is None:
+        raise CodingError(f"unknown segment {segment!r}; list them with 'tipqual segments'")
+    old = project.find_coding(segment, code, coder)
+    coding = Coding(segment, code, coder, status="human", provenance="manual",
+                    memo=memo if memo is not None else (old.memo if old else None),
+                    created_at=old.created_at if old else None)
+    with project.atomic():
+        return project.put_coding(coding)
+
+
+def remove_coding(project: Project, segment: str, code: str, coder: str) -> Coding:
+    """Remove one coding (audited); an error if there is none."""
+    old = project.find_coding(segment, code, coder)
+    if old is None:
+        raise CodingError(f"no coding {code!r} by {coder!r} on segment {segment!r}; see "
+                          "'tipqual code export'")
+    with project.atomic():
+        project.delete_coding(old)
+    return old
+
+
+@dataclass
+class ImportResult:
+    """How many rows of a codings CSV added, updated or left codings unchanged."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    from tipqual.ingest.readers import csv_records, decode_bytes, read_bytes
+
+    text = decode_bytes(read_bytes(path, "codings CSV"), path, "codings CSV")
+    records = csv_records(text, path)
+    header = [h.strip().lower() for h in next(records, (1, []))[1]]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise IngestError(f"the header lacks {', '.join(missing)}; a codings CSV starts with "
+                          "segment,code,coder[,memo]", path=path, line=1)
+    unknown = [h for h in header if h not in (*REQUIRED, *READ_BACK, *IGNORED)]
+    if unknown:
+        raise IngestError(f"unknown column(s) {', '.join(unknown)}; use segment, code, coder "
+                          "and memo", path=path, line=1)
+    rows = []
+    for line, row in records:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
+                              path=path, line=line)
+        cells = {h: unsafe_cell(c) for h, c in zip(header, row)}
+        cells["_line"] = str(line)
+        rows.append(cells)
+    return rows
+
+
+def _row_coding(row: dict[str, str], provenance: str) -> Coding:
+    status = row.get("status", "").strip() or "human"
+    if status not in STATUSES:
+        raise CodingError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    score_text = row.get("score", "").strip()
+    try:
+        score = float(score_text) if score_text else None
+    except ValueError:
+        raise CodingError(f"the score {score_text!r} is not a number")
+    return Coding(segment=row["segment"].strip(), code=row["code"].strip(),
+                  coder=row["coder"].strip(), status=status, score=score,
+                  provenance=row.get("provenance", "").strip() or provenance,
+                  memo=row.get("memo") or None)
+
+
+def import_codings(project: Project, path: str | Path) -> ImportResult:
+    """Import a codings CSV, all or nothing; errors name the CSV line."""
+    path = Path(path)
+    rows = _read_csv(path)
+    known_segments = project.segment_ids()
+    known_codes = project.code_ids()
+    codings: list[Coding] = []
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        line = int(row["_line"])
+        try:
+            coding = _row_coding(row, f"import:{path.name}")
+            _check_coder(coding.coder)
+            _check_code(project, coding.code, known_codes)
+            if coding.segment not in known_segments:
+                raise CodingError(f"unknown segment {coding.segment!r}; import the transcripts "
+                                  "first or list them with 'tipqual segments'")
+            if coding.key in seen:
+                raise CodingError(f"the same segment, code and coder as line {seen[coding.key]}")
+        except CodingError as exc:
+            raise CodingError(f"{exc.message}; nothing was imported", path=path, line=line)
+        seen[coding.key] = line
+        codings.append(coding)
+    result = ImportResult()
+    with project.atomic():
+        for coding in codings:
+            outcome = project.put_coding(coding)
+            setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+def export_rows(project: Project, statuses: Iterable[str] | None = None,
+                coders: Iterable[str] | None = None) -> list[dict[str, str]]:
+    """Codings as export rows (cells made spreadsheet-safe), in segment order."""
+    statuses = list(statuses) if statuses else None
+    for status in statuses or []:
+        if status not in STATUSES:
+            raise CodingError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    coders = sorted(set(coders)) if coders else None
+    known = set(project.coders()) if coders else set()
+    for coder in coders or []:
+        if coder not in known:  # a misspelt name would otherwise export an empty file
+            raise CodingError(f"unknown coder {coder!r}; the study's coders are: "
+                              f"{', '.join(sorted(known)) or 'none'}", path=project.path)
+    codings = project.codings(statuses=statuses, coders=coders)
+    segments = {s.id: s for s in project.segments(ids={c.segment for c in codings})}
+    rows = []
+    for c in codings:
+        seg = segments[c.segment]
+        text = seg.text
+        if c.span_start is not None and c.span_end is not None:
+            text = text[c.span_start:c.span_end]
+        values = {"segment": c.segment, "code": c.code, "coder": c.coder, "status": c.status,
+                  "score": "" if c.score is None else repr(c.score),
+                  "provenance": c.provenance or "", "memo": c.memo or "",
+                  "case": seg.case or "", "source": seg.source, "text": text}
+        rows.append({k: safe_cell(v) for k, v in values.items()})
+    return rows
+
+
+def export_codings(project: Project, out: str | Path, statuses: Iterable[str] | None = None,
+                   coders: Iterable[str] | None = None) -> int:
+    """Write the codings CSV (UTF-8 with BOM, for Excel) atomically; returns the row count."""
+    out = Path(out)
+    rows = export_rows(project, statuses, coders)
+    if not out.parent.is_dir():
+        raise CodingError("the output folder does not exist", path=out)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out, buffer.getvalue(), error=CodingError, what="CSV", encoding="utf-8-sig")
+    return len(rows)

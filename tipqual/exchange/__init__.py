@@ -1,0 +1,1 @@
+"""Exchange with other QDA tools: REFI-QDA (.qdpx, .qdc) import and export."""

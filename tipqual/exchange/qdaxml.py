@@ -1,0 +1,351 @@
+"""Shared QDA-XML (REFI-QDA) helpers: namespaces, GUIDs, safe parsing, codes in and out.
+
+Used by the codebook exchange (``.qdc``) and the project exchange (``.qdpx``). Parsing goes
+through :mod:`defusedxml` with DTDs, entities and external references refused, so an entity
+bomb or an external-entity file fails at once with an :class:`ExchangeError` naming the file.
+Reading is lenient about what real tools write (namespace variants, GUID case and braces, a
+BOM); writing always produces the QDA-XML 1.0 form that validates against the schemas.
+
+Code ids are derived from code names as lowercase slugs (``"Trust in SAPS"`` → ``trust-in-saps``),
+made unique in document order; nesting becomes ``parent`` ids. A GUID that tipqual itself wrote
+(``stable_guid("code", id)``) gives its id back when that id is the slug of the name or of its
+first words (``partnership`` for "Partnership and collaboration"). A code with ``isCodable="false"``
+is kept (its children need it) and reported as a category: through the ``codable`` field of
+:class:`tipqual.codebook.model.Code` when that field exists, and through the ``categories`` set a
+caller may pass in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipqual.errors import ExchangeError
+
+PROJECT_NS = "urn:QDA-XML:project:1.0"
+CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
+PROJECT_NS_VARIANTS = (PROJECT_NS, "urn:QDA-XML:project:0:10", "urn:QDA-XML:project:1:0")
+CODEBOOK_NS_VARIANTS = (CODEBOOK_NS, "urn:QDA-XML:codebook:0:4", "urn:QDA-XML:codebook:1:0")
+
+# Fixed forever: every GUID tipqual writes is uuid5(TIPQUAL_NAMESPACE, "kind:key"), so the same
+# study exported twice carries the same GUIDs and other tools see updates, not new objects.
+TIPQUAL_NAMESPACE = uuid.UUID("6f1c2a7e-4b9d-5e3a-9c8f-2d7e41b0a6c5")
+
+_GUID_RE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+_RGB_RE = re.compile(r"^#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})$")
+_BOMS = (b"\xef\xbb\xbf",)
+
+
+def stable_guid(kind: str, key: str) -> str:
+    """A GUID (upper-case 8-4-4-4-12) derived from a kind and a key; the same every run."""
+    return str(uuid.uuid5(TIPQUAL_NAMESPACE, f"{kind}:{key}")).upper()
+
+
+def normalize_guid(s: str | None) -> str:
+    """A GUID in one canonical form: no braces or spaces, upper case ('' for None)."""
+    if s is None:
+        return ""
+    return s.strip().strip("{}").strip().upper()
+
+
+def is_guid(s: str | None) -> bool:
+    """True if ``s`` is a GUID once normalised."""
+    return bool(_GUID_RE.match(normalize_guid(s)))
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+def parse_xml(data: bytes, path: str | Path) -> ET.Element:
+    """Parse XML bytes safely (defusedxml, no DTD/entities); errors name ``path`` and the line."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    for bom in _BOMS:
+        if data.startswith(bom):
+            data = data[len(bom):]
+    data = data.lstrip(b" \t\r\n")
+    try:
+        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        kind = type(exc).__name__
+        what = {"DTDForbidden": "a DTD", "EntitiesForbidden": "entity declarations",
+                "ExternalReferenceForbidden": "an external reference"}.get(kind, "unsafe XML")
+        raise ExchangeError(f"refused: the XML contains {what}, which exchange files never "
+                            "need (possible entity bomb or external-entity attack); re-export "
+                            "it from the tool that wrote it", path=path) from None
+    except ET.ParseError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else None
+        raise ExchangeError(f"malformed XML: {_short_parse_message(exc)}; re-export the file",
+                            path=path, line=line) from None
+
+
+def _short_parse_message(exc: ET.ParseError) -> str:
+    return str(exc).split(":", 1)[0].strip() or "cannot parse"
+
+
+def localname(tag: str | object) -> str:
+    """The tag without its ``{namespace}`` (comments and processing instructions give '')."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def namespace(tag: str) -> str:
+    """The namespace of a tag ('' when it has none)."""
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def children(el: ET.Element, name: str) -> list[ET.Element]:
+    """Direct children with this local name, whatever their namespace."""
+    return [c for c in el if localname(c.tag) == name]
+
+
+def child(el: ET.Element, name: str) -> ET.Element | None:
+    """The first direct child with this local name, or None."""
+    for c in el:
+        if localname(c.tag) == name:
+            return c
+    return None
+
+
+def child_text(el: ET.Element, name: str) -> str:
+    """The text of the first direct child with this local name ('' if none)."""
+    c = child(el, name)
+    return (c.text or "") if c is not None else ""
+
+
+def descendants(el: ET.Element, name: str) -> Iterator[ET.Element]:
+    """Every descendant (and ``el`` itself) with this local name, in document order."""
+    for d in el.iter():
+        if localname(d.tag) == name:
+            yield d
+
+
+def attr(el: ET.Element, name: str, default: str | None = None) -> str | None:
+    """An attribute by local name (plain or namespace-qualified, any letter case)."""
+    if name in el.attrib:
+        return el.attrib[name]
+    lowered = name.lower()
+    for key, value in el.attrib.items():
+        if localname(key).lower() == lowered:
+            return value
+    return default
+
+
+def nfc(value: str | None) -> str:
+    """A name in Unicode NFC, stripped (macOS tools write decomposed accents)."""
+    return unicodedata.normalize("NFC", value or "").strip()
+
+
+def qname(ns: str, name: str) -> str:
+    """A Clark-notation tag ``{ns}name`` (just ``name`` when ``ns`` is empty)."""
+    return f"{{{ns}}}{name}" if ns else name
+
+
+# --- codes ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QdaCode:
+    """A code read from QDA-XML: its GUID (normalised), the tipqual code, and its codability."""
+
+    guid: str
+    code: object  # tipqual.codebook.model.Code
+    codable: bool
+
+
+def slugify(name: str) -> str:
+    """A lowercase id from a name: ASCII letters and digits joined by ``-``."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    ascii_only = decomposed.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")
+    if not slug:
+        return "code"
+    return slug if slug[0].isalpha() else f"c-{slug}"
+
+
+def _id_for(name: str, guid: str, used: set[str]) -> str:
+    """The id tipqual wrote under this GUID when it can be recognised, else a unique slug."""
+    slug = slugify(name)
+    words = slug.split("-")
+    for n in range(len(words), 0, -1):
+        candidate = "-".join(words[:n])
+        if candidate not in used and stable_guid("code", candidate) == guid:
+            used.add(candidate)
+            return candidate
+    return _unique(slug, used)
+
+
+def _unique(slug: str, used: set[str]) -> str:
+    candidate, n = slug, 2
+    while candidate in used:
+        candidate = f"{slug}-{n}"
+        n += 1
+    used.add(candidate)
+    return candidate
+
+
+def _has_codable_field() -> bool:
+    from tipqual.codebook.model import Code
+
+    return any(f.name == "codable" for f in dataclasses.fields(Code))
+
+
+def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[QdaCode]:
+    """Every ``<Code>`` under a ``<Codes>`` element, pre-order, with ids, parents and GUIDs."""
+    from tipqual.codebook.model import Code
+
+    with_codable = _has_codable_field()
+    used: set[str] = set()
+    out: list[QdaCode] = []
+
+    def walk(el: ET.Element, parent: str | None) -> None:
+        for code_el in children(el, "Code"):
+            name = nfc(attr(code_el, "name")) or "unnamed code"
+            raw_guid = normalize_guid(attr(code_el, "guid"))
+            code_id = _id_for(name, raw_guid, used)
+            codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \
+                not in ("false", "0")
+            color = _normal_color(attr(code_el, "color"))
+            fields = {"id": code_id, "name": name, "parent": parent, "color": color,
+                      "definition": child_text(code_el, "Description").strip()}
+            if with_codable:
+                fields["codable"] = codable
+            guid = raw_guid or stable_guid("code", code_id)
+            out.append(QdaCode(guid=guid, code=Code(**fields), codable=codable))
+            walk(code_el, code_id)
+
+    walk(codes_el, None)
+    if not out:
+        raise ExchangeError("the <Codes> element holds no <Code>", path=path)
+    return out
+
+
+def codes_from_element(codes_el: ET.Element, *, categories: set[str] | None = None,
+                       path: str | Path | None = None) -> list:
+    """The codes of a ``<Codes>`` element as :class:`tipqual.codebook.model.Code` (nesting → parent).
+
+    Ids of ``isCodable="false"`` codes are added to ``categories`` when a set is given.
+    """
+    read = read_codes(codes_el, path)
+    if categories is not None:
+        categories.update(q.code.id for q in read if not q.codable)
+    return [q.code for q in read]
+
+
+def _normal_color(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if not _RGB_RE.match(value):
+        return None
+    if len(value) == 4:
+        value = "#" + "".join(ch * 2 for ch in value[1:])
+    return value.upper()
+
+
+def _ordered_tree(codebook) -> list[tuple[object, list]]:
+    """Codes as a forest in codebook order; unknown parents and cycles become top level."""
+    ids = {c.id for c in codebook.codes}
+    kids: dict[str | None, list] = {}
+    for c in codebook.codes:
+        parent = c.parent if c.parent in ids and c.parent != c.id else None
+        kids.setdefault(parent, []).append(c)
+    placed: set[str] = set()
+
+    def build(code) -> tuple[object, list]:
+        placed.add(code.id)
+        return code, [build(k) for k in kids.get(code.id, []) if k.id not in placed]
+
+    forest = [build(c) for c in kids.get(None, [])]
+    for c in codebook.codes:  # codes caught in a parent cycle
+        if c.id not in placed:
+            forest.append(build(c))
+    return forest
+
+
+def codes_to_element(codebook, parent_el: ET.Element, ns: str, *,
+                     categories: set[str] | frozenset[str] = frozenset(),
+                     note_refs: dict[str, list[str]] | None = None) -> ET.Element | None:
+    """Append ``<Codes>`` (nested ``<Code>`` with ``<Description>``) to ``parent_el``.
+
+    GUIDs are ``stable_guid("code", id)``. Returns the ``<Codes>`` element, or None (nothing
+    appended) when the codebook has no codes, since the schemas need at least one.
+    """
+    if not codebook.codes:
+        return None
+    codes_el = ET.SubElement(parent_el, qname(ns, "Codes"))
+
+    def emit(where: ET.Element, node: tuple[object, list]) -> None:
+        code, kids = node
+        codable = getattr(code, "codable", True) and code.id not in categories
+        el = ET.SubElement(where, qname(ns, "Code"), {
+            "guid": stable_guid("code", code.id), "name": code.name or code.id,
+            "isCodable": "true" if codable else "false"})
+        color = _normal_color(code.color)
+        if color:
+            el.set("color", color)
+        if code.definition and code.definition.strip():
+            ET.SubElement(el, qname(ns, "Description")).text = code.definition.strip()
+        for target in (note_refs or {}).get(code.id, []):
+            ET.SubElement(el, qname(ns, "NoteRef"), {"targetGUID": target})
+        for kid in kids:
+            emit(el, kid)
+
+    for node in _ordered_tree(codebook):
+        emit(codes_el, node)
+    return codes_el
+
+
+def to_bytes(root: ET.Element) -> bytes:
+    """Serialise an element tree as indented UTF-8 XML with a declaration."""
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
+
+
+# --- .qdc codebooks -----------------------------------------------------------------------------
+
+def codebook_to_qdc(codebook, *, categories: set[str] | frozenset[str] = frozenset()) -> bytes:
+    """A QDA-XML 1.0 codebook (``.qdc``) for a tipqual codebook; valid against Codebook.xsd."""
+    from tipqual import __version__
+    if not codebook.codes:
+        raise ExchangeError(f"the codebook {codebook.name!r} has no codes; a .qdc needs at "
+                            "least one")
+    ET.register_namespace("", CODEBOOK_NS)
+    root = ET.Element(qname(CODEBOOK_NS, "CodeBook"), {"origin": f"tipqual {__version__}"})
+    codes_to_element(codebook, root, CODEBOOK_NS, categories=categories)
+    return to_bytes(root)
+
+
+def codebook_from_qdc(data: bytes, path: str | Path, *,
+                      categories: set[str] | None = None):
+    """Read a ``.qdc`` (or the codebook inside a ``.qde`` project) into a Codebook."""
+    from tipqual.codebook.model import Codebook
+
+    root = parse_xml(data, path)
+    ns = namespace(root.tag)
+    if localname(root.tag) == "Project":
+        book_el = child(root, "CodeBook")
+        if book_el is None:
+            raise ExchangeError("the project holds no <CodeBook>", path=path)
+    elif localname(root.tag) == "CodeBook":
+        book_el = root
+    else:
+        raise ExchangeError(f"not a QDA-XML codebook: the root element is "
+                            f"<{localname(root.tag)}>, expected <CodeBook>", path=path)
+    if ns and "QDA-XML" not in ns:
+        raise ExchangeError(f"not a QDA-XML codebook: unknown namespace {ns!r}", path=path)
+    codes_el = child(book_el, "Codes")
+    if codes_el is None:
+        raise ExchangeError("the codebook has no <Codes> element", path=path)
+    codes = codes_from_element(codes_el, categories=categories, path=path)
+    origin = attr(book_el, "origin") or attr(root, "origin") or ""
+    return Codebook(name=Path(str(path)).stem, version="1", codes=codes,
+                    description=f"Imported from a QDA-XML codebook ({origin})." if origin
+                    else "Imported from a QDA-XML codebook.")

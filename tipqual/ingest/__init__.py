@@ -1,0 +1,1 @@
+"""Bringing transcripts in: readers, segmentation, cases, redaction and the importer."""

@@ -1,0 +1,513 @@
+"""Transcripts into a study: speaker turns, segments, cases, one transaction per import.
+
+Segmentation rules (the contract the sample study is written to):
+
+- ``.txt`` / ``.md``: a line starting with a turn marker (``Name:``, ``NAME:``, ``[Name]``,
+  ``Q:``, ``A:``, ``I:``, ``R:``, ``P1:``, also ``**Name:**`` in Markdown) starts a new turn; the
+  marker is not part of any segment. Inside a turn every blank-line separated paragraph is one
+  segment, its lines kept as written. Text before the first marker is a respondent's, with no
+  speaker. In ``.md`` files heading lines (``# …``) are not speech: they end a paragraph and are
+  left out of the segments (they stay in the stored text).
+- ``.docx``: every non-empty paragraph (two-column table rows read as ``Speaker: words``) is one
+  segment; a paragraph starting with a marker starts a new turn. The stored text is the
+  paragraphs joined by blank lines.
+- ``.vtt`` / ``.srt``: consecutive cues of one speaker (``<v Speaker>`` voice tag or a ``NAME:``
+  prefix; a cue with neither continues the current speaker) form one turn and ONE segment, their
+  texts joined by spaces; ``start_time`` / ``end_time`` in the segment's metadata. The stored
+  text is one ``Speaker: words`` paragraph per turn.
+- Roles: a speaker whose name, without a trailing number or bracketed note, is Interviewer,
+  Facilitator, Moderator, Q or I (any case) is an ``interviewer``; everyone else a ``respondent``.
+- A paragraph longer than ``max_chars`` (4,000 characters, about 700 words: an undivided
+  auto-transcript) is split at sentence boundaries found by spaCy's sentencizer (streamed with
+  ``nlp.pipe``) into pieces of at most that length; every shorter paragraph is left whole.
+- Segment ids are ``SOURCE:N`` (SOURCE the file name without extension, N from 1 in document
+  order) and ``segment.text == source.text[start:end]``.
+
+Cases: a source's case comes from ``cases.csv`` when it is listed there, else it keeps the case
+it already has in the study, else its case is its own source id (reported as ``uncased``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from tipqual.ingest import readers
+from tipqual.errors import IngestError
+from tipqual.store.project import Project
+from tipqual.records import Coding, Segment, Source
+from tipqual.ingest.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
+
+_UP = "A-ZÀ-ÖØ-Þ"
+_WORD = rf"[{_UP}0-9][\w'’.\-]*"
+_PARTICLE = r"(?:van|der|den|de|du|le|la|von|da|dos)"
+_NAME = (rf"[{_UP}][\w'’.\-]*(?:[ ](?:{_WORD}|{_PARTICLE})){{0,4}}"
+         r"(?:[ ]\([^()\n]{1,30}\))?")
+DEFAULT_MARKER = (rf"^[ \t]*(?:\[(?P<bracket>[A-Za-z][^\]\n]{{0,39}})\][ \t]*:?"
+                  rf"|(?P<md>\*\*|__)?(?P<name>{_NAME})"
+                  r"(?:(?(md)(?P=md)|):|:(?(md)(?P=md)|)))(?=[ \t]|$)[ \t]*")
+INTERVIEWER_NAMES = frozenset({"interviewer", "facilitator", "moderator", "q", "i"})
+# Labels that look like "Name:" but head a note or a header line, never a speaker.
+NOT_SPEAKERS = frozenset({"note", "notes", "nb", "ps", "example", "translation", "summary",
+                          "date", "time", "duration", "location", "venue", "place", "subject",
+                          "topic", "re", "tel", "phone", "cell", "email", "e-mail", "fax",
+                          "transcriber", "transcript", "interview", "organisation",
+                          "organization", "case", "source", "language", "recording"})
+MAX_SEGMENT_CHARS = 4000
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
+_ROLE_NOISE = re.compile(r"\([^)]*\)|[\s\d.#]+$")
+
+
+@dataclass(frozen=True)
+class SegmentationRules:
+    """How speaker turns are recognised and mapped to roles (all configurable)."""
+
+    marker: str = DEFAULT_MARKER
+    interviewer_names: frozenset[str] = INTERVIEWER_NAMES
+    not_speakers: frozenset[str] = NOT_SPEAKERS
+    max_chars: int = MAX_SEGMENT_CHARS
+    max_name_chars: int = 40
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "_re", re.compile(self.marker))
+        except re.error as exc:
+            raise IngestError(f"the turn-marker pattern is not a valid regex: {exc}")
+
+    def match(self, line: str) -> tuple[str, int] | None:
+        """The speaker named by a turn marker at the start of ``line`` and where the words begin."""
+        m = self._re.match(line)  # type: ignore[attr-defined]
+        if m is None:
+            return None
+        groups = m.groupdict()
+        speaker = next((groups[g] for g in ("speaker", "name", "bracket") if groups.get(g)), None)
+        if (not speaker or len(speaker) > self.max_name_chars
+                or speaker.strip().lower() in self.not_speakers):
+            return None
+        return speaker.strip(), m.end()
+
+    def role(self, speaker: str | None) -> str:
+        """``interviewer`` or ``respondent`` for a speaker name."""
+        if speaker is None:
+            return "respondent"
+        key = _ROLE_NOISE.sub("", speaker).strip().lower()
+        return "interviewer" if key in self.interviewer_names else "respondent"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A segment-to-be: offsets into the stored text, its speaker, role and metadata."""
+
+    start: int
+    end: int
+    speaker: str | None
+    role: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The text to store and the pieces that will become its segments."""
+
+    text: str
+    pieces: list[Piece]
+
+
+# --- segmentation -----------------------------------------------------------------------------
+
+def parse_text(text: str, rules: SegmentationRules, markdown: bool = False) -> Parsed:
+    """Turns and paragraphs of a plain-text (or Markdown) transcript."""
+    pieces: list[Piece] = []
+    speaker: str | None = None
+    start: int | None = None
+    end = 0
+    pos = 0
+
+    def close() -> None:
+        nonlocal start
+        if start is not None:
+            pieces.append(Piece(start, end, speaker, rules.role(speaker)))
+            start = None
+
+    for line in text.split("\n"):
+        line_start, pos = pos, pos + len(line) + 1
+        if not line.strip() or (markdown and _MD_HEADING.match(line)):
+            close()
+            continue
+        words_at = 0
+        hit = rules.match(line)
+        if hit is not None:
+            close()
+            speaker, words_at = hit
+            if not line[words_at:].strip():
+                continue
+        if start is None:
+            rest = line[words_at:]
+            start = line_start + words_at + len(rest) - len(rest.lstrip())
+        end = line_start + len(line.rstrip())
+    close()
+    return Parsed(text, pieces)
+
+
+def parse_paragraphs(paragraphs: Sequence[str], rules: SegmentationRules) -> Parsed:
+    """Turns of a Word document: each non-empty paragraph is one segment."""
+    parts: list[str] = []
+    pieces: list[Piece] = []
+    speaker: str | None = None
+    pos = 0
+    for para in paragraphs:
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        parts.append(para)
+        words_at = 0
+        hit = rules.match(para.split("\n", 1)[0])
+        if hit is not None:
+            speaker, words_at = hit
+        body = para[words_at:]
+        words = body.strip()
+        if words:
+            begin = pos + words_at + len(body) - len(body.lstrip())
+            pieces.append(Piece(begin, begin + len(words), speaker, rules.role(speaker)))
+        pos += len(para)
+    return Parsed("".join(parts), pieces)
+
+
+def parse_cues(cues: Sequence[readers.Cue], rules: SegmentationRules) -> Parsed:
+    """Turns of a subtitle file: consecutive cues of one speaker make one segment."""
+    turns: list[tuple[str | None, list[str], str, str]] = []
+    speaker: str | None = None
+    for cue in cues:
+        words = cue.text
+        new_speaker = cue.voice
+        if new_speaker is None:
+            hit = rules.match(words)
+            if hit is not None:
+                new_speaker, words = hit[0], words[hit[1]:].strip()
+        if not words and new_speaker is None:
+            continue
+        if new_speaker is not None and (new_speaker != speaker or not turns):
+            speaker = new_speaker
+            turns.append((speaker, [], cue.start, cue.end))
+        elif not turns:
+            turns.append((None, [], cue.start, cue.end))
+        who, texts, first, _ = turns[-1]
+        if words:
+            texts.append(words)
+        turns[-1] = (who, texts, first, cue.end)
+    parts: list[str] = []
+    pieces: list[Piece] = []
+    pos = 0
+    for who, texts, first, last in (t for t in turns if t[1]):
+        prefix = "" if who is None else f"{who}: "
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        words = " ".join(texts)
+        parts.append(prefix + words)
+        pieces.append(Piece(pos + len(prefix), pos + len(prefix) + len(words), who,
+                            rules.role(who), {"start_time": first, "end_time": last}))
+        pos += len(prefix) + len(words)
+    return Parsed("".join(parts), pieces)
+
+
+def parse_document(raw: readers.RawDocument, rules: SegmentationRules) -> Parsed:
+    """Stored text and segment pieces of a file read by :func:`readers.read_document`."""
+    if raw.format == "docx":
+        return parse_paragraphs(raw.paragraphs, rules)
+    if raw.format in ("vtt", "srt"):
+        return parse_cues(raw.cues, rules)
+    return parse_text(raw.text or "", rules, markdown=raw.format == "md")
+
+
+def redact_parsed(parsed: Parsed, redactor: Any) -> Parsed:
+    """Pseudonymise the text and speaker names, moving every offset along."""
+    from tipqual.ingest.redact import OffsetMap
+
+    text, replacements = redactor.redact(parsed.text)
+    offsets = OffsetMap(replacements)
+    pieces = [replace(p, start=offsets.start(p.start), end=offsets.end(p.end),
+                      speaker=redactor.redact_text(p.speaker)) for p in parsed.pieces]
+    return Parsed(text, pieces)
+
+
+@lru_cache(maxsize=1)
+def _sentencizer() -> Any:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def split_long(parsed: Parsed, rules: SegmentationRules) -> Parsed:
+    """Split paragraphs longer than ``rules.max_chars`` at sentence boundaries."""
+    if rules.max_chars <= 0:
+        return parsed
+    long = [p for p in parsed.pieces if p.end - p.start > rules.max_chars]
+    if not long:
+        return parsed
+    docs = _sentencizer().pipe((parsed.text[p.start:p.end] for p in long), batch_size=16)
+    chunks = {id(p): _chunks(doc, rules.max_chars) for p, doc in zip(long, docs)}
+    pieces: list[Piece] = []
+    for p in parsed.pieces:
+        if id(p) not in chunks:
+            pieces.append(p)
+            continue
+        pieces.extend(replace(p, start=p.start + a, end=p.start + b) for a, b in chunks[id(p)])
+    return Parsed(parsed.text, pieces)
+
+
+def _chunks(doc: Any, limit: int) -> list[tuple[int, int]]:
+    text = doc.text
+    spans: list[tuple[int, int]] = []
+    for sent in doc.sents:
+        a, b = sent.start_char, sent.end_char
+        if spans and b - spans[-1][0] <= limit:
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    out = []
+    for a, b in spans:
+        piece = text[a:b]
+        a += len(piece) - len(piece.lstrip())
+        b -= len(piece) - len(piece.rstrip())
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def build_segments(source_id: str, parsed: Parsed) -> list[Segment]:
+    """Number the pieces ``SOURCE:1``, ``SOURCE:2`` … into segments."""
+    return [Segment(id=f"{source_id}:{n}", source=source_id, n=n, speaker=p.speaker,
+                    role=p.role, start=p.start, end=p.end, text=parsed.text[p.start:p.end],
+                    meta=dict(p.meta))
+            for n, p in enumerate(parsed.pieces, start=1)]
+
+
+def segment_file(path: Path, rules: SegmentationRules | None = None,
+                 redactor: Any = None) -> tuple[readers.RawDocument, Parsed]:
+    """Read one transcript and cut it into pieces (redacted when a redactor is given)."""
+    rules = rules or SegmentationRules()
+    raw = readers.read_document(path)
+    parsed = parse_document(raw, rules)
+    if not parsed.pieces:
+        raise IngestError("no transcript text found in the file", path=path)
+    if redactor is not None:
+        parsed = redact_parsed(parsed, redactor)
+    return raw, split_long(parsed, rules)
+
+
+# --- collecting files -------------------------------------------------------------------------
+
+def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[IngestError]]:
+    """Files to import, files in folders that were passed over, and paths that are bad."""
+    files: list[Path] = []
+    passed_over: list[str] = []
+    bad: list[IngestError] = []
+    for path in paths:
+        if path.is_dir():
+            found = len(files)
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path).parts
+                if not child.is_file() or any(p.startswith((".", "~$")) for p in rel):
+                    continue
+                if (child.suffix.lower() not in readers.SUPPORTED
+                        or child.stem.lower().startswith("readme")):
+                    passed_over.append(str(child))
+                else:
+                    files.append(child)
+            if len(files) == found:  # most likely the wrong folder: say so, never "0 imported"
+                bad.append(IngestError(
+                    f"the folder holds no transcripts ({' '.join(sorted(readers.SUPPORTED))}); "
+                    "check the path", path=path))
+        elif not path.exists():
+            bad.append(IngestError("no such file or folder; check the path", path=path))
+        elif path.suffix.lower() not in readers.SUPPORTED:
+            bad.append(IngestError(f"unsupported file type {path.suffix or '(none)'!r}; use "
+                                   f"{', '.join(sorted(readers.SUPPORTED))}", path=path))
+        else:
+            files.append(path)
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    by_id: dict[str, list[Path]] = {}
+    for f in unique.values():
+        by_id.setdefault(f.stem, []).append(f)
+    good = []
+    for sid, group in sorted(by_id.items()):
+        if len(group) > 1:
+            names = ", ".join(str(g) for g in group)
+            bad.extend(IngestError(f"several files would be source {sid!r} ({names}); rename "
+                                   "all but one", path=g) for g in group)
+        else:
+            good.append(group[0])
+    return good, passed_over, bad
+
+
+# --- importing --------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    """What an import did: sources imported, unchanged, replaced, skipped, codings dropped."""
+
+    imported: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    passed_over: list[str] = field(default_factory=list)
+    removed_codings: list[Coding] = field(default_factory=list)
+    uncased: list[str] = field(default_factory=list)
+    empty_cases: list[str] = field(default_factory=list)
+    segments: int = 0
+    cases: int = 0
+    key_path: str | None = None
+
+
+def _bad_files_error(bad: list[IngestError]) -> IngestError:
+    if len(bad) == 1:
+        err = bad[0]
+        return IngestError(f"{err.message}; nothing was imported (fix or remove the file, or "
+                           "rerun with --skip-bad)", path=err.path, line=err.line)
+    listing = "; ".join(e.format() for e in bad)
+    return IngestError(f"{len(bad)} files cannot be imported, so nothing was: {listing}; fix "
+                       "or remove them, or rerun with --skip-bad")
+
+
+def _make_redactor(project: Project, roster: Path | None, key_path: Path | None,
+                   model: str | None) -> tuple[Any, Path]:
+    from tipqual.ingest import redact
+    key_file = key_path or redact.default_key_path(project.path)
+    names = redact.read_roster(roster) if roster is not None else []
+    nlp = redact.load_model(model) if model else None
+    return redact.Redactor(names, redact.read_key(key_file), nlp), key_file
+
+
+def _sync_cases(project: Project, table: CasesTable | None) -> None:
+    if table is None:
+        return
+    existing = {c.id: c.attributes for c in project.cases()}
+    for case, attrs in sorted(table.attributes.items()):
+        if case not in existing or any(existing[case].get(k) != v for k, v in attrs.items()):
+            project.put_case(case, attrs)
+
+
+def _case_for(sid: str, old: Source | None, table: CasesTable | None,
+              report: ImportReport) -> str:
+    if table is not None and sid in table.source_case:
+        return table.source_case[sid]
+    if old is not None and old.case is not None:
+        return old.case
+    if table is not None:
+        report.uncased.append(sid)
+    return sid
+
+
+def _keep(project: Project, old: Source, case: str, report: ImportReport) -> None:
+    if old.case != case:
+        project.set_source_case(old.id, case)
+    report.unchanged.append(old.id)
+
+
+def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor: Any,
+                table: CasesTable | None, replace_changed: bool, report: ImportReport) -> None:
+    sid = path.stem
+    old = project.source(sid)
+    case = _case_for(sid, old, table, report)
+    same_bytes = old is not None and old.sha256 == readers.file_sha256(readers.read_bytes(path))
+    if old is not None and same_bytes:
+        if old.meta.get("redacted") and redactor is None:
+            raise IngestError(f"source {sid!r} was imported with --redact; import it again "
+                              "with --redact and the same --roster", path=path)
+        if redactor is None:
+            return _keep(project, old, case, report)  # same bytes: nothing to recompute
+    raw, parsed = segment_file(path, rules, redactor)
+    if old is not None and same_bytes and old.text == parsed.text:
+        return _keep(project, old, case, report)
+    if old is not None and not replace_changed:
+        raise IngestError(f"source {sid!r} is already in the study with other content; rerun "
+                          "with --replace to re-segment it (codings whose text changed are "
+                          "removed)", path=path)
+    meta: dict[str, Any] = {"file": path.name}
+    if redactor is not None:
+        meta["redacted"] = True
+    source = Source(id=sid, case=case, path=str(path), format=raw.format, sha256=raw.sha256,
+                    text=parsed.text, meta=meta)
+    segments = build_segments(sid, parsed)
+    if old is None:
+        project.add_source(source, segments)
+        report.imported.append(sid)
+    else:
+        report.removed_codings.extend(project.replace_source(source, segments))
+        report.replaced.append(sid)
+    report.segments += len(segments)
+
+
+def _progress(files: list[Path], enabled: bool) -> Any:
+    if not enabled:
+        return nullcontext(files)
+    import click
+
+    return click.progressbar(files, label="Importing", file=sys.stderr,
+                             item_show_func=lambda p: p.name if p else "")
+
+
+def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str | Path | None = None,
+                 redact: bool = False, roster: str | Path | None = None, skip_bad: bool = False,
+                 replace: bool = False, model: str | None = None, progress: bool = False,
+                 key: str | Path | None = None,
+                 rules: SegmentationRules | None = None) -> ImportReport:
+    """Import transcript files and folders into ``project`` in one transaction.
+
+    Any bad file (missing, binary, empty, undecodable, corrupt, changed without ``replace``)
+    aborts the whole import, naming every bad file, unless ``skip_bad`` imports the rest.
+    """
+    rules = rules or SegmentationRules()
+    report = ImportReport()
+    table = read_cases(Path(cases_csv)) if cases_csv is not None else None
+    files, report.passed_over, bad = collect_paths(Path(p) for p in paths)
+    redactor, key_file = None, None
+    if redact or roster is not None or model is not None:
+        redactor, key_file = _make_redactor(project, Path(roster) if roster else None,
+                                            Path(key) if key else None, model)
+        report.key_path = str(key_file)
+    with project.atomic():
+        _sync_cases(project, table)
+        with _progress(files, progress) as bar:
+            for path in bar:
+                try:
+                    with project.atomic():
+                        _import_one(project, path, rules, redactor, table, replace, report)
+                except IngestError as exc:
+                    bad.append(exc)
+        if bad and not skip_bad:
+            raise _bad_files_error(bad)
+        report.skipped = [(e.path or "", e.message) for e in bad]
+        if redactor is not None and key_file is not None:
+            from tipqual.ingest.redact import write_key
+
+            if redactor.changed or not key_file.exists():
+                write_key(key_file, redactor.key)
+            else:
+                key_file.chmod(0o600)
+        cases = [c.id for c in project.cases()]
+        report.cases = len(cases)
+        # cases.csv may list sources of a later batch: say so rather than fail
+        report.empty_cases = sorted(set(cases) - {s.case for s in project.sources()})
+    return report
+
+
+def segment_rows(project: Project, source: str | None = None) -> list[dict[str, Any]]:
+    """Segments as the ``segments --json`` contract: id, case, source, speaker, role, offsets."""
+    if source is not None and project.source(source) is None:
+        raise IngestError(f"no source {source!r} in the study; list them with 'tipqual "
+                          "segments' without --source", path=project.path)
+    return [{"id": s.id, "case": s.case, "source": s.source, "speaker": s.speaker,
+             "role": s.role, "start": s.start, "end": s.end, "text": s.text}
+            for s in project.segments(source=source)]

@@ -1,0 +1,1 @@
+"""Language processing with spaCy: the pipeline, the lemmatizer and the rulers."""

@@ -1,0 +1,1 @@
+"""Writing files safely: atomic text outputs and Excel workbooks."""

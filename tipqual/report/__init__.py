@@ -1,0 +1,1 @@
+"""The findings report: context, rendering, figures, Word output and templates."""

@@ -1,0 +1,463 @@
+"""The findings report's context: everything the templates show, gathered once from a study.
+
+:func:`build_context` reads the store and asks the analysis modules (matrices, agreement,
+network) for their results, and returns one plain dict of strings, numbers, lists and dicts.
+The templates (HTML, Markdown) and the Word writer only render it; nothing in it depends on the
+clock or on iteration order, so the same study always gives the same context.
+
+Figures are drawn apart from the context, by :mod:`tipqual.report.render`, from the context's
+matrix and from the stakeholder network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from tipqual import __version__
+from tipqual.report.coreq import coreq_items
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+
+STATUSES = ("human", "accepted")
+QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
+THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
+KAPPA_BANDS = ("almost perfect", "substantial", "moderate", "fair", "slight", "poor",
+               "undefined")
+ALPHA_BANDS = ("reliable", "tentative only", "unreliable", "undefined")
+DEFAULT_CASE_NOUN = ("organisation", "organisations")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+QUOTE_ATTRIBUTE = "type"  # the case attribute named beside a quotation ("CSO-03, helpline")
+
+
+def case_noun(spec: str | None) -> tuple[str, str]:
+    """Singular and plural of the word for a case: ``"site"`` or ``"person/people"``."""
+    if not spec:
+        return DEFAULT_CASE_NOUN
+    one, _, many = spec.partition("/")
+    one, many = one.strip(), many.strip()
+    if not one:
+        raise ReportError(f"--case-noun {spec!r} has no word; give e.g. 'site' or "
+                          "'person/people'")
+    return one, many or one + "s"
+
+
+def build_context(project: Any, *, coders: list[str] | None = None,
+                  notes: str | None = None, noun: tuple[str, str] = DEFAULT_CASE_NOUN,
+                  graph: tuple[Any, Any] | None = None,
+                  segments: list[Any] | None = None) -> dict[str, Any]:
+    """Gather the whole report context of a study (a :class:`tipqual.store.project.Project`).
+
+    ``coders`` chooses the coders compared for agreement (default: the two human coders with
+    the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
+    ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.analysis.network.build`;
+    ``segments`` all the study's segments, when the caller has already read them.
+    """
+    from tipqual.analysis import matrices
+    from tipqual.analysis import network
+    book = project.codebook()
+    if book is None:
+        raise ReportError("the study has no codebook, so there are no themes to report; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
+    segments = list(project.segments()) if segments is None else segments
+    codings = project.codings()
+    data = matrices.load(project, segments=segments)
+    counts = matrices.counts(data)
+    net_data, net_graph = graph if graph is not None else network.build(project)
+    cases = _cases(project, segments)
+    ctx: dict[str, Any] = {
+        "study": _study(project, segments, cases, noun),
+        "cases": cases,
+        "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
+        "codebook": _codebook(book, project),
+        "coders": _coders(codings),
+        "suggestions": _suggestions(codings),
+        "agreement": _agreement(project, codings, coders, segments),
+        "findings": _findings(book, counts, segments, codings, cases),
+        "matrix": _matrix(book, data),
+        "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph,
+                                      len(cases)),
+        "notes": notes,
+        "provenance": {"tipqual_version": __version__, "codebook_sha256": book.sha256,
+                       "study_sha256": study_hash(project, segments, codings)},
+    }
+    ctx["title"] = f"Findings: {ctx['study']['name']}"
+    ctx["key_findings"] = _key_findings(ctx["findings"], len(cases))
+    ctx["coreq"] = coreq_items(ctx, project, segments, STATUSES)
+    return ctx
+
+
+# --- study and cases --------------------------------------------------------------------------
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _cases(project: Any, segments: list[Any]) -> list[dict[str, Any]]:
+    sources: dict[str, list[str]] = {}
+    words: Counter = Counter()
+    for src in project.sources():
+        sources.setdefault(src.case or src.id, []).append(src.id)
+    for seg in segments:
+        words[seg.case or seg.source] += _words(seg.text)
+    attrs = {c.id: c.attributes for c in project.cases()}
+    ids = sorted(set(attrs) | set(sources))
+    return [{"id": i, "attributes": dict(sorted(attrs.get(i, {}).items())),
+             "sources": sources.get(i, []), "words": words[i]} for i in ids]
+
+
+def _period(project: Any, cases: list[dict[str, Any]]) -> str | None:
+    """First and last interview date, from ``*date*`` case attributes or source metadata."""
+    dates = {v for c in cases for k, v in c["attributes"].items()
+             if "date" in k.lower() and _DATE.match(v)}
+    dates |= {str(s.meta.get("date")) for s in project.sources()
+              if _DATE.match(str(s.meta.get("date", "")))}
+    if not dates:
+        return None
+    first, last = min(dates), max(dates)
+    return first if first == last else f"{first} to {last}"
+
+
+def _study(project: Any, segments: list[Any], cases: list[dict[str, Any]],
+           noun: tuple[str, str]) -> dict[str, Any]:
+    sources = project.sources()
+    roles = Counter(s.role for s in segments)
+    return {
+        "name": project.meta("name") or project.path.stem,
+        "cases": len(cases),
+        "interviews": len(sources),
+        "segments": len(segments),
+        "respondent_segments": roles["respondent"],
+        "words": sum(_words(s.text) for s in segments),
+        "respondent_words": sum(_words(s.text) for s in segments if s.role == "respondent"),
+        "period": _period(project, cases),
+        "formats": dict(sorted(Counter(s.format for s in sources).items())),
+        "noun": {"one": noun[0], "many": noun[1]},
+    }
+
+
+def _codebook(book: Any, project: Any) -> dict[str, Any]:
+    return {
+        "name": book.name, "version": book.version, "sha256": book.sha256,
+        "description": book.description,
+        "versions": len(project.codebook_history()),
+        "codes": [{"id": c.id, "name": c.name, "definition": c.definition,
+                   "parent": c.parent, "depth": book.depth(c.id)} for c in book.codes],
+    }
+
+
+# --- coders and suggestions -------------------------------------------------------------------
+
+def _suggester(coding: Any) -> str | None:
+    """The suggester a coding came from (its provenance), or None for a person's own coding."""
+    if coding.status == "suggested":
+        return coding.coder
+    if coding.status in ("accepted", "rejected") and coding.provenance:
+        try:
+            found = json.loads(coding.provenance).get("suggester")
+        except (ValueError, AttributeError):
+            found = None
+        return str(found) if found else "unknown"
+    return None
+
+
+def _coders(codings: list[Any]) -> list[dict[str, Any]]:
+    """Human coders (people), with their codings by status and the segments they coded."""
+    rows: dict[str, dict[str, Any]] = {}
+    segments: dict[str, set[str]] = {}
+    for c in codings:
+        if c.status == "suggested":
+            continue
+        row = rows.setdefault(c.coder, {"name": c.coder, "human": 0, "accepted": 0,
+                                        "rejected": 0})
+        row[c.status] += 1
+        segments.setdefault(c.coder, set()).add(c.segment)
+    for name, row in rows.items():
+        row["segments"] = len(segments[name])
+    return [rows[n] for n in sorted(rows)]
+
+
+def _suggestions(codings: list[Any]) -> dict[str, Any]:
+    """How suggestions were reviewed: per suggester, counts by status."""
+    table: dict[str, Counter] = {}
+    for c in codings:
+        who = _suggester(c)
+        if who is not None:
+            table.setdefault(who, Counter())[c.status] += 1
+    rows = [{"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
+             "rejected": n["rejected"], "total": sum(n.values())}
+            for s, n in sorted(table.items())]
+    totals = {k: sum(r[k] for r in rows) for k in ("suggested", "accepted", "rejected", "total")}
+    return {"rows": rows, "totals": totals}
+
+
+def _default_coders(codings: list[Any]) -> list[str]:
+    applied = Counter(c.coder for c in codings if c.status in STATUSES)
+    ranked = sorted(applied, key=lambda name: (-applied[name], name))
+    return sorted(ranked[:2])
+
+
+def _agreement(project: Any, codings: list[Any], coders: list[str] | None,
+               segments: list[Any]) -> dict | None:
+    """Agreement per code between the chosen coders, with readings; None with fewer than two."""
+    from tipqual.analysis import agreement
+    chosen = list(coders) if coders else _default_coders(codings)
+    if len(chosen) < 2:
+        return None
+    table = agreement.compare_coders(project, chosen, segments=segments).table
+    names = {c.id: c.name for c in project.codebook().codes}
+
+    def row(item: Any) -> dict[str, Any]:
+        k, a = item.kappa.value, item.alpha.value
+        return {"id": item.code, "name": names.get(item.code, item.code),
+                "n_units": item.n_units, "percent": item.percent_agreement.value,
+                "kappa": k, "alpha": a, "kappa_reading": agreement.kappa_reading(k),
+                "alpha_reading": agreement.alpha_reading(a)}
+
+    mean = {s: table.mean(s) for s in ("percent_agreement", "kappa", "alpha")}
+    codes = [row(c) for c in table.codes]
+    return {"coders": table.coders, "n_units": table.overall.n_units,
+            "readings": {"kappa": _tally(codes, "kappa_reading", KAPPA_BANDS),
+                         "alpha": _tally(codes, "alpha_reading", ALPHA_BANDS)},
+            "unreliable": [r for r in codes if r["alpha_reading"] == "unreliable"],
+            "kappa_method": "Cohen's" if len(table.coders) == 2 else "Fleiss'",
+            "codes": codes, "overall": row(table.overall),
+            "mean": {"percent": mean["percent_agreement"], "kappa": mean["kappa"],
+                     "alpha": mean["alpha"],
+                     "kappa_reading": agreement.kappa_reading(mean["kappa"]),
+                     "alpha_reading": agreement.alpha_reading(mean["alpha"])}}
+
+
+def _tally(rows: list[dict[str, Any]], key: str, bands: tuple[str, ...]) -> list[dict]:
+    """How many codes fall in each reading band, best band first, empty bands left out."""
+    counts = Counter(r[key] for r in rows)
+    return [{"reading": b, "codes": counts[b]} for b in bands if counts[b]]
+
+
+# --- findings and quotes ----------------------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + " …"
+
+
+def quote_key(n_coders: int, length: int, order: tuple[str, int], own: bool = True,
+              band: tuple[int, int] = QUOTE_BAND) -> tuple:
+    """Sort key of a quote: fragments last, own code first, most coders, longest in band, id."""
+    low, high = band
+    fragment = length < low
+    if low <= length <= high:
+        return (fragment, not own, -n_coders, 0, -length, order)
+    return (fragment, not own, -n_coders, 1, low - length if fragment else length - high, order)
+
+
+def choose_quotes(candidates: list[dict[str, Any]], k: int,
+                  used: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
+    ranked = sorted(candidates, key=lambda c: quote_key(
+        c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True)))
+    chosen: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    passes = (lambda c: c["segment"] not in used and c["case"] not in seen,
+              lambda c: c["segment"] not in used, lambda c: True)
+    for accept in passes:
+        for c in ranked:
+            if len(chosen) < k and c not in chosen and accept(c):
+                chosen.append(c)
+                seen.add(c["case"])
+    return chosen
+
+
+def _candidates(codes: list[str], segs: dict[str, Any],
+                by_code: dict[str, dict[str, set[str]]]) -> list[dict[str, Any]]:
+    """Respondent segments coded with any of ``codes``, with how many coders applied them."""
+    coders: dict[str, set[str]] = {}
+    for code in codes:
+        for segment, names in by_code.get(code, {}).items():
+            coders.setdefault(segment, set()).update(names)
+    out = []
+    for segment, names in coders.items():
+        seg = segs[segment]
+        if seg.role != "respondent":
+            continue
+        text = _one_line(seg.text)
+        out.append({"segment": seg.id, "case": seg.case or seg.source,
+                    "speaker": seg.speaker, "role": seg.role, "coders": len(names),
+                    "text": _clip(text, QUOTE_BAND[1]), "length": len(text),
+                    "order": (seg.source, seg.n)})
+    return out
+
+
+def _public(quote: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
+    out = {k: quote[k] for k in ("segment", "case", "role", "coders", "text")}
+    out["case_type"] = kinds.get(quote["case"], "")
+    return out
+
+
+def scope(definition: str) -> str:
+    """A definition's first sentence: what a theme covers, without the coders' guidance."""
+    text = _one_line(definition or "")
+    return _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
+
+
+def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
+           by_code: dict[str, dict[str, set[str]]], k: int, used: set[str],
+           kinds: dict[str, str]) -> dict[str, Any]:
+    subtree = book.subtree(code.id)
+    present = counts[subtree].sum(axis=1)
+    cases = [str(c) for c in counts.index if present[c] > 0]
+    own = _candidates([code.id], segs, by_code)
+    mine = {c["segment"] for c in own}
+    rest = [{**c, "own": False} for c in _candidates(subtree, segs, by_code)
+            if c["segment"] not in mine]
+    quotes = choose_quotes(own + rest, k, used)
+    used.update(q["segment"] for q in quotes)
+    segments = {s for c in subtree for s in by_code.get(c, {})}
+    return {"id": code.id, "name": code.name, "definition": code.definition,
+            "scope": scope(code.definition), "depth": book.depth(code.id), "cases": cases,
+            "n_cases": len(cases), "segments": len(segments),
+            "quotes": [_public(q, kinds) for q in quotes]}
+
+
+def _findings(book: Any, counts: Any, segments: list[Any], codings: list[Any],
+              cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per top-level theme in codebook order, each with its sub-themes."""
+    segs = {s.id: s for s in segments}
+    kinds = {c["id"]: c["attributes"].get(QUOTE_ATTRIBUTE, "") for c in cases}
+    by_code: dict[str, dict[str, set[str]]] = {}
+    for c in codings:
+        if c.status in STATUSES:
+            by_code.setdefault(c.code, {}).setdefault(c.segment, set()).add(c.coder)
+    findings = []
+    used: set[str] = set()  # segments already quoted: later themes prefer others
+    for code in book.codes:
+        if code.parent is not None:
+            continue
+        theme = _theme(book, code, counts, segs, by_code, THEME_QUOTES, used, kinds)
+        theme["subthemes"] = [_theme(book, book.code(sub), counts, segs, by_code,
+                                     SUBTHEME_QUOTES, used, kinds)
+                              for sub in book.subtree(code.id)[1:]]
+        findings.append(theme)
+    return findings
+
+
+def _key_findings(findings: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+    """Themes and sub-themes grouped by how many cases raise them, the most shared first.
+
+    A theme is left out when one of its sub-themes is raised by as many cases: the sub-theme
+    says the same more precisely.
+    """
+    items = []
+    for theme in findings:
+        subs = theme["subthemes"]
+        if theme["n_cases"] and not any(s["n_cases"] >= theme["n_cases"] for s in subs):
+            items.append(theme)
+        items += [s for s in subs if s["n_cases"]]
+    order = {t["id"]: i for i, t in enumerate(
+        x for theme in findings for x in (theme, *theme["subthemes"]))}
+    bands: dict[str, list[dict[str, Any]]] = {}
+    for t in sorted(items, key=lambda t: (-t["n_cases"], order[t["id"]])):
+        bands.setdefault(_band(t["n_cases"], total), []).append(
+            {"id": t["id"], "name": t["name"], "n_cases": t["n_cases"]})
+    return [{"band": b, "themes": bands[b]} for b in ("all", "most", "half", "few")
+            if b in bands]
+
+
+def _band(n: int, total: int) -> str:
+    """The prevalence band of ``n`` of ``total`` cases (the same cut-offs as the words)."""
+    if n >= total:
+        return "all"
+    if n / total > 0.6:
+        return "most"
+    return "half" if n / total >= 0.4 else "few"
+
+
+# --- matrix and partnerships ------------------------------------------------------------------
+
+def _matrix(book: Any, data: Any) -> dict[str, Any]:
+    """Cases × codes: coded segments; a code with sub-codes counts its whole subtree.
+
+    A segment coded with a theme and one of its sub-themes counts once, so each column's
+    number of cases is the theme's prevalence in the findings.
+    """
+    codes = [c for c in book.ids if c in data.codes]
+    frame = data.codings.drop_duplicates(["segment", "code"])
+    segments: dict[tuple[str, str], set[str]] = {}
+    for case, code, segment in zip(frame["case"], frame["code"], frame["segment"]):
+        segments.setdefault((str(case), str(code)), set()).add(str(segment))
+    subtrees = {c: book.subtree(c) for c in codes}
+    rows = []
+    for case in data.cases:
+        counts = [len(set().union(*(segments.get((str(case), s), set()) for s in subtrees[c])))
+                  for c in codes]
+        rows.append({"case": str(case), "counts": counts})
+    totals = [sum(1 for r in rows if r["counts"][i] > 0) for i in range(len(codes))]
+    names = {c.id: c.name for c in book.codes}
+    grouped = [c for c in codes if len(subtrees[c]) > 1]
+    by_code = [{"id": c, "name": names[c], "depth": book.depth(c), "grouped": c in grouped,
+                "counts": [r["counts"][i] for r in rows], "n_cases": totals[i]}
+               for i, c in enumerate(codes)]
+    return {"codes": codes, "names": names, "rows": rows, "cases_with_code": totals,
+            "grouped": grouped, "by_code": by_code, "cases": [r["case"] for r in rows]}
+
+
+def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
+    rows = [{"id": str(sid), "name": str(r["name"]), "sector": str(r["sector"]),
+             "cases": int(r["cases"]), "mentions": int(r["mentions"]),
+             "centrality": float(r["centrality"])}
+            for sid, r in ranking.iterrows()]
+    cited = [r for r in rows if r["cases"] > 0]
+    kinds = Counter(kind for _, kind in graph.nodes(data="kind"))
+    central = sorted((r for r in cited if r["centrality"] > 0),
+                     key=lambda r: (-r["centrality"], -r["cases"], r["id"]))[:3]
+    sectors = Counter(r["sector"] for r in cited)
+    leading = [r for r in cited if r["sector"] == "government" and 2 * r["cases"] >= n_cases]
+    civil = [r for r in cited if r["sector"] == "civil_society"]
+    return {"ranking": cited, "uncited": [r["id"] for r in rows if r["cases"] == 0],
+            "leading_government": leading, "civil_society": civil,
+            "facts": {"case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
+                      "edges": graph.number_of_edges(),
+                      "mentions": sum(r["mentions"] for r in cited),
+                      "sectors": dict(sorted(sectors.items())),
+                      "most_central": central}}
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+def study_hash(project: Any, segments: list[Any] | None = None,
+               codings: list[Any] | None = None) -> str:
+    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps).
+
+    ``segments`` and ``codings`` are all of the study's, when the caller has already read them.
+    """
+    h = hashlib.sha256()
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # as json.dumps, once
+
+    def feed(*parts: Any) -> None:
+        h.update(encode(parts).encode("utf-8") + b"\n")
+
+    info = project.codebook_info()
+    feed("codebook", info["sha256"] if info else None)
+    for case in project.cases():
+        feed("case", case.id, case.attributes)
+    for src in project.sources():
+        feed("source", src.id, src.case, src.sha256,
+             hashlib.sha256(src.text.encode("utf-8")).hexdigest())
+    for seg in project.segments() if segments is None else segments:
+        feed("segment", seg.id, seg.speaker, seg.role, seg.start, seg.end)
+    for c in project.codings() if codings is None else codings:
+        # scores are left out: a suggester's confidence is a property of its run (recorded in
+        # the coding's provenance), not of what the study holds
+        feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)
+    for m in project.mentions():
+        feed("mention", m.segment, m.stakeholder, m.start, m.end)
+    return h.hexdigest()

@@ -1,0 +1,136 @@
+"""The findings report: one context from the study, rendered as HTML, Markdown or Word.
+
+:func:`write_report` is what ``tipqual report`` calls. It builds the context once
+(:mod:`tipqual.report.context`), draws the figures in the formats the output needs, and
+renders: HTML and Markdown through Jinja templates (:mod:`tipqual.report.render`; a study can
+override them with its own folder), Word through python-docx (:mod:`tipqual.report.docx`).
+
+* ``.html``: one self-contained page — inline CSS, figures as inline SVG, no scripts and no
+  external resources.
+* ``.md``: figures written beside it as ``STEM-presence.svg`` and ``STEM-stakeholder-map.svg``.
+* ``.docx``: real headings and tables, figures as PNG images.
+
+The same study gives byte-identical files: nothing depends on the clock or on dict order, and
+figures and the Word package are written with fixed metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.output.files import write_text
+
+FORMATS = (".html", ".md", ".docx")
+
+
+def report_files(out: str | Path) -> list[Path]:
+    """The files :func:`write_report` writes for ``out`` (the report and, for .md, figures)."""
+    out = Path(out)
+    if out.suffix.lower() == ".md":
+        return [out, *(out.with_name(f"{out.stem}-{key}.svg")
+                       for key in ("presence", "stakeholder-map"))]
+    return [out]
+
+
+def _check_out(out: Path) -> str:
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise ReportError(f"unknown report format {out.suffix or '(none)'!r}; use "
+                          f"{', '.join(FORMATS)}", path=out)
+    if not out.parent.is_dir():
+        raise ReportError(f"the folder {str(out.parent)!r} does not exist; create it first",
+                          path=out)
+    return suffix
+
+
+def _html(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
+          templates: Path | None) -> str:
+    from markupsafe import Markup
+
+    from tipqual.report import render as rr
+    view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt,
+                "svg": Markup(rr.inline_svg(f.svg, f"fig-{f.key}")) if f.svg else None}
+            for k, f in figs.items()}
+    body = Markup(rr.notes_html(notes)) if notes else None
+    return rr.render("html", {**ctx, "figures": view, "notes_body": body}, templates)
+
+
+def _markdown(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
+              templates: Path | None, out: Path) -> list[Path]:
+    from tipqual.report import render as rr
+    written, view = [], {}
+    for k, f in figs.items():
+        name = f"{out.stem}-{f.key}.svg"
+        if f.svg:
+            _write(out.with_name(name), f.svg)
+            written.append(out.with_name(name))
+        else:  # an earlier run's figure would otherwise sit beside a report without it
+            out.with_name(name).unlink(missing_ok=True)
+        view[k] = {"key": f.key, "caption": f.caption, "alt": f.alt,
+                   "file": rr.md_raw(name) if f.svg else None}
+    body = rr.notes_markdown(notes) if notes else None
+    text = rr.render("md", {**ctx, "figures": view, "notes_body": body}, templates)
+    _write(out, text)
+    return [out, *written]
+
+
+def _write(path: Path, text: str) -> None:
+    write_text(path, text, error=ReportError, what="report")
+
+
+def write_report(project: Any, out: str | Path, *, templates: str | Path | None = None,
+                 notes: str | Path | None = None, coders: list[str] | None = None,
+                 case_noun: str | None = None) -> list[Path]:
+    """Write a study's findings report to ``out`` (``.html``, ``.md`` or ``.docx``).
+
+    ``templates`` is a folder whose templates replace the package's; ``notes`` a Markdown file
+    rendered as the challenges and recommendations; ``coders`` the coders whose agreement is
+    reported; ``case_noun`` the word for a case ("organisation", or "person/people").
+    Returns the files written.
+    """
+    return write_reports(project, [out], templates=templates, notes=notes, coders=coders,
+                         case_noun=case_noun)
+
+
+def write_reports(project: Any, outs: list[str | Path], *,
+                  templates: str | Path | None = None, notes: str | Path | None = None,
+                  coders: list[str] | None = None, case_noun: str | None = None) -> list[Path]:
+    """Write the report in several formats from one context (see :func:`write_report`)."""
+    from tipqual.analysis import network
+    from tipqual.report import context as rc
+    from tipqual.report import render as rr
+    paths = [Path(o) for o in outs]
+    suffixes = [_check_out(p) for p in paths]
+    if templates is not None and ".docx" in suffixes:
+        raise ReportError("--templates restyles the .html and .md reports; a .docx is built "
+                          "without templates", path=paths[suffixes.index(".docx")])
+    notes_text = rr.read_notes(notes)
+    if templates is not None:
+        rr.environment("html", templates)  # refuse a missing folder before any work
+    noun = rc.case_noun(case_noun)
+    if project.codebook() is None:
+        raise ReportError("the study has no codebook, so there are no themes to report; "
+                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
+    segments = list(project.segments())  # read once, shared by the network and the context
+    graph = network.build(project, segments=segments)
+    ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph,
+                           segments=segments)
+    formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
+    figs = rr.figures(ctx, graph, project.codebook(), formats)
+    written: list[Path] = []
+    for out, suffix in zip(paths, suffixes):
+        if suffix == ".html":
+            _write(out, _html(ctx, figs, notes_text, templates))
+            written.append(out)
+        elif suffix == ".md":
+            written += _markdown(ctx, figs, notes_text, templates, out)
+        else:
+            from tipqual.report.docx import write_docx
+
+            view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt, "png": f.png}
+                    for k, f in figs.items()}
+            write_docx(ctx, view, out)
+            written.append(out)
+    return written

@@ -1,0 +1,1 @@
+"""The study store: the only code that talks to SQLite."""

@@ -1,0 +1,1 @@
+"""Proposed codes: rule scores, the learned model, the engine and its workers."""

@@ -1,0 +1,327 @@
+"""Code suggestions: spaCy rules and a learned model, stored for review with score and provenance.
+
+Rules come from the codebook (phrases and token patterns, see :mod:`tipqual.nlp.pipeline`); a match
+scores lower when a negation or hedge ("never", "not", "maybe" …) comes shortly before it. The
+learned model (:class:`tipqual.suggest.classifier.CodeClassifier`, a scikit-learn style estimator) is trained on the
+study's human and accepted codings, rejected suggestions counting as negatives; with no codings,
+rules alone suggest. :func:`suggest` stores the suggestions with
+``Project.replace_suggestions`` (coders ``tipqual-rules`` and ``tipqual-model``), never touching
+what a person coded or decided, and skips segments whose text, codebook and model are unchanged
+since the last run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from tipqual import __version__
+from tipqual.suggest.classifier import CodeClassifier, items_from_docs
+from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
+from tipqual.suggest.rules import rule_scores
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+    from tipqual.codebook.model import Codebook
+    from tipqual.store.project import Project
+    from tipqual.records import Coding, Mention, Segment
+
+RULES_CODER = "tipqual-rules"
+MODEL_CODER = "tipqual-model"
+SUGGESTERS = (RULES_CODER, MODEL_CODER)
+STAGE = "suggest"
+DEFAULT_MIN_SCORE = 0.3
+DECIDED = ("human", "accepted", "rejected")
+MIN_TRAINING = 10  # coded segments before the model suggests at all
+MIN_EXAMPLES = 3  # positives and negatives a code needs before the model suggests it
+PARALLEL_MIN = 1000  # segments to process before suggest spreads the work over processes
+MAX_AUTO_JOBS = 4  # processes suggest uses of its own accord, at most
+
+
+def review_order(items: Iterable[Any],
+                 score: Callable[[Any], float] = lambda item: item.score) -> list[Any]:
+    """Active-learning order: the most uncertain first (scores nearest 0.5), stable otherwise."""
+    return sorted(items, key=lambda item: abs(score(item) - 0.5))
+
+
+def _sha(*parts: str) -> str:
+    """SHA-256 of the parts, each UTF-8 and followed by a NUL byte (in one call to the hash)."""
+    return hashlib.sha256("".join(f"{part}\0" for part in parts).encode()).hexdigest()
+
+
+@dataclass
+class SuggestResult:
+    """What a run of :func:`suggest` did."""
+
+    segments: int = 0
+    processed: int = 0
+    skipped: int = 0
+    added: int = 0
+    removed: int = 0
+    mentions: int = 0
+    trained_on: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the counts."""
+        return dict(self.__dict__)
+
+
+def training_set(project: Project, codebook: Codebook) -> tuple[list[Segment], list[set[str]]]:
+    """Segments a person has coded or decided on, with the codes they applied (positives).
+
+    Human and accepted codings are positives; a rejected suggestion makes its segment a
+    labelled example without that code (a negative). Codes not in ``codebook`` are ignored.
+    """
+    known = set(codebook.ids)
+    labels: dict[str, set[str]] = {}
+    for c in project.codings(statuses=DECIDED):
+        wanted = labels.setdefault(c.segment, set())
+        if c.status in ("human", "accepted") and c.code in known:
+            wanted.add(c.code)
+    segments = list(project.segments(ids=labels)) if labels else []
+    return segments, [labels[s.id] for s in segments]
+
+
+def model_state(segments: list[Segment], labels: list[set[str]],
+                random_state: int = 0) -> tuple[str, int]:
+    """The hash naming the model these examples train, and how many it trains on (0: rules only).
+
+    Worked out without training, so that a run with nothing to redo costs no model fit.
+    """
+    if len(segments) < MIN_TRAINING or not any(labels):
+        return _sha("rules-only"), 0
+    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels)])
+    params = CodeClassifier(random_state=random_state).get_params()
+    return _sha(fingerprint, json.dumps(params, sort_keys=True, default=str)), len(segments)
+
+
+def train_model(project: Project, codebook: Codebook, nlp: Language, *,
+                random_state: int = 0) -> tuple[CodeClassifier | None, str, int]:
+    """Fit the classifier on the study's decisions; returns (model or None, state hash, n)."""
+    segments, labels = training_set(project, codebook)
+    state, n = model_state(segments, labels, random_state)
+    return (_fit(segments, labels, nlp, random_state) if n else None), state, n
+
+
+def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language,
+         random_state: int = 0) -> CodeClassifier:
+    model = CodeClassifier(random_state=random_state)
+    return model.fit(items_from_docs(nlp.pipe(s.text for s in segments)), labels)
+
+
+def _usable_codes(clf: CodeClassifier) -> set[str]:
+    """Codes with enough positive and negative examples for the model to suggest them."""
+    n = clf.n_examples_
+    return {str(c) for c, pos in zip(clf.classes_, clf.n_positive_)
+            if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES}
+
+
+def _codebook_ref(codebook: Codebook) -> dict[str, str]:
+    return {"name": codebook.name, "version": codebook.version,
+            "sha256": codebook.sha256[:12]}
+
+
+# One encoder for every provenance record: json.dumps with options builds a new one per call.
+_PROVENANCE_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
+def _provenance(data: dict[str, Any]) -> str:
+    return _PROVENANCE_JSON.encode(data)
+
+
+def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | None,
+                        decided: Iterable[str], context: dict[str, Any],
+                        min_score: float) -> list[Coding]:
+    """The rule and model suggestions for one processed segment (undecided codes only)."""
+    from tipqual.records import Coding
+
+    out = []
+    rules = rule_scores(doc)
+    for code, (score, hits) in rules.items():
+        if code in decided or score < min_score:
+            continue
+        prov = {"suggester": RULES_CODER, "rules": sorted({h.rule for h in hits}),
+                "matches": [[h.start, h.end, h.text] for h in hits],
+                "cues": sorted({h.cue for h in hits if h.cue}),
+                "codebook": context["codebook"]}
+        out.append(Coding(segment=segment_id, code=code, coder=RULES_CODER, status="suggested",
+                          score=score, provenance=_provenance(prov)))
+    for code, p in sorted((probs or {}).items()):
+        if code in decided or p < min_score:
+            continue
+        hits = rules.get(code, (0.0, []))[1]
+        prov = {"suggester": MODEL_CODER, "model": context["model"],
+                "matches": [[h.start, h.end, h.text] for h in hits],
+                "codebook": context["codebook"]}
+        out.append(Coding(segment=segment_id, code=code, coder=MODEL_CODER, status="suggested",
+                          score=round(float(p), 4), provenance=_provenance(prov)))
+    return out
+
+
+def _decided_codes(project: Project) -> dict[str, set[str]]:
+    decided: dict[str, set[str]] = {}
+    for c in project.codings(statuses=DECIDED):
+        decided.setdefault(c.segment, set()).add(c.code)
+    return decided
+
+
+def suggest(project: Project, model: str | None = None, jobs: int | None = None,
+            min_score: float = DEFAULT_MIN_SCORE, progress: bool = False,
+            batch_size: int = 64) -> SuggestResult:
+    """Propose codes for the study's segments and store them for review.
+
+    Args:
+        project: the open study (its current codebook supplies codes and stakeholders).
+        model: an installed trained spaCy pipeline to use; None for the blank English one.
+        jobs: processes for the language processing, this one included (``jobs - 1``
+            workers are started); None chooses: one per available core (at most
+            :data:`MAX_AUTO_JOBS`) when at least :data:`PARALLEL_MIN` segments need
+            processing, else 1. The stored result is the same whatever the number.
+        min_score: suggestions scoring below this are not stored.
+        progress: show a progress bar (on a terminal).
+        batch_size: segments per ``nlp.pipe`` batch, per worker task and per store write.
+
+    Returns:
+        A :class:`SuggestResult` with counts of what was processed, skipped and stored.
+    """
+    if not 0.0 <= min_score <= 1.0:
+        raise TipqualError(f"--min-score must be between 0 and 1, not {min_score}")
+    if jobs is not None and jobs < 1:
+        raise TipqualError(f"--jobs must be at least 1, not {jobs}")
+    codebook = project.codebook()
+    if codebook is None:
+        raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
+    # The keys come first: when no segment changed, neither spaCy nor the model is needed.
+    examples, labels = training_set(project, codebook)
+    state, trained_on = model_state(examples, labels)
+    run_key = _sha(codebook.sha256, state, model or "", repr(min_score), __version__)
+    decided = _decided_codes(project)
+    old_keys = project.stage_keys(STAGE)
+    result = SuggestResult(trained_on=trained_on)
+    keys: dict[str, str] = {}
+    for seg_id, role, text in project.segment_texts():
+        result.segments += 1
+        codes = decided.get(seg_id)
+        key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]")
+        if old_keys.get(seg_id) != key:
+            keys[seg_id] = key
+    result.skipped = result.segments - len(keys)
+    if not keys:
+        return result
+    if jobs is None:
+        jobs = auto_jobs(len(keys))
+    from tipqual.suggest import workers
+    nlp, clf = None, None
+    shared = jobs == 1 or workers.inherits()  # the workers can use this process's pipeline
+    if trained_on or shared:
+        from tipqual.nlp.pipeline import build_pipeline
+
+        nlp = build_pipeline(codebook, model)  # built once here, shared by forked workers
+    if trained_on:
+        clf = _fit(examples, labels, nlp)
+    context = {"codebook": _codebook_ref(codebook),
+               "model": {"name": "tipqual.suggest.classifier.CodeClassifier", "version": __version__,
+                         "state": state[:12], "trained_on": trained_on,
+                         "pipeline": model or "blank-en"}}
+    setup = (codebook, model, clf, context, min_score, nlp if shared else None)
+    with project.atomic():
+        _process(project, setup, keys, decided, jobs, batch_size, progress, result)
+    return result
+
+
+def auto_jobs(todo: int) -> int:
+    """The processes (this one included) ``suggest`` uses by default for ``todo`` segments."""
+    from tipqual.suggest.workers import available_cores
+
+    return min(available_cores(), MAX_AUTO_JOBS) if todo >= PARALLEL_MIN else 1
+
+
+# A batch of segments for the language processing: (id, role, text, decided codes) each.
+Batch = list[tuple[str, str, str, tuple[str, ...]]]
+
+
+class BatchSuggester:
+    """The per-segment work of :func:`suggest`: from a batch of segment texts to suggestions
+    and stakeholder mentions, touching no study (so it can run in a worker process).
+
+    Only respondents' segments get code suggestions, so only they go through the whole
+    pipeline; the others need their stakeholder mentions only (tokenizer and stakeholder
+    ruler).
+    """
+
+    def __init__(self, codebook: Codebook, model: str | None, clf: CodeClassifier | None,
+                 context: dict[str, Any], min_score: float, nlp: Language | None = None):
+        from tipqual.nlp.pipeline import STAKEHOLDER_RULER, build_pipeline
+
+        self.nlp = nlp if nlp is not None else build_pipeline(codebook, model)
+        self.stakeholders = self.nlp.get_pipe(STAKEHOLDER_RULER)
+        self.clf = clf
+        self.usable = _usable_codes(clf) if clf is not None else set()
+        self.context = context
+        self.min_score = min_score
+
+    def __call__(self, batch: Batch) -> tuple[list[str], list[Coding], list[Mention]]:
+        """The batch's segment ids, its suggestions and its mentions, in segment order."""
+        from tipqual.nlp.pipeline import doc_mentions
+
+        respondents = [item for item in batch if item[1] == "respondent"]
+        docs = dict(zip((item[0] for item in respondents),
+                        self.nlp.pipe([item[2] for item in respondents],
+                                      batch_size=max(len(respondents), 1))))
+        probs: dict[str, dict[str, float]] = {}
+        if self.clf is not None and docs:
+            matrix = self.clf.predict_proba(items_from_docs(docs.values()))
+            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row) if c in self.usable}
+                     for seg_id, row in zip(docs, matrix)}
+        codings: list[Coding] = []
+        mentions: list[Mention] = []
+        for seg_id, _, text, decided in batch:
+            doc = docs.get(seg_id)
+            if doc is None:
+                doc = self.stakeholders(self.nlp.make_doc(text))
+            else:
+                codings += segment_suggestions(seg_id, doc, probs.get(seg_id), decided,
+                                               self.context, self.min_score)
+            mentions += doc_mentions(seg_id, doc)
+        return [item[0] for item in batch], codings, mentions
+
+
+def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
+             decided: dict[str, set[str]], jobs: int, batch_size: int, progress: bool,
+             result: SuggestResult) -> None:
+    """Run the language processing over the segments to redo (in ``jobs`` processes) and store
+    each batch's suggestions, mentions and stage keys, in segment order."""
+    import click
+
+    from tipqual.suggest.workers import ordered_map
+
+    every = len(keys) == result.segments  # reading all beats looking each id up
+
+    def batches() -> Iterator[Batch]:
+        todo = ((seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))))
+                for seg_id, role, text in project.segment_texts(None if every else list(keys)))
+        while batch := list(islice(todo, batch_size)):
+            yield batch
+
+    with click.progressbar(length=len(keys), label="Suggesting", file=sys.stderr,
+                           hidden=not progress) as bar:
+        for ids, codings, mentions in ordered_map(BatchSuggester, setup, batches(), jobs):
+            counts = project.replace_suggestions(SUGGESTERS, ids, codings)
+            project.replace_mentions(ids, mentions)
+            project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
+            result.processed += len(ids)
+            result.added += counts["added"]
+            result.removed += counts["removed"]
+            result.mentions += len(mentions)
+            for c in codings:
+                result.codes[c.code] = result.codes.get(c.code, 0) + 1
+            bar.update(len(ids))
+    result.codes = dict(sorted(result.codes.items()))
