@@ -79,10 +79,10 @@ def summary(results: list[throughput.Throughput], latency: cli_latency.Latency,
                      "< 0.1", "met" if r.rerun_ratio < throughput.TARGET_RERUN else "not met"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     head = ("measure", "figure", "target", "verdict")
-    widths = [max(w, len(h)) for w, h in zip(widths, head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
     return "\n".join(lines)
 
 

@@ -191,8 +191,8 @@ def sample_study() -> None:
     """Precision and recall per code on CSO-06..10, trained on coder A's CSO-01..05."""
     from tipqual.codebook import model as codebook
     from tipqual.ingest import importer as ingest
-    from tipqual.store.project import Project
     from tipqual.records import Coding
+    from tipqual.store.project import Project
     from tipqual.suggest.engine import MODEL_CODER, RULES_CODER, suggest
 
     codings_csv = SAMPLE / "codings" / "coder-a.csv"

@@ -58,7 +58,6 @@ SMALL_DRAWS = 5
 def training_half(seed: int) -> tuple[list[str], list[str]]:
     """The texts and coder1 codes of the training half of split ``seed``."""
     import numpy as np
-
     from suggest_quality import IDENTITIES
 
     with open(IDENTITIES, newline="", encoding="utf-8") as fh:
@@ -129,7 +128,7 @@ def candidates(mode: str) -> list[dict[str, Any]]:
         return [{**base, **c} for c in COMPARE]
     if mode == "grid":
         keys = sorted(JOINT)
-        return [{**base, **dict(zip(keys, combo))}
+        return [{**base, **dict(zip(keys, combo, strict=False))}
                 for combo in itertools.product(*(JOINT[k] for k in keys))]
     out = [dict(base)]
     for key in sorted(GRID):
@@ -140,10 +139,10 @@ def candidates(mode: str) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     """Score the candidate settings by cross-validation inside one training half."""
     from joblib import Parallel, delayed
-
     from suggest_quality import identities_codebook
-    from tipqual.suggest.classifier import items_from_docs
+
     from tipqual.nlp.pipeline import build_pipeline
+    from tipqual.suggest.classifier import items_from_docs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="which split's training half")
@@ -160,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                                            for p, n in jobs)
         print(f"split {args.seed}: train on n answers of the training half, predict the rest "
               f"of it; mean kappa over {SMALL_DRAWS} draws")
-        for (params, size), score in zip(jobs, found):
+        for (params, size), score in zip(jobs, found, strict=False):
             print(f"n={size:<4} {score:.3f}  {params}")
         return 0
     scores = Parallel(n_jobs=args.jobs)(delayed(cv_kappa)(items, labels, p, args.folds, args.seed)
                                         for p in settings)
     print(f"split {args.seed}: {len(texts)} training answers, {args.folds}-fold CV kappa "
           "(by margin, by probability)")
-    for score, params in sorted(zip(scores, settings), key=lambda t: -t[0][0]):
+    for score, params in sorted(zip(scores, settings, strict=False), key=lambda t: -t[0][0]):
         print(f"{score[0]:.3f} {score[1]:.3f}  {params}")
     return 0
 

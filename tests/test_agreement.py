@@ -26,10 +26,20 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from tipqual.analysis import agreement
-from tipqual.analysis.agreement import (agreement_table, alpha_reading, cohen_kappa, cohen_kappa_stat,
-                               disagreements, fleiss_kappa, fleiss_kappa_stat, guard_cell,
-                               kappa_reading, krippendorff_alpha, krippendorff_alpha_stat,
-                               percent_agreement)
+from tipqual.analysis.agreement import (
+    agreement_table,
+    alpha_reading,
+    cohen_kappa,
+    cohen_kappa_stat,
+    disagreements,
+    fleiss_kappa,
+    fleiss_kappa_stat,
+    guard_cell,
+    kappa_reading,
+    krippendorff_alpha,
+    krippendorff_alpha_stat,
+    percent_agreement,
+)
 from tipqual.errors import AgreementError
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "agreement"
@@ -84,7 +94,7 @@ def test_nominal_alpha_takes_labels_and_nan_as_missing() -> None:
 
 def test_fleiss_1971_table_1() -> None:
     units = _reliability_rows("fleiss1971_diagnoses.csv")  # one row per patient here
-    ratings = [list(col) for col in zip(*units)]  # one row per rater slot
+    ratings = [list(col) for col in zip(*units, strict=False)]  # one row per rater slot
     assert len(ratings) == 6 and len(ratings[0]) == 30
     assert round(fleiss_kappa(ratings), 3) == 0.430
     assert fleiss_kappa(ratings) == pytest.approx(0.4302445, abs=1e-7)

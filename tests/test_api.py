@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, TIP_CODEBOOK
 
 import tipqual
 from tipqual.codebook import model as codebook
 from tipqual.errors import ReportError
-
-from conftest import SAMPLE, TIP_CODEBOOK
 
 
 @pytest.fixture(scope="module")

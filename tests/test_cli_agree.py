@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED, run_tipqual
 
 from tipqual.cli import cli
-from tipqual.store.project import Project
 from tipqual.records import Coding, Segment, Source
-
-from conftest import SHARED, run_tipqual
+from tipqual.store.project import Project
 
 IDENTITIES = SHARED / "eval-data" / "identities" / "both.csv"
 
@@ -87,7 +86,7 @@ def test_acceptance_identities_overall_equals_direct_computation(tmp_path: Path,
         rows = list(csv.DictReader(fh))
     one, two = [r["coder1"] for r in rows], [r["coder2"] for r in rows]
     codings = [Coding(f"s:{i}", f"c{code}", coder)
-               for i, (a, b) in enumerate(zip(one, two), start=1)
+               for i, (a, b) in enumerate(zip(one, two, strict=False), start=1)
                for code, coder in ((a, "coder1"), (b, "coder2"))]
     path = tmp_path / "identities.db"
     build_study(path, [r["trait"].strip() or "-" for r in rows], codings).close()
@@ -103,7 +102,7 @@ def test_acceptance_identities_overall_equals_direct_computation(tmp_path: Path,
     assert overall["alpha"] == pytest.approx(alpha, abs=1e-12)
     assert round(overall["kappa"], 3) == 0.745 and round(overall["alpha"], 3) == 0.744
     assert overall["percent_agreement"] == pytest.approx(
-        100 * sum(a == b for a, b in zip(one, two)) / len(rows))
+        100 * sum(a == b for a, b in zip(one, two, strict=False)) / len(rows))
     assert len(json.loads(result.output)["codes"]) == 15
 
 

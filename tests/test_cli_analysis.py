@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FIXTURES, REPO, SAMPLE, SHARED, TIP_CODEBOOK, run_tipqual
 
 sys.path.insert(0, str(FIXTURES / "analysis"))

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tipqual.codebook import model as codebook
-
-from tipqual.codebook import formats as codebook_io
-from tipqual.cli import cli
-from tipqual.store.project import Project
-
 from conftest import FIXTURES, REPO, SHARED, TIP_CODEBOOK, run_tipqual
+
+from tipqual.cli import cli
+from tipqual.codebook import formats as codebook_io
+from tipqual.codebook import model as codebook
+from tipqual.store.project import Project
 
 BAD = FIXTURES / "codebooks"
 

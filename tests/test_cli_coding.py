@@ -6,11 +6,10 @@ import csv
 from pathlib import Path
 
 import pytest
+from conftest import run_tipqual
 
 from tipqual.cli import cli
 from tipqual.store.project import Project
-
-from conftest import run_tipqual
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 

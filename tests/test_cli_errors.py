@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
 
@@ -306,14 +305,20 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
     shutil.copy(bare_study, db)
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(60):
+    for i in range(150):
         for source in sorted((SAMPLE / "transcripts").glob("*.txt")):
             shutil.copy(source, many / f"{source.stem}-{i}.txt")
     before = _status(db)
+    wal = db.with_name(db.name + "-wal")
+    wal.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.Popen([sys.executable, "-m", "tipqual", "import", str(db), str(many)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(0.5)  # started, well before 480 transcripts are in
+    # Interrupt once the command has opened the study (its write-ahead log appears), so the
+    # signal reaches the command itself and not Python's start-up, however loaded the machine.
+    deadline = time.monotonic() + 60
+    while not wal.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_tipqual
 
 from tipqual.cli import cli
-
-from conftest import run_tipqual
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 GOOD = INGEST / "good"

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import SHARED, TIP_CODEBOOK, run_tipqual
 from tipqual.codebook import model as codebook_mod
-from tipqual.store.project import Project
 from tipqual.records import Coding, Segment, Source
+from tipqual.store.project import Project
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
 TEXT = ("Interviewer: How do you work with SAPS?\n\n"

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, run_tipqual
 
 sys.path.insert(0, str(FIXTURES / "report"))

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import run_tipqual
+
 from tipqual import __version__
 from tipqual.cli import cli
-
-from conftest import run_tipqual
 
 
 def test_init_creates_wal_study_passing_integrity(tmp_path: Path, runner) -> None:

@@ -7,12 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
 from tipqual.codebook import model as codebook
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodebookError
-
-from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
 BAD = FIXTURES / "codebooks"
 REGISTRY = REPO / "codebooks" / "sa-stakeholders.yaml"

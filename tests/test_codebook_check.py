@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
 from tipqual.codebook import check as codebook_check
 from tipqual.codebook.check import Problem, analyse, check, check_registry
-
-from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
 BAD = FIXTURES / "codebooks"
 

@@ -9,16 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from tipqual.codebook import model as codebook
+from conftest import FIXTURES, SHARED, TIP_CODEBOOK
 
 from tipqual.codebook import formats as codebook_io
-
-from tipqual.exchange import qdaxml
+from tipqual.codebook import model as codebook
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodebookError, ExchangeError
-
-from conftest import FIXTURES, SHARED, TIP_CODEBOOK
+from tipqual.exchange import qdaxml
 
 BAD = FIXTURES / "codebooks"
 SAMPLES = SHARED / "refi" / "samples"
@@ -169,7 +166,7 @@ def test_xlsx_round_trip_and_layout(tmp_path: Path, tip: Codebook) -> None:
     ws = load_workbook(tmp_path / "out.xlsx")["codes"]
     header = [c.value for c in ws[1]]
     assert header == list(codebook_io.CODE_COLUMNS)
-    risk = {h: c for h, c in zip(header, ws[3])}
+    risk = {h: c for h, c in zip(header, ws[3], strict=False)}
     assert risk["include"].value == "=1+1\n+ sign" and risk["include"].data_type == "s"
     assert risk["definition"].value.startswith("-2 dollars") and \
         risk["definition"].data_type == "s"

@@ -6,15 +6,14 @@ import csv
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE
 
-from tipqual.coding import csvio as codings
 from tipqual.codebook.model import Code, Codebook
+from tipqual.coding import csvio as codings
 from tipqual.errors import CodingError, IngestError
 from tipqual.ingest.importer import import_paths
-from tipqual.store.project import Project
 from tipqual.records import Coding
-
-from conftest import SAMPLE
+from tipqual.store.project import Project
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 TRANSCRIPT = ("Interviewer: What is hard?\n\nRespondent: Funding.\n\n"

@@ -25,8 +25,8 @@ import pytest
 from conftest import SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 
 from benchmarks.corpus import make_corpus
-from tipqual.store.project import Project
 from tipqual.records import Coding
+from tipqual.store.project import Project
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SAMPLE, run_tipqual
 
 from tipqual import demo

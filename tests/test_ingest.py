@@ -7,16 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tipqual.ingest import importer as ingest
-
-from tipqual.ingest import readers
-from tipqual.errors import IngestError
-from tipqual.ingest.importer import SegmentationRules, import_paths, parse_text
-from tipqual.store.project import Project
-from tipqual.records import Coding
-
 from conftest import SAMPLE
+
+from tipqual.errors import IngestError
+from tipqual.ingest import importer as ingest
+from tipqual.ingest import readers
+from tipqual.ingest.importer import SegmentationRules, import_paths, parse_text
+from tipqual.records import Coding
+from tipqual.store.project import Project
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 GOOD = INGEST / "good"
@@ -307,9 +305,11 @@ def test_sample_study_imports_as_ten_cases(study: Project) -> None:
 
 
 def test_progress_bar_goes_to_stderr_only_when_asked(study: Project, capsys) -> None:
-    import_paths(study, [GOOD / "court-visit.srt"], progress=False)
+    from tipqual.cli.common import progress_bar
+
+    import_paths(study, [GOOD / "court-visit.srt"], progress=None)
     assert capsys.readouterr().err == ""
-    import_paths(study, [GOOD / "teams-call.vtt"], progress=True)
+    import_paths(study, [GOOD / "teams-call.vtt"], progress=progress_bar)
     captured = capsys.readouterr()
     assert "Importing" in captured.err and captured.out == ""
 

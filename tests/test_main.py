@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tipqual import __version__
+
 # Runs the console script's entry point as the process's main program; an atexit handler
 # registered first runs last, after the command, and reports what the interpreter's shutdown
 # will find.

@@ -7,7 +7,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "analysis"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tipqual.codebook.model import Code, Codebook
-from tipqual.errors import ProjectError
 from tipqual.coding.merge import merge
-from tipqual.store.project import Project
+from tipqual.errors import ProjectError
 from tipqual.records import Coding, Segment, Source
+from tipqual.store.project import Project
 
 TEXTS = {"cso01": ["We trust the SAPS unit.", "Funding ran out in March."],
          "cso02": ["Delays at the NPA hurt survivors."]}

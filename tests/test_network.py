@@ -6,7 +6,6 @@ import sys
 
 import networkx as nx
 import pytest
-
 from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "analysis"))

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tipqual.codebook import model as codebook_mod
-from tipqual.nlp import pipeline as nlp_mod
 from tipqual.errors import CodebookError, TipqualError
+from tipqual.nlp import pipeline as nlp_mod
 from tipqual.records import Segment
 
 CODEBOOK = FIXTURES / "suggest" / "codebook.yaml"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tipqual.store import project as store
 from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
-from tipqual.store.project import Project
 from tipqual.records import Coding, Segment, Source
+from tipqual.store import project as store
+from tipqual.store.project import Project
 
 
 def add_demo_source(p: Project, source_id: str = "S1", case: str = "CSO-01") -> None:

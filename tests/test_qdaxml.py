@@ -9,9 +9,9 @@ import pytest
 import xmlschema
 
 from tests.conftest import SHARED
-from tipqual.exchange import qdaxml
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import ExchangeError
+from tipqual.exchange import qdaxml
 
 REFI = SHARED / "refi"
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"

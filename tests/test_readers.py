@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tipqual.ingest import readers
 from tipqual.errors import IngestError
+from tipqual.ingest import readers
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 GOOD = INGEST / "good"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tipqual.ingest import redact
 from tipqual.errors import IngestError
+from tipqual.ingest import redact
 from tipqual.ingest.importer import import_paths
-from tipqual.store.project import Project
 from tipqual.ingest.redact import OffsetMap, Redactor, is_sa_id, luhn_ok
+from tipqual.store.project import Project
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 PII = INGEST / "pii-interview.txt"

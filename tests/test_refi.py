@@ -13,12 +13,14 @@ import xmlschema
 
 from tests.conftest import SAMPLE, SHARED, TIP_CODEBOOK
 from tipqual.codebook import model as codebook_mod
-from tipqual.exchange import qdaxml
-from tipqual.exchange import archive as refi
 from tipqual.errors import ExchangeError, ProjectError
-from tipqual.store.project import Project
+from tipqual.exchange import archive as refi
+from tipqual.exchange import qdaxml
+from tipqual.exchange.archive import TextMap, check_member_name
+from tipqual.exchange.export import export_project
+from tipqual.exchange.importer import import_project
 from tipqual.records import Coding
-from tipqual.exchange.archive import TextMap, check_member_name, export_project, import_project
+from tipqual.store.project import Project
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
 ATLAS = SHARED / "refi" / "samples"
@@ -266,7 +268,7 @@ def test_nvivo_for_mac_lf_positions_detected_from_names(tmp_path: Path) -> None:
            f" helps' startPosition='{start}' endPosition='{end}'>"
            "<Coding guid='DDDDDDDD-1111-4222-8333-000000000001'>"
            "<CodeRef targetGUID='AAAAAAAA-1111-4222-8333-000000000001'/></Coding>"
-           "</PlainTextSelection></TextSource></Sources></Project>").encode("utf-8")
+           "</PlainTextSelection></TextSource></Sources></Project>").encode()
     path = _qdpx(tmp_path, {"project.qde": qde, "sources/one.txt": text.encode("utf-8")})
     report = import_project(path, tmp_path / "m.db")
     assert report["notes"] == ["mac.txt: positions read as UTF-16 units, the counting under "
@@ -362,7 +364,7 @@ def test_leniency_bom_crlf_braced_guids_inline_text_missing_dates(tmp_path: Path
            " plainTextPath='internal://file.txt'/>\r\n"
            "</Sources></Project>\r\n").encode("utf-8")
     path = _qdpx(tmp_path, {"Lenient.qde": qde,
-                            "Sources/FILE.TXT": "Second source text.".encode("utf-8")})
+                            "Sources/FILE.TXT": b"Second source text."})
     report = import_project(path, tmp_path / "l.db")
     assert report["sources"] == 2 and report["missing"] == []
     with Project.open(tmp_path / "l.db") as p:
@@ -384,7 +386,7 @@ def test_whole_source_coding_user_fallback_and_decomposed_names(tmp_path: Path) 
            " plainTextPath='relative://texts/one.txt'>"
            "<Coding guid='DDDDDDDD-1111-4222-8333-000000000001'>"
            "<CodeRef targetGUID='AAAAAAAA-1111-4222-8333-000000000001'/></Coding>"
-           "</TextSource></Sources></Project>").encode("utf-8")
+           "</TextSource></Sources></Project>").encode()
     path = _qdpx(tmp_path, {"export/project.qde": qde,
                             "export/sources/texts/one.txt": b"First para.\n\nSecond para.\n"})
     report = import_project(path, tmp_path / "w.db")

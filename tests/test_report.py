@@ -5,22 +5,19 @@ from __future__ import annotations
 import re
 import sys
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "report"))
 from report_study import build, build_sample  # noqa: E402
 
-from tipqual.report import render as report_render  # noqa: E402
-
 from tipqual.analysis import agreement
-
-from tipqual.report import context as report_context
 from tipqual.errors import ReportError  # noqa: E402
+from tipqual.report import context as report_context
+from tipqual.report import render as report_render  # noqa: E402
 from tipqual.report.writer import write_report, write_reports  # noqa: E402
 
 NOTES = FIXTURES / "report" / "notes.md"
@@ -392,7 +389,7 @@ def test_docx_headings_tables_figures_properties(small_files: dict) -> None:
                                             "1.00", "reliable"]
     assert len(doc.inline_shapes) == 2
     props = doc.core_properties
-    assert props.created == datetime(2000, 1, 1, tzinfo=timezone.utc) or \
+    assert props.created == datetime(2000, 1, 1, tzinfo=UTC) or \
         props.created == datetime(2000, 1, 1)
     assert props.revision == 1
     numbered = [p.text for p in doc.paragraphs if p.style.name == "List Number"]

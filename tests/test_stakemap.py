@@ -5,15 +5,15 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build, fixture_mentions  # noqa: E402
 
-from tipqual.analysis import stakemap  # noqa: E402
-
-from tipqual.analysis import network
+from tipqual.analysis import (
+    network,
+    stakemap,  # noqa: E402
+)
 from tipqual.errors import ReportError  # noqa: E402
 
 

@@ -10,14 +10,13 @@ import pytest
 
 from tests.conftest import SAMPLE, TIP_CODEBOOK
 from tests.fixtures.suggest.build import CODEBOOK, build_study
-from tipqual.suggest import classifier
-from tipqual.suggest import rules
 from tipqual.codebook import model as codebook_mod
-from tipqual.suggest import engine as sg
 from tipqual.errors import TipqualError
 from tipqual.nlp.pipeline import build_pipeline
-from tipqual.store.project import Project
 from tipqual.records import Coding
+from tipqual.store.project import Project
+from tipqual.suggest import classifier, rules
+from tipqual.suggest import engine as sg
 
 
 @pytest.fixture(scope="module")

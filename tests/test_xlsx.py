@@ -7,15 +7,14 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "analysis"))
 from minimal_study import build  # noqa: E402
 
+from tipqual.analysis import matrices
 from tipqual.output import xlsx  # noqa: E402
 
-from tipqual.analysis import matrices
 RISKY = ['=HYPERLINK("http://example.org","click here")', "+27 82 555 0101", "-x", "@x",
          "=1+1", "\tTAB"]
 

@@ -11,7 +11,7 @@ library is usable from Python::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from tipqual.version import __version__
 
 __all__ = ["Project", "__version__"]
 
@@ -19,7 +19,7 @@ __all__ = ["Project", "__version__"]
 def __getattr__(name: str):
     # Lazy so that ``import tipqual`` (and ``tipqual --help``) stays light.
     if name == "Project":
-        from tipqual.store.project import Project
+        from tipqual.api import Project
 
         return Project
     raise AttributeError(f"module 'tipqual' has no attribute {name!r}")

@@ -107,14 +107,14 @@ def run_demo(out: str | Path, *, force: bool = False, sample: str | Path | None 
 def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
               echo: Callable[[str], Any]) -> list[Path]:
     from tipqual.analysis import agreement
+    from tipqual.analysis.network import write_network
     from tipqual.codebook import model as codebook
     from tipqual.coding import csvio as codings
     from tipqual.ingest import importer as ingest
-    from tipqual.suggest import engine as suggest
-    from tipqual.analysis.network import write_network
-    from tipqual.store.project import Project
-    from tipqual.report.writer import write_reports
     from tipqual.output.xlsx import write_matrices
+    from tipqual.report.writer import write_reports
+    from tipqual.store.project import Project
+    from tipqual.suggest import engine as suggest
 
     echo(f"Sample study: {folder}")
     book = codebook.load(codebook_path)
@@ -152,8 +152,7 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
 
 def _stakeholder_map(project: Any, path: Path) -> None:
     """The map as the report draws it, naming the cases by the report's word for them."""
-    from tipqual.analysis import network
-    from tipqual.analysis import stakemap
+    from tipqual.analysis import network, stakemap
     from tipqual.report.context import DEFAULT_CASE_NOUN
 
     data, graph = network.build(project)

@@ -5,8 +5,14 @@ They carry no behaviour beyond identity; :mod:`tipqual.store.project` persists t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
+
+# A progress display, given the number of steps and a label: a context manager whose value has
+# ``update(n)``. The command line passes click's progress bar; library callers pass none.
+Progress = Callable[[int, str], AbstractContextManager[Any]]
 
 # The statuses a coding can have: a person's own, a proposal, and a proposal decided.
 STATUSES = ("human", "suggested", "accepted", "rejected")

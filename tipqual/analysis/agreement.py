@@ -65,7 +65,7 @@ def cohen_kappa_stat(a: Sequence[Hashable], b: Sequence[Hashable]) -> Stat:
     n = len(a)
     if n == 0:
         return _undefined("no units to compare")
-    observed = sum(x == y for x, y in zip(a, b)) / n
+    observed = sum(x == y for x, y in zip(a, b, strict=False)) / n
     count_a, count_b = Counter(a), Counter(b)
     if len(count_a) == 1 and count_a.keys() == count_b.keys():
         return _undefined("no variation: both coders gave every unit the same category")
@@ -91,7 +91,7 @@ def percent_agreement_stat(data: Sequence[Sequence[Any]]) -> Stat:
     if len(rows) < 2:
         return _undefined("only one coder")
     shares = []
-    for values in zip(*rows):
+    for values in zip(*rows, strict=False):
         present = [v for v in values if not _is_missing(v)]
         m = len(present)
         if m < 2:
@@ -120,7 +120,7 @@ def fleiss_kappa_stat(ratings: Sequence[Sequence[Any]]) -> Stat:
     rows = _check_rows(ratings)
     if len(rows) < 2:
         return _undefined("only one coder")
-    units = [values for values in zip(*rows) if not any(_is_missing(v) for v in values)]
+    units = [values for values in zip(*rows, strict=False) if not any(_is_missing(v) for v in values)]
     if not units:
         return _undefined("no unit was coded by every coder")
     n, raters = len(units), len(rows)
@@ -209,7 +209,7 @@ def krippendorff_alpha_stat(data: Sequence[Sequence[Any]], level: str = "nominal
     if len(rows) < 2:
         return _undefined("only one coder")
     numeric = _numeric_rows(rows, level)
-    pairable = [vals for vals in zip(*numeric) if sum(not math.isnan(v) for v in vals) >= 2]
+    pairable = [vals for vals in zip(*numeric, strict=False) if sum(not math.isnan(v) for v in vals) >= 2]
     if not pairable:
         return _undefined("no unit was coded by two or more coders")
     if len({v for vals in pairable for v in vals if not math.isnan(v)}) < 2:

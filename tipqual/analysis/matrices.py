@@ -119,7 +119,7 @@ def counts(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
         frame = frame.fillna(0).astype("int64")
         frame.index.name, frame.columns.name = "case", None
         return frame
-    pairs = sorted({(case, coder) for case, coder in zip(unique["case"], unique["coder"])})
+    pairs = sorted({(case, coder) for case, coder in zip(unique["case"], unique["coder"], strict=False)})
     index = pd.MultiIndex.from_tuples(pairs, names=["case", "coder"]) if pairs else \
         pd.MultiIndex.from_arrays([[], []], names=["case", "coder"])
     frame = table.unstack("code").reindex(index=index, columns=data.codes)
@@ -141,7 +141,7 @@ def coverage(data: CodingData) -> pd.DataFrame:
     for (case, code, _segment), group in respondent.groupby(["case", "code", "segment"]):
         length = int(group["length"].iloc[0])
         spans = sorted(_span(length, _int(a), _int(b))
-                       for a, b in zip(group["span_start"], group["span_end"]))
+                       for a, b in zip(group["span_start"], group["span_end"], strict=False))
         covered[(case, code)] = covered.get((case, code), 0) + _union_length(spans)
     for (case, code), chars in covered.items():
         total = data.respondent_chars.get(case, 0)

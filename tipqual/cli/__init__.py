@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from tipqual import __version__
 from tipqual.errors import TipqualError
+from tipqual.version import __version__
 
 # What Ctrl-C means for a command that writes in one transaction; others say their own (see
 # common.on_interrupt).

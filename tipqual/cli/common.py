@@ -64,3 +64,13 @@ def echo_json(data: Any) -> None:
 def progress_enabled() -> bool:
     """Progress bars only on an interactive terminal (stderr), never in pipes or CI logs."""
     return sys.stderr.isatty()
+
+
+def progress_bar(length: int, label: str) -> Any:
+    """click's progress bar on stderr: the :data:`tipqual.records.Progress` the stages take."""
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+def progress() -> Any:
+    """The progress display for a stage: a bar on an interactive terminal, else None."""
+    return progress_bar if progress_enabled() else None

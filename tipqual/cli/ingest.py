@@ -9,7 +9,7 @@ import click
 from tipqual.cli.common import (
     echo_json,
     open_project,
-    progress_enabled,
+    progress,
     project_argument,
 )
 
@@ -51,7 +51,7 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
     with open_project(project) as p:
         report = import_paths(p, paths, cases_csv=cases_csv, redact=redact or key is not None,
                               roster=roster, skip_bad=skip_bad, replace=replace_changed,
-                              model=model, progress=progress_enabled(), key=key)
+                              model=model, progress=progress(), key=key)
     click.echo(f"Imported {len(report.imported)} sources ({report.segments} segments); "
                f"unchanged {len(report.unchanged)}; replaced {len(report.replaced)}; "
                f"{report.cases} cases in the study.")

@@ -26,7 +26,7 @@ def export(project: Path, out: Path) -> None:
     Example:
       tipqual refi export study.db --out study.qdpx
     """
-    from tipqual.exchange.archive import export_project
+    from tipqual.exchange.export import export_project
 
     with open_project(project, readonly=True) as p:
         counts = export_project(p, out)
@@ -43,7 +43,7 @@ def import_(archive: Path, project: Path) -> None:
     Example:
       tipqual refi import partner.qdpx study.db
     """
-    from tipqual.exchange.archive import import_project
+    from tipqual.exchange.importer import import_project
 
     report = import_project(archive, project, command="refi import")
     click.echo(f"Created {project} from {archive} ({report['origin'] or 'unknown tool'}): "

@@ -11,7 +11,7 @@ import click
 from tipqual.cli.common import (
     on_interrupt,
     open_project,
-    progress_enabled,
+    progress,
     project_argument,
 )
 
@@ -42,7 +42,7 @@ def suggest(project: Path, model: str | None, jobs: int | None, min_score: float
     score = suggest_mod.DEFAULT_MIN_SCORE if min_score is None else min_score
     with open_project(project) as p:
         result = suggest_mod.suggest(p, model=model, jobs=jobs, min_score=score,
-                                     progress=progress_enabled())
+                                     progress=progress())
     click.echo(f"{result.segments} segments: {result.processed} processed, {result.skipped} "
                f"unchanged and skipped")
     model_note = (f"model trained on {result.trained_on} segments" if result.trained_on else

@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tipqual.exchange import qdaxml
 from tipqual.codebook.model import Code, Codebook, CodebookDiff, Stakeholder, diff
 from tipqual.errors import (
     NO_CODEBOOK_ADVICE,
@@ -25,6 +24,7 @@ from tipqual.errors import (
     ExchangeError,
     TipqualError,
 )
+from tipqual.exchange import qdaxml
 from tipqual.output.files import write_bytes
 
 __all__ = ["CodebookDiff", "diff", "export", "import_file", "load_any", "load_source",
@@ -336,7 +336,7 @@ def _sheet_rows(ws: Any, columns: tuple[str, ...], required: tuple[str, ...],
                             path=path, line=1)
     out = []
     for n, values in enumerate(rows, start=2):
-        row = {h: (None if v is None else str(v)) for h, v in zip(header, values) if h}
+        row = {h: (None if v is None else str(v)) for h, v in zip(header, values, strict=False) if h}
         if not any((v or "").strip() for v in row.values()):
             continue
         if not (row.get("id") or "").strip():
@@ -410,7 +410,7 @@ def described(book: Codebook) -> Codebook:
 
 def to_qdc(book: Codebook) -> bytes:
     """A QDA-XML 1.0 codebook, valid against Codebook.xsd, with stable GUIDs."""
-    from tipqual import __version__
+    from tipqual.version import __version__
     if not book.codes:
         raise ExchangeError(f"the codebook {book.name!r} has no codes; a .qdc needs one")
     shown = described(book)

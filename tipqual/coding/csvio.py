@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tipqual.errors import CodingError, IngestError
 from tipqual.output.files import safe_cell, unsafe_cell, write_text  # noqa: F401 (public here too)
-from tipqual.store.project import STATUSES, Project
 from tipqual.records import Coding
+from tipqual.store.project import STATUSES, Project
 
 EXPORT_COLUMNS = ("segment", "code", "coder", "status", "score", "provenance", "memo", "case",
                   "source", "text")
@@ -97,7 +97,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         if len(row) != len(header):
             raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
                               path=path, line=line)
-        cells = {h: unsafe_cell(c) for h, c in zip(header, row)}
+        cells = {h: unsafe_cell(c) for h, c in zip(header, row, strict=False)}
         cells["_line"] = str(line)
         rows.append(cells)
     return rows

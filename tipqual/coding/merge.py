@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ProjectError
-from tipqual.store.project import Project
 from tipqual.records import AuditEntry, Coding
+from tipqual.store.project import Project
 
 MAX_LISTED = 12
 

@@ -18,8 +18,8 @@ from tipqual.records import Coding
 
 if TYPE_CHECKING:  # pragma: no cover
     from tipqual.codebook.model import Codebook
-    from tipqual.store.project import Project
     from tipqual.records import Segment
+    from tipqual.store.project import Project
 
 KEYS_HELP = ("a accept   r reject   s skip   u undo the last decision   q quit   ? this help")
 
@@ -211,10 +211,13 @@ class ReviewSession:
         return KEYS_HELP
 
 
+# ANSI select graphic rendition: bold and underline on, then everything off.
+_BOLD_UNDERLINE = "\x1b[1m\x1b[4m"
+_RESET = "\x1b[0m"
+
+
 def highlight(text: str, ranges: list[tuple[int, int]], styled: bool) -> str:
     """The text with the given character ranges emphasised (bold+underline, or ``[[...]]``)."""
-    import click
-
     merged: list[list[int]] = []
     for start, end in sorted(ranges):
         if merged and start <= merged[-1][1]:
@@ -227,7 +230,7 @@ def highlight(text: str, ranges: list[tuple[int, int]], styled: bool) -> str:
             continue
         out.append(text[pos:start])
         word = text[start:end]
-        out.append(click.style(word, bold=True, underline=True) if styled else f"[[{word}]]")
+        out.append(f"{_BOLD_UNDERLINE}{word}{_RESET}" if styled else f"[[{word}]]")
         pos = end
     out.append(text[pos:])
     return "".join(out)

@@ -1,9 +1,8 @@
-"""REFI-QDA project exchange (``.qdpx``): the public API and what export and import share.
+"""What REFI-QDA (``.qdpx``) export and import share.
 
-``export_project`` writes a study as a ``.qdpx`` (see :mod:`tipqual.exchange.export`);
-``import_project`` creates a study from one (see :mod:`tipqual.exchange.importer`). This module holds
-the pieces both sides need: a safe, in-memory view of a zip archive and the translation of
-positions between the counting rules of other tools and tipqual's stored text.
+Export lives in :mod:`tipqual.exchange.export`, import in :mod:`tipqual.exchange.importer`.
+This module holds the pieces both need: a safe, in-memory view of a zip archive and the
+translation of positions between the counting rules of other tools and tipqual's stored text.
 
 Safety: members are read into memory, never extracted; an archive with a member name that
 climbs out (``../``), is absolute or carries a drive letter is refused as a whole, and member and
@@ -17,7 +16,6 @@ import zipfile
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from tipqual.errors import ExchangeError
 
@@ -25,21 +23,6 @@ MAX_MEMBER_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 512 * 1024 * 1024
 MAX_MEMBERS = 20_000
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def export_project(project: Any, out: str | Path) -> dict[str, int]:
-    """Write ``project`` as a REFI-QDA ``.qdpx`` at ``out``; returns counts of what went in."""
-    from tipqual.exchange.export import export_project as run
-
-    return run(project, out)
-
-
-def import_project(archive: str | Path, target: str | Path, *,
-                   command: str = "refi import") -> dict[str, Any]:
-    """Create the study ``target`` from a ``.qdpx`` (or bare ``.qde``); returns a report."""
-    from tipqual.exchange.importer import import_project as run
-
-    return run(archive, target, command=command)
 
 
 # --- archives ---------------------------------------------------------------------------------

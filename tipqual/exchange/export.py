@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tipqual.exchange import qdaxml
 from tipqual.errors import ExchangeError
+from tipqual.exchange import qdaxml
 from tipqual.output.files import write_bytes, zip_bytes
 
 NS = qdaxml.PROJECT_NS
@@ -66,7 +66,7 @@ def export_project(project: Any, out: str | Path) -> dict[str, int]:
 
 def build_project(project: Any) -> tuple[bytes, dict[str, bytes], dict[str, int]]:
     """The ``project.qde`` bytes, the source members and counts for a study."""
-    from tipqual import __version__
+    from tipqual.version import __version__
     codings = project.codings(statuses=EXPORTED_STATUSES)
     segments = {s.id: s for s in project.segments()}
     codings = [c for c in codings if c.segment in segments]

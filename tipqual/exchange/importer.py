@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tipqual.exchange import qdaxml
 from tipqual.errors import ExchangeError, ProjectError
+from tipqual.exchange import qdaxml
+from tipqual.exchange.archive import Archive, TextMap, choose_counting, decode_text, producer_of
 from tipqual.exchange.qdaxml import (
     attr,
     child,
@@ -37,7 +38,6 @@ from tipqual.exchange.qdaxml import (
     nfc,
     normalize_guid,
 )
-from tipqual.exchange.archive import Archive, TextMap, choose_counting, decode_text, producer_of
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",
             "VideoSource": "video"}
@@ -143,8 +143,8 @@ def _find_qde(archive: Archive) -> str:
 
 def _plan(root: ET.Element, data: bytes, path: Path, archive: Archive | None,
           base: str) -> Plan:
-    from tipqual.codebook.model import Codebook
     from tipqual.codebook.formats import from_qdc, saved_codebook
+    from tipqual.codebook.model import Codebook
 
     if localname(root.tag) != "Project":
         raise ExchangeError(f"not a REFI-QDA project: the root element is "

@@ -313,7 +313,7 @@ def to_bytes(root: ET.Element) -> bytes:
 
 def codebook_to_qdc(codebook, *, categories: set[str] | frozenset[str] = frozenset()) -> bytes:
     """A QDA-XML 1.0 codebook (``.qdc``) for a tipqual codebook; valid against Codebook.xsd."""
-    from tipqual import __version__
+    from tipqual.version import __version__
     if not codebook.codes:
         raise ExchangeError(f"the codebook {codebook.name!r} has no codes; a .qdc needs at "
                             "least one")

@@ -38,11 +38,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tipqual.ingest import readers
 from tipqual.errors import IngestError
-from tipqual.store.project import Project
-from tipqual.records import Coding, Segment, Source
+from tipqual.ingest import readers
 from tipqual.ingest.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
+from tipqual.records import Coding, Progress, Segment, Source
+from tipqual.store.project import Project
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _WORD = rf"[{_UP}0-9][\w'’.\-]*"
@@ -254,7 +254,7 @@ def split_long(parsed: Parsed, rules: SegmentationRules) -> Parsed:
     if not long:
         return parsed
     docs = _sentencizer().pipe((parsed.text[p.start:p.end] for p in long), batch_size=16)
-    chunks = {id(p): _chunks(doc, rules.max_chars) for p, doc in zip(long, docs)}
+    chunks = {id(p): _chunks(doc, rules.max_chars) for p, doc in zip(long, docs, strict=False)}
     pieces: list[Piece] = []
     for p in parsed.pieces:
         if id(p) not in chunks:
@@ -449,18 +449,13 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
     report.segments += len(segments)
 
 
-def _progress(files: list[Path], enabled: bool) -> Any:
-    if not enabled:
-        return nullcontext(files)
-    import click
-
-    return click.progressbar(files, label="Importing", file=sys.stderr,
-                             item_show_func=lambda p: p.name if p else "")
+def _progress(files: list[Path], progress: Progress | None) -> Any:
+    return nullcontext(None) if progress is None else progress(len(files), "Importing")
 
 
 def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str | Path | None = None,
                  redact: bool = False, roster: str | Path | None = None, skip_bad: bool = False,
-                 replace: bool = False, model: str | None = None, progress: bool = False,
+                 replace: bool = False, model: str | None = None, progress: Progress | None = None,
                  key: str | Path | None = None,
                  rules: SegmentationRules | None = None) -> ImportReport:
     """Import transcript files and folders into ``project`` in one transaction.
@@ -480,12 +475,14 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
     with project.atomic():
         _sync_cases(project, table)
         with _progress(files, progress) as bar:
-            for path in bar:
+            for path in files:
                 try:
                     with project.atomic():
                         _import_one(project, path, rules, redactor, table, replace, report)
                 except IngestError as exc:
                     bad.append(exc)
+                if bar is not None:
+                    bar.update(1)
         if bad and not skip_bad:
             raise _bad_files_error(bad)
         report.skipped = [(e.path or "", e.message) for e in bad]

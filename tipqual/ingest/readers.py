@@ -283,7 +283,7 @@ def _cue_parts(lines: list[str], line: int, path: str | Path,
     pieces = _VOICE.split(body)
     if pieces[0].strip():
         parts.append((None, _plain(pieces[0])))
-    for voice, words in zip(pieces[1::2], pieces[2::2]):
+    for voice, words in zip(pieces[1::2], pieces[2::2], strict=False):
         parts.append((" ".join(html.unescape(voice).split()), _plain(words)))
     return start, end, parts
 
@@ -363,7 +363,7 @@ def read_cases(path: Path) -> CasesTable:
         if len(row) != len(header):
             raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
                               path=path, line=line)
-        values = {h: cell.strip() for h, cell in zip(header, row)}
+        values = {h: cell.strip() for h, cell in zip(header, row, strict=False)}
         case, source = values.pop("case"), values.pop("source")
         if not case or not source:
             raise IngestError("the 'case' and 'source' fields must not be empty", path=path,

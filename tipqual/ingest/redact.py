@@ -278,7 +278,7 @@ def load_model(name: str) -> Any:
 
     try:
         nlp = spacy.load(name)
-    except (OSError, IOError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise IngestError(f"no spaCy pipeline {name!r} is installed ({type(exc).__name__}); "
                           "install one (e.g. en_core_web_sm) or leave out --model")
     if not any("PERSON" in labels for labels in nlp.pipe_labels.values()):

@@ -150,7 +150,7 @@ def _lookup_lemmatizer_class() -> Any:
                             cache[orth] = lemma
                         lemmas[i] = lemma
             if not self.overwrite and any(old):  # keep lemmas set before this component
-                lemmas = [o or new for o, new in zip(old, lemmas)]
+                lemmas = [o or new for o, new in zip(old, lemmas, strict=False)]
             elif normaliser is not None:
                 doc.user_data[_NORMALISED] = True
             doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
@@ -204,7 +204,7 @@ class LemmaNormalizer:
         if doc.user_data.pop(_NORMALISED, False):
             return doc  # the lookup lemmatizer already wrote this component's lemmas
         orths, old = doc.to_array([ORTH, LEMMA]).T.tolist()
-        pairs = list(zip(orths, old))
+        pairs = list(zip(orths, old, strict=False))
         cache = self._cache
         for pair in set(pairs).difference(cache):
             cache[pair] = self.normalise(doc.vocab.strings, *pair)
@@ -365,7 +365,7 @@ class CodeRuler:
         from spacy.attrs import LEMMA, ORTH
 
         masks = self._masks
-        pairs = list(zip(*doc.to_array([ORTH, LEMMA]).T.tolist())) if len(doc) else []
+        pairs = list(zip(*doc.to_array([ORTH, LEMMA]).T.tolist(), strict=False)) if len(doc) else []
         found = list(map(masks.get, pairs))
         if None in found:
             lower_bits, lemma_bits, orth_bits = self._word_bits

@@ -51,7 +51,7 @@ def write_csv(frame: Any, path: str | Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([csv_safe(str(c)) for c in [*index_names, *frame.columns]])
-    for key, row in zip(frame.index, frame.itertuples(index=False, name=None)):
+    for key, row in zip(frame.index, frame.itertuples(index=False, name=None), strict=False):
         keys = key if isinstance(key, tuple) else (key,)
         writer.writerow([csv_safe(_plain(v)) for v in (*keys, *row)])
     write_text(path, buffer.getvalue(), error=ReportError, what="CSV")
@@ -111,7 +111,7 @@ def _fill_sheet(ws: Any, frame: Any, code_names: Mapping[str, str], wrap: bool) 
         if col > n_keys and str(header) in code_names:
             cell.comment = _comment(Comment, code_names[str(header)])
     top = Alignment(wrap_text=True, vertical="top") if wrap else None
-    for r, (key, values) in enumerate(zip(frame.index, frame.itertuples(index=False, name=None)),
+    for r, (key, values) in enumerate(zip(frame.index, frame.itertuples(index=False, name=None), strict=False),
                                       start=2):
         keys = key if isinstance(key, tuple) else (key,)
         for c, value in enumerate(keys, start=1):

@@ -17,9 +17,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from tipqual import __version__
-from tipqual.report.coreq import coreq_items
+from tipqual.version import __version__
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.report.coreq import coreq_items
 
 STATUSES = ("human", "accepted")
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
@@ -56,8 +56,7 @@ def build_context(project: Any, *, coders: list[str] | None = None,
     ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.analysis.network.build`;
     ``segments`` all the study's segments, when the caller has already read them.
     """
-    from tipqual.analysis import matrices
-    from tipqual.analysis import network
+    from tipqual.analysis import matrices, network
     book = project.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
@@ -392,7 +391,7 @@ def _matrix(book: Any, data: Any) -> dict[str, Any]:
     codes = [c for c in book.ids if c in data.codes]
     frame = data.codings.drop_duplicates(["segment", "code"])
     segments: dict[tuple[str, str], set[str]] = {}
-    for case, code, segment in zip(frame["case"], frame["code"], frame["segment"]):
+    for case, code, segment in zip(frame["case"], frame["code"], frame["segment"], strict=False):
         segments.setdefault((str(case), str(code)), set()).add(str(segment))
     subtrees = {c: book.subtree(c) for c in codes}
     rows = []

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tipqual import __version__
+from tipqual.version import __version__
+
+
 def _saturation(codes: list[str], project: Any, segments: list[Any],
                 statuses: tuple[str, ...]) -> list[tuple[str, int]]:
     """New codes first seen in each case, in case order (a data-saturation indicator)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from tipqual.report.render import (
     stat,
 )
 
-FIXED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 TEXT_WIDTH_CM = 17.0  # A4 with 2 cm margins
 HEADER_FILL, PRESENT_FILL = "E6EDF4", "2F6F9F"
@@ -63,13 +63,13 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
     table.style = "Table Grid"
     _repeat_header(table.rows[0])
     grid = [table.rows[0].cells]
-    for cell, text in zip(grid[0], header):
+    for cell, text in zip(grid[0], header, strict=False):
         cell.text = ""
         cell.paragraphs[0].add_run(_clean(text)).bold = True
         _shade(cell, HEADER_FILL)
     for row in rows:
         cells = table.add_row().cells
-        for cell, value in zip(cells, row):
+        for cell, value in zip(cells, row, strict=False):
             cell.text = _clean(value)
         grid.append(cells)
     _format_cells(doc, grid, numeric, size)
@@ -108,10 +108,10 @@ def _widths(table: Any, grid: list[Any], weights: list[float]) -> None:
     table.autofit = False
     total = sum(weights)
     widths = [Cm(TEXT_WIDTH_CM * weight / total) for weight in weights]
-    for column, width in zip(table.columns, widths):
+    for column, width in zip(table.columns, widths, strict=False):
         column.width = width
     for cells in grid:
-        for cell, width in zip(cells, widths):
+        for cell, width in zip(cells, widths, strict=False):
             cell.width = width
 
 

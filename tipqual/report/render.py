@@ -226,7 +226,7 @@ def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
         ax.xaxis.tick_top()
         ax.set_xticks(range(len(cases)), cases, rotation=45, ha="left")
         ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
-        for label, r in zip(ax.get_yticklabels(), rows):
+        for label, r in zip(ax.get_yticklabels(), rows, strict=False):
             label.set_fontweight("bold" if r["depth"] == 0 else "normal")
         right = ax.secondary_yaxis("right")
         right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])

@@ -120,7 +120,7 @@ def write_reports(project: Any, outs: list[str | Path], *,
     formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
     figs = rr.figures(ctx, graph, project.codebook(), formats)
     written: list[Path] = []
-    for out, suffix in zip(paths, suffixes):
+    for out, suffix in zip(paths, suffixes, strict=False):
         if suffix == ".html":
             _write(out, _html(ctx, figs, notes_text, templates))
             written.append(out)

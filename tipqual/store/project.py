@@ -17,12 +17,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tipqual.api import AnalysisMethods
 from tipqual.errors import CodingError, ProjectError, SchemaTooNewError
 from tipqual.records import STATUSES, AuditEntry, Case, Coding, Mention, Segment, Source
 from tipqual.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -36,7 +35,7 @@ _WRITABLE = "check that the study file and its folder are writable (nothing was 
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _actor() -> str:
@@ -67,7 +66,7 @@ def _coding_state(c: Coding) -> dict[str, Any]:
             "span_start": c.span_start, "span_end": c.span_end}
 
 
-class Project(AnalysisMethods):
+class Project:
     """A study stored in one SQLite file. Open with :meth:`create` or :meth:`open`."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, command: str = "api"):
@@ -115,12 +114,14 @@ class Project(AnalysisMethods):
             # Publish the finished file in one step; never replace something that appeared.
             os.link(tmp, path)
         except FileExistsError:
-            raise ProjectError("a file already exists there; choose another path", path=path)
+            raise ProjectError("a file already exists there; choose another path",
+                               path=path) from None
         except OSError as exc:
-            raise ProjectError(f"cannot create the study: {exc.strerror or exc}", path=path)
+            raise ProjectError(f"cannot create the study: {exc.strerror or exc}",
+                               path=path) from exc
         except sqlite3.Error as exc:
             raise ProjectError(f"cannot create the study ({exc}); check that the folder is "
-                               "writable and has free space", path=path)
+                               "writable and has free space", path=path) from exc
         finally:
             with suppress(OSError):
                 tmp.unlink(missing_ok=True)
@@ -139,7 +140,7 @@ class Project(AnalysisMethods):
                 header = fh.read(16)
         except OSError as exc:
             raise ProjectError(f"cannot read the study: {exc.strerror or exc}; check its "
-                               "permissions", path=path)
+                               "permissions", path=path) from exc
         if not header:
             raise ProjectError("the file is empty, not a tipqual study; create a study with "
                                "'tipqual init'", path=path)
@@ -152,7 +153,7 @@ class Project(AnalysisMethods):
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise damaged_study_error(exc, path) or ProjectError(
-                f"cannot open the study ({exc})", path=path)
+                f"cannot open the study ({exc})", path=path) from exc
         if app_id != APPLICATION_ID:
             conn.close()
             raise ProjectError("not a tipqual study (an SQLite file of another program)",
@@ -164,7 +165,7 @@ class Project(AnalysisMethods):
                 conn.close()
                 raise damaged_study_error(exc, path) or ProjectError(
                     f"cannot open the study for writing ({exc}); check that the file and its "
-                    "folder are writable", path=path)
+                    "folder are writable", path=path) from exc
         if version > SCHEMA_VERSION:
             conn.close()
             raise SchemaTooNewError(
@@ -196,10 +197,10 @@ class Project(AnalysisMethods):
             pending = wal.exists() and wal.stat().st_size > 0
             if pending or not ("readonly" in str(exc) or "unable to open" in str(exc)):
                 raise ProjectError(f"cannot open the study ({exc}); check that the file and its "
-                                   "folder are readable and writable", path=path)
+                                   "folder are readable and writable", path=path) from exc
         except sqlite3.DatabaseError as exc:
             raise damaged_study_error(exc, path) or ProjectError(
-                f"cannot open the study ({exc})", path=path)
+                f"cannot open the study ({exc})", path=path) from exc
         return cls._connect(path, readonly=True, immutable=True), True
 
     @staticmethod
@@ -269,7 +270,7 @@ class Project(AnalysisMethods):
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
-                                       path=self.path)
+                                       path=self.path) from exc
                 time.sleep(0.05 * (attempt + 1))
         raise ProjectError("the study is busy (another tipqual is writing); try again",
                            path=self.path)
@@ -280,7 +281,7 @@ class Project(AnalysisMethods):
         except sqlite3.OperationalError as exc:
             self._conn.execute("ROLLBACK")
             raise ProjectError(f"could not save the change, nothing was written: {exc}",
-                               path=self.path)
+                               path=self.path) from exc
 
     def _require_tx(self) -> None:
         if self._depth == 0:
@@ -293,7 +294,7 @@ class Project(AnalysisMethods):
         except sqlite3.OperationalError as exc:
             if "readonly" in str(exc) or "disk" in str(exc) or "full" in str(exc):
                 raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
-                                   path=self.path)
+                                   path=self.path) from exc
             raise
 
     def _writemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -357,7 +358,7 @@ class Project(AnalysisMethods):
     # --- codebook -----------------------------------------------------------------------------
 
     def set_codebook(self, codebook: Any) -> bool:
-        """Make ``codebook`` (a :class:`tipqual.codebook.model.Codebook`) the study's current version.
+        """Make ``codebook`` (a :class:`~tipqual.codebook.model.Codebook`) the current version.
 
         Returns False when that exact version (same content hash) is already the current one.
         """
@@ -377,7 +378,7 @@ class Project(AnalysisMethods):
         return True
 
     def codebook(self) -> Any:
-        """The current codebook (a :class:`tipqual.codebook.model.Codebook`), or None if none is set."""
+        """The current codebook (a :class:`~tipqual.codebook.model.Codebook`), or None."""
         from tipqual.codebook.model import Codebook
 
         rows = self._rows("SELECT data FROM codebooks ORDER BY id DESC LIMIT 1")

@@ -266,7 +266,7 @@ class CodeClassifier:
 
     def predict(self, X: Iterable[Any]) -> list[tuple[str, ...]]:
         """Per item: the codes with probability of at least 0.5."""
-        return [tuple(str(c) for c, p in zip(self.classes_, row) if p >= 0.5)
+        return [tuple(str(c) for c, p in zip(self.classes_, row, strict=False) if p >= 0.5)
                 for row in self.predict_proba(X)]
 
     def predict_best(self, X: Iterable[Any]) -> list[str]:

@@ -16,13 +16,15 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from tipqual import __version__
-from tipqual.suggest.classifier import CodeClassifier, items_from_docs
+from tipqual.version import __version__
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
+from tipqual.suggest.classifier import CodeClassifier, items_from_docs
+from tipqual.records import Progress
 from tipqual.suggest.rules import rule_scores
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,8 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
 
     from tipqual.codebook.model import Codebook
-    from tipqual.store.project import Project
     from tipqual.records import Coding, Mention, Segment
+    from tipqual.store.project import Project
 
 RULES_CODER = "tipqual-rules"
 MODEL_CODER = "tipqual-model"
@@ -98,7 +100,7 @@ def model_state(segments: list[Segment], labels: list[set[str]],
     """
     if len(segments) < MIN_TRAINING or not any(labels):
         return _sha("rules-only"), 0
-    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels)])
+    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels, strict=False)])
     params = CodeClassifier(random_state=random_state).get_params()
     return _sha(fingerprint, json.dumps(params, sort_keys=True, default=str)), len(segments)
 
@@ -120,7 +122,7 @@ def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language,
 def _usable_codes(clf: CodeClassifier) -> set[str]:
     """Codes with enough positive and negative examples for the model to suggest them."""
     n = clf.n_examples_
-    return {str(c) for c, pos in zip(clf.classes_, clf.n_positive_)
+    return {str(c) for c, pos in zip(clf.classes_, clf.n_positive_, strict=False)
             if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES}
 
 
@@ -174,7 +176,7 @@ def _decided_codes(project: Project) -> dict[str, set[str]]:
 
 
 def suggest(project: Project, model: str | None = None, jobs: int | None = None,
-            min_score: float = DEFAULT_MIN_SCORE, progress: bool = False,
+            min_score: float = DEFAULT_MIN_SCORE, progress: Progress | None = None,
             batch_size: int = 64) -> SuggestResult:
     """Propose codes for the study's segments and store them for review.
 
@@ -186,7 +188,7 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
             :data:`MAX_AUTO_JOBS`) when at least :data:`PARALLEL_MIN` segments need
             processing, else 1. The stored result is the same whatever the number.
         min_score: suggestions scoring below this are not stored.
-        progress: show a progress bar (on a terminal).
+        progress: a progress display (see :data:`tipqual.records.Progress`), or None.
         batch_size: segments per ``nlp.pipe`` batch, per worker task and per store write.
 
     Returns:
@@ -275,12 +277,12 @@ class BatchSuggester:
         respondents = [item for item in batch if item[1] == "respondent"]
         docs = dict(zip((item[0] for item in respondents),
                         self.nlp.pipe([item[2] for item in respondents],
-                                      batch_size=max(len(respondents), 1))))
+                                      batch_size=max(len(respondents), 1)), strict=False))
         probs: dict[str, dict[str, float]] = {}
         if self.clf is not None and docs:
             matrix = self.clf.predict_proba(items_from_docs(docs.values()))
-            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row) if c in self.usable}
-                     for seg_id, row in zip(docs, matrix)}
+            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row, strict=False) if c in self.usable}
+                     for seg_id, row in zip(docs, matrix, strict=False)}
         codings: list[Coding] = []
         mentions: list[Mention] = []
         for seg_id, _, text, decided in batch:
@@ -295,12 +297,10 @@ class BatchSuggester:
 
 
 def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
-             decided: dict[str, set[str]], jobs: int, batch_size: int, progress: bool,
+             decided: dict[str, set[str]], jobs: int, batch_size: int, progress: Progress | None,
              result: SuggestResult) -> None:
     """Run the language processing over the segments to redo (in ``jobs`` processes) and store
     each batch's suggestions, mentions and stage keys, in segment order."""
-    import click
-
     from tipqual.suggest.workers import ordered_map
 
     every = len(keys) == result.segments  # reading all beats looking each id up
@@ -311,8 +311,7 @@ def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
         while batch := list(islice(todo, batch_size)):
             yield batch
 
-    with click.progressbar(length=len(keys), label="Suggesting", file=sys.stderr,
-                           hidden=not progress) as bar:
+    with nullcontext(None) if progress is None else progress(len(keys), "Suggesting") as bar:
         for ids, codings, mentions in ordered_map(BatchSuggester, setup, batches(), jobs):
             counts = project.replace_suggestions(SUGGESTERS, ids, codings)
             project.replace_mentions(ids, mentions)
@@ -323,5 +322,6 @@ def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
             result.mentions += len(mentions)
             for c in codings:
                 result.codes[c.code] = result.codes.get(c.code, 0) + 1
-            bar.update(len(ids))
+            if bar is not None:
+                bar.update(len(ids))
     result.codes = dict(sorted(result.codes.items()))
