@@ -18,6 +18,19 @@ SAMPLE = REPO / "transcripts_sample"
 TIP_CODEBOOK = REPO / "codebooks" / "tip-sa.yaml"
 
 
+def shared(*parts: str) -> Path:
+    """A file of the development workplace's ``../shared`` folder; skips the test without it.
+
+    A user's clone has no ``../shared`` (REFI schemas and other tools' samples, published
+    evaluation data): the tests that read it skip, naming what is missing, and the behaviour
+    they check is also covered by the project's own fixtures.
+    """
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {'/'.join(('shared',) + parts)} beside the repository (absent here)")
+    return path
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A click runner (stderr kept apart from stdout)."""

@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, TIP_CODEBOOK
 
 from benchmarks import throughput
-from tests.conftest import SAMPLE, TIP_CODEBOOK
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")
@@ -65,6 +65,7 @@ def test_a_commands_worker_processes_are_measured(tmp_path: Path):
     assert tree_mb >= 160
 
 
+@pytest.mark.slow
 def test_throughput_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path):
     results = throughput.run([3], tmp_path, words=300, repeat=2)
     assert [(r.n, r.run) for r in results] == [(3, 1), (3, 2)]

@@ -194,6 +194,7 @@ def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
     assert not any(out.iterdir())
 
 
+@pytest.mark.slow
 def test_outputs_byte_identical_across_processes(study, tmp_path):
     for run in ("a", "b"):
         assert run_tipqual("matrix", str(study), "--out", str(tmp_path / f"{run}.xlsx")) \

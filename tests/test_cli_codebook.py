@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES, REPO, SHARED, TIP_CODEBOOK, run_tipqual
+from conftest import FIXTURES, REPO, TIP_CODEBOOK, run_tipqual, shared
 
 from tipqual.cli import cli
 from tipqual.codebook import formats as codebook_io
@@ -121,7 +121,7 @@ def test_export_then_import_gives_the_same_codebook(tmp_path: Path, runner, suff
 
 
 def test_import_sample_qdc_notes_missing_definitions(tmp_path: Path) -> None:
-    sample = SHARED / "refi" / "samples" / "taguette_tests_expected_reconstructed.qdc"
+    sample = shared("refi", "samples", "taguette_tests_expected_reconstructed.qdc")
     out = tmp_path / "taguette.yaml"
     result = run_tipqual("codebook", "import", str(sample), "--out", str(out))
     assert result.returncode == 0, result.stderr

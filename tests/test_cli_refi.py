@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import TIP_CODEBOOK, run_tipqual, shared
 
-from tests.conftest import SHARED, TIP_CODEBOOK, run_tipqual
 from tipqual.codebook import model as codebook_mod
 from tipqual.records import Coding, Segment, Source
 from tipqual.store.project import Project
@@ -70,7 +70,7 @@ def test_export_then_import(small_study: Path, tmp_path: Path) -> None:
 
 
 def test_import_lists_missing_and_non_text_sources(tmp_path: Path) -> None:
-    sample = SHARED / "refi" / "samples" / "atlasti84mac_refi-standard-project_nosources.qdpx"
+    sample = shared("refi", "samples", "atlasti84mac_refi-standard-project_nosources.qdpx")
     result = run_tipqual("refi", "import", str(sample), str(tmp_path / "a.db"))
     assert result.returncode == 0, result.stderr
     assert "14 codes" in result.stdout

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, run_tipqual
 
-from tests.conftest import REPO, run_tipqual
 from tests.fixtures.suggest.build import build_study
 from tipqual.cli import cli
 from tipqual.store.project import Project

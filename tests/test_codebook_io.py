@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, SHARED, TIP_CODEBOOK
+from conftest import FIXTURES, TIP_CODEBOOK, shared
 
 from tipqual.codebook import formats as codebook_io
 from tipqual.codebook import model as codebook
@@ -18,7 +18,6 @@ from tipqual.errors import CodebookError, ExchangeError
 from tipqual.exchange import qdaxml
 
 BAD = FIXTURES / "codebooks"
-SAMPLES = SHARED / "refi" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,7 @@ def tip() -> Codebook:
 def schema():
     import xmlschema
 
-    return xmlschema.XMLSchema(str(SHARED / "refi" / "Codebook.xsd"))
+    return xmlschema.XMLSchema(str(shared("refi", "Codebook.xsd")))
 
 
 def tricky() -> Codebook:
@@ -116,7 +115,7 @@ def test_qdc_edited_by_another_tool_still_imports(tmp_path: Path, tip: Codebook)
     ("atlasti84mac_refi-standard-project_nosources.qdpx", 14),
 ])
 def test_sample_files_import(tmp_path: Path, name: str, n_codes: int) -> None:
-    book = codebook_io.import_file(SAMPLES / name)
+    book = codebook_io.import_file(shared("refi", "samples", name))
     assert len(book.codes) == n_codes
     assert len(set(book.ids)) == n_codes
     out = codebook_io.export(book, tmp_path / "sample.yaml")
@@ -126,7 +125,8 @@ def test_sample_files_import(tmp_path: Path, name: str, n_codes: int) -> None:
 
 
 def test_atlas_codes_keep_descriptions_and_colours() -> None:
-    book = codebook_io.import_file(SAMPLES / "atlasti84mac_refi-standard-project.qde")
+    qde = shared("refi", "samples", "atlasti84mac_refi-standard-project.qde")
+    book = codebook_io.import_file(qde)
     feelings = next(c for c in book.codes if c.name == "Feelings")
     assert feelings.definition == "thoughts about breakfast foods"
     assert feelings.color == "#F00082"

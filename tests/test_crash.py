@@ -225,6 +225,7 @@ def test_kill_during_code_import_leaves_none_or_all(tmp_path: Path,
     assert snapshot(db) == after
 
 
+@pytest.mark.slow
 def test_kill_during_suggest_loses_no_human_coding(tmp_path: Path, coded: Path,
                                                    suggested: tuple[Path, float]) -> None:
     db = copy_study(coded, tmp_path / "study.db")
@@ -265,6 +266,7 @@ def started_workers(proc: subprocess.Popen, n: int) -> set[int]:
     return workers
 
 
+@pytest.mark.slow
 def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: Path,
                                                         suggested: tuple[Path, float]) -> None:
     """kill -9 of suggest while its worker processes run: the study is as before or as after,
@@ -281,6 +283,7 @@ def test_kill_during_parallel_suggest_stops_its_workers(tmp_path: Path, coded: P
     assert snapshot(db) in (before, snapshot(suggested[0]))
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_parallel_suggest_stops_cleanly(tmp_path: Path, coded: Path) -> None:
     """Ctrl-C reaches suggest and its workers (one process group): a short message, exit 130,
     no traceback from any process, the study as before, and no worker left running."""
@@ -383,7 +386,7 @@ def test_kill_during_review_keeps_every_decision_made(tmp_path: Path,
     before = snapshot(db)
     rng = random.Random(31)
     made: set[tuple[str, str, str]] = set()
-    for round_ in range(2):
+    for _round in range(2):
         made |= _decide_and_kill(db, "farah", rng.randint(3, 12), rng.randint(1, 8), rng)
         state = snapshot(db)
         mine = {(s, c, st) for s, c, who, st in state["codings"] if who == "farah"}

@@ -38,6 +38,7 @@ def _section(html: str, theme: str) -> str:
     return html[start:end]
 
 
+@pytest.mark.slow
 def test_demo_writes_the_six_files_and_the_study(run) -> None:
     out, _ = run
     for name in (*SIX, "study.db"):
@@ -77,6 +78,7 @@ def test_demo_report_shows_map_matrix_kappa_and_alpha(run) -> None:
     assert "<script" not in html.lower()
 
 
+@pytest.mark.slow
 def test_demo_rerun_with_force_gives_identical_bytes(run, tmp_path: Path) -> None:
     out, _ = run
     first = {name: (out / name).read_bytes() for name in SIX}

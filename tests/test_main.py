@@ -40,13 +40,12 @@ def test_a_failing_command_also_ends_frozen_with_its_message(tmp_path: Path):
 
 
 def test_the_library_leaves_the_collector_alone():
+    import contextlib
     import gc
 
     from tipqual.cli import main
 
     before = gc.get_freeze_count()
-    try:
+    with contextlib.suppress(SystemExit):
         main(["--version"])
-    except SystemExit:
-        pass
     assert gc.get_freeze_count() == before

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
-from tests.conftest import FIXTURES
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import CodebookError, TipqualError
 from tipqual.nlp import pipeline as nlp_mod

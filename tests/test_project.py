@@ -88,20 +88,18 @@ def test_migrations_run_once_and_older_file_is_backed_up(tmp_path: Path, monkeyp
 
 
 def test_atomic_rolls_back_on_error(study: Project) -> None:
-    with pytest.raises(RuntimeError):
-        with study.atomic():
-            study.put_case("CSO-01", {"province": "Gauteng"})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), study.atomic():
+        study.put_case("CSO-01", {"province": "Gauteng"})
+        raise RuntimeError("boom")
     assert study.cases() == []
 
 
 def test_nested_atomic_is_a_savepoint(study: Project) -> None:
     with study.atomic():
         study.put_case("CSO-01")
-        with pytest.raises(ValueError):
-            with study.atomic():
-                study.put_case("CSO-02")
-                raise ValueError
+        with pytest.raises(ValueError), study.atomic():
+            study.put_case("CSO-02")
+            raise ValueError
     assert [c.id for c in study.cases()] == ["CSO-01"]
 
 
@@ -139,21 +137,18 @@ def test_put_coding_adds_updates_and_audits(study: Project) -> None:
 
 
 def test_coding_on_unknown_segment_is_refused(study: Project) -> None:
-    with pytest.raises(CodingError, match="unknown segment"):
-        with study.atomic():
-            study.put_coding(Coding("nope:1", "trust", "alice"))
+    with pytest.raises(CodingError, match="unknown segment"), study.atomic():
+        study.put_coding(Coding("nope:1", "trust", "alice"))
 
 
 def test_audit_log_is_append_only(study: Project) -> None:
     add_demo_source(study)
     with study.atomic():
         study.put_coding(Coding("S1:2", "trust", "alice"))
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with study.atomic():
-            study._write("DELETE FROM audit")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with study.atomic():
-            study._write("UPDATE audit SET actor = 'mallory'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"), study.atomic():
+        study._write("DELETE FROM audit")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"), study.atomic():
+        study._write("UPDATE audit SET actor = 'mallory'")
     assert len(study.audit()) == 1
 
 

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from conftest import shared
 
-from tests.conftest import SHARED
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml
 
-REFI = SHARED / "refi"
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
 
 
 @pytest.fixture(scope="module")
 def codebook_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(REFI / "Codebook.xsd"))
+    return xmlschema.XMLSchema(str(shared("refi", "Codebook.xsd")))
 
 
 def _book() -> Codebook:
@@ -101,14 +100,14 @@ def test_empty_codebook_refused() -> None:
 
 
 def test_taguette_qdc_with_invalid_sets_still_reads() -> None:
-    path = REFI / "samples" / "taguette_tests_expected_reconstructed.qdc"
+    path = shared("refi", "samples", "taguette_tests_expected_reconstructed.qdc")
     book = qdaxml.codebook_from_qdc(path.read_bytes(), path)
     assert [c.id for c in book.codes] == ["interesting", "people", "interesting-places"]
     assert book.codes[2].name == "interesting\\places"
 
 
 def test_atlas_codebook_from_project_has_14_unique_codes() -> None:
-    path = REFI / "samples" / "atlasti84mac_refi-standard-project.qde"
+    path = shared("refi", "samples", "atlasti84mac_refi-standard-project.qde")
     book = qdaxml.codebook_from_qdc(path.read_bytes(), path)
     assert len(book.codes) == 14
     assert len(set(book.ids)) == 14

@@ -161,9 +161,8 @@ def test_unredacted_then_redacted_is_a_change(tmp_path: Path) -> None:
 
 
 def test_failed_import_writes_no_key(tmp_path: Path) -> None:
-    with Project.create(tmp_path / "s.db") as p:
-        with pytest.raises(IngestError):
-            import_paths(p, [PII, INGEST / "bad" / "empty.txt"], roster=ROSTER)
+    with Project.create(tmp_path / "s.db") as p, pytest.raises(IngestError):
+        import_paths(p, [PII, INGEST / "bad" / "empty.txt"], roster=ROSTER)
     assert not (tmp_path / "s.redaction-key.json").exists()
 
 

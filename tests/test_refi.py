@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from conftest import SAMPLE, TIP_CODEBOOK, shared
 
-from tests.conftest import SAMPLE, SHARED, TIP_CODEBOOK
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import ExchangeError, ProjectError
 from tipqual.exchange import archive as refi
@@ -23,13 +23,12 @@ from tipqual.records import Coding
 from tipqual.store.project import Project
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "refi"
-ATLAS = SHARED / "refi" / "samples"
 EXPECTED = json.loads((FIX / "expected.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def project_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(SHARED / "refi" / "Project.xsd"))
+    return xmlschema.XMLSchema(str(shared("refi", "Project.xsd")))
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +149,8 @@ def test_round_trip_keeps_sources_codes_cases_and_coded_text(sample_study: Path,
 
 
 def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> None:
-    report = import_project(ATLAS / "atlasti84mac_refi-standard-project_nosources.qdpx",
+    sample = shared("refi", "samples", "atlasti84mac_refi-standard-project_nosources.qdpx")
+    report = import_project(sample,
                             tmp_path / "atlas.db")
     assert report["codes"] == 14 and report["sources"] == 0
     assert len(report["missing"]) == 6
@@ -169,7 +169,8 @@ def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> 
 
 
 def test_atlas_sample_bare_qde_imports(tmp_path: Path) -> None:
-    report = import_project(ATLAS / "atlasti84mac_refi-standard-project.qde", tmp_path / "a.db")
+    sample = shared("refi", "samples", "atlasti84mac_refi-standard-project.qde")
+    report = import_project(sample, tmp_path / "a.db")
     assert report["codes"] == 14 and len(report["missing"]) == 6
 
 

@@ -16,8 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
+from conftest import REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
 
 CASES_CSV = SAMPLE / "cases.csv"
 TRANSCRIPTS = SAMPLE / "transcripts"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLE, TIP_CODEBOOK
 
-from tests.conftest import SAMPLE, TIP_CODEBOOK
 from tests.fixtures.suggest.build import CODEBOOK, build_study
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import TipqualError
@@ -214,9 +214,9 @@ def test_suggest_keeps_human_codings_and_decisions(fx):
 
 
 def test_suggest_needs_a_codebook(tmp_path: Path):
-    with Project.create(tmp_path / "empty.db") as p:
-        with pytest.raises(TipqualError, match="no codebook"):
-            sg.suggest(p)
+    with Project.create(tmp_path / "empty.db") as p, \
+            pytest.raises(TipqualError, match="no codebook"):
+        sg.suggest(p)
 
 
 def _audit_rows(p: Project) -> list[tuple]:
@@ -281,6 +281,7 @@ def test_model_suggests_once_people_have_coded(tmp_path: Path):
         assert prov["model"]["trained_on"] == 24 and prov["model"]["version"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkeypatch):
     """The model fitted here reaches the workers intact, whether they are forked (sharing

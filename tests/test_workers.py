@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import all_gone
 
-from tests.conftest import all_gone
 from tipqual.errors import TipqualError
 from tipqual.suggest.workers import available_cores, ordered_map
 

@@ -27,9 +27,10 @@ def _before_exit() -> None:
 
     When a command ends, its study is committed and closed and its files are written and
     closed. Python's shutdown would still run the cycle collector over all that spaCy, pandas
-    and scikit-learn built: 0.2-0.3 s after a command that loaded spaCy. Frozen objects are skipped by that collector; they are still released by reference
-    counting, and ``atexit`` handlers still run. Only this process's own exit does it (the
-    library and in-process callers are untouched).
+    and scikit-learn built: 0.2-0.3 s after a command that loaded spaCy. Frozen objects are
+    skipped by that collector; they are still released by reference counting, and ``atexit``
+    handlers still run. Only this process's own exit does it (the library and in-process
+    callers are untouched).
     """
     import gc
 

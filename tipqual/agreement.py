@@ -8,4 +8,6 @@ scripts and notebooks written against earlier versions.
 from __future__ import annotations
 
 from tipqual.analysis.agreement import *  # noqa: F403
-from tipqual.analysis.agreement import __all__  # noqa: F401
+from tipqual.analysis.agreement import cohen_kappa, krippendorff_alpha
+
+__all__ = ["cohen_kappa", "krippendorff_alpha"]

@@ -120,7 +120,8 @@ def fleiss_kappa_stat(ratings: Sequence[Sequence[Any]]) -> Stat:
     rows = _check_rows(ratings)
     if len(rows) < 2:
         return _undefined("only one coder")
-    units = [values for values in zip(*rows, strict=False) if not any(_is_missing(v) for v in values)]
+    units = [values for values in zip(*rows, strict=False)
+             if not any(_is_missing(v) for v in values)]
     if not units:
         return _undefined("no unit was coded by every coder")
     n, raters = len(units), len(rows)
@@ -209,7 +210,8 @@ def krippendorff_alpha_stat(data: Sequence[Sequence[Any]], level: str = "nominal
     if len(rows) < 2:
         return _undefined("only one coder")
     numeric = _numeric_rows(rows, level)
-    pairable = [vals for vals in zip(*numeric, strict=False) if sum(not math.isnan(v) for v in vals) >= 2]
+    pairable = [vals for vals in zip(*numeric, strict=False)
+                if sum(not math.isnan(v) for v in vals) >= 2]
     if not pairable:
         return _undefined("no unit was coded by two or more coders")
     if len({v for vals in pairable for v in vals if not math.isnan(v)}) < 2:

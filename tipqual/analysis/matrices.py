@@ -119,7 +119,7 @@ def counts(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
         frame = frame.fillna(0).astype("int64")
         frame.index.name, frame.columns.name = "case", None
         return frame
-    pairs = sorted({(case, coder) for case, coder in zip(unique["case"], unique["coder"], strict=False)})
+    pairs = sorted(set(zip(unique["case"], unique["coder"], strict=False)))
     index = pd.MultiIndex.from_tuples(pairs, names=["case", "coder"]) if pairs else \
         pd.MultiIndex.from_arrays([[], []], names=["case", "coder"])
     frame = table.unstack("code").reindex(index=index, columns=data.codes)

@@ -87,7 +87,7 @@ def draw(graph: Any, data: Any, path: str | Path, codes: list[str], *,
         with plt.rc_context(RC):
             fig.savefig(path, format=suffix[1:], dpi=150, metadata=metadata)
     except OSError as exc:
-        raise ReportError(f"cannot write the figure: {exc.strerror or exc}", path=path)
+        raise ReportError(f"cannot write the figure: {exc.strerror or exc}", path=path) from exc
     finally:
         plt.close(fig)
 

@@ -50,9 +50,10 @@ def load_source(src: str | Path) -> Codebook:
         with open(src, "rb") as fh:
             header = fh.read(16)
     except FileNotFoundError:
-        raise CodebookError("no such file; give a codebook YAML or a study file", path=src)
+        raise CodebookError("no such file; give a codebook YAML or a study file",
+                            path=src) from None
     except OSError as exc:
-        raise CodebookError(f"cannot read the file: {exc.strerror or exc}", path=src)
+        raise CodebookError(f"cannot read the file: {exc.strerror or exc}", path=src) from exc
     if header != b"SQLite format 3\x00":
         return codebook.load(src)
     from tipqual.store.project import Project
@@ -336,7 +337,8 @@ def _sheet_rows(ws: Any, columns: tuple[str, ...], required: tuple[str, ...],
                             path=path, line=1)
     out = []
     for n, values in enumerate(rows, start=2):
-        row = {h: (None if v is None else str(v)) for h, v in zip(header, values, strict=False) if h}
+        row = {h: (None if v is None else str(v))
+               for h, v in zip(header, values, strict=False) if h}
         if not any((v or "").strip() for v in row.values()):
             continue
         if not (row.get("id") or "").strip():

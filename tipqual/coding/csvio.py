@@ -111,7 +111,7 @@ def _row_coding(row: dict[str, str], provenance: str) -> Coding:
     try:
         score = float(score_text) if score_text else None
     except ValueError:
-        raise CodingError(f"the score {score_text!r} is not a number")
+        raise CodingError(f"the score {score_text!r} is not a number") from None
     return Coding(segment=row["segment"].strip(), code=row["code"].strip(),
                   coder=row["coder"].strip(), status=status, score=score,
                   provenance=row.get("provenance", "").strip() or provenance,
@@ -138,7 +138,7 @@ def import_codings(project: Project, path: str | Path) -> ImportResult:
             if coding.key in seen:
                 raise CodingError(f"the same segment, code and coder as line {seen[coding.key]}")
         except CodingError as exc:
-            raise CodingError(f"{exc.message}; nothing was imported", path=path, line=line)
+            raise CodingError(f"{exc.message}; nothing was imported", path=path, line=line) from exc
         seen[coding.key] = line
         codings.append(coding)
     result = ImportResult()

@@ -14,8 +14,8 @@ What goes in:
   code and coder carrying ``creatingUser``.
 - Coding memos as ``Note`` elements referenced from their coding.
 
-Every GUID is :func:`tipqual.exchange.qdaxml.stable_guid` of an id, and the zip is written with sorted
-members and a fixed timestamp, so the same study always gives the same bytes.
+Every GUID is :func:`~tipqual.exchange.qdaxml.stable_guid` of an id, and the zip is written
+with sorted members and a fixed timestamp, so the same study always gives the same bytes.
 """
 
 from __future__ import annotations

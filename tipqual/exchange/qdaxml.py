@@ -228,7 +228,9 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
 
 def codes_from_element(codes_el: ET.Element, *, categories: set[str] | None = None,
                        path: str | Path | None = None) -> list:
-    """The codes of a ``<Codes>`` element as :class:`tipqual.codebook.model.Code` (nesting → parent).
+    """The codes of a ``<Codes>`` element as :class:`~tipqual.codebook.model.Code`s.
+
+    Nesting gives each code its parent.
 
     Ids of ``isCodable="false"`` codes are added to ``categories`` when a set is given.
     """

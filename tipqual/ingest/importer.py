@@ -30,7 +30,6 @@ it already has in the study, else its case is its own source id (reported as ``u
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -78,7 +77,7 @@ class SegmentationRules:
         try:
             object.__setattr__(self, "_re", re.compile(self.marker))
         except re.error as exc:
-            raise IngestError(f"the turn-marker pattern is not a valid regex: {exc}")
+            raise IngestError(f"the turn-marker pattern is not a valid regex: {exc}") from exc
 
     def match(self, line: str) -> tuple[str, int] | None:
         """The speaker named by a turn marker at the start of ``line`` and where the words begin."""

@@ -1,7 +1,8 @@
 """Pure transcript readers: bytes on disk in, text (or paragraphs, or cues) out.
 
-``read_cases`` parses cases.csv the same way. Nothing here touches a study. Each reader raises :class:`~tipqual.errors.IngestError` naming the
-file when it cannot give back text: a missing, empty, binary, undecodable or corrupt file.
+``read_cases`` parses cases.csv the same way. Nothing here touches a study. Each reader
+raises :class:`~tipqual.errors.IngestError` naming the file when it cannot give back text: a
+missing, empty, binary, undecodable or corrupt file.
 
 Text decoding, in order: a byte-order mark decides (UTF-8, UTF-16, UTF-32); UTF-16 without a
 mark when every other byte is NUL; any other NUL byte means a binary file; then strict UTF-8;
@@ -70,7 +71,7 @@ def read_bytes(path: Path, what: str = "transcript") -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path)
+        raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
     if not data:
         raise IngestError(f"the file is empty; remove it or add the {what}", path=path)
     return data
@@ -95,7 +96,8 @@ def _decode(data: bytes, path: str | Path, what: str) -> str:
                 text = data.decode(encoding)
             except UnicodeDecodeError:
                 raise IngestError(f"starts with a {encoding.upper()} byte-order mark but is not "
-                                  f"valid {encoding.upper()}; re-save it as UTF-8", path=path)
+                                  f"valid {encoding.upper()}; re-save it as UTF-8",
+                                  path=path) from None
             return text.lstrip("\ufeff")
     if b"\x00" in data:
         guessed = _utf16_without_bom(data)
@@ -185,7 +187,7 @@ def docx_paragraphs(data: bytes, path: str | Path) -> list[str]:
         raise
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors …
         raise IngestError(f"is not a valid .docx ({type(exc).__name__}); open it in Word and "
-                          "save it again", path=path)
+                          "save it again", path=path) from exc
     paragraphs = [p for p in _body_paragraphs(document) if p.strip()]
     if not paragraphs:
         raise IngestError("the .docx holds no text; remove it or add the transcript", path=path)
@@ -204,7 +206,7 @@ def _check_xml_members(zf: zipfile.ZipFile, path: str | Path) -> None:
             except (DefusedXmlException, ParseError) as exc:
                 raise IngestError(f"the .docx part {info.filename} is unsafe or malformed XML "
                                   f"({type(exc).__name__}); open it in Word and save it again",
-                                  path=path)
+                                  path=path) from exc
 
 
 def _body_paragraphs(document) -> list[str]:

@@ -280,7 +280,7 @@ def load_model(name: str) -> Any:
         nlp = spacy.load(name)
     except (OSError, ValueError) as exc:
         raise IngestError(f"no spaCy pipeline {name!r} is installed ({type(exc).__name__}); "
-                          "install one (e.g. en_core_web_sm) or leave out --model")
+                          "install one (e.g. en_core_web_sm) or leave out --model") from exc
     if not any("PERSON" in labels for labels in nlp.pipe_labels.values()):
         raise IngestError(f"the spaCy pipeline {name!r} does not recognise PERSON entities; "
                           "name a trained English pipeline")
@@ -300,7 +300,7 @@ def read_key(path: Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IngestError(f"cannot read the redaction key ({exc}); restore it from a backup "
-                          "or name another with --key", path=path)
+                          "or name another with --key", path=path) from exc
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise IngestError("the redaction key is not a JSON object of placeholder → original",
                           path=path)
@@ -325,4 +325,5 @@ def write_key(path: Path, key: dict[str, str]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise IngestError(f"cannot write the redaction key: {exc.strerror or exc}", path=path)
+        raise IngestError(f"cannot write the redaction key: {exc.strerror or exc}",
+                          path=path) from exc

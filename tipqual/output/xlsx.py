@@ -111,8 +111,8 @@ def _fill_sheet(ws: Any, frame: Any, code_names: Mapping[str, str], wrap: bool) 
         if col > n_keys and str(header) in code_names:
             cell.comment = _comment(Comment, code_names[str(header)])
     top = Alignment(wrap_text=True, vertical="top") if wrap else None
-    for r, (key, values) in enumerate(zip(frame.index, frame.itertuples(index=False, name=None), strict=False),
-                                      start=2):
+    rows = zip(frame.index, frame.itertuples(index=False, name=None), strict=False)
+    for r, (key, values) in enumerate(rows, start=2):
         keys = key if isinstance(key, tuple) else (key,)
         for c, value in enumerate(keys, start=1):
             cell = _set(ws, r, c, value)

@@ -17,9 +17,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from tipqual.version import __version__
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.report.coreq import coreq_items
+from tipqual.version import __version__
 
 STATUSES = ("human", "accepted")
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
@@ -53,7 +53,8 @@ def build_context(project: Any, *, coders: list[str] | None = None,
 
     ``coders`` chooses the coders compared for agreement (default: the two human coders with
     the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
-    ``graph`` is a ``(NetworkData, graph)`` pair already built with :func:`tipqual.analysis.network.build`;
+    ``graph`` is a ``(NetworkData, graph)`` pair already built with
+    :func:`tipqual.analysis.network.build`;
     ``segments`` all the study's segments, when the caller has already read them.
     """
     from tipqual.analysis import matrices, network

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -398,7 +398,7 @@ def _notes(doc: Any, text: str) -> None:
     tokens = notes_tokens(text, top=2)
     lists: list[str] = []
     heading: int | None = None
-    for i, tok in enumerate(tokens):
+    for tok in tokens:
         if tok.type in ("bullet_list_open", "ordered_list_open"):
             lists.append("List Bullet" if tok.type == "bullet_list_open" else "List Number")
         elif tok.type in ("bullet_list_close", "ordered_list_close"):

@@ -132,12 +132,12 @@ def read_notes(path: str | Path | None) -> str | None:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReportError("no such notes file; give the Markdown file with the challenges and "
-                          "recommendations", path=path)
+                          "recommendations", path=path) from None
     except UnicodeDecodeError as exc:
         raise ReportError(f"the notes are not UTF-8 text (byte {exc.start}); save the file as "
-                          "UTF-8", path=path)
+                          "UTF-8", path=path) from exc
     except OSError as exc:
-        raise ReportError(f"cannot read the notes: {exc.strerror or exc}", path=path)
+        raise ReportError(f"cannot read the notes: {exc.strerror or exc}", path=path) from exc
 
 
 def _notes_parser() -> Any:
@@ -345,13 +345,13 @@ def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -
         return env.get_template(name).render(ctx)
     except TemplateSyntaxError as exc:
         raise ReportError(f"template syntax error: {exc.message}; fix the template",
-                          path=exc.filename or name, line=exc.lineno)
+                          path=exc.filename or name, line=exc.lineno) from exc
     except TemplateNotFound as exc:
         raise ReportError(f"template {exc.name!r} not found; check the templates folder",
-                          path=templates or name)
+                          path=templates or name) from exc
     except TemplateError as exc:
         raise ReportError(f"the template failed: {exc}; check the names it uses against the "
-                          "report context", path=_template_path(env, name))
+                          "report context", path=_template_path(env, name)) from exc
 
 
 def _template_path(env: Any, name: str) -> str:

@@ -1,31 +1,30 @@
 """Code suggestions: spaCy rules and a learned model, stored for review with score and provenance.
 
-Rules come from the codebook (phrases and token patterns, see :mod:`tipqual.nlp.pipeline`); a match
-scores lower when a negation or hedge ("never", "not", "maybe" …) comes shortly before it. The
-learned model (:class:`tipqual.suggest.classifier.CodeClassifier`, a scikit-learn style estimator) is trained on the
-study's human and accepted codings, rejected suggestions counting as negatives; with no codings,
-rules alone suggest. :func:`suggest` stores the suggestions with
-``Project.replace_suggestions`` (coders ``tipqual-rules`` and ``tipqual-model``), never touching
-what a person coded or decided, and skips segments whose text, codebook and model are unchanged
-since the last run.
+Rules come from the codebook (phrases and token patterns, see :mod:`tipqual.nlp.pipeline`); a
+match scores lower when a negation or hedge ("never", "not", "maybe" …) comes shortly before
+it. The learned model (:class:`~tipqual.suggest.classifier.CodeClassifier`, a scikit-learn
+style estimator) is trained on the study's human and accepted codings, rejected suggestions
+counting as negatives; with no codings, rules alone suggest. :func:`suggest` stores the
+suggestions with ``Project.replace_suggestions`` (coders ``tipqual-rules`` and
+``tipqual-model``), never touching what a person coded or decided, and skips segments whose
+text, codebook and model are unchanged since the last run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from tipqual.version import __version__
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
-from tipqual.suggest.classifier import CodeClassifier, items_from_docs
 from tipqual.records import Progress
+from tipqual.suggest.classifier import CodeClassifier, items_from_docs
 from tipqual.suggest.rules import rule_scores
+from tipqual.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
@@ -100,7 +99,8 @@ def model_state(segments: list[Segment], labels: list[set[str]],
     """
     if len(segments) < MIN_TRAINING or not any(labels):
         return _sha("rules-only"), 0
-    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y)) for s, y in zip(segments, labels, strict=False)])
+    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y))
+                              for s, y in zip(segments, labels, strict=False)])
     params = CodeClassifier(random_state=random_state).get_params()
     return _sha(fingerprint, json.dumps(params, sort_keys=True, default=str)), len(segments)
 
@@ -230,7 +230,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     if trained_on:
         clf = _fit(examples, labels, nlp)
     context = {"codebook": _codebook_ref(codebook),
-               "model": {"name": "tipqual.suggest.classifier.CodeClassifier", "version": __version__,
+               "model": {"name": "tipqual.suggest.classifier.CodeClassifier",
+                         "version": __version__,
                          "state": state[:12], "trained_on": trained_on,
                          "pipeline": model or "blank-en"}}
     setup = (codebook, model, clf, context, min_score, nlp if shared else None)
@@ -281,7 +282,8 @@ class BatchSuggester:
         probs: dict[str, dict[str, float]] = {}
         if self.clf is not None and docs:
             matrix = self.clf.predict_proba(items_from_docs(docs.values()))
-            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row, strict=False) if c in self.usable}
+            probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row, strict=False)
+                              if c in self.usable}
                      for seg_id, row in zip(docs, matrix, strict=False)}
         codings: list[Coding] = []
         mentions: list[Mention] = []
