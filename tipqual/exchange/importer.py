@@ -99,7 +99,7 @@ def import_project(archive: str | Path, target: str | Path, *,
                            "choose another path", path=target)
     plan = read_plan(archive)
     segmented = [(src, _segments_for(src)) for src in plan.sources]
-    counts: dict[str, int] = {}
+    counts: dict[str, int | list[str]] = {}
     Project.create(target, name=plan.name, command=command,
                    fill=lambda p: counts.update(_write(p, plan, segmented))).close()
     return {"study": str(target), "name": plan.name, "origin": plan.origin,
@@ -144,7 +144,7 @@ def _find_qde(archive: Archive) -> str:
 def _plan(root: ET.Element, data: bytes, path: Path, archive: Archive | None,
           base: str) -> Plan:
     from tipqual.codebook.formats import from_qdc, saved_codebook
-    from tipqual.codebook.model import Codebook
+    from tipqual.codebook.model import Code, Codebook
 
     if localname(root.tag) != "Project":
         raise ExchangeError(f"not a REFI-QDA project: the root element is "
@@ -160,9 +160,14 @@ def _plan(root: ET.Element, data: bytes, path: Path, archive: Archive | None,
     codes_el = child(book_el, "Codes") if book_el is not None else None
     read = qdaxml.read_codes(codes_el, path) if codes_el is not None and \
         children(codes_el, "Code") else []
-    codebook = Codebook(name=name, version="1", codes=[q.code for q in read],
+    codes: list[Code] = []
+    for q in read:
+        if not isinstance(q.code, Code):  # QdaCode.code is typed ``object``
+            raise TypeError(f"read_codes gave a {type(q.code).__name__}, not a Code")
+        codes.append(q.code)
+    codebook = Codebook(name=name, version="1", codes=codes,
                         description=f"Imported from {origin or 'a REFI-QDA project'}.")
-    code_of = {q.guid: q.code.id for q in read}
+    code_of = {q.guid: code.id for q, code in zip(read, codes, strict=True)}
     saved = saved_codebook(data) if read else None
     if saved is not None:  # written by tipqual: keep its code ids, hints and registry
         codebook = from_qdc(data, path)
@@ -348,11 +353,12 @@ def _source_text(el: ET.Element, ctx: _Context, name: str, plan: Plan) -> str | 
     if content is not None and content.text:
         return content.text
     ref = attr(el, "plainTextPath") or ""
-    member = ctx.archive.resolve(ref, ctx.base) if ctx.archive is not None else None
-    if member is None:
+    archive = ctx.archive
+    member = archive.resolve(ref, ctx.base) if archive is not None else None
+    if archive is None or member is None:
         plan.missing.append(f"{name} ({ref or 'no plainTextPath'})")
         return None
-    return decode_text(ctx.archive.read(member))
+    return decode_text(archive.read(member))
 
 
 # --- segmenting and writing -------------------------------------------------------------------
@@ -366,7 +372,7 @@ def _segments_for(src: PlannedSource) -> list:
     return build_segments(src.id, split_long(parsed, rules))
 
 
-def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int]:
+def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int | list[str]]:
     from tipqual.records import Coding, Source
 
     if plan.codebook.codes:
@@ -401,7 +407,7 @@ def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int]:
 
 def _pieces(sel: Selection, segments: list) -> list[tuple[Any, tuple[int, int] | None]]:
     """The segments a selection touches, each with a segment-relative span (None: whole)."""
-    out = []
+    out: list[tuple[Any, tuple[int, int] | None]] = []
     for seg in segments:
         start, end = max(sel.start, seg.start), min(sel.end, seg.end)
         if end <= start or not seg.text[start - seg.start:end - seg.start].strip():

@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from tipqual.errors import CodebookError, TipqualError
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
+    from thinc.types import Ints2d
 
     from tipqual.codebook.model import Codebook
     from tipqual.records import Mention, Segment
@@ -115,7 +116,10 @@ def _lookup_lemmatizer_class() -> Any:
             if "lemma_lookup" not in tables:
                 raise ValueError(Errors.E955.format(table="lemma_lookup", lang=self.vocab.lang))
             self.lookups = Lookups()
-            self._words = load_language_data(tables["lemma_lookup"])
+            words = load_language_data(tables["lemma_lookup"])
+            if not isinstance(words, dict):
+                raise ValueError(Errors.E955.format(table="lemma_lookup", lang=self.vocab.lang))
+            self._words = words
             self._validated = True
 
         def lemma_table(self) -> Any:
@@ -153,7 +157,8 @@ def _lookup_lemmatizer_class() -> Any:
                 lemmas = [o or new for o, new in zip(old, lemmas, strict=False)]
             elif normaliser is not None:
                 doc.user_data[_NORMALISED] = True
-            doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
+            doc.from_array([LEMMA],
+                           cast("Ints2d", numpy.array(lemmas, dtype="uint64").reshape(-1, 1)))
             return doc
 
     _LOOKUP_CLASS = LookupLemmatizer
@@ -188,7 +193,7 @@ class LemmaNormalizer:
         """The lemmatizer's word table, looked up when needed (a loaded pipeline fills it
         after this component is made)."""
         lemmatizer = self._lemmatizer
-        if hasattr(lemmatizer, "lemma_table"):
+        if lemmatizer is not None and hasattr(lemmatizer, "lemma_table"):
             return lemmatizer.lemma_table()
         lookups = getattr(lemmatizer, "lookups", None)
         if lookups is not None and lookups.has_table("lemma_lookup"):
@@ -209,7 +214,7 @@ class LemmaNormalizer:
         for pair in set(pairs).difference(cache):
             cache[pair] = self.normalise(doc.vocab.strings, *pair)
         lemmas = numpy.array(list(map(cache.__getitem__, pairs)), dtype="uint64")
-        doc.from_array([LEMMA], lemmas.reshape(-1, 1))
+        doc.from_array([LEMMA], cast("Ints2d", lemmas.reshape(-1, 1)))
         return doc
 
     def normalise(self, strings: Any, orth: int, lemma_id: int) -> int:
@@ -366,16 +371,15 @@ class CodeRuler:
 
         masks = self._masks
         pairs = list(zip(*doc.to_array([ORTH, LEMMA]).T.tolist(), strict=False)) if len(doc) else []
-        found = list(map(masks.get, pairs))
-        if None in found:
+        missing = set(pairs).difference(masks)
+        if missing:
             lower_bits, lemma_bits, orth_bits = self._word_bits
             vocab = self.nlp.vocab
-            for i, (orth, lemma) in enumerate(pairs):
-                if found[i] is None:
-                    found[i] = masks[orth, lemma] = (
-                        lower_bits.get(vocab[orth].lower, 0) | lemma_bits.get(lemma, 0)
-                        | orth_bits.get(orth, 0))
-        return found
+            for orth, lemma in missing:
+                masks[orth, lemma] = (
+                    lower_bits.get(vocab[orth].lower, 0) | lemma_bits.get(lemma, 0)
+                    | orth_bits.get(orth, 0))
+        return list(map(masks.__getitem__, pairs))
 
     def _matches(self, doc: Doc) -> Iterator[tuple[int, int, int]]:
         for matcher in (self._lower, self._lemma):
@@ -598,8 +602,8 @@ def build_pipeline(codebook: Codebook, model: str | None = None) -> Language:
         ``doc.spans["stakeholders"]``.
     """
     nlp = load_model(model) if model else blank_pipeline()
-    nlp.add_pipe(CODE_RULER).add_codebook(codebook)
-    nlp.add_pipe(STAKEHOLDER_RULER).add_registry(codebook)
+    cast(CodeRuler, nlp.add_pipe(CODE_RULER)).add_codebook(codebook)
+    cast(StakeholderRuler, nlp.add_pipe(STAKEHOLDER_RULER)).add_registry(codebook)
     return nlp
 
 
@@ -627,7 +631,7 @@ def find_mentions(segments: Iterable[Segment], codebook: Codebook, nlp: Language
     """
     if nlp is None:
         nlp = blank_pipeline()
-        nlp.add_pipe(STAKEHOLDER_RULER).add_registry(codebook)
+        cast(StakeholderRuler, nlp.add_pipe(STAKEHOLDER_RULER)).add_registry(codebook)
     pairs = ((seg.text, seg.id) for seg in segments)
     for doc, segment_id in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
         yield from doc_mentions(segment_id, doc)

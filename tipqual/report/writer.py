@@ -46,7 +46,7 @@ def _check_out(out: Path) -> str:
 
 
 def _html(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
-          templates: Path | None) -> str:
+          templates: str | Path | None) -> str:
     from markupsafe import Markup
 
     from tipqual.report import render as rr
@@ -58,7 +58,7 @@ def _html(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
 
 
 def _markdown(ctx: dict[str, Any], figs: dict[str, Any], notes: str | None,
-              templates: Path | None, out: Path) -> list[Path]:
+              templates: str | Path | None, out: Path) -> list[Path]:
     from tipqual.report import render as rr
     written, view = [], {}
     for k, f in figs.items():
