@@ -28,11 +28,12 @@ CORE = ("Trust and distrust", "Corruption and collusion", "Capacity and resource
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small study's HTML report (its transcripts carry script and onerror markup)."""
+    from tipqual.nlp.mentions import study_mentions
     from tipqual.report.writer import write_report
 
     folder = tmp_path_factory.mktemp("browser")
     with build(folder / "study.db") as project:
-        write_report(project, folder / "findings.html")
+        write_report(project, folder / "findings.html", mentions=study_mentions(project))
     return folder / "findings.html"
 
 

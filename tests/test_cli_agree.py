@@ -8,13 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, run_tipqual
+from conftest import run_tipqual, shared
 
 from tipqual.cli import cli
 from tipqual.records import Coding, Segment, Source
 from tipqual.store.project import Project
-
-IDENTITIES = SHARED / "eval-data" / "identities" / "both.csv"
 
 
 def build_study(path: Path, texts: list[str], codings: list[Coding], *, source: str = "s",
@@ -76,13 +74,12 @@ def test_json_shape_has_the_contract_keys(tmp_path: Path, runner) -> None:
     assert data["overall"]["mean_kappa"] == pytest.approx(0.40)
 
 
-@pytest.mark.skipif(not IDENTITIES.exists(), reason="shared eval-data not present")
 def test_acceptance_identities_overall_equals_direct_computation(tmp_path: Path,
                                                                  runner) -> None:
     import krippendorff
     from sklearn.metrics import cohen_kappa_score
 
-    with open(IDENTITIES, newline="", encoding="utf-8") as fh:
+    with open(shared("eval-data", "identities", "both.csv"), newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     one, two = [r["coder1"] for r in rows], [r["coder2"] for r in rows]
     codings = [Coding(f"s:{i}", f"c{code}", coder)

@@ -271,6 +271,7 @@ def _status(db: Path) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_review_says_the_decisions_so_far_are_saved(tmp_path):
     import signal
     import time

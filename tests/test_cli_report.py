@@ -32,6 +32,7 @@ def _error(result) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_report_in_a_real_process(study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "findings.html"
     done = run_tipqual("report", str(study_db), "--out", str(out), "--notes", str(NOTES),

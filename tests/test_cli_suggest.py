@@ -29,6 +29,7 @@ def _statuses(path: Path) -> dict[str, int]:
         return p.status()["codings"]
 
 
+@pytest.mark.slow
 def test_suggest_jobs_from_the_command_line(tmp_path: Path, db: Path):
     """A real ``tipqual suggest --jobs 2`` (this process and a worker) stores what one
     process stores; --jobs 0 is refused before anything is done."""
@@ -152,6 +153,7 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, count: int = 1,
             seen.extend(chunk)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX terminal")
 def test_review_on_a_real_terminal_takes_single_keys(db: Path):
     assert run_tipqual("suggest", str(db)).returncode == 0
@@ -187,6 +189,7 @@ def test_help_lists_the_options(runner):
     assert "--coder" in out and "--case" in out and "a accept" in out
 
 
+@pytest.mark.slow
 def test_suggestions_do_not_depend_on_the_hash_seed(tmp_path: Path):
     """Two processes with different PYTHONHASHSEED store identical suggestions (determinism)."""
     exports = []

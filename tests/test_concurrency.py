@@ -151,6 +151,7 @@ def test_readers_are_not_blocked_by_an_open_write(study: Path) -> None:
     assert json.loads(result.stdout)["codings"]["human"] == 1
 
 
+@pytest.mark.slow
 def test_writer_waits_for_another_writer_instead_of_failing(study: Path) -> None:
     with Project.open(study) as holder:
         segs = sorted(holder.segment_ids())

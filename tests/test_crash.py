@@ -161,6 +161,7 @@ def suggested(tmp_path_factory, coded: Path) -> tuple[Path, float]:
     return db, timed_run("suggest", str(db))
 
 
+@pytest.mark.slow
 def test_kill_during_import_leaves_none_or_all(tmp_path: Path, corpus: Path,
                                                imported: tuple[Path, float]) -> None:
     reference, full = imported

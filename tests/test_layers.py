@@ -90,6 +90,14 @@ def test_analysis_and_report_never_import_the_store(layer):
     assert offenders == []
 
 
+@pytest.mark.parametrize("layer", ["tipqual.analysis", "tipqual.report"])
+@pytest.mark.parametrize("language", ["spacy", "tipqual.nlp"])
+def test_analysis_and_report_take_mentions_as_data(layer, language):
+    # The network counts the mentions its caller gives; finding them is the nlp stage's job.
+    offenders = [m for m in importers_of(language) if m.startswith(layer)]
+    assert offenders == []
+
+
 def test_the_store_imports_no_stage():
     # The codebook model is data the study stores (parsed back on reading), not a stage.
     allowed = {"tipqual.errors", "tipqual.records", "tipqual.codebook",
@@ -166,6 +174,11 @@ def test_the_long_standing_names_still_import():
 
     assert cohen_kappa is agreement.cohen_kappa
     assert krippendorff_alpha is agreement.krippendorff_alpha
+    from tipqual import agreement as former
+
+    assert former.agreement_table is agreement.agreement_table  # the former module's other names
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        former.nonsense  # noqa: B018
     assert issubclass(tipqual.Project, Store) and callable(tipqual.Project.open)
     assert tipqual.Project.__module__ == "tipqual.api"
 

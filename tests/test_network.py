@@ -120,14 +120,18 @@ def test_stored_mentions_used_when_a_stage_covered_every_segment(tmp_path):
     with p.atomic():
         p.replace_mentions(None, only)
         p.set_stage_keys("suggest", {s: "k" for s in p.segment_ids()})
-    assert network.project_mentions(p, p.codebook()) == only
+    from tipqual.nlp.mentions import study_mentions
+
+    assert study_mentions(p) == only
     p.close()
 
 
 def test_aliases_resolve_with_find_mentions(tmp_path):
     pytest.importorskip("tipqual.nlp.pipeline")
+    from tipqual.nlp.mentions import study_mentions
+
     p = build(tmp_path / "s.db", mentions=False)
-    data, graph = network.build(p)
+    data, graph = network.build(p, mentions=study_mentions(p))
     p.close()
     cited = {(case, s) for case, s, _ in data.citations}
     assert ("CSO-A", "DPCI") in cited            # "the Hawks"

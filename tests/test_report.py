@@ -16,6 +16,7 @@ from report_study import build, build_sample  # noqa: E402
 
 from tipqual.analysis import agreement
 from tipqual.errors import ReportError  # noqa: E402
+from tipqual.nlp.mentions import study_mentions  # noqa: E402
 from tipqual.report import context as report_context
 from tipqual.report import render as report_render  # noqa: E402
 from tipqual.report.writer import write_report, write_reports  # noqa: E402
@@ -40,7 +41,7 @@ def small(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def small_ctx(small) -> dict:
-    return report_context.build_context(small)
+    return report_context.build_context(small, mentions=study_mentions(small))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def small_files(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     """The three formats of the small study's report, written once with the notes."""
     out = tmp_path_factory.mktemp("small-report")
     paths = [out / f"findings.{ext}" for ext in ("html", "md", "docx")]
-    write_reports(small, paths, notes=NOTES)
+    write_reports(small, paths, notes=NOTES, mentions=study_mentions(small))
     return {p.suffix[1:]: p for p in paths}
 
 
@@ -56,7 +57,7 @@ def small_files(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
 def sample_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The context of the sample study with both coders."""
     with build_sample(tmp_path_factory.mktemp("sample") / "sample.db") as project:
-        return report_context.build_context(project)
+        return report_context.build_context(project, mentions=study_mentions(project))
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -397,9 +398,10 @@ def test_docx_headings_tables_figures_properties(small_files: dict) -> None:
                         "Fund shelters on time."]
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(small, small_files: dict, tmp_path: Path) -> None:
     again = [tmp_path / f"findings.{ext}" for ext in ("html", "md", "docx")]
-    write_reports(small, again, notes=NOTES)
+    write_reports(small, again, notes=NOTES, mentions=study_mentions(small))
     for path in again:
         assert path.read_bytes() == small_files[path.suffix[1:]].read_bytes(), path.name
     for name in ("findings-presence.svg", "findings-stakeholder-map.svg"):
@@ -418,11 +420,11 @@ def test_template_override_extends_the_package_template(small, tmp_path: Path) -
         "{% endblock %}", encoding="utf-8")
     (folder / "report.md.j2").write_text("Cases: {{ study.cases }}; {{ findings[1].name }}\n",
                                          encoding="utf-8")
-    write_report(small, tmp_path / "r.html", templates=folder)
+    write_report(small, tmp_path / "r.html", templates=folder, mentions=study_mentions(small))
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Our own words on 3 organisations: Findings: Report fixture study" in html
     assert "Trust and distrust" in html and "Challenges and recommendations" not in html
-    write_report(small, tmp_path / "r.md", templates=folder)
+    write_report(small, tmp_path / "r.md", templates=folder, mentions=study_mentions(small))
     assert (tmp_path / "r.md").read_text(encoding="utf-8") == "Cases: 3; Trust and distrust\n"
 
 

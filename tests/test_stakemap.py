@@ -132,8 +132,10 @@ def test_the_sample_map_is_legible(tmp_path):
     sys.path.insert(0, str(FIXTURES / "report"))
     from report_study import build_sample
 
+    from tipqual.nlp.mentions import study_mentions
+
     with build_sample(tmp_path / "sample.db") as project:
-        data, graph = network.build(project)
+        data, graph = network.build(project, mentions=study_mentions(project))
         codes = stakemap.victim_codes(project.codebook())
     fig, placed = stakemap.build_figure(graph, data, codes, noun="organisations")
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tipqual.errors import ReportError
+from tipqual.records import APPLIED_STATUSES
 from tipqual.store.project import Project as Store
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Project"]
 
 # The statuses analysis counts by default: a person's own codings and accepted suggestions.
-DEFAULT_STATUSES: tuple[str, ...] = ("human", "accepted")
+DEFAULT_STATUSES = APPLIED_STATUSES
 
 
 class Project(Store):
@@ -99,22 +100,25 @@ class Project(Store):
     def network(self, *, statuses: Iterable[str] = DEFAULT_STATUSES) -> nx.Graph:
         """The case-stakeholder graph (networkx); see :func:`tipqual.analysis.network.build`."""
         from tipqual.analysis.network import build
+        from tipqual.nlp.mentions import study_mentions
 
-        return build(self, statuses=statuses)[1]
+        return build(self, statuses=statuses, mentions=study_mentions(self))[1]
 
     def stakeholder_ranking(self, *,
                             statuses: Iterable[str] = DEFAULT_STATUSES) -> pd.DataFrame:
         """Stakeholders by cases citing them; see :func:`tipqual.analysis.network.ranking`."""
         from tipqual.analysis.network import build, ranking
+        from tipqual.nlp.mentions import study_mentions
 
-        data, graph = build(self, statuses=statuses)
+        data, graph = build(self, statuses=statuses, mentions=study_mentions(self))
         return ranking(graph, data)
 
     def report(self, out: str | Path, *, templates: str | Path | None = None,
                notes: str | Path | None = None, coders: list[str] | None = None,
                case_noun: str | None = None) -> list[Path]:
         """Write the findings report (.html .md .docx); see :mod:`tipqual.report.writer`."""
+        from tipqual.nlp.mentions import study_mentions
         from tipqual.report.writer import write_report
 
         return write_report(self, out, templates=templates, notes=notes, coders=coders,
-                            case_noun=case_noun)
+                            case_noun=case_noun, mentions=study_mentions(self))

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import ReportError
+
+if TYPE_CHECKING:
+    from tipqual.store.project import Project as Store
 
 SAMPLE_NAME = "transcripts_sample"
 CODEBOOK = Path("codebooks") / "tip-sa.yaml"
@@ -150,12 +153,12 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
     return written
 
 
-def _stakeholder_map(project: Any, path: Path) -> None:
+def _stakeholder_map(project: Store, path: Path) -> None:
     """The map as the report draws it, naming the cases by the report's word for them."""
     from tipqual.analysis import network, stakemap
     from tipqual.report.context import DEFAULT_CASE_NOUN
 
-    data, graph = network.build(project)
+    data, graph = network.build(project)  # suggest stored the mentions of every segment
     stakemap.draw(graph, data, path, stakemap.victim_codes(project.codebook()),
                   noun=DEFAULT_CASE_NOUN[1])
 

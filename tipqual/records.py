@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # A progress display, given the number of steps and a label: a context manager whose value has
-# ``update(n)``. The command line passes click's progress bar; library callers pass none.
+# ``update(n, item=None)`` (``item``: the name of what was just done, shown beside the bar).
+# The command line passes click's progress bar; library callers pass none.
 Progress = Callable[[int, str], AbstractContextManager[Any]]
 
 # The statuses a coding can have: a person's own, a proposal, and a proposal decided.
 STATUSES = ("human", "suggested", "accepted", "rejected")
+# The statuses that count as a code applied by default: a person's own and a proposal accepted.
+APPLIED_STATUSES = ("human", "accepted")
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tipqual.analysis.view import StudyView
 from tipqual.errors import AgreementError
 from tipqual.output.files import safe_cell as guard_cell  # the one formula guard
 from tipqual.output.files import write_text
+from tipqual.records import APPLIED_STATUSES
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
-DEFAULT_STATUSES = ("human", "accepted")
+DEFAULT_STATUSES = APPLIED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,7 @@ def agreement_table(codings: Iterable[Any], coders: Sequence[str], codes: Sequen
     """Agreement per code and overall for ``coders`` on their ``codings``.
 
     ``codings`` are objects with ``segment``, ``code``, ``coder`` and ``status`` (e.g.
-    :class:`tipqual.store.project.Coding`); codings whose status is in ``statuses`` apply a code,
+    :class:`tipqual.records.Coding`); codings whose status is in ``statuses`` apply a code,
     ``rejected`` ones mark the segment as coded without applying it. ``segments``, if given,
     restricts and orders the units.
     """
@@ -397,7 +399,7 @@ def disagreements(codings: Iterable[Any], coders: Sequence[str], codes: Sequence
                   statuses: Sequence[str] = DEFAULT_STATUSES) -> list[dict[str, str]]:
     """One row per segment where the coders' sets of ``codes`` differ.
 
-    ``segments`` are :class:`tipqual.store.project.Segment` objects (id, case, source, text) in the
+    ``segments`` are :class:`tipqual.records.Segment` objects (id, case, source, text) in the
     order wanted. Each row has ``segment, case, source, text``, one column per coder (their
     codes, ``; ``-separated, or ``(not coded)``) and ``disputed`` (codes not applied by all).
     """
@@ -450,14 +452,10 @@ def _check_known(kind: str, asked: Sequence[str], known: Sequence[str]) -> None:
             raise AgreementError(f"unknown {kind} {name!r}; this study's {kind}s: {listed}")
 
 
-def compare_coders(project: Any, coders: Sequence[str], *, codes: Sequence[str] | None = None,
-                   cases: Sequence[str] | None = None,
-                   statuses: Sequence[str] = DEFAULT_STATUSES,
-                   segments: Sequence[Any] | None = None) -> StudyAgreement:
-    """Agreement of ``coders`` in a study (a :class:`tipqual.store.project.Project`).
-
-    ``segments``: the study's segments, when the caller has already read them.
-    """
+def compare_coders(study: StudyView, coders: Sequence[str], *,
+                   codes: Sequence[str] | None = None, cases: Sequence[str] | None = None,
+                   statuses: Sequence[str] = DEFAULT_STATUSES) -> StudyAgreement:
+    """Agreement of ``coders`` in a study (any :class:`tipqual.analysis.view.StudyView`)."""
     if len(coders) < 2 or len(set(coders)) != len(coders):
         raise AgreementError("name two or more different coders, e.g. --coders alice,bob")
     if not statuses:
@@ -467,21 +465,20 @@ def compare_coders(project: Any, coders: Sequence[str], *, codes: Sequence[str] 
         if status not in ("human", "accepted", "suggested"):
             raise AgreementError(f"status {status!r} cannot count as applying a code; use "
                                  "human, accepted and/or suggested")
-    _check_known("coder", coders, project.coders())
-    book = project.code_ids()
-    codings = project.codings(coders=coders)
+    _check_known("coder", coders, study.coders())
+    book = study.code_ids()
+    codings = study.codings(coders=coders)
     if codes is None:
         codes = [*book, *sorted({c.code for c in codings} - set(book))]
     else:
-        used = {c.code for c in project.codings(codes=codes)}
+        used = {c.code for c in study.codings(codes=codes)}
         if any(code not in used and code not in book for code in codes):
-            everything = {c.code for c in project.codings()}
+            everything = {c.code for c in study.codings()}
             _check_known("code", codes, [*book, *sorted(everything - set(book))])
         codes = list(dict.fromkeys(codes))
     if cases is not None:
-        _check_known("case", cases, [c.id for c in project.cases()])
-    every = project.segments() if segments is None else segments
-    segments = [s for s in every if cases is None or s.case in cases]
+        _check_known("case", cases, [c.id for c in study.cases()])
+    segments = [s for s in study.segments() if cases is None or s.case in cases]
     ids = [s.id for s in segments]
     table = agreement_table(codings, coders, codes, statuses=statuses, segments=ids)
     rows = disagreements(codings, coders, codes, segments, statuses=statuses)

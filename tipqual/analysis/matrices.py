@@ -25,9 +25,11 @@ from typing import Any
 
 import pandas as pd
 
+from tipqual.analysis.view import StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError
+from tipqual.records import APPLIED_STATUSES, Coding, Segment
 
-DEFAULT_STATUSES = ("human", "accepted")
+DEFAULT_STATUSES = APPLIED_STATUSES
 CODING_COLUMNS = ["case", "source", "segment", "n", "role", "length", "code", "coder",
                   "status", "span_start", "span_end", "text"]
 
@@ -44,18 +46,14 @@ class CodingData:
     respondent_chars: dict[str, int] = field(default_factory=dict)
 
 
-def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
-         coders: Iterable[str] | None = None, code: str | None = None,
-         segments: Iterable[Any] | None = None) -> CodingData:
-    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData.
-
-    ``segments`` are the study's segments when the caller has already read them all.
-    """
+def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
+         coders: Iterable[str] | None = None, code: str | None = None) -> CodingData:
+    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData."""
     from tipqual.records import STATUSES
 
-    book = project.codebook()
+    book = study.codebook()
     if book is None:
-        raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
+        raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=study.path)
     statuses = sorted(set(statuses))
     for status in statuses:
         if status not in STATUSES:
@@ -63,21 +61,21 @@ def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
     codes = book.subtree(book.code(code).id) if code is not None else book.ids
     if coders is not None:
         coders = sorted(set(coders))
-        known = set(project.coders())
+        known = set(study.coders())
         unknown = [c for c in coders if c not in known]
         if unknown:
             raise CodingError(f"unknown coder {unknown[0]!r}; the study's coders are: "
-                              f"{', '.join(sorted(known)) or 'none'}", path=project.path)
-    segments = {s.id: s for s in (project.segments() if segments is None else segments)}
+                              f"{', '.join(sorted(known)) or 'none'}", path=study.path)
+    segments = {s.id: s for s in study.segments()}
     rows = []
-    for c in project.codings(statuses=statuses, coders=coders, codes=codes):
+    for c in study.codings(statuses=statuses, coders=coders, codes=codes):
         seg = segments[c.segment]
         rows.append((seg.case or seg.source, seg.source, seg.id, seg.n, seg.role,
                      len(seg.text), c.code, c.coder, c.status, c.span_start, c.span_end,
                      _quote_text(seg, c)))
     frame = pd.DataFrame(rows, columns=CODING_COLUMNS)
     frame[["span_start", "span_end"]] = frame[["span_start", "span_end"]].astype("Int64")
-    case_ids = {c.id for c in project.cases()}
+    case_ids = {c.id for c in study.cases()}
     case_ids.update(s.case or s.source for s in segments.values())
     chars: dict[str, int] = {}
     for seg in segments.values():
@@ -86,11 +84,11 @@ def load(project: Any, *, statuses: Iterable[str] = DEFAULT_STATUSES,
             chars[key] = chars.get(key, 0) + len(seg.text)
     return CodingData(codings=frame, cases=sorted(case_ids), codes=codes,
                       code_names={c.id: c.name for c in book.codes if c.id in codes},
-                      attributes={c.id: dict(c.attributes) for c in project.cases()},
+                      attributes={c.id: dict(c.attributes) for c in study.cases()},
                       respondent_chars=chars)
 
 
-def _quote_text(segment: Any, coding: Any) -> str:
+def _quote_text(segment: Segment, coding: Coding) -> str:
     start, end = _span(len(segment.text), coding.span_start, coding.span_end)
     return segment.text[start:end]
 
@@ -138,7 +136,8 @@ def coverage(data: CodingData) -> pd.DataFrame:
     frame = pd.DataFrame(0.0, index=pd.Index(data.cases, name="case"), columns=data.codes)
     respondent = data.codings[data.codings["role"] == "respondent"]
     covered: dict[tuple[str, str], int] = {}
-    for (case, code, _segment), group in respondent.groupby(["case", "code", "segment"]):
+    for keys, group in respondent.groupby(["case", "code", "segment"]):
+        case, code = str(keys[0]), str(keys[1])
         length = int(group["length"].iloc[0])
         spans = sorted(_span(length, _int(a), _int(b))
                        for a, b in zip(group["span_start"], group["span_end"], strict=False))
@@ -155,16 +154,17 @@ def _int(value: Any) -> int | None:
 
 
 def _union_length(spans: list[tuple[int, int]]) -> int:
-    total, cur_start, cur_end = 0, None, None
+    """Characters covered by sorted spans, overlaps counted once."""
+    total, current = 0, None
     for start, end in spans:
-        if cur_end is None or start > cur_end:
-            if cur_end is not None:
-                total += cur_end - cur_start
-            cur_start, cur_end = start, end
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = (start, end)
         else:
-            cur_end = max(cur_end, end)
-    if cur_end is not None:
-        total += cur_end - cur_start
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        total += current[1] - current[0]
     return total
 
 

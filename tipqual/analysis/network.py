@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tipqual.analysis.view import StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.output.files import write_text
+from tipqual.records import APPLIED_STATUSES, Mention
 
-DEFAULT_STATUSES = ("human", "accepted")
-# The suggest stage records a key per segment when it has stored that segment's mentions.
-MENTION_STAGES = ("suggest", "mentions")
+DEFAULT_STATUSES = APPLIED_STATUSES
 GRAPH_FORMATS = (".graphml", ".gexf")
 
 
@@ -53,38 +53,20 @@ class NetworkData:
     codes: list[str] = field(default_factory=list)
 
 
-def project_mentions(project: Any, codebook: Any,
-                     segments: Iterable[Any] | None = None) -> list[Any]:
-    """The study's mentions: stored ones when a stage covered every segment, else computed.
-
-    ``segments`` are the study's segments when the caller has already read them all.
-    """
-    segment_ids = project.segment_ids()
-    for stage in MENTION_STAGES:
-        keys = project.stage_keys(stage)
-        if segment_ids and segment_ids <= set(keys):
-            return project.mentions()
-    try:
-        from tipqual.nlp.pipeline import find_mentions
-    except ImportError:
-        return project.mentions()
-    return list(find_mentions(project.segments() if segments is None else segments, codebook))
-
-
-def load(project: Any, *, mentions: Iterable[Any] | None = None,
-         statuses: Iterable[str] = DEFAULT_STATUSES,
-         segments: list[Any] | None = None) -> NetworkData:
+def load(study: StudyView, *, mentions: Iterable[Mention] | None = None,
+         statuses: Iterable[str] = DEFAULT_STATUSES) -> NetworkData:
     """Read cases, the registry, respondent mentions and segment codes from a study.
 
-    ``segments`` are the study's segments when the caller has already read them all.
+    ``mentions`` are the stakeholder mentions to count (default: the study's stored ones;
+    :func:`tipqual.nlp.mentions.study_mentions` gives them current for every segment).
     """
-    book = project.codebook()
+    book = study.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so no stakeholder registry; "
-                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
+                          f"{NO_CODEBOOK_ADVICE}", path=study.path)
     if mentions is None:
-        mentions = project_mentions(project, book, segments)
-    by_id = {s.id: s for s in (project.segments() if segments is None else segments)}
+        mentions = study.mentions()
+    by_id = {s.id: s for s in study.segments()}
     citations = []
     for m in mentions:
         seg = by_id.get(m.segment)
@@ -98,10 +80,10 @@ def load(project: Any, *, mentions: Iterable[Any] | None = None,
     position = {c: i for i, c in enumerate(book.ids)}
     seg_codes: dict[str, set[str]] = {}
     cited_segments = sorted({c[2] for c in citations})
-    for coding in project.codings(statuses=sorted(set(statuses)), segments=cited_segments):
+    for coding in study.codings(statuses=sorted(set(statuses)), segments=cited_segments):
         if coding.code in position:
             seg_codes.setdefault(coding.segment, set()).add(coding.code)
-    cases = {c.id: c for c in project.cases()}
+    cases = {c.id: c for c in study.cases()}
     case_ids = sorted(set(cases) | {s.case or s.source for s in by_id.values()})
     return NetworkData(
         cases=case_ids,
@@ -234,18 +216,20 @@ def write_graph(graph: Any, path: str | Path) -> None:
     write_text(path, text, error=ReportError, what="network")
 
 
-def build(project: Any, *, mentions: Iterable[Any] | None = None,
-          statuses: Iterable[str] = DEFAULT_STATUSES,
-          segments: list[Any] | None = None) -> tuple[NetworkData, Any]:
-    """Load a study and return its network data and bipartite graph (``segments``: see load)."""
-    data = load(project, mentions=mentions, statuses=statuses, segments=segments)
+def build(study: StudyView, *, mentions: Iterable[Mention] | None = None,
+          statuses: Iterable[str] = DEFAULT_STATUSES) -> tuple[NetworkData, Any]:
+    """Load a study and return its network data and bipartite graph (``mentions``: see load)."""
+    data = load(study, mentions=mentions, statuses=statuses)
     return data, bipartite(data)
 
 
-def write_network(project: Any, out: str | Path, *, table: str | Path | None = None,
+def write_network(study: StudyView, out: str | Path, *, table: str | Path | None = None,
                   figure: str | Path | None = None,
-                  projection_out: str | Path | None = None) -> dict[str, Any]:
+                  projection_out: str | Path | None = None,
+                  mentions: Iterable[Mention] | None = None) -> dict[str, Any]:
     """Build a study's network and write the graph, and optionally ranking, map, projection.
+
+    ``mentions``: see :func:`load`.
 
     Every output's format is checked before anything is computed or written. Returns a
     summary: ``files`` written, ``cases``, ``stakeholders`` cited and ``edges``.
@@ -258,8 +242,8 @@ def write_network(project: Any, out: str | Path, *, table: str | Path | None = N
         if path is not None and Path(path).suffix.lower() not in formats:
             raise ReportError(f"unknown {what} format {Path(path).suffix or '(none)'!r}; use "
                               f"{' or '.join(formats)}", path=path)
-    data, graph = build(project)
-    codes = stakemap.victim_codes(project.codebook()) if figure is not None else []
+    data, graph = build(study, mentions=mentions)
+    codes = stakemap.victim_codes(study.codebook()) if figure is not None else []
     if figure is not None and not codes:
         raise ReportError("the codebook has no victim-support code (one of "
                           f"{', '.join(stakemap.VICTIM_CODES)}), so the map cannot place "

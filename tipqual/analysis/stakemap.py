@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import ReportError
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 VICTIM_CODES = ("victim-services", "referral", "protection")
 FIGURE_FORMATS = (".svg", ".png")
@@ -33,8 +36,8 @@ AXES = (0.09, 0.2, 0.89, 0.72)  # left, bottom, width, height: room below for th
 X_LIMIT = 1.06
 Y_LIMITS = (-0.24, 1.2)
 MAX_DIAMETER, MIN_DIAMETER, CIRCLE_GAP = 56.0, 12.0, 4.0  # points
-RC = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path", "font.family": "DejaVu Sans",
-      "font.size": 10}
+RC: dict[RcKeyType, Any] = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path",
+                            "font.family": "DejaVu Sans", "font.size": 10}
 
 
 def victim_codes(codebook: Any) -> list[str]:

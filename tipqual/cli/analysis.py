@@ -67,10 +67,11 @@ def network(project: Path, out: Path, table: Path | None, figure: Path | None,
       tipqual network study.db --out network.graphml --table ranking.csv --figure map.svg
     """
     from tipqual.analysis.network import write_network
+    from tipqual.nlp.mentions import study_mentions
 
     with open_project(project) as p:
         summary = write_network(p, out, table=table, figure=figure,
-                                projection_out=projection)
+                                projection_out=projection, mentions=study_mentions(p))
     click.echo(f"Wrote {', '.join(str(f) for f in summary['files'])}: "
                f"{summary['cases']} cases, {summary['stakeholders']} stakeholders cited, "
                f"{summary['edges']} links")

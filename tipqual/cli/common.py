@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ class OutputFile(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Refuse a wrong extension, and a study (an easy slip: ``--out study.db``)."""
-        path = Path(super().convert(value, param, ctx))
+        # click's stubs allow str, bytes or a path-like here (path_type=Path gives a Path)
+        path = Path(os.fsdecode(super().convert(value, param, ctx)))
         if self.suffixes and path.suffix.lower() not in self.suffixes:
             found = repr(path.suffix) if path.suffix else "a name without extension"
             raise TipqualError(f"this output is written as {' or '.join(self.suffixes)}, not "
@@ -68,7 +70,9 @@ def progress_enabled() -> bool:
 
 def progress_bar(length: int, label: str) -> Any:
     """click's progress bar on stderr: the :data:`tipqual.records.Progress` the stages take."""
-    return click.progressbar(length=length, label=label, file=sys.stderr)
+    # a stage may name the item it is on (``bar.update(1, "cso-03.docx")``); show it
+    return click.progressbar(length=length, label=label, file=sys.stderr,
+                             item_show_func=lambda item: item)
 
 
 def progress() -> Any:

@@ -36,6 +36,7 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
       tipqual report study.db --out findings.html --templates my-templates/
     """
     from tipqual.errors import ReportError
+    from tipqual.nlp.mentions import study_mentions
     from tipqual.report.writer import write_report
 
     names = None
@@ -45,7 +46,7 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
             raise ReportError("--coders needs two or more names, e.g. --coders alice,bob")
     with open_project(project) as p:
         files = write_report(p, out, templates=templates, notes=notes, coders=names,
-                             case_noun=case_noun)
+                             case_noun=case_noun, mentions=study_mentions(p))
     click.echo("Wrote " + ", ".join(str(f) for f in files))
 
 

@@ -517,16 +517,18 @@ def _stakeholder(entry: Any, report: _Report, seen: dict[str, int],
         report.add(items["id"][1], f"duplicate stakeholder id; already used at line "
                                    f"{seen[sid]}", sid)
     seen[sid] = entry.start_mark.line + 1
+    name = _text(items, "name", report, sid, entry, required=True) or ""
+    aliases = _strings(items, "aliases", report, sid)  # after name: reports keep their order
     item = {"id": sid,
-            "name": _text(items, "name", report, sid, entry, required=True) or "",
-            "aliases": _strings(items, "aliases", report, sid),
+            "name": name,
+            "aliases": aliases,
             "sector": _choice(items, "sector", SECTORS, report, sid) or "other",
             "level": _choice(items, "level", LEVELS, report, sid),
             "description": _text(items, "description", report, sid, entry) or ""}
     alias_node = items["aliases"][1] if "aliases" in items else None
     nodes = {n.value: n for n in alias_node.value if _is(n, "scalar")} \
         if alias_node is not None and _is(alias_node, "seq") else {}
-    for alias in item["aliases"]:
+    for alias in aliases:
         key = " ".join(alias.lower().split())
         if owners.get(key, sid) != sid:
             report.add(nodes.get(alias, alias_node), f"the alias '{alias}' also belongs to "

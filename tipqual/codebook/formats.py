@@ -253,9 +253,10 @@ def write_xlsx(book: Codebook, out: str | Path) -> None:
 
     wb = Workbook()
     wb.remove(wb.active)
-    sheets = [("codes", CODE_COLUMNS, [_code_row(c) for c in book.codes]),
-              ("codebook", ("field", "value"), [["name", book.name], ["version", book.version],
-                                               ["description", book.description or None]])]
+    sheets: list[tuple[str, tuple[str, ...], list[list[Any]]]] = [
+        ("codes", CODE_COLUMNS, [_code_row(c) for c in book.codes]),
+        ("codebook", ("field", "value"), [["name", book.name], ["version", book.version],
+                                         ["description", book.description or None]])]
     if book.stakeholders:
         sheets.append(("stakeholders", STAKEHOLDER_COLUMNS, [
             [s.id, s.name, _join(s.aliases), s.sector, s.level, s.description or None]
@@ -310,7 +311,7 @@ def read_xlsx(path: str | Path) -> Codebook:
     finally:
         wb.close()
     codes = [_code_from_row(row, n, path) for n, row in rows]
-    stakeholders = [Stakeholder(id=r["id"], name=r["name"] or "",
+    stakeholders = [Stakeholder(id=r["id"] or "", name=r["name"] or "",
                                 aliases=_split(r.get("aliases")),
                                 sector=r.get("sector") or "other", level=r.get("level") or None,
                                 description=r.get("description") or "") for n, r in people]
@@ -352,9 +353,10 @@ def _code_from_row(row: dict[str, str | None], n: int, path: Path) -> Code:
     if (row.get("patterns") or "").strip():
         try:
             patterns = json.loads(row["patterns"] or "")
-        except ValueError as exc:
+        except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise CodebookError(f"sheet 'codes' row {n} (code '{row['id']}'): the patterns "
-                                f"are not valid JSON ({exc.msg}); write them as a JSON list",
+                                f"are not valid JSON ({detail}); write them as a JSON list",
                                 path=path, line=n) from None
     codable = (row.get("codable") or "true").strip().lower() not in ("false", "no", "0")
     return Code(id=(row["id"] or "").strip(), name=row.get("name") or "",

@@ -203,9 +203,9 @@ class ReviewSession:
             self.skip()
             return "skipped"
         if key == "u":
-            d = self.undo()
-            return "nothing to undo" if d is None else (
-                f"undid {d.coding.status} {d.coding.code} for {d.coding.segment}")
+            undone = self.undo()
+            return "nothing to undo" if undone is None else (
+                f"undid {undone.coding.status} {undone.coding.code} for {undone.coding.segment}")
         if key == "q":
             return "quit"
         return KEYS_HELP

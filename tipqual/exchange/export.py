@@ -29,9 +29,10 @@ from typing import Any
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml
 from tipqual.output.files import write_bytes, zip_bytes
+from tipqual.records import APPLIED_STATUSES
 
 NS = qdaxml.PROJECT_NS
-EXPORTED_STATUSES = ("human", "accepted")
+EXPORTED_STATUSES = APPLIED_STATUSES
 
 
 def _q(name: str) -> str:

@@ -25,8 +25,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from tipqual.errors import ExchangeError
+
+if TYPE_CHECKING:
+    from tipqual.codebook.model import Code, Codebook
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -155,7 +159,7 @@ class QdaCode:
     """A code read from QDA-XML: its GUID (normalised), the tipqual code, and its codability."""
 
     guid: str
-    code: object  # tipqual.codebook.model.Code
+    code: Code
     codable: bool
 
 
@@ -196,6 +200,17 @@ def _has_codable_field() -> bool:
     return any(f.name == "codable" for f in dataclasses.fields(Code))
 
 
+class _CodeFields(TypedDict):
+    """The keyword arguments :func:`read_codes` gives :class:`~tipqual.codebook.model.Code`."""
+
+    id: str
+    name: str
+    parent: str | None
+    color: str | None
+    definition: str
+    codable: NotRequired[bool]
+
+
 def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[QdaCode]:
     """Every ``<Code>`` under a ``<Codes>`` element, pre-order, with ids, parents and GUIDs."""
     from tipqual.codebook.model import Code
@@ -212,7 +227,7 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
             codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \
                 not in ("false", "0")
             color = _normal_color(attr(code_el, "color"))
-            fields = {"id": code_id, "name": name, "parent": parent, "color": color,
+            fields: _CodeFields = {"id": code_id, "name": name, "parent": parent, "color": color,
                       "definition": child_text(code_el, "Description").strip()}
             if with_codable:
                 fields["codable"] = codable
@@ -227,7 +242,7 @@ def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[Qda
 
 
 def codes_from_element(codes_el: ET.Element, *, categories: set[str] | None = None,
-                       path: str | Path | None = None) -> list:
+                       path: str | Path | None = None) -> list[Code]:
     """The codes of a ``<Codes>`` element as :class:`~tipqual.codebook.model.Code`s.
 
     Nesting gives each code its parent.
@@ -251,16 +266,19 @@ def _normal_color(value: str | None) -> str | None:
     return value.upper()
 
 
-def _ordered_tree(codebook) -> list[tuple[object, list]]:
+_Node = tuple["Code", list["_Node"]]  # a code and the subtrees of its children
+
+
+def _ordered_tree(codebook: Codebook) -> list[_Node]:
     """Codes as a forest in codebook order; unknown parents and cycles become top level."""
     ids = {c.id for c in codebook.codes}
-    kids: dict[str | None, list] = {}
+    kids: dict[str | None, list[Code]] = {}
     for c in codebook.codes:
         parent = c.parent if c.parent in ids and c.parent != c.id else None
         kids.setdefault(parent, []).append(c)
     placed: set[str] = set()
 
-    def build(code) -> tuple[object, list]:
+    def build(code: Code) -> _Node:
         placed.add(code.id)
         return code, [build(k) for k in kids.get(code.id, []) if k.id not in placed]
 
@@ -271,7 +289,7 @@ def _ordered_tree(codebook) -> list[tuple[object, list]]:
     return forest
 
 
-def codes_to_element(codebook, parent_el: ET.Element, ns: str, *,
+def codes_to_element(codebook: Codebook, parent_el: ET.Element, ns: str, *,
                      categories: set[str] | frozenset[str] = frozenset(),
                      note_refs: dict[str, list[str]] | None = None) -> ET.Element | None:
     """Append ``<Codes>`` (nested ``<Code>`` with ``<Description>``) to ``parent_el``.
@@ -283,7 +301,7 @@ def codes_to_element(codebook, parent_el: ET.Element, ns: str, *,
         return None
     codes_el = ET.SubElement(parent_el, qname(ns, "Codes"))
 
-    def emit(where: ET.Element, node: tuple[object, list]) -> None:
+    def emit(where: ET.Element, node: _Node) -> None:
         code, kids = node
         codable = getattr(code, "codable", True) and code.id not in categories
         el = ET.SubElement(where, qname(ns, "Code"), {

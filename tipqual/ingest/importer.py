@@ -481,7 +481,7 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
                 except IngestError as exc:
                     bad.append(exc)
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(1, path.name)
         if bad and not skip_bad:
             raise _bad_files_error(bad)
         report.skipped = [(e.path or "", e.message) for e in bad]

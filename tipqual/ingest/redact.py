@@ -131,7 +131,7 @@ class Redactor:
 
     def _build_variants(self, people: list[str]) -> dict[str, str]:
         """Map each matchable name variant to the person it stands for (normalised)."""
-        self._spelling = {}
+        self._spelling: dict[str, str] = {}  # normalised name -> spelling as first given
         for person in people:
             if _norm("PERSON", person):
                 self._spelling.setdefault(_norm("PERSON", person), " ".join(person.split()))

@@ -17,10 +17,13 @@ import zipfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import ReportError
 from tipqual.output.files import repack, safe_cell, write_bytes, write_text
+
+if TYPE_CHECKING:
+    from tipqual.analysis.view import StudyView
 
 FIXED_DATE = datetime(2000, 1, 1)
 MAX_CELL = 32_767  # Excel's limit on the characters of one cell
@@ -182,7 +185,7 @@ def save_workbook(wb: Any, path: str | Path) -> None:
     write_bytes(path, repack(buffer.getvalue()), error=ReportError, what="workbook")
 
 
-def write_matrices(project: Any, out: str | Path, *, sheet: str | None = None,
+def write_matrices(study: StudyView, out: str | Path, *, sheet: str | None = None,
                    coders: list[str] | None = None, statuses: list[str] | None = None,
                    code: str | None = None, by_coder: bool = False) -> list[str]:
     """Compute a study's matrices and write them to ``.xlsx`` (all) or ``.csv`` (one sheet).
@@ -198,7 +201,7 @@ def write_matrices(project: Any, out: str | Path, *, sheet: str | None = None,
     if sheet is not None and suffix != ".csv":
         raise ReportError("--sheet chooses the table of a .csv file; an .xlsx gets them all",
                           path=out)
-    data = matrices.load(project, statuses=statuses or matrices.DEFAULT_STATUSES,
+    data = matrices.load(study, statuses=statuses or matrices.DEFAULT_STATUSES,
                          coders=coders, code=code)
     tables = matrices.sheets(data, by_coder=by_coder)
     if suffix == ".csv":
@@ -208,7 +211,8 @@ def write_matrices(project: Any, out: str | Path, *, sheet: str | None = None,
                               path=out)
         write_csv(tables[name], out)
         return [name]
-    book = project.codebook()
+    book = study.codebook()
+    assert book is not None  # matrices.load refuses a study without one
     codes = [{"code": c.id, "name": c.name, "parent": c.parent or "",
               "definition": c.definition} for c in book.codes if c.id in data.codes]
     write_workbook(tables, out, code_names=data.code_names, codes_sheet=codes)

@@ -15,13 +15,21 @@ import hashlib
 import json
 import re
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any
 
+from tipqual.analysis.view import Snapshot, StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
+from tipqual.records import APPLIED_STATUSES, Coding, Mention, Segment
 from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
-STATUSES = ("human", "accepted")
+if TYPE_CHECKING:
+    from tipqual.analysis.network import NetworkData
+    from tipqual.codebook.model import Codebook
+
+STATUSES = APPLIED_STATUSES
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
 THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
 KAPPA_BANDS = ("almost perfect", "substantial", "moderate", "fair", "slight", "poor",
@@ -45,48 +53,49 @@ def case_noun(spec: str | None) -> tuple[str, str]:
     return one, many or one + "s"
 
 
-def build_context(project: Any, *, coders: list[str] | None = None,
+def build_context(study: StudyView, *, coders: list[str] | None = None,
                   notes: str | None = None, noun: tuple[str, str] = DEFAULT_CASE_NOUN,
-                  graph: tuple[Any, Any] | None = None,
-                  segments: list[Any] | None = None) -> dict[str, Any]:
-    """Gather the whole report context of a study (a :class:`tipqual.store.project.Project`).
+                  graph: tuple[NetworkData, Any] | None = None,
+                  mentions: Iterable[Mention] | None = None) -> dict[str, Any]:
+    """Gather the whole report context of a study (any :class:`~tipqual.analysis.view.StudyView`).
 
     ``coders`` chooses the coders compared for agreement (default: the two human coders with
     the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
     ``graph`` is a ``(NetworkData, graph)`` pair already built with
-    :func:`tipqual.analysis.network.build`;
-    ``segments`` all the study's segments, when the caller has already read them.
+    :func:`tipqual.analysis.network.build`, else it is built from ``mentions`` (default: the
+    study's stored mentions).
     """
     from tipqual.analysis import matrices, network
-    book = project.codebook()
+    study = study if isinstance(study, Snapshot) else Snapshot(study)
+    book = study.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
-                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
-    segments = list(project.segments()) if segments is None else segments
-    codings = project.codings()
-    data = matrices.load(project, segments=segments)
+                          f"{NO_CODEBOOK_ADVICE}", path=study.path)
+    segments = list(study.segments())
+    codings = study.codings()
+    data = matrices.load(study)
     counts = matrices.counts(data)
-    net_data, net_graph = graph if graph is not None else network.build(project)
-    cases = _cases(project, segments)
+    net_data, net_graph = graph if graph is not None else network.build(study, mentions=mentions)
+    cases = _cases(study, segments)
     ctx: dict[str, Any] = {
-        "study": _study(project, segments, cases, noun),
+        "study": _study(study, segments, cases, noun),
         "cases": cases,
         "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
-        "codebook": _codebook(book, project),
+        "codebook": _codebook(book, study),
         "coders": _coders(codings),
         "suggestions": _suggestions(codings),
-        "agreement": _agreement(project, codings, coders, segments),
+        "agreement": _agreement(study, book, codings, coders),
         "findings": _findings(book, counts, segments, codings, cases),
         "matrix": _matrix(book, data),
         "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph,
                                       len(cases)),
         "notes": notes,
         "provenance": {"tipqual_version": __version__, "codebook_sha256": book.sha256,
-                       "study_sha256": study_hash(project, segments, codings)},
+                       "study_sha256": study_hash(study)},
     }
     ctx["title"] = f"Findings: {ctx['study']['name']}"
     ctx["key_findings"] = _key_findings(ctx["findings"], len(cases))
-    ctx["coreq"] = coreq_items(ctx, project, segments, STATUSES)
+    ctx["coreq"] = coreq_items(ctx, codings, segments, STATUSES)
     return ctx
 
 
@@ -96,24 +105,24 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _cases(project: Any, segments: list[Any]) -> list[dict[str, Any]]:
+def _cases(study: StudyView, segments: list[Segment]) -> list[dict[str, Any]]:
     sources: dict[str, list[str]] = {}
     words: Counter = Counter()
-    for src in project.sources():
+    for src in study.sources():
         sources.setdefault(src.case or src.id, []).append(src.id)
     for seg in segments:
         words[seg.case or seg.source] += _words(seg.text)
-    attrs = {c.id: c.attributes for c in project.cases()}
+    attrs = {c.id: c.attributes for c in study.cases()}
     ids = sorted(set(attrs) | set(sources))
     return [{"id": i, "attributes": dict(sorted(attrs.get(i, {}).items())),
              "sources": sources.get(i, []), "words": words[i]} for i in ids]
 
 
-def _period(project: Any, cases: list[dict[str, Any]]) -> str | None:
+def _period(study: StudyView, cases: list[dict[str, Any]]) -> str | None:
     """First and last interview date, from ``*date*`` case attributes or source metadata."""
     dates = {v for c in cases for k, v in c["attributes"].items()
              if "date" in k.lower() and _DATE.match(v)}
-    dates |= {str(s.meta.get("date")) for s in project.sources()
+    dates |= {str(s.meta.get("date")) for s in study.sources()
               if _DATE.match(str(s.meta.get("date", "")))}
     if not dates:
         return None
@@ -121,29 +130,29 @@ def _period(project: Any, cases: list[dict[str, Any]]) -> str | None:
     return first if first == last else f"{first} to {last}"
 
 
-def _study(project: Any, segments: list[Any], cases: list[dict[str, Any]],
+def _study(study: StudyView, segments: list[Segment], cases: list[dict[str, Any]],
            noun: tuple[str, str]) -> dict[str, Any]:
-    sources = project.sources()
+    sources = study.sources()
     roles = Counter(s.role for s in segments)
     return {
-        "name": project.meta("name") or project.path.stem,
+        "name": study.meta("name") or study.path.stem,
         "cases": len(cases),
         "interviews": len(sources),
         "segments": len(segments),
         "respondent_segments": roles["respondent"],
         "words": sum(_words(s.text) for s in segments),
         "respondent_words": sum(_words(s.text) for s in segments if s.role == "respondent"),
-        "period": _period(project, cases),
+        "period": _period(study, cases),
         "formats": dict(sorted(Counter(s.format for s in sources).items())),
         "noun": {"one": noun[0], "many": noun[1]},
     }
 
 
-def _codebook(book: Any, project: Any) -> dict[str, Any]:
+def _codebook(book: Codebook, study: StudyView) -> dict[str, Any]:
     return {
         "name": book.name, "version": book.version, "sha256": book.sha256,
         "description": book.description,
-        "versions": len(project.codebook_history()),
+        "versions": len(study.codebook_history()),
         "codes": [{"id": c.id, "name": c.name, "definition": c.definition,
                    "parent": c.parent, "depth": book.depth(c.id)} for c in book.codes],
     }
@@ -187,9 +196,9 @@ def _suggestions(codings: list[Any]) -> dict[str, Any]:
         who = _suggester(c)
         if who is not None:
             table.setdefault(who, Counter())[c.status] += 1
-    rows = [{"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
-             "rejected": n["rejected"], "total": sum(n.values())}
-            for s, n in sorted(table.items())]
+    rows: list[dict[str, Any]] = [
+        {"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
+         "rejected": n["rejected"], "total": sum(n.values())} for s, n in sorted(table.items())]
     totals = {k: sum(r[k] for r in rows) for k in ("suggested", "accepted", "rejected", "total")}
     return {"rows": rows, "totals": totals}
 
@@ -200,15 +209,15 @@ def _default_coders(codings: list[Any]) -> list[str]:
     return sorted(ranked[:2])
 
 
-def _agreement(project: Any, codings: list[Any], coders: list[str] | None,
-               segments: list[Any]) -> dict | None:
+def _agreement(study: StudyView, book: Codebook, codings: list[Coding],
+               coders: list[str] | None) -> dict | None:
     """Agreement per code between the chosen coders, with readings; None with fewer than two."""
     from tipqual.analysis import agreement
     chosen = list(coders) if coders else _default_coders(codings)
     if len(chosen) < 2:
         return None
-    table = agreement.compare_coders(project, chosen, segments=segments).table
-    names = {c.id: c.name for c in project.codebook().codes}
+    table = agreement.compare_coders(study, chosen).table
+    names = {c.id: c.name for c in book.codes}
 
     def row(item: Any) -> dict[str, Any]:
         k, a = item.kappa.value, item.alpha.value
@@ -261,7 +270,7 @@ def quote_key(n_coders: int, length: int, order: tuple[str, int], own: bool = Tr
 
 
 def choose_quotes(candidates: list[dict[str, Any]], k: int,
-                  used: set[str] = frozenset()) -> list[dict[str, Any]]:
+                  used: AbstractSet[str] = frozenset()) -> list[dict[str, Any]]:
     """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
     ranked = sorted(candidates, key=lambda c: quote_key(
         c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True)))
@@ -395,7 +404,7 @@ def _matrix(book: Any, data: Any) -> dict[str, Any]:
     for case, code, segment in zip(frame["case"], frame["code"], frame["segment"], strict=False):
         segments.setdefault((str(case), str(code)), set()).add(str(segment))
     subtrees = {c: book.subtree(c) for c in codes}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case in data.cases:
         counts = [len(set().union(*(segments.get((str(case), s), set()) for s in subtrees[c])))
                   for c in codes]
@@ -411,7 +420,8 @@ def _matrix(book: Any, data: Any) -> dict[str, Any]:
 
 
 def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
-    rows = [{"id": str(sid), "name": str(r["name"]), "sector": str(r["sector"]),
+    rows: list[dict[str, Any]] = [{"id": str(sid), "name": str(r["name"]),
+                                   "sector": str(r["sector"]),
              "cases": int(r["cases"]), "mentions": int(r["mentions"]),
              "centrality": float(r["centrality"])}
             for sid, r in ranking.iterrows()]
@@ -433,31 +443,27 @@ def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
 
 # --- provenance -------------------------------------------------------------------------------
 
-def study_hash(project: Any, segments: list[Any] | None = None,
-               codings: list[Any] | None = None) -> str:
-    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps).
-
-    ``segments`` and ``codings`` are all of the study's, when the caller has already read them.
-    """
+def study_hash(study: StudyView) -> str:
+    """SHA-256 of a study's logical content (not its SQLite bytes, which carry timestamps)."""
     h = hashlib.sha256()
     encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # as json.dumps, once
 
     def feed(*parts: Any) -> None:
         h.update(encode(parts).encode("utf-8") + b"\n")
 
-    info = project.codebook_info()
+    info = study.codebook_info()
     feed("codebook", info["sha256"] if info else None)
-    for case in project.cases():
+    for case in study.cases():
         feed("case", case.id, case.attributes)
-    for src in project.sources():
+    for src in study.sources():
         feed("source", src.id, src.case, src.sha256,
              hashlib.sha256(src.text.encode("utf-8")).hexdigest())
-    for seg in project.segments() if segments is None else segments:
+    for seg in study.segments():
         feed("segment", seg.id, seg.speaker, seg.role, seg.start, seg.end)
-    for c in project.codings() if codings is None else codings:
+    for c in study.codings():
         # scores are left out: a suggester's confidence is a property of its run (recorded in
         # the coding's provenance), not of what the study holds
         feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)
-    for m in project.mentions():
+    for m in study.mentions():
         feed("mention", m.segment, m.stakeholder, m.start, m.end)
     return h.hexdigest()

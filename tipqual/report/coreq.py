@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from tipqual.records import Coding, Segment
 from tipqual.version import __version__
 
 
-def _saturation(codes: list[str], project: Any, segments: list[Any],
+def _saturation(codes: list[str], codings: list[Coding], segments: list[Segment],
                 statuses: tuple[str, ...]) -> list[tuple[str, int]]:
     """New codes first seen in each case, in case order (a data-saturation indicator)."""
     case_of = {s.id: s.case or s.source for s in segments}
     merged: dict[str, set[str]] = {}
-    for c in project.codings(statuses=statuses):
+    for c in codings:
+        if c.status not in statuses:
+            continue
         merged.setdefault(case_of[c.segment], set()).add(c.code)
     seen: set[str] = set()
     out = []
@@ -30,7 +33,7 @@ def _saturation(codes: list[str], project: Any, segments: list[Any],
     return out
 
 
-def coreq_items(ctx: dict[str, Any], project: Any, segments: list[Any],
+def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segment],
                 statuses: tuple[str, ...]) -> list[dict[str, str]]:
     """The COREQ (Tong et al. 2007) checklist items that the study's own data answer."""
     study, noun = ctx["study"], ctx["study"]["noun"]
@@ -79,7 +82,7 @@ def coreq_items(ctx: dict[str, Any], project: Any, segments: list[Any],
     if subs:
         items.append(("32", "Clarity of minor themes", f"{subs} sub-themes, reported under "
                       "their themes in the same way."))
-    new = _saturation([c["id"] for c in book["codes"]], project, segments, statuses)
+    new = _saturation([c["id"] for c in book["codes"]], codings, segments, statuses)
     if new:
         tail = [n for _, n in new[-3:]]
         verdict = ("the last three added no new code" if len(new) >= 4 and not any(tail)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def _para(doc: Any, text: str = "", style: str | None = None, bold: str = "") ->
 
 
 def _table(doc: Any, header: list[str], rows: list[list[Any]],
-           widths: list[float] | None = None, numeric: set[int] = frozenset(),
+           widths: list[float] | None = None, numeric: AbstractSet[int] = frozenset(),
            size: float = TABLE_PT, tight: bool = False) -> Any:
     """A grid table: bold header repeated on each page, small type, columns sized by weight.
 
@@ -81,7 +82,7 @@ def _table(doc: Any, header: list[str], rows: list[list[Any]],
     return table
 
 
-def _format_cells(doc: Any, grid: list[Any], numeric: set[int], size: float) -> None:
+def _format_cells(doc: Any, grid: list[Any], numeric: AbstractSet[int], size: float) -> None:
     """Table text style, right alignment of ``numeric`` columns and type size, cell by cell.
 
     Row by row, as python-docx's ``column.cells`` rebuilds every cell of the table on each

@@ -17,9 +17,12 @@ import tempfile
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import ReportError
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 HASH_SALT = "tipqual-report"
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
@@ -182,7 +185,7 @@ class Figure:
     png: bytes | None = None
 
 
-def _rc() -> dict[str, Any]:
+def _rc() -> dict[RcKeyType, Any]:
     return {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path", "font.family": "DejaVu Sans",
             "font.size": 8}
 

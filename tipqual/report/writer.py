@@ -16,11 +16,14 @@ figures and the Word package are written with fixed metadata.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tipqual.analysis.view import Snapshot, StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.output.files import write_text
+from tipqual.records import Mention
 
 FORMATS = (".html", ".md", ".docx")
 
@@ -80,23 +83,26 @@ def _write(path: Path, text: str) -> None:
     write_text(path, text, error=ReportError, what="report")
 
 
-def write_report(project: Any, out: str | Path, *, templates: str | Path | None = None,
+def write_report(study: StudyView, out: str | Path, *, templates: str | Path | None = None,
                  notes: str | Path | None = None, coders: list[str] | None = None,
-                 case_noun: str | None = None) -> list[Path]:
+                 case_noun: str | None = None,
+                 mentions: Iterable[Mention] | None = None) -> list[Path]:
     """Write a study's findings report to ``out`` (``.html``, ``.md`` or ``.docx``).
 
     ``templates`` is a folder whose templates replace the package's; ``notes`` a Markdown file
     rendered as the challenges and recommendations; ``coders`` the coders whose agreement is
-    reported; ``case_noun`` the word for a case ("organisation", or "person/people").
+    reported; ``case_noun`` the word for a case ("organisation", or "person/people");
+    ``mentions`` the stakeholder mentions the network counts (default: the stored ones).
     Returns the files written.
     """
-    return write_reports(project, [out], templates=templates, notes=notes, coders=coders,
-                         case_noun=case_noun)
+    return write_reports(study, [out], templates=templates, notes=notes, coders=coders,
+                         case_noun=case_noun, mentions=mentions)
 
 
-def write_reports(project: Any, outs: list[str | Path], *,
+def write_reports(study: StudyView, outs: list[str | Path], *,
                   templates: str | Path | None = None, notes: str | Path | None = None,
-                  coders: list[str] | None = None, case_noun: str | None = None) -> list[Path]:
+                  coders: list[str] | None = None, case_noun: str | None = None,
+                  mentions: Iterable[Mention] | None = None) -> list[Path]:
     """Write the report in several formats from one context (see :func:`write_report`)."""
     from tipqual.analysis import network
     from tipqual.report import context as rc
@@ -110,15 +116,15 @@ def write_reports(project: Any, outs: list[str | Path], *,
     if templates is not None:
         rr.environment("html", templates)  # refuse a missing folder before any work
     noun = rc.case_noun(case_noun)
-    if project.codebook() is None:
+    study = Snapshot(study)  # one read of each table, shared by the network and the context
+    book = study.codebook()
+    if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
-                          f"{NO_CODEBOOK_ADVICE}", path=project.path)
-    segments = list(project.segments())  # read once, shared by the network and the context
-    graph = network.build(project, segments=segments)
-    ctx = rc.build_context(project, coders=coders, notes=notes_text, noun=noun, graph=graph,
-                           segments=segments)
+                          f"{NO_CODEBOOK_ADVICE}", path=study.path)
+    graph = network.build(study, mentions=mentions)
+    ctx = rc.build_context(study, coders=coders, notes=notes_text, noun=noun, graph=graph)
     formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
-    figs = rr.figures(ctx, graph, project.codebook(), formats)
+    figs = rr.figures(ctx, graph, book, formats)
     written: list[Path] = []
     for out, suffix in zip(paths, suffixes, strict=False):
         if suffix == ".html":

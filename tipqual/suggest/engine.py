@@ -227,8 +227,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
         from tipqual.nlp.pipeline import build_pipeline
 
         nlp = build_pipeline(codebook, model)  # built once here, shared by forked workers
-    if trained_on:
-        clf = _fit(examples, labels, nlp)
+        if trained_on:
+            clf = _fit(examples, labels, nlp)
     context = {"codebook": _codebook_ref(codebook),
                "model": {"name": "tipqual.suggest.classifier.CodeClassifier",
                          "version": __version__,

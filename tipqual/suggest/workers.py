@@ -27,7 +27,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tipqual.errors import TipqualError
 
@@ -37,7 +37,7 @@ R = TypeVar("R")
 _POLL_SECONDS = 1.0
 
 
-def start_method() -> str:
+def start_method() -> Literal["fork", "spawn"]:
     """``fork`` on Linux when this process runs no other thread, else ``spawn``.
 
     Forked workers start at once and get the caller's objects as they are, unpickled; but
@@ -94,7 +94,9 @@ class _Pool:
                  workers: int):
         import multiprocessing
 
-        ctx = multiprocessing.get_context(start_method())
+        # One literal per call, so the type checker sees a context that has ``Process``.
+        ctx = (multiprocessing.get_context("fork") if start_method() == "fork"
+               else multiprocessing.get_context("spawn"))
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
         self.procs = [ctx.Process(target=_serve, daemon=True, name=f"tipqual-worker-{i}",

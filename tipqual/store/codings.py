@@ -1,0 +1,230 @@
+"""Codings and their audit log.
+
+:class:`AuditLog` appends one entry per change to a coding (who, which command, the state before
+and after) and reads the log back; :class:`CodingStore` adds, updates, removes and finds
+codings, each change audited in the same transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tipqual.errors import CodingError
+from tipqual.records import STATUSES, AuditEntry, Coding
+from tipqual.store.connection import Database, now
+
+CODING_COLUMNS = ("segment_id, code_id, coder, status, score, provenance, memo, "
+                  "span_start, span_end, created_at, updated_at")
+
+# One encoder for every audit record: json.dumps with options builds a new one per call.
+_AUDIT_JSON = json.JSONEncoder(sort_keys=True)
+
+State = dict[str, Any]
+
+
+def current_actor() -> str:
+    """Who is making the changes: ``$TIPQUAL_USER``, else the login name."""
+    try:
+        return os.environ.get("TIPQUAL_USER") or getpass.getuser()
+    except Exception:  # getuser raises when no user name can be found at all
+        return "unknown"
+
+
+def coding_from_row(row: sqlite3.Row) -> Coding:
+    return Coding(segment=row["segment_id"], code=row["code_id"], coder=row["coder"],
+                  status=row["status"], score=row["score"], provenance=row["provenance"],
+                  memo=row["memo"], span_start=row["span_start"], span_end=row["span_end"],
+                  created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+def coding_state(c: Coding) -> State:
+    """What an audit entry records of a coding (everything but its key and times)."""
+    return {"status": c.status, "score": c.score, "provenance": c.provenance, "memo": c.memo,
+            "span_start": c.span_start, "span_end": c.span_end}
+
+
+class AuditLog:
+    """The append-only log of changes to codings, stamped with ``actor`` and ``command``."""
+
+    def __init__(self, db: Database, command: str, actor: str):
+        self._db = db
+        self.command = command
+        self.actor = actor
+
+    def record(self, action: str, items: Sequence[tuple[Coding, State | None, State | None]]
+               ) -> None:
+        """Append one entry per ``(coding, before, after)`` (inside a transaction)."""
+        at = now()
+        self._db.writemany(
+            "INSERT INTO audit (at, actor, command, action, segment_id, code_id, coder, before, "
+            "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((at, self.actor, self.command, action, c.segment, c.code, c.coder,
+              None if b is None else _AUDIT_JSON.encode(b),
+              None if a is None else _AUDIT_JSON.encode(a)) for c, b, a in items))
+
+    def append(self, entries: Iterable[AuditEntry]) -> int:
+        """Copy audit entries from elsewhere (a merged copy), skipping ones already present."""
+        db = self._db
+        added = 0
+        with db.atomic():
+            for e in entries:
+                exists = db.rows(
+                    "SELECT 1 FROM audit WHERE at = ? AND actor = ? AND action = ? AND "
+                    "ifnull(segment_id, '') = ? AND ifnull(code_id, '') = ? AND "
+                    "ifnull(coder, '') = ?",
+                    (e.at, e.actor, e.action, e.segment or "", e.code or "", e.coder or ""))
+                if exists:
+                    continue
+                db.write("INSERT INTO audit (at, actor, command, action, segment_id, code_id, "
+                         "coder, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (e.at, e.actor, e.command, e.action, e.segment, e.code, e.coder,
+                          None if e.before is None else json.dumps(e.before, sort_keys=True),
+                          None if e.after is None else json.dumps(e.after, sort_keys=True)))
+                added += 1
+        return added
+
+    def entries(self, *, segment: str | None = None,
+                limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first (optionally for one segment, or the last ``limit``)."""
+        sql = "SELECT * FROM audit" + (" WHERE segment_id = ?" if segment else "")
+        params: list[Any] = [segment] if segment else []
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
+            params.append(limit)
+        else:
+            sql += " ORDER BY id"
+        return [AuditEntry(id=r["id"], at=r["at"], actor=r["actor"], command=r["command"],
+                           action=r["action"], segment=r["segment_id"], code=r["code_id"],
+                           coder=r["coder"],
+                           before=json.loads(r["before"]) if r["before"] else None,
+                           after=json.loads(r["after"]) if r["after"] else None)
+                for r in self._db.rows(sql, params)]
+
+
+class CodingStore:
+    """The codings of a study: every change goes through here and into the audit log."""
+
+    def __init__(self, db: Database, audit: AuditLog):
+        self._db = db
+        self._audit = audit
+
+    def put(self, coding: Coding) -> str:
+        """Add a coding, or update the one with the same key; audited.
+
+        Returns ``"added"``, ``"updated"`` or ``"unchanged"``.
+        """
+        if coding.status not in STATUSES:
+            raise CodingError(f"unknown status {coding.status!r}; use one of "
+                              f"{', '.join(STATUSES)}")
+        db = self._db
+        with db.atomic():
+            old = self._find(coding.key)
+            stamp = now()
+            if old is None:
+                if not db.rows("SELECT 1 FROM segments WHERE id = ?", (coding.segment,)):
+                    raise CodingError(f"unknown segment {coding.segment!r}; list them with "
+                                      "'tipqual segments'")
+                db.write(f"INSERT INTO codings ({CODING_COLUMNS}) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (coding.segment, coding.code, coding.coder, coding.status,
+                          coding.score, coding.provenance, coding.memo, coding.span_start,
+                          coding.span_end, coding.created_at or stamp,
+                          coding.updated_at or stamp))
+                self._audit.record("add", [(coding, None, coding_state(coding))])
+                return "added"
+            if coding_state(old) == coding_state(coding):
+                return "unchanged"
+            db.write("UPDATE codings SET status = ?, score = ?, provenance = ?, memo = ?, "
+                     "updated_at = ? WHERE segment_id = ? AND code_id = ? AND coder = ? "
+                     "AND ifnull(span_start, -1) = ? AND ifnull(span_end, -1) = ?",
+                     (coding.status, coding.score, coding.provenance, coding.memo,
+                      coding.updated_at or stamp, *coding.key))
+            self._audit.record("update", [(coding, coding_state(old), coding_state(coding))])
+            return "updated"
+
+    def delete(self, coding: Coding) -> bool:
+        """Remove the coding with this key; audited. Returns False if there was none."""
+        with self._db.atomic():
+            old = self._find(coding.key)
+            if old is None:
+                return False
+            self._db.write("DELETE FROM codings WHERE segment_id = ? AND code_id = ? AND "
+                           "coder = ? AND ifnull(span_start, -1) = ? AND "
+                           "ifnull(span_end, -1) = ?", coding.key)
+            self._audit.record("remove", [(old, coding_state(old), None)])
+            return True
+
+    def find(self, segment: str, code: str, coder: str,
+             span: tuple[int, int] | None = None) -> Coding | None:
+        """The coding with this key, or None."""
+        start, end = span if span is not None else (-1, -1)
+        return self._find((segment, code, coder, start, end))
+
+    def _find(self, key: tuple[str, str, str, int, int]) -> Coding | None:
+        rows = self._db.rows(f"SELECT {CODING_COLUMNS} FROM codings WHERE segment_id = ? AND "
+                             "code_id = ? AND coder = ? AND ifnull(span_start, -1) = ? AND "
+                             "ifnull(span_end, -1) = ?", key)
+        return coding_from_row(rows[0]) if rows else None
+
+    def codings(self, *, statuses: Iterable[str] | None = None,
+                coders: Iterable[str] | None = None, codes: Iterable[str] | None = None,
+                segments: Iterable[str] | None = None) -> list[Coding]:
+        """Codings filtered by status, coder, code and segment; sorted by segment order."""
+        where, params = [], []
+        for column, values in (("c.status", statuses), ("c.coder", coders),
+                               ("c.code_id", codes), ("c.segment_id", segments)):
+            if values is not None:
+                where.append(f"{column} IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(sorted(set(values))))
+        sql = (f"SELECT {', '.join('c.' + col.strip() for col in CODING_COLUMNS.split(','))} "
+               "FROM codings c JOIN segments s ON s.id = c.segment_id"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY s.source_id, s.n, c.code_id, c.coder, ifnull(c.span_start, -1)")
+        return [coding_from_row(r) for r in self._db.rows(sql, params)]
+
+    def coders(self, *, statuses: Iterable[str] | None = None) -> list[str]:
+        """Distinct coder names (optionally only those with codings of these statuses)."""
+        if statuses is None:
+            rows = self._db.rows("SELECT DISTINCT coder FROM codings ORDER BY coder")
+        else:
+            rows = self._db.rows("SELECT DISTINCT coder FROM codings WHERE status IN (SELECT "
+                                 "value FROM json_each(?)) ORDER BY coder",
+                                 (json.dumps(sorted(set(statuses))),))
+        return [r["coder"] for r in rows]
+
+    def replace_suggestions(self, coders: Iterable[str], segment_ids: Iterable[str] | None,
+                            suggestions: Iterable[Coding]) -> dict[str, int]:
+        """Swap unreviewed suggestions by ``coders`` on ``segment_ids`` (None: all) for new ones.
+
+        Human codings and reviewed decisions are never touched. Audited in bulk.
+        Returns counts ``{"removed": N, "added": N}``.
+        """
+        db = self._db
+        coder_list = json.dumps(sorted(set(coders)))
+        with db.atomic():
+            where = ("status = 'suggested' AND coder IN (SELECT value FROM json_each(?))")
+            params: list[Any] = [coder_list]
+            if segment_ids is not None:
+                # Look the rows up by segment (the unary + keeps SQLite off the status index,
+                # which would scan every earlier suggestion once per batch of segments).
+                where = ("+status = 'suggested' AND +coder IN (SELECT value FROM json_each(?)) "
+                         "AND segment_id IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(sorted(set(segment_ids))))
+            old = [coding_from_row(r) for r in db.rows(
+                f"SELECT {CODING_COLUMNS} FROM codings WHERE {where}", params)]
+            db.write(f"DELETE FROM codings WHERE {where}", params)
+            stamp = now()
+            new = list(suggestions)
+            db.writemany(f"INSERT OR IGNORE INTO codings ({CODING_COLUMNS}) "
+                         "VALUES (?, ?, ?, 'suggested', ?, ?, ?, ?, ?, ?, ?)",
+                         ((c.segment, c.code, c.coder, c.score, c.provenance, c.memo,
+                           c.span_start, c.span_end, stamp, stamp) for c in new))
+            self._audit.record("remove", [(c, coding_state(c), None) for c in old])
+            self._audit.record("add", [(c, None, {**coding_state(c), "status": "suggested"})
+                                       for c in new])
+        return {"removed": len(old), "added": len(new)}
