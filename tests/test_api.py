@@ -51,6 +51,7 @@ def test_agreement_and_ranking(sample) -> None:
     assert sample.network().number_of_nodes() > 10
 
 
+@pytest.mark.slow
 def test_report_from_the_api(sample, tmp_path: Path) -> None:
     written = sample.report(tmp_path / "findings.md")
     assert (tmp_path / "findings.md") in written

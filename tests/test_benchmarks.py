@@ -34,6 +34,7 @@ def test_verdicts_are_judged_on_each_sizes_median_run():
     assert "NOT met" in throughput.verdicts(runs)[0]
 
 
+@pytest.mark.slow
 def test_a_commands_worker_processes_are_measured(tmp_path: Path):
     """CPU seconds include the children a command waits for; memory of all its processes
     together is at least that of its largest one plus the other's."""

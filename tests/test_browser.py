@@ -17,7 +17,8 @@ sys.path.insert(0, str(FIXTURES / "report"))
 from report_study import build  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed"),
+              pytest.mark.slow]  # a real browser
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          "--disable-extensions", "--mute-audio"]

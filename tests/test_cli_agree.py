@@ -236,7 +236,7 @@ def test_merge_reports_conflicts_and_shared_coder_names(tmp_path: Path) -> None:
             p.put_coding(Coding("s:1", "trust", "alice", memo=memo))
             p.put_coding(Coding(seg, "delays", "user"))
     result = run_tipqual("merge", str(base), str(one), str(two))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, result.stderr  # merged, with a conflict left to settle
     assert ("  conflict s:1 trust by alice: kept the target's human (memo 'first'); the copy "
             "has human (memo 'second')") in result.stdout.splitlines()
     assert result.stderr.startswith("Warning: coder 'user' has new codings in 2 copies")
@@ -258,3 +258,101 @@ def test_three_coders_use_fleiss_on_segments_all_coded(tmp_path: Path, runner) -
     text = runner.invoke(cli, ["agree", str(path), "--coders", "a,b,c"]).output
     assert text.splitlines()[0] == ("Coders: a, b, c; units: 3 (segments coded by two or more; "
                                     "Fleiss' kappa on the 2 coded by all, nominal alpha)")
+
+
+def _copies(tmp_path: Path, base: Path, *names: str) -> list[Path]:
+    out = []
+    for name in names:
+        copy = tmp_path / f"{name}.db"
+        copy.write_bytes(base.read_bytes())
+        out.append(copy)
+    return out
+
+
+def test_merge_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one", "two", "three"], [Coding("s:1", "trust", "alice"),
+                                                 Coding("s:2", "trust", "alice")]).close()
+    (alice,) = _copies(tmp_path, base, "alice")
+    with Project.open(alice) as p, p.atomic():
+        p.delete_coding(Coding("s:1", "trust", "alice"))
+        p.put_coding(Coding("s:2", "trust", "alice", memo="sure"))
+        p.put_coding(Coding("s:3", "delays", "alice"))
+    before = base.read_bytes()
+    plan = run_tipqual("merge", str(base), str(alice), "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert base.read_bytes() == before
+    assert plan.stdout.splitlines() == [
+        "Dry run: nothing was written. The merge would do this:",
+        f"{alice}: would add 1, update 1, remove 1; 0 unchanged, 0 conflicts, 3 audit entries "
+        "to copy (coders: alice)",
+        "  add s:3 delays by alice", "  update s:2 trust by alice", "  remove s:1 trust by alice"]
+    done = run_tipqual("merge", str(base), str(alice))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{alice}: 1 codings added, 1 updated, 0 unchanged, "
+                                  "0 conflicts, 3 audit entries added, 1 removed")
+    with Project.open(base) as p:
+        assert sorted((c.segment, c.code, c.memo) for c in p.codings()) == [
+            ("s:2", "trust", "sure"), ("s:3", "delays", None)]
+
+
+def test_merge_a_removal_the_target_changed_meanwhile_is_a_conflict(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one"], [Coding("s:1", "trust", "alice")]).close()
+    (copy,) = _copies(tmp_path, base, "copy")
+    with Project.open(copy) as p, p.atomic():
+        p.delete_coding(Coding("s:1", "trust", "alice"))
+    with Project.open(base) as p, p.atomic():
+        p.put_coding(Coding("s:1", "trust", "alice", memo="agreed"))
+    result = run_tipqual("merge", str(base), str(copy))
+    assert result.returncode == 2
+    assert ("  conflict s:1 trust by alice: kept the target's human (memo 'agreed'); the copy "
+            "removed it") in result.stdout.splitlines()
+    assert result.stderr.splitlines()[-1].startswith("Conflicts: 1; the target's version was "
+                                                     "kept for each")
+    with Project.open(base) as p:
+        assert p.find_coding("s:1", "trust", "alice").memo == "agreed"
+
+
+def test_merge_refuses_codes_the_target_lacks_unless_mapped(tmp_path: Path) -> None:
+    from tipqual.codebook.model import Code, Codebook
+
+    base = tmp_path / "study.db"
+    with build_study(base, ["one", "two"], []) as p, p.atomic():
+        p.set_codebook(Codebook("tip", "1", [Code("trust", "Trust"), Code("shame", "Shame")]))
+    (copy,) = _copies(tmp_path, base, "copy")
+    with Project.open(copy) as p, p.atomic():
+        p.set_codebook(Codebook("tip", "2", [Code("trust", "Trust"), Code("stigma", "Stigma")]))
+        p.put_coding(Coding("s:1", "stigma", "alice"))
+        p.put_coding(Coding("s:2", "trust", "alice"))
+    before = base.read_bytes()
+    refused = run_tipqual("merge", str(base), str(copy))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"Error: {copy}: nothing merged: the copy has codings of codes the target's codebook "
+        "lacks: stigma (1 coding); map each to a target code with --map-code OLD=NEW (the "
+        "target's codes: trust, shame), or add them to the target's codebook first\n")
+    assert base.read_bytes() == before
+    bad_map = run_tipqual("merge", str(base), str(copy), "--map-code", "stigma")
+    assert bad_map.returncode == 1 and bad_map.stderr.startswith("Error: --map-code 'stigma' is")
+    mapped = run_tipqual("merge", str(base), str(copy), "--map-code", "stigma=shame")
+    assert mapped.returncode == 0, mapped.stderr
+    with Project.open(base) as p:
+        assert sorted((c.segment, c.code) for c in p.codings()) == [("s:1", "shame"),
+                                                                    ("s:2", "trust")]
+
+
+def test_merge_refuses_a_copy_with_a_coder_name_not_allowed(tmp_path: Path) -> None:
+    base = tmp_path / "study.db"
+    build_study(base, ["one"], []).close()
+    (copy,) = _copies(tmp_path, base, "copy")
+    with Project.open(copy) as p, p.atomic():
+        p.put_coding(Coding("s:1", "trust", "eve\x1b[2J\nroot"))
+    before = base.read_bytes()
+    result = run_tipqual("merge", str(base), str(copy))
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and "\x1b" not in result.stderr
+    assert result.stderr.startswith(f"Error: {copy}: nothing merged: the copy has codings by a "
+                                    "coder name the target would not accept: the coder name "
+                                    "'eve\\x1b[2J\\nroot' is not allowed")
+    assert base.read_bytes() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import FIXTURES, REPO, TIP_CODEBOOK, run_tipqual, shared
 from tipqual.cli import cli
 from tipqual.codebook import formats as codebook_io
 from tipqual.codebook import model as codebook
+from tipqual.exchange import qdaxml
 from tipqual.store.project import Project
 
 BAD = FIXTURES / "codebooks"
@@ -68,6 +70,7 @@ def test_validate_error_in_a_real_process_has_no_traceback() -> None:
         "validate again"]
 
 
+@pytest.mark.slow
 def test_init_stores_version_and_hash_then_export_reads_the_study(tmp_path: Path) -> None:
     study = tmp_path / "s.db"
     result = run_tipqual("init", str(study), "--codebook", str(TIP_CODEBOOK))
@@ -166,3 +169,99 @@ def test_every_codebook_command_has_help(runner) -> None:
         result = runner.invoke(cli, ["codebook", command, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output
+
+
+# --- hostile codebooks: catastrophic regexes, deep nesting --------------------------------------
+
+HOSTILE_YAML = ("name: hostile\nversion: 1\ncodes:\n  - id: trust\n    name: Trust\n"
+                "    definition: Confidence in a partner.\n    patterns:\n"
+                "      - [{LOWER: {REGEX: \"^(a+)+$\"}}]\n")
+
+
+def _hostile_book() -> codebook.Codebook:
+    return codebook.Codebook(name="hostile", version="1", codes=[codebook.Code(
+        id="trust", name="Trust", definition="d", patterns=[[{"LOWER": {"REGEX": "^(a+)+$"}}]])])
+
+
+@pytest.mark.slow
+def test_validate_and_init_refuse_a_catastrophic_regex(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(HOSTILE_YAML)
+    checked = run_tipqual("codebook", "validate", str(path))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr
+    problem, error = checked.stderr.splitlines()
+    assert problem.startswith(f"{path}:8:9: code 'trust': pattern 1 is refused: the REGEX "
+                              '"^(a+)+$" repeats a part')
+    assert error.startswith(f"Error: {path}: 1 problem found")
+    study = tmp_path / "s.db"
+    created = run_tipqual("init", str(study), "--codebook", str(path))
+    assert created.returncode == 1
+    [line] = created.stderr.splitlines()
+    assert line.startswith(f"Error: {path}:8: code 'trust': pattern 1 is refused: the REGEX "
+                           '"^(a+)+$"')
+    assert not study.exists()
+
+
+def test_import_refuses_a_catastrophic_regex_carried_by_a_qdc_or_qdpx(tmp_path: Path) -> None:
+    qdc = tmp_path / "partner.qdc"
+    qdc.write_bytes(codebook_io.to_qdc(_hostile_book()))
+    study = tmp_path / "old.db"
+    with Project.create(study) as project:
+        project.set_codebook(_hostile_book())  # as a study written by an older tipqual
+    qdpx = tmp_path / "partner.qdpx"
+    exported = run_tipqual("refi", "export", str(study), "--out", str(qdpx))
+    assert exported.returncode == 0, exported.stderr
+    out, target = tmp_path / "mine.yaml", tmp_path / "new.db"
+    for args, named in ((("codebook", "import", str(qdc), "--out", str(out)), qdc),
+                        (("codebook", "import", str(qdpx), "--out", str(out)), qdpx),
+                        (("refi", "import", str(qdpx), str(target)), qdpx)):
+        result = run_tipqual(*args)
+        assert result.returncode == 1, args
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"Error: {named}") and "Traceback" not in result.stderr
+        assert "code 'trust': pattern 1 is refused: the REGEX \"^(a+)+$\"" in line
+    assert not out.exists() and not target.exists()
+
+
+def _deep_code_xml(root: str, ns: str, n: int) -> str:
+    codes = "".join(f'<Code guid="{qdaxml.stable_guid("code", f"c{i}")}" name="c{i}" '
+                    'isCodable="true">\n' for i in range(n)) + "</Code>" * n
+    inner = f"<Codes>{codes}</Codes>"
+    body = inner if root == "CodeBook" else f"<CodeBook>{inner}</CodeBook>"
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<{root} xmlns="{ns}" name="deep">'
+            f"{body}</{root}>\n")
+
+
+@pytest.mark.parametrize("kind", ["yaml-lists", "yaml-mappings", "init", "qdc", "qdpx",
+                                  "refi-qdpx", "refi-qde"])
+def test_deeply_nested_files_give_one_error_line(tmp_path: Path, kind: str) -> None:
+    deep_yaml = tmp_path / "deep.yaml"
+    value = ("[" * 5000 + "]" * 5000) if kind != "yaml-mappings" else \
+        ("{a: " * 5000 + "b" + "}" * 5000)
+    deep_yaml.write_text(HOSTILE_YAML.split("    patterns:")[0] + f"    include: {value}\n")
+    qdc = tmp_path / "deep.qdc"
+    qdc.write_text(_deep_code_xml("CodeBook", qdaxml.CODEBOOK_NS, 3000), encoding="utf-8")
+    qde = tmp_path / "project.qde"
+    qde.write_text(_deep_code_xml("Project", qdaxml.PROJECT_NS, 3000), encoding="utf-8")
+    qdpx = tmp_path / "deep.qdpx"
+    with zipfile.ZipFile(qdpx, "w") as archive:
+        archive.write(qde, "project.qde")
+    out, study = tmp_path / "out.yaml", tmp_path / "s.db"
+    args, named, line = {
+        "yaml-lists": (("codebook", "validate", str(deep_yaml)), deep_yaml, None),
+        "yaml-mappings": (("codebook", "validate", str(deep_yaml)), deep_yaml, None),
+        "init": (("init", str(study), "--codebook", str(deep_yaml)), deep_yaml, 7),
+        "qdc": (("codebook", "import", str(qdc), "--out", str(out)), qdc, 52),
+        "qdpx": (("codebook", "import", str(qdpx), "--out", str(out)),
+                 f"{qdpx}/project.qde", 52),
+        "refi-qdpx": (("refi", "import", str(qdpx), str(study)), qdpx, None),
+        "refi-qde": (("refi", "import", str(qde), str(study)), qde, None),
+    }[kind]
+    result = run_tipqual(*args, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"Error: {named}" + (f":{line}:" if line else ""))
+    assert "nested more than 50 levels" in result.stderr
+    assert not out.exists() and not study.exists()

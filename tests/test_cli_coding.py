@@ -90,3 +90,42 @@ def test_code_help_lists_subcommands(runner) -> None:
         assert name in result.output
         sub = runner.invoke(cli, ["code", name, "--help"])
         assert sub.exit_code == 0 and "Example:" in sub.output
+
+
+@pytest.mark.parametrize("name", ["eve\nmallory", "eve\x1b[2J", "tipqual-model", "eve "])
+def test_add_refuses_a_coder_name_not_allowed_in_one_line(study_path: Path, name: str) -> None:
+    before = study_path.read_bytes()
+    result = run_tipqual("code", "add", str(study_path), "--coder", name, "--code", "funding",
+                         "cso:2")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: the coder name {name!r} is not allowed: ")
+    assert len(result.stderr.splitlines()) == 1 and "\x1b" not in result.stderr
+    assert study_path.read_bytes() == before
+
+
+def test_import_names_the_line_of_a_coder_name_not_allowed(study_path: Path,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("segment,code,coder\ncso:2,funding,ann\ncso:3,trust,tipqual-rules\n")
+    before = study_path.read_bytes()
+    result = run_tipqual("code", "import", str(study_path), str(path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {path}:3: the coder name 'tipqual-rules' is not "
+                                    "allowed: names starting 'tipqual-' are kept for tipqual's "
+                                    "own suggesters")
+    assert result.stderr.endswith("; nothing was imported\n")
+    assert study_path.read_bytes() == before
+
+
+def test_remove_works_for_an_odd_name_an_older_study_holds(study_path: Path, runner) -> None:
+    from tipqual.records import Coding
+
+    with Project.open(study_path) as p, p.atomic():
+        p.put_coding(Coding("cso:2", "funding", "old\x1b[1mname"))
+    removed = runner.invoke(cli, ["code", "remove", str(study_path), "--coder",
+                                  "old\x1b[1mname", "--code", "funding", "cso:2"])
+    assert removed.exit_code == 0, removed.output
+    assert removed.output == "Removed: cso:2 funding by 'old\\x1b[1mname'\n"
+    unknown = run_tipqual("code", "remove", str(study_path), "--coder", "new\x1b[1m",
+                          "--code", "funding", "cso:2")
+    assert unknown.returncode == 1 and "is not allowed" in unknown.stderr

@@ -119,6 +119,7 @@ def test_init_under_a_file_is_a_clean_error(tmp_path):
     ["code", "export", "{db}", "--out", "{dir}"],
     ["report", "{db}", "--out", "{dir}"],
 ], ids=["study", "csv", "code-export-out", "report-out"])
+@pytest.mark.slow
 def test_a_folder_where_a_file_belongs_is_one_line(tmp_path, sample_study, args):
     folder = tmp_path / "a-folder.csv"
     folder.mkdir()
@@ -230,6 +231,7 @@ def test_a_file_where_a_folder_belongs_asks_for_a_folder(tmp_path):
     _assert_clean_error(result, str(blocker), "is a file", "path of a folder")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["codebook.xlsx", "codebook.yaml", "codebook.qdc"])
 def test_codebook_export_into_a_read_only_folder_names_the_file_once(readonly_folder, name):
     out = readonly_folder / name
@@ -331,6 +333,7 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
 
 # --- the study's own file name and place ---------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["study #2.db", "étude 100%41.db", "what?.db", "مطالعه 😀.db"])
 def test_a_study_name_with_uri_characters_is_used_as_given(tmp_path, name):
     db = tmp_path / name
@@ -407,3 +410,107 @@ def test_cases_csv_errors_name_the_line(tmp_path, bare_study, content, line, wor
                          "--cases", str(cases))
     _assert_clean_error(result, f"{cases}:{line}:", words)
     assert _digest(bare_study) == before
+
+
+# --- usage errors: one line, what is wrong and where the help is, exit status 2 ----------------
+
+def _usage_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: ") and "Usage:" not in output, output
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["report", "study.db", "--outt", "r.html"],
+     "Error: no such option: --outt (did you mean --notes or --out?); "
+     "see 'tipqual report --help'"),
+    (["--outt"], "Error: no such option: --outt; see 'tipqual --help'"),
+    (["reprot", "study.db"],
+     "Error: no such command: reprot (did you mean report?); see 'tipqual --help'"),
+    (["code", "ad", "study.db"],
+     "Error: no such command: ad (did you mean add?); see 'tipqual code --help'"),
+    (["code", "add"], "Error: missing argument PROJECT; see 'tipqual code add --help'"),
+], ids=["option", "top-level-option", "command", "subcommand", "missing-argument"])
+def test_usage_errors_are_one_line_in_a_real_process(tmp_path, args, expected):
+    result = run_tipqual(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert _usage_line(result.stderr) == expected
+
+
+@pytest.mark.parametrize("args, words", [
+    (["report"], ["missing argument PROJECT", "see 'tipqual report --help'"]),
+    (["report", "s.db"], ["missing option --out", "see 'tipqual report --help'"]),
+    (["status", "a.db", "b.db"], ["unexpected extra argument (b.db)",
+                                  "see 'tipqual status --help'"]),
+    (["suggest", "s.db", "--jobs", "0"], ["invalid value for --jobs: 0 is not in the range x>=1",
+                                          "see 'tipqual suggest --help'"]),
+    (["suggest", "s.db", "--jobs", "many"], ["invalid value for --jobs: 'many' is not a valid "
+                                             "integer", "see 'tipqual suggest --help'"]),
+    (["suggest", "s.db", "--min-score", "2"], ["--min-score", "see 'tipqual suggest --help'"]),
+    (["suggest", "s.db", "--jobs"], ["option --jobs requires an argument",
+                                     "see 'tipqual suggest --help'"]),
+    (["codebook", "nope"], ["no such command: nope", "see 'tipqual codebook --help'"]),
+    (["codebook", "validate"], ["missing argument", "see 'tipqual codebook validate --help'"]),
+    (["refi", "export", "s.db"], ["missing option --out", "see 'tipqual refi export --help'"]),
+    (["refi", "imprt"], ["no such command: imprt (did you mean import?)",
+                         "see 'tipqual refi --help'"]),
+    (["code", "export", "s.db", "--bogus"], ["no such option: --bogus",
+                                             "see 'tipqual code export --help'"]),
+    (["--debug", "report", "--outt"], ["no such option: --outt",
+                                       "see 'tipqual report --help'"]),
+    (["status", "--json=yes", "s.db"], ["option --json does not take a value",
+                                        "see 'tipqual status --help'"]),
+], ids=["report-no-project", "report-no-out", "extra-argument", "out-of-range", "not-a-number",
+        "float-range", "no-value", "codebook-command", "codebook-validate-no-file",
+        "refi-export-no-out", "refi-command", "code-export-option", "debug", "flag-value"])
+def test_usage_errors_of_every_command_are_one_line(runner, tmp_path, monkeypatch, args,
+                                                    words):
+    monkeypatch.chdir(tmp_path)  # relative names such as s.db land in the test's folder
+    result = runner.invoke(cli_group(), args)
+    assert result.exit_code == 2, result.output
+    line = _usage_line(result.output)
+    for word in words:
+        assert word in line, line
+
+
+@pytest.mark.parametrize("args, words", [
+    (["status", "{dir}"], ["{dir}", "is a directory", "give the path of a file"]),
+    (["demo", "--out", "{file}"], ["{file}", "is a file", "give the path of a folder"]),
+    (["report", "{dir}", "--out", "r.html"], ["{dir}", "is a directory"]),
+], ids=["file-wanted", "folder-wanted", "report-study"])
+def test_a_bad_path_is_a_usage_error_of_one_line(runner, tmp_path, args, words):
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    blocker = tmp_path / "a file"
+    blocker.write_text("x\n", encoding="utf-8")
+
+    def fill(text: str) -> str:
+        return text.replace("{dir}", str(folder)).replace("{file}", str(blocker))
+
+    result = runner.invoke(cli_group(), [fill(a) for a in args])
+    assert result.exit_code == 2, result.output
+    line = _usage_line(result.output)
+    for word in words:
+        assert fill(word) in line, line
+
+
+def test_no_command_and_help_still_show_the_help(runner):
+    cli = cli_group()
+    bare = runner.invoke(cli, [])
+    assert "Usage: tipqual [OPTIONS] COMMAND" in bare.output and "Commands:" in bare.output
+    group = runner.invoke(cli, ["code"])
+    assert "Usage: tipqual code [OPTIONS] COMMAND" in group.output and "add" in group.output
+    for args in (["--help"], ["-h"], ["report", "--help"], ["code", "add", "--help"],
+                 ["refi", "-h"]):
+        shown = runner.invoke(cli, args)
+        assert shown.exit_code == 0 and shown.output.startswith("Usage: tipqual"), args
+    version = runner.invoke(cli, ["--version"])
+    assert version.exit_code == 0 and "tipqual" in version.output
+
+
+def cli_group():
+    from tipqual.cli import cli
+
+    return cli

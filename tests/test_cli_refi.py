@@ -71,7 +71,7 @@ def test_export_then_import(small_study: Path, tmp_path: Path) -> None:
 
 def test_import_lists_missing_and_non_text_sources(tmp_path: Path) -> None:
     sample = shared("refi", "samples", "atlasti84mac_refi-standard-project_nosources.qdpx")
-    result = run_tipqual("refi", "import", str(sample), str(tmp_path / "a.db"))
+    result = run_tipqual("refi", "import", str(sample), str(tmp_path / "a.db"), "--allow-missing")
     assert result.returncode == 0, result.stderr
     assert "14 codes" in result.stdout
     assert "Missing from the archive (skipped):\n  1960s Coca Cola commercial - Audio.docx" \

@@ -93,3 +93,28 @@ def test_help_texts(runner) -> None:
     for command in ("report", "demo"):
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
+
+
+@pytest.mark.slow
+def test_an_unsafe_template_is_one_line_naming_its_file_and_line(study_db: Path,
+                                                                 tmp_path: Path) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / "report.html.j2"
+    template.write_text('{% extends "tipqual/report.html.j2" %}\n{% block notes %}\n'
+                        "{{ ''.__class__.__mro__[1].__subclasses__() }}\n{% endblock %}\n",
+                        encoding="utf-8")
+    out = tmp_path / "r.html"
+    done = run_tipqual("report", str(study_db), "--out", str(out), "--templates", str(folder))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {template}:3: "), done.stderr
+    assert "unsafe" in lines[0] and "object" not in done.stdout
+    assert not out.exists()
+
+
+def test_a_usage_error_of_report_is_one_line(runner, study_db: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["report", str(study_db), "--outt", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: no such option: --outt (did you mean --notes or "
+                                     "--out?); see 'tipqual report --help'")

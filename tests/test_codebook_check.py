@@ -153,3 +153,144 @@ def test_inline_stakeholders_are_checked_in_the_codebook_file(tmp_path: Path) ->
     [problem] = check(path)
     assert problem.format() == (f"{path}:5:13: stakeholder 'SAPS': unknown sector 'goverment'; "
                                 "did you mean 'government'?")
+
+
+# --- token regexes that could hang 'suggest' -------------------------------------------------
+
+HOSTILE_REGEXES = [r"^(a+)+$", r"(a*)*", r"(a|a)+", r"(a|ab)+$", r"(.*a){12}", r"(a{1,2})+",
+                   r"(a?a)+$", r"^(\w+)*$", r"\w+\w*x", r"a+b?a+", r".*.*=", r"(a)\1",
+                   r"(?P<x>a)(?P=x)", r"(a)?(?(1)a|b)", r"(?=a)\w", r"(?<!a)b", "a" * 201,
+                   r"(unclosed"]
+
+
+@pytest.mark.parametrize("regex", HOSTILE_REGEXES)
+def test_catastrophic_regexes_are_refused(regex: str) -> None:
+    problem = codebook_check.regex_problem(regex)
+    assert problem is not None and problem.startswith("the REGEX ")
+
+
+@pytest.mark.parametrize("regex", [r"^traffick\w*$", r"^(anti-)?traffick(ing|ers?)$",
+                                   r"^[a-z]+(-[a-z]+)*$", r"^(\w+\s)+$", r"colou?r",
+                                   r"^\w+-\w+$", r"^\d{1,2}[./]\d{1,2}$", r"(ab|cd)+",
+                                   r"\bpolice\b", r"^\w+ing$", r"(?i)^(A|a)+$", "a" * 200])
+def test_ordinary_regexes_pass(regex: str) -> None:
+    assert codebook_check.regex_problem(regex) is None
+
+
+def test_passed_regexes_stay_fast_on_long_words() -> None:
+    """Repetitions that a character they cannot take ends are linear, however long the word."""
+    import re
+    import time
+
+    for regex in (r"^[a-z]+(-[a-z]+)*$", r"^(\w+\s)+$", r"^traffick\w*$"):
+        assert codebook_check.regex_problem(regex) is None
+        start = time.perf_counter()
+        re.search(regex, "ab-" * 3000 + "!")
+        assert time.perf_counter() - start < 2
+
+
+def test_pattern_problem_checks_shape_depth_and_every_regex() -> None:
+    check_pattern = codebook_check.pattern_problem
+    assert check_pattern([{"LOWER": {"REGEX": "^bribe"}}, {"TEXT": {"IN": ["a", "b"]}}]) is None
+    assert "(a+)+" in check_pattern([{"LOWER": "x"}, {"TEXT": {"REGEX": "(a+)+"}}])
+    assert "(a+)+" in check_pattern([{"_": {"ext": {"REGEX": "(a+)+"}}}])
+    assert "must be text" in check_pattern([{"LOWER": {"REGEX": ["(a+)+"]}}])
+    deep: list = ["x"]
+    for _ in range(10_000):
+        deep = [deep]
+    assert "nested more than 8 levels" in check_pattern([{"LOWER": {"IN": deep}}])
+    assert "non-empty list" in check_pattern({"LOWER": "x"})
+
+
+def test_a_hostile_regex_in_yaml_names_the_code_the_pattern_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text("name: x\ncodes:\n  - id: trust\n    name: Trust\n    definition: d\n"
+                    "    patterns:\n      - [{LOWER: trust}]\n"
+                    "      - [{LOWER: {REGEX: \"^(a+)+$\"}}]\n")
+    [problem] = check(path)
+    assert (problem.line, problem.code) == (8, "trust")
+    assert problem.message.startswith('pattern 2 is refused: the REGEX "^(a+)+$" repeats a part')
+
+
+def test_a_study_holding_a_hostile_pattern_makes_suggest_fail_fast(tmp_path: Path) -> None:
+    """A codebook stored by an older tipqual never reaches the Matcher (needs the pipeline's
+    check in CodeRuler.add_rules)."""
+    from conftest import run_tipqual
+
+    from tests.fixtures.suggest.build import segments_of
+    from tipqual.codebook.model import Code, Codebook
+    from tipqual.records import Source
+    from tipqual.store.project import Project
+
+    study = tmp_path / "study.db"
+    text = "R: we saw " + "a" * 40 + "b there\n\nR: and the police came\n"
+    book = Codebook(name="old", version="1", codes=[
+        Code(id="trust", name="Trust", definition="d", phrases=["police"],
+             patterns=[[{"LOWER": {"REGEX": "^(a+)+$"}}]])])
+    with Project.create(study) as project, project.atomic():
+        project.set_codebook(book)  # straight into the store, as an older version could
+        project.add_source(Source(id="s", case="c", path="s.txt", format="txt", sha256="0",
+                                  text=text), segments_of("s", text, "c"))
+    result = run_tipqual("suggest", str(study), "--jobs", "1", timeout=60)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "code 'trust'" in line and "^(a+)+$" in line
+    assert "Traceback" not in result.stderr
+    with Project.open(study) as project:
+        assert project.status()["codings"]["suggested"] == 0
+
+
+# --- nesting ---------------------------------------------------------------------------------
+
+def _yaml_with_include(value: str) -> str:
+    return f"name: x\nversion: 1\ncodes:\n  - id: a\n    name: A\n    definition: d\n" \
+           f"    include: {value}\n"
+
+
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "b" + "}" * 5000,
+                                   "\n" + "".join(" " * (6 + i) + "-\n" for i in range(3000))])
+def test_yaml_nested_thousands_deep_is_one_problem_with_its_line(tmp_path: Path,
+                                                                 value: str) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(_yaml_with_include(value))
+    [problem] = check(path)
+    assert problem.line is not None and problem.line >= 7
+    assert "nested more than 50 levels deep" in problem.message
+
+
+@pytest.mark.parametrize("aliases, words", [
+    ("x: &p [*p]\n", "refers to the list or mapping that contains it"),
+    ("x0: &a0 [b]\n" + "".join(f"x{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 3000)),
+     "nest values more than 50 levels deep"),
+    ("x0: &a0 [b, b, b, b, b, b, b, b, b, b]\n"
+     + "".join(f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)),
+     "more than 200000 values"),
+])
+def test_yaml_aliases_cannot_loop_nest_or_explode(tmp_path: Path, aliases: str,
+                                                  words: str) -> None:
+    path = tmp_path / "aliases.yaml"
+    path.write_text(aliases + _yaml_with_include("[x]"))
+    [problem] = check(path)
+    assert words in problem.message and problem.line is not None
+
+
+def test_codes_nested_more_than_50_levels_through_parent_are_refused(tmp_path: Path) -> None:
+    def chain(n: int) -> str:
+        return "codes:\n" + "".join(
+            f"  - id: c{i}\n    name: C{i}\n    definition: d\n"
+            + (f"    parent: c{i - 1}\n" if i else "") for i in range(n))
+
+    ok = tmp_path / "fifty.yaml"
+    ok.write_text(chain(50))
+    assert check(ok) == []
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(chain(3000))  # one problem for the line of codes, quickly
+    [problem] = check(deep)
+    assert (problem.code, problem.line) == ("c50", 2 + 3 + 49 * 4)
+    assert "nested 51 levels deep" in problem.message
+
+
+def test_code_levels_count_from_the_top_and_mark_cycles() -> None:
+    levels = codebook_check.code_levels({"a": None, "b": "a", "c": "b", "x": "y", "y": "x",
+                                         "z": "x", "u": "unknown"})
+    assert levels == {"a": 1, "b": 2, "c": 3, "x": 0, "y": 0, "z": 0, "u": 1}

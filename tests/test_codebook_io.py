@@ -265,3 +265,49 @@ def test_diff_reports_every_kind_of_change(tip: Codebook) -> None:
 def test_markdown_keeps_multiline_examples_quoted() -> None:
     text = codebook_io.to_markdown(tricky())
     assert "> line one\n> line two\n" in text
+
+
+HOSTILE = [[{"LOWER": {"REGEX": "^(a+)+$"}}]]
+
+
+def test_a_qdc_carrying_a_catastrophic_regex_is_refused(tmp_path: Path, tip: Codebook) -> None:
+    codes = [dataclasses.replace(c, patterns=HOSTILE) if c.id == "trust" else c
+             for c in tip.codes]
+    path = tmp_path / "partner.qdc"
+    path.write_bytes(codebook_io.to_qdc(dataclasses.replace(tip, codes=codes)))
+    with pytest.raises(CodebookError) as info:
+        codebook_io.import_file(path)
+    assert info.value.path == str(path)
+    assert info.value.message.startswith("code 'trust': pattern 1 is refused: the REGEX "
+                                         '"^(a+)+$" repeats a part')
+    path.write_bytes(codebook_io.to_qdc(tip))  # the same file without it imports
+    assert codebook_io.import_file(path) == tip
+
+
+def test_xlsx_with_a_catastrophic_regex_names_the_row(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "codes"
+    ws.append(["id", "name", "definition", "patterns"])
+    ws.append(["trust", "Trust", "Trust.", None])
+    ws.append(["delays", "Delays", "Waiting.", json.dumps(HOSTILE)])
+    wb.save(tmp_path / "bad.xlsx")
+    with pytest.raises(CodebookError) as info:
+        codebook_io.import_file(tmp_path / "bad.xlsx")
+    assert info.value.line == 3 and info.value.message.startswith(
+        "code 'delays': pattern 1 is refused: the REGEX")
+
+
+def test_a_deeply_nested_hidden_copy_is_ignored_not_a_crash(tmp_path: Path,
+                                                            tip: Codebook) -> None:
+    data = codebook_io.to_qdc(tip).decode("utf-8")
+    start = data.index(codebook_io.COMMENT_TAG) + len(codebook_io.COMMENT_TAG)
+    end = data.index(" -->", start)
+    path = tmp_path / "odd.qdc"
+    path.write_text(data[:start] + " " + "[" * 100_000 + "]" * 100_000 + data[end:],
+                    encoding="utf-8")
+    book = codebook_io.import_file(path)  # read as another tool's codebook
+    assert len(book.codes) == len(tip.codes)
+    assert all(not c.patterns for c in book.codes)

@@ -181,3 +181,92 @@ def test_sample_codings_fit_the_sample_segments(study: Project) -> None:
     for coder in ("coder-a", "coder-b"):
         codings.import_codings(study, SAMPLE / "codings" / f"{coder}.csv")
         assert {c.segment for c in study.codings(coders=[coder])} == respondent
+
+
+# --- coder names ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["alice", "T. Mokoena", "Nomvula Dlamini-Zulu", "jo@uct.ac.za",
+                                  "thabo_2", "Zoë", "Ngũgĩ wa Thiong'o", "सीता", "李明",
+                                  "Αλέξης", "tipqual", "x" * 64])
+def test_coder_names_allowed(name: str) -> None:
+    assert codings.check_coder_name(name) == name
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("alice\nbob", "control or formatting character (U+000A)"),
+    ("\x1b[31malice", "control or formatting character (U+001B)"),
+    ("ali\u202ece", "control or formatting character (U+202E)"),
+    ("alice\u200b", "control or formatting character (U+200B)"),
+    ("al\tice", "control or formatting character (U+0009)"),
+    (" alice", "does not start with a letter or digit"),
+    ("-alice", "does not start with a letter or digit"),
+    ("alice ", "ends with a space"),
+    ("=HYPERLINK(1)", "holds '=' (U+003D), which is not allowed"),
+    ("tipqual-rules", "kept for tipqual's own suggesters"),
+    ("tipqual-model", "kept for tipqual's own suggesters"),
+    ("TipQual-Model", "kept for tipqual's own suggesters"),
+    ("x" * 65, "it is 65 characters long"),
+])
+def test_coder_names_refused(name: str, problem: str) -> None:
+    with pytest.raises(CodingError) as err:
+        codings.check_coder_name(name, path="c.csv", line=4)
+    assert (err.value.path, err.value.line) == ("c.csv", 4)
+    assert problem in err.value.message and "is not allowed" in err.value.message
+    assert err.value.format().isprintable()  # the message never carries the raw characters
+
+
+@pytest.mark.parametrize("name", ["eve\n", "\x1b[2Jeve", "tipqual-model", "eve "])
+def test_add_refuses_a_coder_name_not_allowed(coded: Project, name: str) -> None:
+    with pytest.raises(CodingError, match="is not allowed"):
+        codings.add_coding(coded, "cso:2", "funding", name)
+    assert coded.codings() == [] and coded.audit() == []
+
+
+def test_import_refuses_a_row_with_a_coder_name_not_allowed(coded: Project,
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["segment", "code", "coder", "status"],
+                                  ["cso:1", "trust", "alice", "human"],
+                                  ["cso:2", "trust", "tipqual-rules", "suggested"],
+                                  ["cso:3", "trust", "tipqual-model", "accepted"]])
+    with pytest.raises(CodingError) as err:
+        codings.import_codings(coded, path)
+    assert (err.value.path, err.value.line) == (str(path), 4)
+    assert err.value.message.startswith("the coder name 'tipqual-model' is not allowed")
+    assert err.value.message.endswith("; nothing was imported")
+    assert coded.codings() == []
+    path.write_text("segment,code,coder\ncso:1,trust,alice\ncso:2,trust,\"bob\x1b[0m\"\n",
+                    encoding="utf-8")
+    with pytest.raises(CodingError, match="U\\+001B") as err:
+        codings.import_codings(coded, path)
+    assert err.value.line == 3 and coded.codings() == []
+
+
+def test_exported_suggestions_import_again_under_the_suggesters_names(coded: Project,
+                                                                      tmp_path: Path) -> None:
+    with coded.atomic():
+        coded.put_coding(Coding("cso:2", "funding", "tipqual-rules", status="suggested",
+                                score=0.5, provenance='{"rules": ["funding"]}'))
+    out = tmp_path / "all.csv"
+    codings.export_codings(coded, out)
+    with coded.atomic():
+        coded.delete_coding(Coding("cso:2", "funding", "tipqual-rules"))
+    assert codings.import_codings(coded, out).added == 1
+    assert coded.find_coding("cso:2", "funding", "tipqual-rules").status == "suggested"
+
+
+def test_a_study_with_odd_coder_names_still_opens_reads_and_removes(coded: Project,
+                                                                   tmp_path: Path) -> None:
+    odd = "old\x1b[31mname\n"
+    with coded.atomic():  # written as an older tipqual would have, without the check
+        coded.put_coding(Coding("cso:2", "funding", odd))
+    coded.close()
+    with Project.open(coded.path, readonly=True) as again:
+        assert again.coders() == [odd]
+        assert codings.export_codings(again, tmp_path / "out.csv") == 1
+    with Project.open(coded.path) as again:
+        codings.remove_coding(again, "cso:2", "funding", odd)
+        assert again.codings() == []
+        with pytest.raises(CodingError, match="is not allowed"):
+            codings.remove_coding(again, "cso:2", "funding", "never\nseen")

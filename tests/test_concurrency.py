@@ -89,6 +89,7 @@ def codings_by_coder(db: Path) -> dict[str, list[Coding]]:
         return out
 
 
+@pytest.mark.slow
 def test_four_processes_writing_codings_all_succeed(study: Path, tmp_path: Path) -> None:
     with Project.open(study) as p:
         n = len(p.segment_ids())

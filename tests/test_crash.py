@@ -182,6 +182,7 @@ def test_kill_during_import_leaves_none_or_all(tmp_path: Path, corpus: Path,
     assert snapshot(db) == done
 
 
+@pytest.mark.slow
 def test_three_coders_importing_at_once_all_succeed(tmp_path: Path,
                                                     imported: tuple[Path, float]) -> None:
     db = copy_study(imported[0], tmp_path / "study.db")
@@ -203,6 +204,7 @@ def test_three_coders_importing_at_once_all_succeed(tmp_path: Path,
         assert (segs[0], first, coder, "human") in mine
 
 
+@pytest.mark.slow
 def test_kill_during_code_import_leaves_none_or_all(tmp_path: Path,
                                                     imported: tuple[Path, float]) -> None:
     db = copy_study(imported[0], tmp_path / "study.db")
@@ -306,6 +308,7 @@ def test_ctrl_c_during_parallel_suggest_stops_cleanly(tmp_path: Path, coded: Pat
     assert snapshot(db) == before
 
 
+@pytest.mark.slow
 def test_kill_during_merge_leaves_target_as_before_or_after(tmp_path: Path,
                                                             imported: tuple[Path, float]) -> None:
     base = copy_study(imported[0], tmp_path / "base.db")
@@ -381,6 +384,7 @@ def _decide_and_kill(db: Path, coder: str, n_confirmed: int, n_extra: int,
     return confirmed
 
 
+@pytest.mark.slow
 def test_kill_during_review_keeps_every_decision_made(tmp_path: Path,
                                                       suggested: tuple[Path, float]) -> None:
     db = copy_study(suggested[0], tmp_path / "study.db")
@@ -397,3 +401,71 @@ def test_kill_during_review_keeps_every_decision_made(tmp_path: Path,
         assert others == [c for c in before["codings"] if c[2] != "farah"]
         assert len(mine) >= len(made)
     assert len(made) >= 6
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+# Runs the real command line with every study connection allowed to grow the file by only a
+# few pages (SQLite's max_page_count), so writing fails with SQLITE_FULL as on a full disk.
+_CAPPED_TIPQUAL = """
+import sys
+from tipqual.store import connection
+_tune = connection.tune_connection
+def capped(conn):
+    _tune(conn)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 3}")
+connection.tune_connection = capped
+from tipqual.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _transcripts(folder: Path, names: list[str], turns: int) -> Path:
+    folder.mkdir()
+    for name in names:
+        lines = [f"Interviewer: Question {i}?\nRespondent: " + "We refer survivors to the "
+                 f"shelter and the police follow up on case {i}. " * 6 for i in range(turns)]
+        (folder / f"{name}.txt").write_text("\n".join(lines), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_study(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A study holding one transcript, a folder of many more to import, and its snapshot."""
+    db = tmp_path / "study.db"
+    assert run_tipqual("init", str(db)).returncode == 0
+    first = _transcripts(tmp_path / "first", ["cso-01"], 3)
+    assert run_tipqual("import", str(db), str(first)).returncode == 0
+    more = _transcripts(tmp_path / "more", [f"cso-{i:02d}" for i in range(2, 8)], 80)
+    return db, more, snapshot(db)
+
+
+def test_full_disk_during_import_is_one_line_and_leaves_the_study(small_study) -> None:
+    db, more, before = small_study
+    result = subprocess.run([sys.executable, "-c", _CAPPED_TIPQUAL, "import", str(db),
+                             str(more)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: {db}: the disk is full: nothing was written; free space "
+                             "and run the command again\n")
+    assert snapshot(db) == before
+    assert run_tipqual("import", str(db), str(more)).returncode == 0  # room again: it works
+
+
+def test_file_size_limit_during_import_is_one_line_and_leaves_the_study(small_study) -> None:
+    """The operating system refuses to grow the files (RLIMIT_FSIZE), as a full disk does."""
+    import resource
+
+    db, more, before = small_study
+    limit = db.stat().st_size + 64 * 1024
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "tipqual", "import", str(db), str(more)],
+                            capture_output=True, text=True, timeout=300, preexec_fn=cap)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {db}: the disk ")
+    assert "nothing was written" in lines[0] and "Traceback" not in result.stderr
+    assert snapshot(db) == before

@@ -45,6 +45,7 @@ def test_demo_writes_the_six_files_and_the_study(run) -> None:
         assert (out / name).stat().st_size > 1000, name
 
 
+@pytest.mark.slow
 def test_demo_prints_each_stage_and_where_it_wrote(run) -> None:
     out, stdout = run
     stages = [ln.split()[1] for ln in stdout.splitlines() if re.match(r"^\d\. ", ln)]

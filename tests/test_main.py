@@ -49,3 +49,19 @@ def test_the_library_leaves_the_collector_alone():
     with contextlib.suppress(SystemExit):
         main(["--version"])
     assert gc.get_freeze_count() == before
+
+
+def test_help_and_usage_errors_stay_light() -> None:
+    """``--help``, a command's help and a usage error load no heavy library."""
+    code = ("import sys\nfrom tipqual.cli import main\n"
+            "for argv in (['--help'], ['report', '--help'], ['code', 'add', '--help'],\n"
+            "             ['report', 'x.db', '--outt'], ['code', 'ad'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = [m for m in ('spacy', 'pandas', 'sklearn', 'matplotlib', 'networkx', "
+            "'numpy', 'openpyxl', 'docx', 'jinja2', 'markdown_it') if m in sys.modules]\n"
+            "print('HEAVY=' + ','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY=", done.stdout + done.stderr
+    assert "Error: no such option: --outt" in done.stderr
+    assert "Usage:" not in done.stderr.split("Error:", 1)[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tipqual.codebook.model import Code, Codebook
-from tipqual.coding.merge import merge
-from tipqual.errors import ProjectError
+from tipqual.coding.merge import merge, parse_code_map
+from tipqual.errors import CodingError, ProjectError
 from tipqual.records import Coding, Segment, Source
 from tipqual.store.project import Project
 
@@ -176,14 +176,218 @@ def test_merging_into_itself_is_refused(base: Path) -> None:
         merge(p, [base])
 
 
-def test_copy_with_another_codebook_is_noted(base: Path) -> None:
+def _other_codebook_copy(base: Path) -> Path:
     alice = _copy(base, "alice.db")
     with Project.open(alice) as p, p.atomic():
         p.set_codebook(Codebook("tip", "2", [Code("trust", "Trust"), Code("stigma", "Stigma")]))
-        p.put_coding(Coding("cso01:1", "stigma", "alice"))
+        p.put_coding(Coding("cso01:1", "stigma", "alice", memo="shame"))
+        p.put_coding(Coding("cso01:2", "stigma", "alice"))
+        p.put_coding(Coding("cso02:1", "trust", "alice"))
+    return alice
+
+
+def test_copy_with_codes_the_target_lacks_is_refused(base: Path) -> None:
+    alice = _other_codebook_copy(base)
     with Project.open(base) as p:
-        report = merge(p, [alice])
+        before = (p.codings(), p.audit())
+        with pytest.raises(CodingError) as err:
+            merge(p, [alice])
+        assert (p.codings(), p.audit()) == before
         assert p.codebook_info()["version"] == "1"
+    assert err.value.path == str(alice)
+    assert ("nothing merged: the copy has codings of codes the target's codebook lacks: "
+            "stigma (2 codings); map each to a target code with --map-code OLD=NEW") in (
+        err.value.message)
+
+
+def test_codes_the_target_lacks_can_be_mapped(base: Path) -> None:
+    alice = _other_codebook_copy(base)
+    with Project.open(base) as p:
+        report = merge(p, [alice], code_map={"stigma": "delays"})
+        got = {(c.segment, c.code, c.coder): c.memo for c in p.codings(coders=["alice"])}
+        assert_audit_agrees(p)
+        assert {e.code for e in p.audit() if e.coder == "alice"} == {"delays", "trust"}
+        assert p.codebook_info()["version"] == "1"
+        again = merge(p, [alice], code_map={"stigma": "delays"})
+    assert got == {("cso01:1", "delays", "alice"): "shame", ("cso01:2", "delays", "alice"): None,
+                   ("cso02:1", "trust", "alice"): None}
+    assert report.sources[0].added == 3
     assert report.sources[0].notes == [
         "the copy's codebook (tip v2) differs from the target's; the target's codebook was "
-        "left as it is; codes not in the target's codebook: stigma"]
+        "left as it is"]
+    assert (again.sources[0].added, again.sources[0].audit_added) == (0, 0)
+
+
+@pytest.mark.parametrize(("code_map", "message"), [
+    ({"stigma": "nonsense"}, "the target's codebook has no code 'nonsense'"),
+    ({"stigmaa": "trust"}, "no copy has codings of 'stigmaa'"),
+    ({"stigma": "trust"}, "two codings of segment cso01:1 with code 'trust' by 'alice'"),
+])
+def test_bad_code_maps_are_refused(base: Path, code_map: dict, message: str) -> None:
+    alice = _other_codebook_copy(base)
+    _code(alice, Coding("cso01:1", "trust", "alice"))
+    with Project.open(base) as p:
+        before = p.codings()
+        with pytest.raises(CodingError, match=message):
+            merge(p, [alice], code_map={**code_map})
+        assert p.codings() == before
+
+
+def test_parse_code_map() -> None:
+    assert parse_code_map(["a=b", " c = d ", "a=b"]) == {"a": "b", "c": "d"}
+    for bad in (["a"], ["=b"], ["a="], ["a=b", "a=c"]):
+        with pytest.raises(CodingError, match="--map-code"):
+            parse_code_map(bad)
+
+
+# --- removals made in a copy, and the audit log ----------------------------------------------
+
+def assert_audit_agrees(p: Project) -> None:
+    """The last audit entry of every coding says what the study holds."""
+    last: dict[tuple, dict | None] = {}
+    for e in p.audit():
+        state = e.after if e.after is not None else e.before
+        if state is None:
+            continue
+        key = (e.segment, e.code, e.coder, state.get("span_start"), state.get("span_end"))
+        last[key] = None if e.action == "remove" else e.after
+    logged = {k: v for k, v in last.items() if v is not None}
+    data = {(c.segment, c.code, c.coder, c.span_start, c.span_end):
+            {"status": c.status, "score": c.score, "provenance": c.provenance, "memo": c.memo,
+             "span_start": c.span_start, "span_end": c.span_end} for c in p.codings()}
+    assert logged == data
+
+
+def _remove(path: Path, *codings: Coding) -> None:
+    with Project.open(path) as p, p.atomic():
+        for c in codings:
+            assert p.delete_coding(c)
+
+
+SUGGESTION = Coding("cso01:1", "trust", "tipqual")
+
+
+def test_removal_in_a_copy_is_applied(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _code(alice, Coding("cso01:2", "funding", "alice"), Coding("cso02:1", "delays", "alice"))
+    with Project.open(base) as p:
+        merge(p, [alice])
+    _remove(alice, SUGGESTION, Coding("cso02:1", "delays", "alice"))
+    with Project.open(base) as p:
+        report = merge(p, [alice])
+        held = {(c.segment, c.code, c.coder) for c in p.codings()}
+        assert_audit_agrees(p)
+        again = merge(p, [alice])
+    assert held == {("cso01:2", "funding", "alice")}
+    part = report.sources[0]
+    assert (part.added, part.updated, part.removed, part.conflicts) == (0, 0, 2, [])
+    assert sorted((c.action, c.segment, c.coder) for c in part.changes) == [
+        ("remove", "cso01:1", "tipqual"), ("remove", "cso02:1", "alice")]
+    assert (again.sources[0].removed, again.sources[0].audit_added) == (0, 0)
+
+
+def test_removal_in_a_copy_of_a_coding_the_target_changed_is_a_conflict(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _remove(alice, SUGGESTION)
+    with Project.open(base) as p:
+        with p.atomic():
+            p.put_coding(Coding("cso01:1", "trust", "tipqual", status="suggested", score=0.9,
+                                provenance="rule:trust", memo="discussed: keep"))
+        report = merge(p, [alice])
+        kept = p.find_coding("cso01:1", "trust", "tipqual")
+        assert_audit_agrees(p)
+    assert kept is not None and kept.memo == "discussed: keep"
+    (conflict,) = report.sources[0].conflicts
+    assert (conflict.kind, conflict.coder, conflict.copy) == ("removed in the copy", "tipqual",
+                                                              None)
+    assert conflict.target["memo"] == "discussed: keep"
+    assert report.conflicts == 1 and report.sources[0].removed == 0
+
+
+def test_two_copies_one_removes_the_other_changes_is_a_conflict(base: Path) -> None:
+    one, two = _copy(base, "one.db"), _copy(base, "two.db")
+    _remove(one, SUGGESTION)
+    _code(two, Coding("cso01:1", "trust", "tipqual", status="suggested", score=0.9,
+                      provenance="rule:trust", memo="note"))
+    with Project.open(base) as p:
+        report = merge(p, [one, two])
+        assert p.find_coding("cso01:1", "trust", "tipqual") is None
+        assert_audit_agrees(p)
+    assert report.sources[0].removed == 1
+    (conflict,) = report.sources[1].conflicts
+    assert (conflict.kind, conflict.target, conflict.copy["memo"]) == (
+        "removed in the target", None, "note")
+
+
+def test_conflicts_and_kept_removals_leave_log_and_data_agreeing(base: Path) -> None:
+    one, two = _copy(base, "one.db"), _copy(base, "two.db")
+    _code(one, Coding("cso01:1", "trust", "alice", memo="first reading"))
+    _code(two, Coding("cso01:1", "trust", "alice", memo="second reading"))
+    with Project.open(base) as p:
+        with p.atomic():
+            p.delete_coding(SUGGESTION)
+        merge(p, [one, two])
+        assert p.find_coding("cso01:1", "trust", "alice").memo == "first reading"
+        assert p.find_coding("cso01:1", "trust", "tipqual") is None
+        assert_audit_agrees(p)
+
+
+def test_a_removal_the_target_has_seen_is_not_applied_again(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _remove(alice, SUGGESTION)
+    with Project.open(base) as p:
+        merge(p, [alice])
+        assert p.find_coding("cso01:1", "trust", "tipqual") is None
+        with p.atomic():  # the team decides to keep the suggestion after all
+            p.put_coding(Coding("cso01:1", "trust", "tipqual", status="suggested", score=0.9,
+                                provenance="rule:trust"))
+        report = merge(p, [alice])
+        assert p.find_coding("cso01:1", "trust", "tipqual") is not None
+        assert_audit_agrees(p)
+    assert (report.sources[0].removed, report.sources[0].conflicts) == (0, [])
+
+
+def test_dry_run_reports_the_plan_and_writes_nothing(base: Path) -> None:
+    alice = _copy(base, "alice.db")
+    _code(alice, Coding("cso01:2", "funding", "alice"))
+    _remove(alice, SUGGESTION)
+    before = base.read_bytes()
+    with Project.open(base, readonly=True) as p:
+        plan = merge(p, [alice], dry_run=True)
+    assert base.read_bytes() == before
+    with Project.open(base) as p:
+        done = merge(p, [alice])
+    assert plan.dry_run and not done.dry_run
+    assert [(c.action, c.segment, c.code, c.coder) for c in plan.sources[0].changes] == [
+        ("add", "cso01:2", "funding", "alice"), ("remove", "cso01:1", "trust", "tipqual")]
+    assert plan.sources == done.sources
+
+
+# --- coder names from a copy ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["eve\x1b[31m", "eve\nmallory", "tipqual-model", " eve"])
+def test_a_copy_with_a_coder_name_not_allowed_is_refused(base: Path, name: str) -> None:
+    bad = _copy(base, "bad.db")
+    _code(bad, Coding("cso01:2", "funding", name))
+    good = _copy(base, "good.db")
+    _code(good, Coding("cso02:1", "delays", "alice"))
+    with Project.open(base) as p:
+        before = (p.codings(), p.audit())
+        with pytest.raises(CodingError) as err:
+            merge(p, [good, bad])
+        assert (p.codings(), p.audit()) == before
+    assert err.value.path == str(bad)
+    assert err.value.message.startswith("nothing merged: the copy has codings by a coder name "
+                                        "the target would not accept: the coder name ")
+    assert "\x1b" not in err.value.format() and "\n" not in err.value.format()
+
+
+def test_suggesters_keep_their_names_and_old_odd_names_still_merge(base: Path) -> None:
+    with Project.open(base) as p, p.atomic():  # a study from before names were checked
+        p.put_coding(Coding("cso02:1", "delays", "old\tname"))
+    copy = _copy(base, "copy.db")
+    _code(copy, Coding("cso01:2", "funding", "tipqual-rules", status="suggested", score=0.4),
+          Coding("cso01:2", "delays", "old\tname"))
+    with Project.open(base) as p:
+        report = merge(p, [copy])
+    assert report.sources[0].added == 2

@@ -205,3 +205,81 @@ def test_find_mentions_offsets_point_into_segment_text(book, pipeline):
     assert [(m.stakeholder, text[m.start:m.end]) for m in mentions] == [
         ("SAPS", "the police"), ("DSD", "social worker")]
     assert all(text[m.start:m.end] == m.text for m in mentions)
+
+
+# --- long texts (hardening point 4) ------------------------------------------------------------
+
+def _long_paragraph(chars: int, end: str = ".") -> str:
+    """One paragraph of more than ``chars`` characters: short sentences, no blank line."""
+    sentence = "The officer at the border post waited for the papers with us" + end + " "
+    return (sentence * (chars // len(sentence) + 1)).rstrip()
+
+
+def test_blank_pipeline_reads_a_text_longer_than_spacys_default_limit(pipeline):
+    text = _long_paragraph(1_100_000) + " Then the SAPS asked for a bribe."
+    assert len(text) > 1_000_000
+    doc = pipeline(text)  # spaCy's default max_length raised E088 here
+    assert _codes(doc)[-1] == ("bribe", "corruption")
+    assert doc.spans[nlp_mod.STAKEHOLDER_SPANS][-1].text == "SAPS"
+    assert len(pipeline.make_doc(text)) == len(doc)
+
+
+def test_find_mentions_in_a_segment_over_a_million_characters(book):
+    text = _long_paragraph(1_050_000) + " The SAPS came."
+    mentions = list(nlp_mod.find_mentions([_seg(1, text)], book))
+    assert [(m.stakeholder, text[m.start:m.end]) for m in mentions] == [("SAPS", "SAPS")]
+
+
+def _check_chunks(text: str, chunks: list[tuple[int, int]], limit: int) -> None:
+    assert chunks and all(0 < b - a <= limit for a, b in chunks)
+    assert all(text[a:b] == text[a:b].strip() for a, b in chunks)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(chunks, chunks[1:], strict=False))
+    # nothing but white space is left out between the chunks
+    covered = "".join(text[a:b] for a, b in chunks)
+    assert "".join(covered.split()) == "".join(text.split())
+
+
+def test_sentence_chunks_of_a_paragraph_over_a_million_characters():
+    text = _long_paragraph(1_200_000)
+    [chunks] = list(nlp_mod.sentence_chunks([text], 4000))
+    _check_chunks(text, chunks, 4000)
+    assert all(text[b - 1] == "." for _, b in chunks)  # whole sentences
+    assert len(chunks) == pytest.approx(len(text) / 4000, rel=0.05)
+
+
+@pytest.mark.slow
+def test_sentence_longer_than_the_limit_is_cut_between_words():
+    words = " ".join(f"word{i}" for i in range(250_000))  # 2.6 M characters, no full stop
+    [chunks] = list(nlp_mod.sentence_chunks([words], 4000))
+    _check_chunks(words, chunks, 4000)
+    assert all(words[a - 1] == " " for a, _ in chunks[1:])  # no word is split
+    assert all(b - a > 3900 for a, b in chunks[:-1])
+
+
+@pytest.mark.slow
+def test_text_without_spaces_is_cut_after_its_full_stops_or_at_the_limit():
+    chinese = "警察需要很长时间才来帮助受害者。" * 70_000  # 1.1 M characters, no space at all
+    [chunks] = list(nlp_mod.sentence_chunks([chinese], 4000))
+    _check_chunks(chinese, chunks, 4000)
+    assert all(chinese[b - 1] == "。" for _, b in chunks)
+    solid = "x" * 9000
+    assert list(nlp_mod.sentence_chunks([solid], 4000)) == [[(0, 4000), (4000, 8000),
+                                                              (8000, 9000)]]
+
+
+def test_sentence_chunks_in_pieces_match_the_whole_text():
+    text = " ".join(f"Sentence {i} says (what it must). Then {i}!" for i in range(3000))
+    whole = list(nlp_mod.sentence_chunks([text, "", "Short one."], 500,
+                                         piece_chars=len(text) + 1))
+    assert list(nlp_mod.sentence_chunks([text, "", "Short one."], 500, piece_chars=997)) == whole
+    assert whole[1:] == [[], [(0, 10)]]
+
+
+def test_text_pieces_cover_the_text_and_end_at_sentence_ends():
+    text = _long_paragraph(250_000)
+    pieces = nlp_mod.text_pieces(text, 100_000)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
+    assert all(b1 == a2 for (_, b1), (a2, _) in zip(pieces, pieces[1:], strict=False))
+    assert all(b - a <= 100_000 for a, b in pieces)
+    assert all(text[b - 2:b] == ". " for _, b in pieces[:-1])
+    assert nlp_mod.text_pieces("") == [(0, 0)]

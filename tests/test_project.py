@@ -223,3 +223,58 @@ def test_create_with_fill_publishes_the_filled_study(tmp_path: Path) -> None:
     with Project.create(tmp_path / "s.db", fill=lambda p: p.put_case("CSO-01")) as p:
         assert [c.id for c in p.cases()] == ["CSO-01"]
         assert p.path == tmp_path / "s.db"
+
+
+def _big_source(p: Project, source_id: str, n: int = 400) -> None:
+    """A source of ``n`` long segments, added in a savepoint of the caller's transaction."""
+    turn = "Respondent: " + "we trust the shelter staff " * 20
+    text = "\n".join([turn] * n)
+    step = len(turn) + 1
+    with p.atomic():
+        p.add_source(Source(id=source_id, case="CSO-01", path=f"{source_id}.txt", format="txt",
+                            sha256="y" * 64, text=text),
+                     [Segment(id=f"{source_id}:{i + 1}", source=source_id, n=i + 1,
+                              speaker="Respondent", role="respondent", start=i * step,
+                              end=i * step + len(turn), text=turn) for i in range(n)])
+
+
+def _cap_file(p: Project, extra_pages: int = 3) -> None:
+    """Let the study file grow by only a few pages: SQLite then fails with SQLITE_FULL."""
+    pages = p._db.conn.execute("PRAGMA page_count").fetchone()[0]
+    p._db.conn.execute(f"PRAGMA max_page_count = {pages + extra_pages}")
+
+
+def test_full_disk_in_a_savepoint_is_one_clear_error_and_changes_nothing(study: Project) -> None:
+    add_demo_source(study)
+    before = (study.sources(), sorted(study.segment_ids()), study.audit())
+    _cap_file(study)
+    with pytest.raises(ProjectError) as caught, study.atomic():
+        study.put_case("CSO-02")
+        _big_source(study, "S2")
+    error = caught.value
+    assert error.message == ("the disk is full: nothing was written; free space and run the "
+                             "command again")
+    assert error.path == str(study.path)
+    assert error.__context__ is None or "savepoint" not in str(error.__context__)
+    assert not study._db.conn.in_transaction
+    assert (study.sources(), sorted(study.segment_ids()), study.audit()) == before
+    assert [c.id for c in study.cases()] == ["CSO-01"]
+    assert study.integrity_check() == "ok"
+    # the connection is still usable once there is room again
+    study._db.conn.execute("PRAGMA max_page_count = 1073741823")
+    with study.atomic():
+        study.put_case("CSO-03")
+    assert [c.id for c in study.cases()] == ["CSO-01", "CSO-03"]
+
+
+def test_writes_after_sqlite_dropped_the_transaction_are_refused(study: Project) -> None:
+    """A caller that swallows the full-disk error must not go on writing in autocommit mode."""
+    add_demo_source(study)
+    _cap_file(study)
+    with pytest.raises(ProjectError, match="abandoned"), study.atomic():
+        with pytest.raises(ProjectError, match="disk is full"):
+            _big_source(study, "S2")
+        study._db.conn.execute("PRAGMA max_page_count = 1073741823")
+        study.put_case("CSO-09")  # would be committed on its own without the check
+    assert [c.id for c in study.cases()] == ["CSO-01"]
+    assert [s.id for s in study.sources()] == ["S1"]

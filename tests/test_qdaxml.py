@@ -163,3 +163,37 @@ def test_localname_and_attr_helpers() -> None:
     assert qdaxml.localname(el.tag) == "a" and qdaxml.namespace(el.tag) == "urn:x"
     assert qdaxml.child_text(el, "b") == "t" and qdaxml.child(el, "z") is None
     assert qdaxml.attr(el, "name") == "v" and qdaxml.attr(el, "none", "d") == "d"
+
+
+def _nested_codes(n: int) -> bytes:
+    codes = "".join(f'<Code guid="{qdaxml.stable_guid("code", f"c{i}")}" name="c{i}">\n'
+                    for i in range(n)) + "</Code>" * n
+    return (f'<?xml version="1.0"?>\n<CodeBook xmlns="{qdaxml.CODEBOOK_NS}"><Codes>{codes}'
+            "</Codes></CodeBook>\n").encode()
+
+
+def test_codes_nested_50_levels_read_and_3000_are_refused_with_the_line() -> None:
+    book = qdaxml.codebook_from_qdc(_nested_codes(50), "ok.qdc")
+    assert [c.parent for c in book.codes[:3]] == [None, "c0", "c1"] and len(book.codes) == 50
+    with pytest.raises(ExchangeError) as caught:
+        qdaxml.codebook_from_qdc(_nested_codes(3000), "deep.qdc")
+    assert caught.value.format() == (
+        "deep.qdc:52: the code 'c50' is nested more than 50 levels deep; codes may nest at "
+        "most 50 levels, so move it higher up in the tool that wrote the file")
+    codes_el = qdaxml.child(qdaxml.parse_xml(_nested_codes(3000), "deep.qdc"), "Codes")
+    with pytest.raises(ExchangeError, match="nested more than 50 levels"):  # no bytes, no line
+        qdaxml.read_codes(codes_el, "deep.qdc")
+
+
+def test_export_writes_50_levels_and_refuses_a_deeper_stored_codebook() -> None:
+    def chain(n: int) -> Codebook:
+        return Codebook(name="deep", version="1", codes=[
+            Code(id=f"c{i}", name=f"C{i}", parent=f"c{i - 1}" if i else None)
+            for i in range(n)])
+
+    back = qdaxml.codebook_from_qdc(qdaxml.codebook_to_qdc(chain(50)), "x.qdc")
+    assert [c.parent for c in back.codes] == [c.parent for c in chain(50).codes]
+    for book in (chain(3000), Codebook(name="loop", version="1", codes=[  # a long cycle too
+            Code(id=f"c{i}", name=f"C{i}", parent=f"c{(i + 1) % 3000}") for i in range(3000)])):
+        with pytest.raises(ExchangeError, match="nests codes more than 50 levels deep"):
+            qdaxml.codebook_to_qdc(book)

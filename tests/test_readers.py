@@ -167,3 +167,184 @@ def test_docx_with_entity_expansion_is_refused(tmp_path: Path) -> None:
             zout.writestr(item, data)
     with pytest.raises(IngestError, match="word/document.xml is unsafe or malformed XML"):
         readers.read_document(path)
+
+
+# --- binary files posing as text (hardening point 7) --------------------------------------------
+
+# Printable bytes after a signature: without a NUL or many control characters the file used to
+# be read as Windows-1252 text and imported as garbage segments.
+_TAIL = bytes(range(0x20, 0x7f)) * 3
+
+
+@pytest.mark.parametrize(("head", "kind"), [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff\xe0", "a JPEG image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-1.7\n", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office file"),
+    (b"\x1f\x8b\x08", "a gzip archive"),
+    (b"RIFF\x24\x08\x01\x01WAVEfmt ", "a WAV recording"),
+    (b"\x01\x01\x01\x18ftypmp42", "an MP4, M4A or MOV recording"),
+    (b"ID3\x03", "an MP3 recording"),
+])
+def test_file_with_a_binary_signature_is_refused_naming_the_format(tmp_path: Path, head: bytes,
+                                                                   kind: str) -> None:
+    path = tmp_path / "interview.txt"
+    path.write_bytes(head + _TAIL)
+    with pytest.raises(IngestError) as err:
+        readers.read_document(path)
+    assert err.value.path == str(path)
+    assert err.value.message.startswith(f"is a binary file ({kind}")
+    assert err.value.message.endswith("not a transcript; export it as .txt, .docx, .vtt or .srt")
+
+
+def test_png_with_random_bytes_is_refused_whatever_the_bytes(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    path = tmp_path / "photo.txt"
+    for size in (4, 16, 64, 300, 3000):
+        for tail in (bytes(rng.randrange(256) for _ in range(size)),
+                     bytes(rng.randrange(1, 256) for _ in range(size)),
+                     bytes(rng.randrange(0x20, 0x7f) for _ in range(size))):
+            path.write_bytes(b"\x89PNG\r\n\x1a\n" + tail)
+            with pytest.raises(IngestError, match=r"binary file \(a PNG image\)"):
+                readers.read_document(path)
+
+
+def test_binary_signature_in_a_cases_csv_gives_its_own_advice(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(b"PK\x03\x04" + _TAIL)
+    with pytest.raises(IngestError, match=r"zip archive .*not a cases CSV; give the cases CSV "
+                                          r"as a text file"):
+        readers.read_cases(path)
+
+
+def test_rtf_renamed_txt_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text(r"{\rtf1\ansi\deff0 {\fonttbl {\f0 Times;}} \f0 Interviewer: Hello.\par }")
+    with pytest.raises(IngestError, match=r"is an RTF document \(markup\), not a plain-text "
+                                          r"transcript; save it as .txt or .docx"):
+        readers.read_document(path)
+
+
+def test_tiny_file_of_control_characters_is_binary(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.txt"
+    path.write_bytes(b"ab\x01cd\x02ef\n")  # two control characters in nine
+    with pytest.raises(IngestError, match=r"looks like a binary file \(control characters\)"):
+        readers.read_document(path)
+
+
+def test_a_few_stray_control_characters_and_a_dos_end_mark_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "old.txt"
+    path.write_bytes(b"Q: Who helped?\r\nA: The shelter.\x1a")
+    assert readers.read_document(path).text == "Q: Who helped?\nA: The shelter.\x1a"
+    text = "Respondent: we waited at the clinic for the results. " * 10 + "\x07 done\x1b"
+    assert readers.decode_bytes(text.encode(), "x.txt") == text
+
+
+ZULU = ("Umxoxi: Ngabe amaphoyisa ayanisiza uma kukhona umuntu oshushumbisiwe?\n\n"
+        "Umphenduli: Yebo, kodwa kuthatha isikhathi eside. Sisebenzisana noMnyango "
+        "Wezenhlalakahle.\n")
+XHOSA = ("Umdlan'ndlebe: Ingaba amapolisa ayanceda xa kukho ixhoba lokurhweba ngabantu?\n\n"
+         "Impendulo: Ewe, kodwa kuthatha ixesha elide. Sisebenzisana neSebe loPhuhliso "
+         "lweNtlalo.\n")
+ARABIC = ("المحاور: هل تساعدكم الشرطة عندما تكون هناك ضحية للاتجار بالبشر؟\n\n"
+          "المجيب: نعم، لكن ذلك يستغرق وقتاً طويلاً. نحن نعمل مع وزارة التنمية الاجتماعية.\n")
+CHINESE = ("采访者：当有人口贩卖受害者时，警察会帮助你们吗？\n\n"
+           "受访者：会的，但是需要很长时间。我们与社会发展部合作。\n")
+
+
+@pytest.mark.parametrize(("text", "data"), [
+    (ZULU, ZULU.encode("utf-8")),
+    (XHOSA, XHOSA.encode("utf-8")),
+    (ARABIC, ARABIC.encode("utf-8")),
+    (CHINESE, CHINESE.encode("utf-8")),
+    (CHINESE, b"\xff\xfe" + CHINESE.encode("utf-16-le")),
+    (ARABIC, b"\xff\xfe" + ARABIC.encode("utf-16-le")),
+    (ZULU, b"\xff\xfe" + ZULU.encode("utf-16-le")),
+    (ARABIC, b"\xfe\xff" + ARABIC.encode("utf-16-be")),
+], ids=["zulu", "xhosa", "arabic", "chinese", "chinese-utf16le-bom", "arabic-utf16le-bom",
+        "zulu-utf16le-bom", "arabic-utf16be-bom"])
+def test_texts_in_other_scripts_and_utf16_are_read(tmp_path: Path, text: str,
+                                                    data: bytes) -> None:
+    path = tmp_path / "interview.txt"
+    path.write_bytes(data)
+    assert readers.read_document(path).text == text
+
+
+@pytest.mark.parametrize(("text", "encoding"), [
+    (ARABIC, "cp1256"), (CHINESE, "gbk"),
+    ("Интервьюер: Помогает ли полиция жертвам торговли людьми?\n\nОтвет: Да, но это занимает "
+     "много времени.\n", "cp1251"),
+], ids=["arabic-cp1256", "chinese-gbk", "russian-cp1251"])
+def test_legacy_encodings_of_other_scripts_are_not_read_as_windows_1252(text: str,
+                                                                        encoding: str) -> None:
+    # Windows-1252 decodes these bytes too, into mojibake ("ÇáãÍÇæÑ"), and used to win.
+    assert readers.decode_bytes(text.encode(encoding), "x.txt") == text
+
+
+# --- cases.csv: ambiguous headers and ids (hardening point 16) ---------------------------------
+
+def _cases(tmp_path: Path, content: str) -> Path:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(content.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize(("content", "line", "message"), [
+    ("case,source,type,type\nA,a.txt,shelter,advocacy\n", 1,
+     "the header names the column 'type' twice; give each column its own name"),
+    ("case,source,Type,type\nA,a.txt,shelter,advocacy\n", 1,
+     "the header names the column 'Type' twice (as 'Type' and 'type')"),
+    ("case,source,case\nA,a.txt,B\n", 1, "names the column 'case' twice"),
+    ("\n\ncase,source,type,type\nA,a.txt,x,y\n", 3, "names the column 'type' twice"),
+    ('case,source,"prov\nince"\nA,a.txt,x\n', 1, "the column name 'prov\\nince' holds a line "
+     "break; write each column name on one line"),
+], ids=["same-name", "same-name-other-capitals", "case-twice", "after-blank-lines",
+        "multi-line-name"])
+def test_cases_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, content: str,
+                                                           line: int, message: str) -> None:
+    path = _cases(tmp_path, content)
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert (err.value.path, err.value.line) == (str(path), line)
+    assert message in err.value.message
+
+
+@pytest.mark.parametrize(("content", "line", "message"), [
+    ('case,source\nA,a.txt\n"ORG\n1",b.txt\n', 3,
+     "the case 'ORG\\n1' holds a line break; write each id on one line in visible characters"),
+    ('case,source\n"ORG\r\n1",b.txt\n', 2, "the case 'ORG\\n1' holds a line break"),
+    ('case,source\nORG-1,"b\n.txt"\n', 2, "the source 'b\\n.txt' holds a line break"),
+    ("case,source\nORG\t1,b.txt\n", 2, "the case 'ORG\\t1' holds a tab"),
+    ("case,source\nORG\x071,b.txt\n", 2, "holds the control character U+0007"),
+    ("case,source\nORG-1\u200b,b.txt\n", 2, "holds the invisible character U+200B"),
+    ("case,source\nORG\u20281,b.txt\n", 2, "holds a line break"),
+    ("case,source\n ,b.txt\n", 2, "the 'case' and 'source' fields must not be empty; fill them "
+     "in or delete the row"),
+    ("case,source\nORG-1,\n", 2, "must not be empty"),
+    ("case,source\nORG-1,a.txt\n\norg-1,b.txt\n", 4, "case 'org-1' is case 'ORG-1' of line 2 "
+     "written another way (capitals or spaces); spell each case id the same way"),
+    ("case,source\nORG 1,a.txt\nORG  1,b.txt\n", 3, "case 'ORG  1' is case 'ORG 1' of line 2"),
+], ids=["newline-in-case", "crlf-in-case", "newline-in-source", "tab", "bell", "zero-width-space",
+        "line-separator", "empty-case", "empty-source", "capitals", "spaces"])
+def test_cases_csv_ambiguous_ids_are_refused_with_the_row_line(tmp_path: Path, content: str,
+                                                               line: int, message: str) -> None:
+    path = _cases(tmp_path, content)
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert (err.value.path, err.value.line) == (str(path), line)
+    assert message in err.value.message
+    assert "\n" not in err.value.format()
+
+
+def test_cases_csv_case_with_several_sources_and_repeated_rows_still_read(tmp_path: Path) -> None:
+    arabic = "\u0645\u0646\u0638\u0645\u0629"
+    persian = "\u0633\u0627\u0632\u0645\u0627\u0646\u200c\u0647\u0627"
+    path = _cases(tmp_path, "case,source,type,\nORG-1,a.txt,shelter,\nORG-1,b.docx,,\n"
+                            f"ORG-1,a.txt,shelter,\n{arabic},c.txt,,\n{persian},d.txt,,\n")
+    table = readers.read_cases(path)  # a Persian id keeps its zero-width non-joiner
+    assert table.attributes == {"ORG-1": {"type": "shelter"}, arabic: {}, persian: {}}
+    assert table.source_case == {"a": "ORG-1", "b": "ORG-1", "c": arabic, "d": persian}

@@ -209,3 +209,236 @@ def test_redacted_source_is_not_reimported_without_redact(tmp_path: Path) -> Non
         with pytest.raises(IngestError, match="was imported with --redact; import it again"):
             import_paths(p, [PII])
         assert p.source("pii-interview") == before
+
+
+# --- patterns that slipped through (hardening issue, privacy point 2) -------------------------
+
+@pytest.mark.parametrize("written", ["800101-5009-087", "800101 5009 087",
+                                     "800101\u00a05009\u00a0087", "800101\u20135009\u2013087",
+                                     "800101-5009 087", "920220-4720-083"])
+def test_sa_id_with_separators_is_replaced(written: str) -> None:
+    assert redacted(f"ID {written}, thanks") == "ID [ID-1], thanks"
+    assert redact.is_sa_id(written)
+
+
+def test_sa_id_with_separators_and_a_bad_check_digit_is_left() -> None:
+    assert redacted("ref 800101-5009-088") == "ref 800101-5009-088"
+
+
+@pytest.mark.parametrize(("roster", "text"), [
+    ("Sean O'Brien", "Then O’Brien said"),
+    ("Sean O’Brien", "Then O'Brien said"),
+    ("Sean O'Brien", "Then O‘BRIEN’s car said"),
+    ("Sean O'Brien", "Then Sean O’Brien said"),
+])
+def test_typographic_apostrophe_in_names(roster: str, text: str) -> None:
+    out = redacted(text, [roster])
+    assert "brien" not in out.lower() and out.startswith("Then [PERSON-1]"), out
+    assert out.endswith(" said"), out
+
+
+@pytest.mark.parametrize("text", ["THANDI’s bag", "thandi's bag", "MoKoEnA’S bag", "mokoena’s bag",
+                                  "THANDI MOKOENA's bag", "thandi\u00a0mokoena’s bag"])
+def test_roster_names_in_any_casing_and_possessive(text: str) -> None:
+    out = redacted(text, ["Thandi Mokoena"])
+    assert out in ("[PERSON-1]’s bag", "[PERSON-1]'s bag", "[PERSON-1]’S bag"), out
+
+
+def test_roster_names_beyond_simple_case_folding() -> None:
+    # casefold() makes "Straße" "strasse": both spellings, in any case, are the same person
+    r = Redactor(["Anna Straße", "Zoë Dlamini"])
+    out = r.redact("Straße, STRASSE, strasse, ZOË and Zoe\u0308 (decomposed)")[0]
+    assert out == "[PERSON-1], [PERSON-1], [PERSON-1], [PERSON-2] and [PERSON-2] (decomposed)"
+
+
+def test_scan_finds_residual_pii_kinds_without_replacing() -> None:
+    r = Redactor(["Thandi Mokoena"])
+    found = r.scan("mail a@b.org, see https://wa.me/+27825551234, ID 800101-5009-087, "
+                   "call 082 555 1234, THANDI’s [PERSON-2] [PHONE-1]")
+    assert [(m.kind, m.original) for m in found] == [
+        ("EMAIL", "a@b.org"), ("PHONE", "+27825551234"), ("ID", "800101-5009-087"),
+        ("PHONE", "082 555 1234"), ("PERSON", "THANDI")]
+    assert redact.RESIDUAL_KINDS == {"EMAIL": "e-mail", "PHONE": "phone", "ID": "ID number",
+                                     "PERSON": "roster name"}
+
+
+# --- every string that enters the study (privacy point 1) -------------------------------------
+
+PLANTED = ["Thandi", "Mokoena", "O'Brien", "O’Brien", "Brien", "Pieter", "Berg",
+           "thandi.m@hope.org.za", "pieter@church.org.za", "082 555 1234", "0825551234",
+           "800101-5009-087", "8001015009087", "800101 5009 087", "Mokoena files"]
+
+
+def planted_study(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A folder, cases.csv and roster with PII in the text, a file name, speakers and cases."""
+    folder = tmp_path / "Mokoena files"
+    folder.mkdir()
+    (folder / "Thandi Mokoena interview.txt").write_text(
+        "Interviewer: Who helps you?\n\n"
+        "Sean O’Brien: THANDI and mokoena’s sister. Mail thandi.m@hope.org.za, call "
+        "082 555 1234, her ID is 800101-5009-087.\n", encoding="utf-8")
+    (folder / "cso-02.txt").write_text("Interviewer: And you?\n\nRespondent: Pieter's church.\n",
+                                       encoding="utf-8")
+    (folder / "court.vtt").write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Sean O'Brien>We met Pieter.\n",
+        encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,contact,email,phone\n"
+                     "CSO-01,Thandi Mokoena interview.txt,Pieter van der Berg,"
+                     "pieter@church.org.za,0825551234\n"
+                     "Mokoena House,cso-02.txt,thandi,,800101 5009 087\n", encoding="utf-8")
+    roster = tmp_path / "roster.txt"
+    roster.write_text("Thandi Mokoena\nSean O'Brien\nPieter van der Berg\n", encoding="utf-8")
+    return folder, cases, roster
+
+
+def study_strings(p: Project) -> str:
+    parts: list[str] = []
+    for c in p.cases():
+        parts.append(c.id)
+        parts.extend(f"{k}={v}" for k, v in c.attributes.items())
+    for s in p.sources():
+        parts.extend([s.id, s.case or "", s.path, s.text, json.dumps(s.meta, ensure_ascii=False)])
+    for seg in p.segments():
+        parts.extend([seg.id, seg.speaker or "", seg.text,
+                      json.dumps(seg.meta, ensure_ascii=False)])
+    return "\n".join(parts)
+
+
+def test_redaction_covers_ids_paths_speakers_and_case_attributes(tmp_path: Path) -> None:
+    folder, cases, roster = planted_study(tmp_path)
+    with Project.create(tmp_path / "study.db") as p:
+        report = import_paths(p, [folder], cases_csv=cases, roster=roster)
+        everything = study_strings(p).lower()
+        sources = {s.id: s for s in p.sources()}
+        case_attrs = {c.id: c.attributes for c in p.cases()}
+    for original in PLANTED:
+        assert original.lower() not in everything, original
+    renamed = sources["[PERSON-2] interview"]
+    assert renamed.path == "[PERSON-2] interview.txt" == renamed.meta["file"]
+    assert renamed.case == "CSO-01" and sources["cso-02"].case == "[PERSON-2] House"
+    assert sources["court"].path == "court.vtt"
+    assert case_attrs["CSO-01"] == {"contact": "[PERSON-1]", "email": "[EMAIL-1]",
+                                    "phone": "[PHONE-1]"}
+    assert case_attrs["[PERSON-2] House"] == {"contact": "[PERSON-2]", "phone": "[ID-1]"}
+    assert report.renamed_sources == [
+        (str(folder / "Thandi Mokoena interview.txt"), "[PERSON-2] interview")]
+    assert report.renamed_cases == [("Mokoena House", "[PERSON-2] House")]
+    # cases.csv first (case id, then its attributes), then file names, then the texts
+    key = json.loads((tmp_path / "study.redaction-key.json").read_text())
+    assert [key[f"[PERSON-{n}]"] for n in (1, 2, 3)] == ["Pieter van der Berg",
+                                                         "Thandi Mokoena", "Sean O'Brien"]
+    assert sorted(report.imported) == ["[PERSON-2] interview", "court", "cso-02"]
+
+
+def test_redacted_ids_are_stable_and_reimport_is_unchanged(tmp_path: Path) -> None:
+    folder, cases, roster = planted_study(tmp_path)
+    with Project.create(tmp_path / "study.db") as p:
+        import_paths(p, [folder], cases_csv=cases, roster=roster)
+        before = study_strings(p)
+        report = import_paths(p, [folder], cases_csv=cases, roster=roster)
+        assert study_strings(p) == before
+    assert report.imported == [] and len(report.unchanged) == 3
+
+
+def test_two_files_pseudonymised_to_one_source_id_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "Thandi notes.txt").write_text("Respondent: one.\n")
+    (tmp_path / "MOKOENA notes.txt").write_text("Respondent: two.\n")
+    with Project.create(tmp_path / "s.db") as p:
+        with pytest.raises(IngestError, match=r"several files would be source '\[PERSON-1\] "
+                                              "notes'"):
+            import_paths(p, [tmp_path / "Thandi notes.txt", tmp_path / "MOKOENA notes.txt"],
+                         roster=_roster(tmp_path, "Thandi Mokoena"))
+        assert p.sources() == []
+
+
+def _roster(folder: Path, *names: str) -> Path:
+    path = folder / "roster.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+def test_two_cases_pseudonymised_to_one_id_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Respondent: one.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source\nThandi House,a.txt\nMokoena House,b.txt\n")
+    with Project.create(tmp_path / "s.db") as p:
+        with pytest.raises(IngestError, match="would both be stored as") as err:
+            import_paths(p, [tmp_path / "a.txt"], cases_csv=cases,
+                         roster=_roster(tmp_path, "Thandi Mokoena"))
+        assert err.value.path == str(cases)
+        assert p.cases() == []
+
+
+def test_renamed_redacted_source_is_not_reimported_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "Thandi interview.txt"
+    path.write_text("Respondent: words.\n")
+    roster = _roster(tmp_path, "Thandi Mokoena")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [path], roster=roster)
+        with pytest.raises(IngestError, match=r"imported with --redact as source '\[PERSON-1\] "
+                                              "interview'"):
+            import_paths(p, [path])
+        assert [s.id for s in p.sources()] == ["[PERSON-1] interview"]
+
+
+def test_redacted_source_is_never_replaced_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "cso.txt"
+    path.write_text("Respondent: Thandi helps.\n")
+    roster = _roster(tmp_path, "Thandi Mokoena")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [path], roster=roster)
+        path.write_text("Respondent: Thandi helps a lot.\n")
+        with pytest.raises(IngestError, match="was imported with --redact"):
+            import_paths(p, [path], replace=True)
+        assert "Thandi" not in p.source("cso").text
+
+
+def test_stored_path_is_the_file_name(tmp_path: Path) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    path = tmp_path / "deep" / "er" / "cso.txt"
+    path.write_text("Respondent: words.\n")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [path])
+        assert p.source("cso").path == "cso.txt"
+
+
+# --- residual PII check ----------------------------------------------------------------------
+
+def test_check_study_lists_every_place_and_kind(tmp_path: Path) -> None:
+    from tipqual.records import Coding
+
+    folder, cases, roster = planted_study(tmp_path)
+    with Project.create(tmp_path / "study.db") as p:
+        import_paths(p, [folder], cases_csv=cases)
+        p.put_coding(Coding("cso-02:2", "funding", "ann", memo="ask Thandi on 011 234 5678"))
+        found = redact.check_study(p, redact.read_roster(roster))
+        nothing_without_roster = {(f.where, f.id, f.field, f.kind)
+                                  for f in redact.check_study(p) if f.kind == "roster name"}
+    places = {(f.where, f.id, f.field, f.kind) for f in found}
+    sid = "Thandi Mokoena interview"
+    assert {("source", sid, "id", "roster name"), ("source", sid, "path", "roster name"),
+            ("segment", f"{sid}:2", "text", "e-mail"), ("segment", f"{sid}:2", "text", "phone"),
+            ("segment", f"{sid}:2", "text", "ID number"),
+            ("segment", f"{sid}:2", "text", "roster name"),
+            ("segment", f"{sid}:2", "speaker", "roster name"),
+            ("segment", "court:1", "speaker", "roster name"),
+            ("case", "CSO-01", "attribute contact", "roster name"),
+            ("case", "CSO-01", "attribute email", "e-mail"),
+            ("case", "CSO-01", "attribute phone", "phone"),
+            ("case", "Mokoena House", "id", "roster name"),
+            ("case", "Mokoena House", "attribute phone", "ID number"),
+            ("coding", "cso-02:2 funding ann", "memo", "roster name"),
+            ("coding", "cso-02:2 funding ann", "memo", "phone")} <= places
+    # the speaker prefix of a subtitle turn is in the source text, outside every segment
+    assert ("source", "court", "text", "roster name") in places
+    # a match inside a segment is listed for the segment only
+    assert ("source", sid, "text", "e-mail") not in places
+    assert nothing_without_roster == set()
+
+
+def test_check_study_after_redaction_is_clean(tmp_path: Path) -> None:
+    folder, cases, roster = planted_study(tmp_path)
+    with Project.create(tmp_path / "study.db") as p:
+        import_paths(p, [folder], cases_csv=cases, roster=roster)
+        assert redact.check_study(p, redact.read_roster(roster)) == []

@@ -16,7 +16,7 @@ from tipqual.codebook import model as codebook_mod
 from tipqual.errors import ExchangeError, ProjectError
 from tipqual.exchange import archive as refi
 from tipqual.exchange import qdaxml
-from tipqual.exchange.archive import TextMap, check_member_name
+from tipqual.exchange.archive import Counting, TextMap, check_member_name
 from tipqual.exchange.export import export_project
 from tipqual.exchange.importer import import_project
 from tipqual.records import Coding
@@ -150,8 +150,7 @@ def test_round_trip_keeps_sources_codes_cases_and_coded_text(sample_study: Path,
 
 def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> None:
     sample = shared("refi", "samples", "atlasti84mac_refi-standard-project_nosources.qdpx")
-    report = import_project(sample,
-                            tmp_path / "atlas.db")
+    report = import_project(sample, tmp_path / "atlas.db", allow_missing=True)
     assert report["codes"] == 14 and report["sources"] == 0
     assert len(report["missing"]) == 6
     assert any(m.startswith("Mabêl 2ième.txt (internal://") for m in report["missing"])
@@ -170,7 +169,7 @@ def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> 
 
 def test_atlas_sample_bare_qde_imports(tmp_path: Path) -> None:
     sample = shared("refi", "samples", "atlasti84mac_refi-standard-project.qde")
-    report = import_project(sample, tmp_path / "a.db")
+    report = import_project(sample, tmp_path / "a.db", allow_missing=True)
     assert report["codes"] == 14 and len(report["missing"]) == 6
 
 
@@ -225,7 +224,7 @@ def test_nvivo_whole_segment_selection_is_whole_segment_coding(tmp_path: Path) -
 
 def test_text_map_nvivo_units_crlf_bom_emoji() -> None:
     raw = "a😀b\r\nc é\nd"
-    m = TextMap(raw, "nvivo")
+    m = TextMap(raw, Counting("utf16", "two"))  # NVivo's units, in text whose CRLF became LF
     assert m.text == "a😀b\nc é\nd"
     assert m.to_stored(0, end=False) == 0
     assert m.to_stored(3, end=False) == 2  # after a + surrogate pair
@@ -233,7 +232,9 @@ def test_text_map_nvivo_units_crlf_bom_emoji() -> None:
     assert m.to_stored(6, end=False) == 4  # CRLF counted as two units
     assert m.to_stored(11, end=False) == 8  # lone LF counted as two as well
     assert m.to_stored(10, end=False) == 7 and m.to_stored(10, end=True) == 8
-    cp = TextMap(raw, "cp")
+    nvivo = TextMap(raw, refi.default_counting("NVivo 12 for Windows"))
+    assert nvivo.to_stored(10, end=False) == 8  # a lone LF in the file is one unit
+    cp = TextMap(raw, Counting())
     assert cp.to_stored(5, end=False) == 4 and cp.to_stored(99, end=True) == len(cp.text)
 
 
@@ -249,14 +250,16 @@ def test_counting_rule_chosen_by_selection_names() -> None:
     lf = raw.count("\n", 0, at)  # each LF before counted twice by NVivo for Windows
     nvivo = [(a + lf, b + lf, n) for a, b, n in utf16]
     cp = [(at, end, "Delays everywhere")]
-    assert refi.choose_counting(raw, "nvivo", utf16) == "utf16"
-    assert refi.choose_counting(raw, "cp", nvivo) == "nvivo"
-    assert refi.choose_counting(raw, "nvivo", cp) == "cp"
-    assert refi.choose_counting(raw, "nvivo", [(0, 5, "Quotation 6:1")]) == "nvivo"
-    assert refi.choose_counting(raw, "cp", [(0, 3, "")]) == "cp"
+    nvivo_rule, cp_rule = Counting("utf16", "two"), Counting()
+    assert refi.choose_countings([(raw, False, utf16)], nvivo_rule) == [Counting("utf16")]
+    assert refi.choose_countings([(raw, False, nvivo)], cp_rule) == [nvivo_rule]
+    assert refi.choose_countings([(raw, False, cp)], nvivo_rule) == [cp_rule]
+    assert refi.choose_countings([(raw, False, [(0, 5, "Quotation 6:1")])],
+                                 nvivo_rule) == [nvivo_rule]
+    assert refi.choose_countings([(raw, False, [(0, 3, "")])], cp_rule) == [cp_rule]
 
 
-def test_nvivo_for_mac_lf_positions_detected_from_names(tmp_path: Path) -> None:
+def test_nvivo_for_mac_lf_positions(tmp_path: Path) -> None:
     text = "Respondent: Funding 💰 ended.\n\nRespondent: The detective helps us every week.\n"
     at = text.index("The detective")
     start, end = _units(text[:at]), _units(text[:at]) + len("The detective helps")
@@ -272,8 +275,8 @@ def test_nvivo_for_mac_lf_positions_detected_from_names(tmp_path: Path) -> None:
            "</PlainTextSelection></TextSource></Sources></Project>").encode()
     path = _qdpx(tmp_path, {"project.qde": qde, "sources/one.txt": text.encode("utf-8")})
     report = import_project(path, tmp_path / "m.db")
-    assert report["notes"] == ["mac.txt: positions read as UTF-16 units, the counting under "
-                               "which the selections' names match their text"]
+    assert report["counting"] == {"mac.txt": "UTF-16 code units"}
+    assert report["notes"] == [] and report["inexact"] == []
     with Project.open(tmp_path / "m.db") as p:
         assert [t[3] for t in _coded_texts(p)] == ["The detective helps"]
 

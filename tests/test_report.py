@@ -491,3 +491,206 @@ def test_a_theme_nobody_raised_reads_as_words(small_files: dict) -> None:
     assert '<span class="prevalence">No organisation</span> raised this theme.' in html
     assert "**No organisation** raised this theme." in md
     assert not re.search(r"\bNone\b", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))
+
+
+# --- links in the lead's notes ------------------------------------------------------------------
+
+def _links(markdown: str) -> list[str]:
+    """Every link and image target a Markdown viewer would find (no target refused)."""
+    from markdown_it import MarkdownIt
+
+    class Permissive(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return True
+
+    found = []
+    for tok in Permissive("commonmark").enable("table").parse(markdown):
+        for child in tok.children or []:
+            if child.type in ("link_open", "image"):
+                found.append(child.attrs.get("href") or child.attrs.get("src"))
+    return found
+
+
+UNSAFE_LINKS = [
+    "[click](javascript:alert(1))",
+    "[click](JavaScript:alert(1))",
+    "[click](   javascript:alert(1))",
+    "[click](<\x01javascript:alert(1)>)",
+    "[click](<javascript:alert(1)>)",
+    "[click](&#106;avascript:alert(1))",
+    "[click](&#x6A;avascript:alert(1))",
+    "[click](java&#x09;script:alert(1))",
+    "[click](java%73cript:alert(1))",
+    "[click](%6A%61%76%61%73%63%72%69%70%74:alert(1))",
+    "[click](vbscript:msgbox(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[click](data:image/png;base64,iVBORw0KGgo=)",
+    "[click](file:///etc/passwd)",
+    "[click](//evil.example/x)",
+    "[click](C:/Windows/win.ini)",
+    "[click][r]\n\n[r]: javascript:alert(1)",
+    "[click][R]\n\n[r]: JAVASCRIPT:alert(1) \"a title\"",
+    "[click]\n\n[click]: <data:text/html,hi>",
+    "![click](javascript:alert(1))",
+    "![click](file:///etc/passwd)",
+    "**[click](javascript:alert(1))** and more",
+]
+_SCHEMES = re.compile(r"javascript|vbscript|data:|file:|evil|win\.ini|%6a", re.I)
+
+
+@pytest.mark.parametrize("notes", UNSAFE_LINKS, ids=range(len(UNSAFE_LINKS)))
+def test_notes_links_to_unsafe_targets_keep_only_their_text(notes: str) -> None:
+    html = report_render.notes_html(notes)
+    md = report_render.notes_markdown(notes)
+    assert "<a " not in html and "<img" not in html, html
+    assert not _SCHEMES.search(html), html
+    assert "click" in html and "click" in md
+    assert _links(md) == [], md
+    assert not _SCHEMES.search(md), md
+
+
+@pytest.mark.parametrize("notes", ["<javascript:alert(1)>", "<vbscript:msgbox(1)>",
+                                   "<JAVASCRIPT:alert(1)>", "<file:///etc/passwd>"])
+def test_notes_autolinks_to_unsafe_targets_are_plain_text(notes: str) -> None:
+    html = report_render.notes_html(notes)
+    md = report_render.notes_markdown(notes)
+    assert "<a " not in html and "href" not in html, html
+    assert _links(md) == [], md
+
+
+def test_notes_keep_links_to_the_web_mail_and_relative_places() -> None:
+    notes = ("See [the act](https://example.org/act_(2013) \"The act\"), "
+             "[old](http://example.org/a?b=1&c=2), [us](mailto:team@example.org), "
+             "[annex](annex.md#table-2), [above](#challenges), <https://example.org/x>, "
+             "[ref][r], <team@example.org> and ![logo](https://example.org/logo.png).\n\n"
+             "[r]: https://example.org/ref\n")
+    html = report_render.notes_html(notes)
+    hrefs = re.findall(r'<a href="([^"]*)"', html)
+    assert hrefs == ["https://example.org/act_(2013)", "http://example.org/a?b=1&amp;c=2",
+                     "mailto:team@example.org", "annex.md#table-2", "#challenges",
+                     "https://example.org/x", "https://example.org/ref",
+                     "mailto:team@example.org", "https://example.org/logo.png"]
+    assert 'title="The act"' in html and "<img" not in html
+    md = report_render.notes_markdown(notes)
+    assert _links(md) == ["https://example.org/act_(2013)", "http://example.org/a?b=1&c=2",
+                          "mailto:team@example.org", "annex.md#table-2", "#challenges",
+                          "https://example.org/x", "https://example.org/ref",
+                          "mailto:team@example.org", "https://example.org/logo.png"]
+    assert report_render.notes_html(md) == html  # the same links, in Markdown again
+
+
+def test_notes_markdown_is_rebuilt_from_what_was_parsed() -> None:
+    notes = ("# Challenges\n\nPartnerships rest on **single officials** and *luck*; "
+             "`a <b>` code.\nA second line.\n\n<script>alert(1)</script>\n\n"
+             "## Recommendations\n\n1. Formalise *each* agreement.\n2. Fund shelters:\n"
+             "   - on time\n   - in full\n\n> A quote\n> on two lines\n\n"
+             "```python\nprint('<b>')\n```\n\n| a | b |\n|:--|--:|\n| 1 \\| 2 | x |\n\n"
+             "2\\. not a list, \\# not a heading, \\*not em\\*\n")
+    md = report_render.notes_markdown(notes)
+    assert md.startswith("### Challenges\n\n")
+    assert "#### Recommendations" in md and "<script" not in md
+    html = report_render.notes_html(notes)
+    assert report_render.notes_html(md) == html  # the same document, in Markdown again
+    assert "<ol>" in html and "<blockquote>" in html and "<table>" in html
+    assert "<p>2. not a list, # not a heading, *not em*</p>" in html
+
+
+@pytest.mark.slow
+def test_notes_links_are_disarmed_in_every_format(small, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\n" + "\n\n".join(UNSAFE_LINKS) + "\n\n<javascript:alert(2)>"
+                     "\n\n[safe](https://example.org/safe)\n", encoding="utf-8")
+    paths = [tmp_path / f"r.{ext}" for ext in ("html", "md", "docx")]
+    write_reports(small, paths, notes=notes, mentions=study_mentions(small))
+    html = paths[0].read_text(encoding="utf-8")
+    notes_html = html.split('<section id="challenges">')[1].split("</section>")[0]
+    assert re.findall(r'href="([^"]*)"', notes_html) == ["https://example.org/safe"]
+    assert "javascript:alert(1)" not in html.lower() and "vbscript" not in html.lower()
+    md = paths[1].read_text(encoding="utf-8")
+    notes_md = md.split("## Challenges and recommendations")[1].split("\n## ")[0]
+    assert _links(notes_md) == ["https://example.org/safe"]
+    assert "javascript:alert(1)" not in md.lower() and "vbscript" not in md.lower()
+    with zipfile.ZipFile(paths[2]) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+        rels = z.read("word/_rels/document.xml.rels").decode("utf-8")
+    assert "javascript:alert(1)" not in xml.lower() and "vbscript" not in xml.lower()
+    assert "javascript" not in rels.lower() and "click" in xml
+
+
+# --- user templates run in a sandbox -------------------------------------------------------------
+
+@pytest.mark.parametrize("expression", [
+    "''.__class__.__mro__",
+    "title.__class__.__base__.__subclasses__()",
+    "cycler.__init__.__globals__",
+    "lipsum.__globals__['os']",
+    "'{0.__class__}'.format(title)",
+    "findings.append(1)",
+    "study.update({'cases': 0})",
+    "study.noun.pop('one')",
+])
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_user_templates_cannot_reach_python(small, tmp_path: Path, fmt: str,
+                                            expression: str) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / f"report.{fmt}.j2"
+    template.write_text(f"A report\n{{{{ {expression} }}}}\n", encoding="utf-8")
+    with pytest.raises(ReportError) as err:
+        write_report(small, tmp_path / f"r.{fmt}", templates=folder)
+    assert err.value.path == str(template) and err.value.line == 2
+    assert "unsafe" in str(err.value)
+    message = err.value.format()
+    assert message.startswith(f"{template}:2: ") and "\n" not in message
+    assert not (tmp_path / f"r.{fmt}").exists()
+
+
+def test_a_sandboxed_block_of_an_extending_template_names_its_line(small, tmp_path: Path):
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / "report.html.j2"
+    template.write_text('{% extends "tipqual/report.html.j2" %}\n{% block notes %}\n'
+                        "<p>{{ title }}</p>\n<p>{{ title.__class__ }}</p>\n{% endblock %}\n",
+                        encoding="utf-8")
+    with pytest.raises(ReportError, match="unsafe") as err:
+        write_report(small, tmp_path / "r.html", templates=folder)
+    assert (err.value.path, err.value.line) == (str(template), 4)
+
+
+@pytest.mark.parametrize("expression, words", [
+    ("1 // 0", "by zero"),
+    ("range(10 ** 6) | length", "range too big"),
+    ("no_such_name", "'no_such_name' is undefined"),
+])
+def test_other_template_failures_name_the_file_and_line(small, tmp_path: Path,
+                                                       expression: str, words: str) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / "report.md.j2"
+    template.write_text(f"One\nTwo\n{{{{ {expression} }}}}\n", encoding="utf-8")
+    with pytest.raises(ReportError) as err:
+        write_report(small, tmp_path / "r.md", templates=folder)
+    assert (err.value.path, err.value.line) == (str(template), 3)
+    assert words in str(err.value).lower()
+
+
+def test_the_package_templates_render_in_the_sandbox(small_files: dict) -> None:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    assert isinstance(report_render.environment("html"), SandboxedEnvironment)
+    assert isinstance(report_render.environment("md"), SandboxedEnvironment)
+    assert "Challenges and recommendations" in small_files["html"].read_text(encoding="utf-8")
+
+
+def test_user_templates_are_still_escaped(small, tmp_path: Path) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    (folder / "report.html.j2").write_text("{{ '<b>' }} {{ title }}|{{ study.cases }}\n",
+                                           encoding="utf-8")
+    (folder / "report.md.j2").write_text("{{ '*x* <b>' }} {{ findings | length }}\n",
+                                         encoding="utf-8")
+    write_report(small, tmp_path / "r.html", templates=folder, mentions=study_mentions(small))
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == \
+        "&lt;b&gt; Findings: Report fixture study|3\n"
+    write_report(small, tmp_path / "r.md", templates=folder, mentions=study_mentions(small))
+    assert (tmp_path / "r.md").read_text(encoding="utf-8").startswith("\\*x\\* &lt;b&gt; ")

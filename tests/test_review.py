@@ -130,3 +130,24 @@ def test_model_and_rule_suggestions_of_one_pair_are_one_item(fx):
     assert items[0].score == 0.6
     assert items[0].reasons()[0] == ("tipqual-model 0.60: learned model (v0.1.0, trained on 12 "
                                      "coded segments)")
+
+
+@pytest.mark.parametrize("name", ["alice\n", "\x1b[31malice", "tipqual-model", " alice", ""])
+def test_a_reviewer_name_not_allowed_is_refused(fx, name):
+    with pytest.raises(CodingError, match="your own name as reviewer"):
+        rv.ReviewSession(fx, name)
+
+
+def test_review_refuses_a_coder_name_not_allowed_in_one_line(tmp_path: Path):
+    from conftest import run_tipqual
+
+    build_study(tmp_path / "study.db").close()
+    before = (tmp_path / "study.db").read_bytes()
+    result = run_tipqual("review", str(tmp_path / "study.db"), "--coder", "eve\x1b[2J",
+                         input="a\n")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: give your own name as reviewer (--coder): the "
+                                    "coder name 'eve\\x1b[2J' is not allowed: it holds a "
+                                    "control or formatting character (U+001B)")
+    assert len(result.stderr.splitlines()) == 1
+    assert (tmp_path / "study.db").read_bytes() == before

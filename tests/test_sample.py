@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
 
+# every test here reads the whole sample study, imported once by a real process
+pytestmark = pytest.mark.slow
+
 CASES_CSV = SAMPLE / "cases.csv"
 TRANSCRIPTS = SAMPLE / "transcripts"
 CODINGS = {"coder-a": SAMPLE / "codings" / "coder-a.csv",

@@ -52,7 +52,8 @@ def remove(project: Path, segment: str, coder: str, code_id: str) -> None:
 
     with open_project(project) as p:
         remove_coding(p, segment, code_id, coder)
-    click.echo(f"Removed: {segment} {code_id} by {coder}")
+    # an older study may hold a name with control characters: never echo those raw
+    click.echo(f"Removed: {segment} {code_id} by {coder if coder.isprintable() else repr(coder)}")
 
 
 @code.command("import")

@@ -55,6 +55,12 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
     click.echo(f"Imported {len(report.imported)} sources ({report.segments} segments); "
                f"unchanged {len(report.unchanged)}; replaced {len(report.replaced)}; "
                f"{report.cases} cases in the study.")
+    # Redaction may change ids: name each one so the user can find it in the study (the
+    # originals are shown only here, to the person importing; the study keeps the new ids).
+    for path, sid in report.renamed_sources:
+        click.echo(f"Source id pseudonymised: {path} is stored as {sid!r}")
+    for case, new in report.renamed_cases:
+        click.echo(f"Case id pseudonymised: {case!r} (cases.csv) is stored as {new!r}")
     for path, reason in report.skipped:
         click.echo(f"Skipped {path}: {reason}", err=True)
     for path in report.passed_over:

@@ -36,8 +36,14 @@ def export(project: Path, out: Path) -> None:
 @refi.command("import")
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
 @project_argument
-def import_(archive: Path, project: Path) -> None:
+@click.option("--allow-missing", is_flag=True,
+              help="Import even when text sources with codings are missing from the archive "
+                   "(they and their codings are skipped and listed).")
+def import_(archive: Path, project: Path, allow_missing: bool) -> None:
     """Create the new study PROJECT from a REFI-QDA .qdpx archive (or a bare .qde file).
+
+    Selections whose positions fall outside their text are refused and listed; selections that
+    cannot be placed exactly (a boundary inside a word or a character) are imported and listed.
 
     \b
     Example:
@@ -45,13 +51,16 @@ def import_(archive: Path, project: Path) -> None:
     """
     from tipqual.exchange.importer import import_project
 
-    report = import_project(archive, project, command="refi import")
+    report = import_project(archive, project, command="refi import",
+                            allow_missing=allow_missing)
     click.echo(f"Created {project} from {archive} ({report['origin'] or 'unknown tool'}): "
                f"{report['sources']} sources, {report['segments']} segments, "
                f"{report['codes']} codes, {report['cases']} cases, "
                f"{report['codings']} codings by {len(report['coders'])} coders")
     for title, key in (("Missing from the archive (skipped)", "missing"),
                        ("Not text (skipped)", "skipped"), ("Not imported", "dropped"),
+                       ("Refused selections (positions outside the text)", "refused"),
+                       ("Not placed exactly (check these in the other tool)", "inexact"),
                        ("Notes", "notes")):
         if report[key]:
             click.echo(f"{title}:")

@@ -16,9 +16,12 @@ from tipqual.cli.common import open_project, project_argument
               ".docx (Word).")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
               help="Folder with your own report.html.j2 / report.md.j2 (used before the "
-              "built-in ones).")
+              "built-in ones, which they may extend as tipqual/NAME; they run in a sandbox: "
+              "they show the report's data, they cannot run Python).")
 @click.option("--notes", type=click.Path(dir_okay=False, path_type=Path),
-              help="Markdown file with the challenges and recommendations section.")
+              help="Markdown file with the challenges and recommendations section. Raw HTML "
+              "is shown as text; a link keeps its target only if it is http(s), mailto, "
+              "relative or #section, others keep just their words; images become links.")
 @click.option("--coders", help="Coders whose agreement is reported, comma-separated "
               "(default: the two with the most codings).")
 @click.option("--case-noun", help="Word for a case, e.g. 'site' or 'person/people' "

@@ -84,7 +84,7 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     read_key = _key_reader()
     styled = sys.stdout.isatty()
     with open_project(project) as p:
-        session = ReviewSession(p, coder.strip(), code=code, case=case)
+        session = ReviewSession(p, coder, code=code, case=case)
         on_interrupt("Interrupted: every decision made so far is saved; run 'tipqual review' "
                      "again to go on.")
         book = p.codebook()

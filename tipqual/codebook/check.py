@@ -4,7 +4,14 @@
 it finds, each naming the file, the line and column where known, and the code or stakeholder
 id. :func:`analyse` does the same and also returns the plain data, so that
 :func:`tipqual.codebook.model.load` parses each file only once. The YAML is composed into nodes
-first, so every value keeps the place it came from.
+first, so every value keeps the place it came from; nesting (in the text, or through aliases)
+is limited before anything recurses on it.
+
+Token patterns are checked twice: by spaCy's Matcher, and by :func:`pattern_problem`, which
+refuses a REGEX that Python's backtracking ``re`` could take exponential time over. That
+check, and the limit on codes nested through ``parent``, also serve codebooks from other
+formats (:func:`book_problems`, through :func:`tipqual.codebook.model.validate`) and whatever
+runs patterns.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tipqual.codebook.model import Codebook
 
 CODEBOOK_KEYS = ("name", "version", "description", "stakeholders", "codes")
 CODE_KEYS = ("id", "name", "definition", "include", "exclude", "examples", "parent", "color",
@@ -29,6 +39,9 @@ LEVELS = ("local", "district", "provincial", "regional", "national", "internatio
 CODE_ID_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 STAKEHOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&-]*$")
 COLOR_RE = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})$")
+MAX_CODE_DEPTH = 50  # levels of codes inside codes (a top-level code is level 1)
+MAX_YAML_DEPTH = 50  # lists and mappings inside each other (a codebook needs about 10)
+MAX_YAML_VALUES = 200_000  # values in a file, counting what aliases repeat
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,36 @@ def _sorted(result: Analysis) -> Analysis:
     return result
 
 
+def book_problems(book: Codebook, path: str | Path | None = None, *,
+                  lines: dict[str, int] | None = None) -> list[Problem]:
+    """What makes a codebook read from another format unsafe to store or to run.
+
+    For codebooks that do not come from YAML (a ``.qdc``, a ``.qdpx`` project, a workbook):
+    every token pattern must pass :func:`pattern_problem`, and no code may be nested more
+    than :data:`MAX_CODE_DEPTH` levels deep. ``lines`` gives a code's line (or row), where
+    the format has them.
+    """
+    where = "" if path is None else str(path)
+    lines = lines or {}
+    problems: list[Problem] = []
+    for code in book.codes:
+        line = lines.get(code.id)
+        if not isinstance(code.patterns, list):
+            problems.append(Problem(where, line, None, code.id or None,
+                                    "'patterns' must be a list of token patterns"))
+            continue
+        for i, pattern in enumerate(code.patterns, start=1):
+            refused = pattern_problem(pattern)
+            if refused:
+                problems.append(Problem(where, line, None, code.id or None,
+                                        f"pattern {i} is refused: {refused}"))
+    levels = code_levels({c.id: c.parent for c in book.codes})
+    problems += [Problem(where, lines.get(c.id), None, c.id or None,
+                         f"the code is nested {MAX_CODE_DEPTH + 1} levels deep; codes may nest "
+                         f"at most {MAX_CODE_DEPTH} levels")
+                 for c in book.codes if levels.get(c.id) == MAX_CODE_DEPTH + 1]
+    return problems
+
 def _looks_like_registry(root: Any) -> bool:
     """A mapping with a 'stakeholders' list and no 'codes', or a list of entries with aliases."""
     if _is(root, "map"):
@@ -160,11 +203,18 @@ def _compose(path: Path, report: _Report) -> Any:
     if text is None:
         return None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _loader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except _TooDeep as exc:
+        report.problems.append(Problem(
+            report.path, exc.mark.line + 1, exc.mark.column + 1, None,
+            f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep here; a codebook needs "
+            "far fewer (codes nest through 'parent', not by indenting) - is this the right "
+            "file?"))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
@@ -178,7 +228,94 @@ def _compose(path: Path, report: _Report) -> Any:
         return None
     if root is None:
         report.add(None, "the file is empty (or only comments); a codebook needs 'codes'")
-    return root
+        return None
+    return root if _shape_ok(root, report) else None
+
+
+class _TooDeep(Exception):
+    """The YAML composer reached :data:`MAX_YAML_DEPTH` at ``mark``."""
+
+    def __init__(self, mark: Any):
+        super().__init__("nested too deeply")
+        self.mark = mark
+
+
+_LOADER: list[Any] = []
+
+
+def _loader(text: str) -> Any:
+    """A SafeLoader for ``text`` whose composer stops at :data:`MAX_YAML_DEPTH` levels.
+
+    PyYAML composes nested lists and mappings recursively, so a file of a few thousand ``[``
+    would end in a RecursionError; the composer is stopped long before Python's limit.
+    """
+    if not _LOADER:
+        import yaml
+
+        class DepthLimitedLoader(yaml.SafeLoader):
+            depth = 0
+
+            def compose_node(self, parent: Any, index: Any) -> Any:
+                if self.depth >= MAX_YAML_DEPTH:
+                    raise _TooDeep(self.peek_event().start_mark)
+                self.depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self.depth -= 1
+
+        _LOADER.append(DepthLimitedLoader)
+    return _LOADER[0](text)
+
+
+def _shape_ok(root: Any, report: _Report) -> bool:
+    """False (after reporting) for a node graph that aliases make cyclic, too deep or too big.
+
+    Aliases (``*name``) reuse a node without nesting the text, so the composer's limit does
+    not bound them: ``&a [*a]`` is a cycle, a chain of aliases can nest thousands of levels,
+    and a few lines of aliases can stand for millions of values. The graph is walked once,
+    without recursion, each shared node measured once.
+    """
+    depth: dict[int, int] = {}
+    size: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        kids = _kids(node)
+        if leaving:
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            if depth[key] > MAX_YAML_DEPTH:
+                report.add(node, f"YAML aliases here nest values more than {MAX_YAML_DEPTH} "
+                                 "levels deep; write the values out instead of aliasing them")
+                return False
+            if size[key] > MAX_YAML_VALUES:
+                report.add(node, f"this holds more than {MAX_YAML_VALUES} values once its YAML "
+                                 "aliases are expanded; write the values out instead of "
+                                 "aliasing them")
+                return False
+            continue
+        if key in depth:
+            continue
+        if key in entered:  # entered and not yet left: an ancestor of itself
+            report.add(node, "a YAML alias here refers to the list or mapping that contains "
+                             "it; remove the alias")
+            return False
+        entered.add(key)
+        stack.append((node, True))
+        stack += [(k, False) for k in kids]
+    return True
+
+
+def _kids(node: Any) -> list[Any]:
+    """The nodes directly inside a list or mapping node (keys and values)."""
+    if _is(node, "seq"):
+        return list(node.value)
+    if _is(node, "map"):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _decode(raw: bytes, report: _Report) -> str | None:
@@ -397,6 +534,10 @@ def _patterns(items: dict[str, tuple[Any, Any]], report: _Report,
     out = []
     for i, item in enumerate(node.value, start=1):
         pattern = _value(item)
+        refused = pattern_problem(pattern)
+        if refused:
+            report.add(item, f"pattern {i} is refused: {refused}", code)
+            continue
         problem = _pattern_problem(matcher, pattern)
         if problem:
             report.add(item, f"pattern {i} is rejected by spaCy's Matcher: {problem}", code)
@@ -434,13 +575,351 @@ def _pattern_problem(matcher: Any, pattern: Any) -> str | None:
     return None
 
 
+# --- token patterns and their regular expressions -----------------------------------------------
+#
+# spaCy's Matcher runs a token pattern's {"REGEX": ...} with Python's backtracking ``re`` on
+# every token it tries, so a regex such as ^(a+)+$ takes exponential time on a long word and a
+# codebook (or a partner's .qdc / .qdpx that carries one) could hang ``suggest``. Such regexes
+# are refused when a codebook enters tipqual, by a check of the regex's parse tree:
+#
+# - no repetition inside a repetition whose length can vary: (a+)+  (a*)*  (.*a){3}  (a{1,2})+
+# - no repeated alternatives that can start alike or match nothing: (a|a)+  (a|ab)+  (a|)+
+# - no two variable-length repetitions in a row that can take the same characters: \w+\w*
+#   a+b?a+ (what lies between them must hold a character the first cannot take)
+# - no backreferences or conditionals (\1, (?P=x), (?(1)a|b)), no lookarounds ((?=…) (?<!…))
+# - at most MAX_REGEX_CHARS characters.
+#
+# The standard library has no public regex parser; ``re._parser`` (``sre_parse`` before 3.11)
+# is the one ``re`` itself uses. It is internal, so it is used defensively: any node this check
+# does not know, or a parser of another shape, makes the regex refused rather than trusted.
+# (PyPI's RE2 bindings would make matching linear but cannot check what ``re`` will do, and
+# spaCy's Matcher uses ``re``.)
+
+MAX_REGEX_CHARS = 200
+MAX_PATTERN_DEPTH = 8  # lists and mappings inside one token pattern ([{"LOWER": {"IN": [..]}}]: 4)
+_SAFE_REGEX_ADVICE = ("simplify it (one repetition over a character class, such as "
+                      "^traffick\\w*$) or list the words with IN")
+_NESTED = ("repeats a part that can itself match in more than one way (like (a+)+, (a*)* or "
+           "(.*a){3}), which can take exponential time on some words; " + _SAFE_REGEX_ADVICE)
+_ALTERNATIVES = ("repeats alternatives that can match the same text (like (a|a)+ or (a|ab)+), "
+                 "which can take exponential time on some words; make each alternative start "
+                 "with a different character, or " + _SAFE_REGEX_ADVICE)
+_IN_A_ROW = ("has two repetitions in a row that can match the same characters (like \\w+\\w* "
+             "or a+b?a+), which can take a very long time on long words; merge them into one, "
+             "or " + _SAFE_REGEX_ADVICE)
+# Sample characters beyond those a regex names itself, for telling whether two character
+# classes can match the same character (the regex's literals and range ends are added).
+_SAMPLE = "".join(map(chr, range(128))) + "\u00a0\u00e9\u00c9\u00df\u0436\u0416\u0663\u4e2d" \
+    "\u2019\u2013\u200b\U0001f600\u00b2\u2028"
+
+
+class _UnsafeRegex(Exception):
+    """A reason to refuse a regular expression."""
+
+
+_PARSER: list[Any] = []
+
+
+def _regex_parser() -> Any:
+    """``re._parser`` when it has the shape this check was written for, else None.
+
+    The shape is tried once on a known regex: the node names and argument forms used below
+    (those of CPython 3.11 to 3.13). A parser of another shape is not trusted.
+    """
+    if not _PARSER:
+        import importlib
+
+        parser = None
+        try:
+            candidate = importlib.import_module("re._parser")
+            constants = importlib.import_module("re._constants")
+            # expected: [(SUBPATTERN, (1, 0, 0, [(MAX_REPEAT, (1, MAXREPEAT, [(LITERAL, 97)]))])),
+            #            (MAX_REPEAT, (2, 2, [(LITERAL, 98)]))]
+            (group_op, group), (fixed_op, fixed) = candidate.parse("(a+)b{2}")
+            (repeat_op, (low, high, body)), = group[3]
+            (literal_op, char), = body
+            names = [getattr(op, "name", None) for op in (group_op, fixed_op, repeat_op,
+                                                         literal_op)]
+            if names == ["SUBPATTERN", "MAX_REPEAT", "MAX_REPEAT", "LITERAL"] \
+                    and group[0] == 1 and (low, char) == (1, 97) and fixed[:2] == (2, 2) \
+                    and high == constants.MAXREPEAT and int(high) > 65535:
+                parser = candidate
+        except Exception:  # an unknown parser: refuse every REGEX rather than guess
+            parser = None
+        _PARSER.append(parser)
+    return _PARSER[0]
+
+
+def regex_problem(regex: Any) -> str | None:
+    """Why a token pattern's REGEX is refused (None: safe to run with Python's ``re``)."""
+    if not isinstance(regex, str):
+        return f"a REGEX must be text, not a {type(regex).__name__}"
+    shown = json.dumps(regex, ensure_ascii=False) if len(regex) <= 60 else \
+        json.dumps(regex[:40], ensure_ascii=False)[:-1] + '…"'
+    if len(regex) > MAX_REGEX_CHARS:
+        return (f"the REGEX {shown} is {len(regex)} characters long; a token REGEX may have "
+                f"at most {MAX_REGEX_CHARS}")
+    parser = _regex_parser()
+    if parser is None:
+        return (f"the REGEX {shown} cannot be checked on this Python (its regex parser is not "
+                "one tipqual knows), so it is not run; use IN lists or phrases instead")
+    try:
+        tree = parser.parse(regex)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        return f"the REGEX {shown} is not a valid regular expression ({exc})"
+    try:
+        _RegexCheck(regex, tree).run()
+    except _UnsafeRegex as exc:
+        return f"the REGEX {shown} {exc}"
+    return None
+
+
+class _RegexCheck:
+    """Walks one parse tree of ``re._parser`` (a list of (opcode, argument) pairs)."""
+
+    CHAR_OPS = frozenset({"LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY"})
+    REPEAT_OPS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+    def __init__(self, regex: str, tree: Any):
+        self.tree = list(tree)
+        flags = int(getattr(getattr(tree, "state", None), "flags", 0))
+        self.ignorecase = bool(flags & re.IGNORECASE)
+        extra: set[str] = set()
+        self._collect(self.tree, extra)
+        sample = set(_SAMPLE) | set(regex) | extra
+        self.sample = frozenset(sample | {v for c in sample for v in (c.lower(), c.upper())
+                                          if len(v) == 1})
+
+    # the tree ---------------------------------------------------------------------------------
+
+    def ops(self, seq: Any) -> list[tuple[str, Any]]:
+        """The (name, argument) pairs of a sequence; refuses what this check does not know."""
+        out = []
+        for item in seq:
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise _UnsafeRegex("could not be checked (unexpected parse tree); simplify it")
+            op, arg = item
+            name = getattr(op, "name", None) or str(op)
+            if name in ("ASSERT", "ASSERT_NOT"):
+                raise _UnsafeRegex("uses a lookahead or lookbehind ((?=…), (?!…), (?<=…), "
+                                   "(?<!…)), which token patterns may not; " + _SAFE_REGEX_ADVICE)
+            if name.startswith("GROUPREF"):
+                raise _UnsafeRegex("uses a backreference or a conditional group (\\1, "
+                                   "(?P=name), (?(1)…)), which token patterns may not; "
+                                   + _SAFE_REGEX_ADVICE)
+            if name not in self.CHAR_OPS | self.REPEAT_OPS | \
+                    {"AT", "SUBPATTERN", "ATOMIC_GROUP", "BRANCH"}:
+                raise _UnsafeRegex(f"uses a feature tipqual does not check ({name}); "
+                                   + _SAFE_REGEX_ADVICE)
+            out.append((name, arg))
+        return out
+
+    def inner(self, name: str, arg: Any) -> list[Any]:
+        """The sub-sequences directly inside one node."""
+        if name == "SUBPATTERN":
+            return [arg[-1]]
+        if name == "ATOMIC_GROUP":
+            return [arg]
+        if name in self.REPEAT_OPS:
+            return [arg[2]]
+        if name == "BRANCH":
+            return list(arg[1])
+        return []
+
+    def _collect(self, seq: Any, chars: set[str]) -> None:
+        """Literal characters and range ends (for the sample), and local (?i) flags."""
+        for name, arg in self.ops(seq):
+            if name in ("LITERAL", "NOT_LITERAL"):
+                chars.add(chr(arg))
+            elif name == "IN":
+                for op, value in arg:
+                    kind = getattr(op, "name", str(op))
+                    if kind == "LITERAL":
+                        chars.add(chr(value))
+                    elif kind == "RANGE":
+                        chars.update((chr(value[0]), chr(value[1])))
+            elif name == "SUBPATTERN" and int(arg[1] or 0) & re.IGNORECASE:
+                self.ignorecase = True
+            for sub in self.inner(name, arg):
+                self._collect(sub, chars)
+
+    # characters --------------------------------------------------------------------------------
+
+    def _member(self, name: str, arg: Any, ch: str) -> bool:
+        code = ord(ch)
+        if name == "LITERAL":
+            return code == arg
+        if name == "NOT_LITERAL":
+            return code != arg
+        if name == "ANY":
+            return True
+        if name == "RANGE":
+            return bool(arg[0] <= code <= arg[1])
+        if name == "CATEGORY":
+            kind = getattr(arg, "name", str(arg)).replace("CATEGORY_", "")
+            kind = kind.replace("UNI_", "").replace("LOC_", "")
+            negate = kind.startswith("NOT_")
+            test = {"DIGIT": ch.isdecimal(), "SPACE": ch.isspace(),
+                    "WORD": ch.isalnum() or ch == "_", "LINEBREAK": ch == "\n"}.get(
+                kind.removeprefix("NOT_"))
+            if test is None:
+                raise _UnsafeRegex(f"uses a character class tipqual does not check ({kind})")
+            return test != negate
+        if name == "IN":
+            items = [(getattr(op, "name", str(op)), value) for op, value in arg]
+            negate = bool(items) and items[0][0] == "NEGATE"
+            hit = any(self._member(n, v, ch) for n, v in items if n != "NEGATE")
+            return hit != negate
+        raise _UnsafeRegex(f"uses a character class tipqual does not check ({name})")
+
+    def charset(self, name: str, arg: Any) -> frozenset[str]:
+        """The sample characters one single-character node matches."""
+        def matches(ch: str) -> bool:
+            variants = {ch, ch.lower(), ch.upper()} if self.ignorecase else {ch}
+            return any(len(v) == 1 and self._member(name, arg, v) for v in variants)
+
+        return frozenset(ch for ch in self.sample if matches(ch))
+
+    def chars(self, seq: Any) -> frozenset[str]:
+        """Every sample character some part of ``seq`` can match."""
+        out: frozenset[str] = frozenset()
+        for name, arg in self.ops(seq):
+            if name in self.CHAR_OPS:
+                out |= self.charset(name, arg)
+            for sub in self.inner(name, arg):
+                out |= self.chars(sub)
+        return out
+
+    def first(self, seq: Any) -> tuple[frozenset[str], bool]:
+        """The characters a match of ``seq`` can start with, and whether it can be empty."""
+        out: frozenset[str] = frozenset()
+        for name, arg in self.ops(seq):
+            if name in self.CHAR_OPS:
+                return out | self.charset(name, arg), False
+            if name == "AT":
+                continue
+            if name == "BRANCH":
+                parts = [self.first(alt) for alt in arg[1]]
+                out |= frozenset().union(*(p[0] for p in parts))
+                if not any(p[1] for p in parts):
+                    return out, False
+                continue
+            chars, empty = self.first(self.inner(name, arg)[0])
+            out |= chars
+            if not empty and not (name in self.REPEAT_OPS and arg[0] == 0):
+                return out, False
+        return out, True
+
+    # the rules ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.nesting(self.tree)
+        self.scan(self.tree, [])
+
+    def nesting(self, seq: Any) -> None:
+        """Every repetition that can run more than once: its body must split one way only."""
+        for name, arg in self.ops(seq):
+            if name in self.REPEAT_OPS and arg[1] > 1:
+                self.alternatives(arg[2])
+                # The body twice in a row (one turn, then the next): whatever of the first turn
+                # can still be running must be ended by what the next turn needs first.
+                self.scan([*arg[2], *arg[2]], [], strict=True, message=_NESTED)
+            for sub in self.inner(name, arg):
+                self.nesting(sub)
+
+    def alternatives(self, seq: Any) -> None:
+        """Alternatives inside a repetition must not be empty or start alike."""
+        for name, arg in self.ops(seq):
+            if name == "BRANCH":
+                starts: list[frozenset[str]] = []
+                for alt in arg[1]:
+                    chars, empty = self.first(alt)
+                    if empty or any(chars & other for other in starts):
+                        raise _UnsafeRegex(_ALTERNATIVES)
+                    starts.append(chars)
+            for sub in self.inner(name, arg):
+                self.alternatives(sub)
+
+    def scan(self, seq: Any, open_sets: list[frozenset[str]], *, strict: bool = False,
+             message: str = "") -> list[frozenset[str]]:
+        """Variable repetitions in a row that can take the same characters (like \\w+\\w*).
+
+        ``open_sets`` holds the characters of the earlier variable repetitions that could
+        still be running; a character they cannot take ends them. ``strict`` counts optional
+        parts (``a?``) as repetitions too, as they are inside another repetition.
+        """
+        for name, arg in self.ops(seq):
+            if name in self.CHAR_OPS:
+                chars = self.charset(name, arg)
+                open_sets = [s for s in open_sets if s & chars]
+            elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+                open_sets = self.scan(self.inner(name, arg)[0], open_sets, strict=strict,
+                                      message=message)
+            elif name == "BRANCH":
+                merged: list[frozenset[str]] = []
+                for alt in arg[1]:
+                    merged += [s for s in self.scan(alt, open_sets, strict=strict,
+                                                    message=message) if s not in merged]
+                open_sets = merged
+            elif name in self.REPEAT_OPS:
+                low, high, body = arg
+                if low == high or (high <= 1 and not strict):
+                    after = self.scan(body, open_sets, strict=strict, message=message) \
+                        if high else open_sets
+                    open_sets = after if low else after + [s for s in open_sets
+                                                           if s not in after]
+                    continue
+                # It clashes with a running one if its first character (any, when a turn can
+                # be empty) could also be taken by that one.
+                chars = self.chars(body)
+                start, empty = self.first(body)
+                if any(s & (chars if empty else start) for s in open_sets):
+                    raise _UnsafeRegex(message or _IN_A_ROW)
+                open_sets = (open_sets if low == 0 else []) + [chars]
+        return open_sets
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    """Why a token pattern is refused before any Matcher sees it (None: it may be compiled).
+
+    Checks the shape (a non-empty list of token mappings, not nested deeper than
+    :data:`MAX_PATTERN_DEPTH`) and every REGEX in it (:func:`regex_problem`). It needs no
+    spaCy, so whatever runs patterns can call it on patterns from anywhere (a study written by
+    an older tipqual, a saved pipeline).
+    """
+    if not isinstance(pattern, list) or not pattern or \
+            not all(isinstance(t, dict) for t in pattern):
+        return "a pattern must be a non-empty list of token mappings such as [{LOWER: bribe}]"
+    regexes: list[Any] = []
+    stack: list[tuple[Any, int]] = [(pattern, 1)]
+    while stack:  # iterative: a hostile pattern may be nested very deeply
+        value, depth = stack.pop()
+        if depth > MAX_PATTERN_DEPTH:
+            return (f"the pattern is nested more than {MAX_PATTERN_DEPTH} levels deep; a token "
+                    "pattern is a list of mappings such as [{LOWER: {IN: [bribe, bribes]}}]")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if str(key).upper() == "REGEX":
+                    regexes.append(item)
+                else:
+                    stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value]
+    for regex in regexes:
+        problem = regex_problem(regex)
+        if problem:
+            return problem
+    return None
+
+
 def _check_parents(codes: list[dict[str, Any]], report: _Report) -> None:
-    """Unknown parents and cycles in the hierarchy."""
+    """Unknown parents, cycles and codes nested too deeply in the hierarchy."""
     ids = {c["id"] for c in codes if c["id"]}
     parents = {c["id"]: c["parent"] for c in codes if c["id"]}
+    levels = code_levels(parents)
     for code in codes:
         node = code.pop("_parent_node")
-        code.pop("_node")
+        entry = code.pop("_node")
         parent = code["parent"]
         if parent is None or not code["id"]:
             continue
@@ -449,14 +928,48 @@ def _check_parents(codes: list[dict[str, Any]], report: _Report) -> None:
             hint = f"did you mean '{near[0]}'?" if near else "name an existing code id"
             report.add(node, f"unknown parent '{parent}'; {hint}", code["id"])
             continue
-        chain, current = [code["id"]], parent
-        while current is not None and current not in chain:
+        if levels.get(code["id"]) == MAX_CODE_DEPTH + 1:  # the first too deep in its line
+            report.add(entry, f"the code is nested {MAX_CODE_DEPTH + 1} levels deep (through "
+                              f"'parent'); codes may nest at most {MAX_CODE_DEPTH} levels, so "
+                              "give it a parent higher up", code["id"])
+        if levels.get(code["id"]) != 0:
+            continue
+        chain, on_chain, current = [code["id"]], {code["id"]}, parent
+        while current is not None and current not in on_chain:
             chain.append(current)
+            on_chain.add(current)
             current = parents.get(current)
         if current == code["id"]:
-            loop = " -> ".join([*chain, code["id"]])
+            shown = chain if len(chain) <= 8 else [*chain[:4], "…", *chain[-2:]]
+            loop = " -> ".join([*shown, code["id"]])
             report.add(node, f"the parents form a cycle ({loop}); a code cannot be its own "
                              "ancestor", code["id"])
+
+
+def code_levels(parents: dict[str, str | None]) -> dict[str, int]:
+    """Each code's level in the hierarchy (1: top level), from a code id -> parent id map.
+
+    An unknown parent counts as the top. A code in a cycle of parents, or under one, gets 0.
+    Each code is visited once (no recursion), so long chains cost no more than short ones.
+    """
+    levels: dict[str, int] = {}
+    for start in parents:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        current: str | None = start
+        while current is not None and current in parents and current not in levels \
+                and current not in on_chain:
+            chain.append(current)
+            on_chain.add(current)
+            current = parents[current]
+        if current is not None and (current in on_chain or levels.get(current) == 0):
+            levels.update(dict.fromkeys(chain, 0))
+            continue
+        level = levels.get(current, 0) if current is not None else 0
+        for code_id in reversed(chain):
+            level += 1
+            levels[code_id] = level
+    return levels
 
 
 # --- stakeholder registry -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tipqual.codebook.model import Code, Codebook, CodebookDiff, Stakeholder, diff
+from tipqual.codebook.model import Code, Codebook, CodebookDiff, Stakeholder, diff, validate
 from tipqual.errors import (
     NO_CODEBOOK_ADVICE,
     CodebookError,
@@ -99,8 +99,10 @@ def import_file(path: str | Path) -> Codebook:
         raise CodebookError("no such file", path=path)
     if suffix == ".xlsx":
         return read_xlsx(path)
-    data = _qdpx_member(path) if suffix == ".qdpx" else path.read_bytes()
-    return from_qdc(data, path)
+    if suffix == ".qdpx":  # errors name the project file inside, as 'refi import' does
+        member, data = _qdpx_member(path)
+        return from_qdc(data, f"{path}/{member}")
+    return from_qdc(path.read_bytes(), path)
 
 
 # --- YAML -----------------------------------------------------------------------------------------
@@ -315,9 +317,10 @@ def read_xlsx(path: str | Path) -> Codebook:
                                 aliases=_split(r.get("aliases")),
                                 sector=r.get("sector") or "other", level=r.get("level") or None,
                                 description=r.get("description") or "") for n, r in people]
-    return Codebook(name=str(meta.get("name") or path.stem), version=str(meta.get("version") or 1),
+    book = Codebook(name=str(meta.get("name") or path.stem), version=str(meta.get("version") or 1),
                     description=str(meta.get("description") or ""), codes=codes,
                     stakeholders=stakeholders)
+    return validate(book, path, lines={(row["id"] or "").strip(): n for n, row in reversed(rows)})
 
 
 def _sheet_rows(ws: Any, columns: tuple[str, ...], required: tuple[str, ...],
@@ -442,9 +445,10 @@ def from_qdc(data: bytes, path: str | Path) -> Codebook:
         else:
             parts = _parse_description(code.definition)
             codes.append(dataclasses.replace(code, parent=parent, codable=q.codable, **parts))
-    if saved is None:
-        return dataclasses.replace(imported, codes=codes)
-    return dataclasses.replace(saved, codes=codes)
+    book = dataclasses.replace(imported if saved is None else saved, codes=codes)
+    # The hidden copy can carry token patterns (a partner's file, written by any program):
+    # a REGEX that could hang 'suggest' is refused here, before it reaches a study.
+    return validate(book, path)
 
 
 def _merge(saved: Code, read: Code, parent: str | None, codable: bool) -> Code:
@@ -488,13 +492,13 @@ def saved_codebook(data: bytes) -> Codebook | None:
         if text.startswith(COMMENT_TAG):
             try:
                 return Codebook.from_dict(json.loads(text[len(COMMENT_TAG):]))
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, RecursionError):  # damaged or hostile
                 return None
     return None
 
 
-def _qdpx_member(path: Path) -> bytes:
-    """The project XML inside a .qdpx zip, read in memory (nothing is extracted)."""
+def _qdpx_member(path: Path) -> tuple[str, bytes]:
+    """The name and bytes of the project XML inside a .qdpx zip, read in memory."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = [i for i in archive.infolist() if i.filename.lower().endswith(".qde")
@@ -504,6 +508,6 @@ def _qdpx_member(path: Path) -> bytes:
             if names[0].file_size > MAX_QDE_BYTES:
                 raise ExchangeError("the project .qde is too large to be a real project",
                                     path=path)
-            return archive.read(names[0])
+            return names[0].filename, archive.read(names[0])
     except zipfile.BadZipFile:
         raise ExchangeError("not a zip archive; is it a .qdpx file?", path=path) from None

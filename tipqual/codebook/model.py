@@ -235,3 +235,24 @@ def load(path: str | Path) -> Codebook:
         raise CodebookError("this is a stakeholder registry, not a codebook; give the codebook "
                             "YAML that references it ('stakeholders: FILE')", path=path)
     return Codebook.from_dict({**result.codebook, "stakeholders": result.stakeholders})
+
+
+def validate(book: Codebook, path: str | Path | None = None, *,
+             lines: dict[str, int] | None = None) -> Codebook:
+    """Refuse a codebook read from another format that would be unsafe to store or run.
+
+    Codebooks from YAML are checked by :func:`load`; one read from a ``.qdc``, a ``.qdpx``
+    project or a workbook comes through here: a token pattern whose REGEX could take
+    exponential time, or codes nested too deeply, raise CodebookError naming the code (and
+    ``path``, and the code's line from ``lines`` where the format has one). Returns ``book``.
+    """
+    from tipqual.codebook.check import book_problems
+
+    problems = book_problems(book, path, lines=lines)
+    if not problems:
+        return book
+    first, more = problems[0], len(problems) - 1
+    message = first.text
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    raise CodebookError(message, path=path, line=first.line)

@@ -3,15 +3,21 @@
 Import CSV: a header with at least ``segment,code,coder`` and optionally ``memo``; the columns
 ``status``, ``score`` and ``provenance`` of an export are read back too, and ``case``, ``source``
 and ``text`` are ignored, so an exported file imports again unchanged. Every row is checked
-before anything is written (unknown segment, unknown code when the study has a codebook, empty
-coder, bad status or score, a row given twice); the first problem is reported with its line and
-nothing is imported. Every write goes through the audit log.
+before anything is written (unknown segment, unknown code when the study has a codebook, a
+coder name not allowed, bad status or score, a row given twice); the first problem is reported
+with its line and nothing is imported. Every write goes through the audit log.
+
+Coder names: :func:`check_coder_name` is the one rule for a name a person codes under, used
+wherever a name enters (``code add``, ``code remove``, CSV rows, ``review``, ``merge``). A CSV
+row may keep a suggester's own name (``tipqual-rules``) on a ``suggested`` row, as ``code
+export`` writes suggestions.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +42,72 @@ def _check_code(project: Project, code: str, known: list[str]) -> None:
                           f"{', '.join(known[:8])}{' …' if len(known) > 8 else ''}")
 
 
-def _check_coder(coder: str) -> None:
-    if not coder.strip():
-        raise CodingError("the coder name must not be empty")
+CODER_NAME_MAX = 64
+CODER_NAME_PUNCTUATION = " ._-@'"
+CODER_NAME_FORM = (f"a coder name is 1-{CODER_NAME_MAX} letters (any script), digits, spaces "
+                   "and . _ - @ ', starting with a letter or digit, e.g. 'alice' or "
+                   "'T. Mokoena'")
+RESERVED_CODER_PREFIX = "tipqual-"
+
+
+def _name_char_ok(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    # L*: letters; Mn/Mc: the combining marks many scripts write names with; Nd: digits
+    return category[0] == "L" or category in ("Mn", "Mc", "Nd") or ch in CODER_NAME_PUNCTUATION
+
+
+def _name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a coder name, or None."""
+    from tipqual.suggest.engine import SUGGESTERS
+
+    if len(name) > CODER_NAME_MAX:
+        return f"it is {len(name)} characters long"
+    bad = next((ch for ch in name if not _name_char_ok(ch)), None)
+    if bad is not None:
+        if unicodedata.category(bad) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"it holds a control or formatting character (U+{ord(bad):04X})"
+        return f"it holds {bad!r} (U+{ord(bad):04X}), which is not allowed"
+    first = unicodedata.category(name[0])
+    if not (first[0] == "L" or first == "Nd"):
+        return "it does not start with a letter or digit"
+    if name.endswith(" "):
+        return "it ends with a space"
+    if name.lower() in SUGGESTERS or name.lower().startswith(RESERVED_CODER_PREFIX):
+        return (f"names starting {RESERVED_CODER_PREFIX!r} are kept for tipqual's own "
+                f"suggesters ({', '.join(SUGGESTERS)})")
+    return None
+
+
+def _shown(name: str) -> str:
+    """The name for a message: quoted with escapes (no raw control characters), shortened."""
+    return repr(name if len(name) <= 40 else name[:40] + "…")
+
+
+def check_coder_name(name: str, *, path: str | Path | None = None,
+                     line: int | None = None) -> str:
+    """Refuse a coder name a person may not use; returns the name unchanged.
+
+    A coder name is 1 to 64 characters: letters of any script (with their combining marks),
+    digits, spaces and ``. _ - @ '``; it starts with a letter or digit and does not end with a
+    space, so there are no control or formatting characters (newlines, terminal escapes,
+    direction overrides) and nothing a spreadsheet would read as a formula. Names of tipqual's
+    own suggesters (``tipqual-rules``, ``tipqual-model``, and the ``tipqual-`` prefix, in any
+    case) are reserved. Names already stored in a study are not checked when it is read.
+    Raises :class:`CodingError` naming ``path`` and ``line`` where given.
+    """
+    if not name.strip():
+        raise CodingError("the coder name must not be empty", path=path, line=line)
+    problem = _name_problem(name)
+    if problem is not None:
+        raise CodingError(f"the coder name {_shown(name)} is not allowed: {problem}; "
+                          f"{CODER_NAME_FORM}", path=path, line=line)
+    return name
 
 
 def add_coding(project: Project, segment: str, code: str, coder: str,
                memo: str | None = None) -> str:
     """Code one segment by hand (status ``human``); returns added / updated / unchanged."""
-    _check_coder(coder)
+    check_coder_name(coder)
     _check_code(project, code, project.code_ids())
     if project.segment(segment) is None:
         raise CodingError(f"unknown segment {segment!r}; list them with 'tipqual segments'")
@@ -57,7 +120,13 @@ def add_coding(project: Project, segment: str, code: str, coder: str,
 
 
 def remove_coding(project: Project, segment: str, code: str, coder: str) -> Coding:
-    """Remove one coding (audited); an error if there is none."""
+    """Remove one coding (audited); an error if there is none.
+
+    The coder name is checked unless the study already holds it (an older study may hold a
+    name that is no longer allowed; its codings can still be removed).
+    """
+    if coder not in project.coders():
+        check_coder_name(coder)
     old = project.find_coding(segment, code, coder)
     if old is None:
         raise CodingError(f"no coding {code!r} by {coder!r} on segment {segment!r}; see "
@@ -118,6 +187,15 @@ def _row_coding(row: dict[str, str], provenance: str) -> Coding:
                   memo=row.get("memo") or None)
 
 
+def _check_row_coder(coding: Coding) -> None:
+    """A row's coder: a person's name, or a suggester's own on its suggestion (an export)."""
+    from tipqual.suggest.engine import SUGGESTERS
+
+    if coding.coder in SUGGESTERS and coding.status == "suggested":
+        return  # an exported suggestion read back, as `code export` wrote it
+    check_coder_name(coding.coder)
+
+
 def import_codings(project: Project, path: str | Path) -> ImportResult:
     """Import a codings CSV, all or nothing; errors name the CSV line."""
     path = Path(path)
@@ -130,7 +208,7 @@ def import_codings(project: Project, path: str | Path) -> ImportResult:
         line = int(row["_line"])
         try:
             coding = _row_coding(row, f"import:{path.name}")
-            _check_coder(coding.coder)
+            _check_row_coder(coding)
             _check_code(project, coding.code, known_codes)
             if coding.segment not in known_segments:
                 raise CodingError(f"unknown segment {coding.segment!r}; import the transcripts "

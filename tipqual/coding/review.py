@@ -132,8 +132,12 @@ class ReviewSession:
     skipped: int = 0
 
     def __post_init__(self) -> None:
-        if not self.coder.strip() or self.coder.startswith("tipqual-"):
-            raise CodingError(f"give your own name as reviewer (--coder), not {self.coder!r}")
+        from tipqual.coding.csvio import check_coder_name
+
+        try:
+            check_coder_name(self.coder)
+        except CodingError as exc:
+            raise CodingError(f"give your own name as reviewer (--coder): {exc.message}") from None
         self.items = review_queue(self.project, self.coder, self.code, self.case)
 
     def current(self) -> Suggestion | None:

@@ -211,45 +211,99 @@ class _CodeFields(TypedDict):
     codable: NotRequired[bool]
 
 
-def read_codes(codes_el: ET.Element, path: str | Path | None = None) -> list[QdaCode]:
-    """Every ``<Code>`` under a ``<Codes>`` element, pre-order, with ids, parents and GUIDs."""
+def read_codes(codes_el: ET.Element, path: str | Path | None = None, *,
+               data: bytes | None = None) -> list[QdaCode]:
+    """Every ``<Code>`` under a ``<Codes>`` element, pre-order, with ids, parents and GUIDs.
+
+    The nesting is walked without recursion, and codes nested more than
+    :data:`tipqual.codebook.check.MAX_CODE_DEPTH` levels are refused with an ExchangeError
+    (naming the line when the file's bytes are given as ``data``).
+    """
+    from tipqual.codebook.check import MAX_CODE_DEPTH
     from tipqual.codebook.model import Code
 
     with_codable = _has_codable_field()
     used: set[str] = set()
     out: list[QdaCode] = []
-
-    def walk(el: ET.Element, parent: str | None) -> None:
-        for code_el in children(el, "Code"):
-            name = nfc(attr(code_el, "name")) or "unnamed code"
-            raw_guid = normalize_guid(attr(code_el, "guid"))
-            code_id = _id_for(name, raw_guid, used)
-            codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \
-                not in ("false", "0")
-            color = _normal_color(attr(code_el, "color"))
-            fields: _CodeFields = {"id": code_id, "name": name, "parent": parent, "color": color,
-                      "definition": child_text(code_el, "Description").strip()}
-            if with_codable:
-                fields["codable"] = codable
-            guid = raw_guid or stable_guid("code", code_id)
-            out.append(QdaCode(guid=guid, code=Code(**fields), codable=codable))
-            walk(code_el, code_id)
-
-    walk(codes_el, None)
+    # (the <Code> children still to read, their parent's id, their level)
+    pending: list[tuple[Iterator[ET.Element], str | None, int]] = [
+        (iter(children(codes_el, "Code")), None, 1)]
+    while pending:
+        kids, parent, level = pending[-1]
+        code_el = next(kids, None)
+        if code_el is None:
+            pending.pop()
+            continue
+        name = nfc(attr(code_el, "name")) or "unnamed code"
+        if level > MAX_CODE_DEPTH:
+            raise ExchangeError(f"the code {name[:60]!r} is nested more than {MAX_CODE_DEPTH} "
+                                f"levels deep; codes may nest at most {MAX_CODE_DEPTH} levels, "
+                                "so move it higher up in the tool that wrote the file",
+                                path=path, line=_deep_code_line(data, MAX_CODE_DEPTH))
+        raw_guid = normalize_guid(attr(code_el, "guid"))
+        code_id = _id_for(name, raw_guid, used)
+        codable = (attr(code_el, "isCodable", "true") or "true").strip().lower() \
+            not in ("false", "0")
+        color = _normal_color(attr(code_el, "color"))
+        fields: _CodeFields = {"id": code_id, "name": name, "parent": parent, "color": color,
+                               "definition": child_text(code_el, "Description").strip()}
+        if with_codable:
+            fields["codable"] = codable
+        guid = raw_guid or stable_guid("code", code_id)
+        out.append(QdaCode(guid=guid, code=Code(**fields), codable=codable))
+        pending.append((iter(children(code_el, "Code")), code_id, level + 1))
     if not out:
         raise ExchangeError("the <Codes> element holds no <Code>", path=path)
     return out
 
 
+class _Found(Exception):
+    """Stops the line search of :func:`_deep_code_line`."""
+
+
+def _deep_code_line(data: bytes | None, limit: int) -> int | None:
+    """The line of the first ``<Code>`` nested more than ``limit`` levels in ``data``.
+
+    Only called on the way to an error, on bytes that :func:`parse_xml` has already accepted
+    (no DTD, no entities); expat reads them as a stream, without recursion.
+    """
+    if data is None:
+        return None
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    levels: list[int] = []  # per open element: how many <Code> in a row it closes
+
+    def start(name: str, attrs: object) -> None:
+        is_code = name.rsplit(":", 1)[-1] == "Code"
+        levels.append((levels[-1] if levels else 0) + 1 if is_code else 0)
+        if levels[-1] > limit:
+            raise _Found(parser.CurrentLineNumber)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda name: levels.pop()
+    body = data[len(_BOMS[0]):] if data.startswith(_BOMS[0]) else data
+    stripped = body.lstrip(b" \t\r\n")  # as parse_xml reads it; the lines it drops count
+    try:
+        parser.Parse(stripped, True)
+    except _Found as found:
+        return int(found.args[0]) + body[:len(body) - len(stripped)].count(b"\n")
+    except expat.ExpatError:
+        return None
+    return None
+
+
 def codes_from_element(codes_el: ET.Element, *, categories: set[str] | None = None,
-                       path: str | Path | None = None) -> list[Code]:
+                       path: str | Path | None = None,
+                       data: bytes | None = None) -> list[Code]:
     """The codes of a ``<Codes>`` element as :class:`~tipqual.codebook.model.Code`s.
 
     Nesting gives each code its parent.
 
-    Ids of ``isCodable="false"`` codes are added to ``categories`` when a set is given.
+    Ids of ``isCodable="false"`` codes are added to ``categories`` when a set is given;
+    ``data`` (the file's bytes) lets an error name its line.
     """
-    read = read_codes(codes_el, path)
+    read = read_codes(codes_el, path, data=data)
     if categories is not None:
         categories.update(q.code.id for q in read if not q.codable)
     return [q.code for q in read]
@@ -270,7 +324,14 @@ _Node = tuple["Code", list["_Node"]]  # a code and the subtrees of its children
 
 
 def _ordered_tree(codebook: Codebook) -> list[_Node]:
-    """Codes as a forest in codebook order; unknown parents and cycles become top level."""
+    """Codes as a forest in codebook order; unknown parents and cycles become top level.
+
+    Built without recursion; a forest deeper than
+    :data:`tipqual.codebook.check.MAX_CODE_DEPTH` levels (a codebook stored by an older
+    tipqual) is refused, since no tool needs it and XML serialisation recurses.
+    """
+    from tipqual.codebook.check import MAX_CODE_DEPTH
+
     ids = {c.id for c in codebook.codes}
     kids: dict[str | None, list[Code]] = {}
     for c in codebook.codes:
@@ -280,7 +341,21 @@ def _ordered_tree(codebook: Codebook) -> list[_Node]:
 
     def build(code: Code) -> _Node:
         placed.add(code.id)
-        return code, [build(k) for k in kids.get(code.id, []) if k.id not in placed]
+        root: _Node = (code, [])
+        stack = [(root, 1)]
+        while stack:
+            (parent, below), level = stack.pop()
+            if level > MAX_CODE_DEPTH:
+                raise ExchangeError(f"the codebook nests codes more than {MAX_CODE_DEPTH} "
+                                    f"levels deep (the code {parent.id!r}); give deep codes a "
+                                    "parent higher up before exporting")
+            for k in kids.get(parent.id, []):
+                if k.id not in placed:
+                    placed.add(k.id)
+                    node: _Node = (k, [])
+                    below.append(node)
+                    stack.append((node, level + 1))
+        return root
 
     forest = [build(c) for c in kids.get(None, [])]
     for c in codebook.codes:  # codes caught in a parent cycle
@@ -299,10 +374,11 @@ def codes_to_element(codebook: Codebook, parent_el: ET.Element, ns: str, *,
     """
     if not codebook.codes:
         return None
+    forest = _ordered_tree(codebook)
     codes_el = ET.SubElement(parent_el, qname(ns, "Codes"))
-
-    def emit(where: ET.Element, node: _Node) -> None:
-        code, kids = node
+    pending = [(codes_el, node) for node in reversed(forest)]
+    while pending:  # depth first, each code's children in order, without recursion
+        where, (code, kids) = pending.pop()
         codable = getattr(code, "codable", True) and code.id not in categories
         el = ET.SubElement(where, qname(ns, "Code"), {
             "guid": stable_guid("code", code.id), "name": code.name or code.id,
@@ -314,11 +390,7 @@ def codes_to_element(codebook: Codebook, parent_el: ET.Element, ns: str, *,
             ET.SubElement(el, qname(ns, "Description")).text = code.definition.strip()
         for target in (note_refs or {}).get(code.id, []):
             ET.SubElement(el, qname(ns, "NoteRef"), {"targetGUID": target})
-        for kid in kids:
-            emit(el, kid)
-
-    for node in _ordered_tree(codebook):
-        emit(codes_el, node)
+        pending += [(el, kid) for kid in reversed(kids)]
     return codes_el
 
 
@@ -364,7 +436,7 @@ def codebook_from_qdc(data: bytes, path: str | Path, *,
     codes_el = child(book_el, "Codes")
     if codes_el is None:
         raise ExchangeError("the codebook has no <Codes> element", path=path)
-    codes = codes_from_element(codes_el, categories=categories, path=path)
+    codes = codes_from_element(codes_el, categories=categories, path=path, data=data)
     origin = attr(book_el, "origin") or attr(root, "origin") or ""
     return Codebook(name=Path(str(path)).stem, version="1", codes=codes,
                     description=f"Imported from a QDA-XML codebook ({origin})." if origin

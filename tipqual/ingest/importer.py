@@ -19,21 +19,30 @@ Segmentation rules (the contract the sample study is written to):
   Facilitator, Moderator, Q or I (any case) is an ``interviewer``; everyone else a ``respondent``.
 - A paragraph longer than ``max_chars`` (4,000 characters, about 700 words: an undivided
   auto-transcript) is split at sentence boundaries found by spaCy's sentencizer (streamed with
-  ``nlp.pipe``) into pieces of at most that length; every shorter paragraph is left whole.
+  ``nlp.pipe``, a paragraph of any length read in pieces) into pieces of at most that length;
+  a sentence longer than that is cut between words. Every shorter paragraph is left whole.
 - Segment ids are ``SOURCE:N`` (SOURCE the file name without extension, N from 1 in document
   order) and ``segment.text == source.text[start:end]``.
 
 Cases: a source's case comes from ``cases.csv`` when it is listed there, else it keeps the case
 it already has in the study, else its case is its own source id (reported as ``uncased``).
+
+A source stores its file's NAME (never the folders it was found in). With a redactor
+(``--redact``) every string that enters the study goes through it, not only the text: the source
+id (the file name's stem) and the stored file name, speaker labels, segment metadata, and from
+``cases.csv`` the case ids, attribute names and values and the source names. Case ids are kept
+as given unless they hold something the redactor replaces (``Mokoena House`` with Mokoena on the
+roster becomes ``[PERSON-1] House``); organisation codes such as ``CSO-01`` never change. Every
+id that changed is listed in the report (``renamed_sources``, ``renamed_cases``), and two files
+or two cases that would share one pseudonymised id are refused rather than merged.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -232,17 +241,9 @@ def redact_parsed(parsed: Parsed, redactor: Any) -> Parsed:
     text, replacements = redactor.redact(parsed.text)
     offsets = OffsetMap(replacements)
     pieces = [replace(p, start=offsets.start(p.start), end=offsets.end(p.end),
-                      speaker=redactor.redact_text(p.speaker)) for p in parsed.pieces]
+                      speaker=redactor.redact_text(p.speaker),
+                      meta=redactor.redact_value(p.meta)) for p in parsed.pieces]
     return Parsed(text, pieces)
-
-
-@lru_cache(maxsize=1)
-def _sentencizer() -> Any:
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    return nlp
 
 
 def split_long(parsed: Parsed, rules: SegmentationRules) -> Parsed:
@@ -252,8 +253,10 @@ def split_long(parsed: Parsed, rules: SegmentationRules) -> Parsed:
     long = [p for p in parsed.pieces if p.end - p.start > rules.max_chars]
     if not long:
         return parsed
-    docs = _sentencizer().pipe((parsed.text[p.start:p.end] for p in long), batch_size=16)
-    chunks = {id(p): _chunks(doc, rules.max_chars) for p, doc in zip(long, docs, strict=False)}
+    from tipqual.nlp.pipeline import sentence_chunks
+
+    found = sentence_chunks((parsed.text[p.start:p.end] for p in long), rules.max_chars)
+    chunks = {id(p): spans for p, spans in zip(long, found, strict=True)}
     pieces: list[Piece] = []
     for p in parsed.pieces:
         if id(p) not in chunks:
@@ -261,25 +264,6 @@ def split_long(parsed: Parsed, rules: SegmentationRules) -> Parsed:
             continue
         pieces.extend(replace(p, start=p.start + a, end=p.start + b) for a, b in chunks[id(p)])
     return Parsed(parsed.text, pieces)
-
-
-def _chunks(doc: Any, limit: int) -> list[tuple[int, int]]:
-    text = doc.text
-    spans: list[tuple[int, int]] = []
-    for sent in doc.sents:
-        a, b = sent.start_char, sent.end_char
-        if spans and b - spans[-1][0] <= limit:
-            spans[-1] = (spans[-1][0], b)
-        else:
-            spans.append((a, b))
-    out = []
-    for a, b in spans:
-        piece = text[a:b]
-        a += len(piece) - len(piece.lstrip())
-        b -= len(piece) - len(piece.rstrip())
-        if b > a:
-            out.append((a, b))
-    return out
 
 
 def build_segments(source_id: str, parsed: Parsed) -> list[Segment]:
@@ -305,8 +289,14 @@ def segment_file(path: Path, rules: SegmentationRules | None = None,
 
 # --- collecting files -------------------------------------------------------------------------
 
-def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[IngestError]]:
-    """Files to import, files in folders that were passed over, and paths that are bad."""
+def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None = None
+                  ) -> tuple[list[Path], list[str], list[IngestError]]:
+    """Files to import, files in folders that were passed over, and paths that are bad.
+
+    ``source_id`` gives a file's source id (default: its stem); files that would share one
+    are bad.
+    """
+    sid_of = source_id or (lambda f: f.stem)
     files: list[Path] = []
     passed_over: list[str] = []
     bad: list[IngestError] = []
@@ -338,7 +328,7 @@ def collect_paths(paths: Iterable[Path]) -> tuple[list[Path], list[str], list[In
         unique.setdefault(f.resolve(), f)
     by_id: dict[str, list[Path]] = {}
     for f in unique.values():
-        by_id.setdefault(f.stem, []).append(f)
+        by_id.setdefault(sid_of(f), []).append(f)
     good = []
     for sid, group in sorted(by_id.items()):
         if len(group) > 1:
@@ -367,6 +357,9 @@ class ImportReport:
     segments: int = 0
     cases: int = 0
     key_path: str | None = None
+    # ids that redaction changed: (file as given, source id stored), (case id given, stored)
+    renamed_sources: list[tuple[str, str]] = field(default_factory=list)
+    renamed_cases: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _bad_files_error(bad: list[IngestError]) -> IngestError:
@@ -386,6 +379,42 @@ def _make_redactor(project: Project, roster: Path | None, key_path: Path | None,
     names = redact.read_roster(roster) if roster is not None else []
     nlp = redact.load_model(model) if model else None
     return redact.Redactor(names, redact.read_key(key_file), nlp), key_file
+
+
+def _redact_table(table: CasesTable, redactor: Any, path: Path,
+                  report: ImportReport) -> CasesTable:
+    """cases.csv as it will be stored: case ids, attribute names and values, source names.
+
+    Redacted in a fixed order (each case id, then its attributes by name; then the source
+    names) so placeholders do not depend on the order of the rows.
+    """
+    given: dict[str, str] = {}  # stored case id -> case id as given
+
+    def case_id(case: str) -> str:
+        new = redactor.redact_string(case)
+        if given.setdefault(new, case) != case:
+            raise IngestError(f"cases {given[new]!r} and {case!r} would both be stored as "
+                              f"{new!r} once pseudonymised; rename one of them in cases.csv",
+                              path=path)
+        return new
+
+    attributes: dict[str, dict[str, str]] = {}
+    for case, attrs in sorted(table.attributes.items()):
+        new_case = case_id(case)
+        if new_case != case:
+            report.renamed_cases.append((case, new_case))
+        attributes[new_case] = {redactor.redact_string(name): redactor.redact_string(value)
+                                for name, value in sorted(attrs.items())}
+    source_case: dict[str, str] = {}
+    sources: dict[str, str] = {}  # stored source id -> source as given
+    for sid, case in sorted(table.source_case.items()):
+        new_sid, new_case = redactor.redact_string(sid), case_id(case)
+        if source_case.setdefault(new_sid, new_case) != new_case:
+            raise IngestError(f"sources {sources[new_sid]!r} and {sid!r} of different cases "
+                              f"would both be stored as source {new_sid!r} once pseudonymised; "
+                              "rename one of the files", path=path)
+        sources.setdefault(new_sid, sid)
+    return CasesTable(attributes, source_case)
 
 
 def _sync_cases(project: Project, table: CasesTable | None) -> None:
@@ -414,18 +443,29 @@ def _keep(project: Project, old: Source, case: str, report: ImportReport) -> Non
     report.unchanged.append(old.id)
 
 
+def _source_id(path: Path, redactor: Any) -> str:
+    """A file's source id: its name's stem, pseudonymised when redacting."""
+    return path.stem if redactor is None else redactor.redact_string(path.stem)
+
+
 def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor: Any,
-                table: CasesTable | None, replace_changed: bool, report: ImportReport) -> None:
-    sid = path.stem
+                table: CasesTable | None, replace_changed: bool, report: ImportReport,
+                redacted: dict[str, str]) -> None:
+    sid = _source_id(path, redactor)
     old = project.source(sid)
+    if redactor is None and old is not None and old.meta.get("redacted"):
+        raise IngestError(f"source {sid!r} was imported with --redact; import it again "
+                          "with --redact and the same --roster", path=path)
+    sha256 = (readers.file_sha256(readers.read_bytes(path))
+              if old is not None or (redactor is None and redacted) else None)
+    if redactor is None and old is None and sha256 in redacted:
+        raise IngestError(f"this file was imported with --redact as source "
+                          f"{redacted[sha256]!r}; import it again with --redact and the same "
+                          "--roster", path=path)
     case = _case_for(sid, old, table, report)
-    same_bytes = old is not None and old.sha256 == readers.file_sha256(readers.read_bytes(path))
-    if old is not None and same_bytes:
-        if old.meta.get("redacted") and redactor is None:
-            raise IngestError(f"source {sid!r} was imported with --redact; import it again "
-                              "with --redact and the same --roster", path=path)
-        if redactor is None:
-            return _keep(project, old, case, report)  # same bytes: nothing to recompute
+    same_bytes = old is not None and old.sha256 == sha256
+    if old is not None and same_bytes and redactor is None:
+        return _keep(project, old, case, report)  # same bytes: nothing to recompute
     raw, parsed = segment_file(path, rules, redactor)
     if old is not None and same_bytes and old.text == parsed.text:
         return _keep(project, old, case, report)
@@ -433,10 +473,11 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
         raise IngestError(f"source {sid!r} is already in the study with other content; rerun "
                           "with --replace to re-segment it (codings whose text changed are "
                           "removed)", path=path)
-    meta: dict[str, Any] = {"file": path.name}
+    name = path.name if redactor is None else sid + path.suffix
+    meta: dict[str, Any] = {"file": name}
     if redactor is not None:
         meta["redacted"] = True
-    source = Source(id=sid, case=case, path=str(path), format=raw.format, sha256=raw.sha256,
+    source = Source(id=sid, case=case, path=name, format=raw.format, sha256=raw.sha256,
                     text=parsed.text, meta=meta)
     segments = build_segments(sid, parsed)
     if old is None:
@@ -461,23 +502,37 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
 
     Any bad file (missing, binary, empty, undecodable, corrupt, changed without ``replace``)
     aborts the whole import, naming every bad file, unless ``skip_bad`` imports the rest.
+    With ``redact`` (implied by ``roster``, ``key`` or ``model``) nothing personal is stored:
+    see the module's docstring for what is pseudonymised and how changed ids are reported.
     """
     rules = rules or SegmentationRules()
     report = ImportReport()
-    table = read_cases(Path(cases_csv)) if cases_csv is not None else None
-    files, report.passed_over, bad = collect_paths(Path(p) for p in paths)
     redactor, key_file = None, None
-    if redact or roster is not None or model is not None:
+    if redact or roster is not None or model is not None or key is not None:
         redactor, key_file = _make_redactor(project, Path(roster) if roster else None,
                                             Path(key) if key else None, model)
         report.key_path = str(key_file)
+    table = None
+    if cases_csv is not None:
+        table = read_cases(Path(cases_csv))
+        if redactor is not None:
+            table = _redact_table(table, redactor, Path(cases_csv), report)
+    files, report.passed_over, bad = collect_paths(
+        (Path(p) for p in paths), lambda f: _source_id(f, redactor))
+    # without a redactor, a file stored pseudonymised under another id is found by its bytes
+    redacted = {} if redactor is not None else {
+        s.sha256: s.id for s in project.sources() if s.meta.get("redacted")}
     with project.atomic():
         _sync_cases(project, table)
         with _progress(files, progress) as bar:
             for path in files:
                 try:
                     with project.atomic():
-                        _import_one(project, path, rules, redactor, table, replace, report)
+                        _import_one(project, path, rules, redactor, table, replace, report,
+                                    redacted)
+                    sid = _source_id(path, redactor)
+                    if sid != path.stem:
+                        report.renamed_sources.append((str(path), sid))
                 except IngestError as exc:
                     bad.append(exc)
                 if bar is not None:

@@ -4,11 +4,14 @@
 raises :class:`~tipqual.errors.IngestError` naming the file when it cannot give back text: a
 missing, empty, binary, undecodable or corrupt file.
 
-Text decoding, in order: a byte-order mark decides (UTF-8, UTF-16, UTF-32); UTF-16 without a
-mark when every other byte is NUL; any other NUL byte means a binary file; then strict UTF-8;
-otherwise charset-normalizer guesses the legacy encoding, preferring Windows-1252 (the usual
-encoding of English-language Windows transcripts) whenever it reads the bytes as cleanly as the
-best guess. Text full of control characters is refused as binary too.
+Text decoding, in order: a file starting with the signature of a known binary format (images,
+PDF, zip and Office files, archives, audio and video, programs, SQLite) is refused, naming the
+format (an RTF file too: it is markup, not plain text); a byte-order mark decides (UTF-8,
+UTF-16, UTF-32); UTF-16 without a mark when every other byte is NUL; any other NUL byte means a
+binary file; then strict UTF-8; otherwise charset-normalizer guesses the legacy encoding,
+preferring Windows-1252 (the usual encoding of English-language Windows transcripts) whenever it
+reads the bytes as cleanly as the best guess. Text with more than a few control characters
+(over one in 200, or one in 20 of a tiny file) is refused as binary too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import html
 import io
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +37,26 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
          (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _CHAOS_SLACK = 0.05
+# The first bytes of binary formats a transcript may be mistaken for, and what to call them.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"), (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive (a .docx, .xlsx or other Office file renamed?)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office file (.doc, .xls, .msg)"),
+    (b"\x1f\x8b", "a gzip archive"), (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a Zstandard archive"), (b"\x7fELF", "a program"),
+    (b"\xca\xfe\xba\xbe", "a program"), (b"SQLite format 3\x00", "an SQLite database"),
+    (b"ID3\x02", "an MP3 recording"), (b"ID3\x03", "an MP3 recording"),
+    (b"ID3\x04", "an MP3 recording"), (b"\xff\xfb", "an MP3 recording"),
+    (b"OggS\x00", "an Ogg recording"), (b"fLaC", "a FLAC recording"),
+    (b"\x1a\x45\xdf\xa3", "a Matroska or WebM video"), (b"\x00asm", "a program"),
+)
+_RIFF = {b"WAVE": "a WAV recording", b"AVI ": "an AVI video", b"WEBP": "a WebP image"}
+# Zero-width (non-)joiners: invisible, but part of the spelling of Persian, Indic … words.
+_JOINERS = "\u200c\u200d"
 
 
 @dataclass(frozen=True)
@@ -81,7 +105,7 @@ def decode_bytes(data: bytes, path: str | Path, what: str = "transcript") -> str
     """Decode text bytes (BOM, UTF-8, UTF-16, legacy) with newlines normalised to ``\\n``."""
     text = _decode(data, path, what)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _CONTROL.search(text) and len(_CONTROL.findall(text)) > max(2, len(text) // 200):
+    if _mostly_controls(text):
         raise IngestError(f"looks like a binary file (control characters), not a {what}",
                           path=path)
     if not text.strip():
@@ -89,7 +113,43 @@ def decode_bytes(data: bytes, path: str | Path, what: str = "transcript") -> str
     return text
 
 
+def _mostly_controls(text: str) -> bool:
+    """More control characters than text has: over one in 200, or one in 20 of a tiny text.
+
+    A final Ctrl-Z (the end-of-file mark of old DOS editors) is not counted.
+    """
+    if not _CONTROL.search(text):
+        return False
+    count = len(_CONTROL.findall(text)) - text.endswith("\x1a")
+    return count * 200 > len(text) and (count > 2 or count * 20 > len(text))
+
+
+def _advice(what: str) -> str:
+    return ("export it as .txt, .docx, .vtt or .srt" if what == "transcript"
+            else f"give the {what} as a text file")
+
+
+def binary_format(data: bytes) -> str | None:
+    """The binary format ``data`` starts with the signature of ("a PNG image" …), or None."""
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] in _RIFF:
+        return _RIFF[data[8:12]]
+    if data[4:8] == b"ftyp":
+        return "an MP4, M4A or MOV recording"
+    return None
+
+
 def _decode(data: bytes, path: str | Path, what: str) -> str:
+    if data.startswith(b"{\\rtf"):
+        raise IngestError(f"is an RTF document (markup), not a plain-text {what}; save it as "
+                          + (".txt or .docx" if what == "transcript" else "plain text"),
+                          path=path)
+    kind = binary_format(data)
+    if kind is not None:
+        raise IngestError(f"is a binary file ({kind}), not a {what}; {_advice(what)}",
+                          path=path)
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -103,9 +163,8 @@ def _decode(data: bytes, path: str | Path, what: str) -> str:
         guessed = _utf16_without_bom(data)
         if guessed is not None:
             return guessed
-        advice = ("export it as .txt, .docx, .vtt or .srt" if what == "transcript"
-                  else f"give the {what} as a text file")
-        raise IngestError(f"is a binary file (NUL bytes), not a {what}; {advice}", path=path)
+        raise IngestError(f"is a binary file (NUL bytes), not a {what}; {_advice(what)}",
+                          path=path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -136,8 +195,13 @@ def _legacy(data: bytes, path: str | Path) -> str:
         cp1252 = data.decode("cp1252")
     except UnicodeDecodeError:
         return str(best)
-    cp_match = next((m for m in matches if m.encoding == "cp1252"), None)
-    if cp_match is None or cp_match.chaos <= best.chaos + _CHAOS_SLACK:
+    # charset-normalizer lists the encodings that read the bytes alike once ("cp1250, could be
+    # cp1252"). When Windows-1252 is not among them it judged that reading too chaotic: the
+    # text is Arabic in Windows-1256, Chinese in GBK, Russian in Windows-1251 … (Windows-1252
+    # decodes most such bytes, but into mojibake).
+    cp_match = next((m for m in matches if m.encoding == "cp1252"
+                     or "cp1252" in m.could_be_from_charset), None)
+    if cp_match is not None and cp_match.chaos <= best.chaos + _CHAOS_SLACK:
         return cp1252
     return str(best)
 
@@ -349,27 +413,43 @@ def csv_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def read_cases(path: Path) -> CasesTable:
-    """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line."""
+    """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line.
+
+    Refused, each naming its line: a header that lacks ``case`` or ``source`` or names a column
+    twice; a row whose fields do not fit the header; an empty, multi-line or otherwise
+    invisible-character id; a case id spelled two ways (upper/lower case, spaces); a source
+    given to two cases; a case attribute with two values.
+    """
     text = decode_bytes(read_bytes(path, "cases CSV"), path, "cases CSV")
     rows = csv_records(text, path)
-    header = [h.strip() for h in next(rows, (1, []))[1]]
-    missing = [c for c in ("case", "source") if c not in header]
-    if missing:
-        raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
-                          "needs 'case', 'source' and any attribute columns", path=path, line=1)
+    header_line, cells = next(((n, r) for n, r in rows if any(c.strip() for c in r)), (1, []))
+    header = [h.strip() for h in cells]
+    _check_header(header, path, header_line)
     attributes: dict[str, dict[str, str]] = {}
     source_case: dict[str, str] = {}
+    spellings: dict[str, tuple[str, int]] = {}  # a case id folded -> as first written, its line
     for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise IngestError(f"has {len(row)} fields, the header has {len(header)}",
+            raise IngestError(f"has {len(row)} fields, the header has {len(header)}; give every "
+                              "row one field per column (quote a field that holds a comma)",
                               path=path, line=line)
         values = {h: cell.strip() for h, cell in zip(header, row, strict=False)}
         case, source = values.pop("case"), values.pop("source")
         if not case or not source:
-            raise IngestError("the 'case' and 'source' fields must not be empty", path=path,
-                              line=line)
+            raise IngestError("the 'case' and 'source' fields must not be empty; fill them in "
+                              "or delete the row", path=path, line=line)
+        for column, value in (("case", case), ("source", source)):
+            bad = _invisible(value)
+            if bad is not None:
+                raise IngestError(f"the {column} {value!r} holds {bad}; write each id on one "
+                                  "line in visible characters", path=path, line=line)
+        first, first_line = spellings.setdefault(" ".join(case.split()).casefold(), (case, line))
+        if first != case:
+            raise IngestError(f"case {case!r} is case {first!r} of line {first_line} written "
+                              "another way (capitals or spaces); spell each case id the same "
+                              "way on every line", path=path, line=line)
         sid = source_id_for(source)
         if source_case.get(sid, case) != case:
             raise IngestError(f"source {sid!r} is already given to case {source_case[sid]!r}",
@@ -383,3 +463,41 @@ def read_cases(path: Path) -> CasesTable:
                                       f"earlier line and {value!r} here", path=path, line=line)
                 known[name] = value
     return CasesTable(attributes, source_case)
+
+
+def _check_header(header: list[str], path: Path, line: int) -> None:
+    """Refuse a cases.csv header without ``case`` and ``source`` or naming a column twice."""
+    missing = [c for c in ("case", "source") if c not in header]
+    if missing:
+        raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
+                          "needs 'case', 'source' and any attribute columns", path=path,
+                          line=line)
+    seen: dict[str, str] = {}
+    for name in header:
+        bad = _invisible(name)
+        if bad is not None:
+            raise IngestError(f"the column name {name!r} holds {bad}; write each column name "
+                              "on one line in visible characters", path=path, line=line)
+        if not name:
+            continue  # a column without a name (a trailing comma) is left out
+        earlier = seen.get(name.casefold())
+        if earlier is not None:
+            also = "" if earlier == name else f" (as {earlier!r} and {name!r})"
+            raise IngestError(f"the header names the column {earlier!r} twice{also}; give "
+                              "each column its own name", path=path, line=line)
+        seen[name.casefold()] = name
+
+
+def _invisible(value: str) -> str | None:
+    """What makes ``value`` unfit for an id or a column name (a line break …), or None."""
+    for ch in value:
+        if ch in "\n\r\v\f\u2028\u2029\x85":
+            return "a line break"
+        if ch == "\t":
+            return "a tab"
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return f"the control character U+{ord(ch):04X}"
+        if category == "Cf" and ch not in _JOINERS:
+            return f"the invisible character U+{ord(ch):04X}"
+    return None

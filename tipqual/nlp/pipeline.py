@@ -13,12 +13,20 @@ write overlapping spans onto each ``Doc``:
 
 (spaCy forbids dots in factory names, so the version is the ``_v1`` suffix.)
 Both keep their rules in plain JSON and serialise them with ``to_disk``/``from_disk``.
+
+Long texts: every component of the blank pipeline (tokenizer, lookup lemmas, the rulers) takes
+memory in proportion to the text (about 70 bytes a character), so its ``max_length`` is raised
+to what a spaCy ``Doc`` can hold; spaCy's default of 1,000,000 characters guards the parser and
+named-entity models of trained pipelines, which keep it. :func:`sentence_chunks` (import's
+splitting of long paragraphs) reads a text of any length in pieces of :data:`PIECE_CHARS`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -39,6 +47,9 @@ STAKEHOLDER_RULER = "tipqual_stakeholder_ruler_v1"
 LEMMA_NORMALIZER = "tipqual_lemma_normalizer_v1"
 LOOKUP_LEMMATIZER = "tipqual_lookup_lemmatizer_v1"
 DEFAULT_BATCH_SIZE = 64
+# A spaCy Doc keeps each token's character offset in a C int: the most characters it can hold.
+BLANK_MAX_LENGTH = 2**31 - 1
+PIECE_CHARS = 100_000  # the longest piece of text one sentencizer Doc is made of
 
 _registered = False
 
@@ -297,6 +308,13 @@ class CodeRuler:
                 if any(t.lemma_ for t in lemma_doc):
                     self._lemma.add(key, [lemma_doc])
             elif rule["kind"] == "pattern":
+                from tipqual.codebook.check import pattern_problem
+
+                refused = pattern_problem(rule["value"])
+                if refused:  # e.g. a hostile REGEX in a codebook stored by an older tipqual
+                    raise CodebookError(f"code {rule['code']!r}: a token pattern is refused: "
+                                        f"{refused}; fix the codebook before running "
+                                        "'suggest'")
                 matcher = self._matcher_class(self.nlp.vocab, validate=True)
                 try:
                     matcher.add(key, [rule["value"]])
@@ -562,6 +580,9 @@ def blank_pipeline() -> Language:
 
     _register()
     nlp = spacy.blank("en")
+    # Nothing here needs memory beyond a constant per token (see the module docstring), so a
+    # segment longer than spaCy's default limit is read whole rather than refused.
+    nlp.max_length = BLANK_MAX_LENGTH
     nlp.add_pipe(LOOKUP_LEMMATIZER, name="lemmatizer", config={"mode": "lookup"})
     try:
         nlp.initialize()
@@ -635,3 +656,122 @@ def find_mentions(segments: Iterable[Segment], codebook: Codebook, nlp: Language
     pairs = ((seg.text, seg.id) for seg in segments)
     for doc, segment_id in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
         yield from doc_mentions(segment_id, doc)
+
+
+# --- sentences of long paragraphs (import) -----------------------------------------------------
+
+# Where a piece of text may end: after a sentence's final punctuation (and any closing quotes or
+# brackets) and the spaces after it (Chinese and Japanese put none), else after any spaces.
+_SENTENCE_END = re.compile(r"[.!?\u061f\u0964][\"'\u2019\u201d\u00bb)\]]*\s+"
+                           r"|[\u3002\uff01\uff1f][\"'\u2019\u201d\u300d\u300f)\]\uff09]*\s*")
+_SPACES = re.compile(r"\s+")
+_AFTER_SENTENCE = re.compile(f"(?:{_SENTENCE_END.pattern})\\Z")
+
+
+@lru_cache(maxsize=1)
+def sentencizer() -> Language:
+    """``spacy.blank("en")`` with spaCy's rule-based sentencizer (punctuation, any script)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _cut_point(text: str, start: int, size: int) -> int:
+    """Where a piece of ``text`` beginning at ``start`` and at most ``size`` long should end.
+
+    The last sentence end in the piece's second half, else its last run of spaces, else
+    ``size`` characters on (a text without a space that long).
+    """
+    hi = start + size
+    if hi >= len(text):
+        return len(text)
+    lo = start + size // 2
+    for pattern in (_SENTENCE_END, _SPACES):
+        ends = [m.end() for m in pattern.finditer(text, lo, hi)]
+        if ends and ends[-1] > start:
+            return ends[-1]
+    return hi
+
+
+def text_pieces(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets of consecutive pieces of ``text``, each at most ``size`` long.
+
+    The pieces cover the whole text (an empty text is one empty piece) and end, where they
+    can, at a sentence end or else between words, so a pipeline reading one piece at a time
+    finds the same sentences and entities it would in the whole text.
+    """
+    if size < 1:
+        raise ValueError(f"a piece must hold at least one character, not {size}")
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > size:
+        end = _cut_point(text, start, size)
+        pieces.append((start, end))
+        start = end
+    pieces.append((start, len(text)))
+    return pieces
+
+
+def _pack(text: str, sentences: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Consecutive sentences joined into chunks of at most ``limit`` characters.
+
+    A sentence longer than ``limit`` is cut as :func:`text_pieces` cuts; each chunk is trimmed
+    of surrounding white space and empty ones are dropped.
+    """
+    spans: list[tuple[int, int]] = []
+    for a, b in sentences:
+        while a < b:
+            end = _cut_point(text, a, limit) if b - a > limit else b
+            if spans and end - spans[-1][0] <= limit:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((a, end))
+            a = end
+    out = []
+    for a, b in spans:
+        piece = text[a:b]
+        a += len(piece) - len(piece.lstrip())
+        b -= len(piece) - len(piece.rstrip())
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def sentence_chunks(texts: Iterable[str], limit: int, *, piece_chars: int = PIECE_CHARS,
+                    batch_size: int = 16) -> Iterator[list[tuple[int, int]]]:
+    """Cut each text into chunks of whole sentences, each at most ``limit`` characters.
+
+    Args:
+        texts: the texts (long paragraphs), streamed through ``nlp.pipe``; any length.
+        limit: the most characters a chunk may hold (at least 1).
+        piece_chars: the longest piece of a text given to the sentencizer at once.
+        batch_size: pieces per ``nlp.pipe`` batch.
+
+    Returns:
+        For each text in order, the ``(start, end)`` offsets of its chunks in that text: the
+        sentences found by spaCy's sentencizer, consecutive ones joined while they fit, one
+        longer than ``limit`` cut between words (or, with no space in reach, at ``limit``).
+    """
+    if limit < 1:
+        raise ValueError(f"a chunk must hold at least one character, not {limit}")
+
+    def pieces() -> Iterator[tuple[str, tuple[str, int, bool, bool]]]:
+        for text in texts:
+            bounds = text_pieces(text, piece_chars)
+            for k, (a, b) in enumerate(bounds):
+                # A piece cut between words (no sentence end in reach) goes on its sentence.
+                goes_on = k > 0 and _AFTER_SENTENCE.search(text, max(0, a - 64), a) is None
+                yield text[a:b], (text, a, goes_on, k == len(bounds) - 1)
+
+    sentences: list[tuple[int, int]] = []
+    for doc, (text, offset, goes_on, last) in sentencizer().pipe(pieces(), as_tuples=True,
+                                                                  batch_size=batch_size):
+        found = [(offset + s.start_char, offset + s.end_char) for s in doc.sents]
+        if goes_on and sentences and found:
+            sentences[-1] = (sentences[-1][0], found.pop(0)[1])
+        sentences.extend(found)
+        if last:
+            yield _pack(text, sentences, limit)
+            sentences = []

@@ -2,8 +2,16 @@
 
 Templates come from a study's own folder first (``--templates DIR``), then from the package; a
 package template is also reachable as ``tipqual/NAME`` so an override can ``{% extends %}`` it
-and replace one block. HTML is autoescaped; in Markdown every value is escaped by the
-environment's ``finalize`` so transcript text can never become markup. Undefined names fail.
+and replace one block. Every template runs in Jinja's immutable sandbox, so a study's own
+templates can show the report's data but not reach Python; a failure names the template file
+and line. HTML is autoescaped; in Markdown every value is escaped by the environment's
+``finalize`` so transcript text can never become markup. Undefined names fail.
+
+The lead's notes (``--notes FILE.md``) are parsed once with markdown-it, raw HTML off. A link
+keeps its target only if it is http, https, mailto, relative or a ``#fragment``
+(:func:`safe_link`); any other link (``javascript:``, ``data:``, ``file:``, however disguised)
+keeps its words and loses its target in every format, and an image becomes a link to it. The
+Markdown report gets the notes rewritten from the parse, never the file's own text.
 
 Figures are drawn with matplotlib deterministically (fixed SVG hash salt, no dates, no
 software versions): the same data give the same bytes.
@@ -143,33 +151,258 @@ def read_notes(path: str | Path | None) -> str | None:
         raise ReportError(f"cannot read the notes: {exc.strerror or exc}", path=path) from exc
 
 
+SAFE_SCHEMES = ("http", "https", "mailto")
+_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u2028\u2029\u2060\ufeff]")
+
+
+def safe_link(url: str) -> bool:
+    """Whether a link of the notes may keep its target: http(s), mailto, relative or ``#``.
+
+    The target is judged as a browser would read it, and more strictly: entities and percent
+    escapes undone (repeatedly), blanks and control characters dropped wherever they are,
+    backslashes read as slashes, case folded. ``//host`` (another site, or a file share when
+    the report is opened from disk) and a colon before the first ``/`` (``C:…``, an unknown
+    scheme in disguise) are refused as well.
+    """
+    import html
+    import unicodedata
+    from urllib.parse import unquote
+
+    text = url
+    for _ in range(5):
+        decoded = html.unescape(unquote(text))
+        if decoded == text:
+            break
+        text = decoded
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).replace("\\", "/").lower()
+    if text.startswith("#"):
+        return True
+    scheme = _SCHEME.match(text)
+    if scheme:
+        return scheme.group(1) in SAFE_SCHEMES
+    if text.startswith("//"):
+        return False
+    return ":" not in re.split(r"[/?#]", text, maxsplit=1)[0]
+
+
 def _notes_parser() -> Any:
-    """CommonMark with tables; raw HTML off, images off (a report loads nothing from outside)."""
+    """CommonMark with tables and raw HTML off; every link parsed, to be judged by :func:`_disarm`.
+
+    markdown-it's own check would leave a refused link in the text as written, target and all
+    (``[x](javascript:…)``); parsing every link lets the report keep its words and drop its
+    target instead.
+    """
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+    class NotesParser(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return True
+
+    return NotesParser("commonmark", {"html": False}).enable("table")
+
+
+def _disarm(children: list[Any]) -> list[Any]:
+    """The inline tokens with every link to an unsafe target reduced to its text.
+
+    Images become links to the image (a report loads nothing from outside), or their
+    description alone when the target is unsafe or they sit inside a link already.
+    """
+    from markdown_it.token import Token
+
+    out: list[Any] = []
+    dropped = inside = False
+    for tok in children:
+        if tok.type == "link_open":
+            inside = True
+            dropped = not safe_link(str(tok.attrs.get("href", "")))
+            if not dropped:
+                out.append(tok)
+        elif tok.type == "link_close":
+            if not dropped:
+                out.append(tok)
+            inside = dropped = False
+        elif tok.type == "image":
+            src = str(tok.attrs.get("src", ""))
+            words = "".join(" " if c.type in ("softbreak", "hardbreak") else c.content
+                            for c in tok.children or [])
+            alt = Token("text", "", 0, content=words or tok.content)
+            if inside or not safe_link(src):
+                out.append(alt)
+            else:
+                title = {"title": tok.attrs["title"]} if tok.attrs.get("title") else {}
+                out += [Token("link_open", "a", 1, attrs={"href": src, **title}), alt,
+                        Token("link_close", "a", -1)]
+        else:
+            out.append(tok)
+    return out
 
 
 def notes_tokens(text: str, top: int = 3) -> list[Any]:
-    """The notes parsed by markdown-it (raw HTML off), headings shifted to start at ``top``."""
+    """The notes parsed by markdown-it (raw HTML off), headings shifted to start at ``top``.
+
+    Links keep their target only when :func:`safe_link` allows it; others keep their text.
+    """
     tokens = _notes_parser().parse(text)
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     shift = top - min(levels) if levels else 0
     for t in tokens:
         if t.type in ("heading_open", "heading_close"):
             t.tag = f"h{min(6, int(t.tag[1]) + shift)}"
+        if t.children:
+            t.children = _disarm(t.children)
     return tokens
 
 
 def notes_html(text: str) -> str:
-    """The notes as HTML: raw HTML in them is shown as text, never passed through."""
+    """The notes as HTML: raw HTML in them is shown as text, unsafe link targets dropped."""
     md = _notes_parser()
     return md.renderer.render(notes_tokens(text), md.options, {})
 
 
 def notes_markdown(text: str) -> MdRaw:
-    """The notes for the Markdown report: kept as written, raw HTML turned into text."""
-    return MdRaw(text.replace("<", "&lt;").strip())
+    """The notes for the Markdown report, written anew from what the parser found.
+
+    Nothing of the notes file reaches the report as written: headings, paragraphs, lists,
+    quotes, code, tables, emphasis and the links :func:`safe_link` allows are rebuilt, and
+    every piece of text is escaped, so raw HTML, refused links and reference definitions
+    cannot come back. Headings start at level 3, under the section's own heading.
+    """
+    from markdown_it.tree import SyntaxTreeNode
+
+    root = SyntaxTreeNode(notes_tokens(text))
+    return MdRaw("\n".join(_md_blocks(root.children, tight=False)).strip("\n"))
+
+
+def _md_blocks(nodes: list[Any], tight: bool) -> list[str]:
+    lines: list[str] = []
+    for node in nodes:
+        block = _md_block(node)
+        if lines and block and not tight:
+            lines.append("")
+        lines += block
+    return lines
+
+
+def _md_block(node: Any) -> list[str]:
+    kind = node.type
+    if kind == "heading":
+        level = int(node.tag[1])
+        text = _md_inline(node.children[0]).replace("\\\n", " ").replace("\n", " ")
+        return [("#" * level + " " + text).rstrip()]
+    if kind == "paragraph":
+        return _md_inline(node.children[0]).split("\n") if node.children else []
+    if kind in ("bullet_list", "ordered_list"):
+        return _md_list(node)
+    if kind == "blockquote":
+        return [f"> {line}".rstrip() for line in _md_blocks(node.children, tight=False)] or [">"]
+    if kind in ("fence", "code_block"):
+        return _md_fence(node.content, node.info if kind == "fence" else "")
+    if kind == "hr":
+        return ["***"]
+    if kind == "table":
+        return _md_table(node)
+    # anything else (raw HTML is off, so nothing is expected here) is kept as escaped text
+    return [md_escape(node.content)] if node.content.strip() else []
+
+
+def _md_list(node: Any) -> list[str]:
+    ordered = node.type == "ordered_list"
+    tight = any(child.type == "paragraph" and child.hidden
+                for item in node.children for child in item.children)
+    number = int(node.attrs.get("start", 1)) if ordered else 0
+    lines: list[str] = []
+    for item in node.children:
+        if ordered:
+            marker = f"{number}{item.markup or '.'} "
+            number += 1
+        else:
+            marker = f"{item.markup or '-'} "
+        body = _md_blocks(item.children, tight=tight)
+        if lines and not tight:
+            lines.append("")
+        if not body:
+            lines.append(marker.rstrip())
+            continue
+        lines.append(marker + body[0])
+        lines += [(" " * len(marker) + line) if line else "" for line in body[1:]]
+    return lines
+
+
+def _md_fence(code: str, info: str) -> list[str]:
+    lang = re.sub(r"[^\w+.#-]", "", info.split()[0]) if info.strip() else ""
+    runs = [len(r) for r in re.findall(r"`+", code)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    body = (code[:-1] if code.endswith("\n") else code).split("\n") if code else []
+    return [fence + lang, *body, fence]
+
+
+def _md_table(node: Any) -> list[str]:
+    rows = [tr for part in node.children for tr in part.children]
+    align = {"text-align:left": ":--", "text-align:right": "--:", "text-align:center": ":-:"}
+    lines = []
+    for i, tr in enumerate(rows):
+        cells = [_md_inline(cell.children[0]).replace("\n", " ") if cell.children else ""
+                 for cell in tr.children]
+        lines.append("| " + " | ".join(cells) + " |")
+        if i == 0:
+            lines.append("| " + " | ".join(align.get(str(cell.attrs.get("style", "")), "---")
+                                           for cell in tr.children) + " |")
+    return lines
+
+
+_LINE_START = re.compile(r"^([-+=~>]|\d{1,9}(?=[.)]))")
+
+
+def _md_inline(node: Any) -> str:
+    """An inline run as Markdown, every line's start kept from reading as a block marker."""
+    text = "".join(_md_span(child) for child in node.children)
+    return "\n".join(_LINE_START.sub(_guard, line) for line in text.split("\n"))
+
+
+def _guard(match: re.Match[str]) -> str:
+    start = match.group(1)
+    return start + "\\" if start[0].isdigit() else "\\" + start
+
+
+def _md_span(node: Any) -> str:
+    kind = node.type
+    if kind == "text":
+        return md_escape(node.content)
+    if kind == "softbreak":
+        return "\n"
+    if kind == "hardbreak":
+        return "\\\n"
+    if kind == "code_inline":
+        return _md_code(node.content)
+    inner = "".join(_md_span(child) for child in node.children)
+    if kind == "em":
+        return f"*{inner}*"
+    if kind == "strong":
+        return f"**{inner}**"
+    if kind == "link":
+        return f"[{inner}]({_md_destination(node)})"
+    return inner or md_escape(node.content)
+
+
+def _md_code(code: str) -> str:
+    ticks = "`" * (max((len(r) for r in re.findall(r"`+", code)), default=0) + 1)
+    ends = code.startswith(("`", " ")) or code.endswith(("`", " "))
+    pad = " " if ends and code.strip(" ") else ""
+    return f"{ticks}{pad}{code}{pad}{ticks}"
+
+
+def _md_destination(node: Any) -> str:
+    """A link's target and title as written after ``](``; the parser has percent-encoded it."""
+    href = str(node.attrs.get("href", ""))
+    href = _ENTITY.sub("&amp;", href.replace("\\", "%5C").replace(" ", "%20").replace(
+        "<", "%3C").replace(">", "%3E"))
+    href = re.sub(r"([()])", r"\\\1", href)
+    title = node.attrs.get("title")
+    if not title:
+        return href
+    title = " ".join(str(title).split()).replace("\\", "\\\\").replace('"', '\\"')
+    return f'{href} "{_ENTITY.sub("&amp;", title)}"'
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -310,15 +543,15 @@ def _decoded(raw: bytes, fmt: str) -> Any:
 # --- the environment --------------------------------------------------------------------------
 
 def environment(fmt: str, templates: str | Path | None = None) -> Any:
-    """The Jinja environment for ``html`` or ``md``: overrides first, then the package."""
-    from jinja2 import (
-        ChoiceLoader,
-        Environment,
-        FileSystemLoader,
-        PackageLoader,
-        PrefixLoader,
-        StrictUndefined,
-    )
+    """The Jinja environment for ``html`` or ``md``: overrides first, then the package.
+
+    Templates run in Jinja's immutable sandbox, the package's own and a study's alike (an
+    override may extend a package template, so both run in one environment): no attribute
+    starting with ``_``, no Python internals, no method that changes the report's data, ranges
+    of at most 100,000 items. A template can show the report's data, not reach Python.
+    """
+    from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     loaders: list[Any] = []
     if templates is not None:
@@ -329,18 +562,23 @@ def environment(fmt: str, templates: str | Path | None = None) -> Any:
         loaders.append(FileSystemLoader(str(folder)))
     package = PackageLoader("tipqual.report", "templates")
     loaders += [package, PrefixLoader({"tipqual": package})]
-    env = Environment(loader=ChoiceLoader(loaders), autoescape=fmt == "html",
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True,
-                      finalize=md_escape if fmt == "md" else None)
+    env = ImmutableSandboxedEnvironment(
+        loader=ChoiceLoader(loaders), autoescape=fmt == "html", undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        finalize=md_escape if fmt == "md" else None)
     env.filters.update(prevalence=prevalence, quote=quote, percent=percent, stat=stat,
                        capfirst=capfirst, band_label=band_label, listing=listing)
     return env
 
 
 def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -> str:
-    """Render the report template of ``fmt`` with ``ctx``; template errors become ReportError."""
-    from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
+    """Render the report template of ``fmt`` with ``ctx``; template errors become ReportError.
+
+    A failure while rendering names the template file and line it happened on (the innermost
+    template, so an override's own block rather than the package template it extends).
+    """
+    from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError
 
     env = environment(fmt, templates)
     name = TEMPLATES[fmt]
@@ -349,12 +587,54 @@ def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -
     except TemplateSyntaxError as exc:
         raise ReportError(f"template syntax error: {exc.message}; fix the template",
                           path=exc.filename or name, line=exc.lineno) from exc
-    except TemplateNotFound as exc:
-        raise ReportError(f"template {exc.name!r} not found; check the templates folder",
-                          path=templates or name) from exc
-    except TemplateError as exc:
-        raise ReportError(f"the template failed: {exc}; check the names it uses against the "
-                          "report context", path=_template_path(env, name)) from exc
+    except TemplateNotFound as exc:  # one that a template extends, includes or imports
+        path, line = _template_line(exc, env, name)
+        raise ReportError(f"template {exc.name!r} not found; check the templates folder "
+                          "(package templates are named tipqual/NAME)",
+                          path=path if line else templates or name, line=line) from exc
+    except SecurityError as exc:
+        path, line = _template_line(exc, env, name)
+        raise ReportError(f"the template was stopped: {_sentence(exc)}; a template may use "
+                          "the report's data and filters, not Python's internals or methods "
+                          "that change the data", path=path, line=line) from exc
+    except Exception as exc:  # anything a template's own code does wrong: 1 // 0, a bad name
+        path, line = _template_line(exc, env, name)
+        if path is None:  # not raised by template code: a fault of tipqual's, not the user's
+            raise
+        advice = ("check the names it uses against the report context"
+                  if isinstance(exc, UndefinedError) else "fix the template there")
+        raise ReportError(f"the template failed: {_sentence(exc)}; {advice}", path=path,
+                          line=line) from exc
+
+
+def _sentence(exc: Exception) -> str:
+    """An exception's message as a clause: one line, no closing full stop."""
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+
+
+def _template_line(exc: BaseException, env: Any, name: str) -> tuple[str | None, int | None]:
+    """The template file and line where ``exc`` arose (Jinja's rewritten traceback), if any.
+
+    Jinja replaces the frames of compiled template code by frames with the template's file
+    name and line; the innermost of them is where the template went wrong. A failure with no
+    such frame (a template's name alone is known) gives the top template's file, or None
+    when the error is not the template's at all.
+    """
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if found[0] is None and _from_jinja(exc):
+        return _template_path(env, name), None
+    return found
+
+
+def _from_jinja(exc: BaseException) -> bool:
+    from jinja2 import TemplateError
+
+    return isinstance(exc, TemplateError)
 
 
 def _template_path(env: Any, name: str) -> str:

@@ -3,7 +3,9 @@
 :func:`write_report` is what ``tipqual report`` calls. It builds the context once
 (:mod:`tipqual.report.context`), draws the figures in the formats the output needs, and
 renders: HTML and Markdown through Jinja templates (:mod:`tipqual.report.render`; a study can
-override them with its own folder), Word through python-docx (:mod:`tipqual.report.docx`).
+override them with its own folder, run in Jinja's sandbox), Word through python-docx
+(:mod:`tipqual.report.docx`). The lead's notes keep only the links whose target is safe
+(http, https, mailto, relative; :func:`tipqual.report.render.safe_link`) in all three.
 
 * ``.html``: one self-contained page — inline CSS, figures as inline SVG, no scripts and no
   external resources.

@@ -54,27 +54,56 @@ class Database:
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        """Run the block in one transaction (nested blocks are savepoints); roll back on error."""
+        """Run the block in one transaction (nested blocks are savepoints); roll back on error.
+
+        SQLite rolls a whole transaction back by itself on some errors (a full disk, an I/O
+        error); the savepoints are then gone, so the roll-back here only undoes what is left
+        and the block's own error, not a failed roll-back, is what the caller sees.
+        """
         if self._depth == 0:
             self._begin()
         else:
+            self._require_open_tx()
             self.conn.execute(f"SAVEPOINT sp{self._depth}")
         self._depth += 1
         try:
             yield
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
-                self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
-                self.conn.execute(f"RELEASE sp{self._depth}")
+            self._undo()
             raise
         self._depth -= 1
         if self._depth == 0:
             self._commit()
         else:
+            self._require_open_tx()
             self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def _undo(self) -> None:
+        """Roll back the innermost block (a savepoint, or the whole transaction at depth 0)."""
+        if not self.conn.in_transaction:
+            return  # SQLite has already rolled the whole transaction back
+        try:
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+        except sqlite3.Error:
+            # The roll-back itself failed (the disk went away): abandon the whole transaction
+            # so the outer blocks find nothing left to undo and nothing half-done is kept.
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def _require_open_tx(self) -> None:
+        """Refuse to go on writing once SQLite has rolled the transaction back by itself.
+
+        Without this a caller that caught the error would carry on in autocommit mode, each
+        later statement saved on its own.
+        """
+        if not self.conn.in_transaction:
+            raise ProjectError("the change was abandoned after a write error (nothing was "
+                               "written); run the command again", path=self.path)
 
     def _begin(self) -> None:
         # BEGIN IMMEDIATE takes the write lock up front, so a writer waits (busy timeout) at the
@@ -92,16 +121,21 @@ class Database:
                            path=self.path)
 
     def _commit(self) -> None:
+        self._require_open_tx()
         try:
             self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            self.conn.execute("ROLLBACK")
-            raise ProjectError(f"could not save the change, nothing was written: {exc}",
-                               path=self.path) from exc
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            raise write_error(exc, self.path) or ProjectError(
+                f"could not save the change, nothing was written: {exc}",
+                path=self.path) from exc
 
     def _require_tx(self) -> None:
         if self._depth == 0:
             raise RuntimeError("store writes must run inside Project.atomic()")
+        self._require_open_tx()
 
     def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run one writing statement (inside :meth:`atomic`, else RuntimeError)."""
@@ -109,15 +143,23 @@ class Database:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            if "readonly" in str(exc) or "disk" in str(exc) or "full" in str(exc):
-                raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
-                                   path=self.path) from exc
+            self._raise_write_error(exc)
             raise
 
     def writemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one writing statement for each of ``rows`` (inside :meth:`atomic`)."""
         self._require_tx()
-        self.conn.executemany(sql, rows)
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            self._raise_write_error(exc)
+            raise
+
+    def _raise_write_error(self, exc: sqlite3.OperationalError) -> None:
+        """Raise the one-line error for a write the disk or the file refused (else return)."""
+        error = write_error(exc, self.path)
+        if error is not None:
+            raise error from exc
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Every row a query returns."""
@@ -141,7 +183,11 @@ class Database:
                 continue
             with self.atomic():
                 for statement in split_sql(script):
-                    self.conn.execute(statement)
+                    try:
+                        self.conn.execute(statement)
+                    except sqlite3.OperationalError as exc:
+                        self._raise_write_error(exc)
+                        raise
                 self.conn.execute("CREATE TABLE IF NOT EXISTS migrations "
                                   "(number INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
                                   "applied_at TEXT NOT NULL)")
@@ -310,6 +356,23 @@ def create_study_file(path: Path, build: Callable[[sqlite3.Connection], Any]) ->
 
 
 # --- errors and scripts -----------------------------------------------------------------------
+
+def write_error(exc: sqlite3.OperationalError, path: str | Path) -> ProjectError | None:
+    """The one-line error for a write the disk or the file refused, else None (a bug).
+
+    Every write runs in one transaction, so when the disk is full or fails nothing was written.
+    """
+    text = str(exc).lower()
+    if "full" in text:
+        return ProjectError("the disk is full: nothing was written; free space and run the "
+                            "command again", path=path)
+    if "disk i/o error" in text:
+        return ProjectError("the disk could not be written (disk I/O error): nothing was "
+                            "written; check the disk and run the command again", path=path)
+    if "readonly" in text:
+        return ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}", path=path)
+    return None
+
 
 def damaged_study_error(exc: BaseException, path: str | Path | None) -> ProjectError | None:
     """The user error for a study file found damaged while a command read it, else None."""
