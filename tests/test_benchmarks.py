@@ -79,8 +79,8 @@ def test_throughput_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path):
         assert r.segment_ratio == pytest.approx(
             (r.import_.seconds + r.suggest.seconds) / r.tokenize_segments.seconds)
         assert r.suggest.peak_mb > 50  # the suggest process held spaCy
-        assert "processed" in r.suggest.stdout
-        assert "0 processed" in r.resuggest.stdout  # nothing changed: nothing redone
+        assert "looked at for codes" in r.suggest.stdout
+        assert "0 respondent segments looked at" in r.resuggest.stdout  # nothing redone
     table = throughput.format_table(results).splitlines()
     assert len(table) == 4 and table[2].split()[:2] == ["3", "1"]
     verdicts = throughput.verdicts(results)

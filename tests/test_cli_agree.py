@@ -356,3 +356,18 @@ def test_merge_refuses_a_copy_with_a_coder_name_not_allowed(tmp_path: Path) -> N
                                     "coder name the target would not accept: the coder name "
                                     "'eve\\x1b[2J\\nroot' is not allowed")
     assert base.read_bytes() == before
+
+
+def test_a_suggester_is_not_listed_as_a_coder_to_compare(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    build_study(path, ["We trust SAPS.", "Funding is short."],
+                [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
+                 Coding("s:2", "funding", "tipqual-rules", status="suggested", score=0.5),
+                 Coding("s:2", "funding", "tipqual-model", status="suggested", score=0.5)]
+                ).close()
+    before = path.read_bytes()
+    result = run_tipqual("agree", str(path), "--coders", "alice,carol")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("Error: unknown coder 'carol'; this study's coders: "
+                                     "alice, bob")
+    assert path.read_bytes() == before

@@ -68,9 +68,11 @@ def test_matrix_xlsx(runner, study, tmp_path):
     assert result.output.startswith(f"Wrote {out} (counts, presence, coverage, framework")
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames[:5] == ["counts", "presence", "coverage", "framework", "cooccurrence"]
-    assert [c.value for c in wb["counts"]["A"]] == ["case", "CSO-A", "CSO-B", "CSO-C"]
-    assert wb["counts"]["D3"].value == 2  # CSO-B trust
-    quote = wb["framework"]["D2"]
+    # row 1 the code ids (and roll-ups), row 2 their names, then one row per case
+    assert [c.value for c in wb["counts"]["A"]] == ["case", "code name", "CSO-A", "CSO-B",
+                                                    "CSO-C"]
+    assert wb["counts"]["E1"].value == "trust" and wb["counts"]["E4"].value == 2  # CSO-B
+    quote = wb["framework"]["E3"]
     assert '[A1:4] "=HYPERLINK(' in quote.value and quote.data_type == "s"
     assert_no_formulas(out)
 
@@ -86,7 +88,7 @@ def test_formula_like_cells_alone_in_a_cell_stay_text(runner, study, tmp_path):
     import openpyxl
 
     ws = openpyxl.load_workbook(out)["by-sector"]
-    assert ws["A2"].value == "+27 82 555" and ws["A2"].data_type == "s"
+    assert ws["A3"].value == "+27 82 555" and ws["A3"].data_type == "s"
     assert_no_formulas(out)
     csv_out = tmp_path / "r.csv"
     assert invoke(runner, "matrix", risky, "--out", csv_out, "--sheet", "by-province") \
@@ -99,9 +101,10 @@ def test_matrix_csv_default_counts_and_sheet(runner, study, tmp_path):
     out = tmp_path / "c.csv"
     assert invoke(runner, "matrix", study, "--out", out).output == f"Wrote {out} (counts)\n"
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == ("case,partnership,partnership-vertical,trust,corruption,funding,"
-                        "victim-services,referral,protection")
-    assert lines[1] == "CSO-A,0,1,2,0,1,0,1,0"
+    assert lines[0] == ("case,partnership,partnership (all),partnership-vertical,trust,"
+                        "corruption,funding,victim-services,victim-services (all),referral,"
+                        "protection")
+    assert lines[1] == "CSO-A,0,1,1,2,0,1,0,1,1,0"
     fw = tmp_path / "f.csv"
     assert invoke(runner, "matrix", study, "--out", fw, "--sheet", "framework").exit_code == 0
     with open(fw, newline="", encoding="utf-8") as fh:
@@ -114,13 +117,15 @@ def test_matrix_filters(runner, study, tmp_path):
     out = tmp_path / "c.csv"
     invoke(runner, "matrix", study, "--out", out, "--coders", "bob", "--codes", "partnership")
     assert out.read_text(encoding="utf-8").splitlines() == [
-        "case,partnership,partnership-vertical", "CSO-A,0,1", "CSO-B,1,0", "CSO-C,0,1"]
+        "case,partnership,partnership (all),partnership-vertical", "CSO-A,0,1,1",
+        "CSO-B,1,1,0", "CSO-C,0,1,1"]
     invoke(runner, "matrix", study, "--out", out, "--status", "suggested")
-    assert out.read_text(encoding="utf-8").splitlines()[1] == "CSO-A,0,0,0,1,0,0,0,0"
+    assert out.read_text(encoding="utf-8").splitlines()[1] == "CSO-A,0,0,0,0,1,0,0,0,0,0"
     invoke(runner, "matrix", study, "--out", out, "--by-coder")
     assert out.read_text(encoding="utf-8").splitlines()[:2] == [
-        "case,coder,partnership,partnership-vertical,trust,corruption,funding,"
-        "victim-services,referral,protection", "CSO-A,alice,0,1,1,0,1,0,1,0"]
+        "case,coder,partnership,partnership (all),partnership-vertical,trust,corruption,"
+        "funding,victim-services,victim-services (all),referral,protection",
+        "CSO-A,alice,0,1,1,1,0,1,0,1,1,0"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -177,7 +182,7 @@ def test_network_errors(runner, study, tmp_path, args, message):
     assert not any(tmp_path.iterdir())
 
 
-def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
+def test_network_figure_of_an_empty_study_still_writes_the_graph(tmp_path):
     from tipqual.store.project import Project
 
     db = tmp_path / "empty.db"
@@ -189,8 +194,9 @@ def test_network_figure_of_an_empty_study_writes_nothing(tmp_path):
     out.mkdir()
     result = CliRunner().invoke(cli, ["network", str(db), "--out", str(out / "n.graphml"),
                                       "--figure", str(out / "m.svg")])
-    assert result.exit_code == 1 and "nothing to map" in result.stderr
-    assert not any(out.iterdir())
+    assert result.exit_code == 1 and "no map to draw" in result.stderr
+    assert f"({out / 'n.graphml'} was written all the same)" in result.stderr
+    assert sorted(f.name for f in out.iterdir()) == ["n.graphml"]
 
 
 @pytest.mark.slow
@@ -280,3 +286,125 @@ def test_brief_as_a_transcript_yields_the_brief_stakeholders(tmp_path):
     db = _init_import(tmp_path, str(brief))
     cited = {r[0] for r in _ranking(db, tmp_path) if int(r[3]) > 0}
     assert {"SAPS", "DPCI", "DJCD", "NPA", "DSD", "NFN", "A2I"} <= cited
+
+
+# --- any study: a codebook of another domain, with no TIP code ---------------------------------
+
+CLINICS_CODEBOOK = """\
+name: Rural clinics
+version: "1"
+stakeholders:
+  - {id: DOH, name: Provincial health department, aliases: [health department, the province],
+     sector: government}
+  - {id: EMS, name: Emergency medical services, aliases: [the ambulance, ambulances],
+     sector: government}
+  - {id: CHW, name: Community health workers, aliases: [health workers], sector: community}
+  - {id: MSF, name: Medical charity, aliases: [the charity], sector: civil_society}
+codes:
+  - {id: staffing, name: Staffing, definition: Nurses and doctors on duty or missing.}
+  - {id: medicines, name: Medicines, definition: Drugs in stock or out of stock.}
+  - {id: stockouts, name: Stock-outs, parent: medicines, definition: Drugs that ran out.}
+  - {id: transport, name: Transport, definition: Getting patients to and from the clinic.}
+"""
+CLINICS = {
+    "hill.txt": "Interviewer: What is hardest?\n\nNurse: The health department sends one "
+                "doctor a month and the ambulance takes hours.\n\nNurse: The health workers "
+                "visit the villages.\n",
+    "river.txt": "Interviewer: And medicines?\n\nManager: We ran out of insulin; the charity "
+                 "brought some and the health department promised more.\n",
+    "ridge.txt": "Interviewer: Transport?\n\nClerk: Patients wait for the ambulance; the health "
+                 "workers carry them on foot.\n",
+}
+CLINICS_CODINGS = ("segment,code,coder\nhill:2,staffing,lee\nhill:2,transport,lee\n"
+                   "river:2,stockouts,lee\nridge:2,transport,lee\n")
+
+
+def clinics_study(root: Path, section: str = "") -> Path:
+    """A three-clinic study built through the command line; ``section``: codebook YAML added."""
+    (root / "codebook.yaml").write_text(CLINICS_CODEBOOK + section, encoding="utf-8")
+    folder = root / "transcripts"
+    folder.mkdir()
+    for name, text in CLINICS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (root / "codings.csv").write_text(CLINICS_CODINGS, encoding="utf-8")
+    db = root / "study.db"
+    tipqual_ok("init", db, "--codebook", root / "codebook.yaml")
+    tipqual_ok("import", db, folder)
+    tipqual_ok("code", "import", db, root / "codings.csv")
+    return db
+
+
+def test_network_of_any_study_draws_the_map_with_the_fallback_axis(runner, tmp_path):
+    db = clinics_study(tmp_path)
+    out, table, fig = tmp_path / "n.graphml", tmp_path / "r.csv", tmp_path / "m.svg"
+    result = invoke(runner, "network", db, "--out", out, "--table", table, "--figure", fig)
+    assert result.exit_code == 0, result.stderr
+    assert result.output == (f"Wrote {out}, {table}, {fig}: 3 cases, 4 stakeholders cited, "
+                             "7 links\n")
+    svg = fig.read_text(encoding="utf-8")
+    for words in ("presence in coded passages", "(share of mentions in passages that carry any "
+                  "code)", "DOH (2)", "CHW (2)", "MSF (1)"):
+        assert f"<!-- {words} -->" in svg, words
+    assert "victim" not in svg
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert {r[0]: (r[2], int(r[3])) for r in rows} == {
+        "DOH": ("government", 2), "EMS": ("government", 2), "CHW": ("community", 2),
+        "MSF": ("civil_society", 1)}
+
+
+def test_network_map_follows_the_codebooks_map_section(runner, tmp_path):
+    db = clinics_study(tmp_path, "map:\n  axis_codes: [medicines]\n"
+                                 "  axis_label: talk of medicines\n  centre_label: patient\n")
+    fig = tmp_path / "m.svg"
+    assert invoke(runner, "network", db, "--out", tmp_path / "n.graphml", "--figure", fig) \
+        .exit_code == 0
+    svg = fig.read_text(encoding="utf-8")
+    for words in ("talk of medicines", "(share of mentions in passages coded medicines)",
+                  "patient", "nearer the patient"):
+        assert f"<!-- {words} -->" in svg, words
+    # the options replace the section for one map
+    other = tmp_path / "o.svg"
+    result = invoke(runner, "network", db, "--out", tmp_path / "n.graphml", "--figure", other,
+                    "--map-codes", "transport,staffing", "--map-label", "getting care")
+    assert result.exit_code == 0, result.stderr
+    svg = other.read_text(encoding="utf-8")
+    assert "<!-- getting care -->" in svg and "patient" not in svg
+    assert "<!-- (share of mentions in passages coded transport or -->" in svg  # two lines
+    assert "<!-- staffing) -->" in svg
+
+
+def test_network_refuses_unknown_map_codes_before_writing(runner, tmp_path):
+    db = clinics_study(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(cli, ["network", str(db), "--out", str(out / "n.graphml"),
+                                 "--figure", str(out / "m.svg"), "--map-codes", "referral"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: unknown map code 'referral'; the codebook "
+                                    "'Rural clinics' has: staffing, medicines")
+    assert not any(out.iterdir())
+
+
+def test_a_bad_map_section_is_one_line_naming_file_and_line(tmp_path):
+    path = tmp_path / "codebook.yaml"
+    path.write_text(CLINICS_CODEBOOK + "map:\n  axis_codes: [staffing, medicine]\n",
+                    encoding="utf-8")
+    result = run_tipqual("init", str(tmp_path / "study.db"), "--codebook", str(path))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"Error: {path}:16: the map's axis_codes name an unknown code 'medicine'; did you mean "
+        "'medicines'?"]
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_a_figure_that_cannot_be_written_is_one_line_after_the_graph_and_table(tmp_path):
+    db = clinics_study(tmp_path)
+    out, table, fig = tmp_path / "n.graphml", tmp_path / "r.csv", tmp_path / "no" / "m.svg"
+    result = run_tipqual("network", str(db), "--out", str(out), "--table", str(table),
+                         "--figure", str(fig))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"Error: {fig}: cannot write the figure: No such file or directory ({out} and {table} "
+        "were written all the same)"]
+    assert out.is_file() and table.is_file()

@@ -129,3 +129,93 @@ def test_remove_works_for_an_odd_name_an_older_study_holds(study_path: Path, run
     unknown = run_tipqual("code", "remove", str(study_path), "--coder", "new\x1b[1m",
                           "--code", "funding", "cso:2")
     assert unknown.returncode == 1 and "is not allowed" in unknown.stderr
+
+
+# --- several segments at once; export's default statuses --------------------------------------
+
+def test_add_and_remove_several_segments_in_one_transaction(study_path: Path, runner) -> None:
+    added = runner.invoke(cli, ["code", "add", str(study_path), "--coder", "ann", "--code",
+                                "funding", "cso:2", "cso:3", "cso:2"])
+    assert added.exit_code == 0, added.output
+    assert added.output == "Added: cso:2 funding by ann\nAdded: cso:3 funding by ann\n"
+    with Project.open(study_path) as p:
+        assert [(c.segment, c.code) for c in p.codings()] == [("cso:2", "funding"),
+                                                             ("cso:3", "funding")]
+    removed = runner.invoke(cli, ["code", "remove", str(study_path), "--coder", "ann",
+                                  "--code", "funding", "cso:2", "cso:3"])
+    assert removed.exit_code == 0, removed.output
+    assert removed.output == "Removed: cso:2 funding by ann\nRemoved: cso:3 funding by ann\n"
+    with Project.open(study_path) as p:
+        assert p.codings() == []
+
+
+def test_several_segments_are_all_or_nothing(study_path: Path, runner) -> None:
+    before = study_path.read_bytes()
+    bad = run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "funding",
+                      "cso:2", "cso:9", "cso:3", "cso:8")
+    assert bad.returncode == 1
+    assert bad.stderr == ("Error: unknown segments 'cso:9', 'cso:8'; nothing was coded; list "
+                          "them with 'tipqual segments'\n")
+    assert study_path.read_bytes() == before
+    assert runner.invoke(cli, ["code", "add", str(study_path), "--coder", "ann", "--code",
+                               "funding", "cso:2"]).exit_code == 0
+    with Project.open(study_path) as p:
+        audit = len(p.audit())
+    missing = run_tipqual("code", "remove", str(study_path), "--coder", "ann", "--code",
+                          "funding", "cso:2", "cso:3")
+    assert missing.returncode == 1
+    assert missing.stderr == ("Error: no coding 'funding' by 'ann' on segment 'cso:3'; nothing "
+                              "was removed; see 'tipqual code export'\n")
+    with Project.open(study_path) as p:
+        assert [c.segment for c in p.codings()] == ["cso:2"] and len(p.audit()) == audit
+
+
+def _coded_every_way(path: Path) -> None:
+    """A human coding, a suggestion, an accepted one and a rejected one."""
+    from tipqual.records import Coding
+
+    with Project.open(path) as p, p.atomic():
+        p.put_coding(Coding("cso:2", "funding", "ann"))
+        p.put_coding(Coding("cso:3", "trust", "tipqual-rules", status="suggested", score=0.5))
+        p.put_coding(Coding("cso:3", "delays", "ann", status="accepted", score=0.6))
+        p.put_coding(Coding("cso:2", "trust", "ann", status="rejected", score=0.4))
+
+
+def _exported(path: Path) -> list[tuple[str, str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return [(r["segment"], r["code"], r["status"]) for r in csv.DictReader(fh)]
+
+
+def test_export_writes_human_and_accepted_unless_status_all(study_path: Path,
+                                                            tmp_path: Path) -> None:
+    _coded_every_way(study_path)
+    out = tmp_path / "codings.csv"
+    plain = run_tipqual("code", "export", str(study_path), "--out", str(out))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == (f"Wrote 2 codings (human and accepted; --status all writes every "
+                            f"status) to {out}\n")
+    assert _exported(out) == [("cso:2", "funding", "human"), ("cso:3", "delays", "accepted")]
+    every = run_tipqual("code", "export", str(study_path), "--out", str(out), "--status", "all")
+    assert every.returncode == 0 and every.stdout == f"Wrote 4 codings to {out}\n"
+    assert sorted(_exported(out)) == [("cso:2", "funding", "human"),
+                                      ("cso:2", "trust", "rejected"),
+                                      ("cso:3", "delays", "accepted"),
+                                      ("cso:3", "trust", "suggested")]
+    only = run_tipqual("code", "export", str(study_path), "--out", str(out), "--status",
+                       "suggested")
+    assert only.returncode == 0 and _exported(out) == [("cso:3", "trust", "suggested")]
+
+
+def test_export_help_documents_the_default_and_status_all(runner) -> None:
+    text = " ".join(runner.invoke(cli, ["code", "export", "--help"]).output.split())
+    assert "Default: human,accepted" in text and "--status all" in text
+
+
+def test_export_names_people_and_suggesters_apart_for_an_unknown_coder(
+        study_path: Path, tmp_path: Path) -> None:
+    _coded_every_way(study_path)
+    result = run_tipqual("code", "export", str(study_path), "--out", str(tmp_path / "c.csv"),
+                         "--coder", "bob")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"Error: {study_path}: unknown coder 'bob'; the study's "
+                                     "coders are: ann (suggestions: tipqual-rules)")

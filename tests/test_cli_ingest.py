@@ -67,7 +67,8 @@ def test_folder_with_one_bad_file(study_path: Path, tmp_path: Path) -> None:
     assert state(study_path) == before
     result = run_tipqual("import", str(study_path), str(folder), "--skip-bad")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Imported 7 sources (25 segments); unchanged 0; replaced 0;")
+    assert result.stdout.startswith("Imported 7 new sources (25 segments); 0 unchanged; "
+                                    "0 replaced;")
     assert f"Skipped {folder / 'scan.txt'}: is a binary file" in result.stderr
     assert f"Not a transcript, passed over: {folder / 'README.txt'}" in result.stderr
     assert "Importing" not in result.stderr  # no progress bar when stderr is not a terminal
@@ -86,7 +87,8 @@ def test_import_twice_and_segments_json(study_path: Path) -> None:
     assert utf16[1]["case"] == "CSO-01" and utf16[1]["speaker"] == "Nomsa"
     second = run_tipqual(*args)
     assert second.returncode == 0
-    assert second.stdout.startswith("Imported 0 sources (0 segments); unchanged 7; replaced 0;")
+    assert second.stdout.startswith("Imported 0 new sources; 7 unchanged (25 segments already in "
+                                    "the study); 0 replaced;")
     assert segments_json(study_path) == rows
 
 
@@ -125,7 +127,7 @@ def test_replace_reports_removed_codings(study_path: Path, tmp_path: Path) -> No
     assert refused.returncode == 1 and "rerun with --replace" in refused.stderr
     replaced = run_tipqual("import", str(study_path), str(path), "--replace")
     assert replaced.returncode == 0
-    assert "replaced 1" in replaced.stdout
+    assert "; 1 replaced (now 2 segments);" in replaced.stdout
     assert "Removed coding cso:2 funding by ann: the segment text changed" in replaced.stderr
 
 
@@ -151,3 +153,75 @@ def test_cases_csv_row_without_a_transcript_is_reported(study_path: Path,
     result = run_tipqual("import", str(study_path), str(transcript), "--cases", str(cases))
     assert result.returncode == 0, result.stderr
     assert "Cases with no transcript yet: ORG-2" in result.stderr
+
+
+# --- a changed transcript: what the error says, what the summary says, --dry-run ---------------
+
+def _changed_interview(study_path: Path, tmp_path: Path) -> Path:
+    """cso.txt imported and coded, then corrected on disk (its second segment changed)."""
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Why?\n\nRespondent: Money.\n\nRespondent: And time.\n")
+    assert run_tipqual("import", str(study_path), str(path)).returncode == 0
+    assert run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "funding",
+                       "cso:2").returncode == 0
+    path.write_text("Interviewer: Why?\n\nRespondent: Money, always money.\n\n"
+                    "Respondent: And time.\n")
+    return path
+
+
+def test_a_changed_file_says_it_changed_and_suggests_replace_and_dry_run(
+        study_path: Path, tmp_path: Path) -> None:
+    path = _changed_interview(study_path, tmp_path)
+    before = state(study_path)
+    result = run_tipqual("import", str(study_path), str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: {path}: the file changed since it was imported as "
+                               "source 'cso'; nothing was imported")
+    assert "rerun with --replace" in lines[0] and "--replace --dry-run" in lines[0]
+    assert "--skip-bad" not in lines[0]
+    assert state(study_path) == before
+
+
+def test_a_changed_file_beside_a_bad_one_gets_both_pieces_of_advice(
+        study_path: Path, tmp_path: Path) -> None:
+    path = _changed_interview(study_path, tmp_path)
+    result = run_tipqual("import", str(study_path), str(path), str(BAD / "binary.txt"))
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert line.startswith("Error: 2 files cannot be imported, so nothing was: ")
+    assert "--skip-bad" in line and "--replace" in line and "\n" not in line
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(study_path: Path, tmp_path: Path) -> None:
+    path = _changed_interview(study_path, tmp_path)
+    new = tmp_path / "new.txt"
+    new.write_text("Interviewer: Who helps?\n\nRespondent: The clinic.\n")
+    before = state(study_path)
+    plan = run_tipqual("import", str(study_path), str(path), str(new), "--replace", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines() == [
+        "Dry run: nothing was written. The import would do this:",
+        "Would import 1 new source (2 segments); 0 unchanged; 1 replaced (now 3 segments); "
+        "2 cases in the study.",
+        "  new new (2 segments)",
+        "  replace cso (now 3 segments)",
+        "  remove coding cso:2 funding by ann: the segment text changed"]
+    assert state(study_path) == before
+    done = run_tipqual("import", str(study_path), str(path), str(new), "--replace")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Imported 1 new source (2 segments); 0 unchanged; 1 replaced "
+                                  "(now 3 segments); 2 cases in the study.")
+    assert "Removed coding cso:2 funding by ann: the segment text changed" in done.stderr
+
+
+def test_reimport_summary_says_nothing_new_and_what_was_already_there(
+        study_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Why?\n\nRespondent: Money.\n")
+    assert run_tipqual("import", str(study_path), str(path)).returncode == 0
+    again = run_tipqual("import", str(study_path), str(path))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("Imported 0 new sources; 1 unchanged (2 segments already in "
+                                   "the study); 0 replaced; 1 case in the study.")

@@ -48,8 +48,12 @@ def test_report_markdown_lists_its_figures(runner, study_db: Path, tmp_path: Pat
     out = tmp_path / "findings.md"
     result = runner.invoke(cli, ["report", str(study_db), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (f"Wrote {out}, {tmp_path / 'findings-presence.svg'}, "
+    assert result.stdout.strip() == (f"Wrote {out}, {tmp_path / 'findings-presence.svg'}, "
                                      f"{tmp_path / 'findings-stakeholder-map.svg'}")
+    assert result.stderr.splitlines() == [
+        "Warning: the challenges and recommendations section is left out: no notes were "
+        "given; write them in a Markdown file and add it with --notes FILE.md"]
+    assert "## Challenges and recommendations" not in out.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_tipqual
+from conftest import TIP_CODEBOOK, run_tipqual
 
 from tipqual import __version__
 from tipqual.cli import cli
@@ -106,3 +106,63 @@ def test_every_registered_command_loads() -> None:
     from tipqual.cli import COMMANDS
 
     assert sorted(cli.list_commands(None)) == sorted(COMMANDS)
+
+
+# --- tipqual set --name: the study's name (the report's title) after creation -----------------
+
+def test_set_name_renames_the_study_and_the_report_title(tmp_path: Path, runner) -> None:
+    from tipqual.report.context import build_context
+    from tipqual.store.project import Project
+
+    path = tmp_path / "study.db"
+    assert runner.invoke(cli, ["init", str(path), "--codebook", str(TIP_CODEBOOK)]).exit_code == 0
+    result = runner.invoke(cli, ["set", str(path), "--name", "  Shelters in Gauteng, 2024 "])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (f"{path}: the study's name is now 'Shelters in Gauteng, "
+                                     "2024' (it was 'study')")
+    with Project.open(path, readonly=True) as p:
+        assert p.meta("name") == "Shelters in Gauteng, 2024"
+        assert build_context(p)["title"] == "Findings: Shelters in Gauteng, 2024"
+
+
+def test_set_refuses_an_empty_or_control_character_name(tmp_path: Path) -> None:
+    from tipqual.store.project import Project
+
+    path = tmp_path / "study.db"
+    assert run_tipqual("init", str(path), "--name", "Kept").returncode == 0
+    for bad, words in [("", "must not be empty"), ("   ", "must not be empty"),
+                       ("two\nlines", "U+000A"), ("red \x1b[31mtitle", "U+001B"),
+                       ("flip \u202eeltit", "U+202E")]:
+        result = run_tipqual("set", str(path), "--name", bad)
+        assert result.returncode == 1, bad
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], lines
+        assert "Traceback" not in result.stderr and not result.stdout
+        with Project.open(path, readonly=True) as p:
+            assert p.meta("name") == "Kept"
+    init = run_tipqual("init", str(tmp_path / "other.db"), "--name", "bad\x07name")
+    assert init.returncode == 1 and "U+0007" in init.stderr
+    assert not (tmp_path / "other.db").exists()
+
+
+# --- status counts a decided suggestion as no longer awaiting review ---------------------------
+
+def test_status_counts_only_undecided_suggestions(tmp_path: Path, runner) -> None:
+    from tests.test_review import WATER_SUGGESTIONS, build_water_study
+
+    n = WATER_SUGGESTIONS
+    path = tmp_path / "water.db"
+    build_water_study(path).close()
+    assert runner.invoke(cli, ["suggest", str(path)]).exit_code == 0
+    review = runner.invoke(cli, ["review", str(path), "--coder", "nomsa"],
+                           input="a\na\na\nr\nr\nq\n")
+    assert review.output.splitlines()[-1].endswith(f"{n - 5} left to review")
+    data = json.loads(runner.invoke(cli, ["status", str(path), "--json"]).output)
+    assert data["codings"] == {"human": 0, "suggested": n - 5, "accepted": 3, "rejected": 2}
+    assert data["coders"] == ["nomsa"]
+    text = runner.invoke(cli, ["status", str(path)]).output.splitlines()
+    assert text[-1] == (f"codings   human 0, suggested {n - 5} (awaiting review), accepted 3, "
+                        "rejected 2")
+    runner.invoke(cli, ["review", str(path), "--coder", "nomsa"], input="a\nu\nr\nq\n")
+    data = json.loads(runner.invoke(cli, ["status", str(path), "--json"]).output)
+    assert data["codings"] == {"human": 0, "suggested": n - 6, "accepted": 3, "rejected": 3}

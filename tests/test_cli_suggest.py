@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from conftest import REPO, run_tipqual
 
 from tests.fixtures.suggest.build import build_study
+from tests.test_review import WATER_SUGGESTIONS, build_water_study
 from tipqual.cli import cli
 from tipqual.store.project import Project
 
@@ -38,7 +40,7 @@ def test_suggest_jobs_from_the_command_line(tmp_path: Path, db: Path):
     assert run_tipqual("suggest", str(db), "--jobs", "1").returncode == 0
     two = run_tipqual("suggest", str(other), "--jobs", "2")
     assert two.returncode == 0, two.stderr
-    assert two.stdout.startswith("9 segments: 9 processed")
+    assert two.stdout.startswith("8 respondent segments looked at for codes, 0 skipped")
     rows = []
     for path in (db, other):
         with Project.open(path) as p:
@@ -53,12 +55,14 @@ def test_suggest_reports_and_reruns_without_duplicates(runner, db: Path):
     first = runner.invoke(cli, ["suggest", str(db)])
     assert first.exit_code == 0, first.output
     lines = first.output.splitlines()
-    assert lines[0] == "9 segments: 9 processed, 0 unchanged and skipped"
-    assert lines[1].startswith("7 suggestions stored (0 earlier ones replaced); "
-                               "6 stakeholder mentions; rules only")
+    assert lines[0] == ("8 respondent segments looked at for codes, 0 skipped as unchanged; "
+                        "1 interviewer segment read for stakeholder mentions only")
+    assert lines[1].startswith("7 suggestions added (0 earlier undecided ones removed); "
+                               "6 stakeholder mentions found; rules only")
     assert "  corruption                   3" in lines
     again = runner.invoke(cli, ["suggest", str(db)])
-    assert again.output.splitlines()[0] == "9 segments: 0 processed, 9 unchanged and skipped"
+    assert again.output.splitlines()[0] == ("0 respondent segments looked at for codes, 8 "
+                                            "skipped as unchanged")
     assert _statuses(db)["suggested"] == 7
 
 
@@ -105,7 +109,7 @@ def test_review_end_of_input_quits_and_saves(runner, db: Path):
     runner.invoke(cli, ["suggest", str(db)])
     result = runner.invoke(cli, ["review", str(db), "--coder", "bob"], input="a\ns\n")
     assert result.exit_code == 0
-    assert result.output.splitlines()[-1] == "bob: 1 accepted, 0 rejected, 1 skipped, 5 left " \
+    assert result.output.splitlines()[-1] == "bob: 1 accepted, 0 rejected, 1 skipped, 6 left " \
                                              "to review"
     assert _statuses(db)["accepted"] == 1
 
@@ -157,8 +161,14 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, count: int = 1,
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX terminal")
 def test_review_on_a_real_terminal_takes_single_keys(db: Path):
     assert run_tipqual("suggest", str(db)).returncode == 0
+    import fcntl
+    import struct
+    import termios
+
     master, slave = os.openpty()
-    env = dict(os.environ, TERM="xterm", PYTHONHASHSEED="0")
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))  # 60 columns
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(TERM="xterm", PYTHONHASHSEED="0")
     proc = subprocess.Popen([sys.executable, "-m", "tipqual", "review", str(db), "--coder",
                              "carol", "--code", "corruption"], stdin=slave, stdout=slave,
                             stderr=slave, cwd=REPO, env=env, close_fds=True)
@@ -178,6 +188,12 @@ def test_review_on_a_real_terminal_takes_single_keys(db: Path):
     text = seen.decode(errors="replace")
     assert "\x1b[1m\x1b[4mcorruption\x1b[0m" in text  # highlighted on a terminal
     assert "carol: 1 accepted, 1 rejected, 0 skipped, 1 left to review" in text
+    # a clean screen for each of the three suggestions, each wrapped to the 60 columns
+    assert text.count("\x1b[2J") == 3
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text).replace("\r", "")
+    assert max(len(line) for line in plain.split("\n")) <= 60
+    assert "Maybe there is corruption, I do not know. Mostly there is a\nshortage of staff." in (
+        plain)
     with Project.open(db) as p:
         assert {(c.segment, c.status) for c in p.codings(coders=["carol"])} == {
             ("interview:6", "accepted"), ("interview:3", "rejected")}
@@ -198,10 +214,92 @@ def test_suggestions_do_not_depend_on_the_hash_seed(tmp_path: Path):
         build_study(study).close()
         env = dict(os.environ, PYTHONHASHSEED=seed)
         for args in (["suggest", str(study)],
-                     ["code", "export", str(study), "--out", str(tmp_path / f"{seed}.csv")]):
+                     ["code", "export", str(study), "--out", str(tmp_path / f"{seed}.csv"),
+                      "--status", "all"]):
             done = subprocess.run([sys.executable, "-m", "tipqual", *args], env=env,
                                   capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
         exports.append((tmp_path / f"{seed}.csv").read_bytes())
     assert exports[0] == exports[1]
     assert exports[0].count(b"\n") > 1
+
+
+# --- a study of another domain: what suggest considered, what review leaves -------------------
+
+@pytest.fixture
+def water_db(tmp_path: Path) -> Path:
+    path = tmp_path / "water.db"
+    build_water_study(path).close()
+    return path
+
+
+def test_suggest_says_what_it_looked_at_skipped_and_added(runner, water_db: Path):
+    first = runner.invoke(cli, ["suggest", str(water_db)])
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[:2] == [
+        "7 respondent segments looked at for codes, 0 skipped as unchanged; 2 interviewer "
+        "segments read for stakeholder mentions only",
+        f"{WATER_SUGGESTIONS} suggestions added (0 earlier undecided ones removed); 2 "
+        "stakeholder mentions found; rules only (the model starts at 10 coded segments)"]
+    again = runner.invoke(cli, ["suggest", str(water_db)])
+    assert again.output.splitlines()[:2] == [
+        "0 respondent segments looked at for codes, 7 skipped as unchanged",
+        "0 suggestions added (0 earlier undecided ones removed); 0 stakeholder mentions found; "
+        "rules only (the model starts at 10 coded segments)"]
+    coded = runner.invoke(cli, ["code", "add", str(water_db), "--coder", "nomsa", "--code",
+                                "fees", "mabule:9"])
+    assert coded.exit_code == 0, coded.output
+    third = runner.invoke(cli, ["suggest", str(water_db)])
+    assert third.output.splitlines()[:2] == [
+        "1 respondent segment looked at for codes, 6 skipped as unchanged",
+        "0 suggestions added (1 earlier undecided one removed); 0 stakeholder mentions found; "
+        "rules only (the model starts at 10 coded segments)"]
+
+
+def _suggested(path: Path) -> int:
+    return _statuses(path)["suggested"]
+
+
+def test_review_left_is_exact_and_agrees_with_status(runner, water_db: Path):
+    n = WATER_SUGGESTIONS
+    runner.invoke(cli, ["suggest", str(water_db)])
+    first = runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"],
+                          input="a\na\na\nr\nr\nq\n")
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[-1] == (f"nomsa: 3 accepted, 2 rejected, 0 skipped, "
+                                             f"{n - 5} left to review")
+    assert _suggested(water_db) == n - 5
+    assert f"[6/{n}, {n - 5} left] " in first.output
+    # a second session starts where the first stopped; skip and undo leave the count alone
+    second = runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"],
+                           input="s\na\nu\nq\n")
+    out = second.output.splitlines()
+    assert out[0].startswith(f"{n - 5} suggestions to review.")
+    assert out[-1] == f"nomsa: 0 accepted, 0 rejected, 1 skipped, {n - 5} left to review"
+    assert _suggested(water_db) == n - 5
+    third = runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"],
+                          input="r\nu\nq\n")
+    assert third.output.splitlines()[-1] == (f"nomsa: 0 accepted, 0 rejected, 0 skipped, "
+                                             f"{n - 5} left to review")
+    assert _suggested(water_db) == n - 5
+
+
+def test_review_undo_gives_the_suggestion_back_to_the_count(runner, water_db: Path):
+    n = WATER_SUGGESTIONS
+    runner.invoke(cli, ["suggest", str(water_db)])
+    result = runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"],
+                           input="a\na\na\nr\nr\nu\nq\n")
+    assert result.output.splitlines()[-1] == (f"nomsa: 3 accepted, 1 rejected, 0 skipped, "
+                                              f"{n - 4} left to review")
+    assert _statuses(water_db) == {"human": 0, "suggested": n - 4, "accepted": 3,
+                                   "rejected": 1}
+
+
+def test_review_off_a_terminal_prints_no_terminal_codes(runner, water_db: Path):
+    runner.invoke(cli, ["suggest", str(water_db)])
+    result = runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"],
+                           input="a\ns\nr\n?\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output  # no clearing, no emphasis
+    assert result.output.count("[[") >= 3  # matched words marked in plain text instead
+    assert result.output.splitlines()[0].startswith(f"{WATER_SUGGESTIONS} suggestions to review")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,7 @@ SPEC_ALIASES = {
     "DPCI": ["Directorate for Priority Crime Investigation",
              "Directorate for Priority Crime Investigations", "DPCI", "the Hawks", "Hawks"],
     "DJCD": ["Department of Justice and Constitutional Development", "Department of Justice",
-             "DoJ", "DOJ&CD", "justice department", "the courts", "court", "courts",
-             "magistrate", "magistrates"],
+             "DoJ", "DOJ&CD", "justice department"],  # courts are not the department
     "NPA": ["National Prosecuting Authority", "National Prosecution Authority", "NPA",
             "prosecutor", "prosecutors", "the prosecutor", "state prosecutor"],
     "DSD": ["Department of Social Development", "Social Development", "DSD", "social worker",
@@ -185,3 +185,109 @@ def test_dict_round_trip_keeps_categories(tip: Codebook) -> None:
     back = Codebook.from_dict(book.to_dict())
     assert back == book and back.codes[0].codable is False
     assert Code(id="x", name="X").codable is True
+
+
+# --- the map section ----------------------------------------------------------------------
+
+MEALS_YAML = """\
+name: School meals
+version: "1"
+stakeholders:
+  - {id: DOE, name: Department of Education, aliases: [the department], sector: government}
+  - {id: SGB, name: School governing body, aliases: [governing body], sector: civil_society}
+codes:
+  - {id: food, name: The food served, definition: What children eat.}
+  - {id: portions, name: Portions, parent: food, definition: Whether there is enough.}
+  - {id: stigma, name: Stigma, definition: Children ashamed to eat the free meal.}
+"""
+MEALS_MAP = """\
+map:
+  axis_codes: [food]
+  axis_label: food on the plate
+  centre_label: child
+"""
+
+
+def meals(tmp_path: Path, section: str = "") -> Codebook:
+    path = tmp_path / "meals.yaml"
+    path.write_text(MEALS_YAML + section, encoding="utf-8")
+    return codebook.load(path)
+
+
+def test_the_tip_codebook_declares_its_map(tip: Codebook) -> None:
+    assert tip.map == codebook.MapAxis(
+        axis_codes=["victim-services", "referral", "protection"],
+        axis_label="proximity to the victim", passages_label="victim-support",
+        centre_label="victim", high_label="nearer the victim",
+        low_label="further from the victim")
+
+
+def test_a_codebook_without_a_map_keeps_its_hash(tmp_path: Path) -> None:
+    book = Codebook(name="School meals", version="1",
+                    codes=[Code("food", "The food served", definition="What children eat."),
+                           Code("portions", "Portions", parent="food")],
+                    stakeholders=[codebook.Stakeholder("DOE", "Department of Education",
+                                                       sector="government")])
+    assert "map" not in book.to_dict()
+    # the hash tipqual gave this codebook before codebooks could have a map
+    assert book.sha256 == "59f645efe3dc996177a28f7c3ced1d873fa3cb46a7867cecbbabbf10d742fed7"
+    mapped = dataclasses.replace(book, map=codebook.MapAxis(axis_codes=["food"]))
+    assert mapped.sha256 != book.sha256
+    assert meals(tmp_path).map is None
+
+
+def test_the_map_section_is_loaded_and_round_trips(tmp_path: Path) -> None:
+    book = meals(tmp_path, MEALS_MAP)
+    assert book.map == codebook.MapAxis(axis_codes=["food"], axis_label="food on the plate",
+                                        centre_label="child")
+    assert Codebook.from_dict(book.to_dict()) == book
+    from tipqual.store.project import Project
+
+    with Project.create(tmp_path / "study.db") as p:
+        with p.atomic():
+            p.set_codebook(book)
+        stored = p.codebook()
+    assert stored == book and stored.sha256 == book.sha256
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".qdc", ".xlsx"])
+def test_the_map_section_survives_export_and_import(tmp_path: Path, suffix: str) -> None:
+    from tipqual.codebook import formats
+
+    book = meals(tmp_path, MEALS_MAP)
+    out = formats.export(book, tmp_path / f"out{suffix}")
+    back = formats.load_any(out)
+    assert back.map == book.map
+    if suffix == ".yaml":
+        assert "map:\n  axis_codes: [food]\n  axis_label: food on the plate\n" in \
+            out.read_text(encoding="utf-8")
+        assert back == book
+
+
+def test_a_qdc_whose_map_codes_another_tool_deleted_loses_them(tmp_path: Path) -> None:
+    from tipqual.codebook import formats
+
+    book = dataclasses.replace(meals(tmp_path), map=codebook.MapAxis(
+        axis_codes=["stigma", "food"], axis_label="meals"))
+    # another tool removed the stigma code (the hidden copy still names it)
+    root = ET.fromstring(formats.to_qdc(book),
+                         parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    guid = formats.qdaxml.stable_guid("code", "stigma")
+    for parent in root.iter():
+        for code in [c for c in parent if c.get("guid") == guid]:
+            parent.remove(code)
+    data = ET.tostring(root, encoding="utf-8")
+    back = formats.from_qdc(data, tmp_path / "x.qdc")
+    assert "stigma" not in back.ids and back.map is not None
+    assert back.map.axis_codes == ["food"]
+
+
+def test_diff_reports_a_changed_map(tmp_path: Path) -> None:
+    plain, mapped = meals(tmp_path), meals(tmp_path, MEALS_MAP)
+    change = codebook.diff(plain, mapped)
+    assert not change.empty and change.map == list(codebook.MAP_KEYS)
+    relabelled = dataclasses.replace(mapped, map=dataclasses.replace(mapped.map,
+                                                                     axis_label="the plate"))
+    assert codebook.diff(mapped, relabelled).map == ["axis_label"]
+    assert "map        axis_label" in codebook.diff(mapped, relabelled).lines()
+    assert codebook.diff(mapped, mapped).empty

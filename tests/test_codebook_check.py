@@ -294,3 +294,78 @@ def test_code_levels_count_from_the_top_and_mark_cycles() -> None:
     levels = codebook_check.code_levels({"a": None, "b": "a", "c": "b", "x": "y", "y": "x",
                                          "z": "x", "u": "unknown"})
     assert levels == {"a": 1, "b": 2, "c": 3, "x": 0, "y": 0, "z": 0, "u": 1}
+
+
+# --- the map section ----------------------------------------------------------------------
+
+MEALS = """\
+name: School meals
+version: "1"
+codes:
+  - id: food
+    name: The food served
+    definition: What children eat.
+  - id: delivery
+    name: Deliveries
+    definition: Food arriving late or not at all.
+"""
+
+
+@pytest.mark.parametrize("section, line, words", [
+    ("map:\n  axis_codes: [food, deliveries]\n", 11,
+     "the map's axis_codes name an unknown code 'deliveries'; did you mean 'delivery'?"),
+    ("map:\n  axis_codes:\n    - food\n    - victim-services\n", 13,
+     "unknown code 'victim-services'; name a code of this codebook"),
+    ("map:\n  axis_codes: [food, food]\n", 11, "name 'food' twice; keep one"),
+    ("map:\n  axis_codes: []\n", 11, "the map's axis_codes are empty"),
+    ("map:\n  axis_codes: [food, 3]\n", 11, "the map's axis_codes hold 3; list code ids"),
+    ("map:\n  axis_label: how fed\n", 11, "the map section has no 'axis_codes'"),
+    ("map: [food]\n", 10, "'map' must be a mapping such as {axis_codes:"),
+    ("map:\n  axis_codes: [food]\n  axis_lable: fed\n", 12,
+     "unknown key 'axis_lable' in this map section; did you mean 'axis_label'?"),
+    ("map:\n  axis_codes: [food]\n  centre_label: [child]\n", 12,
+     "'centre_label' must be text, not a list or mapping"),
+    ("map:\n  axis_codes: [food]\n  axis_label: " + "very " * 14 + "fed\n", 12,
+     "the map's axis_label is 73 characters long; keep it to 60"),
+])
+def test_a_bad_map_section_is_one_problem_with_its_line(tmp_path: Path, section: str,
+                                                        line: int, words: str) -> None:
+    path = tmp_path / "meals.yaml"
+    path.write_text(MEALS + section, encoding="utf-8")
+    [problem] = check(path)
+    assert problem.line == line, problem.format()
+    assert problem.format().startswith(f"{path}:{line}:")
+    assert words in problem.message, problem.message
+
+
+def test_a_good_map_section_is_no_problem(tmp_path: Path) -> None:
+    path = tmp_path / "meals.yaml"
+    path.write_text(MEALS + "map:\n  axis_codes: [delivery]\n  axis_label: food on time\n"
+                            "  high_label: often late\nmap_note: x\n", encoding="utf-8")
+    [problem] = check(path)  # only the unknown top-level key
+    assert "unknown key 'map_note'" in problem.message
+    book = analyse(path).codebook
+    assert book is not None
+    assert book["map"] == {"axis_codes": ["delivery"], "axis_label": "food on time",
+                           "high_label": "often late"}
+    from tipqual.codebook.model import MAP_KEYS
+
+    assert codebook_check.MAP_KEYS == MAP_KEYS  # the checker's keys are the model's fields
+    empty = tmp_path / "empty-map.yaml"
+    empty.write_text(MEALS + "map:\n", encoding="utf-8")
+    assert check(empty) == [] and "map" not in (analyse(empty).codebook or {})
+
+
+def test_a_map_from_another_format_is_checked(tmp_path: Path) -> None:
+    from tipqual.codebook.model import Code, Codebook, MapAxis
+
+    book = Codebook(name="m", version="1", codes=[Code("food", "Food")],
+                    map=MapAxis(axis_codes=["food", "stigma"]))
+    [problem] = codebook_check.book_problems(book, tmp_path / "m.qdc")
+    assert "unknown code 'stigma'" in problem.message
+    assert codebook_check.map_problems(Codebook(name="m", version="1",
+                                                codes=[Code("food", "Food")])) == []
+    odd = Codebook(name="m", version="1", codes=[Code("food", "Food")],
+                   map=MapAxis(axis_codes="food"))  # a hostile .qdc copy: not a list
+    assert codebook_check.map_problems(odd) == [
+        "the map's axis_codes must be a non-empty list of code ids"]

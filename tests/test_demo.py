@@ -48,9 +48,12 @@ def test_demo_writes_the_six_files_and_the_study(run) -> None:
 @pytest.mark.slow
 def test_demo_prints_each_stage_and_where_it_wrote(run) -> None:
     out, stdout = run
-    stages = [ln.split()[1] for ln in stdout.splitlines() if re.match(r"^\d\. ", ln)]
-    assert stages == ["init", "import", "suggest", "code", "code", "agree", "matrix",
-                      "network", "report"]
+    numbered = [ln.split()[:2] for ln in stdout.splitlines() if re.match(r"^\d\. ", ln)]
+    assert [n for n, _ in numbered] == [f"{i}." for i in range(1, 9)]  # each number once
+    assert [stage for _, stage in numbered] == ["init", "import", "suggest", "code", "agree",
+                                                "matrix", "network", "report"]
+    assert re.search(r"^4\. code +coder-a: \d+ codings, coder-b: \d+ codings imported$", stdout,
+                     re.MULTILINE)
     assert "2. import    10 transcripts, 344 segments, 10 cases" in stdout
     for name in (*SIX, "study.db"):
         assert str(out / name) in stdout, name

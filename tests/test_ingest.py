@@ -329,3 +329,58 @@ def test_vtt_with_name_prefixes_and_srt_without_speakers() -> None:
     assert [(p.speaker, p.role, parsed.text[p.start:p.end]) for p in parsed.pieces] == [
         (None, "respondent", "Nobody named. Still nobody.")]
     assert parsed.text == "Nobody named. Still nobody."
+
+
+def test_changed_file_error_names_the_change_and_the_way_on(tmp_path: Path,
+                                                          study: Project) -> None:
+    path = tmp_path / "cso.txt"
+    _write_interview(path, "Funding.")
+    import_paths(study, [path])
+    _write_interview(path, "Funding and delays.")
+    with pytest.raises(IngestError) as info:
+        import_paths(study, [path])
+    message = info.value.format()
+    assert message.startswith(f"{path}: the file changed since it was imported as source "
+                              "'cso'; nothing was imported: rerun with --replace")
+    assert "--replace --dry-run" in message and "--skip-bad" not in message
+    skipped = import_paths(study, [path], skip_bad=True)
+    assert skipped.changed == [str(path)] and skipped.imported == skipped.replaced == []
+
+
+def test_report_counts_segments_per_kind_of_source(tmp_path: Path, study: Project) -> None:
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    _write_interview(old, "Funding.")
+    first = import_paths(study, [old])
+    assert (first.new_segments, first.unchanged_segments, first.replaced_segments) == (3, 0, 0)
+    _write_interview(new, "Delays.\n\nRespondent: And more delays.")
+    again = import_paths(study, [old, new])
+    assert again.imported == ["new"] and again.unchanged == ["old"]
+    assert (again.new_segments, again.unchanged_segments, again.segments) == (4, 3, 4)
+    _write_interview(old, "Funding.\n\nRespondent: Donors left.")
+    replaced = import_paths(study, [old, new], replace=True)
+    assert replaced.replaced == ["old"] and replaced.unchanged == ["new"]
+    assert (replaced.replaced_segments, replaced.unchanged_segments) == (4, 4)
+    assert replaced.source_segments == {"new": 4, "old": 4}
+
+
+def test_dry_run_reports_the_plan_and_rolls_everything_back(tmp_path: Path,
+                                                          study: Project) -> None:
+    path = tmp_path / "cso.txt"
+    _write_interview(path, "Funding.")
+    import_paths(study, [path])
+    with study.atomic():
+        study.put_coding(Coding("cso:2", "funding", "alice"))
+    _write_interview(path, "Funding and delays.")
+    extra = tmp_path / "extra.txt"
+    _write_interview(extra, "Trust.")
+    before = dump(study)
+    plan = import_paths(study, [path, extra], replace=True, dry_run=True)
+    assert dump(study) == before
+    assert plan.dry_run and plan.imported == ["extra"] and plan.replaced == ["cso"]
+    assert [(c.segment, c.code) for c in plan.removed_codings] == [("cso:2", "funding")]
+    done = import_paths(study, [path, extra], replace=True)
+    assert (done.imported, done.replaced, done.source_segments) == \
+        (plan.imported, plan.replaced, plan.source_segments)
+    assert [c.key for c in done.removed_codings] == [c.key for c in plan.removed_codings]
+    with pytest.raises(IngestError, match="no such file"):
+        import_paths(study, [tmp_path / "missing.txt"], dry_run=True)

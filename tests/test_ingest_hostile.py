@@ -76,7 +76,8 @@ def test_paragraph_over_a_million_characters_imports_and_suggest_finishes(
     assert "".join(r["text"] for r in rows).replace(" ", "") == text[12:].replace(" ", "").strip()
     suggested = run_tipqual("suggest", str(study_path))
     assert suggested.returncode == 0, suggested.stderr[-2000:]
-    assert suggested.stdout.startswith(f"{len(rows)} segments: {len(rows)} processed")
+    assert suggested.stdout.startswith(f"{len(rows)} respondent segments looked at for codes, "
+                                       "0 skipped as unchanged")
 
 
 @pytest.mark.slow
@@ -94,7 +95,9 @@ def test_suggest_on_a_segment_over_a_million_characters_finishes(tmp_path: Path)
                            segments_of("long", text, "CSO-01"))
     result = run_tipqual("suggest", str(path))
     assert result.returncode == 0, result.stderr[-2000:]  # was spaCy's E088 traceback
-    assert result.stdout.startswith("2 segments: 2 processed")
+    assert result.stdout.startswith("1 respondent segment looked at for codes, 0 skipped as "
+                                    "unchanged; 1 interviewer segment read for stakeholder "
+                                    "mentions only")
     with Project.open(path) as project:
         assert {c.code for c in project.codings(statuses=["suggested"])} == {"corruption"}
 
@@ -124,7 +127,7 @@ def test_png_renamed_txt_in_a_folder_is_a_bad_file(study_path: Path, tmp_path: P
 
     result = run_tipqual("import", str(study_path), str(folder), "--skip-bad")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Imported 1 sources (2 segments)")
+    assert result.stdout.startswith("Imported 1 new source (2 segments)")
     assert f"Skipped {png}: is a binary file (a PNG image)" in result.stderr
     assert [r["id"] for r in segments_json(study_path)] == ["cso:1", "cso:2"]
 

@@ -17,6 +17,9 @@ from tipqual.errors import CodebookError, CodingError  # noqa: E402
 
 CODES = ["partnership", "partnership-vertical", "trust", "corruption", "funding",
          "victim-services", "referral", "protection"]
+# the matrices' columns: each parent code followed by its roll-up over its subtree
+COLUMNS = ["partnership", "partnership (all)", "partnership-vertical", "trust", "corruption",
+           "funding", "victim-services", "victim-services (all)", "referral", "protection"]
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +53,33 @@ def expected_counts(statuses=("human", "accepted"), by_coder=False):
 
 def test_counts_equal_an_independent_crosstab(data):
     table = matrices.counts(data)
-    assert list(table.columns) == CODES
+    assert list(table.columns) == COLUMNS
     assert list(table.index) == ["CSO-A", "CSO-B", "CSO-C"]
     assert table.index.name == "case"
     got = {(case, code): int(table.loc[case, code])
            for case in table.index for code in CODES if table.loc[case, code]}
     assert got == expected_counts()
     assert got[("CSO-A", "partnership-vertical")] == 1  # two coders, one segment
+    # CSO-A and CSO-C have no direct partnership codings; the roll-up counts the subtree
+    assert table["partnership"].tolist() == [0, 1, 0]
+    assert table["partnership (all)"].tolist() == [1, 1, 1]
+    both = table["victim-services"] + table["referral"]
+    assert (table["victim-services (all)"] <= both).all()
+    assert (table["victim-services (all)"] >= table[["victim-services", "referral"]]
+            .max(axis=1)).all()
+
+
+def test_rollup_counts_are_the_report_numbers(project, data):
+    from tipqual.report.context import build_context
+
+    rolled = matrices.rollup_counts(data)
+    assert list(rolled.columns) == CODES
+    assert rolled["partnership"].tolist() == matrices.counts(data)["partnership (all)"].tolist()
+    assert rolled["trust"].equals(matrices.counts(data)["trust"])
+    report = build_context(project)["matrix"]
+    assert [r["counts"] for r in report["rows"]] == rolled.to_numpy().tolist()
+    assert report["grouped"] == matrices.parent_codes(data) == ["partnership",
+                                                                "victim-services"]
 
 
 def test_counts_by_coder_rows(data):
@@ -66,11 +89,14 @@ def test_counts_by_coder_rows(data):
            for row in table.index for code in CODES if table.loc[row, code]}
     assert got == expected_counts(by_coder=True)
     assert int(table.loc[("CSO-B", "bob"), "trust"]) == 2
+    assert list(table.columns) == COLUMNS
+    assert table["partnership (all)"].tolist() == \
+        (table["partnership"] + table["partnership-vertical"]).tolist()  # none coded both
 
 
 def test_presence_is_counts_above_zero(data):
     assert (matrices.presence(data) == (matrices.counts(data) > 0).astype(int)).all().all()
-    assert matrices.presence(data).loc["CSO-C"].tolist() == [0, 1, 0, 0, 1, 1, 0, 0]
+    assert matrices.presence(data).loc["CSO-C"].tolist() == [0, 1, 1, 0, 0, 1, 1, 1, 0, 0]
 
 
 def test_status_filter_and_coders(project):
@@ -86,7 +112,7 @@ def test_status_filter_and_coders(project):
 
 def test_codes_subtree(project):
     table = matrices.counts(matrices.load(project, code="victim-services"))
-    assert list(table.columns) == ["victim-services", "referral"]
+    assert list(table.columns) == ["victim-services", "victim-services (all)", "referral"]
     assert table["referral"].tolist() == [1, 1, 0]
     with pytest.raises(CodebookError, match="unknown code 'nope'"):
         matrices.load(project, code="nope")
@@ -94,10 +120,10 @@ def test_codes_subtree(project):
 
 def test_cooccurrence_symmetric_with_diagonal_the_totals(data):
     table = matrices.cooccurrence(data)
-    assert list(table.index) == CODES and list(table.columns) == CODES
+    assert list(table.index) == COLUMNS and list(table.columns) == COLUMNS
     assert (table.to_numpy() == table.to_numpy().T).all()
     totals = matrices.counts(data).sum()
-    assert [int(table.loc[c, c]) for c in CODES] == [int(totals[c]) for c in CODES]
+    assert [int(table.loc[c, c]) for c in COLUMNS] == [int(totals[c]) for c in COLUMNS]
     assert int(table.loc["trust", "corruption"]) == 1      # B1:2
     assert int(table.loc["partnership-vertical", "referral"]) == 1  # A1:2
     assert int(table.loc["funding", "corruption"]) == 0    # the suggestion is not counted
@@ -112,6 +138,12 @@ def test_framework_quotes_carry_segment_ids(data):
     # a whole-segment coding wins over a span of the same segment: quoted once
     assert table.loc["CSO-A", "funding"].count("[A1:3]") == 1
     assert table.loc["CSO-A", "corruption"] == ""
+    # a roll-up cell quotes the subtree's segments, each once, naming the codes it carries
+    assert table.loc["CSO-A", "partnership"] == ""
+    assert table.loc["CSO-A", "partnership (all)"] == table.loc[
+        "CSO-A", "partnership-vertical"].replace("[A1:2]", "[A1:2 · partnership-vertical]")
+    assert table.loc["CSO-C", "victim-services (all)"] == \
+        '[C1:3 · victim-services] "We run the saf"'
 
 
 def test_coverage_shares_of_respondent_text(data):
@@ -143,7 +175,8 @@ def test_crosstab_orders_numbers_numerically(tmp_path):
             p.put_case(case, {"years": years})
     table = matrices.crosstab(matrices.load(p), "years")
     p.close()
-    assert list(table.index) == ["5", "12", "(missing)"]
+    # numbers are binned (width 2 is the smallest 1/2/5 × 10^k giving at most five bins)
+    assert list(table.index) == ["4–5", "12–13", "(missing)"]
     assert int(table.loc["(missing)", "funding"]) == 1  # CSO-C
 
 
@@ -160,7 +193,7 @@ def test_case_without_codings_is_a_row_of_zeros(tmp_path):
         p.put_case("CSO-D", {"sector": "ngo"})
     table = matrices.counts(matrices.load(p))
     p.close()
-    assert table.loc["CSO-D"].tolist() == [0] * len(CODES)
+    assert table.loc["CSO-D"].tolist() == [0] * len(COLUMNS)
 
 
 def test_no_codebook_is_a_clear_error(tmp_path):

@@ -148,3 +148,106 @@ def test_case_id_equal_to_a_stakeholder_id_is_prefixed(tmp_path):
     graph = network.bipartite(data)
     assert sorted(graph.nodes) == ["NFN", "case:NFN"]
     assert graph.nodes["case:NFN"]["label"] == "NFN"
+
+
+# --- any study: a codebook of another domain, no TIP code --------------------------------------
+
+WATER_CODEBOOK = """\
+name: Rural water committees
+version: "2"
+stakeholders:
+  - {id: DWS, name: Department of Water and Sanitation, aliases: [water department],
+     sector: government}
+  - {id: MUNI, name: Local municipality, aliases: [the municipality], sector: government}
+  - {id: WUA, name: Water users association, aliases: [the association], sector: civil_society}
+  - {id: CHURCH, name: Village church, aliases: [the church], sector: community}
+codes:
+  - {id: access, name: Access to water, definition: Whether households get enough safe water.}
+  - {id: access-distance, name: Distance, parent: access, definition: How far people walk.}
+  - {id: repairs, name: Repairs, definition: Broken pumps and pipes and who fixes them.}
+  - {id: tariffs, name: Tariffs, definition: What water costs and who pays.}
+"""
+WATER_TRANSCRIPTS = {
+    "north.txt": "Interviewer: Who fixes the pump?\n\nChair: We phone the municipality and the "
+                 "water department never answers.\n\nChair: The association collects money.\n",
+    "south.txt": "Interviewer: How far do people walk?\n\nSecretary: Two kilometres; the church "
+                 "lets us use its tank and the municipality promised a tap.\n",
+    "east.txt": "Interviewer: What about costs?\n\nTreasurer: The municipality raised the "
+                "tariffs and the association protested.\n",
+}
+WATER_CODINGS = [("north:2", "repairs"), ("south:2", "access-distance"), ("east:2", "tariffs")]
+
+
+def water_study(root, section: str = ""):
+    """A study of three water committees; ``section``: YAML added to the codebook."""
+    from tipqual.codebook import model as codebook
+    from tipqual.ingest import importer as ingest
+    from tipqual.records import Coding
+    from tipqual.store.project import Project
+
+    (root / "codebook.yaml").write_text(WATER_CODEBOOK + section, encoding="utf-8")
+    folder = root / "transcripts"
+    folder.mkdir()
+    for name, text in WATER_TRANSCRIPTS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    project = Project.create(root / "study.db")
+    with project.atomic():
+        project.set_codebook(codebook.load(root / "codebook.yaml"))
+    ingest.import_paths(project, [folder])
+    with project.atomic():
+        for segment, code in WATER_CODINGS:
+            project.put_coding(Coding(segment=segment, code=code, coder="ana", status="human"))
+    return project
+
+
+def test_any_codebook_gets_its_map_with_the_fallback_axis(tmp_path):
+    from tipqual.analysis import stakemap
+    from tipqual.nlp.mentions import study_mentions
+
+    with water_study(tmp_path) as p:
+        out, table, figure = tmp_path / "n.graphml", tmp_path / "r.csv", tmp_path / "m.svg"
+        mentions = study_mentions(p)
+        summary = network.write_network(p, out, table=table, figure=figure, mentions=mentions)
+        data, _ = network.build(p, mentions=mentions)
+        axis = stakemap.map_axis(p.codebook())
+    assert summary["files"] == [out, table, figure] and summary["stakeholders"] == 4
+    svg = figure.read_text(encoding="utf-8")
+    assert "<!-- presence in coded passages -->" in svg and "victim" not in svg
+    assert table.read_text(encoding="utf-8").splitlines()[1].startswith("MUNI,")
+    # WUA: north:3 (not coded) and east:2 (tariffs); the others only in coded passages
+    assert axis.fallback and stakemap.proximity(data, axis.codes) == {
+        "CHURCH": 1.0, "DWS": 1.0, "MUNI": 1.0, "WUA": 0.5}
+
+
+def test_a_map_section_chooses_the_axis(tmp_path):
+    from tipqual.nlp.mentions import study_mentions
+
+    root = tmp_path / "s"
+    root.mkdir()
+    with water_study(root, "map:\n  axis_codes: [repairs]\n  axis_label: broken taps\n") as p:
+        network.write_network(p, tmp_path / "n.graphml", figure=tmp_path / "m.svg",
+                              mentions=study_mentions(p))
+        network.write_network(p, tmp_path / "n.graphml", figure=tmp_path / "o.svg",
+                              mentions=study_mentions(p), map_codes=["tariffs"],
+                              map_label="what water costs")
+    assert "<!-- broken taps -->" in (tmp_path / "m.svg").read_text(encoding="utf-8")
+    assert "<!-- what water costs -->" in (tmp_path / "o.svg").read_text(encoding="utf-8")
+
+
+def test_a_map_that_cannot_be_drawn_leaves_the_graph_and_table_written(tmp_path):
+    with water_study(tmp_path) as p:
+        out, table, figure = tmp_path / "n.graphml", tmp_path / "r.csv", tmp_path / "m.svg"
+        with pytest.raises(ReportError) as info:
+            network.write_network(p, out, table=table, figure=figure, mentions=[])
+    assert info.value.path == str(figure)
+    assert "no stakeholder is cited in a respondent segment" in info.value.message
+    assert f"({out} and {table} were written all the same)" in info.value.message
+    assert out.is_file() and table.is_file() and not figure.exists()
+
+
+def test_unknown_map_codes_write_nothing(tmp_path):
+    with water_study(tmp_path) as p, \
+            pytest.raises(ReportError, match="unknown map code 'victim-services'"):
+        network.write_network(p, tmp_path / "n.graphml", figure=tmp_path / "m.svg",
+                              mentions=[], map_codes=["victim-services"])
+    assert not (tmp_path / "n.graphml").exists()

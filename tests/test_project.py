@@ -176,6 +176,95 @@ def test_status_counts_contract_keys(study: Project) -> None:
     assert st["codings"]["human"] == 1
 
 
+def _library_study(p: Project, n: int) -> list[Coding]:
+    """A library-outreach study (not the sample's domain): ``n`` respondent segments, each
+    with one rule suggestion of ``opening-hours``; returns the suggestions."""
+    said = "We close at four, before the buses come."
+    text, segments = "", []
+    for i in range(1, n + 1):
+        text += f"Librarian: {said}\n"
+        end = len(text) - 1
+        segments.append(Segment(id=f"lib:{i}", source="lib", n=i, speaker="Librarian",
+                                role="respondent", start=end - len(said), end=end, text=said))
+    sugg = [Coding(s.id, "opening-hours", "tipqual-rules", status="suggested", score=0.7,
+                   provenance='{"suggester": "tipqual-rules"}') for s in segments]
+    with p.atomic():
+        p.add_source(Source(id="lib", case="BRANCH-3", path="lib.txt", format="txt",
+                            sha256="b" * 64, text=text), segments)
+        p.replace_suggestions(["tipqual-rules"], None, sugg)
+    return sugg
+
+
+def _decide(p: Project, s: Coding, status: str, reviewer: str = "lindiwe") -> Coding:
+    decision = Coding(s.segment, s.code, reviewer, status=status, score=s.score,
+                      provenance=f"review of {s.coder} {s.score:.2f}")
+    with p.atomic():
+        p.put_coding(decision)
+    return decision
+
+
+def test_status_counts_only_suggestions_no_person_has_decided(study: Project) -> None:
+    n = 12
+    sugg = _library_study(study, n)
+    assert study.status()["codings"]["suggested"] == n
+    decided = [_decide(study, s, "accepted") for s in sugg[:3]]
+    decided += [_decide(study, s, "rejected") for s in sugg[3:5]]
+    assert study.status()["codings"] == {"human": 0, "suggested": n - 5, "accepted": 3,
+                                         "rejected": 2}
+    with study.atomic():
+        study.delete_coding(decided[-1])  # the decision undone
+    assert study.status()["codings"]["suggested"] == n - 4
+    # a person's own coding of the code is not a decision on the suggestion; a second
+    # reviewer's decision on an already decided suggestion does not count it twice
+    with study.atomic():
+        study.put_coding(Coding(sugg[6].segment, "opening-hours", "sipho"))
+    _decide(study, sugg[0], "rejected", reviewer="sipho")
+    assert study.status()["codings"] == {"human": 1, "suggested": n - 4, "accepted": 3,
+                                         "rejected": 2}
+
+
+def test_decisions_count_by_suggester_reviewer_and_status(study: Project) -> None:
+    sugg = _library_study(study, 7)
+    for s in sugg[:3]:
+        _decide(study, s, "accepted")
+    _decide(study, sugg[3], "rejected", reviewer="sipho")
+    with study.atomic():
+        # no suggester named: the stored suggestion it decides says who proposed it
+        study.put_coding(Coding(sugg[4].segment, "opening-hours", "sipho", status="accepted",
+                                provenance='["not an object"]'))
+        # named as a JSON list, in any order
+        study.put_coding(Coding(sugg[5].segment, "opening-hours", "sipho", status="rejected",
+                                provenance=' {"suggester": ["tipqual-rules", "tipqual-model"]}'))
+        # nothing names one: neither the record nor a suggestion
+        study.put_coding(Coding(sugg[6].segment, "transport", "sipho", status="rejected",
+                                provenance="review of "))
+    assert study.decisions() == [
+        {"suggester": "tipqual-model+tipqual-rules", "reviewer": "sipho", "status": "rejected",
+         "count": 1},
+        {"suggester": "tipqual-rules", "reviewer": None, "status": "suggested", "count": 1},
+        {"suggester": "tipqual-rules", "reviewer": "lindiwe", "status": "accepted", "count": 3},
+        {"suggester": "tipqual-rules", "reviewer": "sipho", "status": "accepted", "count": 1},
+        {"suggester": "tipqual-rules", "reviewer": "sipho", "status": "rejected", "count": 1},
+        {"suggester": None, "reviewer": "sipho", "status": "rejected", "count": 1}]
+
+
+def test_status_counts_are_grouped_in_sql(study: Project, monkeypatch) -> None:
+    """Counting does not read every coding into Python (the study may hold many)."""
+    _library_study(study, 40)
+    rows: list[int] = []
+    real = study._db.rows
+
+    def counting(sql, params=()):
+        found = real(sql, params)
+        rows.append(len(found))
+        return found
+
+    monkeypatch.setattr(study._db, "rows", counting)
+    study.status()
+    study.decisions()
+    assert max(rows) <= 4
+
+
 def test_stage_keys_and_mentions(study: Project) -> None:
     add_demo_source(study)
     study.set_stage_keys("suggest", {"S1:1": "k1", "S1:2": "k2"})

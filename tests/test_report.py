@@ -62,21 +62,56 @@ def sample_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 # --- filters ----------------------------------------------------------------------------------
 
+# every count of a study of 1, 2, 3, 4 and 10 cases, and a larger one
+PREVALENCE = {
+    1: ["no organisation", "the only organisation"],
+    2: ["no organisation", "one of the two organisations", "Both organisations"],
+    3: ["no organisation", "one of the three organisations", "two of the three organisations",
+        "All 3 organisations"],
+    4: ["no organisation", "one of the four organisations", "two of the four organisations",
+        "three of the four organisations", "All 4 organisations"],
+    10: ["no organisation", "one organisation", "a few (2 of 10)", "a few (3 of 10)",
+         "about half (4 of 10)", "half (5 of 10)", "about half (6 of 10)", "most (7 of 10)",
+         "most (8 of 10)", "most (9 of 10)", "All 10 organisations"],
+}
+
+
 @pytest.mark.parametrize(("n", "total", "expected"), [
-    (10, 10, "All 10 organisations"), (7, 10, "most (7 of 10)"),
-    (9, 10, "most (9 of 10)"), (5, 10, "about half (5 of 10)"),
-    (4, 10, "about half (4 of 10)"), (6, 10, "about half (6 of 10)"),
-    (2, 10, "a few (2)"), (3, 10, "a few (3)"), (5, 20, "some (5 of 20)"),
-    (1, 10, "one organisation"), (0, 10, "no organisation"), (1, 1, "the only organisation"),
+    *((n, total, words) for total, row in PREVALENCE.items() for n, words in enumerate(row)),
+    (5, 20, "some (5 of 20)"), (3, 20, "a few (3 of 20)"), (10, 20, "half (10 of 20)"),
 ])
 def test_prevalence_in_words(n: int, total: int, expected: str) -> None:
     assert report_render.prevalence(n, total) == expected
 
 
+# the key findings' band headings for the same studies: each band that can occur
+BANDS = {
+    1: {"all": "The only organisation"},
+    2: {"all": "Both organisations", "half": "One of the two organisations"},
+    3: {"all": "All 3 organisations", "most": "Two of the three organisations",
+        "few": "One of the three organisations"},
+    4: {"all": "All 4 organisations", "most": "Three of the four organisations",
+        "half": "Two of the four organisations", "few": "One of the four organisations"},
+    10: {"all": "All 10 organisations", "most": "Most organisations",
+         "half": "About half of the organisations", "few": "A few organisations"},
+}
+
+
+@pytest.mark.parametrize("total", sorted(BANDS))
+def test_band_labels_for_small_and_larger_studies(total: int) -> None:
+    bands = {report_render.prevalence_band(n, total) for n in range(1, total + 1)}
+    assert bands == set(BANDS[total])
+    for band, label in BANDS[total].items():
+        assert report_render.band_label(band, total) == label
+    assert report_context._band(total, total) == "all"
+
+
 def test_prevalence_uses_the_case_noun() -> None:
     noun = {"one": "site", "many": "sites"}
     assert report_render.prevalence(4, 4, noun) == "All 4 sites"
-    assert report_render.prevalence(1, 4, ("person", "people")) == "one person"
+    assert report_render.prevalence(1, 10, ("person", "people")) == "one person"
+    assert report_render.prevalence(1, 4, ("person", "people")) == "one of the four people"
+    assert report_render.prevalence(2, 2, noun) == "Both sites"
     assert report_context.case_noun("person/people") == ("person", "people")
     assert report_context.case_noun("site") == ("site", "sites")
     assert report_context.case_noun(None) == ("organisation", "organisations")
@@ -124,6 +159,8 @@ def test_band_label_and_listing() -> None:
     assert report_render.band_label("all", 10) == "All 10 organisations"
     assert report_render.band_label("most", 10) == "Most organisations"
     assert report_render.band_label("half", 4, {"one": "site", "many": "sites"}) == \
+        "Two of the four sites"
+    assert report_render.band_label("half", 10, {"one": "site", "many": "sites"}) == \
         "About half of the sites"
     assert report_render.band_label("few", 10) == "A few organisations"
     assert report_render.listing(["SAPS"]) == "SAPS"
@@ -172,9 +209,9 @@ def test_small_context_values(small_ctx: dict) -> None:
                                       "rejected": 0, "segments": 8}
     assert small_ctx["suggestions"]["rows"] == [
         {"suggester": "tipqual-model", "suggested": 1, "accepted": 1, "rejected": 0,
-         "total": 2},
+         "total": 2, "reviewers": [{"name": "ann", "accepted": 1, "rejected": 0}]},
         {"suggester": "tipqual-rules", "suggested": 1, "accepted": 0, "rejected": 1,
-         "total": 2}]
+         "total": 2, "reviewers": [{"name": "ben", "accepted": 0, "rejected": 1}]}]
     assert [f["id"] for f in small_ctx["findings"]] == TOP_LEVEL
     assert small_ctx["codebook"]["version"] == "1.0"
     assert len(small_ctx["provenance"]["study_sha256"]) == 64

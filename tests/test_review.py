@@ -2,15 +2,94 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.suggest.build import build_study
+from tests.fixtures.suggest.build import build_study, segments_of
 from tipqual.coding import review as rv
 from tipqual.errors import CodingError
 from tipqual.records import Coding
 from tipqual.suggest.engine import suggest
+
+# A study unlike the trafficking sample: water points in a village, its own codes (one with a
+# token pattern), its own stakeholders.
+WATER_CODEBOOK = """\
+name: Rural water points
+version: "2.1"
+codes:
+  - id: breakdown
+    name: Breakdowns
+    definition: Pumps and taps that stop working, and how long they stay broken.
+    phrases: [borehole, out of order, spare part]
+    patterns:
+      - [{LOWER: handle}, {LOWER: {IN: [snapped, broke, cracked]}}]
+  - id: fees
+    name: Water fees
+    definition: What households pay for water and whether they pay.
+    phrases: [fee, tariff]
+  - id: fetching
+    name: Fetching water
+    definition: The time and distance, mostly for women and girls, of carrying water home.
+    phrases: [fetch water, carry water, walk two hours]
+  - id: committee
+    name: Committee governance
+    definition: How the water committee meets, keeps records and handles money.
+    phrases: [committee, treasurer, minutes]
+stakeholders:
+  - {id: MUNI, name: District municipality, aliases: [the municipality], sector: government}
+  - {id: CST, name: Clean Springs Trust, aliases: [Clean Springs], sector: civil_society}
+"""
+WATER_TRANSCRIPT = """\
+I: Tell me about the water point in Mabule.
+
+R: The handle snapped again in June, and the borehole was out of order for six weeks.
+
+R: Nobody wants to pay the fees since the tariff went up, so the treasurer cannot buy a spare part.
+
+R: The women walk two hours to fetch water from the river while we wait.
+
+I: Who repairs the pump when it breaks?
+
+R: The municipality sends a mechanic, but the committee must find the money first.
+
+R: Maybe the committee will meet again; the minutes of the last meeting were lost.
+
+R: Clean Springs Trust trained two caretakers, and they carry water tests to the clinic.
+
+R: Households that never pay the fee still draw water at night.
+"""
+WATER_SUGGESTIONS = 9  # what the rules suggest on it (one suggester per segment and code)
+
+
+def build_water_study(path: Path):
+    """The water-point study at ``path`` (7 respondent and 2 interviewer segments), no codings;
+    returns the open Project."""
+    from tipqual.codebook import model as codebook
+    from tipqual.records import Source
+    from tipqual.store.project import Project
+
+    book = path.with_name(path.stem + "-codebook.yaml")
+    book.write_text(WATER_CODEBOOK, encoding="utf-8")
+    text = WATER_TRANSCRIPT
+    project = Project.create(path, name="Water points, Mabule")
+    with project.atomic():
+        project.set_codebook(codebook.load(book))
+        project.add_source(Source(id="mabule", case="MABULE", path="mabule.txt", format="txt",
+                                  sha256=hashlib.sha256(text.encode()).hexdigest(), text=text),
+                           segments_of("mabule", text, "MABULE"))
+    return project
+
+
+@pytest.fixture
+def water(tmp_path: Path):
+    p = build_water_study(tmp_path / "water.db")
+    suggest(p)
+    yield p
+    p.close()
 
 
 @pytest.fixture
@@ -86,7 +165,7 @@ def test_handle_maps_keys(fx):
     assert session.handle("u") == "undid rejected corruption for interview:2"
     assert session.handle("?") == rv.KEYS_HELP
     assert session.handle("q") == "quit"
-    assert session.summary() == {"accepted": 1, "rejected": 0, "skipped": 1, "left": 1}
+    assert session.summary() == {"accepted": 1, "rejected": 0, "skipped": 1, "left": 2}
 
 
 def test_a_suggester_cannot_review(fx):
@@ -96,14 +175,15 @@ def test_a_suggester_cannot_review(fx):
 
 def test_render_plain_shows_text_code_criteria_score_and_why(fx):
     item = rv.review_queue(fx, "alice", code="corruption")[1]
-    text = rv.render(item, fx.codebook(), styled=False, number=2, total=3)
+    text = rv.render(item, fx.codebook(), styled=False, number=2, total=3, width=200)
     assert text.splitlines()[0] == "[2/3] interview:3  case CSO-01  speaker R"
     assert "We never had a problem with [[corruption]] at the Hawks" in text
     assert "code      corruption: Corruption  (score 0.35)" in text
     assert "means     Officials who take bribes" in text
     assert "include   bribes, kickbacks, officials protecting traffickers" in text
     assert "exclude   general distrust without an act of corruption (use trust)" in text
-    assert 'why       tipqual-rules 0.35: matched phrase "corruption" (after "never")' in text
+    assert text.splitlines()[-1] == ('why       rules 0.35: phrase «…never had a problem with '
+                                     'corruption at the Hawks, they are…» (after "never")')
 
 
 def test_render_styled_uses_terminal_emphasis(fx):
@@ -128,8 +208,10 @@ def test_model_and_rule_suggestions_of_one_pair_are_one_item(fx):
     assert len(items) == 1
     assert items[0].suggester == "tipqual-model+tipqual-rules"
     assert items[0].score == 0.6
-    assert items[0].reasons()[0] == ("tipqual-model 0.60: learned model (v0.1.0, trained on 12 "
-                                     "coded segments)")
+    assert items[0].reasons()[0] == "model score 0.60 (learned from 12 coded segments)"
+    assert items[0].reasons()[1:] == [
+        "rules 0.91: phrase «Corruption is a problem at the…»",
+        "phrase «…local station. Officers take a bribe and the traffickers walk free.»"]
 
 
 @pytest.mark.parametrize("name", ["alice\n", "\x1b[31malice", "tipqual-model", " alice", ""])
@@ -151,3 +233,187 @@ def test_review_refuses_a_coder_name_not_allowed_in_one_line(tmp_path: Path):
                                     "control or formatting character (U+001B)")
     assert len(result.stderr.splitlines()) == 1
     assert (tmp_path / "study.db").read_bytes() == before
+
+
+# --- decided suggestions leave the count (the "any study" issue, point 2) ------------------------
+
+def _open(p) -> int:
+    return p.status()["codings"]["suggested"]
+
+
+def test_decisions_leave_the_status_count_and_the_queue_exactly(water):
+    n = WATER_SUGGESTIONS
+    assert _open(water) == n and len(rv.review_queue(water, "nomsa")) == n
+    session = rv.ReviewSession(water, "nomsa")
+    for key in "aaarr":
+        session.handle(key)
+    assert session.summary() == {"accepted": 3, "rejected": 2, "skipped": 0, "left": n - 5}
+    counts = water.status()["codings"]
+    assert counts == {"human": 0, "suggested": n - 5, "accepted": 3, "rejected": 2}
+    # the suggestions' own rows stay until suggest runs again; they no longer count
+    assert len(water.codings(statuses=["suggested"])) == n
+    assert len(rv.ReviewSession(water, "nomsa").items) == n - 5
+    session.undo()
+    assert session.summary()["left"] == n - 4 and _open(water) == n - 4
+    assert water.status()["codings"]["rejected"] == 1
+    # suggest again: the decided rows go, the undecided stay, and the count is unchanged
+    suggest(water)
+    assert _open(water) == n - 4 == len(water.codings(statuses=["suggested"]))
+
+
+def test_left_counts_skipped_and_undone_suggestions_as_undecided(water):
+    n = WATER_SUGGESTIONS
+    session = rv.ReviewSession(water, "nomsa")
+    session.accept()
+    session.skip()
+    assert session.summary()["left"] == n - 1  # was n - 2: the skipped one is still to do
+    session.reject()
+    session.undo()  # back to the rejected one; the skipped one stays skipped
+    assert session.summary() == {"accepted": 1, "rejected": 0, "skipped": 1, "left": n - 1}
+    session.undo()  # back to the first: the skipped one is shown again
+    assert session.position == 0 and session.summary()["left"] == n
+    session.accept()
+    session.skip()  # the same one skipped again counts once
+    assert session.summary() == {"accepted": 1, "rejected": 0, "skipped": 1, "left": n - 1}
+    while session.current() is not None:
+        session.reject()
+    assert session.summary() == {"accepted": 1, "rejected": n - 2, "skipped": 1, "left": 1}
+    assert session.handle("a") == "end of the queue; 1 skipped, still undecided (u undo, q quit)"
+    assert _open(water) == 1
+
+
+def test_a_decision_counts_whoever_took_it_and_only_on_its_span(water):
+    n = WATER_SUGGESTIONS
+    seg, code = "mabule:2", "breakdown"
+    with water.atomic():  # another reviewer's decision on a span of the segment only
+        water.put_coding(Coding(seg, code, "thabo", status="accepted", span_start=4,
+                                span_end=18, provenance="review of tipqual-rules 0.98"))
+    assert _open(water) == n
+    with water.atomic():
+        water.put_coding(Coding(seg, code, "thabo", status="rejected",
+                                provenance="review of tipqual-rules 0.98"))
+    assert _open(water) == n - 1
+    assert len(rv.review_queue(water, "nomsa")) == n  # a second opinion is still asked for
+
+
+def test_decisions_are_attributed_to_suggester_and_reviewer(water):
+    session = rv.ReviewSession(water, "nomsa")
+    for key in "aaarr":
+        session.handle(key)
+    with water.atomic():
+        item = rv.review_queue(water, "thabo")[0]
+        water.put_coding(Coding(item.segment.id, item.code, "thabo", status="rejected",
+                                provenance="review of tipqual-model+tipqual-rules 0.61"))
+        water.put_coding(Coding("mabule:8", "committee", "thabo", status="accepted",
+                                provenance=json.dumps({"suggester": "tipqual-model"})))
+        water.put_coding(Coding("mabule:9", "committee", "thabo", status="accepted",
+                                provenance="manual"))
+    assert water.decisions() == [
+        {"suggester": "tipqual-model", "reviewer": "thabo", "status": "accepted", "count": 1},
+        {"suggester": "tipqual-model+tipqual-rules", "reviewer": "thabo", "status": "rejected",
+         "count": 1},
+        {"suggester": "tipqual-rules", "reviewer": None, "status": "suggested",
+         "count": WATER_SUGGESTIONS - 5},
+        {"suggester": "tipqual-rules", "reviewer": "nomsa", "status": "accepted", "count": 3},
+        {"suggester": "tipqual-rules", "reviewer": "nomsa", "status": "rejected", "count": 2},
+        {"suggester": None, "reviewer": "thabo", "status": "accepted", "count": 1}]
+    assert sum(r["count"] for r in water.decisions() if r["status"] == "suggested") == _open(water)
+
+
+# --- the review screen (point 9) -------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _body(text: str) -> list[str]:
+    """The segment text's lines of a rendered suggestion (between the first two blank lines)."""
+    lines = text.splitlines()
+    first = lines.index("")
+    return lines[first + 1:lines.index("", first + 1)]
+
+
+@pytest.mark.parametrize("width", [30, 41, 57, 80])
+@pytest.mark.parametrize("styled", [False, True])
+def test_render_wraps_between_words_to_the_width(water, width, styled):
+    for item in rv.review_queue(water, "nomsa"):
+        text = rv.render(item, water.codebook(), styled=styled, number=1, total=9, left=9,
+                         width=width)
+        plain = [_ANSI.sub("", line) for line in text.splitlines()]
+        assert max(len(line) for line in plain) <= width, text
+        body = [_ANSI.sub("", line) for line in _body(text)]
+        shown = item.segment.text if styled else rv.highlight(item.segment.text,
+                                                             item.matches(), False)
+        # joined again with a space, the lines give the text back: no word was cut
+        assert " ".join(body) == " ".join(shown.split())
+        assert all(line == line.strip() for line in body)
+        for line in plain:
+            if line.startswith(("means", "why")) or line.startswith(" " * 10):
+                assert not line[10:].startswith(" ")  # continuations hang under the value
+
+
+def test_render_takes_the_terminal_width(water, monkeypatch):
+    item = [i for i in rv.review_queue(water, "nomsa") if i.segment.id == "mabule:3"][0]
+    monkeypatch.setenv("COLUMNS", "44")
+    narrow = rv.render(item, water.codebook())
+    assert max(len(line) for line in narrow.splitlines()) <= 44
+    assert len(_body(narrow)) == 3
+    monkeypatch.setenv("COLUMNS", "200")
+    assert len(_body(rv.render(item, water.codebook()))) == 1
+
+
+def test_render_styled_emphasis_survives_wrapping(water):
+    item = [i for i in rv.review_queue(water, "nomsa") if i.code == "breakdown"
+            and i.segment.id == "mabule:2"][0]
+    text = rv.render(item, water.codebook(), styled=True, width=32)
+    assert "\x1b[1m\x1b[4mhandle snapped\x1b[0m" in text
+    # "out of order" is broken across lines between words, each part emphasised
+    assert "was \x1b[1m\x1b[4mout\x1b[0m\n\x1b[1m\x1b[4mof order\x1b[0m for" in text
+    assert "[[" not in text
+
+
+def test_why_names_the_rule_kind_and_the_words_that_matched(water):
+    items = {(i.segment.id, i.code): i for i in rv.review_queue(water, "nomsa")}
+    breakdown = items[("mabule:2", "breakdown")].reasons()
+    assert breakdown == [
+        "rules 0.98: pattern «The handle snapped again in June, and the…»",
+        "phrase «…again in June, and the borehole was out of order for…»",
+        "phrase «…June, and the borehole was out of order for six weeks.»"]
+    text = rv.render(items[("mabule:2", "breakdown")], water.codebook(), width=200)
+    assert "LOWER" not in text and "{" not in text  # no Matcher JSON
+    # the codebook's phrase is "fee": the segment says "fees", and that is what is shown
+    fees = items[("mabule:3", "fees")].reasons()
+    assert fees[0] == ('rules 0.81: phrase «Nobody wants to pay the fees since the tariff went '
+                       'up,…» (after "nobody")')
+    assert not any('"fee"' in line or '"tariff"' in line for line in fees)
+    assert items[("mabule:9", "fees")].reasons() == [
+        'rules 0.35: phrase «Households that never pay the fee still draw water at night.» '
+        '(after "never")']
+
+
+def test_why_reads_provenance_written_before_kinds_were_kept(water):
+    old = json.dumps({"suggester": "tipqual-rules", "cues": [],
+                      "rules": ['pattern [{"LOWER": "handle"}, {"LOWER": {"IN": ["snapped"]}}]'],
+                      "matches": [[4, 18, "handle snapped"]]})
+    with water.atomic():
+        water.put_coding(Coding("mabule:2", "fees", "tipqual-rules", status="suggested",
+                                score=0.75, provenance=old))
+        water.put_coding(Coding("mabule:4", "fees", "tipqual-rules", status="suggested",
+                                score=0.5, provenance="imported from another tool"))
+        water.put_coding(Coding("mabule:6", "fees", "tipqual-rules", status="suggested",
+                                score=0.4, provenance="from \x1b[2Jelsewhere"))
+    items = {(i.segment.id, i.code): i for i in rv.review_queue(water, "nomsa")}
+    assert items[("mabule:2", "fees")].reasons() == [
+        "rules 0.75: pattern «The handle snapped again in June, and the…»"]
+    assert items[("mabule:4", "fees")].reasons() == [
+        "tipqual-rules 0.50: imported from another tool"]
+    assert items[("mabule:6", "fees")].reasons() == ["tipqual-rules 0.40: from ?[2Jelsewhere"]
+
+
+def test_context_shows_words_either_side_and_marks_what_is_left_out():
+    text = "one two three four five six seven the police asked for a bribe at the gate today"
+    start = text.index("bribe")
+    assert rv.context(text, start, start + 5) == (
+        "…the police asked for a bribe at the gate today")
+    assert rv.context(text, start, start + 5, words=2) == "…for a bribe at the…"
+    assert rv.context("a bribe", 2, 7) == "a bribe"
+    assert rv.context("line one\nbribe\tthen", 9, 14) == "line one bribe then"

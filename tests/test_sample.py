@@ -207,3 +207,43 @@ def test_coders_agree_with_kappa_07_to_085_on_most_codes() -> None:
     in_range = [c for c, k in kappas.items() if 0.7 <= k <= 0.85]
     assert len(in_range) >= 0.6 * len(kappas), kappas
     assert min(kappas.values()) >= 0.5, kappas
+
+
+# --- the justice department is named, not inferred from every court ---------------------------
+
+GENERIC_COURT_WORDS = {"court", "courts", "the courts", "magistrate", "magistrates",
+                       "magistrate's court", "regional court"}
+DJCD_NAMES = re.compile(r"(?<!\w)(?:Department of Justice|DoJ|justice department)(?!\w)",
+                        re.IGNORECASE)
+
+
+def test_the_justice_department_is_cited_by_name_never_by_court_words() -> None:
+    need(TIP_CODEBOOK)
+    from tipqual.codebook.model import load
+
+    registry = {s.id: s for s in load(TIP_CODEBOOK).stakeholders}
+    owned = {a.lower() for s in registry.values() for a in s.aliases}
+    assert not GENERIC_COURT_WORDS & owned, sorted(GENERIC_COURT_WORDS & owned)
+    texts = {r["case"]: transcript_words(TRANSCRIPTS / r["source"]) for r in read_cases()}
+    naming = sorted(case for case, text in texts.items() if DJCD_NAMES.search(text))
+    cited = sorted(case for case, text in texts.items()
+                   if alias_pattern(registry["DJCD"].aliases).search(text))
+    assert naming == cited and len(cited) >= 8, (naming, cited)
+
+
+def test_the_registry_tells_the_department_from_courts_and_justice_as_a_word() -> None:
+    need(TIP_CODEBOOK)
+    from tipqual.codebook.model import load
+    from tipqual.nlp.pipeline import find_mentions
+    from tipqual.records import Segment
+
+    texts = ["The criminal justice system is slow, and survivors want justice.",
+             "We met the magistrate and the court manager at the regional court.",
+             "Justice, I mean the Department of Justice, pays the interpreters.",
+             "The DoJ and the justice department are the same people."]
+    segments = [Segment(id=f"T:{n}", source="T", n=n, speaker="R", role="respondent",
+                        start=0, end=len(t), text=t) for n, t in enumerate(texts, start=1)]
+    found = [(m.segment, m.stakeholder, m.text)
+             for m in find_mentions(segments, load(TIP_CODEBOOK))]
+    assert found == [("T:3", "DJCD", "Department of Justice"), ("T:4", "DJCD", "DoJ"),
+                     ("T:4", "DJCD", "justice department")]

@@ -149,12 +149,49 @@ def test_suggest_stores_rule_suggestions_with_score_and_provenance(fx):
                         ("interview:6", "capacity"), ("interview:6", "corruption"),
                         ("interview:8", "trust")}
     assert result.added == 7 and result.processed == 9 and result.trained_on == 0
+    assert (result.respondent, result.considered, result.unchanged) == (8, 8, 0)
     assert all(c.coder == sg.RULES_CODER and 0 <= c.score <= 1 for c in got.values())
     prov = json.loads(got[("interview:3", "corruption")].provenance)
     assert prov["rules"] == ['phrase "corruption"']
     assert prov["cues"] == ["never"]
     assert prov["codebook"]["name"] == "suggest-fixture" and prov["codebook"]["version"] == "1.0"
     assert got[("interview:3", "corruption")].score < got[("interview:2", "corruption")].score
+
+
+def test_provenance_keeps_each_match_with_its_kind_and_cue(tmp_path: Path):
+    from tests.test_review import build_water_study
+
+    with build_water_study(tmp_path / "water.db") as p:
+        sg.suggest(p)
+        got = {(c.segment, c.code): json.loads(c.provenance or "{}")
+               for c in _suggested(p)}
+        text = {s.id: s.text for s in p.segments()}
+    breakdown = got[("mabule:2", "breakdown")]["matches"]
+    assert breakdown == [[4, 18, "handle snapped", "pattern", None],
+                         [42, 50, "borehole", "phrase", None],
+                         [55, 67, "out of order", "phrase", None]]
+    assert all(text["mabule:2"][m[0]:m[1]] == m[2] for m in breakdown)
+    # the codebook's phrase is "fee"; the words matched are the segment's own
+    assert got[("mabule:3", "fees")]["matches"] == [[24, 28, "fees", "phrase", "nobody"],
+                                                    [39, 45, "tariff", "phrase", None]]
+
+
+def test_result_says_what_was_considered(tmp_path: Path):
+    """Respondents' segments are looked at for codes, interviewers' for mentions only."""
+    from tests.test_review import WATER_SUGGESTIONS, build_water_study
+
+    with build_water_study(tmp_path / "water.db") as p:
+        first = sg.suggest(p)
+        assert (first.segments, first.respondent, first.considered, first.unchanged) == (
+            9, 7, 7, 0)
+        assert (first.processed, first.interviewer, first.skipped) == (9, 2, 0)
+        assert first.added == WATER_SUGGESTIONS and first.removed == 0
+        with p.atomic():
+            p.put_coding(Coding("mabule:4", "fetching", "nomsa"))
+        second = sg.suggest(p)
+        assert (second.considered, second.unchanged, second.interviewer) == (1, 6, 0)
+        assert (second.added, second.removed) == (0, 1)  # the suggestion she coded herself
+        assert second.to_dict()["considered"] == 1
 
 
 def test_suggest_skips_interviewer_turns_but_records_their_mentions(fx):
@@ -179,6 +216,7 @@ def test_rerun_makes_no_duplicates_and_skips_unchanged_segments(fx):
     mentions = fx.mentions()
     again = sg.suggest(fx)
     assert again.skipped == 9 and again.processed == 0 and again.added == 0
+    assert again.considered == 0 and again.unchanged == 8
     assert [(c.segment, c.code, c.coder, c.score) for c in _suggested(fx)] == first
     assert fx.mentions() == mentions
     fx.clear_stage(sg.STAGE)

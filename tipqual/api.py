@@ -49,13 +49,17 @@ class Project(Store):
                      roster: str | Path | None = None, skip_bad: bool = False,
                      replace: bool = False, model: str | None = None,
                      key: str | Path | None = None,
-                     rules: SegmentationRules | None = None) -> ImportReport:
-        """Import transcripts (files or folders); see :mod:`tipqual.ingest.importer`."""
+                     rules: SegmentationRules | None = None,
+                     dry_run: bool = False) -> ImportReport:
+        """Import transcripts (files or folders); see :mod:`tipqual.ingest.importer`.
+
+        ``dry_run``: return the plan and leave the study as it was.
+        """
         from tipqual.ingest.importer import import_paths
 
         return import_paths(self, [Path(p) for p in paths], cases_csv=cases_csv, redact=redact,
                             roster=roster, skip_bad=skip_bad, replace=replace, model=model,
-                            key=key, rules=rules)
+                            key=key, rules=rules, dry_run=dry_run)
 
     def import_codings(self, path: str | Path) -> ImportResult:
         """Import a codings CSV; see :func:`tipqual.coding.csvio.import_codings`."""
@@ -116,9 +120,19 @@ class Project(Store):
     def report(self, out: str | Path, *, templates: str | Path | None = None,
                notes: str | Path | None = None, coders: list[str] | None = None,
                case_noun: str | None = None) -> list[Path]:
-        """Write the findings report (.html .md .docx); see :mod:`tipqual.report.writer`."""
+        """Write the findings report (.html .md .docx); see :mod:`tipqual.report.writer`.
+
+        What the report lacks (no codings yet, no notes …) is issued as a ``UserWarning``.
+        """
+        import warnings
+
         from tipqual.nlp.mentions import study_mentions
         from tipqual.report.writer import write_report
 
-        return write_report(self, out, templates=templates, notes=notes, coders=coders,
-                            case_noun=case_noun, mentions=study_mentions(self))
+        lacking: list[str] = []
+        files = write_report(self, out, templates=templates, notes=notes, coders=coders,
+                             case_noun=case_noun, mentions=study_mentions(self),
+                             warn=lacking.append)
+        for message in lacking:  # after the report: its libraries' warnings are caught inside
+            warnings.warn(message, UserWarning, stacklevel=2)
+        return files

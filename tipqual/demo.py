@@ -132,9 +132,10 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
              f"{rep.cases} cases")
         res = suggest.suggest(p)
         echo(f"3. suggest   {res.added} suggestions, {res.mentions} stakeholder mentions")
-        for coder in CODERS:
-            got = codings.import_codings(p, folder / "codings" / f"{coder}.csv")
-            echo(f"4. code      {coder}: {got.added} codings imported")
+        imported = [(coder, codings.import_codings(p, folder / "codings" / f"{coder}.csv"))
+                    for coder in CODERS]
+        echo("4. code      " + ", ".join(f"{coder}: {got.added} codings" for coder, got in imported)
+             + " imported")
         table = agreement.compare_coders(p, list(CODERS)).table
         echo(f"5. agree     {' and '.join(CODERS)} on {table.overall.n_units} segments: mean "
              f"kappa {_fmt(table.mean('kappa'))}, mean alpha {_fmt(table.mean('alpha'))}")
@@ -159,7 +160,7 @@ def _stakeholder_map(project: Store, path: Path) -> None:
     from tipqual.report.context import DEFAULT_CASE_NOUN
 
     data, graph = network.build(project)  # suggest stored the mentions of every segment
-    stakemap.draw(graph, data, path, stakemap.victim_codes(project.codebook()),
+    stakemap.draw(graph, data, path, stakemap.map_axis(project.codebook()),
                   noun=DEFAULT_CASE_NOUN[1])
 
 

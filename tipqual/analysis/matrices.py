@@ -13,7 +13,21 @@ Counting rules:
 * a source without a case stands for itself: its case id is the source id;
 * ``coverage`` is the share of a case's respondent text (characters of respondent segments)
   that falls inside segments coded with the code; a coding with a span covers only its span
-  (offsets into the segment text), and overlapping codings are counted once.
+  (offsets into the segment text), and overlapping codings are counted once;
+* a **parent code** (one with sub-codes among the codes loaded) has, right after its own
+  column, a roll-up column ``ID (all)``: segments coded with the code or any of its
+  descendants, each segment once (its coverage is the union of their spans, its framework
+  cell quotes each such segment once and names the codes it carries). The parent's own column
+  keeps its direct codings only. Every matrix gets its roll-ups from :func:`rolled_up`, and
+  :func:`rollup_counts` gives the cases × codes numbers the findings report shows (a parent's
+  column over its whole subtree), so the spreadsheet and the report cannot differ;
+* in a ``by-ATTRIBUTE`` crosstab a case counts in the row of its value, except that a **list**
+  (an attribute with ``;`` in any case's value: ``a; b; c``) counts the case in the row of
+  each of its items, and **numbers** are binned (:func:`number_bins`: at most
+  :data:`MAX_BINS` equal-width bins whose width is 1, 2 or 5 times a power of ten, the
+  smallest such width that needs no more; whole numbers give ``10–19`` rows, fractions
+  ``[0.5, 1)`` rows; empty bins are left out). Text values of a numeric attribute keep rows of
+  their own; a case without a value (or a list without items) counts in ``(missing)``.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Any
 
 import pandas as pd
@@ -44,6 +59,7 @@ class CodingData:
     code_names: dict[str, str]
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     respondent_chars: dict[str, int] = field(default_factory=dict)
+    parents: dict[str, str | None] = field(default_factory=dict)
 
 
 def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
@@ -85,7 +101,8 @@ def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
     return CodingData(codings=frame, cases=sorted(case_ids), codes=codes,
                       code_names={c.id: c.name for c in book.codes if c.id in codes},
                       attributes={c.id: dict(c.attributes) for c in study.cases()},
-                      respondent_chars=chars)
+                      respondent_chars=chars,
+                      parents={c.id: c.parent for c in book.codes if c.id in codes})
 
 
 def _quote_text(segment: Segment, coding: Coding) -> str:
@@ -107,45 +124,128 @@ def _empty(index: list[str], columns: list[str], name: str = "case") -> pd.DataF
     return frame
 
 
+# --- parent codes and their roll-ups ----------------------------------------------------------
+
+ROLLUP_SUFFIX = " (all)"
+
+
+def rollup_column(code: str) -> str:
+    """The roll-up column of a parent code: ``ID (all)`` (no code id holds a space)."""
+    return code + ROLLUP_SUFFIX
+
+
+def parent_codes(data: CodingData) -> list[str]:
+    """The codes with at least one sub-code among the codes loaded, in codebook order."""
+    loaded = set(data.codes)
+    has_child = {data.parents.get(c) for c in data.codes} & loaded
+    return [c for c in data.codes if c in has_child]
+
+
+def columns(data: CodingData) -> list[str]:
+    """The code columns of the matrices: each code, a parent followed by its roll-up."""
+    parents = set(parent_codes(data))
+    result: list[str] = []
+    for code in data.codes:
+        result.append(code)
+        if code in parents:
+            result.append(rollup_column(code))
+    return result
+
+
+def column_names(data: CodingData) -> dict[str, str]:
+    """Each column's code name; a roll-up column's is the parent's name with `` (all)``."""
+    names = dict(data.code_names)
+    for code in parent_codes(data):
+        names[rollup_column(code)] = data.code_names.get(code, code) + ROLLUP_SUFFIX
+    return names
+
+
+def _rollups_of(data: CodingData, code: str) -> list[str]:
+    """The roll-up columns a coding with ``code`` counts in: its own and its ancestors'."""
+    parents, loaded = set(parent_codes(data)), set(data.codes)
+    found: list[str] = []
+    seen: set[str] = set()
+    current: str | None = code
+    while current is not None and current in loaded and current not in seen:
+        seen.add(current)
+        if current in parents:
+            found.append(rollup_column(current))
+        current = data.parents.get(current)
+    return found
+
+
+def rolled_up(data: CodingData) -> pd.DataFrame:
+    """The codings with a ``column`` label: every matrix counts this frame, grouped by it.
+
+    Each coding appears under its own code and once more under the roll-up column of every
+    parent code above it (the code itself, if it is a parent). The report's numbers and the
+    spreadsheet's both come from here (see :func:`rollup_counts`).
+    """
+    labels = {code: [code, *_rollups_of(data, code)] for code in data.codes}
+    frame = data.codings.assign(column=data.codings["code"].map(labels))
+    frame = frame.explode("column", ignore_index=True)
+    return frame[frame["column"].notna()].reset_index(drop=True)
+
+
+def rollup_counts(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
+    """Cases × codes as the findings report counts them: a parent code over its whole subtree.
+
+    The columns are the code ids; a parent's column holds its ``ID (all)`` roll-up (segments
+    coded with it or any descendant, each segment once), a code without sub-codes its own
+    count.
+    """
+    table = counts(data, by_coder=by_coder)
+    parents = set(parent_codes(data))
+    frame = table[[rollup_column(c) if c in parents else c for c in data.codes]]
+    return frame.set_axis(data.codes, axis="columns")
+
+
+# --- the matrices -----------------------------------------------------------------------------
+
 def counts(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
-    """Cases × codes: coded segments (rows per case and coder with ``by_coder``)."""
+    """Cases × columns: coded segments (rows per case and coder with ``by_coder``).
+
+    The columns are :func:`columns`: every code, and after each parent code its roll-up.
+    """
     keys = ["case", "coder"] if by_coder else ["case"]
-    unique = data.codings.drop_duplicates(["segment", "code", *keys])
-    table = unique.groupby([*keys, "code"]).size()
+    unique = rolled_up(data).drop_duplicates(["segment", "column", *keys])
+    table = unique.groupby([*keys, "column"]).size()
+    wanted = columns(data)
     if not by_coder:
-        frame = table.unstack("code").reindex(index=data.cases, columns=data.codes)
+        frame = table.unstack("column").reindex(index=data.cases, columns=wanted)
         frame = frame.fillna(0).astype("int64")
         frame.index.name, frame.columns.name = "case", None
         return frame
     pairs = sorted(set(zip(unique["case"], unique["coder"], strict=False)))
     index = pd.MultiIndex.from_tuples(pairs, names=["case", "coder"]) if pairs else \
         pd.MultiIndex.from_arrays([[], []], names=["case", "coder"])
-    frame = table.unstack("code").reindex(index=index, columns=data.codes)
+    frame = table.unstack("column").reindex(index=index, columns=wanted)
     frame = frame.fillna(0).astype("int64")
     frame.columns.name = None
     return frame
 
 
 def presence(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
-    """Cases × codes: 1 when the case has at least one segment with the code, else 0."""
+    """Cases × columns: 1 when the case has at least one segment with the code, else 0."""
     return (counts(data, by_coder=by_coder) > 0).astype("int64")
 
 
 def coverage(data: CodingData) -> pd.DataFrame:
-    """Cases × codes: share of the case's respondent characters covered by the code (0–1)."""
-    frame = pd.DataFrame(0.0, index=pd.Index(data.cases, name="case"), columns=data.codes)
-    respondent = data.codings[data.codings["role"] == "respondent"]
+    """Cases × columns: share of the case's respondent characters covered by the code (0–1)."""
+    frame = pd.DataFrame(0.0, index=pd.Index(data.cases, name="case"), columns=columns(data))
+    rolled = rolled_up(data)
+    respondent = rolled[rolled["role"] == "respondent"]
     covered: dict[tuple[str, str], int] = {}
-    for keys, group in respondent.groupby(["case", "code", "segment"]):
-        case, code = str(keys[0]), str(keys[1])
+    for keys, group in respondent.groupby(["case", "column", "segment"]):
+        case, column = str(keys[0]), str(keys[1])
         length = int(group["length"].iloc[0])
         spans = sorted(_span(length, _int(a), _int(b))
                        for a, b in zip(group["span_start"], group["span_end"], strict=False))
-        covered[(case, code)] = covered.get((case, code), 0) + _union_length(spans)
-    for (case, code), chars in covered.items():
+        covered[(case, column)] = covered.get((case, column), 0) + _union_length(spans)
+    for (case, column), chars in covered.items():
         total = data.respondent_chars.get(case, 0)
         if total:
-            frame.loc[case, code] = round(chars / total, 4)
+            frame.loc[case, column] = round(chars / total, 4)
     return frame
 
 
@@ -169,15 +269,26 @@ def _union_length(spans: list[tuple[int, int]]) -> int:
 
 
 def framework(data: CodingData) -> pd.DataFrame:
-    """Cases × codes: the coded passages, each quoted after its segment id, in document order."""
-    frame = pd.DataFrame("", index=pd.Index(data.cases, name="case"), columns=data.codes,
+    """Cases × columns: the coded passages, each quoted after its segment id, in document order.
+
+    A roll-up cell quotes each segment of the subtree once, after its id and the codes of the
+    subtree it carries: ``[A1:2 · access, access-cost] "…"``.
+    """
+    frame = pd.DataFrame("", index=pd.Index(data.cases, name="case"), columns=columns(data),
                          dtype=object)
-    ordered = data.codings.sort_values(["case", "code", "source", "n", "span_start",
-                                        "span_end"], na_position="first", kind="stable")
-    for (case, code), group in ordered.groupby(["case", "code"], sort=True):
-        passages = [f'[{segment}] "{_passage(rows)}"'
-                    for segment, rows in group.groupby("segment", sort=False)]
-        frame.loc[case, code] = "\n\n".join(passages)
+    position = {c: i for i, c in enumerate(data.codes)}
+    ordered = rolled_up(data).sort_values(["case", "column", "source", "n", "span_start",
+                                           "span_end"], na_position="first", kind="stable")
+    for (case, column), group in ordered.groupby(["case", "column"], sort=True):
+        rollup = str(column).endswith(ROLLUP_SUFFIX)
+        passages = []
+        for segment, rows in group.groupby("segment", sort=False):
+            label = str(segment)
+            if rollup:
+                codes = sorted(set(rows["code"]), key=position.__getitem__)
+                label += " · " + ", ".join(codes)
+            passages.append(f'[{label}] "{_passage(rows)}"')
+        frame.loc[case, column] = "\n\n".join(passages)
     return frame
 
 
@@ -194,39 +305,133 @@ def _one_line(text: str) -> str:
 
 
 def cooccurrence(data: CodingData) -> pd.DataFrame:
-    """Codes × codes: segments coded with both (the diagonal: segments coded with the code)."""
-    frame = _empty(data.codes, data.codes, name="code")
-    by_segment = data.codings.drop_duplicates(["segment", "code"]).groupby("segment")["code"]
-    position = {c: i for i, c in enumerate(data.codes)}
-    for _segment, codes in by_segment:
-        present = sorted(set(codes), key=position.__getitem__)
-        for i, a in enumerate(present):
-            for b in present[i:]:
-                frame.loc[a, b] += 1
-                if a != b:
-                    frame.loc[b, a] += 1
+    """Columns × columns: segments coded with both (the diagonal: segments coded with it).
+
+    Roll-up columns take part like codes: ``X (all)`` × ``Y`` counts the segments coded with
+    ``Y`` and with ``X`` or any of its descendants.
+    """
+    wanted = columns(data)
+    unique = rolled_up(data).drop_duplicates(["segment", "column"])
+    if unique.empty:
+        return _empty(wanted, wanted, name="code")
+    marks = pd.crosstab(unique["segment"], unique["column"]).reindex(columns=wanted,
+                                                                      fill_value=0)
+    matrix = marks.to_numpy(dtype="int64")
+    frame = pd.DataFrame(matrix.T @ matrix, index=pd.Index(wanted, name="code"),
+                         columns=wanted, dtype="int64")
+    frame.columns.name = None
     return frame
 
 
 MISSING = "(missing)"
+MAX_BINS = 5
+LIST_SEPARATOR = ";"
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_STEPS = (1, 2, 5)
+_MISSING_KEY = (2, Decimal(0), MISSING)
 
 
 def crosstab(data: CodingData, attribute: str) -> pd.DataFrame:
-    """Attribute values × codes: coded segments of the cases with each value of ``attribute``."""
+    """Attribute values × columns: coded segments of the cases with each value of ``attribute``.
+
+    Lists count a case under each of its items and numbers are binned (see the module's
+    counting rules); rows are in order: bins by their lower edge, text, ``(missing)``.
+    """
     table = counts(data)
-    values = [data.attributes.get(case, {}).get(attribute) or MISSING for case in table.index]
-    frame = table.groupby(pd.Index(values, name=attribute)).sum()
-    return frame.reindex(sorted(frame.index, key=_value_order)).astype("int64")
+    rows = attribute_rows(data, attribute)
+    labels: list[str] = []
+    cases: list[str] = []
+    order: dict[str, tuple[int, Decimal, str]] = {}
+    for case in table.index:
+        for key, label in rows.get(str(case), [(_MISSING_KEY, MISSING)]):
+            labels.append(label)
+            cases.append(case)
+            order.setdefault(label, key)
+    frame = table.loc[cases].set_axis(pd.Index(labels, name=attribute))
+    frame = frame.groupby(level=0, sort=False).sum()
+    frame = frame.reindex(sorted(frame.index, key=lambda label: (order[label], label)))
+    frame.index.name, frame.columns.name = attribute, None
+    return frame.astype("int64")
 
 
-def _value_order(value: str) -> tuple[int, float, str]:
-    """Numbers in numeric order first, then text; the missing marker last."""
-    if value == MISSING:
-        return (2, 0.0, value)
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)
+def attribute_rows(data: CodingData,
+                   attribute: str) -> dict[str, list[tuple[tuple[int, Decimal, str], str]]]:
+    """Each case's crosstab rows for ``attribute``: ``(sort key, label)`` pairs.
+
+    A list gives one row per distinct item, a number its bin (:func:`number_bins`, computed
+    over all the cases' numbers), any other value itself; no value gives ``(missing)``.
+    """
+    values = {case: (data.attributes.get(case, {}).get(attribute) or "").strip()
+              for case in data.cases}
+    result: dict[str, list[tuple[tuple[int, Decimal, str], str]]] = {}
+    if any(LIST_SEPARATOR in v for v in values.values()):
+        for case, value in values.items():
+            items = sorted({i.strip() for i in value.split(LIST_SEPARATOR)} - {""})
+            result[case] = [((1, Decimal(0), i), i) for i in items] or [(_MISSING_KEY, MISSING)]
+        return result
+    bins = number_bins(v for v in values.values() if _NUMBER.match(v))
+    for case, value in values.items():
+        if not value:
+            result[case] = [(_MISSING_KEY, MISSING)]
+        elif value in bins:
+            low, label = bins[value]
+            result[case] = [((0, low, label), label)]
+        else:
+            result[case] = [((1, Decimal(0), value), value)]
+    return result
+
+
+def number_bins(values: Iterable[str]) -> dict[str, tuple[Decimal, str]]:
+    """Each number (as written, spaces stripped) → its bin's lower edge and label; exact.
+
+    At most :data:`MAX_BINS` bins of equal width, the width the smallest of 1, 2 or 5 times a
+    power of ten (at least 1 for whole numbers) for which the numbers span no more bins; bin
+    edges are multiples of the width. Whole numbers get ``10–19`` (or ``7`` for a bin of
+    width 1), fractions ``[0.5, 1)``; numbers that are all equal get one bin, the number.
+    """
+    written = [v.strip() for v in values]
+    if not written:
+        return {}
+    # exact for any length of number: the context holds every digit written, and more
+    with localcontext(Context(prec=max(len(v) for v in written) + 12)):
+        numbers = dict(zip(written, map(Decimal, written), strict=True))
+        low, high = min(numbers.values()), max(numbers.values())
+        if low == high:
+            return {v: (n, _decimal_text(n)) for v, n in numbers.items()}
+        whole = all(n == n.to_integral_value() for n in numbers.values())
+        width = _bin_width(low, high, whole)
+        result = {}
+        for value, number in numbers.items():
+            start = _floor(number / width) * width
+            if not whole:
+                label = f"[{_decimal_text(start)}, {_decimal_text(start + width)})"
+            elif width == 1:
+                label = _decimal_text(start)
+            else:
+                label = f"{_decimal_text(start)}–{_decimal_text(start + width - 1)}"
+            result[value] = (start, label)
+        return result
+
+
+def _bin_width(low: Decimal, high: Decimal, whole: bool) -> Decimal:
+    exponent = int(_floor(((high - low) / MAX_BINS).log10())) - 1
+    while True:
+        for step in _STEPS:
+            width = Decimal(step).scaleb(exponent)
+            if whole and width < 1:
+                continue
+            if _floor(high / width) - _floor(low / width) + 1 <= MAX_BINS:
+                return width
+        exponent += 1
+
+
+def _floor(value: Decimal) -> Decimal:
+    return value.to_integral_value(rounding=ROUND_FLOOR)
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text == "-0" else text
 
 
 def attribute_names(data: CodingData) -> list[str]:

@@ -17,7 +17,7 @@ fixed order, so written files are byte-identical across runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,13 +226,19 @@ def build(study: StudyView, *, mentions: Iterable[Mention] | None = None,
 def write_network(study: StudyView, out: str | Path, *, table: str | Path | None = None,
                   figure: str | Path | None = None,
                   projection_out: str | Path | None = None,
-                  mentions: Iterable[Mention] | None = None) -> dict[str, Any]:
+                  mentions: Iterable[Mention] | None = None,
+                  map_codes: Sequence[str] | None = None, map_label: str | None = None,
+                  map_centre: str | None = None) -> dict[str, Any]:
     """Build a study's network and write the graph, and optionally ranking, map, projection.
 
-    ``mentions``: see :func:`load`.
+    ``mentions``: see :func:`load`. ``map_codes``, ``map_label``, ``map_centre``: the map's
+    axis instead of the codebook's ``map:`` section (:func:`tipqual.analysis.stakemap.map_axis`).
 
-    Every output's format is checked before anything is computed or written. Returns a
-    summary: ``files`` written, ``cases``, ``stakeholders`` cited and ``edges``.
+    Every output's format, and the map's codes, are checked before anything is computed or
+    written. The graph, projection and table are written first: when the map then cannot be
+    drawn (no stakeholder is cited, or the figure cannot be written), the ReportError raised
+    says which files were written all the same. Returns a summary: ``files`` written,
+    ``cases``, ``stakeholders`` cited and ``edges``.
     """
     from tipqual.analysis import stakemap
     from tipqual.output import xlsx
@@ -243,15 +249,9 @@ def write_network(study: StudyView, out: str | Path, *, table: str | Path | None
             raise ReportError(f"unknown {what} format {Path(path).suffix or '(none)'!r}; use "
                               f"{' or '.join(formats)}", path=path)
     data, graph = build(study, mentions=mentions)
-    codes = stakemap.victim_codes(study.codebook()) if figure is not None else []
-    if figure is not None and not codes:
-        raise ReportError("the codebook has no victim-support code (one of "
-                          f"{', '.join(stakemap.VICTIM_CODES)}), so the map cannot place "
-                          "stakeholders by proximity to the victim", path=figure)
+    axis = stakemap.map_axis(study.codebook(), codes=map_codes, label=map_label,
+                             centre=map_centre) if figure is not None or map_codes else None
     cited = sum(1 for _, kind in graph.nodes(data="kind") if kind == "stakeholder")
-    if figure is not None and not cited:
-        raise ReportError("no stakeholder is cited in a respondent segment: nothing to map; "
-                          "check the codebook's stakeholder registry", path=figure)
     write_graph(graph, out)
     files = [Path(out)]
     if projection_out is not None:
@@ -260,9 +260,23 @@ def write_network(study: StudyView, out: str | Path, *, table: str | Path | None
     if table is not None:
         xlsx.write_csv(ranking(graph, data), table)
         files.append(Path(table))
-    if figure is not None:
-        stakemap.draw(graph, data, figure, codes)
+    if figure is not None and axis is not None:  # axis is set whenever figure is
+        written = f"{_listing([str(f) for f in files])} {'was' if len(files) == 1 else 'were'} " \
+                  "written all the same"
+        if not cited:
+            raise ReportError("no stakeholder is cited in a respondent segment, so there is "
+                              "no map to draw; check the codebook's stakeholder registry "
+                              f"({written})", path=figure)
+        try:
+            stakemap.draw(graph, data, figure, axis)
+        except ReportError as exc:
+            raise ReportError(f"{exc.message} ({written})", path=exc.path or figure,
+                              line=exc.line) from exc
         files.append(Path(figure))
     return {"files": files, "cases": len(data.cases),
             "stakeholders": cited,
             "edges": graph.number_of_edges()}
+
+
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

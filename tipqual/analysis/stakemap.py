@@ -5,19 +5,30 @@ non-government sector, in its own colour) on the right. Within a side the circle
 in order of the cases citing them, the most cited nearest the divide — a position that only
 separates circles, it measures nothing else.
 
-Vertical: **proximity to the victim**, the share of the respondent segments mentioning the
-stakeholder that are coded (human or accepted codings) with a victim-support code —
-``victim-services``, ``referral`` or ``protection`` (and any code below them in the codebook).
-1.0: every mention is in a passage about supporting victims; 0.0: none is.
+Vertical: the share of the respondent segments mentioning the stakeholder that are coded
+(human or accepted codings) with one of the **axis codes** (or a code below one of them): 1.0,
+every mention is in such a passage; 0.0, none is. The codebook's ``map:`` section chooses the
+codes and names the axis (:class:`Axis`, :func:`map_axis`); the TIP codebook's are the
+victim-support codes, so its axis is proximity to the victim. ``tipqual network --map-codes``
+overrides them for one map.
+
+Without a ``map:`` section the axis falls back to **presence in coded passages**: the share of
+the passages naming the stakeholder that carry any code of the codebook at all. It works for
+any codebook and tells apart the actors who come up while respondents talk about the study's
+themes from those named in passing; the figure's axis title and its note say so.
 
 Circle area grows with the number of cases citing the stakeholder (also printed beside its
-name); each label goes where it hits no other label or circle. The figure is written with
-a fixed SVG hash salt and without dates or software versions, so reruns give the same bytes.
+name); no circle touches another or the divide. Each label goes where it hits no other label
+or circle, and stays on its own side of the divide. The figure is written with a fixed SVG hash
+salt and without dates or software versions, so reruns give the same bytes.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +37,6 @@ from tipqual.errors import ReportError
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-VICTIM_CODES = ("victim-services", "referral", "protection")
 FIGURE_FORMATS = (".svg", ".png")
 SECTOR_COLOURS = {"government": "#2f5d8a", "civil_society": "#d9822b"}
 OTHER_COLOUR = "#6a9f58"
@@ -36,19 +46,136 @@ AXES = (0.09, 0.2, 0.89, 0.72)  # left, bottom, width, height: room below for th
 X_LIMIT = 1.06
 Y_LIMITS = (-0.24, 1.2)
 MAX_DIAMETER, MIN_DIAMETER, CIRCLE_GAP = 56.0, 12.0, 4.0  # points
+DIVIDE_GAP = 3.0  # points between the divide and the nearest label or circle
+LEGEND_FONT, LEGEND_Y = 9.0, 0.118  # the legend's font size and the height of its centre
 RC: dict[RcKeyType, Any] = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path",
                             "font.family": "DejaVu Sans", "font.size": 10}
+FALLBACK_LABEL = "presence in coded passages"
+SHOWN_CODES = 4  # axis codes named in the figure's note before "and N more"
 
 
-def victim_codes(codebook: Any) -> list[str]:
-    """The victim-support codes present in a codebook, with their descendants, in its order."""
-    wanted = {sub for code in VICTIM_CODES if code in codebook.ids
-              for sub in codebook.subtree(code)}
-    return [c for c in codebook.ids if c in wanted]
+@dataclass(frozen=True)
+class Axis:
+    """What the map's height measures, and the words the figure and the report say it in.
+
+    ``codes``: a passage carrying one of them counts (the declared codes and every code below
+    them, in codebook order); ``declared``: the codes as chosen; ``fallback``: True when the
+    codebook chose none, so any code counts. The rest are the figure's words: ``label`` and
+    ``detail`` (the axis title and, in brackets, what it is a share of), ``passages`` (the
+    passages that count, as a noun phrase), ``centre`` (the marker on top of the divide; empty:
+    none), ``high`` and ``low`` (the upper and lower quadrants).
+    """
+
+    codes: tuple[str, ...]
+    declared: tuple[str, ...]
+    label: str
+    detail: str
+    passages: str
+    centre: str = ""
+    high: str = "high share"
+    low: str = "low share"
+    fallback: bool = False
+
+    @property
+    def title(self) -> str:
+        """The end of the figure's title: "and how close to the victim" / "by sector and …"."""
+        return f"and how close to the {self.centre}" if self.centre else \
+            f"by sector and {self.label}"
+
+    @property
+    def axis_title(self) -> str:
+        """The vertical axis's title, on at most four short lines."""
+        lines = textwrap.wrap(self.label, 48)
+        if self.detail:
+            lines += textwrap.wrap(f"({self.detail})", 56)
+        return "\n".join(lines[:4])
+
+    @property
+    def note(self) -> str:
+        """The first line of the note under the figure: what the height is."""
+        if self.fallback:
+            return ("Height: share of the respondent passages naming the stakeholder that carry "
+                    "any code (the codebook's map: section, or --map-codes, chooses the codes).")
+        shown = list(self.declared[:SHOWN_CODES])
+        more = len(self.declared) - len(shown)
+        named = ", ".join(shown) + (f" and {more} more" if more else "")
+        below = " (or a code below them)" if set(self.codes) - set(self.declared) else ""
+        return ("Height: share of the respondent passages naming the stakeholder that are "
+                f"coded {named}{below}.")
+
+    @property
+    def meaning(self) -> str:
+        """The height in words, for a caption: "… the share of its mentions that come in …"."""
+        where = f" ({self.high})" if self.centre else ""
+        return (f"the higher a circle, the larger the share of its mentions that come in "
+                f"{self.passages}{where}")
 
 
-def proximity(data: Any, codes: list[str]) -> dict[str, float]:
-    """Per cited stakeholder: share of its mention segments carrying a victim-support code."""
+def map_axis(codebook: Any, *, codes: Sequence[str] | None = None, label: str | None = None,
+             centre: str | None = None) -> Axis:
+    """The map's axis for a codebook: its ``map:`` section, the options given, or the fallback.
+
+    ``codes`` (``--map-codes``) replace the section's codes and its labels (its words were for
+    its own codes); ``label`` and ``centre`` (``--map-label``, ``--map-centre``) replace one
+    label (the fallback axis takes a label, not a centre: it measures no closeness to
+    anything). A code the codebook does not have raises ReportError naming it.
+    """
+    section = getattr(codebook, "map", None)
+    ids = list(codebook.ids)
+    chosen: list[str] = []
+    words: dict[str, str] = {}
+    if codes:
+        unknown = [c for c in codes if c not in ids]
+        if unknown:
+            raise ReportError(f"unknown map code {unknown[0]!r}; the codebook "
+                              f"{codebook.name!r} has: {', '.join(ids)}")
+        chosen = list(dict.fromkeys(codes))
+    elif section is not None:
+        chosen = [c for c in section.axis_codes if c in ids]
+        words = {"label": section.axis_label, "passages": section.passages_label,
+                 "centre": section.centre_label, "high": section.high_label,
+                 "low": section.low_label}
+    if label:
+        words["label"] = label
+    if centre:
+        words["centre"] = centre
+    if not chosen:
+        return Axis(codes=tuple(ids), declared=(), fallback=True,
+                    label=words.get("label") or FALLBACK_LABEL,
+                    detail="share of mentions in passages that carry any code",
+                    passages="passages that carry any code",
+                    high="mostly in coded passages", low="rarely in coded passages")
+    wanted = {sub for code in chosen for sub in codebook.subtree(code)}
+    return _words(tuple(c for c in ids if c in wanted), tuple(chosen), words)
+
+
+def _words(codes: tuple[str, ...], declared: tuple[str, ...], words: dict[str, str]) -> Axis:
+    """An axis of chosen codes, each missing label in the map's own words."""
+    named = " or ".join(declared) if len(declared) <= SHOWN_CODES else \
+        f"{', '.join(declared[:SHOWN_CODES])} or {len(declared) - SHOWN_CODES} more codes"
+    passages = f"{words['passages']} passages" if words.get("passages") else \
+        f"passages coded {named}"
+    share = f"share of mentions in {passages}"
+    centre = words.get("centre") or ""
+    return Axis(codes=codes, declared=declared, label=words.get("label") or share,
+                detail=share if words.get("label") else "", passages=passages, centre=centre,
+                high=words.get("high") or (f"nearer the {centre}" if centre else "high share"),
+                low=words.get("low") or (f"further from the {centre}" if centre else "low share"))
+
+
+def _as_axis(axis: Axis | Sequence[str]) -> Axis:
+    """An axis, or one made of plain code ids in the map's own words."""
+    if isinstance(axis, Axis):
+        return axis
+    codes = tuple(dict.fromkeys([axis] if isinstance(axis, str) else axis))
+    if not codes:
+        raise ReportError("the map has no axis codes, so its height cannot be measured; give "
+                          "code ids of the codebook, or the axis map_axis() finds for it")
+    return _words(codes, codes, {})
+
+
+def proximity(data: Any, codes: Sequence[str]) -> dict[str, float]:
+    """Per cited stakeholder: the share of its mention segments carrying one of ``codes``."""
     wanted = set(codes)
     segments: dict[str, set[str]] = {}
     for _case, stakeholder, segment in data.citations:
@@ -58,9 +185,9 @@ def proximity(data: Any, codes: list[str]) -> dict[str, float]:
             for s, segs in sorted(segments.items())}
 
 
-def layout(graph: Any, data: Any, codes: list[str]) -> list[dict[str, Any]]:
+def layout(graph: Any, data: Any, axis: Axis | Sequence[str]) -> list[dict[str, Any]]:
     """One placed point per cited stakeholder: id, sector, cases, x, y, label side."""
-    near = proximity(data, codes)
+    near = proximity(data, _as_axis(axis).codes)
     points = [dict(id=attrs["label"], name=attrs["name"], sector=attrs["sector"],
                    cases=attrs["cases"], mentions=attrs["mentions"], y=near[attrs["label"]])
               for _, attrs in graph.nodes(data=True) if attrs["kind"] == "stakeholder"]
@@ -74,15 +201,18 @@ def layout(graph: Any, data: Any, codes: list[str]) -> list[dict[str, Any]]:
     return sorted(points, key=lambda p: (p["x"], p["id"]))
 
 
-def draw(graph: Any, data: Any, path: str | Path, codes: list[str], *,
+def draw(graph: Any, data: Any, path: str | Path, axis: Axis | Sequence[str], *,
          noun: str = "cases") -> None:
-    """Draw the stakeholder map to ``path`` (``.svg`` or ``.png``); ``noun``: cases' word."""
+    """Draw the stakeholder map to ``path`` (``.svg`` or ``.png``); ``noun``: cases' word.
+
+    ``axis``: what the height measures (:func:`map_axis`), or plain code ids.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FIGURE_FORMATS:
         raise ReportError(f"unknown figure format {path.suffix or '(none)'!r}; use "
                           f"{' or '.join(FIGURE_FORMATS)}", path=path)
-    fig, _ = build_figure(graph, data, codes, noun=noun)
+    fig, _ = build_figure(graph, data, axis, noun=noun)
     from matplotlib import pyplot as plt
 
     metadata = {"Date": None, "Creator": "tipqual"} if suffix == ".svg" else {"Software": None}
@@ -95,18 +225,15 @@ def draw(graph: Any, data: Any, path: str | Path, codes: list[str], *,
         plt.close(fig)
 
 
-def build_figure(graph: Any, data: Any, codes: list[str], *,
+def build_figure(graph: Any, data: Any, axis: Axis | Sequence[str], *,
                  noun: str = "cases") -> tuple[Any, list[dict[str, Any]]]:
     """The map as a matplotlib figure, and each placed point with its circle and label boxes.
 
     Boxes are ``(x0, y0, x1, y1)`` in figure pixels; no label box overlaps another label or
-    any circle (tests check it).
+    any circle, and none crosses the divide (tests check it).
     """
-    if not codes:
-        raise ReportError("no victim-support code in the codebook (one of "
-                          f"{', '.join(VICTIM_CODES)}), so proximity to the victim cannot be "
-                          "measured")
-    points = layout(graph, data, codes)
+    axis = _as_axis(axis)
+    points = layout(graph, data, axis)
     if not points:
         raise ReportError("no stakeholder is cited in a respondent segment: nothing to map; "
                           "check the codebook's stakeholder registry")
@@ -119,15 +246,14 @@ def build_figure(graph: Any, data: Any, codes: list[str], *,
     with plt.rc_context(RC):
         fig = plt.figure(figsize=FIG_SIZE, dpi=100)
         ax = fig.add_axes(AXES)
-        _frame(ax, total, noun)
+        _frame(ax, total, noun, axis)
         diameter = _diameter(points, total)
         _circles(ax, points, total, diameter)
         placed = _labels(fig, ax, points)
         _legend(fig, ax, points, total, diameter, noun)
-        fig.text(AXES[0], 0.012, "Height: share of the respondent passages naming the "
-                 f"stakeholder that are coded {', '.join(codes)}.\nWithin a side, the most "
-                 "cited stakeholders sit nearest the divide; the number after a name is the "
-                 f"{noun} citing it.", fontsize=8, color="#555555", linespacing=1.4)
+        fig.text(AXES[0], 0.012, f"{axis.note}\nWithin a side, the most cited stakeholders "
+                 f"sit nearest the divide; the number after a name is the {noun} citing it.",
+                 fontsize=8, color="#555555", linespacing=1.4)
     return fig, placed
 
 
@@ -144,9 +270,13 @@ def _factor(cases: int, total: int) -> float:
 
 
 def _diameter(points: list[dict[str, Any]], total: int) -> float:
-    """The largest circle diameter (pt) at which no two circles touch where they stand."""
+    """The largest circle diameter (pt) at which no two circles touch, nor any the divide."""
     size = (FIG_SIZE[0] * AXES[2] * 72, FIG_SIZE[1] * AXES[3] * 72)
     best = MAX_DIAMETER
+    divide = _to_points(size, 0.0, 0.0)[0]
+    for p in points:
+        room = abs(_to_points(size, p["x"], p["y"])[0] - divide) - DIVIDE_GAP
+        best = min(best, 2 * room / _factor(p["cases"], total))
     for i, a in enumerate(points):
         for b in points[i + 1:]:
             (ax_, ay), (bx, by) = _to_points(size, a["x"], a["y"]), _to_points(size, b["x"],
@@ -157,7 +287,7 @@ def _diameter(points: list[dict[str, Any]], total: int) -> float:
     return max(MIN_DIAMETER, best)
 
 
-def _frame(ax: Any, n_cases: int, noun: str) -> None:
+def _frame(ax: Any, n_cases: int, noun: str, axis: Axis) -> None:
     ax.set_xlim(-X_LIMIT, X_LIMIT)
     ax.set_ylim(*Y_LIMITS)
     for side, colour in ((-1, SECTOR_COLOURS["government"]),
@@ -165,21 +295,21 @@ def _frame(ax: Any, n_cases: int, noun: str) -> None:
         ax.axvspan(0, side * X_LIMIT, color=colour, alpha=0.06, linewidth=0, zorder=0)
     ax.axvline(0, color="#444444", linewidth=1.2, zorder=1)
     ax.axhline(0.5, color="#999999", linewidth=0.8, linestyle="--", zorder=1)
-    corners = ((-1, Y_LIMITS[1] - 0.03, "top", "GOVERNMENT\nnearer the victim"),
-               (-1, Y_LIMITS[0] + 0.03, "bottom", "GOVERNMENT\nfurther from the victim"),
-               (1, Y_LIMITS[1] - 0.03, "top", "CIVIL SOCIETY AND OTHERS\nnearer the victim"),
-               (1, Y_LIMITS[0] + 0.03, "bottom",
-                "CIVIL SOCIETY AND OTHERS\nfurther from the victim"))
+    corners = ((-1, Y_LIMITS[1] - 0.03, "top", f"GOVERNMENT\n{axis.high}"),
+               (-1, Y_LIMITS[0] + 0.03, "bottom", f"GOVERNMENT\n{axis.low}"),
+               (1, Y_LIMITS[1] - 0.03, "top", f"CIVIL SOCIETY AND OTHERS\n{axis.high}"),
+               (1, Y_LIMITS[0] + 0.03, "bottom", f"CIVIL SOCIETY AND OTHERS\n{axis.low}"))
     for side, y, va, text in corners:
         ax.text(side * (X_LIMIT - 0.02), y, text, ha="left" if side < 0 else "right",
                 va=va, fontsize=8.5, color="#6b7785", linespacing=1.3, zorder=1)
     ax.set_xticks([])
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1], ["0", "0.25", "0.5", "0.75", "1"])
-    ax.set_ylabel("proximity to the victim\n(share of mentions in victim-support passages)")
-    ax.text(0, 1.1, "victim", ha="center", va="center", fontsize=10.5, fontweight="bold",
-            zorder=5, bbox={"boxstyle": "round", "facecolor": "#f3e6e6",
-                            "edgecolor": "#a05050"})
-    ax.set_title(f"Stakeholder map: who the {n_cases} {noun} cite, and how close to the victim",
+    ax.set_ylabel(axis.axis_title)
+    if axis.centre:
+        ax.text(0, 1.1, axis.centre, ha="center", va="center", fontsize=10.5,
+                fontweight="bold", zorder=5, bbox={"boxstyle": "round", "facecolor": "#f3e6e6",
+                                                   "edgecolor": "#a05050"})
+    ax.set_title(f"Stakeholder map: who the {n_cases} {noun} cite, {axis.title}",
                  fontsize=12, pad=10)
     for spine in ("top", "right", "bottom"):
         ax.spines[spine].set_visible(False)
@@ -194,10 +324,18 @@ def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int, diameter: floa
 
 
 def _labels(fig: Any, ax: Any, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Label each circle where the label hits no other label, circle or the axes' edge."""
+    """Label each circle where the label hits no other label, circle, edge or the divide.
+
+    A label stays on its circle's side of the divide: a centred label next to the divide would
+    reach across it, so the places tried include labels that run outwards from the circle's
+    centre (right-aligned on the government side, left-aligned on the other). When no place
+    is free, the one with the fewest faults is kept, crossing the divide counting worst.
+    """
     renderer = fig.canvas.get_renderer()
     scale = fig.dpi / 72
     frame = ax.get_window_extent(renderer)
+    divide = ax.transData.transform((0.0, 0.0))[0]
+    margin = DIVIDE_GAP * scale
     blocked = [_box(t.get_window_extent(renderer)) for t in ax.texts]
     circles = []
     for p in points:
@@ -206,25 +344,51 @@ def _labels(fig: Any, ax: Any, points: list[dict[str, Any]]) -> list[dict[str, A
         circles.append((cx - r, cy - r, cx + r, cy + r))
     placed = []
     for i, p in enumerate(points):
-        gap = p["diameter"] / 2 + 2
-        tries = [(0, gap, "center", "bottom"), (0, -gap, "center", "top"),
-                 (gap, 0, "left", "center"), (-gap, 0, "right", "center")]
-        if not p["label_above"]:
-            tries[0], tries[1] = tries[1], tries[0]
+        left = p["x"] < 0  # the government side
         others = blocked + circles[:i] + circles[i + 1:]
-        for dx, dy, ha, va in tries:
-            text = ax.annotate(f"{p['id']} ({p['cases']})", (p["x"], p["y"]), xytext=(dx, dy),
-                               textcoords="offset points", ha=ha, va=va, fontsize=9, zorder=4)
+
+        def faults(box: tuple[float, float, float, float], others: list[Any] = others,
+                   left: bool = left) -> tuple[int, int, int]:
+            crosses = box[2] > divide - margin if left else box[0] < divide + margin
+            outside = not (box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0
+                           and box[3] <= frame.y1)
+            return int(crosses), int(outside), sum(1 for o in others if _overlap(box, o))
+
+        best: tuple[tuple[int, int, int], tuple[float, float, str, str]] | None = None
+        for place in _places(p, left):
+            text = _label(ax, p, place)
             box = _box(text.get_window_extent(renderer))
-            inside = (box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0
-                      and box[3] <= frame.y1)
-            if inside and not any(_overlap(box, o) for o in others):
+            text.remove()
+            score = faults(box)
+            if best is None or score < best[0]:
+                best = (score, place)
+            if score == (0, 0, 0):
                 break
-            if (dx, dy) != tries[-1][:2]:
-                text.remove()
+        assert best is not None  # _places always gives some
+        box = _box(_label(ax, p, best[1]).get_window_extent(renderer))
         blocked.append(box)
         placed.append({"id": p["id"], "circle": circles[i], "label": box})
     return placed
+
+
+def _places(p: dict[str, Any], left: bool) -> list[tuple[float, float, str, str]]:
+    """Where a label may go, best first: (dx, dy) offset in points, then its alignment."""
+    gap = p["diameter"] / 2 + 2
+    outward = "right" if left else "left"  # the text runs away from the divide
+    above = [(0.0, gap, "center", "bottom"), (0.0, gap, outward, "bottom")]
+    below = [(0.0, -gap, "center", "top"), (0.0, -gap, outward, "top")]
+    near = above + below if p["label_above"] else below + above
+    beside = [(-gap if left else gap, 0.0, outward, "center"),
+              (gap if left else -gap, 0.0, "left" if left else "right", "center")]
+    further = [(0.0, dy * (gap + 12), ha, va) for dy, va in ((1, "bottom"), (-1, "top"))
+               for ha in ("center", outward)]
+    return near + beside + further
+
+
+def _label(ax: Any, p: dict[str, Any], place: tuple[float, float, str, str]) -> Any:
+    dx, dy, ha, va = place
+    return ax.annotate(f"{p['id']} ({p['cases']})", (p["x"], p["y"]), xytext=(dx, dy),
+                       textcoords="offset points", ha=ha, va=va, fontsize=9, zorder=4)
 
 
 def _box(extent: Any) -> tuple[float, float, float, float]:
@@ -243,6 +407,9 @@ def _legend(fig: Any, ax: Any, points: list[dict[str, Any]], n_cases: int, diame
     sectors = sorted({p["sector"] for p in points})
     handles += [ax.scatter([], [], s=90, color=SECTOR_COLOURS.get(s, OTHER_COLOUR),
                            label=s.replace("_", " ")) for s in sectors]
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.075),
-               ncol=len(handles), frameon=False, handletextpad=1.4, columnspacing=3.0,
-               borderpad=0.2, fontsize=9)
+    # The largest circle reaches this far (in font sizes) beyond its handle's box: so much
+    # more room to its text and to the next entry, and its row centred above the note.
+    overhang = max(0.0, diameter / 2 - LEGEND_FONT) / LEGEND_FONT
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, LEGEND_Y),
+               ncol=len(handles), frameon=False, handletextpad=0.8 + overhang,
+               columnspacing=1.6 + overhang, borderpad=0.2, fontsize=LEGEND_FONT)

@@ -27,6 +27,7 @@ INTERRUPTED = "Interrupted: the study is as it was before this command."
 COMMANDS: dict[str, str] = {
     "init": "study:init",
     "status": "study:status",
+    "set": "study:set_",
     "import": "ingest:import_",
     "segments": "ingest:segments",
     "code": "coding:code",

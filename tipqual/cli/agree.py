@@ -43,7 +43,9 @@ def agree(project: Path, coders: str, codes: str | None, cases: str | None, stat
     """
     from tipqual.analysis import agreement
     with open_project(project) as p:
-        result = agreement.compare_coders(p, _names(coders) or [], codes=_names(codes),
+        names = _names(coders) or []
+        _check_coders(names, p.coders())
+        result = agreement.compare_coders(p, names, codes=_names(codes),
                                           cases=_names(cases), statuses=_names(statuses) or [])
     if disagreements_csv is not None:
         agreement.write_disagreements(result.disagreements, result.table.coders,
@@ -55,6 +57,17 @@ def agree(project: Path, coders: str, codes: str | None, cases: str | None, stat
     if disagreements_csv is not None:
         click.echo(f"{len(result.disagreements)} disagreements written to {disagreements_csv}",
                    err=as_json)
+
+
+def _check_coders(names: list[str], known: list[str]) -> None:
+    """Refuse a coder the study lacks, listing the people who coded (never the suggesters)."""
+    from tipqual.coding.csvio import person_coders
+    from tipqual.errors import AgreementError
+
+    for name in names:
+        if name not in known:
+            listed = ", ".join(person_coders(known)) or "none"
+            raise AgreementError(f"unknown coder {name!r}; this study's coders: {listed}")
 
 
 # Exit status of a merge that left conflicts for a person to settle (everything else merged).

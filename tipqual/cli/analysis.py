@@ -57,22 +57,34 @@ def matrix(project: Path, out: Path, sheet: str | None, coders: str | None, stat
               help="Also draw the stakeholder map (.svg or .png).")
 @click.option("--projection", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the stakeholder × stakeholder co-citation graph.")
+@click.option("--map-codes", metavar="CODE,...",
+              help="The map's height: the share of a stakeholder's passages coded with these "
+                   "codes (and the codes below them), instead of the codebook's map: section.")
+@click.option("--map-label", metavar="TEXT", help="The map's name for its height.")
+@click.option("--map-centre", metavar="TEXT",
+              help="The word on top of the divide, e.g. 'victim' (\"how close to the victim\").")
 def network(project: Path, out: Path, table: Path | None, figure: Path | None,
-            projection: Path | None) -> None:
+            projection: Path | None, map_codes: str | None, map_label: str | None,
+            map_centre: str | None) -> None:
     """Write the case → stakeholder network to FILE.graphml or FILE.gexf.
 
     \b
     Stakeholders are found in respondent text by the codebook's registry (names, aliases).
-    Example:
+    The map's height is set by the codebook's map: section (axis_codes, axis_label, ...) or
+    by --map-codes; without either, it is the share of the passages naming a stakeholder that
+    carry any code. The graph and table are written even when the map cannot be drawn.
+    Examples:
       tipqual network study.db --out network.graphml --table ranking.csv --figure map.svg
+      tipqual network study.db --out n.graphml --figure map.svg --map-codes delivery,stigma
     """
     from tipqual.analysis.network import write_network
     from tipqual.nlp.mentions import study_mentions
 
     with open_project(project) as p:
         summary = write_network(p, out, table=table, figure=figure,
-                                projection_out=projection, mentions=study_mentions(p))
+                                projection_out=projection, mentions=study_mentions(p),
+                                map_codes=_split(map_codes), map_label=map_label,
+                                map_centre=map_centre)
     click.echo(f"Wrote {', '.join(str(f) for f in summary['files'])}: "
                f"{summary['cases']} cases, {summary['stakeholders']} stakeholders cited, "
                f"{summary['edges']} links")
-

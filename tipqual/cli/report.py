@@ -31,6 +31,8 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
     """Write the findings report of PROJECT to FILE (.html, .md or .docx).
 
     The same study gives byte-identical files. Transcript text is shown as text, never run.
+    Without --notes the challenges and recommendations section is left out. What the report
+    leaves out or shows empty (no codings yet, no notes) is said on stderr, one line each.
 
     \b
     Examples:
@@ -40,17 +42,22 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
     """
     from tipqual.errors import ReportError
     from tipqual.nlp.mentions import study_mentions
-    from tipqual.report.writer import write_report
+    from tipqual.report.writer import quiet_libraries, write_report
 
     names = None
     if coders is not None:
         names = [c.strip() for c in coders.split(",") if c.strip()]
         if len(names) < 2:
             raise ReportError("--coders needs two or more names, e.g. --coders alice,bob")
+    warnings: list[str] = []
     with open_project(project) as p:
+        with quiet_libraries():
+            mentions = study_mentions(p)
         files = write_report(p, out, templates=templates, notes=notes, coders=names,
-                             case_noun=case_noun, mentions=study_mentions(p))
+                             case_noun=case_noun, mentions=mentions, warn=warnings.append)
     click.echo("Wrote " + ", ".join(str(f) for f in files))
+    for message in warnings:
+        click.echo(f"Warning: {message}", err=True)
 
 
 @click.command()

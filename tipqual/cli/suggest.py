@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from tipqual.cli.common import (
     progress,
     project_argument,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tipqual.suggest.engine import SuggestResult
 
 
 @click.command()
@@ -43,14 +47,29 @@ def suggest(project: Path, model: str | None, jobs: int | None, min_score: float
     with open_project(project) as p:
         result = suggest_mod.suggest(p, model=model, jobs=jobs, min_score=score,
                                      progress=progress())
-    click.echo(f"{result.segments} segments: {result.processed} processed, {result.skipped} "
-               f"unchanged and skipped")
-    model_note = (f"model trained on {result.trained_on} segments" if result.trained_on else
-                  f"rules only (the model starts at {suggest_mod.MIN_TRAINING} coded segments)")
-    click.echo(f"{result.added} suggestions stored ({result.removed} earlier ones replaced); "
-               f"{result.mentions} stakeholder mentions; {model_note}")
+    for line in summary_lines(result, suggest_mod.MIN_TRAINING):
+        click.echo(line)
     for code, n in result.codes.items():
         click.echo(f"  {code:<28} {n}")
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def summary_lines(result: SuggestResult, min_training: int) -> list[str]:
+    """What a run of ``suggest`` considered and stored, in words (before the counts per code)."""
+    looked = (f"{_count(result.considered, 'respondent segment')} looked at for codes, "
+              f"{result.unchanged} skipped as unchanged")
+    if result.interviewer:
+        looked += (f"; {_count(result.interviewer, 'interviewer segment')} read for "
+                   "stakeholder mentions only")
+    model_note = (f"model trained on {_count(result.trained_on, 'segment')}" if result.trained_on
+                  else f"rules only (the model starts at {min_training} coded segments)")
+    stored = (f"{_count(result.added, 'suggestion')} added ({result.removed} earlier undecided "
+              f"{'one' if result.removed == 1 else 'ones'} removed); "
+              f"{_count(result.mentions, 'stakeholder mention')} found; {model_note}")
+    return [looked, stored]
 
 
 def _key_reader() -> Callable[[], str]:
@@ -79,7 +98,9 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     Example:
       tipqual review study.db --coder alice --code corruption
     """
-    from tipqual.coding.review import KEYS_HELP, ReviewSession, render
+    import textwrap
+
+    from tipqual.coding.review import KEYS_HELP, ReviewSession, render, screen_width
 
     read_key = _key_reader()
     styled = sys.stdout.isatty()
@@ -89,22 +110,28 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
                      "again to go on.")
         book = p.codebook()
         total = len(session.items)
-        click.echo(f"{total} suggestions to review. {KEYS_HELP}")
+        note = f"{total} suggestions to review. {KEYS_HELP}"
+        if not (styled and total):  # on a terminal, each screen shows it at the top
+            click.echo(note)
         shown = -1
         while total:
             item = session.current()
             if item is None:  # the end: one last chance to undo
-                click.echo("Nothing left to review. [u/q] ", nl=False)
+                click.echo("Nothing left to review. [u/q] " if not session.left else
+                           f"End of the queue ({session.left} skipped). [u/q] ", nl=False)
             else:
                 if session.position != shown:
+                    if styled:  # on a terminal, a fresh screen for each suggestion, under
+                        click.clear()  # what the last key did (at first: the keys)
+                        click.echo(textwrap.fill(note, screen_width()))
                     click.echo("")
                     click.echo(render(item, book, styled=styled, number=session.position + 1,
-                                      total=total))
+                                      total=total, left=session.left))
                     shown = session.position
                 click.echo("[a/r/s/u/q/?] ", nl=False)
-            message = session.handle(read_key())
-            click.echo(message if message != "quit" else "")
-            if message == "quit":
+            note = session.handle(read_key())
+            click.echo(note if note != "quit" else "")
+            if note == "quit":
                 break
         done = session.summary()
     click.echo(f"{coder}: {done['accepted']} accepted, {done['rejected']} rejected, "

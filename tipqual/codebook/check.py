@@ -2,8 +2,9 @@
 
 :func:`check` reads a codebook file (and the registry it references) and returns every problem
 it finds, each naming the file, the line and column where known, and the code or stakeholder
-id. :func:`analyse` does the same and also returns the plain data, so that
-:func:`tipqual.codebook.model.load` parses each file only once. The YAML is composed into nodes
+id; the codes a ``map:`` section names must be the codebook's own. :func:`analyse` does the
+same and also returns the plain data, so that :func:`tipqual.codebook.model.load` parses each
+file only once. The YAML is composed into nodes
 first, so every value keeps the place it came from; nesting (in the text, or through aliases)
 is limited before anything recurses on it.
 
@@ -26,12 +27,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tipqual.codebook.model import Codebook
 
-CODEBOOK_KEYS = ("name", "version", "description", "stakeholders", "codes")
+CODEBOOK_KEYS = ("name", "version", "description", "stakeholders", "map", "codes")
 CODE_KEYS = ("id", "name", "definition", "include", "exclude", "examples", "parent", "color",
              "phrases", "patterns", "codable")
 REGISTRY_KEYS = ("name", "version", "description", "stakeholders")
 STAKEHOLDER_KEYS = ("id", "name", "aliases", "sector", "level", "description")
 LIST_FIELDS = ("include", "exclude", "examples", "phrases")
+MAP_KEYS = ("axis_codes", "axis_label", "passages_label", "centre_label", "high_label",
+            "low_label")  # the fields of tipqual.codebook.model.MapAxis
+MAX_MAP_LABEL = 60  # characters: a label longer than this does not fit on the map
 SECTORS = ("government", "civil_society", "international", "donor", "private", "academic",
            "media", "community", "other")
 LEVELS = ("local", "district", "provincial", "regional", "national", "international")
@@ -148,8 +152,9 @@ def book_problems(book: Codebook, path: str | Path | None = None, *,
     """What makes a codebook read from another format unsafe to store or to run.
 
     For codebooks that do not come from YAML (a ``.qdc``, a ``.qdpx`` project, a workbook):
-    every token pattern must pass :func:`pattern_problem`, and no code may be nested more
-    than :data:`MAX_CODE_DEPTH` levels deep. ``lines`` gives a code's line (or row), where
+    every token pattern must pass :func:`pattern_problem`, no code may be nested more
+    than :data:`MAX_CODE_DEPTH` levels deep, and the map section must pass
+    :func:`map_problems`. ``lines`` gives a code's line (or row), where
     the format has them.
     """
     where = "" if path is None else str(path)
@@ -171,7 +176,38 @@ def book_problems(book: Codebook, path: str | Path | None = None, *,
                          f"the code is nested {MAX_CODE_DEPTH + 1} levels deep; codes may nest "
                          f"at most {MAX_CODE_DEPTH} levels")
                  for c in book.codes if levels.get(c.id) == MAX_CODE_DEPTH + 1]
+    problems += [Problem(where, None, None, None, text) for text in map_problems(book)]
     return problems
+
+
+def map_problems(book: Codebook) -> list[str]:
+    """What is wrong with a codebook's ``map`` section as read from any format (empty: fine).
+
+    Its axis codes must be a non-empty list of the codebook's code ids, each named once, and
+    its labels short texts.
+    """
+    axis = book.map
+    if axis is None:
+        return []
+    codes = axis.axis_codes
+    if not isinstance(codes, list) or not codes or \
+            not all(isinstance(c, str) for c in codes):
+        return ["the map's axis_codes must be a non-empty list of code ids"]
+    out = []
+    known = set(book.ids)
+    out += [f"the map's axis_codes name an unknown code '{c}'; name a code of this codebook"
+            for c in codes if c not in known]
+    out += [f"the map's axis_codes name '{c}' twice; keep one"
+            for i, c in enumerate(codes) if c in codes[:i]]
+    for key in MAP_KEYS[1:]:
+        value = getattr(axis, key)
+        if not isinstance(value, str):
+            out.append(f"the map's {key} must be text")
+        elif len(value) > MAX_MAP_LABEL:
+            out.append(f"the map's {key} is {len(value)} characters long; keep it to "
+                       f"{MAX_MAP_LABEL} so it fits on the map")
+    return out
+
 
 def _looks_like_registry(root: Any) -> bool:
     """A mapping with a 'stakeholders' list and no 'codes', or a list of entries with aliases."""
@@ -439,7 +475,59 @@ def _codebook(root: Any, report: _Report) -> dict[str, Any] | None:
         report.add(codes_node, "'codes' must be a non-empty list of codes")
         return None
     book["codes"] = _codes(codes_node, report)
+    if "map" in items:
+        axis = _map(items["map"][1], [c["id"] for c in book["codes"] if c["id"]], report)
+        if axis is not None:
+            book["map"] = axis
     return book
+
+
+def _map(node: Any, ids: list[str], report: _Report) -> dict[str, Any] | None:
+    """The ``map:`` section: the codes of the stakeholder map's vertical axis, and its labels."""
+    if _is(node, "scalar") and _value(node) is None:
+        return None  # 'map:' left empty: the map's fallback axis
+    if not _is(node, "map"):
+        report.add(node, "'map' must be a mapping such as {axis_codes: [code-id, ...], "
+                         "axis_label: TEXT}")
+        return None
+    items = _items(node, MAP_KEYS, report, None, "map section")
+    out: dict[str, Any] = {}
+    if "axis_codes" not in items:
+        report.add(node, "the map section has no 'axis_codes'; list the codes whose passages "
+                         "place a stakeholder high on the map, or remove 'map'")
+        return None
+    codes_node = items["axis_codes"][1]
+    entries = list(codes_node.value) if _is(codes_node, "seq") else [codes_node]
+    known = set(ids)
+    codes: list[str] = []
+    for item in entries:
+        value = _value(item) if _is(item, "scalar") else None
+        if not isinstance(value, str) or not value.strip():
+            shown = json.dumps(value) if _is(item, "scalar") else "a list or mapping"
+            report.add(item, f"the map's axis_codes hold {shown}; list code ids such as "
+                             f"'{ids[0] if ids else 'trust'}'")
+        elif value in codes:
+            report.add(item, f"the map's axis_codes name '{value}' twice; keep one")
+        elif value not in known:
+            near = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'?" if near else "name a code of this codebook"
+            report.add(item, f"the map's axis_codes name an unknown code '{value}'; {hint}")
+            codes.append(value)
+        else:
+            codes.append(value)
+    if not entries:
+        report.add(codes_node, "the map's axis_codes are empty; list at least one code id")
+    out["axis_codes"] = [c for c in dict.fromkeys(codes) if c in known]
+    for key in MAP_KEYS[1:]:
+        text = _text(items, key, report, None, node)
+        if text is None:
+            continue
+        text = " ".join(text.split())
+        if len(text) > MAX_MAP_LABEL:
+            report.add(items[key][1], f"the map's {key} is {len(text)} characters long; keep it "
+                                      f"to {MAX_MAP_LABEL} so it fits on the map")
+        out[key] = text
+    return out
 
 
 def _codes(node: Any, report: _Report) -> list[dict[str, Any]]:

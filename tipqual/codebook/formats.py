@@ -2,10 +2,11 @@
 
 Every export keeps every field that its format can hold. A ``.qdc`` shows other tools the
 names, colours, nesting and a readable description (definition, include, exclude, examples);
-the rest (tagging hints, version, stakeholders) travels in one XML comment that other tools
-ignore, so a tipqual file read back gives the same codebook. GUIDs come from the code ids
-(:func:`tipqual.exchange.qdaxml.stable_guid`), so re-exporting does not churn them. ``diff`` (what
-changed between two versions) lives with the model and is re-exported here.
+the rest (tagging hints, version, stakeholders, the map section) travels in one XML comment
+that other tools ignore, so a tipqual file read back gives the same codebook. GUIDs come from
+the code ids (:func:`tipqual.exchange.qdaxml.stable_guid`), so re-exporting does not churn
+them. ``diff`` (what changed between two versions) lives with the model and is re-exported
+here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tipqual.codebook.model import Code, Codebook, CodebookDiff, Stakeholder, diff, validate
+from tipqual.codebook.model import (
+    MAP_KEYS,
+    Code,
+    Codebook,
+    CodebookDiff,
+    MapAxis,
+    Stakeholder,
+    diff,
+    validate,
+)
 from tipqual.errors import (
     NO_CODEBOOK_ADVICE,
     CodebookError,
@@ -149,6 +159,13 @@ def _stakeholder_yaml(s: Stakeholder) -> dict[str, Any]:
     return out
 
 
+def _map_yaml(axis: MapAxis) -> dict[str, Any]:
+    """The map section with its codes on one line and only the labels that are set."""
+    out: dict[str, Any] = {"axis_codes": _FlowList(axis.axis_codes)}
+    out.update((key, getattr(axis, key)) for key in MAP_KEYS[1:] if getattr(axis, key))
+    return out
+
+
 def to_yaml(book: Codebook) -> str:
     """The codebook as YAML in a fixed key order; loading it gives an equal Codebook."""
     import yaml
@@ -158,6 +175,8 @@ def to_yaml(book: Codebook) -> str:
         data["description"] = book.description
     if book.stakeholders:
         data["stakeholders"] = [_stakeholder_yaml(s) for s in book.stakeholders]
+    if book.map is not None:
+        data["map"] = _map_yaml(book.map)
     data["codes"] = [_code_yaml(c) for c in book.codes]
     return yaml.dump(data, Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
@@ -187,6 +206,14 @@ def to_markdown(book: Codebook) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {_md(s.id)} | {_md(s.name)} | {_md(s.sector)} | {_md(s.level or '')} | "
                   f"{_md(', '.join(s.aliases))} |" for s in book.stakeholders]
+        lines.append("")
+    if book.map is not None:
+        lines += ["## Stakeholder map", "",
+                  "The map's height: the share of the respondent passages naming a stakeholder "
+                  "that are coded " + ", ".join(f"`{c}`" for c in book.map.axis_codes)
+                  + " (or a code below them).", ""]
+        lines += [f"- {key}: {_md(getattr(book.map, key))}" for key in MAP_KEYS[1:]
+                  if getattr(book.map, key)]
         lines.append("")
     return "\n".join(lines)
 
@@ -258,7 +285,8 @@ def write_xlsx(book: Codebook, out: str | Path) -> None:
     sheets: list[tuple[str, tuple[str, ...], list[list[Any]]]] = [
         ("codes", CODE_COLUMNS, [_code_row(c) for c in book.codes]),
         ("codebook", ("field", "value"), [["name", book.name], ["version", book.version],
-                                         ["description", book.description or None]])]
+                                         ["description", book.description or None],
+                                         *_map_rows(book.map)])]
     if book.stakeholders:
         sheets.append(("stakeholders", STAKEHOLDER_COLUMNS, [
             [s.id, s.name, _join(s.aliases), s.sector, s.level, s.description or None]
@@ -280,6 +308,22 @@ def write_xlsx(book: Codebook, out: str | Path) -> None:
         raise CodebookError(exc.message, path=exc.path or out) from None
     except Exception as exc:
         raise CodebookError(f"cannot write the workbook: {exc}", path=out) from None
+
+
+def _map_rows(axis: MapAxis | None) -> list[list[Any]]:
+    """The map section as rows of the 'codebook' sheet: ``map.axis_codes``, ``map.…``."""
+    if axis is None:
+        return []
+    return [[f"map.{key}", _join(axis.axis_codes) if key == "axis_codes" else
+             getattr(axis, key) or None] for key in MAP_KEYS]
+
+
+def _map_from_rows(meta: dict[str, Any]) -> MapAxis | None:
+    """Inverse of :func:`_map_rows` (None when the sheet has no map rows)."""
+    if not any(key.startswith("map.") for key in meta):
+        return None
+    values = {key: str(meta.get(f"map.{key}") or "").strip() for key in MAP_KEYS[1:]}
+    return MapAxis(axis_codes=_split(meta.get("map.axis_codes")), **values)
 
 
 def _cell(ws: Any, row: int, col: int, value: Any) -> Any:
@@ -319,7 +363,7 @@ def read_xlsx(path: str | Path) -> Codebook:
                                 description=r.get("description") or "") for n, r in people]
     book = Codebook(name=str(meta.get("name") or path.stem), version=str(meta.get("version") or 1),
                     description=str(meta.get("description") or ""), codes=codes,
-                    stakeholders=stakeholders)
+                    stakeholders=stakeholders, map=_map_from_rows(meta))
     return validate(book, path, lines={(row["id"] or "").strip(): n for n, row in reversed(rows)})
 
 
@@ -446,6 +490,10 @@ def from_qdc(data: bytes, path: str | Path) -> Codebook:
             parts = _parse_description(code.definition)
             codes.append(dataclasses.replace(code, parent=parent, codable=q.codable, **parts))
     book = dataclasses.replace(imported if saved is None else saved, codes=codes)
+    if book.map is not None:  # another tool may have deleted a code the map names
+        kept = [c for c in book.map.axis_codes if c in book.ids] \
+            if isinstance(book.map.axis_codes, list) else book.map.axis_codes
+        book.map = dataclasses.replace(book.map, axis_codes=kept) if kept else None
     # The hidden copy can carry token patterns (a partner's file, written by any program):
     # a REGEX that could hang 'suggest' is refused here, before it reaches a study.
     return validate(book, path)

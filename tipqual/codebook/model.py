@@ -3,7 +3,8 @@
 A codebook is a YAML file with a ``name``, a ``version`` and a list of ``codes``; each code has a
 stable lowercase ``id`` and, optionally, a ``parent``. A stakeholder registry lists the actors a
 study talks about, with their aliases; it sits inside the codebook (``stakeholders:`` as a list)
-or in its own file referenced by path (``stakeholders: sa-stakeholders.yaml``).
+or in its own file referenced by path (``stakeholders: sa-stakeholders.yaml``). An optional
+``map:`` section says what the stakeholder map's vertical axis measures (:class:`MapAxis`).
 
 ``load`` is pure: it reads files and returns dataclasses, it never touches a study.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,29 @@ class Stakeholder:
 
 
 @dataclass
+class MapAxis:
+    """The stakeholder map's vertical axis, as a codebook's ``map:`` section declares it.
+
+    A stakeholder's height is the share of the respondent passages naming it that carry one of
+    ``axis_codes`` or a code below one of them. The labels are the map's words: ``axis_label``
+    names the measure (the axis title), ``passages_label`` the passages ("victim-support" in
+    "share of mentions in victim-support passages"), ``centre_label`` the marker at the top of
+    the divide, ``high_label`` and ``low_label`` the upper and lower quadrants. An empty label
+    takes the map's own wording (:func:`tipqual.analysis.stakemap.map_axis`).
+    """
+
+    axis_codes: list[str] = field(default_factory=list)
+    axis_label: str = ""
+    passages_label: str = ""
+    centre_label: str = ""
+    high_label: str = ""
+    low_label: str = ""
+
+
+MAP_KEYS = tuple(f.name for f in fields(MapAxis))
+
+
+@dataclass
 class Codebook:
     """A versioned set of codes, in document order, with an optional stakeholder registry."""
 
@@ -57,6 +81,7 @@ class Codebook:
     codes: list[Code] = field(default_factory=list)
     stakeholders: list[Stakeholder] = field(default_factory=list)
     description: str = ""
+    map: MapAxis | None = None  # the stakeholder map's axis; None: the map's fallback
 
     def code(self, code_id: str) -> Code:
         """Return the code with this id; raise CodebookError if there is none."""
@@ -106,24 +131,33 @@ class Codebook:
         raise CodebookError(f"unknown stakeholder {stakeholder_id!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON- and YAML-ready dict with every field."""
-        return {
+        """A plain, JSON- and YAML-ready dict with every field.
+
+        ``map`` is there only when the codebook has one, so a codebook without it has the same
+        dict (and :attr:`sha256`) as before codebooks could have a map.
+        """
+        out: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "description": self.description,
             "codes": [asdict(c) for c in self.codes],
             "stakeholders": [asdict(s) for s in self.stakeholders],
         }
+        if self.map is not None:
+            out["map"] = asdict(self.map)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Codebook:
         """Inverse of :meth:`to_dict`."""
+        axis = data.get("map")
         return cls(
             name=data["name"],
             version=str(data["version"]),
             description=data.get("description", ""),
             codes=[Code(**c) for c in data.get("codes", [])],
             stakeholders=[Stakeholder(**s) for s in data.get("stakeholders", [])],
+            map=MapAxis(**axis) if axis is not None else None,
         )
 
     @property
@@ -149,12 +183,13 @@ class CodebookDiff:
     moved: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     changed: list[tuple[str, list[str]]] = field(default_factory=list)
     stakeholders: dict[str, list[str]] = field(default_factory=dict)
+    map: list[str] = field(default_factory=list)  # the map section's keys that changed
 
     @property
     def empty(self) -> bool:
-        """True when the codes are the same in every field."""
+        """True when the codes, the stakeholders and the map section are all the same."""
         return not (self.added or self.removed or self.renamed or self.redefined or self.moved
-                    or self.changed or any(self.stakeholders.values()))
+                    or self.changed or any(self.stakeholders.values()) or self.map)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -163,7 +198,7 @@ class CodebookDiff:
                 "redefined": [{"id": i, "fields": f} for i, f in self.redefined],
                 "moved": [{"id": i, "old_parent": o, "new_parent": n} for i, o, n in self.moved],
                 "changed": [{"id": i, "fields": f} for i, f in self.changed],
-                "stakeholders": self.stakeholders}
+                "stakeholders": self.stakeholders, "map": self.map}
 
     def lines(self) -> list[str]:
         """A readable report, one change a line."""
@@ -176,6 +211,8 @@ class CodebookDiff:
         out += [f"changed    {i}: {', '.join(f)}" for i, f in self.changed]
         for kind, ids in self.stakeholders.items():
             out += [f"stakeholder {kind} {i}" for i in ids]
+        if self.map:
+            out.append(f"map        {', '.join(self.map)}")
         if self.empty:
             out.append("no changes to the codes or stakeholders")
         return out
@@ -204,7 +241,17 @@ def diff(old: Codebook, new: Codebook) -> CodebookDiff:
         if other:
             result.changed.append((code.id, other))
     result.stakeholders = _stakeholder_changes(old.stakeholders, new.stakeholders)
+    result.map = _map_changes(old.map, new.map)
     return result
+
+
+def _map_changes(old: MapAxis | None, new: MapAxis | None) -> list[str]:
+    """The map section's keys that differ (all of a section added or removed)."""
+    if old is None and new is None:
+        return []
+    before = asdict(old) if old is not None else {}
+    after = asdict(new) if new is not None else {}
+    return [key for key in MAP_KEYS if before.get(key) != after.get(key)]
 
 
 def _stakeholder_changes(old: list[Stakeholder], new: list[Stakeholder]) -> dict[str, list[str]]:

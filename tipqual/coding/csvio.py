@@ -104,19 +104,52 @@ def check_coder_name(name: str, *, path: str | Path | None = None,
     return name
 
 
+def person_coders(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that are people's, not tipqual's suggesters', in order.
+
+    A suggester (``tipqual-rules``, ``tipqual-model``) only proposes codings; wherever coders
+    are listed to a person (to compare, to choose from) it is left out or named apart.
+    """
+    return [n for n in names if not n.lower().startswith(RESERVED_CODER_PREFIX)]
+
+
+def _unique(segments: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(segments))
+
+
 def add_coding(project: Project, segment: str, code: str, coder: str,
                memo: str | None = None) -> str:
     """Code one segment by hand (status ``human``); returns added / updated / unchanged."""
+    return add_codings(project, [segment], code, coder, memo)[0]
+
+
+def add_codings(project: Project, segments: Iterable[str], code: str, coder: str,
+                memo: str | None = None) -> list[str]:
+    """Code segments by hand (status ``human``) in one transaction, all or nothing.
+
+    Returns added / updated / unchanged for each segment, in the order given (a segment given
+    twice is coded once). Every segment is checked before anything is written.
+    """
+    ids = _unique(segments)
+    if not ids:
+        raise CodingError("name at least one segment to code, e.g. CSO-01:12")
     check_coder_name(coder)
     _check_code(project, code, project.code_ids())
-    if project.segment(segment) is None:
-        raise CodingError(f"unknown segment {segment!r}; list them with 'tipqual segments'")
-    old = project.find_coding(segment, code, coder)
-    coding = Coding(segment, code, coder, status="human", provenance="manual",
-                    memo=memo if memo is not None else (old.memo if old else None),
-                    created_at=old.created_at if old else None)
+    unknown = [s for s in ids if project.segment(s) is None]
+    if len(ids) == 1 and unknown:
+        raise CodingError(f"unknown segment {ids[0]!r}; list them with 'tipqual segments'")
+    if unknown:
+        listed = ", ".join(map(repr, unknown))
+        raise CodingError(f"unknown segment{'s' if len(unknown) > 1 else ''} {listed}; "
+                          "nothing was coded; list them with 'tipqual segments'")
+    codings = []
+    for segment in ids:
+        old = project.find_coding(segment, code, coder)
+        codings.append(Coding(segment, code, coder, status="human", provenance="manual",
+                              memo=memo if memo is not None else (old.memo if old else None),
+                              created_at=old.created_at if old else None))
     with project.atomic():
-        return project.put_coding(coding)
+        return [project.put_coding(c) for c in codings]
 
 
 def remove_coding(project: Project, segment: str, code: str, coder: str) -> Coding:
@@ -125,15 +158,33 @@ def remove_coding(project: Project, segment: str, code: str, coder: str) -> Codi
     The coder name is checked unless the study already holds it (an older study may hold a
     name that is no longer allowed; its codings can still be removed).
     """
+    return remove_codings(project, [segment], code, coder)[0]
+
+
+def remove_codings(project: Project, segments: Iterable[str], code: str,
+                   coder: str) -> list[Coding]:
+    """Remove ``code`` by ``coder`` from segments in one transaction, all or nothing.
+
+    An error, and nothing removed, if one of the segments does not carry that coding. The
+    coder name is checked as :func:`remove_coding` says. Returns the removed codings.
+    """
+    ids = _unique(segments)
+    if not ids:
+        raise CodingError("name at least one segment, e.g. CSO-01:12")
     if coder not in project.coders():
         check_coder_name(coder)
-    old = project.find_coding(segment, code, coder)
-    if old is None:
-        raise CodingError(f"no coding {code!r} by {coder!r} on segment {segment!r}; see "
-                          "'tipqual code export'")
+    found = []
+    for segment in ids:
+        old = project.find_coding(segment, code, coder)
+        if old is None:
+            nothing = "; nothing was removed" if len(ids) > 1 else ""
+            raise CodingError(f"no coding {code!r} by {coder!r} on segment {segment!r}"
+                              f"{nothing}; see 'tipqual code export'")
+        found.append(old)
     with project.atomic():
-        project.delete_coding(old)
-    return old
+        for old in found:
+            project.delete_coding(old)
+    return found
 
 
 @dataclass
@@ -238,8 +289,13 @@ def export_rows(project: Project, statuses: Iterable[str] | None = None,
     known = set(project.coders()) if coders else set()
     for coder in coders or []:
         if coder not in known:  # a misspelt name would otherwise export an empty file
-            raise CodingError(f"unknown coder {coder!r}; the study's coders are: "
-                              f"{', '.join(sorted(known)) or 'none'}", path=project.path)
+            people = person_coders(sorted(known))
+            suggesters = sorted(known - set(people))
+            listed = ", ".join(people) or "none"
+            if suggesters:
+                listed += f" (suggestions: {', '.join(suggesters)})"
+            raise CodingError(f"unknown coder {coder!r}; the study's coders are: {listed}",
+                              path=project.path)
     codings = project.codings(statuses=statuses, coders=coders)
     segments = {s.id: s for s in project.segments(ids={c.segment for c in codings})}
     rows = []

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -344,7 +344,7 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
 
 @dataclass
 class ImportReport:
-    """What an import did: sources imported, unchanged, replaced, skipped, codings dropped."""
+    """What an import did (with ``dry_run``: would do): sources, segments, codings dropped."""
 
     imported: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -354,22 +354,50 @@ class ImportReport:
     removed_codings: list[Coding] = field(default_factory=list)
     uncased: list[str] = field(default_factory=list)
     empty_cases: list[str] = field(default_factory=list)
-    segments: int = 0
+    segments: int = 0  # segments written: of the new sources and the replaced ones
     cases: int = 0
     key_path: str | None = None
     # ids that redaction changed: (file as given, source id stored), (case id given, stored)
     renamed_sources: list[tuple[str, str]] = field(default_factory=list)
     renamed_cases: list[tuple[str, str]] = field(default_factory=list)
+    # segments per kind of source: of the new ones, already in the study for the unchanged
+    # ones, and what the replaced ones have now; per source, in the order of ``imported`` etc.
+    new_segments: int = 0
+    unchanged_segments: int = 0
+    replaced_segments: int = 0
+    source_segments: dict[str, int] = field(default_factory=dict)
+    # files skipped (with skip_bad) because they changed since they were imported
+    changed: list[str] = field(default_factory=list)
+    dry_run: bool = False  # True: this is the plan; the study was left as it was
+
+
+class ChangedSourceError(IngestError):
+    """A transcript whose text changed since it was imported, met without ``replace``."""
+
+
+REPLACE_ADVICE = ("rerun with --replace to re-import the changed text (codings on segments "
+                  "whose text changed are removed; --replace --dry-run shows the plan first)")
 
 
 def _bad_files_error(bad: list[IngestError]) -> IngestError:
+    changed = [e for e in bad if isinstance(e, ChangedSourceError)]
     if len(bad) == 1:
         err = bad[0]
-        return IngestError(f"{err.message}; nothing was imported (fix or remove the file, or "
-                           "rerun with --skip-bad)", path=err.path, line=err.line)
+        advice = REPLACE_ADVICE if changed else ("fix or remove the file, or rerun with "
+                                                 "--skip-bad")
+        return IngestError(f"{err.message}; nothing was imported: {advice}" if changed else
+                           f"{err.message}; nothing was imported ({advice})",
+                           path=err.path, line=err.line)
     listing = "; ".join(e.format() for e in bad)
-    return IngestError(f"{len(bad)} files cannot be imported, so nothing was: {listing}; fix "
-                       "or remove them, or rerun with --skip-bad")
+    if len(changed) == len(bad):
+        return IngestError(f"{len(bad)} files changed since they were imported, so nothing "
+                           f"was imported: {listing}; {REPLACE_ADVICE}")
+    advice = "fix or remove them, or rerun with --skip-bad"
+    if changed:
+        advice = (f"fix or remove the bad ones, or rerun with --skip-bad; for the changed "
+                  f"ones, {REPLACE_ADVICE}")
+    return IngestError(f"{len(bad)} files cannot be imported, so nothing was: {listing}; "
+                       f"{advice}")
 
 
 def _make_redactor(project: Project, roster: Path | None, key_path: Path | None,
@@ -441,6 +469,9 @@ def _keep(project: Project, old: Source, case: str, report: ImportReport) -> Non
     if old.case != case:
         project.set_source_case(old.id, case)
     report.unchanged.append(old.id)
+    n = sum(1 for _ in project.segments(source=old.id))
+    report.source_segments[old.id] = n
+    report.unchanged_segments += n
 
 
 def _source_id(path: Path, redactor: Any) -> str:
@@ -470,9 +501,8 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
     if old is not None and same_bytes and old.text == parsed.text:
         return _keep(project, old, case, report)
     if old is not None and not replace_changed:
-        raise IngestError(f"source {sid!r} is already in the study with other content; rerun "
-                          "with --replace to re-segment it (codings whose text changed are "
-                          "removed)", path=path)
+        raise ChangedSourceError(f"the file changed since it was imported as source {sid!r}",
+                                 path=path)
     name = path.name if redactor is None else sid + path.suffix
     meta: dict[str, Any] = {"file": name}
     if redactor is not None:
@@ -483,10 +513,13 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
     if old is None:
         project.add_source(source, segments)
         report.imported.append(sid)
+        report.new_segments += len(segments)
     else:
         report.removed_codings.extend(project.replace_source(source, segments))
         report.replaced.append(sid)
+        report.replaced_segments += len(segments)
     report.segments += len(segments)
+    report.source_segments[sid] = len(segments)
 
 
 def _progress(files: list[Path], progress: Progress | None) -> Any:
@@ -497,16 +530,32 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
                  redact: bool = False, roster: str | Path | None = None, skip_bad: bool = False,
                  replace: bool = False, model: str | None = None, progress: Progress | None = None,
                  key: str | Path | None = None,
-                 rules: SegmentationRules | None = None) -> ImportReport:
+                 rules: SegmentationRules | None = None,
+                 dry_run: bool = False) -> ImportReport:
     """Import transcript files and folders into ``project`` in one transaction.
 
     Any bad file (missing, binary, empty, undecodable, corrupt, changed without ``replace``)
     aborts the whole import, naming every bad file, unless ``skip_bad`` imports the rest.
     With ``redact`` (implied by ``roster``, ``key`` or ``model``) nothing personal is stored:
     see the module's docstring for what is pseudonymised and how changed ids are reported.
+    With ``dry_run`` the import runs as it would (and fails as it would) but its transaction
+    is rolled back and no redaction key is written: the report is the plan.
     """
-    rules = rules or SegmentationRules()
-    report = ImportReport()
+    report = ImportReport(dry_run=dry_run)
+    with suppress(_RolledBack):  # the end of a dry run: its transaction was rolled back
+        _import(project, paths, report, cases_csv, redact, roster, skip_bad, replace, model,
+                progress, key, rules or SegmentationRules(), dry_run)
+    return report
+
+
+class _RolledBack(Exception):
+    """Raised at the end of a dry run to undo its transaction."""
+
+
+def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
+            cases_csv: str | Path | None, redact: bool, roster: str | Path | None,
+            skip_bad: bool, replace: bool, model: str | None, progress: Progress | None,
+            key: str | Path | None, rules: SegmentationRules, dry_run: bool) -> None:
     redactor, key_file = None, None
     if redact or roster is not None or model is not None or key is not None:
         redactor, key_file = _make_redactor(project, Path(roster) if roster else None,
@@ -540,7 +589,8 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
         if bad and not skip_bad:
             raise _bad_files_error(bad)
         report.skipped = [(e.path or "", e.message) for e in bad]
-        if redactor is not None and key_file is not None:
+        report.changed = [e.path or "" for e in bad if isinstance(e, ChangedSourceError)]
+        if redactor is not None and key_file is not None and not dry_run:
             from tipqual.ingest.redact import write_key
 
             if redactor.changed or not key_file.exists():
@@ -551,7 +601,8 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
         report.cases = len(cases)
         # cases.csv may list sources of a later batch: say so rather than fail
         report.empty_cases = sorted(set(cases) - {s.case for s in project.sources()})
-    return report
+        if dry_run:
+            raise _RolledBack
 
 
 def segment_rows(project: Project, source: str | None = None) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
 if TYPE_CHECKING:
+    from tipqual.analysis.matrices import CodingData
     from tipqual.analysis.network import NetworkData
     from tipqual.codebook.model import Codebook
 
@@ -160,17 +161,36 @@ def _codebook(book: Codebook, study: StudyView) -> dict[str, Any]:
 
 # --- coders and suggestions -------------------------------------------------------------------
 
-def _suggester(coding: Any) -> str | None:
-    """The suggester a coding came from (its provenance), or None for a person's own coding."""
-    if coding.status == "suggested":
-        return coding.coder
-    if coding.status in ("accepted", "rejected") and coding.provenance:
+NOT_RECORDED = "not recorded"  # a decision whose suggester neither it nor a suggestion names
+_REVIEW_OF = re.compile(r"^review of (\S+)")
+
+
+def _named_suggester(coding: Coding) -> str | None:
+    """The suggester a decision's provenance names, or None.
+
+    The review writes ``review of <suggester> <score>`` (``tipqual-model+tipqual-rules`` when
+    both proposed the code); other tools may write a JSON object with a ``"suggester"``.
+    """
+    text = (coding.provenance or "").strip()
+    found: Any = None
+    if text.startswith("{"):
         try:
-            found = json.loads(coding.provenance).get("suggester")
-        except (ValueError, AttributeError):
-            found = None
-        return str(found) if found else "unknown"
-    return None
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            found = data.get("suggester")
+            if isinstance(found, list):
+                found = "+".join(sorted(str(f) for f in found if f))
+    else:
+        match = _REVIEW_OF.match(text)
+        found = match.group(1) if match else None
+    return str(found) if found else None
+
+
+def decision_key(coding: Coding) -> tuple[str, str, int, int]:
+    """What a decision and the suggestion it decides share: segment, code and span."""
+    return coding.key[0], coding.key[1], coding.key[3], coding.key[4]
 
 
 def _coders(codings: list[Any]) -> list[dict[str, Any]]:
@@ -189,16 +209,36 @@ def _coders(codings: list[Any]) -> list[dict[str, Any]]:
     return [rows[n] for n in sorted(rows)]
 
 
-def _suggestions(codings: list[Any]) -> dict[str, Any]:
-    """How suggestions were reviewed: per suggester, counts by status."""
+def _suggestions(codings: list[Coding]) -> dict[str, Any]:
+    """How suggestions were reviewed: per suggester, what awaits review and what was decided.
+
+    A suggestion awaits review until a person accepts or rejects its code on its segment (and
+    span); the decision is a coding of its own, under the reviewer's name, and counts under
+    the suggester its provenance names (else the suggesters of the suggestions it decided,
+    else :data:`NOT_RECORDED`) and under its reviewer (``reviewers``). A code both suggesters
+    proposed is one decision, under ``tipqual-model+tipqual-rules``.
+    """
+    decisions = [c for c in codings if c.status in ("accepted", "rejected")]
+    decided = {decision_key(c) for c in decisions}
+    proposed: dict[tuple[str, str, int, int], set[str]] = {}
     table: dict[str, Counter] = {}
+    reviewers: dict[str, dict[str, Counter]] = {}
     for c in codings:
-        who = _suggester(c)
-        if who is not None:
-            table.setdefault(who, Counter())[c.status] += 1
+        if c.status == "suggested":
+            proposed.setdefault(decision_key(c), set()).add(c.coder)
+            if decision_key(c) not in decided:
+                table.setdefault(c.coder, Counter())["suggested"] += 1
+    for c in decisions:
+        who = (_named_suggester(c) or "+".join(sorted(proposed.get(decision_key(c), ())))
+               or NOT_RECORDED)
+        table.setdefault(who, Counter())[c.status] += 1
+        reviewers.setdefault(who, {}).setdefault(c.coder, Counter())[c.status] += 1
     rows: list[dict[str, Any]] = [
         {"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
-         "rejected": n["rejected"], "total": sum(n.values())} for s, n in sorted(table.items())]
+         "rejected": n["rejected"], "total": sum(n.values()),
+         "reviewers": [{"name": r, "accepted": v["accepted"], "rejected": v["rejected"]}
+                       for r, v in sorted(reviewers.get(s, {}).items())]}
+        for s, n in sorted(table.items(), key=lambda item: (item[0] == NOT_RECORDED, item[0]))]
     totals = {k: sum(r[k] for r in rows) for k in ("suggested", "accepted", "rejected", "total")}
     return {"rows": rows, "totals": totals}
 
@@ -259,27 +299,163 @@ def _clip(text: str, limit: int) -> str:
     return cut.rstrip(",;:") + " …"
 
 
+# A quote that leans on what came before it or says nothing on its own is weak evidence.
+MIN_QUOTE_WORDS = 8
+_GREETING = re.compile(
+    r"^(?:hello|hi|hey|hiya|good (?:morning|afternoon|evening|day)|thanks?\b|thank you|"
+    r"you'?re welcome|welcome|nice to (?:meet|see)|pleased to meet|(?:it'?s )?(?:a|my) "
+    r"pleasure|(?:good)?bye|see you|cheers)\b", re.I)
+_ANSWER_WORD = re.compile(r"^(?:yes|yeah|yep|ja|no|nope|okay|ok|well|right|sure|exactly|"
+                          r"absolutely|indeed|true|ag|ah|oh|mm+|uh+m*|um+)\b\s*[,.!;:-]",
+                          re.I)
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Openers that point back to what was said before ("And that …", "They never came").
+POINTING = _wordset("""
+    it it's its they they're they've them their theirs he he's him his she she's her hers
+    which who whom whose and but or nor so then also because though although however plus yet
+""")
+# Openers that point back only when no noun follows them: "Many don't.", "That is why …",
+# but not "Many children …" or "This school …".
+_QUANTIFIERS = _wordset("""
+    many most some several few both others each either neither this that these those such same
+    all none one
+""")
+_NOT_A_NOUN = _wordset("""
+    do don't does doesn't did didn't are aren't were weren't is isn't was wasn't have haven't has
+    hasn't had hadn't can can't cannot could couldn't will won't would wouldn't should shouldn't
+    may might must say said says think thought feel felt just also still never always really too
+    again only even already 's 're 've 'd 'll
+""")
+_BACK_REFERENCES = _wordset("them those these us it which you")
+_WORD = re.compile(r"[^\W\d_](?:[\w']*\w)?|'[a-z]+")
+# Words of a code's patterns too common to say what a quote is about.
+_COMMON = _wordset("""
+    a an the and or but of to in on at by for with from as is are was were be been being
+    it its this that these those they them their we our us you your he she his her i my me
+    not no do does did have has had other others some any all each more most very than then
+    there here what when where which who how why can could will would should may might must
+""")
+
+
+def _points_back(words: list[str]) -> bool:
+    """Whether a quote's first words lean on what came before it."""
+    first = words[0] if words else ""
+    if first in POINTING:
+        return True
+    if first not in _QUANTIFIERS:
+        return False
+    nxt = words[1] if len(words) > 1 else ""
+    return (not nxt or nxt in _NOT_A_NOUN
+            or (nxt == "of" and len(words) > 2 and words[2] in _BACK_REFERENCES))
+
+
+def quote_weaknesses(text: str) -> list[str]:
+    """Why a quote would be weak evidence on its own, in a fixed order (empty: none).
+
+    ``question`` (it ends asking), ``greeting`` (hello, thanks …), ``short`` (fewer than
+    :data:`MIN_QUOTE_WORDS` words) and ``needs context`` (it opens with a word that points
+    back, "Many don't.", "And that …", or with a bare answer, "Yes, …").
+    """
+    text = _one_line(text).replace("’", "'").strip(" \"'“”‘«»")
+    words = [w.lower() for w in _WORD.findall(text)]
+    found = []
+    if text.rstrip(" .…").endswith("?"):
+        found.append("question")
+    if _GREETING.match(text):
+        found.append("greeting")
+    if len([w for w in words if not w.startswith("'")]) < MIN_QUOTE_WORDS:
+        found.append("short")
+    if _points_back(words) or _ANSWER_WORD.match(text):
+        found.append("needs context")
+    return found
+
+
+def code_words(codes: Iterable[Any]) -> list[str]:
+    """The words and phrases by which codes are found in text: their ``phrases`` and the
+    literal words of their ``patterns`` (LOWER, TEXT, ORTH, LEMMA, NORM values), common words
+    left out; lower case, sorted, each once."""
+    found: set[str] = set()
+    for code in codes:
+        found.update(" ".join(p.lower().split()) for p in code.phrases if p.strip())
+        for pattern in code.patterns:
+            for token in pattern:
+                for key in ("LOWER", "TEXT", "ORTH", "LEMMA", "NORM"):
+                    value = token.get(key)
+                    values = value.get("IN", []) if isinstance(value, dict) else [value]
+                    found.update(" ".join(v.lower().split()) for v in values
+                                 if isinstance(v, str) and v.strip())
+    return sorted(w for w in found if w not in _COMMON and len(w) > 1)
+
+
+def carries(text: str, words: Iterable[str]) -> bool:
+    """Whether ``text`` holds one of ``words`` (:func:`code_words`) as whole words, case left
+    aside; a single word of four letters or more also as the stem of a longer one ("deliver"
+    in "delivered", "portion" in "portions")."""
+    low = " ".join(text.lower().replace("’", "'").split())
+    for word in words:
+        if len(word) >= 4 and word.isalpha():
+            found = re.search(rf"(?<!\w){word[:-1]}\w*", low)
+        else:
+            found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", low)
+        if found:
+            return True
+    return False
+
+
+# What each weakness costs a quote; at WEAK or more it is quoted only when nothing else is.
+PENALTIES = {"question": 2, "greeting": 2, "short": 2, "needs context": 1}
+WEAK = 2
+
+
+def quote_penalty(weaknesses: Iterable[str]) -> int:
+    """The cost of a quote's :func:`quote_weaknesses`: 0 for one that stands alone."""
+    return sum(PENALTIES.get(w, 0) for w in weaknesses)
+
+
 def quote_key(n_coders: int, length: int, order: tuple[str, int], own: bool = True,
-              band: tuple[int, int] = QUOTE_BAND) -> tuple:
-    """Sort key of a quote: fragments last, own code first, most coders, longest in band, id."""
+              band: tuple[int, int] = QUOTE_BAND, matched: bool = False,
+              penalty: int = 0) -> tuple:
+    """Sort key of a quote: fragments last, own code first, then the least weak
+    (:func:`quote_penalty`), those carrying the code's words, most coders, longest in band,
+    then by id."""
     low, high = band
     fragment = length < low
     if low <= length <= high:
-        return (fragment, not own, -n_coders, 0, -length, order)
-    return (fragment, not own, -n_coders, 1, low - length if fragment else length - high, order)
+        return (fragment, not own, penalty, not matched, -n_coders, 0, -length, order)
+    return (fragment, not own, penalty, not matched, -n_coders, 1,
+            low - length if fragment else length - high, order)
 
 
 def choose_quotes(candidates: list[dict[str, Any]], k: int,
                   used: AbstractSet[str] = frozenset()) -> list[dict[str, Any]]:
-    """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible."""
+    """Up to ``k`` best quotes, from different cases and not ``used`` ones when possible.
+
+    A weak quote (:func:`quote_weaknesses` costing :data:`WEAK` or more: a question, a
+    greeting, a handful of words) is taken only when the candidates hold no other: a reader
+    should not meet "Many don't." as evidence beside a sentence that says what it means, and
+    fewer quotations are better than that.
+    """
+    def penalty(c: dict[str, Any]) -> int:
+        weak = c.get("weak")
+        return quote_penalty(quote_weaknesses(c["text"]) if weak is None else weak)
+
+    costs = {id(c): penalty(c) for c in candidates}
     ranked = sorted(candidates, key=lambda c: quote_key(
-        c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True)))
+        c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True),
+        matched=c.get("matched", False), penalty=costs[id(c)]))
+    strong = [c for c in ranked if costs[id(c)] < WEAK]
+    pool = strong or ranked
     chosen: list[dict[str, Any]] = []
     seen: set[str] = set()
     passes = (lambda c: c["segment"] not in used and c["case"] not in seen,
               lambda c: c["segment"] not in used, lambda c: True)
     for accept in passes:
-        for c in ranked:
+        for c in pool:
             if len(chosen) < k and c not in chosen and accept(c):
                 chosen.append(c)
                 seen.add(c["case"])
@@ -287,8 +463,11 @@ def choose_quotes(candidates: list[dict[str, Any]], k: int,
 
 
 def _candidates(codes: list[str], segs: dict[str, Any],
-                by_code: dict[str, dict[str, set[str]]]) -> list[dict[str, Any]]:
-    """Respondent segments coded with any of ``codes``, with how many coders applied them."""
+                by_code: dict[str, dict[str, set[str]]],
+                words: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Respondent segments coded with any of ``codes``, with how many coders applied them,
+    whether they carry one of the codes' ``words`` and what makes them weak as a quote."""
+    words = list(words)
     coders: dict[str, set[str]] = {}
     for code in codes:
         for segment, names in by_code.get(code, {}).items():
@@ -302,7 +481,8 @@ def _candidates(codes: list[str], segs: dict[str, Any],
         out.append({"segment": seg.id, "case": seg.case or seg.source,
                     "speaker": seg.speaker, "role": seg.role, "coders": len(names),
                     "text": _clip(text, QUOTE_BAND[1]), "length": len(text),
-                    "order": (seg.source, seg.n)})
+                    "order": (seg.source, seg.n), "matched": carries(text, words),
+                    "weak": quote_weaknesses(text)})
     return out
 
 
@@ -324,9 +504,10 @@ def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
     subtree = book.subtree(code.id)
     present = counts[subtree].sum(axis=1)
     cases = [str(c) for c in counts.index if present[c] > 0]
-    own = _candidates([code.id], segs, by_code)
+    words = code_words(book.code(c) for c in subtree)
+    own = _candidates([code.id], segs, by_code, words)
     mine = {c["segment"] for c in own}
-    rest = [{**c, "own": False} for c in _candidates(subtree, segs, by_code)
+    rest = [{**c, "own": False} for c in _candidates(subtree, segs, by_code, words)
             if c["segment"] not in mine]
     quotes = choose_quotes(own + rest, k, used)
     used.update(q["segment"] for q in quotes)
@@ -383,35 +564,30 @@ def _key_findings(findings: list[dict[str, Any]], total: int) -> list[dict[str, 
 
 def _band(n: int, total: int) -> str:
     """The prevalence band of ``n`` of ``total`` cases (the same cut-offs as the words)."""
-    if n >= total:
-        return "all"
-    if n / total > 0.6:
-        return "most"
-    return "half" if n / total >= 0.4 else "few"
+    from tipqual.report.render import prevalence_band
+
+    return prevalence_band(n, total)
 
 
 # --- matrix and partnerships ------------------------------------------------------------------
 
-def _matrix(book: Any, data: Any) -> dict[str, Any]:
+def _matrix(book: Codebook, data: CodingData) -> dict[str, Any]:
     """Cases × codes: coded segments; a code with sub-codes counts its whole subtree.
 
     A segment coded with a theme and one of its sub-themes counts once, so each column's
-    number of cases is the theme's prevalence in the findings.
+    number of cases is the theme's prevalence in the findings. The numbers are the
+    spreadsheet's ``ID (all)`` roll-ups (one function computes both).
     """
-    codes = [c for c in book.ids if c in data.codes]
-    frame = data.codings.drop_duplicates(["segment", "code"])
-    segments: dict[tuple[str, str], set[str]] = {}
-    for case, code, segment in zip(frame["case"], frame["code"], frame["segment"], strict=False):
-        segments.setdefault((str(case), str(code)), set()).add(str(segment))
-    subtrees = {c: book.subtree(c) for c in codes}
-    rows: list[dict[str, Any]] = []
-    for case in data.cases:
-        counts = [len(set().union(*(segments.get((str(case), s), set()) for s in subtrees[c])))
-                  for c in codes]
-        rows.append({"case": str(case), "counts": counts})
-    totals = [sum(1 for r in rows if r["counts"][i] > 0) for i in range(len(codes))]
+    from tipqual.analysis import matrices
+
+    table = matrices.rollup_counts(data)
+    codes = [str(c) for c in table.columns]
+    rows: list[dict[str, Any]] = [
+        {"case": str(case), "counts": [int(v) for v in values]}
+        for case, values in zip(table.index, table.to_numpy().tolist(), strict=True)]
+    totals = [int((table[c] > 0).sum()) for c in codes]
     names = {c.id: c.name for c in book.codes}
-    grouped = [c for c in codes if len(subtrees[c]) > 1]
+    grouped = matrices.parent_codes(data)
     by_code = [{"id": c, "name": names[c], "depth": book.depth(c), "grouped": c in grouped,
                 "counts": [r["counts"][i] for r in rows], "n_cases": totals[i]}
                for i, c in enumerate(codes)]

@@ -33,6 +33,65 @@ def _saturation(codes: list[str], codings: list[Coding], segments: list[Segment]
     return out
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """A count with its noun in agreement: "1 code", "3 codes", "15,372 words"."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def saturation(new: list[tuple[str, int]], noun: dict[str, str],
+               uncoded: list[str] | None = None) -> str:
+    """COREQ item 22 in words: the new codes each case brought, and what those numbers show.
+
+    ``new`` holds the coded cases in order with the codes first seen in each (see
+    :func:`_saturation`); ``uncoded`` the cases nobody has coded yet, which say nothing.
+    One coded case cannot show saturation; with more, the sentence says whether the last
+    cases still brought new codes ("new codes still appeared in the last 2 sites") or how many
+    brought none ("no new code appeared after the first site (A)").
+    """
+    one, many = noun["one"], noun["many"]
+    left = ""
+    if uncoded:
+        left = (f" {_names(uncoded)} {'is' if len(uncoded) == 1 else 'are'} not coded yet "
+                "and not counted.")
+    if not new:
+        return f"Not assessable: no {one} is coded yet." + left
+    counts = [n for _, n in new]
+    head = (f"New codes per {one}, {many} in the order of their ids: "
+            + ", ".join(f"{c} {n}" for c, n in new))
+    if len(new) == 1:
+        return f"{head}; with one {one} coded, nothing can be said about saturation." + left
+    if not any(counts):
+        return f"{head}; no {one} brought a code of the codebook." + left
+    last = max(i for i, n in enumerate(counts) if n)
+    quiet = new[last + 1:]
+    if not quiet:
+        run = 0
+        for n in reversed(counts[1:]):
+            if not n:
+                break
+            run += 1
+        if run == 1:
+            verdict = f"new codes still appeared in the last {one} ({new[-1][0]})"
+        else:
+            verdict = f"new codes still appeared in the last {run} {many}" + (
+                f" (every {one} after the first)" if run == len(new) - 1 else "")
+    elif last == 0:
+        others = len(new) - 1
+        verdict = (f"no new code appeared after the first {one} ({new[0][0]}): the "
+                   + (f"other {one} added none" if others == 1
+                      else f"other {others} {many} added none"))
+    else:
+        names = _names([c for c, _ in quiet])
+        verdict = (f"no new code appeared in the last {one} ({names})" if len(quiet) == 1
+                   else f"no new code appeared in the last {len(quiet)} {many} ({names})")
+        verdict += f"; the last new codes came from {new[last][0]}"
+    return f"{head}; {verdict}." + left
+
+
 def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segment],
                 statuses: tuple[str, ...]) -> list[dict[str, str]]:
     """The COREQ (Tong et al. 2007) checklist items that the study's own data answer."""
@@ -44,8 +103,9 @@ def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segme
                       "Transcripts label the interviewing speaker as "
                       + ", ".join(interviewers) + "."))
     items.append(("12", "Sample size",
-                  f"{study['cases']} {noun['many']}, {study['interviews']} interview "
-                  f"transcripts ({study['words']:,} words)."))
+                  f"{counted(study['cases'], noun['one'], noun['many'])}, "
+                  f"{counted(study['interviews'], 'interview transcript')} "
+                  f"({counted(study['words'], 'word')})."))
     for name in ctx["attribute_names"]:
         values = Counter(c["attributes"].get(name, "") for c in ctx["cases"])
         if 1 < len(values) < len(ctx["cases"]) or name in ("province", "setting", "type"):
@@ -59,8 +119,9 @@ def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segme
     questions = Counter(s.source for s in segments if s.role == "interviewer")
     if questions:
         per = sorted(questions.values())
+        spread = str(per[0]) if per[0] == per[-1] else f"{per[0]} to {per[-1]}"
         items.append(("17", "Interview guide", f"Interviewer turns per interview: "
-                      f"{per[0]} to {per[-1]} (semi-structured prompts in the transcripts)."))
+                      f"{spread} (semi-structured prompts in the transcripts)."))
     formats = ", ".join(f"{k} ({v})" for k, v in study["formats"].items())
     items.append(("19", "Audio/visual recording", f"Transcript formats: {formats}."))
     coders = ctx["coders"]
@@ -70,25 +131,26 @@ def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segme
     book = ctx["codebook"]
     top = sum(1 for c in book["codes"] if c["depth"] == 0)
     items.append(("25", "Description of the coding tree",
-                  f"Codebook {book['name']} v{book['version']}: {len(book['codes'])} codes, "
-                  f"{top} top-level themes (listed in the appendix)."))
+                  f"Codebook {book['name']} v{book['version']}: "
+                  f"{counted(len(book['codes']), 'code')}, "
+                  f"{counted(top, 'top-level theme')} (listed in the appendix)."))
     versions = book["versions"]
     items.append(("26", "Derivation of themes", "Themes are the codebook's codes; the "
                   + ("codebook did not change during coding (one version)."
                      if versions <= 1 else f"codebook went through {versions} versions.")))
     subs = len(book["codes"]) - top
-    items.append(("31", "Clarity of major themes", f"{top} themes, each with its prevalence "
-                  f"across {noun['many']}, the {noun['many']} concerned and quotations."))
+    items.append(("31", "Clarity of major themes", f"{counted(top, 'theme')}, "
+                  + ("each with its" if top != 1 else "with its")
+                  + f" prevalence across {noun['many']}, the {noun['many']} concerned and "
+                  "quotations."))
     if subs:
-        items.append(("32", "Clarity of minor themes", f"{subs} sub-themes, reported under "
-                      "their themes in the same way."))
+        items.append(("32", "Clarity of minor themes", f"{counted(subs, 'sub-theme')}, "
+                      "reported under " + ("its theme" if subs == 1 else "their themes")
+                      + " in the same way."))
     new = _saturation([c["id"] for c in book["codes"]], codings, segments, statuses)
-    if new:
-        tail = [n for _, n in new[-3:]]
-        verdict = ("the last three added no new code" if len(new) >= 4 and not any(tail)
-                   else "new codes still appeared in the last cases")
-        items.append(("22", "Data saturation", "New codes per case, in case order: "
-                      + ", ".join(f"{c} {n}" for c, n in new) + f"; {verdict}."))
+    coded = {c for c, _ in new}
+    uncoded = [c["id"] for c in ctx["cases"] if c["id"] not in coded]
+    items.append(("22", "Data saturation", saturation(new, noun, uncoded)))
     items.append(("27", "Software", f"tipqual {__version__} (coding, agreement, matrices, "
                   "network, this report)."))
     items.append(("29", "Quotations presented", "Yes: each quotation names its "

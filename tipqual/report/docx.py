@@ -17,6 +17,7 @@ from typing import Any
 
 from tipqual.errors import ReportError
 from tipqual.output.files import repack, write_bytes
+from tipqual.report.coreq import counted
 from tipqual.report.render import (
     band_label,
     capfirst,
@@ -148,17 +149,24 @@ def _figure(doc: Any, fig: dict[str, Any], number: int, width_cm: float) -> None
     _para(doc, f"Figure {number}. {fig['caption']}", style="Caption")
 
 
+def _cases_word(study: dict[str, Any]) -> str:
+    """The word for the study's cases, in agreement with their number."""
+    noun = study["noun"]
+    return str(noun["one"] if study["cases"] == 1 else noun["many"])
+
+
 def _summary(doc: Any, ctx: dict[str, Any]) -> None:
     study, noun = ctx["study"], ctx["study"]["noun"]
     doc.add_heading("Study summary", level=1)
-    facts = [f"{study['cases']} {noun['many']}", f"{study['interviews']} interviews",
-             f"{study['words']:,} words", f"{study['segments']} segments",
-             f"{len(ctx['codebook']['codes'])} codes"]
+    facts = [f"{study['cases']} {_cases_word(study)}", counted(study["interviews"], "interview"),
+             f"{study['words']:,} word{'' if study['words'] == 1 else 's'}",
+             counted(study["segments"], "segment"),
+             counted(len(ctx["codebook"]["codes"]), "code")]
     if study["period"]:
         facts.append(f"period {study['period']}")
     _para(doc, " · ".join(facts))
     doc.add_heading("Key findings", level=2)
-    _para(doc, f"What the {noun['many']} raised, the most widely shared first:")
+    _para(doc, f"What the {_cases_word(study)} raised, the most widely shared first:")
     _table(doc, ["raised by", "themes"],
            [[band_label(b["band"], study["cases"], noun),
              "; ".join(t["name"] + ("" if b["band"] == "all" else f" ({t['n_cases']})")
@@ -174,7 +182,7 @@ def _summary(doc: Any, ctx: dict[str, Any]) -> None:
     ag = ctx["agreement"]
     if ag:
         low = [r["name"] for r in ag["unreliable"]]
-        _para(doc, "Two coders agreed on the codes with a mean kappa of "
+        _para(doc, f"The coders ({listing(ag['coders'])}) agreed on the codes with a mean kappa of "
               f"{stat(ag['mean']['kappa'])} ({ag['mean']['kappa_reading']}) and a mean alpha "
               f"of {stat(ag['mean']['alpha'])} ({ag['mean']['alpha_reading']})"
               + (f"; agreement on {listing(low)} falls below the level for tentative "
@@ -189,9 +197,12 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
     study, noun, book = ctx["study"], ctx["study"]["noun"], ctx["codebook"]
     doc.add_heading("Method", level=1)
     doc.add_heading("Sampling and the cases", level=2)
-    _para(doc, f"{study['cases']} {noun['many']} took part; {study['respondent_segments']} of "
-          f"the {study['segments']} transcript segments are respondents' answers "
-          f"({study['respondent_words']:,} words).")
+    answers = ("is a respondent's answer" if study["respondent_segments"] == 1
+               else "are respondents' answers")
+    segments = counted(study["segments"], "transcript segment")
+    _para(doc, f"{study['cases']} {_cases_word(study)} took part; "
+          f"{study['respondent_segments']} of the {segments} {answers} "
+          f"({study['respondent_words']:,} word{'' if study['respondent_words'] == 1 else 's'}).")
     names = ctx["attribute_names"]
     _table(doc, [noun["one"], *(a.replace("_", " ") for a in names), "words"],
            [[c["id"], *(c["attributes"].get(a, "") for a in names), f"{c['words']:,}"]
@@ -200,8 +211,8 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
            numeric={len(names) + 1})
     doc.add_heading("Codebook", level=2)
     _para(doc, f"Coding used the codebook {book['name']}, version {book['version']} (content "
-          f"hash {book['sha256'][:12]}), with {len(book['codes'])} codes; the appendix lists "
-          "them.")
+          f"hash {book['sha256'][:12]}), with {counted(len(book['codes']), 'code')}; the "
+          f"appendix lists {'it' if len(book['codes']) == 1 else 'them'}.")
     doc.add_heading("Coders and suggestions", level=2)
     if ctx["coders"]:
         _table(doc, ["coder", "own codings", "suggestions accepted", "suggestions rejected",
@@ -211,10 +222,16 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
     if ctx["suggestions"]["rows"]:
         _para(doc, "tipqual proposed codes for a person to accept or reject; findings count "
               "only codings by people and accepted suggestions.")
-        _table(doc, ["suggester", "awaiting review", "accepted", "rejected", "total"],
-               [[r["suggester"], r["suggested"], r["accepted"], r["rejected"], r["total"]]
-                for r in ctx["suggestions"]["rows"]], widths=[2, 1, 1, 1, 1],
-               numeric={1, 2, 3, 4})
+        rows = [[r["suggester"], r["suggested"], r["accepted"], r["rejected"], r["total"],
+                 "; ".join(f"{v['name']} ({v['accepted']} accepted, {v['rejected']} rejected)"
+                           for v in r["reviewers"]) or "no one yet"]
+                for r in ctx["suggestions"]["rows"]]
+        if len(rows) > 1:
+            t = ctx["suggestions"]["totals"]
+            rows.append(["all suggesters", t["suggested"], t["accepted"], t["rejected"],
+                         t["total"], ""])
+        _table(doc, ["suggester", "awaiting review", "accepted", "rejected", "total",
+                     "decided by"], rows, widths=[2, 1, 1, 1, 1, 2.4], numeric={1, 2, 3, 4})
     _agreement(doc, ctx)
     doc.add_heading("Reporting checklist (COREQ)", level=2)
     _para(doc, "The items of the COREQ checklist (Tong, Sainsbury and Craig, 2007) that the "
@@ -238,7 +255,7 @@ def _agreement(doc: Any, ctx: dict[str, Any]) -> None:
               f"{len(ctx['coders'])}.")
         return
     mean = ag["mean"]
-    _para(doc, f"{' and '.join(ag['coders'])} coded the same {ag['n_units']} segments. Per "
+    _para(doc, f"{listing(ag['coders'])} coded the same {counted(ag['n_units'], 'segment')}. Per "
           f"code: percent agreement, {ag['kappa_method']} kappa (Landis and Koch, 1977) and "
           f"Krippendorff's alpha (nominal). Mean over the codes: kappa {stat(mean['kappa'])} "
           f"({mean['kappa_reading']}), alpha {stat(mean['alpha'])} ({mean['alpha_reading']}).")
@@ -278,10 +295,18 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     facts = p["facts"]
     doc.add_heading("Partnerships", level=1)
     central = ", ".join(f"{r['id']} ({stat(r['centrality'], 3)})" for r in facts["most_central"])
-    _para(doc, f"The {noun['many']} cite {facts['stakeholder_nodes']} stakeholders "
-          f"({facts['mentions']} mentions in respondents' answers); the network links "
-          f"{facts['case_nodes']} {noun['many']} to them by {facts['edges']} ties."
-          + (f" Most central (betweenness): {central}." if central else ""))
+    if facts["stakeholder_nodes"]:
+        study = ctx["study"]
+        one_case = facts["case_nodes"] == 1
+        text = (f"The {_cases_word(study)} cite{'s' if study['cases'] == 1 else ''} "
+                f"{counted(facts['stakeholder_nodes'], 'stakeholder')} "
+                f"({counted(facts['mentions'], 'mention')} in respondents' answers); the "
+                f"network links {facts['case_nodes']} {noun['one'] if one_case else noun['many']}"
+                f" to {'it' if facts['stakeholder_nodes'] == 1 else 'them'} by "
+                f"{counted(facts['edges'], 'tie')}.")
+    else:
+        text = "No stakeholder of the registry is named in respondents' answers."
+    _para(doc, text + (f" Most central (betweenness): {central}." if central else ""))
     for rows, lead in ((p["leading_government"], "Government partners cited by at least half "
                         f"of the {noun['many']}, most cited first:"),
                        (p["civil_society"], "Civil-society partners cited:")):
@@ -294,8 +319,8 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     if figs["map"].get("png") is not None:
         _figure(doc, figs["map"], 2, TEXT_WIDTH_CM)
     else:
-        _para(doc, "No stakeholder map: no stakeholder is cited, or the codebook has no "
-              "victim-support code.")
+        _para(doc, "No stakeholder map: no stakeholder of the registry is cited in a "
+              "respondent's answer.")
     if p["ranking"]:
         _table(doc, ["rank", "stakeholder", "name", "sector", f"{noun['many']} citing",
                      "mentions", "centrality"],
@@ -449,7 +474,7 @@ def build_document(ctx: dict[str, Any], figs: dict[str, Any]) -> Any:
     _page(doc)
     study = ctx["study"]
     doc.add_heading(_clean(ctx["title"]), level=0)
-    _para(doc, f"A case study of {study['cases']} {study['noun']['many']}"
+    _para(doc, f"A case study of {study['cases']} {_cases_word(study)}"
           + (f", interviewed {study['period']}." if study["period"] else "."), style="Subtitle")
     _summary(doc, ctx)
     _method(doc, ctx)
@@ -460,14 +485,9 @@ def build_document(ctx: dict[str, Any], figs: dict[str, Any]) -> Any:
             _theme(doc, s, ctx, 3)
     _matrix(doc, ctx, figs)
     _partnerships(doc, ctx, figs)
-    doc.add_heading("Challenges and recommendations", level=1)
-    if ctx["notes"]:
+    if ctx["notes"]:  # written by the research team (--notes FILE.md); left out without
+        doc.add_heading("Challenges and recommendations", level=1)
         _notes(doc, ctx["notes"])
-    else:
-        placeholder = _para(doc, "This section is written by the research team and added "
-                            "with tipqual report --notes FILE.md; none was given for this "
-                            "report.")
-        placeholder.runs[0].italic = True
     _appendix(doc, ctx)
     return doc
 

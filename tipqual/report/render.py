@@ -41,30 +41,70 @@ _ENTITY = re.compile(r"&(?=#?\w+;)")
 
 # --- filters ----------------------------------------------------------------------------------
 
-def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")) -> str:
-    """How many of ``total`` cases, in words: "All 10 organisations", "most (7 of 10)" …"""
-    one, many = (noun["one"], noun["many"]) if isinstance(noun, dict) else noun
+def prevalence_band(n: int, total: int) -> str:
+    """The band of ``n`` of ``total`` cases: ``none``, ``all``, ``most``, ``half`` or ``few``.
+
+    The cut-offs behind both the words of :func:`prevalence` and the key findings' bands: more
+    than 60% is most, 40% to 60% about half, less a few.
+    """
     if n <= 0:
-        return f"no {one}"  # "None raised it" would read as a missing value
+        return "none"
     if n >= total:
-        return f"the only {one}" if total == 1 else f"All {total} {many}"
-    if n == 1:
-        return f"one {one}"
+        return "all"
     share = n / total
     if share > 0.6:
+        return "most"
+    return "half" if share >= 0.4 else "few"
+
+
+SMALL_STUDY = 4  # up to this many cases, prevalence is said exactly: "two of the three"
+_NUMBER_WORDS = ("no", "one", "two", "three", "four")
+
+
+def _nouns(noun: Any) -> tuple[str, str]:
+    return (noun["one"], noun["many"]) if isinstance(noun, dict) else (noun[0], noun[1])
+
+
+def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")) -> str:
+    """How many of ``total`` cases, in words: "All 10 organisations", "most (7 of 10)" …
+
+    A study of up to four cases is too small for "most" or "about half": its counts are said
+    exactly ("two of the three organisations"); one case is "the only organisation", two are
+    "Both organisations".
+    """
+    one, many = _nouns(noun)
+    band = prevalence_band(n, total)
+    if band == "none":
+        return f"no {one}"  # "None raised it" would read as a missing value
+    if total == 1:
+        return f"the only {one}"
+    if band == "all":
+        return f"Both {many}" if total == 2 else f"All {total} {many}"
+    if total <= SMALL_STUDY:
+        return f"{_NUMBER_WORDS[n]} of the {_NUMBER_WORDS[total]} {many}"
+    if n == 1:
+        return f"one {one}"
+    if band == "most":
         return f"most ({n} of {total})"
-    if share >= 0.4:
-        return f"about half ({n} of {total})"
-    if n <= 3:
-        return f"a few ({n})"
-    return f"some ({n} of {total})"
+    if band == "half":
+        return f"{'half' if 2 * n == total else 'about half'} ({n} of {total})"
+    return f"a few ({n} of {total})" if n <= 3 else f"some ({n} of {total})"
 
 
 def band_label(band: str, total: int, noun: Any = ("organisation", "organisations")) -> str:
-    """The heading of a prevalence band: "All 10 organisations", "Most", "About half" …"""
-    many = noun["many"] if isinstance(noun, dict) else noun[1]
-    labels = {"all": f"All {total} {many}", "most": f"Most {many}",
-              "half": f"About half of the {many}", "few": f"A few {many}"}
+    """The heading of a prevalence band: "All 10 organisations", "Most organisations" …
+
+    In a study of up to four cases each band holds one count, named exactly ("Two of the
+    three organisations"); one case is "The only organisation", two "Both organisations".
+    """
+    one, many = _nouns(noun)
+    if band == "all":
+        return capfirst(prevalence(total, total, (one, many)))
+    counts = [n for n in range(1, total) if prevalence_band(n, total) == band]
+    if total <= SMALL_STUDY and len(counts) == 1:
+        return capfirst(prevalence(counts[0], total, (one, many)))
+    labels = {"most": f"Most {many}", "half": f"About half of the {many}",
+              "few": f"A few {many}"}
     return labels[band]
 
 
@@ -485,16 +525,32 @@ def _row_label(row: dict[str, Any]) -> str:
 
 def stakeholder_map(graph: Any, data: Any, codebook: Any, fmt: str,
                     noun: str = "cases") -> bytes | None:
-    """The stakeholder map from :mod:`tipqual.analysis.stakemap`; None when it cannot be drawn."""
+    """The stakeholder map from :mod:`tipqual.analysis.stakemap`; None when no stakeholder is
+    cited (the only case it is not drawn: without a ``map:`` section it takes the fallback axis).
+    """
     from tipqual.analysis import stakemap
-    codes = stakemap.victim_codes(codebook)
-    cited = any(kind == "stakeholder" for _, kind in graph.nodes(data="kind"))
-    if not codes or not cited:
+    if not any(kind == "stakeholder" for _, kind in graph.nodes(data="kind")):
         return None
     with tempfile.TemporaryDirectory(prefix="tipqual-map-") as tmp:
         path = Path(tmp) / f"map.{fmt}"
-        stakemap.draw(graph, data, path, codes, noun=noun)
+        stakemap.draw(graph, data, path, stakemap.map_axis(codebook), noun=noun)
         return path.read_bytes()
+
+
+def map_caption(codebook: Any, total: int, noun: str) -> tuple[str, str]:
+    """The stakeholder map's caption and alt text, saying what its height measures."""
+    from tipqual.analysis import stakemap
+    axis = stakemap.map_axis(codebook)
+    caption = ("Stakeholder map: government on the left of the divide, civil society and other "
+               f"partners on the right; {axis.meaning}")
+    if axis.fallback:
+        caption += (" (the codebook has no map: section naming the codes that set the "
+                    "height, so any code counts)")
+    elif not axis.centre:
+        caption += f" (height: {axis.label})"
+    caption += (f"; circle area and the number beside each name: how many of the {total} "
+                f"{noun} cite it.")
+    return caption, f"Stakeholder map by sector and {axis.label}"
 
 
 def inline_svg(svg: bytes | str, prefix: str) -> str:
@@ -522,12 +578,7 @@ def figures(ctx: dict[str, Any], network: tuple[Any, Any], codebook: Any,
         f"{noun} raise it). Themes in bold; a theme marked (all) includes its sub-themes.",
         "Heat map of themes against cases")}
     data, graph = network
-    out["map"] = Figure(
-        "stakeholder-map", "Stakeholder map: government on the left of the divide, civil "
-        "society and other partners on the right; the higher a circle, the larger the share "
-        "of its mentions that come in passages about supporting victims (nearer the victim); "
-        f"circle area and the number beside each name: how many of the {total} {noun} cite "
-        "it.", "Stakeholder map by sector and proximity to the victim")
+    out["map"] = Figure("stakeholder-map", *map_caption(codebook, total, noun))
     for fmt in formats:
         setattr(out["heatmap"], fmt, _decoded(heatmap(ctx["matrix"], fmt), fmt))
         drawn = stakeholder_map(graph, data, codebook, fmt, noun)

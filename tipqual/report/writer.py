@@ -14,20 +14,125 @@ override them with its own folder, run in Jinja's sandbox), Word through python-
 
 The same study gives byte-identical files: nothing depends on the clock or on dict order, and
 figures and the Word package are written with fixed metadata.
+
+What a reader of the report should know before sending it on (the study has no codings yet, a
+case nobody coded, no notes so the challenges and recommendations are left out, characters the
+figures' font cannot show) comes back as warnings, one sentence each, handed to ``warn``; the
+writer itself prints nothing. The libraries it drives (matplotlib, pandas, python-docx) say
+nothing either: their Python warnings and log records are caught while the report is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tipqual.analysis.view import Snapshot, StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.output.files import write_text
-from tipqual.records import Mention
+from tipqual.records import APPLIED_STATUSES, Mention
 
 FORMATS = (".html", ".md", ".docx")
+
+
+LIBRARY_LOGGERS = ("matplotlib", "PIL", "fontTools", "docx", "pandas")
+_GLYPH = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
+
+
+class _Collect(logging.Handler):
+    """Keeps the log records of the libraries instead of letting them reach the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def quiet_libraries(found: list[str] | None = None) -> Iterator[None]:
+    """Run a block with the libraries' Python warnings and log records caught, not shown.
+
+    What a reader should know of them is added to ``found`` in tipqual's words: characters
+    the figures' font has no glyph for. The rest (a cache directory matplotlib could not
+    write, a font cache being built, deprecations) concerns the machine, not the report, and
+    is dropped. Logging and the warning filters are as before afterwards.
+    """
+    handler = _Collect()
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(lg, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for lg, propagate in saved:
+            lg.removeHandler(handler)
+            lg.propagate = propagate
+    if found is not None:
+        messages = [str(w.message) for w in caught]
+        messages += [r.getMessage() for r in handler.records]
+        glyphs = sorted({chr(int(m.group(1))) for text in messages
+                         if (m := _GLYPH.search(text))})
+        if glyphs:
+            found.append("the figures' font has no glyph for " + ", ".join(glyphs)
+                         + ": those characters show as empty boxes in the figures")
+
+
+def study_warnings(study: StudyView, notes: str | None,
+                   noun: tuple[str, str]) -> list[str]:
+    """What a report of ``study`` would leave out or show empty, one sentence each.
+
+    No transcripts or no codings yet (every theme empty), some cases not coded (counted as
+    raising nothing), no notes (the challenges and recommendations section is left out).
+    """
+    from tipqual.report.context import decision_key
+
+    one, many = noun
+    out: list[str] = []
+    codings = study.codings()
+    applied = [c for c in codings if c.status in APPLIED_STATUSES]
+    if not study.sources():
+        out.append(f"the study has no transcripts yet: the report has no {many} and every "
+                   "theme is empty; add them with 'tipqual import' first")
+    elif not applied:
+        decided = {decision_key(c) for c in codings if c.status in ("accepted", "rejected")}
+        waiting = sum(1 for c in codings
+                      if c.status == "suggested" and decision_key(c) not in decided)
+        if waiting:
+            out.append(f"the study has no codings yet, only {waiting} suggestion"
+                       f"{'' if waiting == 1 else 's'} awaiting review: every theme is "
+                       "empty; accept or reject them with 'tipqual review', or code with "
+                       "'tipqual code import', first")
+        else:
+            out.append("the study has no codings yet: every theme is empty; code with "
+                       "'tipqual code import' or 'tipqual review' first")
+    else:
+        coded = set()
+        case_of = {s.id: s.case or s.source for s in study.segments()}
+        for c in applied:
+            coded.add(case_of.get(c.segment))
+        cases = sorted({c.id for c in study.cases()} | {s.case or s.id for s in study.sources()})
+        missing = [c for c in cases if c not in coded]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            them = "it" if len(missing) == 1 else "them"
+            out.append(f"{len(missing)} of the {len(cases)} {many if len(cases) != 1 else one} "
+                       f"{'has' if len(missing) == 1 else 'have'} no codings yet ({shown}): "
+                       f"the findings count {them} as raising no theme; code {them} first")
+    if notes is None:
+        out.append("the challenges and recommendations section is left out: no notes were "
+                   "given; write them in a Markdown file and add it with --notes FILE.md")
+    return out
 
 
 def report_files(out: str | Path) -> list[Path]:
@@ -88,23 +193,26 @@ def _write(path: Path, text: str) -> None:
 def write_report(study: StudyView, out: str | Path, *, templates: str | Path | None = None,
                  notes: str | Path | None = None, coders: list[str] | None = None,
                  case_noun: str | None = None,
-                 mentions: Iterable[Mention] | None = None) -> list[Path]:
+                 mentions: Iterable[Mention] | None = None,
+                 warn: Callable[[str], Any] | None = None) -> list[Path]:
     """Write a study's findings report to ``out`` (``.html``, ``.md`` or ``.docx``).
 
     ``templates`` is a folder whose templates replace the package's; ``notes`` a Markdown file
-    rendered as the challenges and recommendations; ``coders`` the coders whose agreement is
-    reported; ``case_noun`` the word for a case ("organisation", or "person/people");
-    ``mentions`` the stakeholder mentions the network counts (default: the stored ones).
-    Returns the files written.
+    rendered as the challenges and recommendations (without it the section is left out);
+    ``coders`` the coders whose agreement is reported; ``case_noun`` the word for a case
+    ("organisation", or "person/people"); ``mentions`` the stakeholder mentions the network
+    counts (default: the stored ones); ``warn`` is called, once the files are written, with
+    each warning (see the module's docstring). Returns the files written.
     """
     return write_reports(study, [out], templates=templates, notes=notes, coders=coders,
-                         case_noun=case_noun, mentions=mentions)
+                         case_noun=case_noun, mentions=mentions, warn=warn)
 
 
 def write_reports(study: StudyView, outs: list[str | Path], *,
                   templates: str | Path | None = None, notes: str | Path | None = None,
                   coders: list[str] | None = None, case_noun: str | None = None,
-                  mentions: Iterable[Mention] | None = None) -> list[Path]:
+                  mentions: Iterable[Mention] | None = None,
+                  warn: Callable[[str], Any] | None = None) -> list[Path]:
     """Write the report in several formats from one context (see :func:`write_report`)."""
     from tipqual.analysis import network
     from tipqual.report import context as rc
@@ -123,22 +231,27 @@ def write_reports(study: StudyView, outs: list[str | Path], *,
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
-    graph = network.build(study, mentions=mentions)
-    ctx = rc.build_context(study, coders=coders, notes=notes_text, noun=noun, graph=graph)
-    formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
-    figs = rr.figures(ctx, graph, book, formats)
-    written: list[Path] = []
-    for out, suffix in zip(paths, suffixes, strict=False):
-        if suffix == ".html":
-            _write(out, _html(ctx, figs, notes_text, templates))
-            written.append(out)
-        elif suffix == ".md":
-            written += _markdown(ctx, figs, notes_text, templates, out)
-        else:
-            from tipqual.report.docx import write_docx
+    found: list[str] = []
+    with quiet_libraries(found):
+        graph = network.build(study, mentions=mentions)
+        ctx = rc.build_context(study, coders=coders, notes=notes_text, noun=noun, graph=graph)
+        formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
+        figs = rr.figures(ctx, graph, book, formats)
+        written: list[Path] = []
+        for out, suffix in zip(paths, suffixes, strict=False):
+            if suffix == ".html":
+                _write(out, _html(ctx, figs, notes_text, templates))
+                written.append(out)
+            elif suffix == ".md":
+                written += _markdown(ctx, figs, notes_text, templates, out)
+            else:
+                from tipqual.report.docx import write_docx
 
-            view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt, "png": f.png}
-                    for k, f in figs.items()}
-            write_docx(ctx, view, out)
-            written.append(out)
+                view = {k: {"key": f.key, "caption": f.caption, "alt": f.alt, "png": f.png}
+                        for k, f in figs.items()}
+                write_docx(ctx, view, out)
+                written.append(out)
+    if warn is not None:
+        for message in [*study_warnings(study, notes_text, noun), *found]:
+            warn(message)
     return written

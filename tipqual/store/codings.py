@@ -21,6 +21,31 @@ from tipqual.store.connection import Database, now
 CODING_COLUMNS = ("segment_id, code_id, coder, status, score, provenance, memo, "
                   "span_start, span_end, created_at, updated_at")
 
+# A suggestion ``c`` that a person has accepted or rejected: a decision on the same segment, code
+# and span (the codings_key index finds it by segment and code).
+_DECIDED = ("EXISTS (SELECT 1 FROM codings d WHERE d.segment_id = c.segment_id AND "
+            "d.code_id = c.code_id AND d.status IN ('accepted', 'rejected') AND "
+            "ifnull(d.span_start, -1) = ifnull(c.span_start, -1) AND "
+            "ifnull(d.span_end, -1) = ifnull(c.span_end, -1))")
+# The suggester a decision ``c`` was taken on. First what its provenance names, ``t`` (trimmed):
+# the review writes ``review of <suggester> <score>`` (``tipqual-model+tipqual-rules`` when both
+# proposed the code); other tools may write a JSON object whose "suggester" is a name or a list
+# of names. Else the suggesters of the stored suggestions it decides, joined by "+"; else NULL.
+_NAMED = (
+    "nullif(CASE WHEN substr(t, 1, 10) = 'review of ' THEN "
+    "substr(t, 11, instr(substr(t, 11) || ' ', ' ') - 1) "
+    "WHEN substr(t, 1, 1) = '{' AND json_valid(t) THEN "
+    "CASE json_type(t, '$.suggester') WHEN 'text' THEN json_extract(t, '$.suggester') "
+    "WHEN 'array' THEN (SELECT group_concat(v, '+') FROM (SELECT CAST(value AS TEXT) AS v "
+    "FROM json_each(t, '$.suggester') WHERE ifnull(CAST(value AS TEXT), '') <> '' "
+    "ORDER BY v)) END END, '')")
+_STORED = (
+    "(SELECT group_concat(coder, '+') FROM (SELECT DISTINCT s.coder FROM codings s "
+    "WHERE s.segment_id = c.segment_id AND s.code_id = c.code_id AND s.status = 'suggested' "
+    "AND ifnull(s.span_start, -1) = ifnull(c.span_start, -1) AND "
+    "ifnull(s.span_end, -1) = ifnull(c.span_end, -1) ORDER BY s.coder))")
+_WHITESPACE = "' ' || char(9, 10, 11, 12, 13)"
+
 # One encoder for every audit record: json.dumps with options builds a new one per call.
 _AUDIT_JSON = json.JSONEncoder(sort_keys=True)
 
@@ -186,6 +211,47 @@ class CodingStore:
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY s.source_id, s.n, c.code_id, c.coder, ifnull(c.span_start, -1)")
         return [coding_from_row(r) for r in self._db.rows(sql, params)]
+
+    def status_counts(self) -> dict[str, int]:
+        """Codings by status; ``suggested`` counts only suggestions no person has decided yet.
+
+        A suggestion is decided once someone has accepted or rejected its code on its segment
+        (and span): that decision is a coding of its own, under the person's name, and the
+        suggestion's row stays until ``suggest`` runs again. Counted in SQL.
+        """
+        counts = {s: 0 for s in STATUSES}
+        for r in self._db.rows(
+                "SELECT c.status, count(*) AS n FROM codings c WHERE c.status <> 'suggested' "
+                f"OR NOT {_DECIDED} GROUP BY c.status"):
+            counts[r["status"]] = r["n"]
+        return counts
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """How suggestions fared, counted in SQL: ``{"suggester", "reviewer", "status",
+        "count"}`` rows.
+
+        Each accepted or rejected coding counts under its reviewer (its coder) and the
+        suggester its provenance names (``review of <suggester> <score>``, or a JSON object's
+        ``"suggester"``), else the suggesters of the stored suggestions it decides (joined by
+        ``+``), else None. Suggestions no person has decided yet are the rows of status
+        ``"suggested"`` with reviewer None: they add up to ``status_counts()["suggested"]``.
+        Sorted by suggester (None last), then reviewer (None first), then status.
+        """
+        rows = self._db.rows(
+            "SELECT suggester, reviewer, status, n FROM ("
+            "SELECT suggester, reviewer, status, count(*) AS n FROM ("
+            f"SELECT coalesce({_NAMED}, {_STORED}) AS suggester, c.coder AS reviewer, "
+            "c.status AS status "
+            f"FROM (SELECT *, trim(ifnull(provenance, ''), {_WHITESPACE}) AS t FROM codings) c "
+            "WHERE c.status IN ('accepted', 'rejected')) "
+            "GROUP BY suggester, reviewer, status "
+            "UNION ALL "
+            "SELECT c.coder AS suggester, NULL AS reviewer, c.status AS status, count(*) AS n "
+            f"FROM codings c WHERE c.status = 'suggested' AND NOT {_DECIDED} "
+            "GROUP BY c.coder) "
+            "ORDER BY suggester IS NULL, suggester, reviewer IS NOT NULL, reviewer, status")
+        return [{"suggester": r["suggester"], "reviewer": r["reviewer"], "status": r["status"],
+                 "count": r["n"]} for r in rows]
 
     def coders(self, *, statuses: Iterable[str] | None = None) -> list[str]:
         """Distinct coder names (optionally only those with codings of these statuses)."""

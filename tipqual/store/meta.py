@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from tipqual.records import STATUSES, Mention
+from tipqual.records import Mention
 from tipqual.store.codebooks import CodebookStore
 from tipqual.store.codings import CodingStore
 from tipqual.store.connection import Database
@@ -81,13 +81,14 @@ class MetaStore:
 
 
 def study_status(db: Database, codebooks: CodebookStore, codings: CodingStore) -> dict[str, Any]:
-    """Counts for ``tipqual status`` (keys as in the design contract)."""
+    """Counts for ``tipqual status`` (keys as in the design contract).
+
+    ``codings`` counts codings by status, ``suggested`` only those no person has decided yet
+    (see :meth:`CodingStore.status_counts`).
+    """
     def count(table: str) -> int:
         return db.rows(f"SELECT count(*) AS n FROM {table}")[0]["n"]
 
-    by_status = {s: 0 for s in STATUSES}
-    for r in db.rows("SELECT status, count(*) AS n FROM codings GROUP BY status"):
-        by_status[r["status"]] = r["n"]
     info = codebooks.codebook_info()
     return {
         "cases": count("cases"),
@@ -95,5 +96,6 @@ def study_status(db: Database, codebooks: CodebookStore, codings: CodingStore) -
         "segments": count("segments"),
         "codes": info["codes"] if info else 0,
         "coders": codings.coders(statuses=("human", "accepted", "rejected")),
-        "codings": by_status,
+        # "suggested": only the suggestions no person has decided yet (the contract)
+        "codings": codings.status_counts(),
     }

@@ -287,6 +287,16 @@ class Project:
         """Distinct coder names (optionally only those with codings of these statuses)."""
         return self._codings.coders(statuses=statuses)
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """How suggestions fared: ``{"suggester", "reviewer", "status", "count"}`` rows.
+
+        Accepted and rejected codings count under their reviewer and their suggester (named
+        by their provenance, else by the stored suggestions they decide, else None);
+        undecided suggestions are the rows of status ``"suggested"``, reviewer None (they add
+        up to ``status()["codings"]["suggested"]``). See :meth:`CodingStore.decisions`.
+        """
+        return self._codings.decisions()
+
     def replace_suggestions(self, coders: Iterable[str], segment_ids: Iterable[str] | None,
                             suggestions: Iterable[Coding]) -> dict[str, int]:
         """Swap unreviewed suggestions by ``coders`` on ``segment_ids`` (None: all) for new ones.
@@ -334,5 +344,6 @@ class Project:
     # --- summary ------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Counts for ``tipqual status`` (keys as in the design contract)."""
+        """Counts for ``tipqual status`` (keys as in the design contract); ``suggested``
+        counts only the suggestions no person has decided yet."""
         return study_status(self._db, self._codebooks, self._codings)

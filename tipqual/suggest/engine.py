@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
 from tipqual.records import Progress
 from tipqual.suggest.classifier import CodeClassifier, items_from_docs
-from tipqual.suggest.rules import rule_scores
+from tipqual.suggest.rules import RuleHit, rule_scores
 from tipqual.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,16 +59,29 @@ def _sha(*parts: str) -> str:
 
 @dataclass
 class SuggestResult:
-    """What a run of :func:`suggest` did."""
+    """What a run of :func:`suggest` did.
 
-    segments: int = 0
-    processed: int = 0
-    skipped: int = 0
-    added: int = 0
-    removed: int = 0
-    mentions: int = 0
-    trained_on: int = 0
-    codes: dict[str, int] = field(default_factory=dict)
+    Codes are suggested for respondents' segments only; every segment is read for the
+    stakeholders it names. A segment whose text, decided codes, codebook and model are
+    unchanged since the last run is skipped.
+    """
+
+    segments: int = 0  # every segment of the study
+    processed: int = 0  # segments read in this run (respondents' and interviewers')
+    skipped: int = 0  # segments not read: unchanged since the last run
+    respondent: int = 0  # respondents' segments of the study
+    considered: int = 0  # respondents' segments looked at for codes in this run
+    unchanged: int = 0  # respondents' segments skipped as unchanged
+    added: int = 0  # suggestions stored
+    removed: int = 0  # earlier undecided suggestions of the segments read, removed
+    mentions: int = 0  # stakeholder mentions found in the segments read
+    trained_on: int = 0  # segments the model learned from (0: rules only)
+    codes: dict[str, int] = field(default_factory=dict)  # suggestions stored, per code
+
+    @property
+    def interviewer(self) -> int:
+        """Interviewers' segments read in this run (for their stakeholder mentions only)."""
+        return self.processed - self.considered
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the counts."""
@@ -139,6 +152,13 @@ def _provenance(data: dict[str, Any]) -> str:
     return _PROVENANCE_JSON.encode(data)
 
 
+def _matches(hits: Iterable[RuleHit]) -> list[list[Any]]:
+    """The rule matches a provenance records: ``[start, end, text, kind, cue]`` each, the
+    offsets into the segment text, ``kind`` "phrase" or "pattern", ``cue`` the negation or
+    hedge word before the match (or None)."""
+    return [[h.start, h.end, h.text, h.kind, h.cue] for h in hits]
+
+
 def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | None,
                         decided: Iterable[str], context: dict[str, Any],
                         min_score: float) -> list[Coding]:
@@ -151,7 +171,7 @@ def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | Non
         if code in decided or score < min_score:
             continue
         prov = {"suggester": RULES_CODER, "rules": sorted({h.rule for h in hits}),
-                "matches": [[h.start, h.end, h.text] for h in hits],
+                "matches": _matches(hits),
                 "cues": sorted({h.cue for h in hits if h.cue}),
                 "codebook": context["codebook"]}
         out.append(Coding(segment=segment_id, code=code, coder=RULES_CODER, status="suggested",
@@ -161,7 +181,7 @@ def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | Non
             continue
         hits = rules.get(code, (0.0, []))[1]
         prov = {"suggester": MODEL_CODER, "model": context["model"],
-                "matches": [[h.start, h.end, h.text] for h in hits],
+                "matches": _matches(hits),
                 "codebook": context["codebook"]}
         out.append(Coding(segment=segment_id, code=code, coder=MODEL_CODER, status="suggested",
                           score=round(float(p), 4), provenance=_provenance(prov)))
@@ -211,11 +231,15 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
     keys: dict[str, str] = {}
     for seg_id, role, text in project.segment_texts():
         result.segments += 1
+        respondent = role == "respondent"
+        result.respondent += int(respondent)
         codes = decided.get(seg_id)
         key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]")
         if old_keys.get(seg_id) != key:
             keys[seg_id] = key
+            result.considered += int(respondent)
     result.skipped = result.segments - len(keys)
+    result.unchanged = result.respondent - result.considered
     if not keys:
         return result
     if jobs is None:

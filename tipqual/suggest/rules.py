@@ -35,6 +35,16 @@ class RuleHit(NamedTuple):
     cue: str | None
     score: float
 
+    @property
+    def kind(self) -> str:
+        """What kind of rule matched, in plain words: ``"phrase"`` or ``"pattern"``."""
+        return rule_kind(self.rule)
+
+
+def rule_kind(rule: str) -> str:
+    """The kind of a rule from its name (``phrase "bribe"``, ``pattern [...]``)."""
+    return "pattern" if rule.startswith("pattern") else "phrase"
+
 
 def cue_before(doc: Doc, start: int, window: int = CUE_WINDOW) -> tuple[str, str] | None:
     """The nearest negation or hedge word in the ``window`` tokens before token ``start``.
@@ -70,8 +80,7 @@ class _CueWords:
         found = self.rules.get(key)
         if found is None:
             name = self.strings[key] if key else "rule"
-            found = self.rules[key] = (name, RULE_BASE["pattern" if name.startswith("pattern")
-                                                      else "phrase"])
+            found = self.rules[key] = (name, RULE_BASE[rule_kind(name)])
         return found
 
     def code(self, key: int) -> str:
