@@ -9,7 +9,9 @@ an answer.
 
 Modes: ``axes`` (one parameter at a time around the defaults), ``grid`` (a joint grid),
 ``compare`` (lemmas and clusters on/off) and ``small`` (train on 40-160 answers of the training
-half, score on the rest of it). The defaults were chosen with ``--seed 0`` (grid, then small).
+half, score on the rest of it). The earlier defaults were chosen with ``--seed 0`` (grid, then
+small); the present ones (C 0.1, word clusters, context, the codebook as weak examples) by
+``benchmarks/suggest_protocol.py``, which also chooses per split inside each training half.
 
 Run from the repository:
 ``python benchmarks/suggest_select.py [--seed S] [--folds K] [--mode axes|grid|compare|small]``.

@@ -153,12 +153,16 @@ def _sample_tree(pid: int, peak: list[float], stop: threading.Event) -> None:
         peak[0] = max(peak[0], _tree_rss_mb(pid))
 
 
-def run_measured(args: list[str]) -> Run:
+def run_measured(args: list[str], stdin: bytes | None = None) -> Run:
     """Run a command; wall time, CPU time and the peak RSS of its largest process (Linux:
-    KB -> MB) and, sampled every 20 ms, of all its processes together."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    KB -> MB) and, sampled every 20 ms, of all its processes together. ``stdin``: what the
+    command reads (default: nothing, an empty input)."""
+    with (tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err,
+          tempfile.TemporaryFile() as inp):
+        inp.write(stdin or b"")
+        inp.seek(0)
         t0 = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, cwd=REPO)
+        proc = subprocess.Popen(args, stdin=inp, stdout=out, stderr=err, cwd=REPO)
         tree, stop = [0.0], threading.Event()
         sampler = threading.Thread(target=_sample_tree, args=(proc.pid, tree, stop), daemon=True)
         sampler.start()

@@ -340,3 +340,36 @@ def test_alpha_equals_the_reference_package_on_random_data(level: str) -> None:
         assert ours == pytest.approx(theirs, abs=1e-9)
         compared += 1
     assert compared >= 20
+
+
+# --- the vectorised alpha at scale -------------------------------------------------------------
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+def test_alpha_equals_the_reference_package_on_a_large_matrix(level: str) -> None:
+    """3 coders x 20,000 units with missing values: the package's alpha to 1e-12."""
+    krippendorff = pytest.importorskip("krippendorff")
+    np = pytest.importorskip("numpy")
+    rng = random.Random(7)
+    rows = [[rng.choice([None, 1, 2, 2, 3, 4, 5, 7.5]) for _ in range(20_000)]
+            for _ in range(3)]
+    floats = np.array([[math.nan if v is None else v for v in row] for row in rows])
+    theirs = float(krippendorff.alpha(reliability_data=floats, level_of_measurement=level))
+    assert abs(krippendorff_alpha(rows, level=level) - theirs) < 1e-12
+    assert abs(krippendorff_alpha(floats, level=level) - theirs) < 1e-12  # a numpy array too
+
+
+def test_vectorised_alpha_keeps_the_label_rules() -> None:
+    """Labels of any hashable kind, NaN objects as missing, 1 == 1.0, numbers only off nominal."""
+    a = ["x", ("p", "q"), float("nan"), "x", None, ("p", "q")]
+    b = ["x", ("p", "q"), "y", "y", "x", ("p", "q")]
+    renamed = [[{"x": 1, ("p", "q"): 2, "y": 3}.get(v) for v in row] for row in (a, b)]
+    assert krippendorff_alpha([a, b]) == pytest.approx(krippendorff_alpha(renamed), abs=1e-12)
+    assert krippendorff_alpha([[1, 2, 2], [1.0, 2.0, 1]]) == \
+        pytest.approx(krippendorff_alpha([[1, 2, 2], [1, 2, 1]]), abs=1e-12)
+    with pytest.raises(AgreementError, match="interval alpha needs numbers; got True"):
+        krippendorff_alpha([[1, 2, 3], [1, True, 3]], level="interval")
+    with pytest.raises(AgreementError, match="rows differ in length"):
+        krippendorff_alpha([[1, 2, 3], [1, 2]])
+    assert krippendorff_alpha_stat([[1, None], [None, 2]]).reason == \
+        "no unit was coded by two or more coders"
+    assert krippendorff_alpha_stat([[4, 4, None], [4, 4, 9]]).value is None  # 9 is unpaired

@@ -86,3 +86,43 @@ def test_throughput_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path):
     verdicts = throughput.verdicts(results)
     assert len(verdicts) == 4 and "segment texts (not the target)" in verdicts[1]
     assert (tmp_path / "corpus-3" / "cases.csv").exists()
+
+
+@pytest.mark.slow
+def test_scale_harness_quick_mode_runs_every_command(tmp_path: Path, capsys):
+    """The scale harness (benchmarks/scale.py) end to end at a tiny size, as --quick runs it."""
+    from benchmarks import scale
+
+    out = tmp_path / "scale.json"
+    scale.main(["--quick", "--sizes", "2", "4", "--words", "250", "--work", str(tmp_path / "w"),
+                "--json", str(out)])
+    table = capsys.readouterr().out.splitlines()
+    assert "4/2 (linear 2)" in table[0] and "x wall" in table[1]
+    assert [line.split("  ")[0].strip() for line in table[3:3 + len(scale.COMMANDS)]] == \
+        list(scale.COMMANDS)
+    assert table[-2].startswith("import vs segmentation") and "N=4" in table[-1]
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert [f["n"] for f in figures] == [2, 4]
+    for f in figures:
+        assert f["segments"] > 2 * f["n"] and f["import_ratio"] > 0
+        for name in scale.COMMANDS:
+            assert f[name]["s"] > 0 and f[name]["cpu_s"] > 0 and f[name]["peak_mb"] > 10
+        assert f["suggest"]["peak_mb"] > 50  # the suggest process held spaCy
+    written = sorted(p.name for p in (tmp_path / "w" / "out-4").iterdir())
+    assert written == ["matrices.xlsx", "network.graphml", "ranking.csv", "report.docx",
+                       "report.html", "study.qdpx"]
+
+
+def test_scale_quick_mode_sizes_and_growth_columns():
+    from benchmarks import scale
+
+    def fake(n: int, cpu: float) -> scale.Scale:
+        run = throughput.Run(seconds=cpu, cpu=cpu, peak_mb=20, stdout="", tree_mb=30)
+        return scale.Scale(n=n, words=n * 10, segments=n * 4,
+                           runs={name: run for name in scale.COMMANDS})
+
+    table = scale.format_table([fake(5000, 10.0), fake(1000, 2.0)]).splitlines()
+    assert "5,000/1,000 (linear 5)" in table[0]
+    assert table[3].split()[-2:] == ["5.0", "5.0"]  # sorted by size: 10 s over 2 s
+    assert scale.QUICK_SIZES == [20, 100]
+    assert "met" in scale.verdicts([fake(1000, 2.0)])[0]

@@ -223,3 +223,123 @@ def test_frames_are_stable(project):
     a, b = matrices.sheets(matrices.load(project)), matrices.sheets(matrices.load(project))
     assert all(a[k].equals(b[k]) for k in a)
     assert Path(project.path).exists()
+
+
+# --- framework and coverage on whole columns -----------------------------------------------------
+
+def generated(cases: int, seed: int = 5) -> matrices.CodingData:
+    """Codings of ``cases`` cases: spans overlapping, out of range, reversed or unset; two
+    coders; a parent code and its children; interviewer segments too."""
+    import random
+
+    import pandas as pd
+
+    rng = random.Random(seed)
+    codes = ["access", "access-cost", "access-distance", "repairs"]
+    parents = {"access": None, "access-cost": "access", "access-distance": "access",
+               "repairs": None}
+    rows, chars = [], {}
+    for c in range(cases):
+        case = f"case-{c:03d}"
+        for n in range(1, 6):
+            role = "respondent" if n % 4 else "interviewer"
+            text = f"  Passage {n} of {case}:\n" + " ".join(["word"] * rng.randint(3, 30))
+            if role == "respondent":
+                chars[case] = chars.get(case, 0) + len(text)
+            for _ in range(rng.randint(0, 4)):
+                span = rng.choice([(None, None), (None, None), (0, 9), (4, 20), (15, 12),
+                                   (-3, 8), (30, 500), (6, None), (2, 18)])
+                seg = matrices._span(len(text), *span)
+                rows.append((case, f"src-{c}", f"src-{c}:{n}", n, role, len(text),
+                             rng.choice(codes), rng.choice(["ana", "ben"]), "human", *span,
+                             text[seg[0]:seg[1]]))
+    frame = pd.DataFrame(rows, columns=matrices.CODING_COLUMNS)
+    frame[["span_start", "span_end"]] = frame[["span_start", "span_end"]].astype("Int64")
+    return matrices.CodingData(codings=frame, cases=[f"case-{c:03d}" for c in range(cases)]
+                               + ["case-empty"], codes=codes,
+                               code_names={c: c.title() for c in codes},
+                               respondent_chars=chars, parents=parents)
+
+
+def reference_cells(data: matrices.CodingData) -> tuple[dict, dict]:
+    """Framework and coverage cells computed one by one in plain Python."""
+    import re
+
+    import pandas as pd
+
+    def one_line(text):
+        return re.sub(r"\s+", " ", text).strip()
+
+    def number(value):
+        return None if pd.isna(value) else int(value)
+
+    position = {c: i for i, c in enumerate(data.codes)}
+    rolled = [r._replace(span_start=number(r.span_start), span_end=number(r.span_end))
+              for r in matrices.rolled_up(data).itertuples(index=False)]
+    na_first = lambda v: (0, 0) if v is None else (1, v)  # noqa: E731
+    rolled.sort(key=lambda r: (r.case, r.column, r.source, r.n, na_first(r.span_start),
+                               na_first(r.span_end)))
+    cells: dict = {}
+    for r in rolled:
+        cells.setdefault((r.case, r.column), {}).setdefault(r.segment, []).append(r)
+    framework, coverage = {}, {}
+    for (case, column), segments in cells.items():
+        passages = []
+        covered = 0
+        for segment, rs in segments.items():
+            unspanned = [r for r in rs if r.span_start is None]
+            quote = one_line(unspanned[0].text) if unspanned else " … ".join(
+                dict.fromkeys(one_line(r.text) for r in rs))
+            label = segment
+            if column.endswith(" (all)"):
+                label += " · " + ", ".join(sorted({r.code for r in rs}, key=position.get))
+            passages.append(f'[{label}] "{quote}"')
+            if rs[0].role == "respondent":
+                end = -1
+                for a, b in sorted(matrices._span(r.length, r.span_start, r.span_end)
+                                   for r in rs):
+                    covered += max(0, b - max(a, end))
+                    end = max(end, b)
+        framework[(case, column)] = "\n\n".join(passages)
+        if covered:
+            coverage[(case, column)] = round(covered / data.respondent_chars[case], 4)
+    return framework, coverage
+
+
+def test_framework_and_coverage_equal_cell_by_cell_reference():
+    data = generated(40)
+    framework, coverage = matrices.framework(data), matrices.coverage(data)
+    want_framework, want_coverage = reference_cells(data)
+    assert list(framework.columns) == list(coverage.columns) == matrices.columns(data)
+    assert framework.dtypes.eq(object).all() and coverage.dtypes.eq("float64").all()
+    got_framework = {(case, column): framework.loc[case, column]
+                     for case in framework.index for column in framework.columns
+                     if framework.loc[case, column]}
+    got_coverage = {(case, column): coverage.loc[case, column]
+                    for case in coverage.index for column in coverage.columns
+                    if coverage.loc[case, column]}
+    assert got_framework == want_framework
+    assert got_coverage == want_coverage
+    assert framework.loc["case-empty"].eq("").all() and coverage.loc["case-empty"].eq(0).all()
+
+
+def test_framework_and_coverage_fill_the_frame_at_once(monkeypatch):
+    """Cells are not set one by one: as many ``.loc`` writes for 5 cases as for 120."""
+    from pandas.core.indexing import _LocIndexer
+
+    calls = []
+    original = _LocIndexer.__setitem__
+
+    def counted(self, key, value):
+        calls.append(key)
+        return original(self, key, value)
+
+    monkeypatch.setattr(_LocIndexer, "__setitem__", counted)
+    writes = []
+    for cases in (5, 120):
+        data = generated(cases)
+        calls.clear()
+        matrices.framework(data)
+        matrices.coverage(data)
+        writes.append(len(calls))
+    assert writes[0] == writes[1] <= 2

@@ -251,3 +251,60 @@ def test_unknown_map_codes_write_nothing(tmp_path):
         network.write_network(p, tmp_path / "n.graphml", figure=tmp_path / "m.svg",
                               mentions=[], map_codes=["victim-services"])
     assert not (tmp_path / "n.graphml").exists()
+
+
+# --- betweenness at scale ----------------------------------------------------------------------
+
+def large_data(cases: int = 2100, stakeholders: int = 40, seed: int = 3) -> network.NetworkData:
+    """A generated study: ``cases`` cases citing up to four of ``stakeholders`` each."""
+    import random
+
+    rng = random.Random(seed)
+    registry = [network.StakeholderInfo(f"S{i:02d}", f"Stakeholder {i}", "government")
+                for i in range(stakeholders)]
+    case_ids = [f"case-{c:04d}" for c in range(cases)]
+    citations = []
+    for case in case_ids:
+        for s in rng.sample(registry, rng.randint(1, 4)):
+            citations += [(case, s.id, f"{case}:{n}") for n in range(rng.randint(1, 3))]
+    return network.NetworkData(cases=case_ids, case_sectors={c: "ngo" for c in case_ids},
+                               stakeholders=registry, citations=sorted(citations))
+
+
+def test_large_graph_takes_the_sampled_path_with_a_fixed_seed(tmp_path):
+    data = large_data()
+    graph = network.bipartite(data)
+    nodes = graph.number_of_nodes()
+    assert nodes > network.EXACT_BETWEENNESS_MAX_NODES
+    note = f"sampled: {network.BETWEENNESS_PIVOTS} of {nodes} nodes as pivots, seed " \
+           f"{network.BETWEENNESS_SEED}"
+    assert graph.graph["betweenness"] == note
+    expected = nx.betweenness_centrality(graph, k=network.BETWEENNESS_PIVOTS, normalized=True,
+                                         seed=network.BETWEENNESS_SEED)
+    assert {n: b for n, b in graph.nodes(data="betweenness")} == \
+        {n: round(b, 6) for n, b in expected.items()}
+    assert network.ranking(graph, data).attrs["betweenness"] == note
+    # deterministic: a second build writes the same bytes, the note included
+    network.write_graph(graph, tmp_path / "a.graphml")
+    network.write_graph(network.bipartite(data), tmp_path / "b.graphml")
+    written = (tmp_path / "a.graphml").read_bytes()
+    assert written == (tmp_path / "b.graphml").read_bytes()
+    assert note.encode() in written
+    assert nx.read_graphml(tmp_path / "a.graphml").graph["betweenness"] == note
+
+
+def test_small_graphs_keep_exact_betweenness_and_no_note(built, tmp_path):
+    data, graph = built
+    exact = nx.betweenness_centrality(graph, normalized=True)
+    assert {n: b for n, b in graph.nodes(data="betweenness")} == \
+        {n: round(b, 6) for n, b in exact.items()}
+    assert "betweenness" not in graph.graph and network.betweenness_method(graph) == "exact"
+    assert network.ranking(graph, data).attrs["betweenness"] == "exact"
+    network.write_graph(graph, tmp_path / "g.graphml")
+    assert b"sampled" not in (tmp_path / "g.graphml").read_bytes()
+
+
+def test_write_network_summary_says_how_betweenness_was_computed(tmp_path):
+    with water_study(tmp_path) as p:
+        summary = network.write_network(p, tmp_path / "n.graphml", mentions=[])
+    assert summary["betweenness"] == "exact"

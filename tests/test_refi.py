@@ -95,6 +95,42 @@ def test_export_validates_and_is_deterministic(sample_study: Path, tmp_path: Pat
     assert nested and all(c.get("guid") for c in nested)
 
 
+def test_export_holds_one_source_text_at_a_time(sample_study: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import weakref
+
+    class Text(str):
+        """A source text that can be watched (a str subclass takes weak references)."""
+
+    with Project.open(sample_study, readonly=True) as p:
+        export_project(p, tmp_path / "before.qdpx")
+        alive: list[weakref.ref] = []
+        most = [0]
+        stored_texts = Project.source_texts
+
+        def watched(self: Project, ids=None):
+            for sid, text in stored_texts(self, ids):
+                gc.collect()
+                # the caller may still hold the text it had last; none of the earlier ones
+                most[0] = max(most[0], sum(r() is not None for r in alive))
+                watched_text = Text(text)
+                alive.append(weakref.ref(watched_text))
+                yield sid, watched_text
+                del watched_text
+
+        def refused(*args, **kwargs):
+            raise AssertionError("the export read every segment or source text at once")
+
+        monkeypatch.setattr(Project, "source_texts", watched)
+        monkeypatch.setattr(Project, "sources", refused)
+        monkeypatch.setattr(Project, "segments", refused)
+        export_project(p, tmp_path / "after.qdpx")
+    assert len(alive) == 20  # every source's text read twice: for the selections, the archive
+    assert most[0] <= 1
+    assert (tmp_path / "after.qdpx").read_bytes() == (tmp_path / "before.qdpx").read_bytes()
+
+
 def test_export_offsets_are_code_points_of_stored_text(sample_study: Path, tmp_path: Path) -> None:
     with Project.open(sample_study, readonly=True) as p:
         export_project(p, tmp_path / "s.qdpx")

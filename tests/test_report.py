@@ -446,6 +446,47 @@ def test_regeneration_is_byte_identical(small, small_files: dict, tmp_path: Path
             (small_files["md"].parent / name).read_bytes()
 
 
+class StreamingOnly:
+    """A study that refuses the queries reading every segment, coding or source text, and
+    counts the segment rows the report fetches with their text."""
+
+    def __init__(self, study) -> None:
+        self._study = study
+        self.fetched = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+    def segments(self, **filters):
+        if filters.get("ids") is None:
+            raise AssertionError(f"segments({filters}) reads every segment")
+        for seg in self._study.segments(**filters):
+            self.fetched += 1
+            yield seg
+
+    def codings(self, **filters):
+        if filters.get("segments") is None and filters.get("coders") is None and \
+                (filters.get("statuses") is None or "suggested" in filters["statuses"]):
+            raise AssertionError(f"codings({filters}) reads every coding or suggestion")
+        return self._study.codings(**filters)
+
+    def sources(self):
+        raise AssertionError("sources() reads every source's text at once")
+
+
+def test_the_report_streams_the_study(small, small_files: dict, tmp_path: Path) -> None:
+    guarded = StreamingOnly(small)
+    again = [tmp_path / f"findings.{ext}" for ext in ("html", "md", "docx")]
+    write_reports(guarded, again, notes=NOTES, mentions=study_mentions(small))
+    for path in again:
+        assert path.read_bytes() == small_files[path.suffix[1:]].read_bytes(), path.name
+    # texts read: each applied coding's segment once, and again for the quotes chosen
+    coded = {c.segment for c in small.codings(statuses=("human", "accepted"))}
+    quoted = sum(len(t["quotes"]) + sum(len(s["quotes"]) for s in t["subthemes"])
+                 for t in report_context.build_context(small)["findings"])
+    assert 0 < guarded.fetched <= len(coded) + quoted < len(list(small.segments())) + quoted
+
+
 # --- templates --------------------------------------------------------------------------------
 
 def test_template_override_extends_the_package_template(small, tmp_path: Path) -> None:

@@ -417,3 +417,164 @@ def test_context_shows_words_either_side_and_marks_what_is_left_out():
     assert rv.context(text, start, start + 5, words=2) == "…for a bribe at the…"
     assert rv.context("a bribe", 2, 7) == "a bribe"
     assert rv.context("line one\nbribe\tthen", 9, 14) == "line one bribe then"
+
+
+# --- the queue at scale: pages, uncertainty in SQL, refits in the session ------------------------
+
+def _spy(project, monkeypatch):
+    """Record what the review reads of ``project``: the segment ids and the codings lists."""
+    seen: dict[str, list] = {"segments": [], "codings": [], "pages": []}
+    segments, codings, page = project.segments, project.codings, project.suggestion_page
+
+    def spy_segments(**kw):
+        seen["segments"].append(None if kw.get("ids") is None else sorted(kw["ids"]))
+        return segments(**kw)
+
+    def spy_codings(**kw):
+        seen["codings"].append(kw)
+        return codings(**kw)
+
+    def spy_page(*args, **kw):
+        groups = page(*args, **kw)
+        seen["pages"].append(len(groups))
+        return groups
+
+    monkeypatch.setattr(project, "segments", spy_segments)
+    monkeypatch.setattr(project, "codings", spy_codings)
+    monkeypatch.setattr(project, "suggestion_page", spy_page)
+    return seen
+
+
+def test_review_reads_one_page_and_only_its_segments(water, monkeypatch):
+    n = WATER_SUGGESTIONS
+    whole = rv.review_queue(water, "nomsa")
+    seen = _spy(water, monkeypatch)
+    session = rv.ReviewSession(water, "nomsa", page_size=2, refit_every=0)
+    assert session.current() == whole[0]
+    # the first screen: one page of 2 pairs, the segments of those 2 only, no list of codings
+    assert seen["pages"] == [2] and seen["codings"] == []
+    assert seen["segments"] == [sorted({s.segment.id for s in whole[:2]})]
+    assert len(session.items) == 2 and session.total == n and session.left == n
+    session.accept()
+    session.skip()
+    assert seen["pages"] == [2]  # nothing more read until the page is used up
+    assert session.current() == whole[2] and seen["pages"] == [2, 2]
+    while session.current() is not None:
+        session.reject()
+    assert [s.segment.id for s in session.items] == [s.segment.id for s in whole]
+    assert seen["pages"] == [2, 2, 2, 2, 1] and seen["codings"] == []
+    assert all(ids is not None and len(ids) <= 2 for ids in seen["segments"])
+    assert session.summary() == {"accepted": 1, "rejected": n - 2, "skipped": 1, "left": 1}
+
+
+def test_review_command_reads_one_page_for_the_first_screen(runner, water, monkeypatch):
+    from tipqual.cli import cli
+    from tipqual.store.project import Project
+
+    read: list[int] = []
+    segments = Project.segments
+
+    def spy(self, **kw):
+        read.append(len(set(kw["ids"])) if kw.get("ids") is not None else -1)
+        return segments(self, **kw)
+
+    monkeypatch.setattr(rv, "PAGE_SIZE", 3)
+    monkeypatch.setattr(Project, "segments", spy)
+    monkeypatch.setattr(Project, "codings", lambda *a, **kw: pytest.fail("codings read"))
+    result = runner.invoke(cli, ["review", str(water.path), "--coder", "nomsa"], input="q\n")
+    assert result.exit_code == 0, result.output
+    assert len(read) == 1 and 1 <= read[0] <= 3  # one page: the segments of 3 pairs
+    assert f"[1/{WATER_SUGGESTIONS}, {WATER_SUGGESTIONS} left]" in result.output
+
+
+def test_pages_keep_uncertainty_order_with_ties_in_document_order(water):
+    with water.atomic():  # three ties at 0.55 / 0.45 (uncertainty 0.05), across pages
+        for seg, score in (("mabule:9", 0.55), ("mabule:4", 0.45), ("mabule:6", 0.55)):
+            water.put_coding(Coding(seg, "committee", "tipqual-rules", status="suggested",
+                                    score=score, provenance="{}"))
+    whole = rv.review_queue(water, "nomsa")
+    order = [list(water.code_ids()).index(s.code) for s in whole]
+    keys = [(round(abs(s.score - 0.5), 9), s.segment.source, s.segment.n, o)
+            for s, o in zip(whole, order, strict=True)]
+    assert keys == sorted(keys)
+    for size in (1, 2, 4):
+        session = rv.ReviewSession(water, "nomsa", page_size=size, refit_every=0)
+        shown = []
+        while (item := session.current()) is not None:
+            shown.append((item.segment.id, item.code))
+            session.skip()
+        assert shown == _pairs(whole)
+    ties = [(s.segment.id, s.code) for s in whole if abs(abs(s.score - 0.5) - 0.05) < 1e-9]
+    assert ties[:3] == [("mabule:4", "committee"), ("mabule:6", "committee"),
+                        ("mabule:9", "committee")]
+
+
+def test_suggestion_page_takes_per_code_thresholds(water):
+    plain = water.suggestion_page("nomsa", limit=100)
+    moved = water.suggestion_page("nomsa", limit=100, thresholds={"fees": 0.35})
+    assert plain[0].code != "fees"
+    assert (moved[0].segment, moved[0].code, moved[0].uncertainty) == ("mabule:9", "fees", 0.0)
+    assert len(moved) == len(plain) == water.suggestion_count("nomsa") == WATER_SUGGESTIONS
+
+
+def _refit_study(path: Path):
+    """A water-point study where a person coded 12 segments (fees on 6) and the rules
+    suggested fees, nearest 0.5, on 10 segments about a tariff letter, then committee on 6."""
+    from tipqual.codebook import model as codebook
+    from tipqual.records import Source
+    from tipqual.store.project import Project
+
+    paid = [f"We pay the fee of {n} rand a month at the kiosk, every household pays it."
+            for n in range(2, 8)]
+    walk = [f"The girls walk {n} kilometres to carry water from the river before school."
+            for n in range(2, 8)]
+    letter = [f"A tariff letter came from the district office on day {n} and nobody read it."
+              for n in range(1, 11)]
+    meet = [f"The committee met on day {n} in the church hall." for n in range(1, 7)]
+    text = "\n\n".join(f"R: {t}" for t in paid + walk + letter + meet) + "\n"
+    book = path.with_name("refit-codebook.yaml")
+    book.write_text(WATER_CODEBOOK, encoding="utf-8")
+    project = Project.create(path)
+    segs = segments_of("village", text, "VILLAGE")
+    with project.atomic():
+        project.set_codebook(codebook.load(book))
+        project.add_source(Source(id="village", case="VILLAGE", path="village.txt",
+                                  format="txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
+                                  text=text), segs)
+        for i, seg in enumerate(segs[:12]):
+            project.put_coding(Coding(seg.id, "fees" if i < 6 else "fetching", "hana"))
+        for i, seg in enumerate(segs[12:22]):
+            project.put_coding(Coding(seg.id, "fees", "tipqual-rules", status="suggested",
+                                      score=0.5 + i / 2000, provenance="{}"))
+        for i, seg in enumerate(segs[22:]):
+            project.put_coding(Coding(seg.id, "committee", "tipqual-rules", status="suggested",
+                                      score=0.51 + i / 200, provenance="{}"))
+    return project
+
+
+def test_rejections_refit_the_model_and_push_a_codes_suggestions_down(tmp_path: Path):
+    project = _refit_study(tmp_path / "refit.db")
+    fixed = rv.ReviewSession(project, "thabo", refit_every=0)
+    session = rv.ReviewSession(project, "nomsa", refit_every=5)
+    assert [s.code for s in session.items] == ["fees"] * 10 + ["committee"] * 6
+    for _ in range(4):
+        fixed.reject()
+        session.reject()
+    assert session.refits == 0 and session.current().code == "fees"
+    fixed.reject()
+    session.reject()  # the fifth: the model learns that tariff letters are not about fees
+    assert session.refits == 1 and fixed.refits == 0
+    assert fixed.current().code == "fees"  # without a refit, the order stays
+    ahead = session.items[session.position:]
+    assert [s.code for s in ahead] == ["committee"] * 6 + ["fees"] * 5
+    assert all(s.refit is not None and s.refit[0] < 0.5 for s in ahead if s.code == "fees")
+    assert all(s.refit is None for s in ahead if s.code == "committee")  # no examples
+    assert session.left == 11
+    fees = next(s for s in ahead if s.code == "fees")
+    assert fees.reasons()[-1].startswith("refitted model score 0.")
+    assert fees.reasons()[-1].endswith("(this session, learned from 17 coded segments)")
+    # the stored suggestions are unchanged; a decision records the stored score
+    assert project.find_coding(fees.segment.id, "fees", "tipqual-rules").score == fees.score
+    session.undo()
+    assert session.current().code == "fees" and session.left == 12
+    project.close()

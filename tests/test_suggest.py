@@ -356,3 +356,86 @@ def test_sample_study_gets_every_core_code_and_reruns_cleanly(tmp_path: Path):
         assert second.processed == 0 and second.skipped == first.segments
         assert len(_suggested(p)) == len(suggested) == first.added
         assert {m.stakeholder for m in p.mentions()} >= {"SAPS", "NPA", "DSD"}
+
+
+# --- codebook evidence, context, thresholds, repeats ----------------------------------------
+
+def _with_awareness(path: Path) -> Project:
+    """The coded copies, with a code for awareness work that no one has applied yet (the
+    workshop answers are left uncoded)."""
+    from tipqual.codebook.model import Code
+
+    p = _coded_copies(path)
+    book = codebook_mod.load(CODEBOOK)
+    book.codes.append(Code(id="awareness", name="awareness raising",
+                           definition="Workshops, training or campaigns that teach people the "
+                                      "signs of trafficking.",
+                           examples=["we ran a workshop about trafficking"]))
+    with p.atomic():
+        p.set_codebook(book)
+        for sid in ("a", "copy2", "copy3"):
+            p.delete_coding(Coding(f"{sid}:9", "trust", "alice"))
+    return p
+
+
+def test_model_suggests_a_code_no_one_has_coded_from_its_definition(tmp_path: Path):
+    with _with_awareness(tmp_path / "s.db") as p:
+        assert not [c for c in p.codings() if c.code == "awareness"]
+        result = sg.suggest(p)
+        assert result.trained_on == 21
+        model = {(c.segment, c.code): c for c in _suggested(p) if c.coder == sg.MODEL_CODER}
+        assert ("copy4:9", "awareness") in model
+        assert ("copy4:2", "awareness") not in model
+
+
+def test_the_interviewers_question_and_case_attributes_are_the_context(tmp_path: Path):
+    with _coded_copies(tmp_path / "s.db") as p:
+        with p.atomic():
+            p.put_case("CSO-02", {"sector": "NGO"})
+        contexts = sg.segment_contexts(p)
+    assert "interview:1" not in contexts and "a:1" not in contexts
+    assert contexts["a:2"].startswith("How do you work with the police")
+    assert contexts["copy2:9"].endswith("attr_sector_ngo")
+    assert "attr_" not in contexts["a:2"]
+
+
+def test_a_changed_question_redoes_the_answers_after_it(tmp_path: Path):
+    with _coded_copies(tmp_path / "s.db") as p:
+        sg.suggest(p)
+        from tests.fixtures.suggest.build import INTERVIEW, segments_of
+        from tipqual.records import Source
+
+        text = INTERVIEW.read_text(encoding="utf-8").replace(
+            "How do you work with the police", "How is your work funded, and the police")
+        with p.atomic():
+            p.replace_source(Source(id="copy4", case="CSO-02", path="x", format="txt",
+                                    sha256="changed", text=text),
+                             segments_of("copy4", text, "CSO-02"))
+        again = sg.suggest(p)
+        assert again.considered == 8  # the answers of copy4, whose question changed
+
+
+def test_learned_thresholds_decide_by_default_and_min_score_overrides(tmp_path: Path):
+    with _coded_copies(tmp_path / "a.db") as p1, _coded_copies(tmp_path / "b.db") as p2:
+        sg.suggest(p1)
+        sg.suggest(p2, min_score=0.0)
+        clf, _, _ = sg.train_model(p1, p1.codebook(), build_pipeline(p1.codebook()))
+        assert clf is not None
+        threshold = dict(zip(clf.classes_, clf.thresholds_, strict=False))
+        shown = [c for c in _suggested(p1) if c.coder == sg.MODEL_CODER]
+        everything = [c for c in _suggested(p2) if c.coder == sg.MODEL_CODER]
+        assert shown and all(c.score >= threshold[c.code] - 1e-4 for c in shown)
+        assert len(everything) > len(shown)
+        assert {(c.segment, c.code) for c in shown} <= {(c.segment, c.code) for c in everything}
+        rules = [c for c in _suggested(p1) if c.coder == sg.RULES_CODER]
+        assert all(c.score >= sg.RULE_MIN_SCORE for c in rules)
+
+
+def test_same_study_same_suggestions_byte_for_byte(tmp_path: Path):
+    with _with_awareness(tmp_path / "a.db") as p1, _with_awareness(tmp_path / "b.db") as p2:
+        sg.suggest(p1)
+        sg.suggest(p2)
+        rows = [[(c.segment, c.code, c.coder, repr(c.score), c.provenance)
+                 for c in _suggested(p)] for p in (p1, p2)]
+    assert any(r[2] == sg.MODEL_CODER for r in rows[0])
+    assert rows[0] == rows[1]

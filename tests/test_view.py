@@ -8,7 +8,7 @@ the analysis depends on the view's answers only.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,77 @@ class ListStudy:
     def mentions(self) -> list[Mention]:
         return list(self._mentions)
 
+    # the streamed and aggregate queries, answered from the same lists
+
+    def source_headers(self) -> list[Source]:
+        return [Source(s.id, s.case, s.path, s.format, s.sha256, "", dict(s.meta))
+                for s in self._sources]
+
+    def source_texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+        wanted = None if ids is None else set(ids)
+        return iter([(s.id, s.text) for s in sorted(self._sources, key=lambda s: s.id)
+                     if wanted is None or s.id in wanted])
+
+    def segment_index(self, ids: Iterable[str] | None = None
+                      ) -> Iterator[tuple[str, str, str | None, int, str | None, str, int, int]]:
+        self.calls["segment_index"] += 1
+        wanted = None if ids is None else set(ids)
+        return iter([(s.id, s.source, s.case, s.n, s.speaker, s.role, s.start, s.end)
+                     for s in self._segments if wanted is None or s.id in wanted])
+
+    def segment_counts(self) -> list[dict[str, Any]]:
+        self.calls["segment_counts"] += 1
+        rows: dict[tuple, dict[str, Any]] = {}
+        for s in self._segments:
+            row = rows.setdefault((s.source, s.role, s.speaker or ""), {
+                "source": s.source, "case": s.case, "role": s.role, "speaker": s.speaker,
+                "segments": 0, "words": 0})
+            row["segments"] += 1
+            row["words"] += len(s.text.split())
+        return [rows[k] for k in sorted(rows)]
+
+    def iter_codings(self) -> Iterable[Coding]:
+        return iter(self._sorted(self._codings))
+
+    def coding_keys(self, *, statuses: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+        keep = set(statuses)
+        return [(c.segment, c.code, c.coder) for c in self._sorted(self._codings)
+                if c.status in keep]
+
+    def coded_segment_counts(self, *, statuses: Iterable[str],
+                             groups: dict[str, list[str]]) -> list[tuple[str, str, int]]:
+        keep = set(statuses)
+        case_of = {s.id: s.case or s.source for s in self._segments}
+        found: dict[tuple[str, str], set[str]] = {}
+        for c in self._codings:
+            for name, codes in groups.items():
+                if c.status in keep and c.code in codes and c.segment in case_of:
+                    found.setdefault((case_of[c.segment], name), set()).add(c.segment)
+        return [(case, name, len(segs)) for (case, name), segs in sorted(found.items())]
+
+    def coder_counts(self) -> dict[str, dict[str, int]]:
+        found: dict[str, dict[str, int]] = {}
+        segments: dict[str, set[str]] = {}
+        for c in self._codings:
+            if c.status != "suggested":
+                row = found.setdefault(c.coder, {})
+                row[c.status] = row.get(c.status, 0) + 1
+                segments.setdefault(c.coder, set()).add(c.segment)
+        return {name: {**found[name], "segments": len(segments[name])} for name in sorted(found)}
+
+    def awaiting_review(self) -> dict[str, int]:
+        def key(c: Coding) -> tuple:
+            return c.key[0], c.key[1], c.key[3], c.key[4]
+
+        decided = {key(c) for c in self._codings if c.status in ("accepted", "rejected")}
+        waiting = Counter(c.coder for c in self._codings
+                          if c.status == "suggested" and key(c) not in decided)
+        return dict(sorted(waiting.items()))
+
+    def _sorted(self, codings: list[Coding]) -> list[Coding]:
+        order = {s.id: i for i, s in enumerate(self._segments)}
+        return sorted(codings, key=lambda c: (order[c.segment], c.code, c.coder))
+
 
 def stored(memory: ListStudy, path: Path) -> Project:
     """The same study written to a study file."""
@@ -194,25 +265,99 @@ def test_the_report_context_is_the_same_from_memory_and_store(both):
     assert mine["study"]["respondent_segments"] == 4
 
 
-def test_the_report_reads_each_table_once():
+def test_the_report_reads_each_small_table_once():
     memory = ListStudy()
     report_context.build_context(memory)
-    # matrices, network, agreement, COREQ and the study hash all ask for every segment
-    assert memory.calls["segments"] == 1
+    # the per-source counts serve the study, the cases, COREQ and the network
+    assert memory.calls["segment_counts"] == 1
     assert memory.calls["codebook"] == 1
 
 
-def test_snapshot_keeps_unfiltered_answers_and_passes_filters_through():
+def test_snapshot_keeps_small_answers_and_passes_growing_ones_through():
     memory = ListStudy()
     snap = Snapshot(memory)
-    first = list(snap.segments())
-    first.clear()  # a caller changing its list does not change the snapshot's
-    assert len(list(snap.segments())) == 6 and memory.calls["segments"] == 1
+    counts = snap.segment_counts()
+    counts.clear()  # a caller changing its list does not change the snapshot's
+    assert len(snap.segment_counts()) == 4 and memory.calls["segment_counts"] == 1
+    # segments and codings grow with the study: never kept, asked of the view each time
+    assert len(list(snap.segments())) == len(list(snap.segments())) == 6
+    assert memory.calls["segments"] == 2
     assert [s.id for s in snap.segments(case="south", role="respondent")] == \
         ["south:1", "south:2"]
-    assert memory.calls["segments"] == 2
     assert len(snap.codings()) == len(snap.codings()) == 10
-    assert memory.calls["codings"] == 1
+    assert memory.calls["codings"] == 2
     assert [c.code for c in snap.codings(coders=["ben"], segments=["south:2"])] == \
         ["access", "quality"]
-    assert memory.calls["codings"] == 2
+
+
+class Guarded:
+    """A view that refuses the queries that read every segment, coding or source text."""
+
+    def __init__(self, view: Any):
+        self._view = view
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+    def segments(self, **filters: Any) -> Iterable[Segment]:
+        if not any(v is not None for k, v in filters.items() if k != "batch"):
+            raise AssertionError("the report read every segment")
+        self.asked.append(("segments", filters))
+        return self._view.segments(**filters)
+
+    def codings(self, **filters: Any) -> list[Coding]:
+        if all(v is None for v in filters.values()):
+            raise AssertionError("the report read every coding")
+        if filters.get("statuses") is not None and "suggested" in set(filters["statuses"]) \
+                and filters.get("segments") is None:
+            raise AssertionError("the report read every suggestion")
+        self.asked.append(("codings", filters))
+        return self._view.codings(**filters)
+
+    def sources(self) -> list[Source]:
+        raise AssertionError("the report read every source's text at once")
+
+
+@pytest.mark.parametrize("where", ["memory", "store"])
+def test_the_report_context_reads_through_the_streaming_queries(both, where):
+    memory, project = both
+    view = memory if where == "memory" else project
+    expected = report_context.build_context(view)
+    guarded = Guarded(view)
+    assert report_context.build_context(guarded) == expected
+    # the segments read whole are the applied codings' and the chosen quotes', never all
+    read = [set(f["ids"]) for name, f in guarded.asked if name == "segments"]
+    assert read and all(ids <= {"north:1", "north:2", "south:1", "south:2"} for ids in read)
+
+
+def test_aggregate_queries_agree_on_memory_and_store(both):
+    memory, project = both
+    assert memory.segment_counts() == project.segment_counts()
+    groups = {"quality": ["quality", "quality-fresh"], "access": ["access"]}
+    assert memory.coded_segment_counts(statuses=["human"], groups=groups) == \
+        project.coded_segment_counts(statuses=["human"], groups=groups) == \
+        [("north", "access", 1), ("north", "quality", 1), ("south", "access", 2),
+         ("south", "quality", 1)]
+    assert memory.coder_counts() == project.coder_counts() == \
+        {"ana": {"human": 5, "segments": 4}, "ben": {"human": 5, "segments": 4}}
+    assert list(memory.segment_index()) == list(project.segment_index())
+    assert list(memory.source_texts()) == list(project.source_texts())
+    assert [s.text for s in project.source_headers()] == ["", ""]
+    assert [c.key for c in memory.iter_codings()] == \
+        [c.key for c in project.iter_codings()] == [c.key for c in project.codings()]
+    assert list(memory.coding_keys(statuses=["human"])) == \
+        list(project.coding_keys(statuses=["human"]))
+
+
+def test_awaiting_review_counts_undecided_suggestions(tmp_path: Path):
+    memory = ListStudy()
+    project = stored(memory, tmp_path / "meals.db")
+    with project.atomic():
+        project.put_coding(Coding("north:1", "stigma", "tipqual-rules", "suggested", 0.7))
+        project.put_coding(Coding("north:2", "access", "tipqual-rules", "suggested", 0.6))
+        project.put_coding(Coding("north:2", "access", "ana", "rejected"))
+    assert project.awaiting_review() == {"tipqual-rules": 1}
+    memory._codings = project.codings()
+    assert memory.awaiting_review() == {"tipqual-rules": 1}
+    project.close()

@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from tipqual.analysis.view import StudyView
@@ -147,41 +148,77 @@ def fleiss_kappa(ratings: Sequence[Sequence[Any]]) -> float | None:
 
 # --- Krippendorff's alpha ---------------------------------------------------------------------
 
-def _numeric_rows(rows: list[list[Any]], level: str) -> list[list[float]]:
-    """Rows as floats with NaN for missing (nominal labels numbered in order of appearance)."""
-    nan = float("nan")
-    if level == "nominal":
-        index: dict[Any, int] = {}
-        for row in rows:
-            for v in row:
-                if not _is_missing(v):
-                    index.setdefault(v, len(index))
-        return [[nan if _is_missing(v) else float(index[v]) for v in row] for row in rows]
-    out = []
-    for row in rows:
-        for v in row:
-            if not _is_missing(v) and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise AgreementError(f"{level} alpha needs numbers; got {v!r} (use "
-                                     "level='nominal' for labels)")
-        out.append([nan if _is_missing(v) else float(v) for v in row])
-    return out
+_NUMBER_TYPES = (int, float)
 
 
-def _coincidences(numeric: list[list[float]]) -> tuple[Any, Any]:
-    """Krippendorff's coincidence matrix over the pairable units, and its value axis.
+def _value_codes(data: Sequence[Sequence[Any]], level: str) -> tuple[Any, Any]:
+    """Coders x units value codes (-1 missing) and the sorted values they index, as numpy.
 
-    Each unit with m >= 2 values contributes every ordered pair of its values, weighted
-    1 / (m - 1): with counts per value c, that is (c c' - diag(c)) / (m - 1).
+    One pass at C speed: the distinct values of all rows in order of appearance
+    (``dict.fromkeys``), then each value's code by dictionary look-up (``map``). Nominal labels
+    may be any hashables (numbered in order of appearance); the other levels need numbers
+    (``bool`` is refused). A numeric numpy array is taken as it is (NaN missing).
     """
     import numpy as np
 
-    data = np.array(numeric, dtype=float).T  # units x coders
-    values = np.unique(data[~np.isnan(data)])
-    counts = np.stack([(data == v).sum(axis=1) for v in values], axis=1).astype(float)
-    m = counts.sum(axis=1)
-    counts, m = counts[m >= 2], m[m >= 2]
-    weighted = counts / (m - 1)[:, None]
-    return weighted.T @ counts - np.diag(weighted.sum(axis=0)), values
+    if isinstance(data, np.ndarray) and data.ndim == 2 and data.dtype.kind in "fiu":
+        numbers = data.astype(float)
+        present = ~np.isnan(numbers)
+        codes = np.full(numbers.shape, -1, dtype=np.int64)
+        values, inverse = np.unique(numbers[present], return_inverse=True)
+        codes[present] = inverse
+        return codes, values
+    rows = list(data)
+    flat = list(chain.from_iterable(rows))
+    if level != "nominal":
+        types = set(map(type, flat))
+        if any(t is not type(None) and (issubclass(t, bool) or not issubclass(t, _NUMBER_TYPES))
+               for t in types):
+            bad = next(v for v in flat if not _is_missing(v) and (
+                isinstance(v, bool) or not isinstance(v, _NUMBER_TYPES)))
+            raise AgreementError(f"{level} alpha needs numbers; got {bad!r} (use "
+                                 "level='nominal' for labels)")
+    distinct = list(dict.fromkeys(flat))
+    missing = [v for v in distinct if _is_missing(v)]
+    labels = [v for v in distinct if not _is_missing(v)]
+    if level != "nominal":
+        keyed = np.array([float(v) for v in labels], dtype=float)
+    else:
+        keyed = np.arange(len(labels), dtype=float)
+    # equal floats from different keys (2**53 and 2**53 + 1) share one value
+    values, inverse = np.unique(keyed, return_inverse=True)
+    index: dict[Any, int] = dict(zip(labels, inverse.tolist(), strict=True))
+    index.update((v, -1) for v in missing)
+    codes = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+    return codes.reshape(len(rows), len(rows[0]) if rows else 0), values
+
+
+def _is_array(data: Any) -> bool:
+    return type(data).__module__ == "numpy" and getattr(data, "ndim", 0) == 2
+
+
+def _coincidences(codes: Any, n_values: int) -> Any:
+    """Krippendorff's coincidence matrix over the pairable units (codes: coders x units).
+
+    Each unit with m >= 2 values contributes every ordered pair of its values from two
+    different coders, weighted 1 / (m - 1); summed over units with one ``bincount`` per pair
+    of coders, so the cost is linear in the units.
+    """
+    import numpy as np
+
+    present = codes >= 0
+    m = present.sum(axis=0)
+    pairable = m >= 2
+    codes, present = codes[:, pairable], present[:, pairable]
+    weights = 1.0 / (m[pairable] - 1)
+    flat = np.zeros(n_values * n_values, dtype=float)
+    for i in range(codes.shape[0]):
+        for j in range(i + 1, codes.shape[0]):
+            both = present[i] & present[j]
+            pair = codes[i, both] * n_values + codes[j, both]
+            flat += np.bincount(pair, weights=weights[both], minlength=n_values * n_values)
+    matrix = flat.reshape(n_values, n_values)
+    return matrix + matrix.T  # each unordered pair of coders gives both ordered pairs
 
 
 def _distances(level: str, values: Any, marginals: Any) -> Any:
@@ -205,21 +242,23 @@ def _distances(level: str, values: Any, marginals: Any) -> Any:
 
 
 def krippendorff_alpha_stat(data: Sequence[Sequence[Any]], level: str = "nominal") -> Stat:
-    """Krippendorff's alpha, as a :class:`Stat`; ``data`` is one row per coder, None missing."""
+    """Krippendorff's alpha, as a :class:`Stat`; ``data`` is one row per coder, None missing.
+
+    ``data`` may also be a numeric numpy array (coders x units, NaN missing). Vectorised: the
+    values are coded in one pass and the coincidence matrix is summed with ``numpy.bincount``.
+    """
     if level not in LEVELS:
         raise AgreementError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    rows = _check_rows(data)
-    if len(rows) < 2:
+    if len(data) < 2:
+        _check_rows(data)
         return _undefined("only one coder")
-    numeric = _numeric_rows(rows, level)
-    pairable = [vals for vals in zip(*numeric, strict=False)
-                if sum(not math.isnan(v) for v in vals) >= 2]
-    if not pairable:
+    codes, values = _value_codes(data if _is_array(data) else _check_rows(data), level)
+    if not ((codes >= 0).sum(axis=0) >= 2).any():
         return _undefined("no unit was coded by two or more coders")
-    if len({v for vals in pairable for v in vals if not math.isnan(v)}) < 2:
-        return _undefined("no variation: every coder gave every unit the same value")
-    coincidences, values = _coincidences(numeric)
+    coincidences = _coincidences(codes, len(values))
     marginals = coincidences.sum(axis=1)
+    if int((marginals > 0).sum()) < 2:
+        return _undefined("no variation: every coder gave every unit the same value")
     n = marginals.sum()
     delta = _distances(level, values, marginals)
     expected = float((marginals[:, None] * marginals[None, :] * delta).sum())
@@ -340,9 +379,10 @@ def _coder_views(codings: Iterable[Any], coders: Sequence[str], statuses: Sequen
     return applied, list(order)
 
 
-def _judge(rows: list[list[Any]], all_rows: list[list[Any]], code: str, n: int) -> CodeAgreement:
+def _judge(rows: list[list[Any]], all_rows: Any, code: str, n: int) -> CodeAgreement:
+    """The statistics of one code; ``all_rows()`` gives Fleiss' rows (asked only when needed)."""
     two = len(rows) == 2
-    kappa = cohen_kappa_stat(*rows) if two else fleiss_kappa_stat(all_rows)
+    kappa = cohen_kappa_stat(*rows) if two else fleiss_kappa_stat(all_rows())
     return CodeAgreement(code, n, percent_agreement_stat(rows), kappa,
                          krippendorff_alpha_stat(rows, "nominal"))
 
@@ -370,17 +410,20 @@ def agreement_table(codings: Iterable[Any], coders: Sequence[str], codes: Sequen
         return [[value(applied[c][u]) if u in applied[c] else None for u in unit_list]
                 for c in coders]
 
+    used = {code for c in coders for u in units for code in applied[c].get(u, ())}
     results = []
     for code in codes:
         present = lambda s, code=code: code in s  # noqa: E731
-        result = _judge(rows_for(present, units), rows_for(present, all_coded), code, len(units))
-        if units and not any(code in applied[c].get(u, ()) for c in coders for u in units):
+        result = _judge(rows_for(present, units),
+                        lambda present=present: rows_for(present, all_coded), code, len(units))
+        if units and code not in used:
             reason = "no coder applied this code on the compared segments"
             result = CodeAgreement(code, len(units), result.percent_agreement,
                                    _undefined(reason), _undefined(reason))
         results.append(result)
     as_set = lambda s: tuple(sorted(s & wanted))  # noqa: E731
-    overall = _judge(rows_for(as_set, units), rows_for(as_set, all_coded), "overall", len(units))
+    overall = _judge(rows_for(as_set, units), lambda: rows_for(as_set, all_coded), "overall",
+                     len(units))
     if not units:
         reason = ("no segment was coded by both coders" if len(coders) == 2
                   else "no segment was coded by two or more of the coders")
@@ -446,8 +489,9 @@ class StudyAgreement:
 
 
 def _check_known(kind: str, asked: Sequence[str], known: Sequence[str]) -> None:
+    lookup = set(known)
     for name in asked:
-        if name not in known:
+        if name not in lookup:
             listed = ", ".join(known) if known else "none"
             raise AgreementError(f"unknown {kind} {name!r}; this study's {kind}s: {listed}")
 
@@ -478,7 +522,8 @@ def compare_coders(study: StudyView, coders: Sequence[str], *,
         codes = list(dict.fromkeys(codes))
     if cases is not None:
         _check_known("case", cases, [c.id for c in study.cases()])
-    segments = [s for s in study.segments() if cases is None or s.case in cases]
+    wanted_cases = set(cases) if cases is not None else None
+    segments = [s for s in study.segments() if wanted_cases is None or s.case in wanted_cases]
     ids = [s.id for s in segments]
     table = agreement_table(codings, coders, codes, statuses=statuses, segments=ids)
     rows = disagreements(codings, coders, codes, segments, statuses=statuses)

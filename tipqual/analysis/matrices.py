@@ -36,8 +36,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tipqual.analysis.view import StudyView
@@ -231,41 +231,49 @@ def presence(data: CodingData, *, by_coder: bool = False) -> pd.DataFrame:
 
 
 def coverage(data: CodingData) -> pd.DataFrame:
-    """Cases × columns: share of the case's respondent characters covered by the code (0–1)."""
-    frame = pd.DataFrame(0.0, index=pd.Index(data.cases, name="case"), columns=columns(data))
+    """Cases × columns: share of the case's respondent characters covered by the code (0–1).
+
+    Computed on whole columns: each coding's span is clipped to its segment, the spans of one
+    segment under one column are merged where they overlap (a running maximum of their ends
+    marks where a new stretch begins), and the stretches are summed per case and column.
+    """
+    wanted = columns(data)
     rolled = rolled_up(data)
     respondent = rolled[rolled["role"] == "respondent"]
-    covered: dict[tuple[str, str], int] = {}
-    for keys, group in respondent.groupby(["case", "column", "segment"]):
-        case, column = str(keys[0]), str(keys[1])
-        length = int(group["length"].iloc[0])
-        spans = sorted(_span(length, _int(a), _int(b))
-                       for a, b in zip(group["span_start"], group["span_end"], strict=False))
-        covered[(case, column)] = covered.get((case, column), 0) + _union_length(spans)
-    for (case, column), chars in covered.items():
-        total = data.respondent_chars.get(case, 0)
-        if total:
-            frame.loc[case, column] = round(chars / total, 4)
+    frame = pd.DataFrame(0.0, index=pd.Index(data.cases, name="case"), columns=wanted)
+    if respondent.empty:
+        return frame
+    keys = ["case", "column", "segment"]
+    spans = _clipped_spans(respondent).sort_values([*keys, "start", "end"], kind="stable")
+    group = spans.groupby(keys, sort=False)
+    reach = group["end"].cummax()
+    before = reach.groupby([spans[k] for k in keys], sort=False).shift(1)
+    spans = spans.assign(stretch=(before.isna() | (spans["start"] > before)).cumsum())
+    stretches = spans.groupby("stretch", sort=False).agg(
+        case=("case", "first"), column=("column", "first"), start=("start", "min"),
+        end=("end", "max"))
+    covered = (stretches["end"] - stretches["start"]).groupby(
+        [stretches["case"], stretches["column"]], sort=False).sum()
+    totals = covered.index.get_level_values("case").map(
+        lambda case: data.respondent_chars.get(case, 0))
+    shares = [round(chars / total, 4) if total else 0.0
+              for chars, total in zip(covered.tolist(), totals.tolist(), strict=True)]
+    table = pd.Series(shares, index=covered.index, dtype="float64").unstack("column")
+    table = table.reindex(index=data.cases, columns=wanted).fillna(0.0)
+    frame.loc[:, :] = table.to_numpy(dtype="float64")
     return frame
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
-
-
-def _union_length(spans: list[tuple[int, int]]) -> int:
-    """Characters covered by sorted spans, overlaps counted once."""
-    total, current = 0, None
-    for start, end in spans:
-        if current is None or start > current[1]:
-            if current is not None:
-                total += current[1] - current[0]
-            current = (start, end)
-        else:
-            current = (current[0], max(current[1], end))
-    if current is not None:
-        total += current[1] - current[0]
-    return total
+def _clipped_spans(codings: pd.DataFrame) -> pd.DataFrame:
+    """The codings with ``start`` and ``end``: their spans clipped as :func:`_span` does."""
+    length = codings["length"].to_numpy(dtype="int64")
+    raw_start = codings["span_start"].to_numpy(dtype="float64", na_value=float("nan"))
+    raw_end = codings["span_end"].to_numpy(dtype="float64", na_value=float("nan"))
+    unset = np.isnan(raw_start) | np.isnan(raw_end)
+    start = np.clip(np.nan_to_num(raw_start), 0, length).astype("int64")
+    end = np.clip(np.nan_to_num(raw_end), 0, length).astype("int64")
+    whole = unset | (end <= start)
+    return codings.assign(start=np.where(whole, 0, start), end=np.where(whole, length, end))
 
 
 def framework(data: CodingData) -> pd.DataFrame:
@@ -273,31 +281,45 @@ def framework(data: CodingData) -> pd.DataFrame:
 
     A roll-up cell quotes each segment of the subtree once, after its id and the codes of the
     subtree it carries: ``[A1:2 · access, access-cost] "…"``.
+
+    Computed on whole columns: one quote and one label per (case, column, segment), then the
+    passages of a cell joined in document order (its codings sorted by source, segment
+    number and span).
     """
     frame = pd.DataFrame("", index=pd.Index(data.cases, name="case"), columns=columns(data),
                          dtype=object)
-    position = {c: i for i, c in enumerate(data.codes)}
     ordered = rolled_up(data).sort_values(["case", "column", "source", "n", "span_start",
                                            "span_end"], na_position="first", kind="stable")
-    for (case, column), group in ordered.groupby(["case", "column"], sort=True):
-        rollup = str(column).endswith(ROLLUP_SUFFIX)
-        passages = []
-        for segment, rows in group.groupby("segment", sort=False):
-            label = str(segment)
-            if rollup:
-                codes = sorted(set(rows["code"]), key=position.__getitem__)
-                label += " · " + ", ".join(codes)
-            passages.append(f'[{label}] "{_passage(rows)}"')
-        frame.loc[case, column] = "\n\n".join(passages)
+    if ordered.empty:
+        return frame
+    keys = ["case", "column", "segment"]
+    ordered = ordered.assign(quote=ordered["text"].map(_one_line),
+                             unspanned=ordered["span_start"].isna().to_numpy())
+    # the order passages take in a cell: each segment where its first coding sorts
+    passages = ordered.drop_duplicates(keys)[keys].set_index(keys)
+    # a segment with any unspanned coding is quoted whole (its first unspanned coding's text);
+    # otherwise its spans' distinct quotes are joined
+    whole = ordered[ordered["unspanned"]].drop_duplicates(keys).set_index(keys)["quote"]
+    spanned = ordered[~ordered.set_index(keys).index.isin(whole.index)]
+    parts = spanned.drop_duplicates([*keys, "quote"]).groupby(keys, sort=False)["quote"]
+    quotes = pd.concat([whole, parts.agg(" … ".join)])
+    # a roll-up cell names the codes of the subtree each segment carries, in codebook order
+    position = {c: i for i, c in enumerate(data.codes)}
+    rollups = ordered[ordered["column"].str.endswith(ROLLUP_SUFFIX)]
+    carried = rollups.drop_duplicates([*keys, "code"])
+    carried = carried.assign(position=carried["code"].map(position)).sort_values(
+        [*keys, "position"], kind="stable")
+    names = carried.groupby(keys, sort=False)["code"].agg(", ".join)
+    labels = passages.index.get_level_values("segment").to_series(index=passages.index)
+    labels = labels.astype(str)
+    named = labels.index.isin(names.index)
+    labels[named] = labels[named] + " · " + names.reindex(labels.index[named])
+    text = "[" + labels + '] "' + quotes.reindex(passages.index) + '"'
+    cells = text.groupby(level=["case", "column"], sort=False).agg("\n\n".join)
+    table = cells.unstack("column", fill_value="").reindex(index=data.cases,
+                                                           columns=frame.columns, fill_value="")
+    frame.loc[:, :] = table.to_numpy(dtype=object)
     return frame
-
-
-def _passage(rows: pd.DataFrame) -> str:
-    """One segment's quote: the whole text when any coding is unspanned, else its spans."""
-    if rows["span_start"].isna().any():
-        whole = rows[rows["span_start"].isna()]["text"].iloc[0]
-        return _one_line(whole)
-    return " … ".join(dict.fromkeys(_one_line(t) for t in rows["text"]))
 
 
 def _one_line(text: str) -> str:

@@ -12,6 +12,16 @@ naming the police is not the organisation citing the police). From the citations
 
 Every attribute is a GraphML-safe scalar (str, int, float); nodes and edges are added in a
 fixed order, so written files are byte-identical across runs.
+
+**Betweenness at scale.** Exact betweenness costs a shortest-path search from every node
+(nodes × edges), which grows with the square of the corpus. Up to
+:data:`EXACT_BETWEENNESS_MAX_NODES` nodes it is exact; on a larger graph it is estimated from
+:data:`BETWEENNESS_PIVOTS` source nodes drawn with the fixed seed :data:`BETWEENNESS_SEED`
+(networkx's ``betweenness_centrality(k=..., seed=...)``, Brandes & Pich 2007), so a rerun gives
+the same numbers. When the estimate is used the graph says so in its graph attribute
+``betweenness`` (written into GraphML), the ranking in ``frame.attrs["betweenness"]`` and
+:func:`write_network`'s summary in ``"betweenness"``; an exact graph carries no such
+attribute, so its files are unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +39,10 @@ from tipqual.records import APPLIED_STATUSES, Mention
 
 DEFAULT_STATUSES = APPLIED_STATUSES
 GRAPH_FORMATS = (".graphml", ".gexf")
+EXACT_BETWEENNESS_MAX_NODES = 2000  # above this many nodes, betweenness is sampled
+BETWEENNESS_PIVOTS = 500            # source nodes of the sampled estimate
+BETWEENNESS_SEED = 0                # fixed, so the estimate is the same on every run
+EXACT = "exact"
 
 
 @dataclass
@@ -144,11 +158,29 @@ def bipartite(data: NetworkData) -> Any:
     return graph
 
 
+def betweenness_method(graph: Any) -> str:
+    """How the graph's ``betweenness`` was computed: ``exact``, or the sample's description."""
+    return str(graph.graph.get("betweenness", EXACT))
+
+
 def add_centralities(graph: Any) -> None:
-    """Set ``degree``, ``weighted_degree`` and ``betweenness`` on every node."""
+    """Set ``degree``, ``weighted_degree`` and ``betweenness`` on every node.
+
+    Betweenness is exact up to :data:`EXACT_BETWEENNESS_MAX_NODES` nodes, else sampled from
+    :data:`BETWEENNESS_PIVOTS` pivots with a fixed seed, noted in ``graph.graph["betweenness"]``.
+    """
     import networkx as nx
 
-    betweenness = nx.betweenness_centrality(graph, normalized=True)
+    nodes = graph.number_of_nodes()
+    if nodes > EXACT_BETWEENNESS_MAX_NODES:
+        pivots = min(BETWEENNESS_PIVOTS, nodes)
+        betweenness = nx.betweenness_centrality(graph, k=pivots, normalized=True,
+                                                seed=BETWEENNESS_SEED)
+        graph.graph["betweenness"] = (f"sampled: {pivots} of {nodes} nodes as pivots, "
+                                      f"seed {BETWEENNESS_SEED}")
+    else:
+        betweenness = nx.betweenness_centrality(graph, normalized=True)
+        graph.graph.pop("betweenness", None)
     for node in graph.nodes:
         graph.nodes[node]["degree"] = int(graph.degree(node))
         graph.nodes[node]["weighted_degree"] = int(graph.degree(node, weight="weight"))
@@ -183,7 +215,11 @@ RANKING_COLUMNS = ["stakeholder", "name", "sector", "cases", "mentions", "centra
 
 
 def ranking(graph: Any, data: NetworkData) -> Any:
-    """Stakeholders by cases citing them, mentions, then id (uncited ones last, zeros)."""
+    """Stakeholders by cases citing them, mentions, then id (uncited ones last, zeros).
+
+    ``centrality`` is the graph's betweenness; ``frame.attrs["betweenness"]`` says whether it
+    is exact or sampled (:func:`betweenness_method`).
+    """
     import pandas as pd
 
     rows = []
@@ -195,6 +231,7 @@ def ranking(graph: Any, data: NetworkData) -> Any:
                      attrs.get("betweenness", 0.0)))
     rows.sort(key=lambda r: (-r[3], -r[4], r[0]))
     frame = pd.DataFrame(rows, columns=RANKING_COLUMNS).set_index("stakeholder")
+    frame.attrs["betweenness"] = betweenness_method(graph)
     return frame
 
 
@@ -238,7 +275,8 @@ def write_network(study: StudyView, out: str | Path, *, table: str | Path | None
     written. The graph, projection and table are written first: when the map then cannot be
     drawn (no stakeholder is cited, or the figure cannot be written), the ReportError raised
     says which files were written all the same. Returns a summary: ``files`` written,
-    ``cases``, ``stakeholders`` cited and ``edges``.
+    ``cases``, ``stakeholders`` cited, ``edges`` and ``betweenness`` (``exact``, or how the
+    large graph's betweenness was sampled).
     """
     from tipqual.analysis import stakemap
     from tipqual.output import xlsx
@@ -275,7 +313,8 @@ def write_network(study: StudyView, out: str | Path, *, table: str | Path | None
         files.append(Path(figure))
     return {"files": files, "cases": len(data.cases),
             "stakeholders": cited,
-            "edges": graph.number_of_edges()}
+            "edges": graph.number_of_edges(),
+            "betweenness": betweenness_method(graph)}
 
 
 def _listing(items: list[str]) -> str:

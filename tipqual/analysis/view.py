@@ -12,7 +12,7 @@ answers the unfiltered queries once and keeps the answer, and passes filtered on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,9 @@ from tipqual.records import Case, Coding, Mention, Segment, Source
 
 if TYPE_CHECKING:
     from tipqual.codebook.model import Codebook
+
+# A segment without its text: id, source, case, n, speaker, role, start, end.
+SegmentEntry = tuple[str, str, str | None, int, str | None, str, int, int]
 
 
 class StudyView(Protocol):
@@ -54,12 +57,60 @@ class StudyView(Protocol):
 
     def mentions(self) -> list[Mention]: ...
 
+    # --- streamed and aggregate reads: what a report of a large study asks ------------------
+
+    def source_headers(self) -> list[Source]:
+        """Every source, sorted by id, with ``text`` left empty."""
+        ...
+
+    def source_texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+        """``(id, text)`` of the sources (those of ``ids``), sorted by id, one at a time."""
+        ...
+
+    def segment_index(self, ids: Iterable[str] | None = None) -> Iterator[SegmentEntry]:
+        """``(id, source, case, n, speaker, role, start, end)`` of the segments (those of
+        ``ids``) in document order, without their text, streamed."""
+        ...
+
+    def segment_counts(self) -> list[dict[str, Any]]:
+        """``{"source", "case", "role", "speaker", "segments", "words"}`` per source, role
+        and speaker (words: the texts split at whitespace), sorted by those three."""
+        ...
+
+    def iter_codings(self) -> Iterable[Coding]:
+        """Every coding, in the order of :meth:`codings`, streamed."""
+        ...
+
+    def coding_keys(self, *, statuses: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+        """``(segment, code, coder)`` of the codings of ``statuses``, in the order of
+        :meth:`codings`, streamed."""
+        ...
+
+    def coded_segment_counts(self, *, statuses: Iterable[str],
+                             groups: dict[str, list[str]]) -> list[tuple[str, str, int]]:
+        """``(case, group, n)``: the distinct segments of each case (a source without a case
+        is its own) coded with a code of each group, by codings of ``statuses``; non-zero
+        counts only, sorted by case and group."""
+        ...
+
+    def coder_counts(self) -> dict[str, dict[str, int]]:
+        """Per coder (sorted), its codings that are not suggestions by status, and the
+        distinct segments they are on under ``"segments"``."""
+        ...
+
+    def awaiting_review(self) -> dict[str, int]:
+        """Per suggester (sorted), its suggestions no person has accepted or rejected yet
+        (a decision on the same segment, code and span)."""
+        ...
+
 
 class Snapshot:
-    """A :class:`StudyView` that reads each unfiltered answer of ``view`` once.
+    """A :class:`StudyView` that reads each small unfiltered answer of ``view`` once.
 
     Only for a run in which the study does not change (one report, one export): it never sees
-    later writes. Filtered queries are passed to ``view`` each time.
+    later writes. The codebook, cases, coders and the aggregate counts are kept; segments,
+    codings, sources and mentions (which grow with the study) and every filtered query are
+    passed to ``view`` each time.
     """
 
     def __init__(self, view: StudyView):
@@ -96,20 +147,16 @@ class Snapshot:
         return list(self._once("cases", self._view.cases))
 
     def sources(self) -> list[Source]:
-        return list(self._once("sources", self._view.sources))
+        return self._view.sources()
 
     def segments(self, *, source: str | None = None, case: str | None = None,
                  role: str | None = None, ids: Iterable[str] | None = None,
                  batch: int = 500) -> Iterable[Segment]:
-        if source is None and case is None and role is None and ids is None:
-            return list(self._once("segments", lambda: list(self._view.segments())))
         return self._view.segments(source=source, case=case, role=role, ids=ids, batch=batch)
 
     def codings(self, *, statuses: Iterable[str] | None = None,
                 coders: Iterable[str] | None = None, codes: Iterable[str] | None = None,
                 segments: Iterable[str] | None = None) -> list[Coding]:
-        if statuses is None and coders is None and codes is None and segments is None:
-            return list(self._once("codings", self._view.codings))
         return self._view.codings(statuses=statuses, coders=coders, codes=codes,
                                   segments=segments)
 
@@ -119,4 +166,32 @@ class Snapshot:
         return self._view.coders(statuses=statuses)
 
     def mentions(self) -> list[Mention]:
-        return list(self._once("mentions", self._view.mentions))
+        return self._view.mentions()
+
+    def source_headers(self) -> list[Source]:
+        return list(self._once("source_headers", self._view.source_headers))
+
+    def source_texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+        return self._view.source_texts(ids)
+
+    def segment_index(self, ids: Iterable[str] | None = None) -> Iterator[SegmentEntry]:
+        return self._view.segment_index(ids)
+
+    def segment_counts(self) -> list[dict[str, Any]]:
+        return list(self._once("segment_counts", self._view.segment_counts))
+
+    def iter_codings(self) -> Iterable[Coding]:
+        return self._view.iter_codings()
+
+    def coding_keys(self, *, statuses: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+        return self._view.coding_keys(statuses=statuses)
+
+    def coded_segment_counts(self, *, statuses: Iterable[str],
+                             groups: dict[str, list[str]]) -> list[tuple[str, str, int]]:
+        return self._view.coded_segment_counts(statuses=statuses, groups=groups)
+
+    def coder_counts(self) -> dict[str, dict[str, int]]:
+        return dict(self._once("coder_counts", self._view.coder_counts))
+
+    def awaiting_review(self) -> dict[str, int]:
+        return dict(self._once("awaiting_review", self._view.awaiting_review))

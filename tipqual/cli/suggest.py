@@ -92,7 +92,8 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
 
     Keys: a accept, r reject, s skip, u undo the last decision, q quit, ? help. Every
     decision is saved at once. On a terminal a single key press is enough; otherwise type
-    one key per line.
+    one key per line. Every few decisions the model is refitted on the study's codings and
+    decisions so far, and the suggestions coming next are reordered by its scores.
 
     \b
     Example:
@@ -109,7 +110,7 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
         on_interrupt("Interrupted: every decision made so far is saved; run 'tipqual review' "
                      "again to go on.")
         book = p.codebook()
-        total = len(session.items)
+        total = session.total
         note = f"{total} suggestions to review. {KEYS_HELP}"
         if not (styled and total):  # on a terminal, each screen shows it at the top
             click.echo(note)

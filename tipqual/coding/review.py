@@ -6,6 +6,13 @@ under the reviewer's name with status ``accepted`` / ``rejected`` and provenance
 ``review of <suggester> <score>``, committed at once; undo reverts the last decision (the store
 audits both). Suggestions the reviewer has already coded or decided are not shown again.
 
+The queue is read a page at a time (:data:`PAGE_SIZE` pairs, one query that ranks in SQL, and
+the segments of that page only), so the first screen costs the same in a study of any size.
+Every :data:`REFIT_EVERY` decisions the session refits the model on the study's human codings
+and decisions so far and re-scores the suggestions fetched but not yet shown, reordering them;
+these session scores rank the queue only (they are shown in "why"): the stored suggestions keep
+the score and provenance ``suggest`` gave them, and a decision records that stored score.
+
 On screen a suggestion is wrapped to the terminal's width on word boundaries, its matched words
 emphasised, and "why" names each rule match in plain words with the words it matched in the
 segment (``phrase «…asked for a bribe…»``) and the model's score.
@@ -39,6 +46,16 @@ class Suggestion:
     segment: Segment
     code: str
     suggestions: tuple[Coding, ...]
+    order: tuple[Any, ...] = ()  # the queue's sort key in the study (uncertainty first)
+    refit: tuple[float, float, int] | None = None  # (score, threshold, trained on) this session
+
+    @property
+    def uncertainty(self) -> float:
+        """How near the model is to undecided: the session's refitted score's distance from
+        its threshold, else the stored score's distance from 0.5."""
+        if self.refit is not None:
+            return abs(self.refit[0] - self.refit[1])
+        return float(self.order[0]) if self.order else abs(self.score - 0.5)
 
     @property
     def score(self) -> float:
@@ -80,6 +97,9 @@ class Suggestion:
             elif hits:
                 hits[0] = f"rules{score}: {hits[0]}"
             lines += hits
+        if self.refit is not None:
+            lines.append(f"refitted model score {self.refit[0]:.2f} (this session, learned from "
+                         f"{self.refit[2]} coded segments)")
         return lines
 
 
@@ -148,9 +168,56 @@ def _provenance(coding: Coding) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+PAGE_SIZE = 50  # suggestions fetched from the study at a time
+REFIT_EVERY = 5  # decisions between refits of the session's model (0: never)
+
+
+def _check_filters(project: Project, code: str | None, case: str | None) -> None:
+    if code is not None and code not in project.code_ids():
+        raise CodingError(f"unknown code {code!r}; the codebook has: "
+                          f"{', '.join(project.code_ids())}")
+    if case is not None and case not in {c.id for c in project.cases()}:
+        raise CodingError(f"unknown case {case!r}; the study has: "
+                          f"{', '.join(c.id for c in project.cases())}")
+
+
+class QueuePages:
+    """A reviewer's queue read from the study one page at a time, in the study's order."""
+
+    def __init__(self, project: Project, coder: str, code: str | None = None,
+                 case: str | None = None):
+        _check_filters(project, code, case)
+        self.project, self.coder, self.code, self.case = project, coder, code, case
+        self.after: tuple[Any, ...] | None = None
+        self.done = False
+
+    def count(self) -> int:
+        """The pairs of the whole queue (counted in SQL)."""
+        return self.project.suggestion_count(self.coder, code=self.code, case=self.case)
+
+    def next_page(self, limit: int = PAGE_SIZE) -> list[Suggestion]:
+        """The next ``limit`` suggestions (empty at the end); reads only their segments."""
+        from tipqual.suggest.engine import MODEL_CODER
+
+        if self.done:
+            return []
+        groups = self.project.suggestion_page(self.coder, code=self.code, case=self.case,
+                                              after=self.after, limit=limit,
+                                              prefer=MODEL_CODER)
+        if len(groups) < limit:
+            self.done = True
+        if not groups:
+            return []
+        self.after = groups[-1].after
+        segments = {s.id: s for s in self.project.segments(ids={g.segment for g in groups})}
+        return [Suggestion(segments[g.segment], g.code, tuple(g.codings), order=g.after)
+                for g in groups if g.segment in segments]
+
+
 def review_queue(project: Project, coder: str, code: str | None = None,
                  case: str | None = None) -> list[Suggestion]:
-    """Open suggestions for ``coder`` to decide, most uncertain first.
+    """The whole queue of open suggestions for ``coder`` to decide, most uncertain first
+    (:class:`ReviewSession` reads it a page at a time instead).
 
     Args:
         project: the study.
@@ -158,25 +225,79 @@ def review_queue(project: Project, coder: str, code: str | None = None,
         code: only this code (None: all).
         case: only segments of this case (None: all).
     """
-    from tipqual.suggest.engine import review_order
+    pages = QueuePages(project, coder, code, case)
+    items: list[Suggestion] = []
+    while page := pages.next_page():
+        items += page
+    return items
 
-    if code is not None and code not in project.code_ids():
-        raise CodingError(f"unknown code {code!r}; the codebook has: "
-                          f"{', '.join(project.code_ids())}")
-    if case is not None and case not in {c.id for c in project.cases()}:
-        raise CodingError(f"unknown case {case!r}; the study has: "
-                          f"{', '.join(c.id for c in project.cases())}")
-    own = {(c.segment, c.code) for c in project.codings(coders=[coder])}
-    grouped: dict[tuple[str, str], list[Coding]] = {}
-    for c in project.codings(statuses=["suggested"], codes=None if code is None else [code]):
-        if (c.segment, c.code) not in own:
-            grouped.setdefault((c.segment, c.code), []).append(c)
-    segments = {s.id: s for s in project.segments(ids={k[0] for k in grouped}, case=case)}
-    order = {cid: i for i, cid in enumerate(project.code_ids())}
-    items = [Suggestion(segments[seg], cd, tuple(cs)) for (seg, cd), cs in grouped.items()
-             if seg in segments]
-    items.sort(key=lambda s: (s.segment.source, s.segment.n, order.get(s.code, len(order))))
-    return review_order(items)
+
+class SessionModel:
+    """The suggestion model refitted during a review on the study's human codings and
+    decisions (those of this session included), to re-score what comes next.
+
+    Features of a segment are worked out once per session; a refit needs at least
+    :data:`~tipqual.suggest.engine.MIN_TRAINING` coded segments, and a code is re-scored only
+    when it has :data:`~tipqual.suggest.engine.MIN_EXAMPLES` positives and negatives.
+    """
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.codebook = project.codebook()
+        self.nlp: Any = None
+        self.features: dict[str, Any] = {}
+        self.clf: Any = None
+        self.columns: dict[str, tuple[int, float]] = {}  # usable code: (column, threshold)
+        self.trained_on = 0
+
+    def _items(self, segments: list[Segment]) -> list[Any]:
+        from tipqual.suggest.classifier import items_from_docs
+
+        todo = [s for s in segments if s.id not in self.features]
+        if todo:
+            if self.nlp is None:
+                from tipqual.nlp.pipeline import build_pipeline
+
+                self.nlp = build_pipeline(self.codebook)
+            docs = self.nlp.pipe([s.text for s in todo])
+            self.features.update(zip((s.id for s in todo), items_from_docs(docs), strict=True))
+        return [self.features[s.id] for s in segments]
+
+    def fit(self) -> bool:
+        """Refit on the study's codings now; False (and no model) when too few."""
+        from tipqual.suggest.classifier import CodeClassifier
+        from tipqual.suggest.engine import MIN_EXAMPLES, MIN_TRAINING, training_set
+
+        self.clf, self.columns, self.trained_on = None, {}, 0
+        if self.codebook is None:
+            return False
+        segments, labels = training_set(self.project, self.codebook)
+        if len(segments) < MIN_TRAINING or not any(labels):
+            return False
+        clf = CodeClassifier(random_state=0).fit(self._items(segments), labels)
+        thresholds = getattr(clf, "thresholds_", None)
+        n = len(segments)
+        for i, (code, pos) in enumerate(zip(clf.classes_, clf.n_positive_, strict=True)):
+            if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES:
+                t = 0.5 if thresholds is None else float(thresholds[i])
+                self.columns[str(code)] = (i, t)
+        self.clf, self.trained_on = clf, n
+        return True
+
+    def rescore(self, items: list[Suggestion]) -> list[Suggestion]:
+        """``items`` with the refitted model's scores (codes it can score), most uncertain
+        first; ties keep the study's order."""
+        from dataclasses import replace
+
+        todo = [i for i in items if i.code in self.columns]
+        out = {id(i): i for i in items}
+        if self.clf is not None and todo:
+            matrix = self.clf.predict_proba(self._items([i.segment for i in todo]))
+            for item, row in zip(todo, matrix, strict=True):
+                col, threshold = self.columns[item.code]
+                out[id(item)] = replace(item, refit=(round(float(row[col]), 4), threshold,
+                                                     self.trained_on))
+        return sorted((out[id(i)] for i in items), key=lambda i: (i.uncertainty, i.order[1:]))
 
 
 @dataclass
@@ -190,16 +311,25 @@ class Decision:
 
 @dataclass
 class ReviewSession:
-    """A reviewer working through the queue; every decision is saved as it is made."""
+    """A reviewer working through the queue; every decision is saved as it is made.
+
+    ``items`` holds the suggestions read so far: those before ``position`` were shown, the
+    rest are the fetched page still to come (reordered by each refit). ``total`` is the
+    size of the whole queue when the session began.
+    """
 
     project: Project
     coder: str
     code: str | None = None
     case: str | None = None
+    page_size: int | None = None  # None: PAGE_SIZE
+    refit_every: int | None = None  # None: REFIT_EVERY; 0: never refit
     items: list[Suggestion] = field(default_factory=list)
     position: int = 0
     history: list[Decision] = field(default_factory=list)
     skips: set[int] = field(default_factory=set)  # positions skipped and still undecided
+    total: int = 0
+    refits: int = 0  # how often the model was refitted in this session
 
     def __post_init__(self) -> None:
         from tipqual.coding.csvio import check_coder_name
@@ -208,10 +338,35 @@ class ReviewSession:
             check_coder_name(self.coder)
         except CodingError as exc:
             raise CodingError(f"give your own name as reviewer (--coder): {exc.message}") from None
-        self.items = review_queue(self.project, self.coder, self.code, self.case)
+        self.page_size = PAGE_SIZE if self.page_size is None else max(self.page_size, 1)
+        self.refit_every = REFIT_EVERY if self.refit_every is None else self.refit_every
+        self._pages = QueuePages(self.project, self.coder, self.code, self.case)
+        self.total = self._pages.count()
+        self._model: SessionModel | None = None
+        self._since_refit = 0
+        self._fill()
+
+    def _fill(self) -> None:
+        """Fetch the next page when everything fetched has been shown."""
+        if self.position < len(self.items) or self._pages.done:
+            return
+        page = self._pages.next_page(self.page_size or PAGE_SIZE)
+        if self._model is not None and self._model.clf is not None:
+            page = self._model.rescore(page)
+        self.items += page
+
+    def _refit(self) -> None:
+        """Refit the model on the codings so far and reorder the suggestions still to come."""
+        self._since_refit = 0
+        if self._model is None:
+            self._model = SessionModel(self.project)
+        if self._model.fit():
+            self.refits += 1
+            self.items[self.position:] = self._model.rescore(self.items[self.position:])
 
     def current(self) -> Suggestion | None:
         """The suggestion to decide now, or None when the queue is done."""
+        self._fill()
         return self.items[self.position] if self.position < len(self.items) else None
 
     def accept(self) -> Decision:
@@ -236,6 +391,9 @@ class ReviewSession:
         self.history.append(decision)
         self.skips.discard(self.position)
         self.position += 1
+        self._since_refit += 1
+        if self.refit_every and self._since_refit >= self.refit_every:
+            self._refit()
         return decision
 
     def skip(self) -> None:
@@ -252,7 +410,7 @@ class ReviewSession:
     @property
     def left(self) -> int:
         """Suggestions of the queue still undecided: the ones ahead and the ones skipped."""
-        return len(self.items) - len(self.history)
+        return self.total - len(self.history)
 
     def undo(self) -> Decision | None:
         """Revert the last decision (the suggestion is shown again); None if there is none."""
@@ -265,6 +423,7 @@ class ReviewSession:
             else:
                 self.project.put_coding(decision.previous)
         self.position = decision.index
+        self._since_refit = max(self._since_refit - 1, 0)
         return decision
 
     def summary(self) -> dict[str, int]:

@@ -16,19 +16,29 @@ What goes in:
 
 Every GUID is :func:`~tipqual.exchange.qdaxml.stable_guid` of an id, and the zip is written
 with sorted members and a fixed timestamp, so the same study always gives the same bytes.
+
+The export streams: it reads the exported codings and where their segments lie (not the
+segment texts), the sources without their texts, and then each source's text on its own, once
+for the selections' names and once to write it into the archive, which is written member by
+member to a temporary file beside ``out`` and moved into place. At most one source's text is
+held at a time.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import xml.etree.ElementTree as ET
+import zipfile
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml
-from tipqual.output.files import write_bytes, zip_bytes
+from tipqual.output.files import ZIP_DATE
 from tipqual.records import APPLIED_STATUSES
 
 NS = qdaxml.PROJECT_NS
@@ -60,16 +70,27 @@ def export_project(project: Any, out: str | Path) -> dict[str, int]:
                             f"{out.with_suffix('.qdpx').name}", path=out)
     if not out.parent.exists():
         raise ExchangeError(f"the folder {str(out.parent)!r} does not exist", path=out)
-    qde, members, counts = build_project(project)
-    _write_zip(out, {"project.qde": qde, **members})
+    qde, counts = build_project(project)
+    _write_zip(out, _members(project, qde))
     return counts
 
 
-def build_project(project: Any) -> tuple[bytes, dict[str, bytes], dict[str, int]]:
-    """The ``project.qde`` bytes, the source members and counts for a study."""
+@dataclass(frozen=True)
+class _Place:
+    """Where a segment lies in its source's stored text."""
+
+    source: str
+    start: int
+    end: int
+
+
+def build_project(project: Any) -> tuple[bytes, dict[str, int]]:
+    """The ``project.qde`` bytes and counts for a study (the source texts are read one at a
+    time: see :func:`_members` for the archive's other members)."""
     from tipqual.version import __version__
     codings = project.codings(statuses=EXPORTED_STATUSES)
-    segments = {s.id: s for s in project.segments()}
+    segments = {sid: _Place(src, start, end) for sid, src, _case, _n, _speaker, _role, start, end
+                in project.segment_index({c.segment for c in codings})} if codings else {}
     codings = [c for c in codings if c.segment in segments]
     book = _codebook_with(project.codebook(), sorted({c.code for c in codings}))
     coders = sorted({c.coder for c in codings})
@@ -89,15 +110,32 @@ def build_project(project: Any) -> tuple[bytes, dict[str, bytes], dict[str, int]
         # The whole codebook rides along in a comment so a tipqual import keeps ids and hints.
         book_el.append(ET.Comment(comment_text(book)))
         qdaxml.codes_to_element(described(book), book_el, NS)
-    sources = project.sources()
+    sources = project.source_headers()
     cases = project.cases()
     _variables_and_cases(root, cases, sources)
-    members = _sources(root, sources, segments, codings, memo_notes)
+    _sources(root, sources, project.source_texts(), segments, codings, memo_notes)
     _notes(root, memo_notes)
     counts = {"sources": len(sources), "codes": len(book.codes) if book else 0,
               "codings": len(codings), "users": len(coders), "cases": len(cases),
               "notes": len(memo_notes)}
-    return qdaxml.to_bytes(root), members, counts
+    return qdaxml.to_bytes(root), counts
+
+
+def _text_member(source_id: str) -> str:
+    return f"sources/{qdaxml.stable_guid('source-text', source_id)}.txt"
+
+
+def _members(project: Any, qde: bytes) -> Iterable[tuple[str, bytes]]:
+    """The archive's members in name order: ``project.qde``, then each source's text, read
+    from the study when it is written."""
+    names = sorted((_text_member(s.id), s.id) for s in project.source_headers())
+    members = [("project.qde", None), *names]
+    for name, source_id in sorted(members, key=lambda m: m[0]):
+        if source_id is None:
+            yield name, qde
+            continue
+        for _id, text in project.source_texts([source_id]):
+            yield name, text.encode("utf-8")
 
 
 def _user(coder: str) -> str:
@@ -156,28 +194,27 @@ def _source_name(source: Any) -> str:
     return name if name and Path(name).stem == source.id else f"{source.id}.txt"
 
 
-def _sources(root: ET.Element, sources: list, segments: dict, codings: list,
-             memo_notes: dict[str, str]) -> dict[str, bytes]:
-    members: dict[str, bytes] = {}
+def _sources(root: ET.Element, sources: list, texts: Iterable[tuple[str, str]],
+             segments: dict[str, _Place], codings: list, memo_notes: dict[str, str]) -> None:
+    """One ``TextSource`` per source (``sources`` without their text, ``texts`` the same
+    sources' ``(id, text)`` in the same order, read one at a time)."""
     if not sources:
-        return members
+        return
     by_source: dict[str, list] = defaultdict(list)
     for c in codings:
         by_source[segments[c.segment].source].append(c)
     sources_el = ET.SubElement(root, _q("Sources"))
-    for source in sources:
+    for source, (_id, text) in zip(sources, texts, strict=True):
         guid = qdaxml.stable_guid("source", source.id)
         file_guid = qdaxml.stable_guid("source-text", source.id)
         el = ET.SubElement(sources_el, _q("TextSource"), {
             "guid": guid, "name": _source_name(source),
             "plainTextPath": f"internal://{file_guid}.txt"})
-        members[f"sources/{file_guid}.txt"] = source.text.encode("utf-8")
         for region in _regions(by_source.get(source.id, []), segments):
-            _selection(el, source, region, memo_notes)
-    return members
+            _selection(el, source.id, text, region, memo_notes)
 
 
-def _regions(codings: list, segments: dict) -> list[_Region]:
+def _regions(codings: list, segments: dict[str, _Place]) -> list[_Region]:
     """Codings grouped by the stored-text region they cover, in text order."""
     grouped: dict[tuple[int, int], list] = defaultdict(list)
     for c in codings:
@@ -188,7 +225,7 @@ def _regions(codings: list, segments: dict) -> list[_Region]:
             for (start, end), cs in sorted(grouped.items())]
 
 
-def _offsets(seg: Any, c: Any) -> tuple[int, int]:
+def _offsets(seg: _Place, c: Any) -> tuple[int, int]:
     """Stored-text offsets of a coding: the segment, or its span inside the segment."""
     length = seg.end - seg.start
     if c.span_start is None or c.span_end is None:
@@ -200,12 +237,12 @@ def _offsets(seg: Any, c: Any) -> tuple[int, int]:
     return seg.start + start, seg.start + end
 
 
-def _selection(source_el: ET.Element, source: Any, region: _Region,
+def _selection(source_el: ET.Element, source_id: str, source_text: str, region: _Region,
                memo_notes: dict[str, str]) -> None:
     coders = sorted({c.coder for c in region.codings})
-    text = source.text[region.start:region.end]
+    text = source_text[region.start:region.end]
     label = " ".join(text.split())
-    attrs = {"guid": qdaxml.stable_guid("selection", f"{source.id}|{region.start}|{region.end}"),
+    attrs = {"guid": qdaxml.stable_guid("selection", f"{source_id}|{region.start}|{region.end}"),
              "name": label if len(label) <= 100 else label[:99] + "…",
              "startPosition": str(region.start), "endPosition": str(region.end)}
     if len(coders) == 1:
@@ -235,7 +272,30 @@ def _notes(root: ET.Element, memo_notes: dict[str, str]) -> None:
         ET.SubElement(note, _q("PlainTextContent")).text = memo_notes[key]
 
 
-def _write_zip(out: Path, members: dict[str, bytes]) -> None:
-    """Write members sorted, with fixed dates and modes, then move into place atomically."""
-    data = zip_bytes((name, members[name]) for name in sorted(members))
-    write_bytes(out, data, error=ExchangeError, what="archive")
+def _write_zip(out: Path, members: Iterable[tuple[str, bytes]]) -> None:
+    """Write ``members`` (in name order) one at a time, deflated with fixed dates and modes
+    (the bytes of :func:`tipqual.output.files.zip_bytes`), to a temporary file beside ``out``,
+    then move it into place."""
+    def failed(exc: OSError) -> ExchangeError:
+        return ExchangeError(f"cannot write the archive: {exc.strerror or exc}; check that the "
+                             "folder exists and is writable", path=out)
+
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise failed(exc) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+            for name, data in members:
+                info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.create_system = 3
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise failed(exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -87,6 +87,8 @@ class SegmentationRules:
             object.__setattr__(self, "_re", re.compile(self.marker))
         except re.error as exc:
             raise IngestError(f"the turn-marker pattern is not a valid regex: {exc}") from exc
+        # a transcript names few speakers, each in many turns: their roles are looked up once
+        object.__setattr__(self, "_roles", {})
 
     def match(self, line: str) -> tuple[str, int] | None:
         """The speaker named by a turn marker at the start of ``line`` and where the words begin."""
@@ -104,8 +106,14 @@ class SegmentationRules:
         """``interviewer`` or ``respondent`` for a speaker name."""
         if speaker is None:
             return "respondent"
-        key = _ROLE_NOISE.sub("", speaker).strip().lower()
-        return "interviewer" if key in self.interviewer_names else "respondent"
+        roles: dict[str, str] = self._roles  # type: ignore[attr-defined]
+        role = roles.get(speaker)
+        if role is None:
+            key = _ROLE_NOISE.sub("", speaker).strip().lower()
+            role = "interviewer" if key in self.interviewer_names else "respondent"
+            if len(roles) < 10_000:
+                roles[speaker] = role
+        return role
 
 
 @dataclass(frozen=True)
@@ -569,8 +577,9 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
     files, report.passed_over, bad = collect_paths(
         (Path(p) for p in paths), lambda f: _source_id(f, redactor))
     # without a redactor, a file stored pseudonymised under another id is found by its bytes
+    # (the sources' headers only: a large study's texts are never all held at once)
     redacted = {} if redactor is not None else {
-        s.sha256: s.id for s in project.sources() if s.meta.get("redacted")}
+        s.sha256: s.id for s in project.source_headers() if s.meta.get("redacted")}
     with project.atomic():
         _sync_cases(project, table)
         with _progress(files, progress) as bar:
@@ -600,7 +609,7 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
         cases = [c.id for c in project.cases()]
         report.cases = len(cases)
         # cases.csv may list sources of a later batch: say so rather than fail
-        report.empty_cases = sorted(set(cases) - {s.case for s in project.sources()})
+        report.empty_cases = sorted(set(cases) - {s.case for s in project.source_headers()})
         if dry_run:
             raise _RolledBack
 

@@ -7,10 +7,17 @@ clock or on iteration order, so the same study always gives the same context.
 
 Figures are drawn apart from the context, by :mod:`tipqual.report.render`, from the context's
 matrix and from the stakeholder network.
+
+The context is gathered without holding the study: counts come from the view's aggregate
+queries (segments and words per source and role, coded segments per case and code, codings
+per coder and status, suggestions awaiting review), quotes are chosen from the applied codings'
+segments read once in a stream, and only the chosen quotes' texts are read again. No query
+asks for every segment, every coding or every source's text at once.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,7 +33,6 @@ from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
 if TYPE_CHECKING:
-    from tipqual.analysis.matrices import CodingData
     from tipqual.analysis.network import NetworkData
     from tipqual.codebook.model import Codebook
 
@@ -66,28 +72,28 @@ def build_context(study: StudyView, *, coders: list[str] | None = None,
     :func:`tipqual.analysis.network.build`, else it is built from ``mentions`` (default: the
     study's stored mentions).
     """
-    from tipqual.analysis import matrices, network
+    from tipqual.analysis import network
     study = study if isinstance(study, Snapshot) else Snapshot(study)
     book = study.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
-    segments = list(study.segments())
-    codings = study.codings()
-    data = matrices.load(study)
-    counts = matrices.counts(data)
-    net_data, net_graph = graph if graph is not None else network.build(study, mentions=mentions)
-    cases = _cases(study, segments)
+    counts = study.segment_counts()
+    net_data, net_graph = graph if graph is not None else build_network(study, mentions)
+    cases = _cases(study, counts)
+    matrix_cases = _matrix_cases(study, counts)
+    applied = _Applied(study, book)
+    per_coder = study.coder_counts()
     ctx: dict[str, Any] = {
-        "study": _study(study, segments, cases, noun),
+        "study": _study(study, counts, cases, noun),
         "cases": cases,
         "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
         "codebook": _codebook(book, study),
-        "coders": _coders(codings),
-        "suggestions": _suggestions(codings),
-        "agreement": _agreement(study, book, codings, coders),
-        "findings": _findings(book, counts, segments, codings, cases),
-        "matrix": _matrix(book, data),
+        "coders": _coders(per_coder),
+        "suggestions": _suggestions(study),
+        "agreement": _agreement(study, book, per_coder, coders),
+        "findings": _findings(study, book, applied, matrix_cases, cases),
+        "matrix": _matrix(book, study, matrix_cases),
         "partnerships": _partnerships(network.ranking(net_graph, net_data), net_graph,
                                       len(cases)),
         "notes": notes,
@@ -96,8 +102,53 @@ def build_context(study: StudyView, *, coders: list[str] | None = None,
     }
     ctx["title"] = f"Findings: {ctx['study']['name']}"
     ctx["key_findings"] = _key_findings(ctx["findings"], len(cases))
-    ctx["coreq"] = coreq_items(ctx, codings, segments, STATUSES)
+    interviewers = sorted({r["speaker"] for r in counts
+                           if r["role"] == "interviewer" and r["speaker"]})
+    questions: Counter = Counter()
+    for r in counts:
+        if r["role"] == "interviewer":
+            questions[r["source"]] += r["segments"]
+    ctx["coreq"] = coreq_items(ctx, interviewers=interviewers, questions=questions,
+                               codes_by_case=applied.codes_by_case())
     return ctx
+
+
+class _CitedSegments(Snapshot):
+    """The view the stakeholder network reads: every segment a mention names (without its
+    text), and one stand-in per source that has segments, so the network's cases are those of
+    the whole study while it holds only the cited segments."""
+
+    def __init__(self, view: StudyView, mentions: Iterable[Mention] | None):
+        super().__init__(view)
+        self._mentions = list(view.mentions() if mentions is None else mentions)
+
+    def mentions(self) -> list[Mention]:
+        return list(self._mentions)
+
+    def segments(self, *, source: str | None = None, case: str | None = None,
+                 role: str | None = None, ids: Iterable[str] | None = None,
+                 batch: int = 500) -> Iterable[Segment]:
+        if source is not None or case is not None or role is not None or ids is not None:
+            return super().segments(source=source, case=case, role=role, ids=ids, batch=batch)
+        return self._cited()
+
+    def _cited(self) -> Iterable[Segment]:
+        wanted = {m.segment for m in self._mentions}
+        if wanted:
+            for sid, src, case, n, speaker, role, start, end in self.segment_index(wanted):
+                yield Segment(sid, src, n, speaker, role, start, end, "", case=case)
+        for src, case in sorted({(r["source"], r["case"]) for r in self.segment_counts()}):
+            # an id no segment has ("\0" never occurs in one): it stands for its source only
+            yield Segment(f"\0{src}", src, -1, None, "", 0, 0, "", case=case)
+
+
+def build_network(study: StudyView, mentions: Iterable[Mention] | None = None
+                  ) -> tuple[NetworkData, Any]:
+    """:func:`tipqual.analysis.network.build` for the report, reading only the segments the
+    mentions cite (see :class:`_CitedSegments`); ``mentions`` default to the stored ones."""
+    from tipqual.analysis import network
+
+    return network.build(_CitedSegments(study, mentions))
 
 
 # --- study and cases --------------------------------------------------------------------------
@@ -106,13 +157,13 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _cases(study: StudyView, segments: list[Segment]) -> list[dict[str, Any]]:
+def _cases(study: StudyView, counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sources: dict[str, list[str]] = {}
     words: Counter = Counter()
-    for src in study.sources():
+    for src in study.source_headers():
         sources.setdefault(src.case or src.id, []).append(src.id)
-    for seg in segments:
-        words[seg.case or seg.source] += _words(seg.text)
+    for row in counts:
+        words[row["case"] or row["source"]] += row["words"]
     attrs = {c.id: c.attributes for c in study.cases()}
     ids = sorted(set(attrs) | set(sources))
     return [{"id": i, "attributes": dict(sorted(attrs.get(i, {}).items())),
@@ -123,7 +174,7 @@ def _period(study: StudyView, cases: list[dict[str, Any]]) -> str | None:
     """First and last interview date, from ``*date*`` case attributes or source metadata."""
     dates = {v for c in cases for k, v in c["attributes"].items()
              if "date" in k.lower() and _DATE.match(v)}
-    dates |= {str(s.meta.get("date")) for s in study.sources()
+    dates |= {str(s.meta.get("date")) for s in study.source_headers()
               if _DATE.match(str(s.meta.get("date", "")))}
     if not dates:
         return None
@@ -131,18 +182,23 @@ def _period(study: StudyView, cases: list[dict[str, Any]]) -> str | None:
     return first if first == last else f"{first} to {last}"
 
 
-def _study(study: StudyView, segments: list[Segment], cases: list[dict[str, Any]],
+def _matrix_cases(study: StudyView, counts: list[dict[str, Any]]) -> list[str]:
+    """The matrix's rows: the study's cases and every source with segments but no case."""
+    return sorted({c.id for c in study.cases()} | {r["case"] or r["source"] for r in counts})
+
+
+def _study(study: StudyView, counts: list[dict[str, Any]], cases: list[dict[str, Any]],
            noun: tuple[str, str]) -> dict[str, Any]:
-    sources = study.sources()
-    roles = Counter(s.role for s in segments)
+    sources = study.source_headers()
+    respondent = [r for r in counts if r["role"] == "respondent"]
     return {
         "name": study.meta("name") or study.path.stem,
         "cases": len(cases),
         "interviews": len(sources),
-        "segments": len(segments),
-        "respondent_segments": roles["respondent"],
-        "words": sum(_words(s.text) for s in segments),
-        "respondent_words": sum(_words(s.text) for s in segments if s.role == "respondent"),
+        "segments": sum(r["segments"] for r in counts),
+        "respondent_segments": sum(r["segments"] for r in respondent),
+        "words": sum(r["words"] for r in counts),
+        "respondent_words": sum(r["words"] for r in respondent),
         "period": _period(study, cases),
         "formats": dict(sorted(Counter(s.format for s in sources).items())),
         "noun": {"one": noun[0], "many": noun[1]},
@@ -193,23 +249,19 @@ def decision_key(coding: Coding) -> tuple[str, str, int, int]:
     return coding.key[0], coding.key[1], coding.key[3], coding.key[4]
 
 
-def _coders(codings: list[Any]) -> list[dict[str, Any]]:
+def _coders(per_coder: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Human coders (people), with their codings by status and the segments they coded."""
-    rows: dict[str, dict[str, Any]] = {}
-    segments: dict[str, set[str]] = {}
-    for c in codings:
-        if c.status == "suggested":
-            continue
-        row = rows.setdefault(c.coder, {"name": c.coder, "human": 0, "accepted": 0,
-                                        "rejected": 0})
-        row[c.status] += 1
-        segments.setdefault(c.coder, set()).add(c.segment)
-    for name, row in rows.items():
-        row["segments"] = len(segments[name])
-    return [rows[n] for n in sorted(rows)]
+    rows = []
+    for name in sorted(per_coder):
+        counts = per_coder[name]
+        row: dict[str, Any] = {"name": name, "human": 0, "accepted": 0, "rejected": 0}
+        row.update((k, v) for k, v in counts.items() if k != "segments")
+        row["segments"] = counts["segments"]
+        rows.append(row)
+    return rows
 
 
-def _suggestions(codings: list[Coding]) -> dict[str, Any]:
+def _suggestions(study: StudyView) -> dict[str, Any]:
     """How suggestions were reviewed: per suggester, what awaits review and what was decided.
 
     A suggestion awaits review until a person accepts or rejects its code on its segment (and
@@ -218,16 +270,15 @@ def _suggestions(codings: list[Coding]) -> dict[str, Any]:
     else :data:`NOT_RECORDED`) and under its reviewer (``reviewers``). A code both suggesters
     proposed is one decision, under ``tipqual-model+tipqual-rules``.
     """
-    decisions = [c for c in codings if c.status in ("accepted", "rejected")]
-    decided = {decision_key(c) for c in decisions}
+    decisions = study.codings(statuses=("accepted", "rejected"))
     proposed: dict[tuple[str, str, int, int], set[str]] = {}
-    table: dict[str, Counter] = {}
+    table: dict[str, Counter] = {coder: Counter(suggested=n)
+                                 for coder, n in study.awaiting_review().items() if n}
     reviewers: dict[str, dict[str, Counter]] = {}
-    for c in codings:
-        if c.status == "suggested":
-            proposed.setdefault(decision_key(c), set()).add(c.coder)
-            if decision_key(c) not in decided:
-                table.setdefault(c.coder, Counter())["suggested"] += 1
+    decided = sorted({c.segment for c in decisions})
+    # only the suggestions on decided segments can be what a decision decided
+    for c in study.codings(statuses=("suggested",), segments=decided) if decided else ():
+        proposed.setdefault(decision_key(c), set()).add(c.coder)
     for c in decisions:
         who = (_named_suggester(c) or "+".join(sorted(proposed.get(decision_key(c), ())))
                or NOT_RECORDED)
@@ -243,20 +294,41 @@ def _suggestions(codings: list[Coding]) -> dict[str, Any]:
     return {"rows": rows, "totals": totals}
 
 
-def _default_coders(codings: list[Any]) -> list[str]:
-    applied = Counter(c.coder for c in codings if c.status in STATUSES)
+def _default_coders(per_coder: dict[str, dict[str, int]]) -> list[str]:
+    applied = {name: n for name, counts in per_coder.items()
+               if (n := sum(counts.get(s, 0) for s in STATUSES))}
     ranked = sorted(applied, key=lambda name: (-applied[name], name))
     return sorted(ranked[:2])
 
 
-def _agreement(study: StudyView, book: Codebook, codings: list[Coding],
+def agreement_table(study: StudyView, coders: list[str]) -> Any:
+    """The agreement table of :func:`tipqual.analysis.agreement.compare_coders` (same checks,
+    same numbers), from the coders' own codings and the segment ids alone: the report shows
+    no disagreement rows, so it reads no segment text."""
+    from tipqual.analysis import agreement
+
+    if len(coders) < 2 or len(set(coders)) != len(coders):
+        agreement.compare_coders(study, coders)  # raises its own error for these
+    known = study.coders()
+    for name in coders:
+        if name not in known:  # compare_coders refuses it in its own words
+            agreement.compare_coders(study, coders)
+    book = study.code_ids()
+    codings = study.codings(coders=coders)
+    codes = [*book, *sorted({c.code for c in codings} - set(book))]
+    ids = [entry[0] for entry in study.segment_index()]
+    return agreement.agreement_table(codings, coders, codes,
+                                     statuses=agreement.DEFAULT_STATUSES, segments=ids)
+
+
+def _agreement(study: StudyView, book: Codebook, per_coder: dict[str, dict[str, int]],
                coders: list[str] | None) -> dict | None:
     """Agreement per code between the chosen coders, with readings; None with fewer than two."""
     from tipqual.analysis import agreement
-    chosen = list(coders) if coders else _default_coders(codings)
+    chosen = list(coders) if coders else _default_coders(per_coder)
     if len(chosen) < 2:
         return None
-    table = agreement.compare_coders(study, chosen).table
+    table = agreement_table(study, chosen)
     names = {c.id: c.name for c in book.codes}
 
     def row(item: Any) -> dict[str, Any]:
@@ -397,14 +469,16 @@ def carries(text: str, words: Iterable[str]) -> bool:
     aside; a single word of four letters or more also as the stem of a longer one ("deliver"
     in "delivered", "portion" in "portions")."""
     low = " ".join(text.lower().replace("’", "'").split())
-    for word in words:
-        if len(word) >= 4 and word.isalpha():
-            found = re.search(rf"(?<!\w){word[:-1]}\w*", low)
-        else:
-            found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", low)
-        if found:
-            return True
-    return False
+    return any(_word_pattern(word).search(low) for word in words)
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """The pattern :func:`carries` looks for (kept: the codebook's words are few, the texts
+    many, and ``re``'s own cache is too small for all of them)."""
+    if len(word) >= 4 and word.isalpha():
+        return re.compile(rf"(?<!\w){word[:-1]}\w*")
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
 
 
 # What each weakness costs a quote; at WEAK or more it is quoted only when nothing else is.
@@ -446,7 +520,8 @@ def choose_quotes(candidates: list[dict[str, Any]], k: int,
 
     costs = {id(c): penalty(c) for c in candidates}
     ranked = sorted(candidates, key=lambda c: quote_key(
-        c["coders"], c.get("length", len(c["text"])), c["order"], c.get("own", True),
+        c["coders"], c["length"] if "length" in c else len(c["text"]), c["order"],
+        c.get("own", True),
         matched=c.get("matched", False), penalty=costs[id(c)]))
     strong = [c for c in ranked if costs[id(c)] < WEAK]
     pool = strong or ranked
@@ -462,34 +537,87 @@ def choose_quotes(candidates: list[dict[str, Any]], k: int,
     return chosen
 
 
-def _candidates(codes: list[str], segs: dict[str, Any],
-                by_code: dict[str, dict[str, set[str]]],
-                words: Iterable[str] = ()) -> list[dict[str, Any]]:
+class _Applied:
+    """The applied codings (:data:`STATUSES`) as the findings need them, read in one stream.
+
+    ``by_code``: code → segment → the coders who applied it (codings as small tuples), and
+    ``case_of`` each of those segments' case. ``quotes``: for each respondent segment coded
+    with a codebook code, what ranks it as a quote (length, weaknesses, order) and, per theme
+    it can evidence, whether it carries the theme's words; its text is read once here and
+    again only if it is quoted.
+    """
+
+    def __init__(self, study: StudyView, book: Codebook):
+        self.by_code: dict[str, dict[str, set[str]]] = {}
+        for segment, code, coder in study.coding_keys(statuses=STATUSES):
+            self.by_code.setdefault(code, {}).setdefault(segment, set()).add(coder)
+        codes = set(book.ids)
+        subtrees = {c: book.subtree(c) for c in book.ids}
+        themes_of: dict[str, list[str]] = {c: [] for c in book.ids}
+        for theme, subtree in subtrees.items():
+            for code in subtree:
+                themes_of[code].append(theme)
+        words = {t: code_words(book.code(c) for c in sub) for t, sub in subtrees.items()}
+        seg_codes: dict[str, set[str]] = {}
+        for code, segs in self.by_code.items():
+            for segment in segs:
+                seg_codes.setdefault(segment, set())
+                if code in codes:
+                    seg_codes[segment].add(code)
+        self.case_of: dict[str, str] = {}
+        self.quotes: dict[str, dict[str, Any]] = {}
+        for seg in study.segments(ids=seg_codes) if seg_codes else ():
+            self.case_of[seg.id] = seg.case or seg.source
+            mine = seg_codes.get(seg.id, set())
+            if seg.role != "respondent" or not mine:
+                continue
+            text = _one_line(seg.text)
+            themes = {t for c in mine for t in themes_of[c]}
+            self.quotes[seg.id] = {
+                "case": seg.case or seg.source, "speaker": seg.speaker, "role": seg.role,
+                "length": len(text), "order": (seg.source, seg.n),
+                "weak": quote_weaknesses(text),
+                "matched": {t: carries(text, words[t]) for t in sorted(themes)}}
+
+    def codes_by_case(self) -> dict[str, set[str]]:
+        """Each case with applied codings and the codes applied in it (any code)."""
+        merged: dict[str, set[str]] = {}
+        for code, segs in self.by_code.items():
+            for segment in segs:
+                merged.setdefault(self.case_of[segment], set()).add(code)
+        return merged
+
+
+def _candidates(codes: list[str], applied: _Applied, theme: str) -> list[dict[str, Any]]:
     """Respondent segments coded with any of ``codes``, with how many coders applied them,
-    whether they carry one of the codes' ``words`` and what makes them weak as a quote."""
-    words = list(words)
+    whether they carry one of the words of ``theme`` and what makes them weak as a quote
+    (their text is read when they are chosen: :func:`_quoted`)."""
     coders: dict[str, set[str]] = {}
     for code in codes:
-        for segment, names in by_code.get(code, {}).items():
+        for segment, names in applied.by_code.get(code, {}).items():
             coders.setdefault(segment, set()).update(names)
     out = []
     for segment, names in coders.items():
-        seg = segs[segment]
-        if seg.role != "respondent":
+        seg = applied.quotes.get(segment)
+        if seg is None:  # not a respondent's
             continue
-        text = _one_line(seg.text)
-        out.append({"segment": seg.id, "case": seg.case or seg.source,
-                    "speaker": seg.speaker, "role": seg.role, "coders": len(names),
-                    "text": _clip(text, QUOTE_BAND[1]), "length": len(text),
-                    "order": (seg.source, seg.n), "matched": carries(text, words),
-                    "weak": quote_weaknesses(text)})
+        out.append({"segment": segment, "case": seg["case"], "speaker": seg["speaker"],
+                    "role": seg["role"], "coders": len(names), "length": seg["length"],
+                    "order": seg["order"], "matched": seg["matched"][theme],
+                    "weak": seg["weak"]})
     return out
 
 
-def _public(quote: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
-    out = {k: quote[k] for k in ("segment", "case", "role", "coders", "text")}
-    out["case_type"] = kinds.get(quote["case"], "")
-    return out
+def _quoted(study: StudyView, quotes: list[dict[str, Any]],
+            kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """The chosen quotes as the report shows them, their texts read now."""
+    if not quotes:
+        return []
+    texts = {s.id: _clip(_one_line(s.text), QUOTE_BAND[1])
+             for s in study.segments(ids=[q["segment"] for q in quotes])}
+    return [{"segment": q["segment"], "case": q["case"], "role": q["role"],
+             "coders": q["coders"], "text": texts[q["segment"]],
+             "case_type": kinds.get(q["case"], "")} for q in quotes]
 
 
 def scope(definition: str) -> str:
@@ -498,43 +626,41 @@ def scope(definition: str) -> str:
     return _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
 
 
-def _theme(book: Any, code: Any, counts: Any, segs: dict[str, Any],
-           by_code: dict[str, dict[str, set[str]]], k: int, used: set[str],
+def _theme(study: StudyView, book: Any, code: Any, present: dict[str, set[str]],
+           cases_order: list[str], applied: _Applied, k: int, used: set[str],
            kinds: dict[str, str]) -> dict[str, Any]:
     subtree = book.subtree(code.id)
-    present = counts[subtree].sum(axis=1)
-    cases = [str(c) for c in counts.index if present[c] > 0]
-    words = code_words(book.code(c) for c in subtree)
-    own = _candidates([code.id], segs, by_code, words)
+    cases = [c for c in cases_order if any(x in present.get(c, ()) for x in subtree)]
+    own = _candidates([code.id], applied, code.id)
     mine = {c["segment"] for c in own}
-    rest = [{**c, "own": False} for c in _candidates(subtree, segs, by_code, words)
+    rest = [{**c, "own": False} for c in _candidates(subtree, applied, code.id)
             if c["segment"] not in mine]
     quotes = choose_quotes(own + rest, k, used)
     used.update(q["segment"] for q in quotes)
-    segments = {s for c in subtree for s in by_code.get(c, {})}
+    segments = {s for c in subtree for s in applied.by_code.get(c, {})}
     return {"id": code.id, "name": code.name, "definition": code.definition,
             "scope": scope(code.definition), "depth": book.depth(code.id), "cases": cases,
             "n_cases": len(cases), "segments": len(segments),
-            "quotes": [_public(q, kinds) for q in quotes]}
+            "quotes": _quoted(study, quotes, kinds)}
 
 
-def _findings(book: Any, counts: Any, segments: list[Any], codings: list[Any],
+def _findings(study: StudyView, book: Any, applied: _Applied, matrix_cases: list[str],
               cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One finding per top-level theme in codebook order, each with its sub-themes."""
-    segs = {s.id: s for s in segments}
     kinds = {c["id"]: c["attributes"].get(QUOTE_ATTRIBUTE, "") for c in cases}
-    by_code: dict[str, dict[str, set[str]]] = {}
-    for c in codings:
-        if c.status in STATUSES:
-            by_code.setdefault(c.code, {}).setdefault(c.segment, set()).add(c.coder)
+    present: dict[str, set[str]] = {}  # case -> codebook codes applied in it (counted in SQL)
+    for case, code, _n in study.coded_segment_counts(statuses=STATUSES,
+                                                     groups={c: [c] for c in book.ids}):
+        present.setdefault(case, set()).add(code)
     findings = []
     used: set[str] = set()  # segments already quoted: later themes prefer others
     for code in book.codes:
         if code.parent is not None:
             continue
-        theme = _theme(book, code, counts, segs, by_code, THEME_QUOTES, used, kinds)
-        theme["subthemes"] = [_theme(book, book.code(sub), counts, segs, by_code,
-                                     SUBTHEME_QUOTES, used, kinds)
+        theme = _theme(study, book, code, present, matrix_cases, applied, THEME_QUOTES, used,
+                       kinds)
+        theme["subthemes"] = [_theme(study, book, book.code(sub), present, matrix_cases,
+                                     applied, SUBTHEME_QUOTES, used, kinds)
                               for sub in book.subtree(code.id)[1:]]
         findings.append(theme)
     return findings
@@ -571,23 +697,23 @@ def _band(n: int, total: int) -> str:
 
 # --- matrix and partnerships ------------------------------------------------------------------
 
-def _matrix(book: Codebook, data: CodingData) -> dict[str, Any]:
+def _matrix(book: Codebook, study: StudyView, cases: list[str]) -> dict[str, Any]:
     """Cases × codes: coded segments; a code with sub-codes counts its whole subtree.
 
     A segment coded with a theme and one of its sub-themes counts once, so each column's
-    number of cases is the theme's prevalence in the findings. The numbers are the
-    spreadsheet's ``ID (all)`` roll-ups (one function computes both).
+    number of cases is the theme's prevalence in the findings. The numbers are those of the
+    spreadsheet's ``ID (all)`` roll-ups (:func:`tipqual.analysis.matrices.rollup_counts`),
+    counted in SQL: distinct segments per case over each code's subtree.
     """
-    from tipqual.analysis import matrices
-
-    table = matrices.rollup_counts(data)
-    codes = [str(c) for c in table.columns]
+    codes = book.ids
+    found = {(case, code): n for case, code, n in study.coded_segment_counts(
+        statuses=STATUSES, groups={c: book.subtree(c) for c in codes})}
     rows: list[dict[str, Any]] = [
-        {"case": str(case), "counts": [int(v) for v in values]}
-        for case, values in zip(table.index, table.to_numpy().tolist(), strict=True)]
-    totals = [int((table[c] > 0).sum()) for c in codes]
+        {"case": case, "counts": [found.get((case, c), 0) for c in codes]} for case in cases]
+    totals = [sum(1 for r in rows if r["counts"][i] > 0) for i in range(len(codes))]
     names = {c.id: c.name for c in book.codes}
-    grouped = matrices.parent_codes(data)
+    has_child = {c.parent for c in book.codes} & set(codes)
+    grouped = [c for c in codes if c in has_child]
     by_code = [{"id": c, "name": names[c], "depth": book.depth(c), "grouped": c in grouped,
                 "counts": [r["counts"][i] for r in rows], "n_cases": totals[i]}
                for i, c in enumerate(codes)]
@@ -631,12 +757,13 @@ def study_hash(study: StudyView) -> str:
     feed("codebook", info["sha256"] if info else None)
     for case in study.cases():
         feed("case", case.id, case.attributes)
-    for src in study.sources():
+    texts = study.source_texts()  # one text at a time, in the order of the headers (by id)
+    for src, (_id, text) in zip(study.source_headers(), texts, strict=True):
         feed("source", src.id, src.case, src.sha256,
-             hashlib.sha256(src.text.encode("utf-8")).hexdigest())
-    for seg in study.segments():
-        feed("segment", seg.id, seg.speaker, seg.role, seg.start, seg.end)
-    for c in study.codings():
+             hashlib.sha256(text.encode("utf-8")).hexdigest())
+    for sid, _src, _case, _n, speaker, role, start, end in study.segment_index():
+        feed("segment", sid, speaker, role, start, end)
+    for c in study.iter_codings():
         # scores are left out: a suggester's confidence is a property of its run (recorded in
         # the coding's provenance), not of what the study holds
         feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)

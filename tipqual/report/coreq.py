@@ -9,25 +9,20 @@ context; the others are for the research team to write.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
-from tipqual.records import Coding, Segment
 from tipqual.version import __version__
 
 
-def _saturation(codes: list[str], codings: list[Coding], segments: list[Segment],
-                statuses: tuple[str, ...]) -> list[tuple[str, int]]:
-    """New codes first seen in each case, in case order (a data-saturation indicator)."""
-    case_of = {s.id: s.case or s.source for s in segments}
-    merged: dict[str, set[str]] = {}
-    for c in codings:
-        if c.status not in statuses:
-            continue
-        merged.setdefault(case_of[c.segment], set()).add(c.code)
+def _saturation(codes: list[str], codes_by_case: dict[str, set[str]]) -> list[tuple[str, int]]:
+    """New codes first seen in each case, in case order (a data-saturation indicator).
+
+    ``codes_by_case``: each case with applied codings and the codes applied in it."""
     seen: set[str] = set()
     out = []
-    for case in sorted(merged):
-        new = (merged[case] & set(codes)) - seen
+    for case in sorted(codes_by_case):
+        new = (codes_by_case[case] & set(codes)) - seen
         seen |= new
         out.append((case, len(new)))
     return out
@@ -92,12 +87,14 @@ def saturation(new: list[tuple[str, int]], noun: dict[str, str],
     return f"{head}; {verdict}." + left
 
 
-def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segment],
-                statuses: tuple[str, ...]) -> list[dict[str, str]]:
-    """The COREQ (Tong et al. 2007) checklist items that the study's own data answer."""
+def coreq_items(ctx: dict[str, Any], *, interviewers: list[str], questions: Mapping[str, int],
+                codes_by_case: dict[str, set[str]]) -> list[dict[str, str]]:
+    """The COREQ (Tong et al. 2007) checklist items that the study's own data answer.
+
+    Besides the report context: the interviewing speakers' names (sorted), the interviewer
+    turns of each interview, and the codes applied in each coded case."""
     study, noun = ctx["study"], ctx["study"]["noun"]
     items = []
-    interviewers = sorted({s.speaker for s in segments if s.role == "interviewer" and s.speaker})
     if interviewers:
         items.append(("1", "Interviewer/facilitator",
                       "Transcripts label the interviewing speaker as "
@@ -116,9 +113,8 @@ def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segme
         items.append(("18", "Repeat interviews", f"No: one interview per {noun['one']}."
                       if per_case[-1] == 1 else f"Interviews per {noun['one']}: "
                       f"{per_case[0]} to {per_case[-1]}."))
-    questions = Counter(s.source for s in segments if s.role == "interviewer")
-    if questions:
-        per = sorted(questions.values())
+    if any(questions.values()):
+        per = sorted(n for n in questions.values() if n)
         spread = str(per[0]) if per[0] == per[-1] else f"{per[0]} to {per[-1]}"
         items.append(("17", "Interview guide", f"Interviewer turns per interview: "
                       f"{spread} (semi-structured prompts in the transcripts)."))
@@ -147,7 +143,7 @@ def coreq_items(ctx: dict[str, Any], codings: list[Coding], segments: list[Segme
         items.append(("32", "Clarity of minor themes", f"{counted(subs, 'sub-theme')}, "
                       "reported under " + ("its theme" if subs == 1 else "their themes")
                       + " in the same way."))
-    new = _saturation([c["id"] for c in book["codes"]], codings, segments, statuses)
+    new = _saturation([c["id"] for c in book["codes"]], codes_by_case)
     coded = {c for c, _ in new}
     uncoded = [c["id"] for c in ctx["cases"] if c["id"] not in coded]
     items.append(("22", "Data saturation", saturation(new, noun, uncoded)))

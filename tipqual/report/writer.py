@@ -95,19 +95,16 @@ def study_warnings(study: StudyView, notes: str | None,
     No transcripts or no codings yet (every theme empty), some cases not coded (counted as
     raising nothing), no notes (the challenges and recommendations section is left out).
     """
-    from tipqual.report.context import decision_key
-
     one, many = noun
     out: list[str] = []
-    codings = study.codings()
-    applied = [c for c in codings if c.status in APPLIED_STATUSES]
-    if not study.sources():
+    sources = study.source_headers()
+    applied = any(counts.get(s, 0) for counts in study.coder_counts().values()
+                  for s in APPLIED_STATUSES)
+    if not sources:
         out.append(f"the study has no transcripts yet: the report has no {many} and every "
                    "theme is empty; add them with 'tipqual import' first")
     elif not applied:
-        decided = {decision_key(c) for c in codings if c.status in ("accepted", "rejected")}
-        waiting = sum(1 for c in codings
-                      if c.status == "suggested" and decision_key(c) not in decided)
+        waiting = sum(study.awaiting_review().values())
         if waiting:
             out.append(f"the study has no codings yet, only {waiting} suggestion"
                        f"{'' if waiting == 1 else 's'} awaiting review: every theme is "
@@ -117,11 +114,10 @@ def study_warnings(study: StudyView, notes: str | None,
             out.append("the study has no codings yet: every theme is empty; code with "
                        "'tipqual code import' or 'tipqual review' first")
     else:
-        coded = set()
-        case_of = {s.id: s.case or s.source for s in study.segments()}
-        for c in applied:
-            coded.add(case_of.get(c.segment))
-        cases = sorted({c.id for c in study.cases()} | {s.case or s.id for s in study.sources()})
+        segments = {segment for segment, _code, _coder
+                    in study.coding_keys(statuses=APPLIED_STATUSES)}
+        coded = {case or source for _id, source, case, *_rest in study.segment_index(segments)}
+        cases = sorted({c.id for c in study.cases()} | {s.case or s.id for s in sources})
         missing = [c for c in cases if c not in coded]
         if missing:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -214,7 +210,6 @@ def write_reports(study: StudyView, outs: list[str | Path], *,
                   mentions: Iterable[Mention] | None = None,
                   warn: Callable[[str], Any] | None = None) -> list[Path]:
     """Write the report in several formats from one context (see :func:`write_report`)."""
-    from tipqual.analysis import network
     from tipqual.report import context as rc
     from tipqual.report import render as rr
     paths = [Path(o) for o in outs]
@@ -226,14 +221,14 @@ def write_reports(study: StudyView, outs: list[str | Path], *,
     if templates is not None:
         rr.environment("html", templates)  # refuse a missing folder before any work
     noun = rc.case_noun(case_noun)
-    study = Snapshot(study)  # one read of each table, shared by the network and the context
+    study = Snapshot(study)  # the small answers read once, shared by the network and the context
     book = study.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
     found: list[str] = []
     with quiet_libraries(found):
-        graph = network.build(study, mentions=mentions)
+        graph = rc.build_network(study, mentions)
         ctx = rc.build_context(study, coders=coders, notes=notes_text, noun=noun, graph=graph)
         formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
         figs = rr.figures(ctx, graph, book, formats)

@@ -11,8 +11,8 @@ import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from tipqual.errors import CodingError
 from tipqual.records import STATUSES, AuditEntry, Coding
@@ -131,6 +131,46 @@ class AuditLog:
                 for r in self._db.rows(sql, params)]
 
 
+class SuggestionGroup(NamedTuple):
+    """One (segment, code) pair of the review queue: its stored suggestions (one per
+    suggester and span), the score the queue ranks it by, and where the next page starts."""
+
+    segment: str
+    code: str
+    score: float  # the preferred suggester's score when it proposed the code, else the best
+    uncertainty: float  # |score - the code's threshold (0.5 when none is given)|
+    after: tuple[Any, ...]  # the sort key of this pair: pass it as ``after`` for the next page
+    codings: list[Coding]
+
+
+# The review queue's pairs, ranked: every undecided-by-the-reviewer suggestion grouped by
+# (segment, code), scored (the preferred suggester's score, else the best), its uncertainty the
+# distance of that score from the code's threshold; ties go in document order, then codebook
+# order (codes not in the current codebook last), then code id.
+_QUEUE = (
+    "WITH book AS (SELECT id, position FROM codes "
+    "WHERE codebook_id = (SELECT max(id) FROM codebooks)), "
+    "pairs AS (SELECT c.segment_id, c.code_id, s.source_id, s.n, "
+    "CASE WHEN max(c.coder = :prefer) THEN ifnull(max(CASE WHEN c.coder = :prefer "
+    "THEN c.score END), 0.0) ELSE ifnull(max(c.score), 0.0) END AS score "
+    "FROM codings c JOIN segments s ON s.id = c.segment_id{case_join} "
+    "WHERE c.status = 'suggested'{filters} AND NOT EXISTS (SELECT 1 FROM codings o "
+    "WHERE o.segment_id = c.segment_id AND o.code_id = c.code_id AND o.coder = :coder) "
+    "GROUP BY c.segment_id, c.code_id), "
+    "ranked AS (SELECT p.*, abs(p.score - ifnull(t.value, 0.5)) AS uncertainty, "
+    "ifnull(b.position, 2147483647) AS position FROM pairs p "
+    "LEFT JOIN book b ON b.id = p.code_id "
+    "LEFT JOIN json_each(:thresholds) t ON t.key = p.code_id)")
+_QUEUE_ORDER = "uncertainty, source_id, n, position, code_id"
+
+
+def _queue_sql(code: str | None, case: str | None) -> str:
+    filters = (" AND c.code_id = :code" if code is not None else "") + (
+        " AND src.case_id = :case" if case is not None else "")
+    case_join = " JOIN sources src ON src.id = s.source_id" if case is not None else ""
+    return _QUEUE.format(filters=filters, case_join=case_join)
+
+
 class CodingStore:
     """The codings of a study: every change goes through here and into the audit log."""
 
@@ -211,6 +251,53 @@ class CodingStore:
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY s.source_id, s.n, c.code_id, c.coder, ifnull(c.span_start, -1)")
         return [coding_from_row(r) for r in self._db.rows(sql, params)]
+
+    def suggestion_page(self, coder: str, *, code: str | None = None, case: str | None = None,
+                        after: Sequence[Any] | None = None, limit: int = 50,
+                        prefer: str | None = None,
+                        thresholds: Mapping[str, float] | None = None) -> list[SuggestionGroup]:
+        """The next ``limit`` pairs of ``coder``'s review queue, most uncertain first, in one
+        query (SQLite keeps only the best ``limit`` while it reads; no row is loaded whole).
+
+        The queue holds every (segment, code) with a stored suggestion that ``coder`` has not
+        coded or decided (any status, any span), of ``code`` and ``case`` when given. A pair's
+        score is ``prefer``'s suggestion's score when that suggester proposed it, else the best
+        one; its uncertainty is its distance from ``thresholds[code]`` (0.5 when absent). Ties
+        go in document order, then codebook order, then code id. ``after``: the ``after`` of
+        the last pair of the previous page (None: the first page).
+        """
+        params: dict[str, Any] = {
+            "coder": coder, "code": code, "case": case, "prefer": prefer or "",
+            "thresholds": json.dumps({k: float(v) for k, v in (thresholds or {}).items()}),
+            "limit": max(int(limit), 0)}
+        where = ""
+        if after is not None:
+            where = f" WHERE ({_QUEUE_ORDER}) > (:a0, :a1, :a2, :a3, :a4)"
+            params.update({f"a{i}": v for i, v in enumerate(after)})
+        cols = ", ".join("c." + col.strip() for col in CODING_COLUMNS.split(","))
+        sql = (_queue_sql(code, case)
+               + f", page AS (SELECT * FROM ranked{where} ORDER BY {_QUEUE_ORDER} LIMIT :limit) "
+               "SELECT pg.score AS pair_score, pg.uncertainty, pg.source_id, pg.n, pg.position, "
+               f"{cols} FROM page pg JOIN codings c ON c.segment_id = pg.segment_id AND "
+               "c.code_id = pg.code_id AND c.status = 'suggested' "
+               "ORDER BY pg.uncertainty, pg.source_id, pg.n, pg.position, pg.code_id, c.coder, "
+               "ifnull(c.span_start, -1), ifnull(c.span_end, -1)")
+        groups: list[SuggestionGroup] = []
+        for r in self._db.rows(sql, params):
+            key = (r["uncertainty"], r["source_id"], r["n"], r["position"], r["code_id"])
+            if not groups or groups[-1].after != key:
+                groups.append(SuggestionGroup(r["segment_id"], r["code_id"], r["pair_score"],
+                                              r["uncertainty"], key, []))
+            groups[-1].codings.append(coding_from_row(r))
+        return groups
+
+    def suggestion_count(self, coder: str, *, code: str | None = None,
+                         case: str | None = None) -> int:
+        """How many pairs :meth:`suggestion_page` has for ``coder`` in all (counted in SQL)."""
+        rows = self._db.rows(
+            _queue_sql(code, case) + " SELECT count(*) AS n FROM pairs",
+            {"coder": coder, "code": code, "case": case, "prefer": "", "thresholds": "{}"})
+        return int(rows[0]["n"])
 
     def status_counts(self) -> dict[str, int]:
         """Codings by status; ``suggested`` counts only suggestions no person has decided yet.
@@ -294,3 +381,65 @@ class CodingStore:
             self._audit.record("add", [(c, None, {**coding_state(c), "status": "suggested"})
                                        for c in new])
         return {"removed": len(old), "added": len(new)}
+
+    # --- streamed and aggregate reads (the report and the exchange at scale) ----------------
+
+    def iter_codings(self, batch: int = 2000) -> Iterable[Coding]:
+        """Every coding, in the order of :meth:`codings`, fetched in batches."""
+        sql = (f"SELECT {', '.join('c.' + col.strip() for col in CODING_COLUMNS.split(','))} "
+               "FROM codings c JOIN segments s ON s.id = c.segment_id "
+               "ORDER BY s.source_id, s.n, c.code_id, c.coder, ifnull(c.span_start, -1)")
+        cur = self._db.conn.execute(sql)
+        while rows := cur.fetchmany(batch):
+            yield from (coding_from_row(r) for r in rows)
+
+    def coding_keys(self, *, statuses: Iterable[str],
+                    batch: int = 2000) -> Iterable[tuple[str, str, str]]:
+        """``(segment, code, coder)`` of the codings of ``statuses``, in the order of
+        :meth:`codings`, fetched in batches."""
+        cur = self._db.conn.cursor()
+        cur.row_factory = None
+        cur.execute("SELECT c.segment_id, c.code_id, c.coder FROM codings c "
+                    "JOIN segments s ON s.id = c.segment_id "
+                    "WHERE c.status IN (SELECT value FROM json_each(?)) "
+                    "ORDER BY s.source_id, s.n, c.code_id, c.coder, ifnull(c.span_start, -1)",
+                    (json.dumps(sorted(set(statuses))),))
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
+    def coded_segment_counts(self, *, statuses: Iterable[str],
+                             groups: Mapping[str, Iterable[str]]) -> list[tuple[str, str, int]]:
+        """``(case, group, segments)``: how many distinct segments of each case carry a code
+        of each group (codings of ``statuses``), counted in SQL; a source without a case
+        counts as its own case. Only non-zero counts, sorted by case and group."""
+        pairs = json.dumps(sorted({(code, name) for name, codes in groups.items()
+                                   for code in codes}))
+        rows = self._db.rows(
+            "SELECT ifnull(src.case_id, s.source_id) AS case_id, g.name, "
+            "count(DISTINCT c.segment_id) AS n FROM codings c "
+            "JOIN (SELECT json_extract(value, '$[0]') AS code, json_extract(value, '$[1]') "
+            "AS name FROM json_each(?)) g ON g.code = c.code_id "
+            "JOIN segments s ON s.id = c.segment_id JOIN sources src ON src.id = s.source_id "
+            "WHERE c.status IN (SELECT value FROM json_each(?)) "
+            "GROUP BY case_id, g.name ORDER BY case_id, g.name",
+            (pairs, json.dumps(sorted(set(statuses)))))
+        return [(r["case_id"], r["name"], r["n"]) for r in rows]
+
+    def coder_counts(self) -> dict[str, dict[str, int]]:
+        """Per coder, codings that are not suggestions: how many of each status, and the
+        distinct segments they are on (``"segments"``); counted in SQL, coders sorted."""
+        found: dict[str, dict[str, int]] = {}
+        for r in self._db.rows("SELECT coder, status, count(*) AS n FROM codings "
+                               "WHERE status <> 'suggested' GROUP BY coder, status "
+                               "ORDER BY coder, status"):
+            found.setdefault(r["coder"], {})[r["status"]] = r["n"]
+        for r in self._db.rows("SELECT coder, count(DISTINCT segment_id) AS n FROM codings "
+                               "WHERE status <> 'suggested' GROUP BY coder"):
+            found[r["coder"]]["segments"] = r["n"]
+        return {name: found[name] for name in sorted(found)}
+
+    def awaiting_review(self) -> dict[str, int]:
+        """Per suggester, its suggestions no person has accepted or rejected yet (SQL)."""
+        return {r["coder"]: r["n"] for r in self._db.rows(
+            "SELECT c.coder, count(*) AS n FROM codings c WHERE c.status = 'suggested' "
+            f"AND NOT {_DECIDED} GROUP BY c.coder ORDER BY c.coder")}

@@ -23,7 +23,7 @@ from typing import Any
 
 from tipqual.records import STATUSES, AuditEntry, Case, Coding, Mention, Segment, Source
 from tipqual.store.codebooks import CodebookStore
-from tipqual.store.codings import AuditLog, CodingStore, current_actor
+from tipqual.store.codings import AuditLog, CodingStore, SuggestionGroup, current_actor
 from tipqual.store.connection import (
     Database,
     create_study_file,
@@ -287,6 +287,20 @@ class Project:
         """Distinct coder names (optionally only those with codings of these statuses)."""
         return self._codings.coders(statuses=statuses)
 
+    def suggestion_page(self, coder: str, *, code: str | None = None, case: str | None = None,
+                        after: Sequence[Any] | None = None, limit: int = 50,
+                        prefer: str | None = None,
+                        thresholds: dict[str, float] | None = None) -> list[SuggestionGroup]:
+        """The next page of ``coder``'s review queue, most uncertain first (one query); see
+        :meth:`CodingStore.suggestion_page`."""
+        return self._codings.suggestion_page(coder, code=code, case=case, after=after,
+                                             limit=limit, prefer=prefer, thresholds=thresholds)
+
+    def suggestion_count(self, coder: str, *, code: str | None = None,
+                         case: str | None = None) -> int:
+        """How many (segment, code) pairs ``coder``'s review queue holds in all."""
+        return self._codings.suggestion_count(coder, code=code, case=case)
+
     def decisions(self) -> list[dict[str, Any]]:
         """How suggestions fared: ``{"suggester", "reviewer", "status", "count"}`` rows.
 
@@ -347,3 +361,44 @@ class Project:
         """Counts for ``tipqual status`` (keys as in the design contract); ``suggested``
         counts only the suggestions no person has decided yet."""
         return study_status(self._db, self._codebooks, self._codings)
+
+    # --- streamed and aggregate reads (the report and the exchange at scale) ----------------
+
+    def source_headers(self) -> list[Source]:
+        """All sources, sorted by id, without their text (``text`` is ``""``)."""
+        return self._sources.source_headers()
+
+    def source_texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+        """``(id, text)`` of sources sorted by id, one at a time."""
+        return self._sources.source_texts(ids)
+
+    def segment_index(self, ids: Iterable[str] | None = None
+                      ) -> Iterator[tuple[str, str, str | None, int, str | None, str, int, int]]:
+        """``(id, source, case, n, speaker, role, start, end)`` of segments, without their
+        text, in document order (streamed)."""
+        return self._sources.segment_index(ids)
+
+    def segment_counts(self) -> list[dict[str, Any]]:
+        """Segments and words per source, role and speaker, counted in SQL."""
+        return self._sources.segment_counts()
+
+    def iter_codings(self) -> Iterable[Coding]:
+        """Every coding in the order of :meth:`codings`, streamed."""
+        return self._codings.iter_codings()
+
+    def coding_keys(self, *, statuses: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+        """``(segment, code, coder)`` of the codings of ``statuses``, streamed."""
+        return self._codings.coding_keys(statuses=statuses)
+
+    def coded_segment_counts(self, *, statuses: Iterable[str],
+                             groups: dict[str, list[str]]) -> list[tuple[str, str, int]]:
+        """``(case, group, segments)`` with codes of each group, counted in SQL."""
+        return self._codings.coded_segment_counts(statuses=statuses, groups=groups)
+
+    def coder_counts(self) -> dict[str, dict[str, int]]:
+        """Per coder, non-suggestion codings by status and their distinct segments (SQL)."""
+        return self._codings.coder_counts()
+
+    def awaiting_review(self) -> dict[str, int]:
+        """Per suggester, its suggestions nobody has decided yet (SQL)."""
+        return self._codings.awaiting_review()

@@ -27,8 +27,9 @@ def _source_from_row(r: sqlite3.Row) -> Source:
 
 def _segment_params(source_id: str, segments: Sequence[Segment]
                     ) -> Iterator[tuple[object, ...]]:
+    # most segments have no metadata: their "{}" needs no encoder
     return ((s.id, source_id, s.n, s.speaker, s.role, s.start, s.end, s.text,
-             json.dumps(s.meta, sort_keys=True)) for s in segments)
+             json.dumps(s.meta, sort_keys=True) if s.meta else "{}") for s in segments)
 
 
 class SourceStore:
@@ -191,3 +192,62 @@ class SourceStore:
     def segment_ids(self) -> set[str]:
         """The ids of every segment in the study."""
         return {r["id"] for r in self._db.rows("SELECT id FROM segments")}
+
+    # --- light and aggregate reads (the report and the exchange at scale) -------------------
+
+    def source_headers(self) -> list[Source]:
+        """All sources, sorted by id, without their text (``text`` is ``""``)."""
+        return [_source_from_row(r) for r in self._db.rows(
+            "SELECT id, case_id, path, format, sha256, '' AS text, meta FROM sources "
+            "ORDER BY id")]
+
+    def source_texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
+        """``(id, text)`` of sources sorted by id, one row fetched at a time."""
+        sql = "SELECT id, text FROM sources"
+        params: list[str] = []
+        if ids is not None:
+            sql += " WHERE id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(set(ids))))
+        cur = self._db.conn.cursor()
+        cur.row_factory = None
+        cur.execute(sql + " ORDER BY id", params)
+        while (row := cur.fetchone()) is not None:
+            yield row[0], row[1]
+
+    def segment_index(self, ids: Iterable[str] | None = None,
+                      batch: int = 2000) -> Iterator[tuple[str, str, str | None, int,
+                                                           str | None, str, int, int]]:
+        """``(id, source, case, n, speaker, role, start, end)`` of segments, without their
+        text, in document order (streamed in batches)."""
+        sql = ('SELECT s.id, s.source_id, src.case_id, s.n, s.speaker, s.role, s.start, '
+               's."end" FROM segments s JOIN sources src ON src.id = s.source_id')
+        params: list[str] = []
+        if ids is not None:
+            sql += " WHERE s.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(set(ids))))
+        cur = self._db.conn.cursor()
+        cur.row_factory = None
+        cur.execute(sql + " ORDER BY s.source_id, s.n", params)
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
+    def segment_counts(self) -> list[dict[str, object]]:
+        """Segments and words per source, role and speaker, counted in SQL.
+
+        Rows ``{"source", "case", "role", "speaker", "segments", "words"}`` sorted by source,
+        role and speaker; a segment's words are its text split at whitespace (as Python's
+        ``str.split``).
+        """
+        self._db.conn.create_function("tipqual_words", 1, _word_count, deterministic=True)
+        rows = self._db.rows(
+            "SELECT s.source_id, src.case_id, s.role, s.speaker, count(*) AS n, "
+            "sum(tipqual_words(s.text)) AS words FROM segments s JOIN sources src "
+            "ON src.id = s.source_id GROUP BY s.source_id, s.role, s.speaker "
+            "ORDER BY s.source_id, s.role, s.speaker")
+        return [{"source": r["source_id"], "case": r["case_id"], "role": r["role"],
+                 "speaker": r["speaker"], "segments": r["n"], "words": r["words"]}
+                for r in rows]
+
+
+def _word_count(text: str | None) -> int:
+    return len(text.split()) if text else 0

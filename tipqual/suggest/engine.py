@@ -4,7 +4,11 @@ Rules come from the codebook (phrases and token patterns, see :mod:`tipqual.nlp.
 match scores lower when a negation or hedge ("never", "not", "maybe" …) comes shortly before
 it. The learned model (:class:`~tipqual.suggest.classifier.CodeClassifier`, a scikit-learn
 style estimator) is trained on the study's human and accepted codings, rejected suggestions
-counting as negatives; with no codings, rules alone suggest. :func:`suggest` stores the
+counting as negatives, the codebook's own words (names, definitions, include notes, examples)
+as weak examples, and each segment's context (the interviewer's question before it, the case's
+attributes) as a separate group of features; with no codings, rules alone suggest. By default
+the model shows a code when its calibrated score reaches the code's threshold learned by
+cross-validation; a ``min_score`` replaces every threshold. :func:`suggest` stores the
 suggestions with ``Project.replace_suggestions`` (coders ``tipqual-rules`` and
 ``tipqual-model``), never touching what a person coded or decided, and skips segments whose
 text, codebook and model are unchanged since the last run.
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError, TipqualError
 from tipqual.records import Progress
-from tipqual.suggest.classifier import CodeClassifier, items_from_docs
+from tipqual.suggest.classifier import CodeClassifier, codebook_examples, items_from_docs
 from tipqual.suggest.rules import RuleHit, rule_scores
 from tipqual.version import __version__
 
@@ -38,7 +42,8 @@ RULES_CODER = "tipqual-rules"
 MODEL_CODER = "tipqual-model"
 SUGGESTERS = (RULES_CODER, MODEL_CODER)
 STAGE = "suggest"
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE: float | None = None  # None: RULE_MIN_SCORE for rules, learned per code
+RULE_MIN_SCORE = 0.3  # the rules' threshold when no min_score is given
 DECIDED = ("human", "accepted", "rejected")
 MIN_TRAINING = 10  # coded segments before the model suggests at all
 MIN_EXAMPLES = 3  # positives and negatives a code needs before the model suggests it
@@ -88,6 +93,28 @@ class SuggestResult:
         return dict(self.__dict__)
 
 
+def segment_contexts(project: Project) -> dict[str, str]:
+    """Per respondent segment: what the model reads beside its text, as one string.
+
+    The last interviewer turn before it in its source (the question it answers) and its case's
+    attributes (``attr_name_value`` words).
+    """
+    cases = {c.id: " ".join("attr_" + "_".join(f"{k} {v}".lower().split())
+                            for k, v in sorted(c.attributes.items()))
+             for c in project.cases()}
+    out: dict[str, str] = {}
+    source, question = None, ""
+    for seg in project.segments():
+        if seg.source != source:
+            source, question = seg.source, ""
+        if seg.role != "respondent":
+            question = seg.text
+            continue
+        out[seg.id] = " ".join(part for part in (question, cases.get(seg.case or "", ""))
+                               if part)
+    return out
+
+
 def training_set(project: Project, codebook: Codebook) -> tuple[list[Segment], list[set[str]]]:
     """Segments a person has coded or decided on, with the codes they applied (positives).
 
@@ -104,16 +131,20 @@ def training_set(project: Project, codebook: Codebook) -> tuple[list[Segment], l
     return segments, [labels[s.id] for s in segments]
 
 
-def model_state(segments: list[Segment], labels: list[set[str]],
-                random_state: int = 0) -> tuple[str, int]:
+def model_state(segments: list[Segment], labels: list[set[str]], random_state: int = 0,
+                contexts: dict[str, str] | None = None,
+                codebook: Codebook | None = None) -> tuple[str, int]:
     """The hash naming the model these examples train, and how many it trains on (0: rules only).
 
     Worked out without training, so that a run with nothing to redo costs no model fit.
     """
     if len(segments) < MIN_TRAINING or not any(labels):
         return _sha("rules-only"), 0
-    fingerprint = json.dumps([(s.id, _sha(s.text), sorted(y))
+    ctx = contexts or {}
+    fingerprint = json.dumps([(s.id, _sha(s.text), _sha(ctx.get(s.id, "")), sorted(y))
                               for s, y in zip(segments, labels, strict=False)])
+    if codebook is not None:
+        fingerprint += json.dumps(codebook_examples(codebook))
     params = CodeClassifier(random_state=random_state).get_params()
     return _sha(fingerprint, json.dumps(params, sort_keys=True, default=str)), len(segments)
 
@@ -122,21 +153,30 @@ def train_model(project: Project, codebook: Codebook, nlp: Language, *,
                 random_state: int = 0) -> tuple[CodeClassifier | None, str, int]:
     """Fit the classifier on the study's decisions; returns (model or None, state hash, n)."""
     segments, labels = training_set(project, codebook)
-    state, n = model_state(segments, labels, random_state)
-    return (_fit(segments, labels, nlp, random_state) if n else None), state, n
+    contexts = segment_contexts(project)
+    state, n = model_state(segments, labels, random_state, contexts, codebook)
+    model = _fit(segments, labels, nlp, codebook, contexts, random_state) if n else None
+    return model, state, n
 
 
-def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language,
-         random_state: int = 0) -> CodeClassifier:
+def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language, codebook: Codebook,
+         contexts: dict[str, str], random_state: int = 0) -> CodeClassifier:
     model = CodeClassifier(random_state=random_state)
-    return model.fit(items_from_docs(nlp.pipe(s.text for s in segments)), labels)
+    weak = codebook_examples(codebook)
+    prior = list(zip([code for code, _ in weak], items_from_docs(nlp.pipe(t for _, t in weak)),
+                     strict=False))
+    items = items_from_docs(nlp.pipe(s.text for s in segments),
+                            [contexts.get(s.id, "") for s in segments])
+    return model.fit(items, labels, prior=prior)
 
 
 def _usable_codes(clf: CodeClassifier) -> set[str]:
-    """Codes with enough positive and negative examples for the model to suggest them."""
+    """Codes the model may suggest: enough negatives, and enough positives among the coded
+    segments or evidence in the codebook (its definition or examples)."""
     n = clf.n_examples_
-    return {str(c) for c, pos in zip(clf.classes_, clf.n_positive_, strict=False)
-            if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES}
+    weak = getattr(clf, "n_prior_", [0] * len(clf.classes_))
+    return {str(c) for c, pos, w in zip(clf.classes_, clf.n_positive_, weak, strict=False)
+            if (pos >= MIN_EXAMPLES or w > 0) and n - pos >= MIN_EXAMPLES}
 
 
 def _codebook_ref(codebook: Codebook) -> dict[str, str]:
@@ -161,14 +201,20 @@ def _matches(hits: Iterable[RuleHit]) -> list[list[Any]]:
 
 def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | None,
                         decided: Iterable[str], context: dict[str, Any],
-                        min_score: float) -> list[Coding]:
-    """The rule and model suggestions for one processed segment (undecided codes only)."""
+                        min_score: float | None,
+                        thresholds: dict[str, float] | None = None) -> list[Coding]:
+    """The rule and model suggestions for one processed segment (undecided codes only).
+
+    ``min_score`` None: rules need :data:`RULE_MIN_SCORE`, the model each code's threshold
+    (``thresholds``, 0.5 for a code without one).
+    """
     from tipqual.records import Coding
 
     out = []
     rules = rule_scores(doc)
+    rule_min = RULE_MIN_SCORE if min_score is None else min_score
     for code, (score, hits) in rules.items():
-        if code in decided or score < min_score:
+        if code in decided or score < rule_min:
             continue
         prov = {"suggester": RULES_CODER, "rules": sorted({h.rule for h in hits}),
                 "matches": _matches(hits),
@@ -177,7 +223,8 @@ def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | Non
         out.append(Coding(segment=segment_id, code=code, coder=RULES_CODER, status="suggested",
                           score=score, provenance=_provenance(prov)))
     for code, p in sorted((probs or {}).items()):
-        if code in decided or p < min_score:
+        least = (thresholds or {}).get(code, 0.5) if min_score is None else min_score
+        if code in decided or p < least:
             continue
         hits = rules.get(code, (0.0, []))[1]
         prov = {"suggester": MODEL_CODER, "model": context["model"],
@@ -196,7 +243,7 @@ def _decided_codes(project: Project) -> dict[str, set[str]]:
 
 
 def suggest(project: Project, model: str | None = None, jobs: int | None = None,
-            min_score: float = DEFAULT_MIN_SCORE, progress: Progress | None = None,
+            min_score: float | None = DEFAULT_MIN_SCORE, progress: Progress | None = None,
             batch_size: int = 64) -> SuggestResult:
     """Propose codes for the study's segments and store them for review.
 
@@ -207,14 +254,16 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
             workers are started); None chooses: one per available core (at most
             :data:`MAX_AUTO_JOBS`) when at least :data:`PARALLEL_MIN` segments need
             processing, else 1. The stored result is the same whatever the number.
-        min_score: suggestions scoring below this are not stored.
+        min_score: suggestions scoring below this are not stored; None (the default): rule
+            suggestions need :data:`RULE_MIN_SCORE`, the model's need each code's threshold
+            learned by cross-validation.
         progress: a progress display (see :data:`tipqual.records.Progress`), or None.
         batch_size: segments per ``nlp.pipe`` batch, per worker task and per store write.
 
     Returns:
         A :class:`SuggestResult` with counts of what was processed, skipped and stored.
     """
-    if not 0.0 <= min_score <= 1.0:
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
         raise TipqualError(f"--min-score must be between 0 and 1, not {min_score}")
     if jobs is not None and jobs < 1:
         raise TipqualError(f"--jobs must be at least 1, not {jobs}")
@@ -223,7 +272,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
         raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
     # The keys come first: when no segment changed, neither spaCy nor the model is needed.
     examples, labels = training_set(project, codebook)
-    state, trained_on = model_state(examples, labels)
+    contexts = segment_contexts(project)
+    state, trained_on = model_state(examples, labels, 0, contexts, codebook)
     run_key = _sha(codebook.sha256, state, model or "", repr(min_score), __version__)
     decided = _decided_codes(project)
     old_keys = project.stage_keys(STAGE)
@@ -234,7 +284,8 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
         respondent = role == "respondent"
         result.respondent += int(respondent)
         codes = decided.get(seg_id)
-        key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]")
+        key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]",
+                   contexts.get(seg_id, ""))
         if old_keys.get(seg_id) != key:
             keys[seg_id] = key
             result.considered += int(respondent)
@@ -252,7 +303,7 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
 
         nlp = build_pipeline(codebook, model)  # built once here, shared by forked workers
         if trained_on:
-            clf = _fit(examples, labels, nlp)
+            clf = _fit(examples, labels, nlp, codebook, contexts)
     context = {"codebook": _codebook_ref(codebook),
                "model": {"name": "tipqual.suggest.classifier.CodeClassifier",
                          "version": __version__,
@@ -260,7 +311,7 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
                          "pipeline": model or "blank-en"}}
     setup = (codebook, model, clf, context, min_score, nlp if shared else None)
     with project.atomic():
-        _process(project, setup, keys, decided, jobs, batch_size, progress, result)
+        _process(project, setup, keys, decided, contexts, jobs, batch_size, progress, result)
     return result
 
 
@@ -271,8 +322,8 @@ def auto_jobs(todo: int) -> int:
     return min(available_cores(), MAX_AUTO_JOBS) if todo >= PARALLEL_MIN else 1
 
 
-# A batch of segments for the language processing: (id, role, text, decided codes) each.
-Batch = list[tuple[str, str, str, tuple[str, ...]]]
+# A batch of segments for the language processing: (id, role, text, decided codes, context).
+Batch = list[tuple[str, str, str, tuple[str, ...], str]]
 
 
 class BatchSuggester:
@@ -285,13 +336,17 @@ class BatchSuggester:
     """
 
     def __init__(self, codebook: Codebook, model: str | None, clf: CodeClassifier | None,
-                 context: dict[str, Any], min_score: float, nlp: Language | None = None):
+                 context: dict[str, Any], min_score: float | None,
+                 nlp: Language | None = None):
         from tipqual.nlp.pipeline import STAKEHOLDER_RULER, build_pipeline
 
         self.nlp = nlp if nlp is not None else build_pipeline(codebook, model)
         self.stakeholders = self.nlp.get_pipe(STAKEHOLDER_RULER)
         self.clf = clf
         self.usable = _usable_codes(clf) if clf is not None else set()
+        self.thresholds = ({str(c): float(t) for c, t in zip(clf.classes_, clf.thresholds_,
+                                                              strict=False)}
+                           if clf is not None else {})
         self.context = context
         self.min_score = min_score
 
@@ -305,26 +360,27 @@ class BatchSuggester:
                                       batch_size=max(len(respondents), 1)), strict=False))
         probs: dict[str, dict[str, float]] = {}
         if self.clf is not None and docs:
-            matrix = self.clf.predict_proba(items_from_docs(docs.values()))
+            matrix = self.clf.predict_proba(items_from_docs(
+                docs.values(), [item[4] for item in respondents]))
             probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row, strict=False)
                               if c in self.usable}
                      for seg_id, row in zip(docs, matrix, strict=False)}
         codings: list[Coding] = []
         mentions: list[Mention] = []
-        for seg_id, _, text, decided in batch:
+        for seg_id, _, text, decided, _ in batch:
             doc = docs.get(seg_id)
             if doc is None:
                 doc = self.stakeholders(self.nlp.make_doc(text))
             else:
                 codings += segment_suggestions(seg_id, doc, probs.get(seg_id), decided,
-                                               self.context, self.min_score)
+                                               self.context, self.min_score, self.thresholds)
             mentions += doc_mentions(seg_id, doc)
         return [item[0] for item in batch], codings, mentions
 
 
 def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
-             decided: dict[str, set[str]], jobs: int, batch_size: int, progress: Progress | None,
-             result: SuggestResult) -> None:
+             decided: dict[str, set[str]], contexts: dict[str, str], jobs: int, batch_size: int,
+             progress: Progress | None, result: SuggestResult) -> None:
     """Run the language processing over the segments to redo (in ``jobs`` processes) and store
     each batch's suggestions, mentions and stage keys, in segment order."""
     from tipqual.suggest.workers import ordered_map
@@ -332,7 +388,8 @@ def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
     every = len(keys) == result.segments  # reading all beats looking each id up
 
     def batches() -> Iterator[Batch]:
-        todo = ((seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))))
+        todo = ((seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))),
+                 contexts.get(seg_id, ""))
                 for seg_id, role, text in project.segment_texts(None if every else list(keys)))
         while batch := list(islice(todo, batch_size)):
             yield batch
