@@ -7,6 +7,7 @@ the analysis depends on the view's answers only.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -185,6 +186,21 @@ class ListStudy:
         waiting = Counter(c.coder for c in self._codings
                           if c.status == "suggested" and key(c) not in decided)
         return dict(sorted(waiting.items()))
+
+    def decisions(self) -> list[dict[str, Any]]:
+        fared: Counter[tuple[str | None, str, str]] = Counter()
+        for c in self._codings:
+            if c.status in ("accepted", "rejected"):
+                named = re.match(r"review of (\S+)", c.provenance or "")
+                fared[(named.group(1) if named else None, c.coder, c.status)] += 1
+        rows: list[dict[str, Any]] = [
+            {"suggester": s, "reviewer": r, "status": st, "count": n}
+            for (s, r, st), n in fared.items()]
+        rows += [{"suggester": s, "reviewer": None, "status": "suggested", "count": n}
+                 for s, n in self.awaiting_review().items()]
+        return sorted(rows, key=lambda d: (d["suggester"] is None, d["suggester"] or "",
+                                           d["reviewer"] is not None, d["reviewer"] or "",
+                                           d["status"]))
 
     def _sorted(self, codings: list[Coding]) -> list[Coding]:
         order = {s.id: i for i, s in enumerate(self._segments)}

@@ -103,6 +103,14 @@ class StudyView(Protocol):
         (a decision on the same segment, code and span)."""
         ...
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """How suggestions fared: ``{"suggester", "reviewer", "status", "count"}`` rows.
+
+        Each decision under its reviewer and the suggester it decided (None if nothing
+        says); undecided suggestions as status ``"suggested"`` with reviewer None (see
+        :meth:`tipqual.store.project.Project.decisions`)."""
+        ...
+
 
 class Snapshot:
     """A :class:`StudyView` that reads each small unfiltered answer of ``view`` once.
@@ -195,3 +203,6 @@ class Snapshot:
 
     def awaiting_review(self) -> dict[str, int]:
         return dict(self._once("awaiting_review", self._view.awaiting_review))
+
+    def decisions(self) -> list[dict[str, Any]]:
+        return list(self._once("decisions", self._view.decisions))

@@ -26,10 +26,7 @@ held at a time.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,7 +35,7 @@ from typing import Any
 
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml
-from tipqual.output.files import ZIP_DATE
+from tipqual.output.files import write_zip
 from tipqual.records import APPLIED_STATUSES
 
 NS = qdaxml.PROJECT_NS
@@ -71,7 +68,7 @@ def export_project(project: Any, out: str | Path) -> dict[str, int]:
     if not out.parent.exists():
         raise ExchangeError(f"the folder {str(out.parent)!r} does not exist", path=out)
     qde, counts = build_project(project)
-    _write_zip(out, _members(project, qde))
+    write_zip(out, _members(project, qde), error=ExchangeError, what="archive")
     return counts
 
 
@@ -272,30 +269,3 @@ def _notes(root: ET.Element, memo_notes: dict[str, str]) -> None:
         ET.SubElement(note, _q("PlainTextContent")).text = memo_notes[key]
 
 
-def _write_zip(out: Path, members: Iterable[tuple[str, bytes]]) -> None:
-    """Write ``members`` (in name order) one at a time, deflated with fixed dates and modes
-    (the bytes of :func:`tipqual.output.files.zip_bytes`), to a temporary file beside ``out``,
-    then move it into place."""
-    def failed(exc: OSError) -> ExchangeError:
-        return ExchangeError(f"cannot write the archive: {exc.strerror or exc}; check that the "
-                             "folder exists and is writable", path=out)
-
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise failed(exc) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
-            for name, data in members:
-                info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise failed(exc) from None
-    finally:
-        tmp.unlink(missing_ok=True)

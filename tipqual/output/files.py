@@ -11,8 +11,9 @@ import io
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from tipqual.errors import TipqualError
 
@@ -35,6 +36,22 @@ def unsafe_cell(text: str) -> str:
 def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = TipqualError,
                 what: str = "file") -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    return write_with(path, lambda fh: fh.write(data), error=error, what=what)
+
+
+def write_zip(path: str | Path, members: Iterable[tuple[str, bytes]], *,
+              error: type[TipqualError] = TipqualError, what: str = "archive") -> Path:
+    """:func:`zip_bytes` streamed to ``path`` atomically: one member in memory at a time."""
+    def fill(fh: BinaryIO) -> None:
+        with zipfile.ZipFile(fh, "w") as zf:
+            _add_members(zf, members)
+
+    return write_with(path, fill, error=error, what=what)
+
+
+def write_with(path: str | Path, fill: Callable[[BinaryIO], object], *,
+               error: type[TipqualError] = TipqualError, what: str = "file") -> Path:
+    """Let ``fill`` write a temporary file beside ``path``, then move it into place."""
     path = Path(path)
 
     def failed(exc: OSError) -> TipqualError:
@@ -49,7 +66,7 @@ def write_bytes(path: str | Path, data: bytes, *, error: type[TipqualError] = Ti
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fill(fh)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
@@ -69,13 +86,17 @@ def zip_bytes(members: Iterable[tuple[str, bytes]]) -> bytes:
     """A deflated zip of ``(name, data)`` members, in the order given, with fixed metadata."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
+        _add_members(zf, members)
     return buffer.getvalue()
+
+
+def _add_members(zf: zipfile.ZipFile, members: Iterable[tuple[str, bytes]]) -> None:
+    for name, data in members:
+        info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.create_system = 3
+        info.external_attr = 0o644 << 16
+        zf.writestr(info, data)
 
 
 def repack(data: bytes) -> bytes:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tipqual.analysis.view import Snapshot, StudyView
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
-from tipqual.records import APPLIED_STATUSES, Coding, Mention, Segment
+from tipqual.records import APPLIED_STATUSES, Mention, Segment
 from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
@@ -218,37 +218,6 @@ def _codebook(book: Codebook, study: StudyView) -> dict[str, Any]:
 # --- coders and suggestions -------------------------------------------------------------------
 
 NOT_RECORDED = "not recorded"  # a decision whose suggester neither it nor a suggestion names
-_REVIEW_OF = re.compile(r"^review of (\S+)")
-
-
-def _named_suggester(coding: Coding) -> str | None:
-    """The suggester a decision's provenance names, or None.
-
-    The review writes ``review of <suggester> <score>`` (``tipqual-model+tipqual-rules`` when
-    both proposed the code); other tools may write a JSON object with a ``"suggester"``.
-    """
-    text = (coding.provenance or "").strip()
-    found: Any = None
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            found = data.get("suggester")
-            if isinstance(found, list):
-                found = "+".join(sorted(str(f) for f in found if f))
-    else:
-        match = _REVIEW_OF.match(text)
-        found = match.group(1) if match else None
-    return str(found) if found else None
-
-
-def decision_key(coding: Coding) -> tuple[str, str, int, int]:
-    """What a decision and the suggestion it decides share: segment, code and span."""
-    return coding.key[0], coding.key[1], coding.key[3], coding.key[4]
-
-
 def _coders(per_coder: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Human coders (people), with their codings by status and the segments they coded."""
     rows = []
@@ -270,20 +239,14 @@ def _suggestions(study: StudyView) -> dict[str, Any]:
     else :data:`NOT_RECORDED`) and under its reviewer (``reviewers``). A code both suggesters
     proposed is one decision, under ``tipqual-model+tipqual-rules``.
     """
-    decisions = study.codings(statuses=("accepted", "rejected"))
-    proposed: dict[tuple[str, str, int, int], set[str]] = {}
-    table: dict[str, Counter] = {coder: Counter(suggested=n)
-                                 for coder, n in study.awaiting_review().items() if n}
+    table: dict[str, Counter] = {}
     reviewers: dict[str, dict[str, Counter]] = {}
-    decided = sorted({c.segment for c in decisions})
-    # only the suggestions on decided segments can be what a decision decided
-    for c in study.codings(statuses=("suggested",), segments=decided) if decided else ():
-        proposed.setdefault(decision_key(c), set()).add(c.coder)
-    for c in decisions:
-        who = (_named_suggester(c) or "+".join(sorted(proposed.get(decision_key(c), ())))
-               or NOT_RECORDED)
-        table.setdefault(who, Counter())[c.status] += 1
-        reviewers.setdefault(who, {}).setdefault(c.coder, Counter())[c.status] += 1
+    for row in study.decisions():  # counted in SQL by the store
+        who = row["suggester"] or NOT_RECORDED
+        table.setdefault(who, Counter())[row["status"]] += row["count"]
+        if row["reviewer"] is not None:
+            reviewers.setdefault(who, {}).setdefault(row["reviewer"], Counter())[
+                row["status"]] += row["count"]
     rows: list[dict[str, Any]] = [
         {"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
          "rejected": n["rejected"], "total": sum(n.values()),
