@@ -117,18 +117,45 @@ def test_redact_with_roster(study_path: Path, tmp_path: Path) -> None:
     assert "[person-1]" in dumped and "cso-01 and cso-02" in dumped
 
 
-def test_replace_reports_removed_codings(study_path: Path, tmp_path: Path) -> None:
+def test_replace_carries_edited_codings_and_orphans_rewritten_ones(study_path: Path,
+                                                                   tmp_path: Path) -> None:
     path = tmp_path / "cso.txt"
-    path.write_text("Interviewer: Why?\n\nRespondent: Money.\n")
+    path.write_text("Interviewer: Why?\n\nRespondent: Money.\n\nRespondent: Delays at court.\n")
     run_tipqual("import", str(study_path), str(path))
-    run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "funding", "cso:2")
-    path.write_text("Interviewer: Why?\n\nRespondent: Money and time.\n")
+    for seg, code in (("cso:2", "funding"), ("cso:3", "delays")):
+        run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", code, seg)
+    path.write_text("Interviewer: Why?\n\nRespondent: Money and time.\n\n"
+                    "Respondent: The police never came.\n")
     refused = run_tipqual("import", str(study_path), str(path))
     assert refused.returncode == 1 and "rerun with --replace" in refused.stderr
     replaced = run_tipqual("import", str(study_path), str(path), "--replace")
-    assert replaced.returncode == 0
-    assert "; 1 replaced (now 2 segments);" in replaced.stdout
-    assert "Removed coding cso:2 funding by ann: the segment text changed" in replaced.stderr
+    assert replaced.returncode == 0, replaced.stderr
+    out = replaced.stdout
+    assert "; 1 replaced (now 3 segments);" in out
+    assert "codings 0 kept, 0 moved, 1 re-anchored, 1 orphaned" in out
+    assert 'orphan cso:3 delays by ann (human): "Delays at court."' in out
+    assert "Recorded as step 1" in out and (tmp_path / "study.db.step1.bak").is_file()
+    listed = run_tipqual("code", "orphans", str(study_path), "--json")
+    [orphan] = json.loads(listed.stdout)
+    assert (orphan["segment"], orphan["code"], orphan["text"], orphan["step"]) == (
+        "cso:3", "delays", "Delays at court.", 1)
+    back = run_tipqual("code", "reattach", str(study_path), str(orphan["id"]), "cso:3")
+    assert back.returncode == 0 and "Reattached: cso:3 delays by ann" in back.stdout
+    assert "No retired codings." in run_tipqual("code", "orphans", str(study_path)).stdout
+
+
+def test_drop_orphans_deletes_them_and_needs_replace(study_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Why?\n\nRespondent: Delays at court.\n")
+    run_tipqual("import", str(study_path), str(path))
+    run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "delays", "cso:2")
+    path.write_text("Interviewer: Why?\n\nRespondent: The police never came.\n")
+    alone = run_tipqual("import", str(study_path), str(path), "--drop-orphans")
+    assert alone.returncode != 0 and "--drop-orphans goes with --replace" in alone.stderr
+    done = run_tipqual("import", str(study_path), str(path), "--replace", "--drop-orphans")
+    assert done.returncode == 0, done.stderr
+    assert "1 removed" in done.stdout and "remove cso:2 delays by ann" in done.stdout
+    assert "No retired codings." in run_tipqual("code", "orphans", str(study_path)).stdout
 
 
 def test_help_texts_and_light_import(runner) -> None:
@@ -206,14 +233,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(study_path: Path, tmp_path:
         "Would import 1 new source (2 segments); 0 unchanged; 1 replaced (now 3 segments); "
         "2 cases in the study.",
         "  new new (2 segments)",
-        "  replace cso (now 3 segments)",
-        "  remove coding cso:2 funding by ann: the segment text changed"]
+        "  replace cso (now 3 segments): codings 0 kept, 0 moved, 1 re-anchored, 0 orphaned",
+        "    ann: 0 kept, 0 moved, 1 re-anchored, 0 orphaned"]
     assert state(study_path) == before
+    assert not list(tmp_path.glob("*.bak"))
     done = run_tipqual("import", str(study_path), str(path), str(new), "--replace")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Imported 1 new source (2 segments); 0 unchanged; 1 replaced "
-                                  "(now 3 segments); 2 cases in the study.")
-    assert "Removed coding cso:2 funding by ann: the segment text changed" in done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("Imported 1 new source (2 segments); 0 unchanged; 1 replaced (now 3 "
+                        "segments); 2 cases in the study.")
+    assert lines[1:3] == plan.stdout.splitlines()[3:5]  # the same summary as the plan
+    assert lines[3].startswith("Recorded as step 1 ")
 
 
 def test_reimport_summary_says_nothing_new_and_what_was_already_there(

@@ -469,3 +469,34 @@ def test_file_size_limit_during_import_is_one_line_and_leaves_the_study(small_st
     assert len(lines) == 1 and lines[0].startswith(f"Error: {db}: the disk ")
     assert "nothing was written" in lines[0] and "Traceback" not in result.stderr
     assert snapshot(db) == before
+
+
+@pytest.mark.slow
+def test_kill_during_replace_leaves_before_or_after(tmp_path: Path, corpus: Path,
+                                                    coded: Path) -> None:
+    """Every transcript corrected (a paragraph inserted at the top, so every coding moves) and
+    re-imported with --replace: killed at random moments, the study is as before or after."""
+    folder = tmp_path / "corrected"
+    shutil.copytree(corpus, folder)
+    for path in sorted((folder / "transcripts").glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        path.write_text("Interviewer: One more question first, if I may.\n\n" + text,
+                        encoding="utf-8")
+    fresh = copy_study(coded, tmp_path / "fresh.db")
+    before = snapshot(fresh)
+    reference = copy_study(coded, tmp_path / "reference.db")
+    full = timed_run(*import_args(reference, folder), "--replace")
+    after = snapshot(reference)
+    assert after != before and len(after["codings"]) == len(before["codings"])
+    db = copy_study(fresh, tmp_path / "study.db")
+
+    def check(state: dict) -> bool:
+        assert state in (before, after)
+        with Project.open(db) as p:
+            steps = p.steps()
+        assert len(steps) == (1 if state == after else 0)
+        return state == after
+
+    kills = kill_repeatedly(db, fresh, [*import_args(db, folder), "--replace"], full, 4,
+                            random.Random(7), check)
+    assert kills == 4, "the replacement kept finishing before the kill: lengthen the corpus"

@@ -227,7 +227,7 @@ def test_changed_file_refused_then_replaced_with_codings_report(tmp_path: Path,
     with study.atomic():
         for seg, code in (("cso:2", "funding"), ("cso:3", "trust"), ("cso:1", "delays")):
             study.put_coding(Coding(seg, code, "alice"))
-    _write_interview(path, "Funding and delays.")
+    _write_interview(path, "Police delays.")  # the answer rewritten: its coding is orphaned
     before = dump(study)
     with pytest.raises(IngestError, match="rerun with --replace"):
         import_paths(study, [path])
@@ -237,8 +237,12 @@ def test_changed_file_refused_then_replaced_with_codings_report(tmp_path: Path,
     assert [(c.segment, c.code) for c in report.removed_codings] == [("cso:2", "funding")]
     assert [(c.segment, c.code) for c in study.codings()] == [("cso:1", "delays"),
                                                              ("cso:3", "trust")]
-    assert study.segment("cso:2").text == "Funding and delays."
-    assert [e.action for e in study.audit() if e.code == "funding"] == ["add", "remove"]
+    assert study.segment("cso:2").text == "Police delays."
+    assert [e.action for e in study.audit() if e.code == "funding"] == ["add", "orphan"]
+    [kept] = study.retired()
+    assert (kept.reason, kept.coding.code, kept.segment_text) == ("orphaned", "funding",
+                                                                 "Funding.")
+    assert report.step == 1 and [s.kind for s in study.steps()] == ["replace"]
 
 
 def test_cases_csv_bad_row_names_the_line(study: Project) -> None:
@@ -370,7 +374,7 @@ def test_dry_run_reports_the_plan_and_rolls_everything_back(tmp_path: Path,
     import_paths(study, [path])
     with study.atomic():
         study.put_coding(Coding("cso:2", "funding", "alice"))
-    _write_interview(path, "Funding and delays.")
+    _write_interview(path, "Police delays.")
     extra = tmp_path / "extra.txt"
     _write_interview(extra, "Trust.")
     before = dump(study)
@@ -378,10 +382,12 @@ def test_dry_run_reports_the_plan_and_rolls_everything_back(tmp_path: Path,
     assert dump(study) == before
     assert plan.dry_run and plan.imported == ["extra"] and plan.replaced == ["cso"]
     assert [(c.segment, c.code) for c in plan.removed_codings] == [("cso:2", "funding")]
+    assert plan.step is None and not list(tmp_path.glob("*.bak"))  # a dry run makes no copy
     done = import_paths(study, [path, extra], replace=True)
     assert (done.imported, done.replaced, done.source_segments) == \
         (plan.imported, plan.replaced, plan.source_segments)
     assert [c.key for c in done.removed_codings] == [c.key for c in plan.removed_codings]
+    assert done.step == 1
     with pytest.raises(IngestError, match="no such file"):
         import_paths(study, [tmp_path / "missing.txt"], dry_run=True)
 

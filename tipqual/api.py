@@ -50,16 +50,18 @@ class Project(Store):
                      replace: bool = False, model: str | None = None,
                      key: str | Path | None = None,
                      rules: SegmentationRules | None = None,
-                     dry_run: bool = False) -> ImportReport:
+                     dry_run: bool = False, drop_orphans: bool = False) -> ImportReport:
         """Import transcripts (files or folders); see :mod:`tipqual.ingest.importer`.
 
-        ``dry_run``: return the plan and leave the study as it was.
+        ``dry_run``: return the plan and leave the study as it was. With ``replace``, the
+        codings of changed sources are re-anchored (:mod:`tipqual.ingest.reanchor`) and those
+        whose words are gone kept aside as orphans (deleted with ``drop_orphans``).
         """
         from tipqual.ingest.importer import import_paths
 
         return import_paths(self, [Path(p) for p in paths], cases_csv=cases_csv, redact=redact,
                             roster=roster, skip_bad=skip_bad, replace=replace, model=model,
-                            key=key, rules=rules, dry_run=dry_run)
+                            key=key, rules=rules, dry_run=dry_run, drop_orphans=drop_orphans)
 
     def import_codings(self, path: str | Path) -> ImportResult:
         """Import a codings CSV; see :func:`tipqual.coding.csvio.import_codings`."""

@@ -107,3 +107,36 @@ class AuditEntry:
     coder: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    step: int | None = None  # the step (a replace, a codebook applied) it was part of
+
+
+# Why a coding was taken out of play: its segment went away (a transcript was corrected beyond
+# recognition) or its code did (a codebook version dropped the code with no successor).
+RETIRED_REASONS = ("orphaned", "archived")
+
+
+@dataclass(frozen=True)
+class RetiredCoding:
+    """A coding taken out of play by a step, kept whole so that a person can put it back."""
+
+    id: int
+    reason: str
+    coding: Coding  # as it was: ``segment`` is the id the segment had then
+    source: str | None
+    segment_text: str  # the text it was on
+    step: int | None
+    retired_at: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change that moved codings wholesale, with the plan it carried out."""
+
+    id: int
+    at: str
+    actor: str
+    command: str
+    kind: str  # "replace", "codebook-apply" or "restore"
+    summary: str
+    plan: dict[str, Any]
+    backup: str | None  # the file name of the copy of the study made just before it

@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "demo": "report:demo",
     "refi": "refi:refi",
     "redact": "redact:redact",
+    "history": "history:history",
 }
 
 

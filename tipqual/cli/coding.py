@@ -1,4 +1,5 @@
-"""``tipqual code add|remove|import|export``: codings by hand and as CSV."""
+"""``tipqual code add|remove|import|export|orphans|reattach``: codings by hand and as CSV, and
+the codings taken out of play."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import OutputFile, open_project, project_argument
+from tipqual.cli.common import OutputFile, echo_json, open_project, project_argument
 
 _STATUSES = ("human", "suggested", "accepted", "rejected")
 
@@ -118,3 +119,98 @@ def export(project: Path, out: Path, statuses: tuple[str, ...], coders: tuple[st
 
 def _split(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@code.command()
+@project_argument
+@click.option("--reason", type=click.Choice(["orphaned", "archived"]),
+              help="Only codings retired for this reason (default: both).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list of {id, reason, segment, code, coder, status, span, "
+              "memo, source, text, step, retired_at}.")
+def orphans(project: Path, reason: str | None, as_json: bool) -> None:
+    """List the codings taken out of play: orphaned (their words went away when a transcript
+    was replaced) or archived (their code left the codebook).
+
+    They count in no analysis. Put one back with 'tipqual code reattach PROJECT ID SEGMENT'.
+
+    \b
+    Example:
+      tipqual code orphans study.db
+      tipqual code orphans study.db --reason orphaned --json
+    """
+    from tipqual.ingest.reanchor import covered_text, excerpt_of
+
+    with open_project(project, readonly=True) as p:
+        retired = p.retired(reason)
+    if as_json:
+        echo_json([{"id": r.id, "reason": r.reason, "segment": r.coding.segment,
+                    "code": r.coding.code, "coder": r.coding.coder, "status": r.coding.status,
+                    "span": (None if r.coding.span_start is None
+                             else [r.coding.span_start, r.coding.span_end]),
+                    "memo": r.coding.memo, "source": r.source,
+                    "text": covered_text(r.coding, r.segment_text), "step": r.step,
+                    "retired_at": r.retired_at} for r in retired])
+        return
+    if not retired:
+        click.echo("No retired codings.")
+        return
+    click.echo(f"{'id':>4} {'reason':<9} {'segment':<14} {'code':<22} {'coder':<12} text")
+    for r in retired:
+        c = r.coding
+        words = excerpt_of(covered_text(c, r.segment_text), 50)
+        click.echo(f"{r.id:>4} {r.reason:<9} {c.segment:<14} {c.code:<22} {c.coder:<12} "
+                   f"{words}")
+    click.echo(f"{len(retired)} retired; put one back with 'tipqual code reattach {project} "
+               "ID SEGMENT'.")
+
+
+def _span(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    start, sep, end = value.partition(":")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+        raise click.BadParameter(f"{value!r} is not START:END (character offsets into the "
+                                 "segment's text, e.g. 12:40)", param_hint="--span")
+    return int(start), int(end)
+
+
+@code.command()
+@project_argument
+@click.argument("retired_id", metavar="ID", type=int)
+@click.argument("segment")
+@click.option("--span", "span_text", metavar="START:END",
+              help="Put it on these characters of the segment's text. Default: a span coding "
+              "goes where its old words stand in the segment, if they stand there once; "
+              "otherwise (and a whole-segment coding always) on the whole segment.")
+def reattach(project: Path, retired_id: int, segment: str, span_text: str | None) -> None:
+    """Put retired coding ID (see 'tipqual code orphans') back on SEGMENT; audited.
+
+    \b
+    Example:
+      tipqual code reattach study.db 3 CSO-01:7
+      tipqual code reattach study.db 4 CSO-01:7 --span 0:42
+    """
+    from tipqual.errors import CodingError
+    from tipqual.ingest.reanchor import covered_text, find_span
+
+    span = _span(span_text)
+    with open_project(project) as p:
+        found = next((r for r in p.retired() if r.id == retired_id), None)
+        if found is None:
+            raise CodingError(f"no retired coding {retired_id}; list them with 'tipqual code "
+                              f"orphans {project}'", path=project)
+        target = p.segment(segment)
+        if target is None:
+            raise CodingError(f"unknown segment {segment!r}; list them with 'tipqual "
+                              "segments'", path=project)
+        how = "" if span is None else " (the span given)"
+        if span is None and found.coding.span_start is not None:
+            span = find_span(covered_text(found.coding, found.segment_text), target.text)
+            how = " (where its words stand)" if span else (
+                " (on the whole segment: its words are not there as they were)")
+        with p.atomic():
+            back = p.reattach(retired_id, segment, span_start=span[0] if span else None,
+                              span_end=span[1] if span else None)
+    where = "" if back.span_start is None else f" characters {back.span_start}:{back.span_end}"
+    click.echo(f"Reattached: {back.segment}{where} {back.code} by {back.coder}{how}")

@@ -35,19 +35,28 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
               "pseudonymised too (implies --redact).")
 @click.option("--skip-bad", is_flag=True, help="Import the good files, list the bad ones.")
 @click.option("--replace", "replace_changed", is_flag=True,
-              help="Re-segment files that changed since they were imported (codings on "
-              "segments whose text changed are removed).")
+              help="Re-segment files that changed since they were imported; their codings "
+              "follow their words to the new segments, and those whose words are gone are "
+              "kept aside as orphans ('tipqual code orphans').")
+@click.option("--drop-orphans", is_flag=True,
+              help="With --replace: delete the codings whose words are gone instead of "
+              "keeping them aside.")
 @click.option("--dry-run", is_flag=True,
               help="Print what the import would do (new, unchanged and replaced sources, "
-              "codings removed) and change nothing.")
+              "where each replaced source's codings go) and change nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was done (or would be) as one JSON object.")
 def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, redact: bool,
             roster: Path | None, key: Path | None, model: str | None, skip_bad: bool,
-            replace_changed: bool, dry_run: bool) -> None:
+            replace_changed: bool, drop_orphans: bool, dry_run: bool, as_json: bool) -> None:
     """Import transcripts (.txt .md .docx .vtt .srt, files or folders) into PROJECT.
 
     One transaction: if any file is bad nothing is imported (unless --skip-bad). Re-importing
     an unchanged file changes nothing; a corrected transcript needs --replace (see what it
-    would do first with --replace --dry-run).
+    would do first with --replace --dry-run). A replacement keeps every coding whose words are
+    still there, under the segment they are in now (a span follows its words); the others are
+    orphaned, listed, and kept aside (put one back with 'tipqual code reattach'). It is
+    recorded as one step, with a copy of the study as it was ('tipqual history').
 
     \b
     Example:
@@ -58,15 +67,20 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
     """
     from tipqual.ingest.importer import import_paths
 
+    if drop_orphans and not replace_changed:
+        raise click.UsageError("--drop-orphans goes with --replace")
     with open_project(project) as p:
         report = import_paths(p, paths, cases_csv=cases_csv, redact=redact or key is not None,
                               roster=roster, skip_bad=skip_bad, replace=replace_changed,
-                              model=model, progress=progress(), key=key, dry_run=dry_run)
+                              model=model, progress=progress(), key=key, dry_run=dry_run,
+                              drop_orphans=drop_orphans)
+    if as_json:
+        echo_json(_as_json(report))
+        return
     if dry_run:
         click.echo("Dry run: nothing was written. The import would do this:")
     click.echo(_summary(report))
-    if dry_run:
-        _plan(report)
+    _plan(report, project)
     # Redaction may change ids: name each one so the user can find it in the study (the
     # originals are shown only here, to the person importing; the study keeps the new ids).
     for path, sid in report.renamed_sources:
@@ -83,10 +97,6 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         click.echo("Cases with no transcript yet: " + ", ".join(report.empty_cases), err=True)
     if report.uncased:
         click.echo("Not in cases.csv (case = source id): " + ", ".join(report.uncased), err=True)
-    if not dry_run:
-        for c in report.removed_codings:
-            click.echo(f"Removed coding {c.segment} {c.code} by {c.coder}: the segment text "
-                       "changed", err=True)
     if report.key_path and not dry_run:
         click.echo(f"Redaction key: {report.key_path} (keep it apart from the study)")
 
@@ -112,17 +122,61 @@ def _summary(report: ImportReport) -> str:
             f"{_count(report.cases, 'case')} in the study.")
 
 
-def _plan(report: ImportReport) -> None:
-    """The dry run's plan, one line per new or replaced source and per coding removed."""
-    for sid in report.imported:
-        click.echo(f"  new {sid} ({_count(report.source_segments[sid], 'segment')})")
-    for sid in report.replaced:
-        click.echo(f"  replace {sid} (now {_count(report.source_segments[sid], 'segment')})")
-    for c in report.removed_codings:
-        click.echo(f"  remove coding {c.segment} {c.code} by {c.coder}: the segment text "
-                   "changed")
-    if report.key_path:
+_OUTCOME_WORDS = {"kept": "kept", "moved": "moved", "reanchored": "re-anchored",
+                  "orphaned": "orphaned", "dropped": "suggestions dropped"}
+
+
+def _fates(counts: dict[str, int], drop_orphans: bool) -> str:
+    words = dict(_OUTCOME_WORDS, orphaned="removed" if drop_orphans else "orphaned")
+    shown = [f"{counts[k]} {w}" for k, w in words.items() if k != "dropped" or counts[k]]
+    return ", ".join(shown)
+
+
+def _plan(report: ImportReport, project: Path) -> None:
+    """The plan (the dry run's, and what the real run did): the new sources (dry run only),
+    and per replaced source where its codings go, per coder, each orphan named."""
+    if report.dry_run:
+        for sid in report.imported:
+            click.echo(f"  new {sid} ({_count(report.source_segments[sid], 'segment')})")
+    from tipqual.ingest.reanchor import covered_text, excerpt_of
+
+    verb = "remove" if report.drop_orphans else "orphan"
+    for plan in report.plans:
+        sid = plan.source
+        click.echo(f"  replace {sid} (now {_count(report.source_segments[sid], 'segment')}): "
+                   f"codings {_fates(plan.counts(), report.drop_orphans)}")
+        for coder, counts in plan.by_coder().items():
+            click.echo(f"    {coder}: {_fates(counts, report.drop_orphans)}")
+        for o in plan.orphans:
+            c = o.coding
+            words = excerpt_of(covered_text(c, o.segment_text), 50)
+            click.echo(f"    {verb} {c.segment} {c.code} by {c.coder} ({c.status}): "
+                       f"\"{words}\" ({o.reason})")
+    if report.dry_run and report.key_path:
         click.echo(f"  redaction key {report.key_path} would be written or updated")
+    orphaned = sum(len(p.orphans) for p in report.plans)
+    if orphaned and not report.drop_orphans:
+        kept = "would be kept aside" if report.dry_run else "are kept aside"
+        click.echo(f"Orphaned codings {kept}: list them with 'tipqual code orphans {project}', "
+                   f"put one back with 'tipqual code reattach {project} ID SEGMENT'.")
+    if report.step is not None:
+        click.echo(f"Recorded as step {report.step} ('tipqual history {project}'); the study "
+                   f"as it was is kept in {report.backup}.")
+
+
+def _as_json(report: ImportReport) -> dict[str, object]:
+    """``import --json``: what the import did (or would do), the replacements' plans."""
+    return {"dry_run": report.dry_run, "imported": report.imported,
+            "unchanged": report.unchanged, "replaced": report.replaced,
+            "skipped": [{"path": path, "reason": reason} for path, reason in report.skipped],
+            "passed_over": report.passed_over, "segments": report.source_segments,
+            "cases": report.cases, "uncased": report.uncased,
+            "empty_cases": report.empty_cases,
+            "renamed_sources": [{"path": p, "source": s} for p, s in report.renamed_sources],
+            "renamed_cases": [{"case": c, "stored": s} for c, s in report.renamed_cases],
+            "drop_orphans": report.drop_orphans,
+            "replacements": [p.to_dict() for p in report.plans],
+            "key": report.key_path, "step": report.step, "backup": report.backup}
 
 
 @click.command()

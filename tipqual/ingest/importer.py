@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import ExitStack, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from typing import Any
 from tipqual.errors import IngestError
 from tipqual.ingest import readers
 from tipqual.ingest.readers import CasesTable, read_cases, source_id_for  # noqa: F401 (public here too)
+from tipqual.ingest.reanchor import OUTCOMES, ReanchorPlan, plan_replace
 from tipqual.records import Coding, Progress, Segment, Source
 from tipqual.store.project import Project
 
@@ -352,7 +353,13 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
 
 @dataclass
 class ImportReport:
-    """What an import did (with ``dry_run``: would do): sources, segments, codings dropped."""
+    """What an import did (with ``dry_run``: would do): sources, segments, where the codings of
+    replaced sources went.
+
+    ``removed_codings``: the codings of replaced sources whose words are gone (orphaned: kept
+    aside as retired codings, or deleted with ``drop_orphans``); ``plans``: per replaced source,
+    where every one of its codings went (see :mod:`tipqual.ingest.reanchor`).
+    """
 
     imported: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -377,14 +384,44 @@ class ImportReport:
     # files skipped (with skip_bad) because they changed since they were imported
     changed: list[str] = field(default_factory=list)
     dry_run: bool = False  # True: this is the plan; the study was left as it was
+    plans: list[ReanchorPlan] = field(default_factory=list)
+    drop_orphans: bool = False  # orphaned codings deleted rather than kept aside
+    step: int | None = None  # the step the replacement was recorded as (None: no replacement)
+    backup: str | None = None  # the copy of the study made before that step
+
+    def replace_counts(self) -> dict[str, int]:
+        """Codings of the replaced sources by outcome (kept, moved, reanchored, orphaned,
+        dropped), summed over the sources."""
+        total = {name: 0 for name in OUTCOMES}
+        for plan in self.plans:
+            for name, n in plan.counts().items():
+                total[name] += n
+        return total
+
+    def replace_summary(self) -> str:
+        """One line: what replacing the sources did to their codings."""
+        n = self.replace_counts()
+        fate = "removed" if self.drop_orphans else "orphaned"
+        parts = [f"{n['kept']} kept", f"{n['moved']} moved", f"{n['reanchored']} re-anchored",
+                 f"{n['orphaned']} {fate}"]
+        if n["dropped"]:
+            parts.append(f"{n['dropped']} suggestion{'s' if n['dropped'] != 1 else ''} dropped")
+        names = ", ".join(p.source for p in self.plans) or "no source"
+        return f"replaced {names}: codings {', '.join(parts)}"
+
+    def replace_plan(self) -> dict[str, Any]:
+        """The replacement's plan as JSON data (what the step records)."""
+        return {"drop_orphans": self.drop_orphans, "counts": self.replace_counts(),
+                "sources": [p.to_dict() for p in self.plans]}
 
 
 class ChangedSourceError(IngestError):
     """A transcript whose text changed since it was imported, met without ``replace``."""
 
 
-REPLACE_ADVICE = ("rerun with --replace to re-import the changed text (codings on segments "
-                  "whose text changed are removed; --replace --dry-run shows the plan first)")
+REPLACE_ADVICE = ("rerun with --replace to re-import the changed text (codings follow their "
+                  "words; those whose words are gone are kept aside as orphans; "
+                  "--replace --dry-run shows the plan first)")
 
 
 def _bad_files_error(bad: list[IngestError]) -> IngestError:
@@ -487,6 +524,25 @@ def _source_id(path: Path, redactor: Any) -> str:
     return path.stem if redactor is None else redactor.redact_string(path.stem)
 
 
+def _reanchor(project: Project, source: Source, segments: Sequence[Segment],
+              drop_orphans: bool) -> ReanchorPlan:
+    """Replace a source's segments, its codings carried to the new ones as planned."""
+    old_segments = list(project.segments(source=source.id))
+    codings = project.codings(segments=[s.id for s in old_segments])
+    plan = plan_replace(source.id, old_segments, codings, segments)
+    for orphan in plan.orphans:
+        if drop_orphans:
+            project.delete_coding(orphan.coding)
+        else:
+            project.retire(orphan.coding, "orphaned", segment_text=orphan.segment_text,
+                           source=source.id)
+    for suggestion in plan.dropped:
+        project.delete_coding(suggestion)
+    project.replace_source(source, segments, [(m.old, m.new, m.action) for m in plan.moves],
+                           plan.carry)
+    return plan
+
+
 def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor: Any,
                 table: CasesTable | None, replace_changed: bool, report: ImportReport,
                 redacted: dict[str, str]) -> None:
@@ -523,7 +579,9 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
         report.imported.append(sid)
         report.new_segments += len(segments)
     else:
-        report.removed_codings.extend(project.replace_source(source, segments))
+        plan = _reanchor(project, source, segments, report.drop_orphans)
+        report.plans.append(plan)
+        report.removed_codings.extend(o.coding for o in plan.orphans)
         report.replaced.append(sid)
         report.replaced_segments += len(segments)
     report.segments += len(segments)
@@ -539,7 +597,7 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
                  replace: bool = False, model: str | None = None, progress: Progress | None = None,
                  key: str | Path | None = None,
                  rules: SegmentationRules | None = None,
-                 dry_run: bool = False) -> ImportReport:
+                 dry_run: bool = False, drop_orphans: bool = False) -> ImportReport:
     """Import transcript files and folders into ``project`` in one transaction.
 
     Any bad file (missing, binary, empty, undecodable, corrupt, changed without ``replace``)
@@ -548,8 +606,14 @@ def import_paths(project: Project, paths: Iterable[str | Path], cases_csv: str |
     see the module's docstring for what is pseudonymised and how changed ids are reported.
     With ``dry_run`` the import runs as it would (and fails as it would) but its transaction
     is rolled back and no redaction key is written: the report is the plan.
+
+    A changed file imported with ``replace`` carries its source's codings to the new segments
+    (:mod:`tipqual.ingest.reanchor`): those whose words are gone are retired as ``orphaned``
+    (recoverable), or deleted with ``drop_orphans``. When a file may replace a source the whole
+    import runs as one step (``replace``), recorded with the plan, a copy of the study kept
+    from before it.
     """
-    report = ImportReport(dry_run=dry_run)
+    report = ImportReport(dry_run=dry_run, drop_orphans=drop_orphans)
     with suppress(_RolledBack):  # the end of a dry run: its transaction was rolled back
         _import(project, paths, report, cases_csv, redact, roster, skip_bad, replace, model,
                 progress, key, rules or SegmentationRules(), dry_run)
@@ -578,9 +642,15 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
         (Path(p) for p in paths), lambda f: _source_id(f, redactor))
     # without a redactor, a file stored pseudonymised under another id is found by its bytes
     # (the sources' headers only: a large study's texts are never all held at once)
+    headers = project.source_headers()
     redacted = {} if redactor is not None else {
-        s.sha256: s.id for s in project.source_headers() if s.meta.get("redacted")}
-    with project.atomic():
+        s.sha256: s.id for s in headers if s.meta.get("redacted")}
+    with ExitStack() as stack:
+        run = None
+        if replace and not dry_run and _may_replace(files, headers, redactor):
+            run = stack.enter_context(project.step("replace"))
+        else:
+            stack.enter_context(project.atomic())
         _sync_cases(project, table)
         with _progress(files, progress) as bar:
             for path in files:
@@ -612,6 +682,28 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
         report.empty_cases = sorted(set(cases) - {s.case for s in project.source_headers()})
         if dry_run:
             raise _RolledBack
+        if run is not None:
+            run.summary = report.replace_summary()
+            run.plan = report.replace_plan()
+            report.step = run.id
+            report.backup = run.backup.name if run.backup is not None else None
+
+
+def _may_replace(files: Sequence[Path], headers: Sequence[Source], redactor: Any) -> bool:
+    """Whether any of ``files`` may replace a source already in the study: one of their ids
+    is there with other bytes (or is being redacted afresh). Unreadable files are left to the
+    import to report."""
+    stored = {s.id: s.sha256 for s in headers}
+    for path in files:
+        sid = _source_id(path, redactor)
+        if sid not in stored:
+            continue
+        if redactor is not None:
+            return True
+        with suppress(IngestError, OSError):
+            if readers.file_sha256(readers.read_bytes(path)) != stored[sid]:
+                return True
+    return False
 
 
 def segment_rows(project: Project, source: str | None = None) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
 from typing import Any, NamedTuple
 
 from tipqual.errors import CodingError
@@ -80,6 +81,7 @@ class AuditLog:
         self._db = db
         self.command = command
         self.actor = actor
+        self.step: int | None = None  # set while a step runs: its entries carry the step's id
 
     def record(self, action: str, items: Sequence[tuple[Coding, State | None, State | None]]
                ) -> None:
@@ -87,10 +89,10 @@ class AuditLog:
         at = now()
         self._db.writemany(
             "INSERT INTO audit (at, actor, command, action, segment_id, code_id, coder, before, "
-            "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "after, step_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((at, self.actor, self.command, action, c.segment, c.code, c.coder,
               None if b is None else _AUDIT_JSON.encode(b),
-              None if a is None else _AUDIT_JSON.encode(a)) for c, b, a in items))
+              None if a is None else _AUDIT_JSON.encode(a), self.step) for c, b, a in items))
 
     def append(self, entries: Iterable[AuditEntry]) -> int:
         """Copy audit entries from elsewhere (a merged copy), skipping ones already present."""
@@ -113,11 +115,13 @@ class AuditLog:
                 added += 1
         return added
 
-    def entries(self, *, segment: str | None = None,
-                limit: int | None = None) -> list[AuditEntry]:
-        """Audit entries, oldest first (optionally for one segment, or the last ``limit``)."""
-        sql = "SELECT * FROM audit" + (" WHERE segment_id = ?" if segment else "")
-        params: list[Any] = [segment] if segment else []
+    def entries(self, *, segment: str | None = None, limit: int | None = None,
+                step: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first (optionally for one segment or one step, or the last
+        ``limit``)."""
+        where = [w for w, v in (("segment_id = ?", segment), ("step_id = ?", step)) if v]
+        sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
+        params: list[Any] = [v for v in (segment, step) if v]
         if limit is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
             params.append(limit)
@@ -127,7 +131,8 @@ class AuditLog:
                            action=r["action"], segment=r["segment_id"], code=r["code_id"],
                            coder=r["coder"],
                            before=json.loads(r["before"]) if r["before"] else None,
-                           after=json.loads(r["after"]) if r["after"] else None)
+                           after=json.loads(r["after"]) if r["after"] else None,
+                           step=r["step_id"])
                 for r in self._db.rows(sql, params)]
 
 
@@ -443,3 +448,49 @@ class CodingStore:
         return {r["coder"]: r["n"] for r in self._db.rows(
             "SELECT c.coder, count(*) AS n FROM codings c WHERE c.status = 'suggested' "
             f"AND NOT {_DECIDED} GROUP BY c.coder ORDER BY c.coder")}
+
+    def move(self, moves: Sequence[tuple[Coding, Coding, str]]) -> None:
+        """Carry codings to new segments or spans: ``(old, new, action)``, each audited under
+        its action (``move``, ``reanchor``) with the segment and span before and after.
+
+        ``new`` keeps everything of ``old`` but its segment and span (and gets a new update
+        time). All the old rows are taken out before any new one goes in, so codings may swap
+        places (a paragraph inserted renumbers the ones after it). The new segments must
+        exist; a new key already held by another coding is refused (CodingError).
+        """
+        if not moves:
+            return
+        db = self._db
+        with db.atomic():
+            olds = [self._find(old.key) for old, _, _ in moves]
+            missing = [old for (old, _, _), row in zip(moves, olds, strict=True) if row is None]
+            if missing:
+                raise CodingError(f"no coding {missing[0].code!r} by {missing[0].coder!r} on "
+                                  f"{missing[0].segment!r} to move")
+            db.writemany("DELETE FROM codings WHERE segment_id = ? AND code_id = ? AND "
+                         "coder = ? AND ifnull(span_start, -1) = ? AND ifnull(span_end, -1) = ?",
+                         (old.key for old, _, _ in moves))
+            stamp = now()
+            placed: list[tuple[Coding, Coding, str]] = []
+            for (_, new, action), row in zip(moves, olds, strict=True):
+                assert row is not None
+                moved = Coding(segment=new.segment, code=row.code, coder=row.coder,
+                               status=row.status, score=row.score, provenance=row.provenance,
+                               memo=row.memo, span_start=new.span_start,
+                               span_end=new.span_end, created_at=row.created_at,
+                               updated_at=stamp)
+                placed.append((row, moved, action))
+            try:
+                db.writemany(f"INSERT INTO codings ({CODING_COLUMNS}) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             ((c.segment, c.code, c.coder, c.status, c.score, c.provenance,
+                               c.memo, c.span_start, c.span_end, c.created_at, c.updated_at)
+                              for _, c, _ in placed))
+            except sqlite3.IntegrityError as exc:
+                raise CodingError(f"cannot move the codings ({exc}): each needs an existing "
+                                  "segment and a key of its own") from exc
+            for action, run in groupby(placed, key=lambda item: item[2]):
+                self._audit.record(action, [
+                    (moved, {**coding_state(row), "segment": row.segment},
+                     {**coding_state(moved), "segment": moved.segment})
+                    for row, moved, _ in run])

@@ -98,4 +98,11 @@ def study_status(db: Database, codebooks: CodebookStore, codings: CodingStore) -
         "coders": codings.coders(statuses=("human", "accepted", "rejected")),
         # "suggested": only the suggestions no person has decided yet (the contract)
         "codings": codings.status_counts(),
+        # codings that steps took out of play (orphaned, archived): only when there are any
+        **({"retired": retired} if (retired := _retired_counts(db)) else {}),
     }
+
+
+def _retired_counts(db: Database) -> dict[str, int]:
+    return {r["reason"]: r["n"] for r in db.rows(
+        "SELECT reason, count(*) AS n FROM retired_codings GROUP BY reason ORDER BY reason")}

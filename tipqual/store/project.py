@@ -16,12 +16,22 @@ the summary (:mod:`~tipqual.store.meta`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from tipqual.records import STATUSES, AuditEntry, Case, Coding, Mention, Segment, Source
+from tipqual.records import (
+    STATUSES,
+    AuditEntry,
+    Case,
+    Coding,
+    Mention,
+    RetiredCoding,
+    Segment,
+    Source,
+    Step,
+)
 from tipqual.store.codebooks import CodebookStore
 from tipqual.store.codings import AuditLog, CodingStore, SuggestionGroup, current_actor
 from tipqual.store.connection import (
@@ -34,6 +44,7 @@ from tipqual.store.connection import (
 from tipqual.store.meta import MetaStore, study_status
 from tipqual.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tipqual.store.sources import SourceStore
+from tipqual.store.steps import StepRun, StepStore, restore_step
 
 __all__ = ["STATUSES", "SCHEMA_VERSION", "MIGRATIONS", "Project", "AuditEntry", "Case",
            "Coding", "Mention", "Segment", "Source", "damaged_study_error"]
@@ -49,6 +60,7 @@ class Project:
         self._sources = SourceStore(self._db, self._codings)
         self._codebooks = CodebookStore(self._db)
         self._meta = MetaStore(self._db)
+        self._steps = StepStore(self._db, self._audit_log)
 
     @property
     def path(self) -> Path:
@@ -218,13 +230,12 @@ class Project:
         """Delete a source and its segments; its codings must have been removed first."""
         self._sources.remove_source(source_id)
 
-    def replace_source(self, source: Source, segments: Sequence[Segment]) -> list[Coding]:
-        """Swap a source's text and segments, keeping every coding whose segment is unchanged.
-
-        A coding stays when its segment id still exists with the same text (its offsets are
-        updated); the others are removed (audited) and returned so the caller can report them.
-        """
-        return self._sources.replace_source(source, segments)
+    def replace_source(self, source: Source, segments: Sequence[Segment],
+                       moves: Sequence[tuple[Coding, Coding, str]] | None = None,
+                       carry: Mapping[str, str] | None = None) -> list[Coding]:
+        """Swap a source's text and segments; its codings go where ``moves`` says (see
+        :meth:`tipqual.store.sources.SourceStore.replace_source`)."""
+        return self._sources.replace_source(source, segments, moves, carry)
 
     def set_source_case(self, source_id: str, case_id: str) -> None:
         """Assign a source to a case (creating the case if needed)."""
@@ -326,9 +337,47 @@ class Project:
         """Copy audit entries from elsewhere (a merged copy), skipping ones already present."""
         return self._audit_log.append(entries)
 
-    def audit(self, *, segment: str | None = None, limit: int | None = None) -> list[AuditEntry]:
-        """Audit entries, oldest first (optionally for one segment, or the last ``limit``)."""
-        return self._audit_log.entries(segment=segment, limit=limit)
+    def audit(self, *, segment: str | None = None, limit: int | None = None,
+              step: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first (optionally for one segment or one step, or the last
+        ``limit``)."""
+        return self._audit_log.entries(segment=segment, limit=limit, step=step)
+
+    # --- steps and retired codings ------------------------------------------------------------
+
+    def step(self, kind: str, *, backup: bool = True) -> AbstractContextManager[StepRun]:
+        """One step (a replace, a codebook applied): one transaction, recorded with its plan,
+        a copy of the study made first (see :mod:`tipqual.store.steps`)."""
+        return self._steps.step(kind, backup=backup)
+
+    def steps(self) -> list[Step]:
+        """Every step taken, oldest first."""
+        return self._steps.steps()
+
+    def retire(self, coding: Coding, reason: str, *, segment_text: str,
+               source: str | None = None) -> int:
+        """Take a coding out of play (``orphaned`` or ``archived``), kept whole; audited."""
+        return self._steps.retire(coding, reason, segment_text=segment_text, source=source)
+
+    def retired(self, reason: str | None = None) -> list[RetiredCoding]:
+        """The codings steps took out of play, oldest first."""
+        return self._steps.retired(reason)
+
+    def reattach(self, retired_id: int, segment: str, *, span_start: int | None = None,
+                 span_end: int | None = None) -> Coding:
+        """Put a retired coding back on a segment; audited."""
+        return self._steps.reattach(retired_id, segment, span_start=span_start,
+                                    span_end=span_end)
+
+    def later_changes(self, step: Step) -> dict[str, int]:
+        """Later steps and changes to codings made after ``step``."""
+        return self._steps.later_changes(step)
+
+    def restore_step(self, number: int, *, discard_later: bool = False,
+                     dry_run: bool = False) -> dict[str, Any]:
+        """Put back the study as it was before step ``number`` (the current state kept)."""
+        return restore_step(self._db, self._steps, self._audit_log, number,
+                            discard_later=discard_later, dry_run=dry_run)
 
     # --- stakeholder mentions -----------------------------------------------------------------
 
@@ -402,3 +451,11 @@ class Project:
     def awaiting_review(self) -> dict[str, int]:
         """Per suggester, its suggestions nobody has decided yet (SQL)."""
         return self._codings.awaiting_review()
+
+    def iter_mentions(self) -> Iterator[Mention]:
+        """Every stored stakeholder mention, in the order of :meth:`mentions`, streamed."""
+        return self._sources.iter_mentions()
+
+    def unkeyed_segments(self, stage: str) -> int:
+        """How many segments have no key recorded for ``stage`` (SQL)."""
+        return self._sources.unkeyed_segments(stage)

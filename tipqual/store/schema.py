@@ -107,5 +107,41 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     ("0002_audit_lookup_index", """
 CREATE INDEX audit_lookup ON audit (at, actor, action);
 """),
+    # Steps that move codings wholesale (a transcript replaced, a codebook applied, a copy put
+    # back) with the plan they carried out; the codings they took out of play, kept whole.
+    ("0003_steps_and_retired_codings", """
+CREATE TABLE steps (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    plan TEXT NOT NULL DEFAULT '{}',
+    backup TEXT
+);
+CREATE TABLE retired_codings (
+    id INTEGER PRIMARY KEY,
+    reason TEXT NOT NULL CHECK (reason IN ('orphaned', 'archived')),
+    step_id INTEGER REFERENCES steps(id),
+    source_id TEXT,
+    segment_text TEXT NOT NULL,
+    segment_id TEXT NOT NULL,
+    code_id TEXT NOT NULL,
+    coder TEXT NOT NULL,
+    status TEXT NOT NULL,
+    score REAL,
+    provenance TEXT,
+    memo TEXT,
+    span_start INTEGER,
+    span_end INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    retired_at TEXT NOT NULL
+);
+CREATE INDEX retired_reason ON retired_codings (reason, id);
+ALTER TABLE audit ADD COLUMN step_id INTEGER;
+CREATE INDEX audit_step ON audit (step_id) WHERE step_id IS NOT NULL;
+"""),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

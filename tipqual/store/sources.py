@@ -1,15 +1,16 @@
 """Cases, their attributes, sources and their segments.
 
-:class:`SourceStore` stores and reads the material a study codes. Replacing a source keeps the
-codings of its unchanged segments and removes the others through the :class:`CodingStore`, so
-those removals are audited like any other.
+:class:`SourceStore` stores and reads the material a study codes. Replacing a source carries its
+codings to the new segments as the caller planned (:mod:`tipqual.ingest.reanchor` plans it)
+through the :class:`CodingStore`, so every move is audited like any other change.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from tipqual.errors import CodingError
 from tipqual.records import Case, Coding, Segment, Source
@@ -88,30 +89,49 @@ class SourceStore:
                                   "them first")
             self._db.write("DELETE FROM sources WHERE id = ?", (source_id,))
 
-    def replace_source(self, source: Source, segments: Sequence[Segment]) -> list[Coding]:
-        """Swap a source's text and segments, keeping every coding whose segment is unchanged.
+    def replace_source(self, source: Source, segments: Sequence[Segment],
+                       moves: Sequence[tuple[Coding, Coding, str]] | None = None,
+                       carry: Mapping[str, str] | None = None) -> list[Coding]:
+        """Swap a source's text and segments; its codings go where the caller planned.
 
-        A coding stays when its segment id still exists with the same text (its offsets are
-        updated); the others are removed (audited) and returned so the caller can report them.
+        ``moves``: ``(old, new, action)`` for every coding that goes to another segment id or
+        span (audited under its action, see :meth:`CodingStore.move`); the caller has already
+        retired or removed the codings that do not survive, so every other coding of the old
+        segments must be on a segment ``carry`` keeps under its own id (else CodingError:
+        nothing is ever deleted unasked). ``carry``: old id -> new id of the segments whose
+        text is unchanged; their stakeholder mentions and stage keys go with them, while every
+        other segment of the source loses its own, so the stages compute them afresh.
+
+        Without ``moves`` (the earlier behaviour): a coding stays when its segment id still
+        exists with the same text; the others are removed (audited) and returned.
         """
         db = self._db
         with db.atomic():
             old_text = {s.id: s.text for s in self.segments(source=source.id)}
             new_by_id = {s.id: s for s in segments}
-            dropped = [c for c in self._codings.codings(segments=old_text)
-                       if c.segment not in new_by_id or new_by_id[c.segment].text !=
-                       old_text[c.segment]]
-            for coding in dropped:
-                self._codings.delete(coding)
+            if carry is None:
+                carry = {i: i for i, t in old_text.items()
+                         if i in new_by_id and new_by_id[i].text == t}
+            moving = {old.key for old, _, _ in moves or ()}
+            left = [c for c in self._codings.codings(segments=old_text)
+                    if c.key not in moving and carry.get(c.segment) != c.segment]
+            dropped: list[Coding] = []
+            if moves is None:
+                for coding in left:
+                    self._codings.delete(coding)
+                dropped, left = left, []
+            if left:
+                c = left[0]
+                raise CodingError(f"{len(left)} codings of source {source.id!r} have no place "
+                                  f"in the new segments (the first: {c.code!r} by {c.coder!r} "
+                                  f"on {c.segment!r}); retire or remove them first")
+            saved = self._take_derived(old_text, carry)
             if source.case is not None:
                 db.write("INSERT OR IGNORE INTO cases VALUES (?)", (source.case,))
             db.write("UPDATE sources SET case_id = ?, path = ?, format = ?, sha256 = ?, "
                      "text = ?, meta = ?, imported_at = ? WHERE id = ?",
                      (source.case, source.path, source.format, source.sha256, source.text,
                       json.dumps(source.meta, sort_keys=True), now(), source.id))
-            gone = sorted(set(old_text) - set(new_by_id))
-            db.write("DELETE FROM segments WHERE id IN (SELECT value FROM json_each(?))",
-                     (json.dumps(gone),))
             # Move kept rows out of the way of the (source, n) uniqueness, then rewrite them.
             db.write("UPDATE segments SET n = -n WHERE source_id = ?", (source.id,))
             db.writemany(
@@ -120,7 +140,37 @@ class SourceStore:
                 'start = excluded.start, "end" = excluded."end", text = excluded.text, '
                 "meta = excluded.meta",
                 _segment_params(source.id, segments))
+            self._codings.move(moves or ())
+            db.writemany("INSERT INTO stage_state VALUES (?, ?, ?)", saved[0])
+            db.writemany('INSERT INTO mentions (segment_id, stakeholder_id, start, "end", '
+                         "text) VALUES (?, ?, ?, ?, ?)", saved[1])
+            gone = sorted(set(old_text) - set(new_by_id))
+            db.write("DELETE FROM segments WHERE id IN (SELECT value FROM json_each(?))",
+                     (json.dumps(gone),))
         return dropped
+
+    def _take_derived(self, old_ids: Iterable[str], carry: Mapping[str, str]
+                      ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Forget the stage keys and stakeholder mentions of the old segments, except those
+        ``carry`` keeps under their own id; return the rows of those it moves, rewritten to
+        their new ids (stage_state rows, mentions rows) to be put back once the new segments
+        exist."""
+        db = self._db
+        moved = {o: n for o, n in carry.items() if o != n}
+        keys = json.dumps(sorted(moved))
+        stage = [(r["stage"], moved[r["segment_id"]], r["key"]) for r in db.rows(
+            "SELECT stage, segment_id, key FROM stage_state WHERE segment_id IN "
+            "(SELECT value FROM json_each(?)) ORDER BY stage, segment_id", (keys,))]
+        mentions = [(moved[r["segment_id"]], r["stakeholder_id"], r["start"], r["end"],
+                     r["text"]) for r in db.rows(
+            'SELECT segment_id, stakeholder_id, start, "end", text FROM mentions WHERE '
+            "segment_id IN (SELECT value FROM json_each(?)) ORDER BY id", (keys,))]
+        ids = json.dumps(sorted(set(old_ids)))
+        same = json.dumps(sorted(o for o, n in carry.items() if o == n))
+        for table in ("stage_state", "mentions"):
+            db.write(f"DELETE FROM {table} WHERE segment_id IN (SELECT value FROM json_each(?)) "
+                     "AND segment_id NOT IN (SELECT value FROM json_each(?))", (ids, same))
+        return stage, mentions
 
     def set_source_case(self, source_id: str, case_id: str) -> None:
         """Assign a source to a case (creating the case if needed)."""
@@ -247,6 +297,26 @@ class SourceStore:
         return [{"source": r["source_id"], "case": r["case_id"], "role": r["role"],
                  "speaker": r["speaker"], "segments": r["n"], "words": r["words"]}
                 for r in rows]
+
+    def iter_mentions(self, batch: int = 2000) -> Iterator[Any]:
+        """Every stored stakeholder mention as a :class:`~tipqual.records.Mention`, in the
+        order of :meth:`tipqual.store.meta.MetaStore.mentions`, fetched in batches."""
+        from tipqual.records import Mention
+
+        cur = self._db.conn.cursor()
+        cur.row_factory = None
+        cur.execute('SELECT m.segment_id, m.stakeholder_id, m.start, m."end", m.text FROM '
+                    "mentions m JOIN segments s ON s.id = m.segment_id "
+                    "ORDER BY s.source_id, s.n, m.start, m.stakeholder_id")
+        while rows := cur.fetchmany(batch):
+            yield from (Mention(*row) for row in rows)
+
+    def unkeyed_segments(self, stage: str) -> int:
+        """How many segments have no key recorded for ``stage`` (counted in SQL)."""
+        row = self._db.conn.execute(
+            "SELECT count(*) FROM segments s WHERE NOT EXISTS (SELECT 1 FROM stage_state k "
+            "WHERE k.stage = ? AND k.segment_id = s.id)", (stage,)).fetchone()
+        return int(row[0])
 
 
 def _word_count(text: str | None) -> int:
