@@ -500,3 +500,41 @@ def test_kill_during_replace_leaves_before_or_after(tmp_path: Path, corpus: Path
     kills = kill_repeatedly(db, fresh, [*import_args(db, folder), "--replace"], full, 4,
                             random.Random(7), check)
     assert kills == 4, "the replacement kept finishing before the kill: lengthen the corpus"
+
+
+@pytest.mark.slow
+def test_kill_during_codebook_apply_leaves_before_or_after(tmp_path: Path,
+                                                           suggested: tuple[Path, float]) -> None:
+    """A new codebook version renaming trust and capacity (every coding of theirs moves, the
+    suggestions too): killed at random moments, the study is as before or after."""
+    text = TIP_CODEBOOK.read_text(encoding="utf-8")
+    text = text.replace("  - id: trust\n", "  - id: trust-in-state\n    replaces: [trust]\n")
+    text = text.replace("  - id: capacity\n",
+                        "  - id: capacity-gaps\n    replaces: [capacity]\n")
+    text = text.replace("stakeholders: sa-stakeholders.yaml",
+                        f"stakeholders: {TIP_CODEBOOK.parent / 'sa-stakeholders.yaml'}")
+    new = tmp_path / "tip-v2.yaml"
+    new.write_text(text.replace("parent: trust\n", "parent: trust-in-state\n")
+                   .replace("parent: capacity\n", "parent: capacity-gaps\n"), encoding="utf-8")
+    fresh = copy_study(suggested[0], tmp_path / "fresh.db")
+    before = snapshot(fresh)
+    reference = copy_study(fresh, tmp_path / "reference.db")
+    full = timed_run("codebook", "apply", str(reference), str(new))
+    after = snapshot(reference)
+    assert after != before and len(after["codings"]) == len(before["codings"])
+    db = copy_study(fresh, tmp_path / "study.db")
+
+    from tipqual.codebook.model import load
+
+    shas = {False: load(TIP_CODEBOOK).sha256, True: load(new).sha256}
+
+    def check(state: dict) -> bool:
+        assert state in (before, after)
+        with Project.open(db) as p:
+            assert len(p.steps()) == (1 if state == after else 0)
+            assert p.codebook_info()["sha256"] == shas[state == after]
+        return state == after
+
+    kills = kill_repeatedly(db, fresh, ["codebook", "apply", str(db), str(new)], full, 3,
+                            random.Random(5), check)
+    assert kills == 3, "the apply kept finishing before the kill"

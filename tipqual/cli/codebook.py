@@ -22,6 +22,7 @@ def codebook() -> None:
       tipqual codebook export study.db --out appendix.md
       tipqual codebook import nvivo-codes.qdc --out codebooks/mine.yaml
       tipqual codebook diff old.yaml new.yaml
+      tipqual codebook apply study.db new.yaml --dry-run
     """
 
 
@@ -109,8 +110,9 @@ def import_cmd(file: Path, out: Path, force: bool) -> None:
 def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
     """What changed from OLD to NEW (codebook YAML, study, .qdc or .xlsx files).
 
-    Lists added, removed, renamed (same id, new name), redefined (definition, include or
-    exclude changed), moved (new parent) and otherwise changed codes.
+    Lists the renames, merges and splits NEW declares with 'replaces:' (a code id taken over
+    by another), then added, removed, renamed (same id, new name), redefined (definition,
+    include or exclude changed), moved (new parent) and otherwise changed codes.
 
     \b
     Example:
@@ -123,3 +125,50 @@ def diff_cmd(old: Path, new: Path, as_json: bool) -> None:
         return
     for line in result.lines():
         click.echo(line)
+
+
+@codebook.command("apply")
+@click.argument("project", type=_file)
+@click.argument("yaml_path", metavar="NEW.yaml", type=_file)
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan (and the step it was recorded as) as one JSON object.")
+def apply_cmd(project: Path, yaml_path: Path, dry_run: bool, as_json: bool) -> None:
+    """Move the study PROJECT to a new version of its codebook, its codings carried along.
+
+    A code in NEW.yaml may say which earlier codes it takes over, 'replaces: [old-id, ...]':
+    one id is a rename and several a merge (their codings move to the code, and two that
+    meet on the same words collapse into one); an id several codes replace is split (its
+    codings stay on it, listed for recoding, and the review queue offers the new codes there).
+    A code NEW.yaml drops with no successor has its codings archived, not deleted ('tipqual
+    code orphans --reason archived'). One step, with its plan, after a copy of the study
+    ('tipqual history' lists it and can put it back); see what it would do with --dry-run.
+
+    \b
+    Example:
+      tipqual codebook apply study.db codebooks/tip-sa-v2.yaml --dry-run
+      tipqual codebook apply study.db codebooks/tip-sa-v2.yaml
+    """
+    from tipqual.cli.common import open_project
+    from tipqual.codebook.model import load
+    from tipqual.coding.evolve import apply_codebook, describe
+
+    book = load(yaml_path)
+    with open_project(project) as p:
+        current = p.codebook_info()
+        same = current is not None and current["sha256"] == book.sha256
+        plan, step, backup = apply_codebook(p, book, dry_run=dry_run)
+    if as_json:
+        echo_json({**plan.to_dict(), "dry_run": dry_run, "step": step, "backup": backup,
+                   "unchanged": same})
+        return
+    if same:
+        click.echo(f"{project} already uses {plan.new} (this exact version): nothing to do.")
+        return
+    if dry_run:
+        click.echo("Dry run: nothing was changed. Applying would do this:")
+    for line in describe(plan):
+        click.echo(line)
+    if step is not None:
+        click.echo(f"Recorded as step {step} ('tipqual history {project}'); the study as it "
+                   f"was is kept in {backup}.")

@@ -106,3 +106,7 @@ def status(project: Path, as_json: bool) -> None:
     click.echo("codings   " + ", ".join(
         f"{k} {v}" + (" (awaiting review)" if k == "suggested" else "")
         for k, v in counts["codings"].items()))
+    if counts.get("retired"):
+        # codings taken out of play by a replaced transcript or a codebook version: kept whole
+        click.echo("retired   " + ", ".join(f"{k} {v}" for k, v in counts["retired"].items())
+                   + f" (list them: tipqual code orphans {project})")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 CODEBOOK_KEYS = ("name", "version", "description", "stakeholders", "map", "codes")
 CODE_KEYS = ("id", "name", "definition", "include", "exclude", "examples", "parent", "color",
-             "phrases", "patterns", "codable")
+             "phrases", "patterns", "codable", "replaces")
 REGISTRY_KEYS = ("name", "version", "description", "stakeholders")
 STAKEHOLDER_KEYS = ("id", "name", "aliases", "sector", "level", "description")
 LIST_FIELDS = ("include", "exclude", "examples", "phrases")
@@ -82,6 +82,7 @@ class Analysis:
     kind: str = "codebook"
     stakeholders: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # code id -> the line it starts on
 
 
 class _Report:
@@ -136,6 +137,9 @@ def analyse(path: str | Path) -> Analysis:
     elif ref is not None and _value(ref) is not None:
         report.add(ref, "'stakeholders' must be a file name or a list of stakeholders")
     book["stakeholders"] = result.stakeholders
+    result.lines = {c["id"]: c.pop("_line") for c in book["codes"] if "_line" in c}
+    for c in book["codes"]:
+        c.pop("_line", None)
     result.codebook = book
     return _sorted(result)
 
@@ -564,9 +568,13 @@ def _code(entry: Any, report: _Report, seen: dict[str, int]) -> dict[str, Any] |
         "patterns": _patterns(items, report, code_id),
         "_node": entry,
         "_parent_node": items["parent"][1] if "parent" in items else None,
+        "_line": entry.start_mark.line + 1,
     }
     for key in LIST_FIELDS:
         code[key] = _strings(items, key, report, code_id)
+    replaces = _replaces(items, report, code_id)
+    if replaces:
+        code["replaces"] = replaces
     if "codable" in items:
         value = _value(items["codable"][1]) if _is(items["codable"][1], "scalar") else None
         if not isinstance(value, bool):
@@ -574,6 +582,25 @@ def _code(entry: Any, report: _Report, seen: dict[str, int]) -> dict[str, Any] |
         elif not value:
             code["codable"] = False
     return code
+
+
+def _replaces(items: dict[str, tuple[Any, Any]], report: _Report,
+              code: str | None) -> list[str]:
+    """``replaces:``: the ids of the previous version's codes this code takes over."""
+    ids = _strings(items, "replaces", report, code)
+    out: list[str] = []
+    for old in ids:
+        if not CODE_ID_RE.match(old):
+            report.add(items["replaces"][1], f"replaces '{old}', which is not a code id (a "
+                                             "lowercase slug such as 'trust')", code)
+        elif old == code:
+            report.add(items["replaces"][1], "a code cannot replace itself; list the ids of "
+                                             "the earlier codes it takes over", code)
+        elif old in out:
+            report.add(items["replaces"][1], f"'{old}' is listed twice in replaces", code)
+        else:
+            out.append(old)
+    return out
 
 
 def _code_id(entry: Any, report: _Report) -> str | None:

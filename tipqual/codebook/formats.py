@@ -146,6 +146,8 @@ def _code_yaml(code: Code) -> dict[str, Any]:
         out["patterns"] = [_FlowList(p) for p in code.patterns]
     if not code.codable:
         out["codable"] = False
+    if code.replaces:
+        out["replaces"] = list(code.replaces)
     return out
 
 

@@ -35,6 +35,9 @@ class Code:
     phrases: list[str] = field(default_factory=list)
     patterns: list[list[dict[str, Any]]] = field(default_factory=list)
     codable: bool = True  # False: a category that only groups other codes (REFI isCodable)
+    # ids of the previous version's codes this one takes over: one a rename, several a merge;
+    # an id several codes list is split between them (see tipqual.coding.evolve)
+    replaces: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -133,14 +136,15 @@ class Codebook:
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON- and YAML-ready dict with every field.
 
-        ``map`` is there only when the codebook has one, so a codebook without it has the same
-        dict (and :attr:`sha256`) as before codebooks could have a map.
+        ``map`` is there only when the codebook has one, and a code's ``replaces`` only when it
+        lists any, so a codebook without them has the same dict (and :attr:`sha256`) as before
+        codebooks could have them.
         """
         out: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "description": self.description,
-            "codes": [asdict(c) for c in self.codes],
+            "codes": [_code_dict(c) for c in self.codes],
             "stakeholders": [asdict(s) for s in self.stakeholders],
         }
         if self.map is not None:
@@ -168,6 +172,13 @@ class Codebook:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _code_dict(code: Code) -> dict[str, Any]:
+    out = asdict(code)
+    if not out["replaces"]:
+        del out["replaces"]
+    return out
+
+
 # --- versions ------------------------------------------------------------------------------
 
 @dataclass
@@ -184,12 +195,17 @@ class CodebookDiff:
     changed: list[tuple[str, list[str]]] = field(default_factory=list)
     stakeholders: dict[str, list[str]] = field(default_factory=dict)
     map: list[str] = field(default_factory=list)  # the map section's keys that changed
+    # from the new version's ``replaces``: (old id, new id); (new id, old ids); (old id, new ids)
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    merges: list[tuple[str, list[str]]] = field(default_factory=list)
+    splits: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """True when the codes, the stakeholders and the map section are all the same."""
         return not (self.added or self.removed or self.renamed or self.redefined or self.moved
-                    or self.changed or any(self.stakeholders.values()) or self.map)
+                    or self.changed or any(self.stakeholders.values()) or self.map
+                    or self.renames or self.merges or self.splits)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -198,11 +214,17 @@ class CodebookDiff:
                 "redefined": [{"id": i, "fields": f} for i, f in self.redefined],
                 "moved": [{"id": i, "old_parent": o, "new_parent": n} for i, o, n in self.moved],
                 "changed": [{"id": i, "fields": f} for i, f in self.changed],
-                "stakeholders": self.stakeholders, "map": self.map}
+                "stakeholders": self.stakeholders, "map": self.map,
+                "renames": [{"old": o, "new": n} for o, n in self.renames],
+                "merges": [{"new": n, "old": olds} for n, olds in self.merges],
+                "splits": [{"old": o, "new": news} for o, news in self.splits]}
 
     def lines(self) -> list[str]:
         """A readable report, one change a line."""
         out = [f"{self.old} -> {self.new}"]
+        out += [f"rename     {o} -> {n}" for o, n in self.renames]
+        out += [f"merge      {', '.join(olds)} -> {n}" for n, olds in self.merges]
+        out += [f"split      {o} -> {', '.join(news)}" for o, news in self.splits]
         out += [f"added      {i}" for i in self.added]
         out += [f"removed    {i}" for i in self.removed]
         out += [f"renamed    {i}: {o!r} -> {n!r}" for i, o, n in self.renamed]
@@ -219,11 +241,20 @@ class CodebookDiff:
 
 
 def diff(old: Codebook, new: Codebook) -> CodebookDiff:
-    """Added, removed, renamed, redefined, moved and otherwise changed codes."""
+    """Added, removed, renamed, redefined, moved and otherwise changed codes; the renames,
+    merges and splits the new version declares with ``replaces`` (a code id taken over by
+    another is listed there, not as removed and added)."""
     before, after = {c.id: c for c in old.codes}, {c.id: c for c in new.codes}
+    lineage = replacements(new)
+    renames, merges, splits = classify(lineage, set(after))
+    taken = {o for o, _ in renames} | {o for _, olds in merges for o in olds}
+    successors = {n for _, n in renames} | {n for n, _ in merges}
     result = CodebookDiff(old=f"{old.name} v{old.version}", new=f"{new.name} v{new.version}",
-                          added=[c.id for c in new.codes if c.id not in before],
-                          removed=[c.id for c in old.codes if c.id not in after])
+                          added=[c.id for c in new.codes if c.id not in before
+                                 and c.id not in successors],
+                          removed=[c.id for c in old.codes if c.id not in after
+                                   and c.id not in taken and c.id not in lineage],
+                          renames=renames, merges=merges, splits=splits)
     for code in new.codes:
         was = before.get(code.id)
         if was is None:
@@ -243,6 +274,36 @@ def diff(old: Codebook, new: Codebook) -> CodebookDiff:
     result.stakeholders = _stakeholder_changes(old.stakeholders, new.stakeholders)
     result.map = _map_changes(old.map, new.map)
     return result
+
+
+def replacements(book: Codebook) -> dict[str, list[str]]:
+    """Old code id -> the codes of ``book`` that declare they replace it, in codebook order."""
+    found: dict[str, list[str]] = {}
+    for code in book.codes:
+        for old in code.replaces:
+            found.setdefault(old, []).append(code.id)
+    return found
+
+
+def classify(lineage: dict[str, list[str]], kept: set[str]
+             ) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]],
+                        list[tuple[str, list[str]]]]:
+    """Renames (old, new), merges (new, olds) and splits (old, news) from :func:`replacements`.
+
+    An old id one code replaces is renamed into it — merged, when that code replaces other ids
+    too; an old id several codes replace, or one the new version still has (``kept``), is
+    split: its codings stay where they are, to be recoded into its successors.
+    """
+    into: dict[str, list[str]] = {}
+    splits: list[tuple[str, list[str]]] = []
+    for old, news in lineage.items():
+        if len(news) == 1 and old not in kept:
+            into.setdefault(news[0], []).append(old)
+        else:
+            splits.append((old, news))
+    renames = [(olds[0], new) for new, olds in into.items() if len(olds) == 1]
+    merges = [(new, olds) for new, olds in into.items() if len(olds) > 1]
+    return renames, merges, splits
 
 
 def _map_changes(old: MapAxis | None, new: MapAxis | None) -> list[str]:

@@ -217,8 +217,9 @@ class CodingStore:
             self._audit.record("update", [(coding, coding_state(old), coding_state(coding))])
             return "updated"
 
-    def delete(self, coding: Coding) -> bool:
-        """Remove the coding with this key; audited. Returns False if there was none."""
+    def delete(self, coding: Coding, *, action: str = "remove") -> bool:
+        """Remove the coding with this key; audited as ``action`` (``remove``; ``collapse``
+        when it is folded into another). Returns False if there was none."""
         with self._db.atomic():
             old = self._find(coding.key)
             if old is None:
@@ -226,7 +227,7 @@ class CodingStore:
             self._db.write("DELETE FROM codings WHERE segment_id = ? AND code_id = ? AND "
                            "coder = ? AND ifnull(span_start, -1) = ? AND "
                            "ifnull(span_end, -1) = ?", coding.key)
-            self._audit.record("remove", [(old, coding_state(old), None)])
+            self._audit.record(action, [(old, coding_state(old), None)])
             return True
 
     def find(self, segment: str, code: str, coder: str,
@@ -450,13 +451,15 @@ class CodingStore:
             f"AND NOT {_DECIDED} GROUP BY c.coder ORDER BY c.coder")}
 
     def move(self, moves: Sequence[tuple[Coding, Coding, str]]) -> None:
-        """Carry codings to new segments or spans: ``(old, new, action)``, each audited under
-        its action (``move``, ``reanchor``) with the segment and span before and after.
+        """Carry codings to new segments, spans or codes: ``(old, new, action)``, each audited
+        under its action (``move``, ``reanchor``, ``rename``, ``merge``) with the segment and
+        code before and after.
 
-        ``new`` keeps everything of ``old`` but its segment and span (and gets a new update
-        time). All the old rows are taken out before any new one goes in, so codings may swap
-        places (a paragraph inserted renumbers the ones after it). The new segments must
-        exist; a new key already held by another coding is refused (CodingError).
+        The coding put in is ``new`` as given (its key, status, score, provenance and memo),
+        keeping ``old``'s creation time and getting a new update time. All the old rows are
+        taken out before any new one goes in, so codings may swap places (a paragraph
+        inserted renumbers the ones after it). The new segments must exist; a new key already
+        held by another coding is refused (CodingError).
         """
         if not moves:
             return
@@ -474,9 +477,9 @@ class CodingStore:
             placed: list[tuple[Coding, Coding, str]] = []
             for (_, new, action), row in zip(moves, olds, strict=True):
                 assert row is not None
-                moved = Coding(segment=new.segment, code=row.code, coder=row.coder,
-                               status=row.status, score=row.score, provenance=row.provenance,
-                               memo=row.memo, span_start=new.span_start,
+                moved = Coding(segment=new.segment, code=new.code, coder=new.coder,
+                               status=new.status, score=new.score, provenance=new.provenance,
+                               memo=new.memo, span_start=new.span_start,
                                span_end=new.span_end, created_at=row.created_at,
                                updated_at=stamp)
                 placed.append((row, moved, action))
@@ -491,6 +494,6 @@ class CodingStore:
                                   "segment and a key of its own") from exc
             for action, run in groupby(placed, key=lambda item: item[2]):
                 self._audit.record(action, [
-                    (moved, {**coding_state(row), "segment": row.segment},
-                     {**coding_state(moved), "segment": moved.segment})
+                    (moved, {**coding_state(row), "segment": row.segment, "code": row.code},
+                     {**coding_state(moved), "segment": moved.segment, "code": moved.code})
                     for row, moved, _ in run])

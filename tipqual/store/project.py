@@ -278,9 +278,15 @@ class Project:
         """
         return self._codings.put(coding)
 
-    def delete_coding(self, coding: Coding) -> bool:
-        """Remove the coding with this key; audited. Returns False if there was none."""
-        return self._codings.delete(coding)
+    def move_codings(self, moves: Sequence[tuple[Coding, Coding, str]]) -> None:
+        """Carry codings to another segment, span or code, each audited under its action
+        (see :meth:`tipqual.store.codings.CodingStore.move`)."""
+        self._codings.move(moves)
+
+    def delete_coding(self, coding: Coding, *, action: str = "remove") -> bool:
+        """Remove the coding with this key; audited (as ``action``). Returns False if there
+        was none."""
+        return self._codings.delete(coding, action=action)
 
     def find_coding(self, segment: str, code: str, coder: str,
                     span: tuple[int, int] | None = None) -> Coding | None:
