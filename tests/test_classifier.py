@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tipqual.codebook.model import Code, Codebook
+from tipqual.errors import TipqualError
 from tipqual.suggest.classifier import (
     CodeClassifier,
     TextItem,
@@ -137,3 +138,107 @@ def test_fitting_twice_gives_the_same_scores():
     two = CodeClassifier(random_state=0).fit(texts, labels)
     assert one.predict_proba(texts).tobytes() == two.predict_proba(texts).tobytes()
     assert one.thresholds_.tobytes() == two.thresholds_.tobytes()
+
+
+def _two_of_five(n: int, seed: int) -> tuple[list[str], list[set[str]]]:
+    """Every item carries two of five codes and names both, but also names another code now
+    and then; half the items are drowned in filler words, so their scores are faint."""
+    rng = np.random.RandomState(seed)
+    words = ["wages", "housing", "safety", "transport", "schools"]
+    texts, labels = [], []
+    for _ in range(n):
+        codes = {str(c) for c in rng.choice(words, size=2, replace=False)}
+        said = [w for w in words if w in codes or rng.rand() < 0.2]
+        filler = [FILLER[i] for i in rng.randint(len(FILLER), size=rng.choice([1, 40]))]
+        texts.append(" ".join(said + filler))
+        labels.append(codes)
+    return texts, labels
+
+
+def _f1(truth: list[set[str]], got: list[tuple[str, ...]]) -> float:
+    hit = sum(len(t & set(g)) for t, g in zip(truth, got, strict=True))
+    return 2 * hit / (sum(map(len, truth)) + sum(map(len, got)))
+
+
+def test_the_set_size_is_learned_when_every_segment_carries_several_codes():
+    texts, labels = _two_of_five(300, seed=4)
+    model = CodeClassifier(random_state=0).fit(texts, labels)
+    assert model.min_codes_ == 2
+    test, truth = _two_of_five(300, seed=5)
+    sets = model.predict(test)
+    assert all(len(s) >= 2 for s in sets)
+    assert _f1(truth, sets) > 0.85
+    thresholds_only = CodeClassifier(max_min_codes=0, random_state=0).fit(texts, labels)
+    assert thresholds_only.min_codes_ == 0
+    assert any(len(s) < 2 for s in thresholds_only.predict(test))
+    # Where most coded segments carry no code (and name none), nothing is forced on one.
+    keep = [i % 4 == 0 for i in range(len(texts))]
+    plain = [t if k else " ".join(FILLER[(i + j) % len(FILLER)] for j in range(6))
+             for i, (t, k) in enumerate(zip(texts, keep, strict=True))]
+    sparse = [lab if k else set() for lab, k in zip(labels, keep, strict=True)]
+    fitted = CodeClassifier(random_state=0).fit(plain, sparse)
+    assert fitted.min_codes_ == 0
+    assert fitted.predict(["the well was said again"]) == [()]
+
+
+def test_groups_stay_in_one_fold():
+    texts, labels = _two_of_five(60, seed=6)
+    groups = [i // 5 for i in range(60)]
+    model = CodeClassifier(random_state=0)
+    fold = model._folds(labels, groups)
+    assert all(len({fold[i] for i in range(60) if groups[i] == g}) == 1 for g in set(groups))
+    assert set(fold) == {0, 1, 2}
+    with pytest.raises(TipqualError, match="60 examples but 2 groups"):
+        model.fit(texts, labels, groups=[0, 1])
+
+
+def vector_pipeline(path) -> str:
+    """A tiny spaCy pipeline saved to ``path`` whose only knowledge is made-up word vectors:
+    money words point one way, justice words another."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    for axis, words in enumerate((VECTOR_WORDS["funding"], VECTOR_WORDS["justice"])):
+        for word in words:
+            vector = np.zeros(4, dtype="float32")
+            vector[axis], vector[2] = 1.0, 0.1
+            nlp.vocab.set_vector(word, vector)
+    nlp.to_disk(path)
+    return str(path)
+
+
+VECTOR_WORDS = {"funding": ["grant", "budget", "donor", "money", "cash", "salary", "donors",
+                            "subsidy"],
+                "justice": ["police", "court", "officer", "arrest", "judge", "jail", "officers"]}
+
+
+def test_a_pipelines_word_vectors_carry_codes_to_words_never_coded(tmp_path):
+    """Words never seen in training ("cash", "judge") get their code from their vectors."""
+    from tipqual.nlp.pipeline import build_pipeline
+    from tipqual.suggest.classifier import items_from_docs
+
+    book = Codebook(name="t", version="1", codes=[Code(id="funding", name="funding")])
+    nlp = build_pipeline(book, vector_pipeline(tmp_path / "vectors"))
+    texts, labels = [], []
+    for code, words in VECTOR_WORDS.items():
+        for word in words[:4]:
+            for tail in ("today", "again", "then"):
+                texts.append(f"we talked about the {word} {tail}")
+                labels.append({code})
+    items = items_from_docs(nlp.pipe(texts))
+    assert items[0].vector == pytest.approx((1.0, 0.0, 0.1, 0.0))
+    unseen = items_from_docs(nlp.pipe([f"we talked about the {w}"
+                                       for w in ("cash", "judge", "salary", "jail")]))
+    want = ["funding", "justice", "funding", "justice"]
+    with_vectors = CodeClassifier(random_state=0).fit(items, labels)
+    assert with_vectors.vector_size_ == 4
+    assert with_vectors.predict_best(unseen) == want
+    probs = with_vectors.predict_proba(unseen)
+    cols = [list(with_vectors.classes_).index(c) for c in want]
+    assert all(probs[i, c] > 0.8 for i, c in enumerate(cols))
+    without = CodeClassifier(use_vectors=False, random_state=0).fit(items, labels)
+    assert without.vector_size_ == 0
+    assert without.predict_best(unseen) != want
+    # Blank English has no vectors: its items carry none.
+    blank = build_pipeline(book)
+    assert items_from_docs(blank.pipe(["the grant"]))[0].vector == ()

@@ -303,3 +303,33 @@ def test_review_off_a_terminal_prints_no_terminal_codes(runner, water_db: Path):
     assert "\x1b" not in result.output  # no clearing, no emphasis
     assert result.output.count("[[") >= 3  # matched words marked in plain text instead
     assert result.output.splitlines()[0].startswith(f"{WATER_SUGGESTIONS} suggestions to review")
+
+
+def test_suggest_uses_the_word_vectors_of_a_pipeline_named_with_model(runner, tmp_path: Path,
+                                                                     monkeypatch):
+    """``--model`` with the path of a tiny saved pipeline whose vectors this test made
+    (nothing is downloaded): the model trains with them (hiding them from the same pipeline
+    changes the scores), and says which pipeline it used."""
+    import json
+
+    from tests.test_classifier import vector_pipeline
+    from tests.test_suggest import _coded_copies
+
+    pipeline = vector_pipeline(tmp_path / "vectors")
+    scores = {}
+    for name, extra in (("plain", []), ("vectors", ["--model", pipeline]),
+                        ("hidden", ["--model", pipeline])):
+        if name == "hidden":
+            monkeypatch.setattr("tipqual.suggest.classifier.doc_vector", lambda doc: ())
+        _coded_copies(tmp_path / f"{name}.db").close()
+        done = runner.invoke(cli, ["suggest", str(tmp_path / f"{name}.db"), *extra])
+        assert done.exit_code == 0, done.output
+        assert "model trained on 24 segments" in done.output
+        with Project.open(tmp_path / f"{name}.db") as p:
+            model = [c for c in p.codings(statuses=["suggested"]) if c.coder == "tipqual-model"]
+        assert model
+        assert {json.loads(c.provenance)["model"]["pipeline"] for c in model} == \
+            {pipeline if extra else "blank-en"}
+        scores[name] = {(c.segment, c.code): c.score for c in model}
+    shared = set(scores["hidden"]) & set(scores["vectors"])
+    assert shared and any(scores["hidden"][k] != scores["vectors"][k] for k in shared)

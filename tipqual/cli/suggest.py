@@ -22,14 +22,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @click.command()
 @project_argument
-@click.option("--model", help="An installed trained spaCy pipeline to use (e.g. "
-                               "en_core_web_sm); default: the built-in rules on blank English.")
+@click.option("--model", help="An installed trained spaCy pipeline to use, by name or path "
+                               "(e.g. en_core_web_md); its word vectors, if it has any, are "
+                               "features of the learned model. Default: blank English.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for the language processing, this one included (default: "
                    "one per core, up to 4, when 1,000 or more segments need it; else 1). The "
                    "result is the same whatever the number.")
 @click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Store only suggestions scoring at least this (default 0.3).")
+              help="Store only suggestions scoring at least this. Default: the model's "
+                   "thresholds, learned per code by cross-validation on the study's "
+                   "decisions (a segment also gets its few most likely codes when every "
+                   "coded segment carries that many); rule suggestions need 0.3.")
 def suggest(project: Path, model: str | None, jobs: int | None, min_score: float | None) -> None:
     """Propose codes for the segments of PROJECT, stored for review with score and provenance.
 

@@ -3,17 +3,26 @@
 Features are word and character TF-IDF of the text, the rule hits of
 :mod:`tipqual.suggest.rules`, the segment's context (the interviewer's question before it, the
 source's and case's attributes: a separate block, so the same word in the question and in the
-answer are different evidence) and, if asked, lemma n-grams and Brown word clusters (shipped
-with spacy-lookups-data). The codebook is evidence too: each code's name, definition, include
-notes and examples are weak training examples of it (``prior`` in :meth:`CodeClassifier.fit`),
-so a code no one has coded yet can still be suggested.
+answer are different evidence), if asked lemma n-grams and Brown word clusters (shipped with
+spacy-lookups-data) and, when the pipeline has a table of word vectors (``--model`` naming a
+trained pipeline with vectors), the segment's mean word vector. The codebook is evidence
+too: each code's name, definition, include notes and examples are weak training examples of it
+(``prior`` in :meth:`CodeClassifier.fit`), so a code no one has coded yet can still be
+suggested.
 
-Each code gets a balanced linear SVM; its margin is turned into a probability by Platt scaling
-fitted on cross-validated margins of the real examples (the codebook's examples are always in
-the training folds and never scored). A code with too few coded examples for its own
-cross-validation takes the sigmoid fitted on the pooled cross-validated margins of the others.
-Per code, the threshold that maximises F1 on the cross-validated probabilities decides what
-:meth:`CodeClassifier.predict` returns (a set of codes per item).
+Each code gets a balanced linear SVM. Its margin is turned into a probability by Platt scaling
+fitted on out-of-fold margins: the coded items are cut into folds (whole groups, such as the
+segments of one source, stay together), and each item's margins come from SVMs trained without
+its fold (the codebook's examples are always in the training folds and never scored). Every
+code's sigmoid carries its own base rate as an offset and is pulled towards the sigmoid pooled
+over all codes (``calibration_prior`` examples' worth), so a code with a handful of positives
+does not fit them exactly; a code no one has coded yet takes the pooled sigmoid at a typical
+code's base rate. From the same out-of-fold probabilities :meth:`CodeClassifier.fit` learns
+which codes :meth:`CodeClassifier.predict` shows: a threshold per code (one shared threshold
+for codes with fewer than :data:`OWN_THRESHOLD_MIN` positives, or for all codes) and a minimum
+number of codes per item (its most likely ones), whichever gives the best micro-F1. On a study
+where every coded segment carries two or three codes the model so predicts a set of about that
+size; where many carry none, thresholds alone decide.
 
 The defaults were chosen by cross-validation inside training halves only
 (``benchmarks/suggest_protocol.py`` and ``benchmarks/suggest_select.py``).
@@ -36,19 +45,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class TextItem(NamedTuple):
-    """What the model sees of a segment: its text, lemmas, word clusters, rule hits, context."""
+    """What the model sees of a segment: its text, lemmas, word clusters, rule hits, context
+    and, when the pipeline has word vectors, the segment's mean vector (empty otherwise)."""
 
     text: str
     lemmas: str = ""
     clusters: str = ""
     rules: str = ""
     context: str = ""
+    vector: tuple[float, ...] = ()
 
 
 _CLUSTERS: dict[str, int] | None = None
 _CLUSTER_PREFIXES = (4, 6, 8, 10, 12, 16)
 _WORD = re.compile(r"[\w'-]+")
 THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+CALIBRATION_PRIOR = 5.0  # examples' worth of pull towards the pooled sigmoid
+OWN_THRESHOLD_MIN = 5  # positives a code needs for a threshold of its own
+MAX_MIN_CODES = 3  # the largest minimum set size fit may choose
 
 
 def _cluster_table() -> dict[str, int]:
@@ -102,8 +116,26 @@ def items_from_docs(docs: Iterable[Doc],
         context = next(context_iter, "") if context_iter is not None else ""
         items.append(TextItem(text=doc.text, lemmas=" ".join(t.lemma_ for t in words),
                               clusters=word_clusters(t.lower_ for t in words),
-                              rules=" ".join(rules), context=context))
+                              rules=" ".join(rules), context=context,
+                              vector=doc_vector(doc)))
     return items
+
+
+def doc_vector(doc: Doc) -> tuple[float, ...]:
+    """The mean of the doc's word vectors when its pipeline has a table of them (a trained
+    pipeline named with ``--model``, such as one of spaCy's ``md`` or ``lg`` packages); empty
+    otherwise, as for blank English (context tensors of small pipelines are not used)."""
+    vectors = doc.vocab.vectors
+    if not vectors.shape[0] or not vectors.shape[1]:
+        return ()
+    import numpy as np
+
+    rows: list[Any] = [np.asarray(t.vector, dtype=np.float64) for t in doc
+                       if not t.is_space and t.has_vector]
+    if not rows:
+        return tuple(0.0 for _ in range(vectors.shape[1]))
+    mean: Any = np.vstack(rows).mean(axis=0)
+    return tuple(float(v) for v in mean)
 
 
 # Words that carry no code of their own in a definition (English function words).
@@ -164,40 +196,66 @@ def _as_item(x: Any) -> TextItem:
     return items_from_docs([x])[0]
 
 
-def _platt(margins: Any, y: Any) -> tuple[float, float]:
-    """Platt's sigmoid fit of P(y=1 | margin), with his smoothed targets (robust when few)."""
+def _platt(margins: Any, y: Any, offset: Any = 0.0,
+           prior: tuple[float, float] | None = None,
+           strength: float = 0.0) -> tuple[float, float]:
+    """Platt's sigmoid fit of P(y=1 | margin): ``1 / (1 + exp(a * margin + b + offset))``,
+    with his smoothed targets (robust when few).
+
+    ``prior`` and ``strength``: a Gaussian pull of ``(a, b)`` towards ``prior`` (the pooled
+    fit), worth about ``strength`` examples, so that a code with few positives keeps near
+    the sigmoid of the others instead of fitting its handful exactly.
+    """
     import numpy as np
     from scipy.optimize import minimize
 
     pos = float(y.sum())
     neg = float(len(y) - pos)
     target = np.where(y == 1, (pos + 1) / (pos + 2), 1 / (neg + 2))
+    centre = np.zeros(2) if prior is None else np.array(prior, dtype=float)
+    pull = float(strength) if prior is not None else 0.0
 
     def loss(ab: Any) -> tuple[float, Any]:
-        z = ab[0] * margins + ab[1]
+        z = ab[0] * margins + ab[1] + offset
         p = 1 / (1 + np.exp(np.clip(z, -30, 30)))
         eps = 1e-12
         value = -np.sum(target * np.log(p + eps) + (1 - target) * np.log(1 - p + eps))
         grad_z = target - p  # d loss / d z
-        return value, np.array([np.sum(grad_z * margins), np.sum(grad_z)])
+        diff = ab - centre
+        value += 0.5 * pull * float(diff @ diff)
+        return value, np.array([np.sum(grad_z * margins), np.sum(grad_z)]) + pull * diff
 
-    start = np.array([0.0, float(np.log((neg + 1) / (pos + 1)))])
+    start = centre.copy() if prior is not None else np.array(
+        [0.0, float(np.log((neg + 1) / (pos + 1)))])
     res = minimize(loss, start, jac=True, method="L-BFGS-B")
     return float(res.x[0]), float(res.x[1])
 
 
-def _sigmoid(margins: Any, ab: tuple[float, float]) -> Any:
+def _sigmoid(margins: Any, ab: tuple[float, float], offset: Any = 0.0) -> Any:
     import numpy as np
 
-    return 1 / (1 + np.exp(np.clip(margins * ab[0] + ab[1], -30, 30)))
+    return 1 / (1 + np.exp(np.clip(margins * ab[0] + ab[1] + offset, -30, 30)))
 
 
-def best_threshold(probs: Any, y: Any) -> float:
-    """The probability threshold (on :data:`THRESHOLD_GRID`) with the best F1 for one code."""
+def _base_odds(pos: int, n: int) -> float:
+    """Log odds against a code from its counts (Laplace-smoothed): the calibration's offset."""
+    import math
+
+    return math.log((n - pos + 1) / (pos + 1))
+
+
+def best_threshold(probs: Any, y: Any, forced: Any = None) -> float:
+    """The probability threshold (on :data:`THRESHOLD_GRID`) with the best F1 for one code.
+
+    ``forced``: items where the code is shown whatever its probability (the set's top codes).
+    """
+    import numpy as np
+
     best, best_f1 = 0.5, -1.0
     pos = int(y.sum())
+    always = np.zeros(len(probs), dtype=bool) if forced is None else forced
     for t in THRESHOLD_GRID:
-        shown = probs >= t
+        shown = (probs >= t) | always
         hit = int((shown & (y == 1)).sum())
         f1 = 2 * hit / (int(shown.sum()) + pos) if pos else 0.0
         if f1 > best_f1 + 1e-9:
@@ -205,34 +263,61 @@ def best_threshold(probs: Any, y: Any) -> float:
     return best
 
 
+def top_mask(probs: Any, k: int) -> Any:
+    """Per row, the ``k`` largest probabilities (ties to the earlier column), as a mask."""
+    import numpy as np
+
+    mask = np.zeros(probs.shape, dtype=bool)
+    if k <= 0 or not probs.size:
+        return mask
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    np.put_along_axis(mask, order, True, axis=1)
+    return mask
+
+
+def micro_f1(shown: Any, truth: Any) -> float:
+    """Micro-averaged F1 of a shown-codes mask against a truth mask (items x codes)."""
+    hit = int((shown & (truth == 1)).sum())
+    total = int(shown.sum()) + int(truth.sum())
+    return 2 * hit / total if total else 0.0
+
+
 class CodeClassifier:
     """One-vs-rest code classifier over text, context and rule features (scikit-learn style).
 
     Each code gets a class-balanced linear SVM over TF-IDF word and character n-grams, the
-    codebook rules that fired, the segment's context and, if asked, lemma n-grams and Brown word
-    clusters; its margin is turned into a probability by Platt scaling fitted on cross-validated
-    margins (see the module's description). The codebook's own words can be given to
-    :meth:`fit` as weak examples (``prior``).
+    codebook rules that fired, the segment's context and, if asked, lemma n-grams, Brown word
+    clusters and the pipeline's word vectors; its margin is turned into a probability by Platt
+    scaling fitted on out-of-fold margins (see the module's description). The codebook's own
+    words can be given to :meth:`fit` as weak examples (``prior``).
 
     Args:
         C: inverse regularisation strength of the SVMs.
         word_ngrams, char_ngrams: n-gram ranges of the word and character TF-IDF features.
-        use_lemmas, use_clusters, use_rules, use_context: which further feature groups to use.
+        use_lemmas, use_clusters, use_rules, use_context, use_vectors: which further feature
+            groups to use (vectors only when the items carry them, see :class:`TextItem`).
         prior_weight: the weight of one codebook example relative to one coded segment.
         class_weight: ``"balanced"`` (each code's positives weigh as much as its negatives) or
             None.
-        cv: folds for calibration and thresholds.
+        cv: folds for calibration, thresholds and the set size.
+        calibration_prior: how many examples' worth a code's sigmoid is pulled towards the
+            sigmoid pooled over all codes (0: each code on its own).
+        max_min_codes: the largest minimum set size :meth:`fit` may choose (0: thresholds
+            alone decide).
         random_state: seed for the folds and the solver.
     """
 
     _PARAMS = ("C", "word_ngrams", "char_ngrams", "use_lemmas", "use_clusters", "use_rules",
-               "use_context", "prior_weight", "class_weight", "cv", "random_state")
+               "use_context", "use_vectors", "prior_weight", "class_weight", "cv",
+               "calibration_prior", "max_min_codes", "random_state")
 
     def __init__(self, C: float = 0.1, word_ngrams: tuple[int, int] = (1, 2),
                  char_ngrams: tuple[int, int] = (2, 5), use_lemmas: bool = False,
                  use_clusters: bool = True, use_rules: bool = True, use_context: bool = True,
-                 prior_weight: float = 1.0, class_weight: str | None = "balanced", cv: int = 3,
-                 random_state: int | None = 0):
+                 use_vectors: bool = True, prior_weight: float = 1.0,
+                 class_weight: str | None = "balanced", cv: int = 3,
+                 calibration_prior: float = CALIBRATION_PRIOR,
+                 max_min_codes: int = MAX_MIN_CODES, random_state: int | None = 0):
         self.C = C
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
@@ -240,9 +325,12 @@ class CodeClassifier:
         self.use_clusters = use_clusters
         self.use_rules = use_rules
         self.use_context = use_context
+        self.use_vectors = use_vectors
         self.prior_weight = prior_weight
         self.class_weight = class_weight
         self.cv = cv
+        self.calibration_prior = calibration_prior
+        self.max_min_codes = max_min_codes
         self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -277,6 +365,18 @@ class CodeClassifier:
             fields.append(("context", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)))
         return fields
 
+    def _vectors(self, items: list[TextItem]) -> Any:
+        """The items' vectors, each scaled to unit length (zeros where an item has none)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        dense = np.zeros((len(items), self.vector_size_))
+        for row, item in enumerate(items):
+            if len(item.vector) == self.vector_size_:
+                dense[row] = item.vector
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        return sp.csr_matrix(dense / np.where(norms > 0, norms, 1.0))
+
     def _features(self, items: list[TextItem], fit: bool = False) -> Any:
         import scipy.sparse as sp
 
@@ -288,25 +388,56 @@ class CodeClassifier:
                 except ValueError:  # an empty vocabulary: this feature group says nothing
                     continue
                 self.vectorizers_.append((name, vec))
-        if not self.vectorizers_:
-            return sp.csr_matrix((len(items), 0))
+            sizes = {len(it.vector) for it in items if it.vector} if self.use_vectors else set()
+            self.vector_size_ = max(sizes) if sizes else 0
         blocks = [vec.transform([getattr(it, name) for it in items])
                   for name, vec in self.vectorizers_]
+        if self.vector_size_:
+            blocks.append(self._vectors(items))
+        if not blocks:
+            return sp.csr_matrix((len(items), 0))
         return sp.hstack(blocks).tocsr()
 
+    def _folds(self, labels: list[set[str]], groups: list[Any] | None) -> Any:
+        """The fold of each item: whole groups together when ``groups`` are given (and there
+        are enough of them), otherwise items with the same code set spread evenly."""
+        import numpy as np
+
+        rng = np.random.RandomState(self.random_state)
+        fold = np.zeros(len(labels), dtype=int)
+        if groups is not None and len(set(map(str, groups))) >= self.cv:
+            names = sorted(set(map(str, groups)))
+            place = {names[i]: pos % self.cv for pos, i in enumerate(rng.permutation(len(names)))}
+            return np.array([place[str(g)] for g in groups], dtype=int)
+        keys = ["\x1f".join(sorted(lab)) for lab in labels]
+        position = 0
+        for key in sorted(set(keys)):
+            members = np.array([i for i, k in enumerate(keys) if k == key])
+            for i in members[rng.permutation(len(members))]:
+                fold[i] = position % self.cv
+                position += 1
+        return fold
+
     def fit(self, X: Iterable[Any], y: Iterable[Iterable[str]],
-            prior: Iterable[tuple[str, Any]] | None = None) -> CodeClassifier:
+            prior: Iterable[tuple[str, Any]] | None = None,
+            groups: Iterable[Any] | None = None) -> CodeClassifier:
         """Learn from items (``TextItem``, texts or docs) and their sets of codes.
 
         ``prior``: weak examples, ``(code, item)`` each (see :func:`codebook_examples`); a code
         that only they name is learned from them and its negatives among the coded items.
+        ``groups``: one label per item (a source, a respondent); items of one group stay in
+        one fold when the model cross-validates itself, as new material arrives whole.
         """
         import numpy as np
+        import scipy.sparse as sp
 
         items = [_as_item(x) for x in X]
         labels = [set(codes) for codes in y]
         if len(items) != len(labels):
             raise TipqualError(f"{len(items)} examples but {len(labels)} label sets")
+        group_list = list(groups) if groups is not None else None
+        if group_list is not None and len(group_list) != len(items):
+            raise TipqualError(f"{len(items)} examples but {len(group_list)} groups")
         weak = [(str(code), _as_item(x)) for code, x in (prior or [])]
         classes = sorted(set().union(*labels, {code for code, _ in weak}))
         if not any(labels) and not weak:
@@ -315,120 +446,155 @@ class CodeClassifier:
         matrix = self._features(items + [it for _, it in weak], fit=True)
         n = len(items)
         real, extra = matrix[:n], matrix[n:]
+        both = sp.vstack([real, extra]).tocsr() if extra.shape[0] else real
+        truth = np.array([[code in lab for code in classes] for lab in labels],
+                         dtype=int).reshape(n, len(classes))
         weak_codes = np.array([code for code, _ in weak])
-        self.estimators_, self.n_positive_, self.n_prior_ = [], [], []
-        cv_out: list[tuple[Any, Any] | None] = []
-        for code in classes:
-            yk = np.array([code in lab for lab in labels], dtype=int)
-            yw = (weak_codes == code).astype(int) if weak else np.zeros(0, dtype=int)
-            est, margins = self._fit_code(real, yk, extra, yw)
-            self.estimators_.append(est)
-            self.n_positive_.append(int(yk.sum()))
-            self.n_prior_.append(int(yw.sum()))
-            cv_out.append(margins)
-        self._calibrate(cv_out, labels)
+        weak_truth = np.array([weak_codes == code for code in classes],
+                              dtype=int).reshape(len(classes), len(weak)).T
+        weights = np.concatenate([np.ones(n), np.full(len(weak), float(self.prior_weight))])
+        self.estimators_ = [self._svm(both, np.concatenate([truth[:, k], weak_truth[:, k]]),
+                                      weights) for k in range(len(classes))]
+        self.n_positive_ = [int(v) for v in truth.sum(axis=0)]
+        self.n_prior_ = [int(v) for v in weak_truth.sum(axis=0)]
         self.n_examples_ = n
+        self.cross_validated_ = n >= self.cv >= 2
+        if self.cross_validated_:
+            margins = self._out_of_fold(real, extra, truth, weak_truth, weights,
+                                        self._folds(labels, group_list))
+        else:  # too few to hold any out: the fitted margins, optimistic as they are
+            margins = self._margins(real)
+        self._calibrate(margins, truth)
         return self
 
-    def _calibrate(self, cv_out: list[tuple[Any, Any] | None], labels: list[set[str]]) -> None:
-        """Per code: a Platt sigmoid and an F1-best threshold, from cross-validated margins
-        (pooled over the codes for those with too few examples of their own)."""
-        import numpy as np
-
-        own = [(m[0], np.array([code in lab for lab in labels], dtype=int))
-               for code, m in zip(self.classes_, cv_out, strict=False) if m is not None and m[1]]
-        pooled: tuple[float, float] | None = None
-        pooled_threshold = 0.5
-        if own:
-            margins = np.concatenate([m for m, _ in own])
-            truth = np.concatenate([t for _, t in own])
-            pooled = _platt(margins, truth)
-            pooled_threshold = best_threshold(_sigmoid(margins, pooled), truth)
-        self.calibrators_, thresholds = [], []
-        for code, est, out in zip(self.classes_, self.estimators_, cv_out, strict=False):
-            yk = np.array([code in lab for lab in labels], dtype=int)
-            pos, neg = int(yk.sum()), int(len(yk) - yk.sum())
-            if est is None:  # nothing to separate: Laplace's rule of succession
-                ab = (0.0, float(np.log((neg + 1) / (pos + 1))))
-            elif out is not None and out[1]:
-                ab = _platt(out[0], yk)
-            elif pooled is not None:
-                ab = pooled
-            else:
-                ab = _platt(out[0], yk) if out is not None and len(out[0]) else (-1.0, 0.0)
-            self.calibrators_.append(ab)
-            if out is not None and out[1] and pos:
-                thresholds.append(best_threshold(_sigmoid(out[0], ab), yk))
-            else:
-                thresholds.append(pooled_threshold if ab == pooled else 0.5)
-        self.thresholds_ = np.array(thresholds)
-
-    def _fit_code(self, real: Any, yk: Any, extra: Any,
-                  yw: Any) -> tuple[Any, tuple[Any, bool] | None]:
-        """One code's SVM and its margins on the real examples: ``(margins, cross_validated)``."""
-        import numpy as np
-        import scipy.sparse as sp
-        from sklearn.model_selection import StratifiedKFold
+    def _svm(self, rows: Any, y: Any, w: Any) -> Any:
+        """A class-balanced linear SVM for one code, or None when ``y`` has one class only."""
         from sklearn.svm import LinearSVC
 
-        y_all = np.concatenate([yk, yw])
-        if y_all.min() == y_all.max():  # one class only: nothing to separate
-            return None, None
-        w_all = np.concatenate([np.ones(len(yk)), np.full(len(yw), float(self.prior_weight))])
+        if not len(y) or y.min() == y.max():
+            return None
+        return LinearSVC(C=self.C, class_weight=self.class_weight,
+                         random_state=self.random_state, max_iter=5000).fit(
+                             rows, y, sample_weight=w)
 
-        def svm(rows: Any, y: Any, w: Any) -> Any:
-            return LinearSVC(C=self.C, class_weight=self.class_weight,
-                             random_state=self.random_state, max_iter=5000).fit(
-                                 rows, y, sample_weight=w)
+    def _out_of_fold(self, real: Any, extra: Any, truth: Any, weak_truth: Any, weights: Any,
+                     fold: Any) -> Any:
+        """Every item's margins from SVMs trained without its fold (the codebook's examples
+        always train); a code with one class left in the training folds gives -1 or +1."""
+        import numpy as np
+        import scipy.sparse as sp
 
-        matrix = sp.vstack([real, extra]).tocsr() if extra.shape[0] else real
-        est = svm(matrix, y_all, w_all)
-        if not len(yk):
-            return est, None
-        if min(yk.sum(), len(yk) - yk.sum()) >= self.cv >= 2:
-            margins = np.zeros(len(yk))
-            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-            for fit_idx, held_idx in folds.split(np.zeros(len(yk)), yk):
-                rows = np.concatenate([fit_idx, np.arange(len(yk), len(y_all))])
-                y_fit = y_all[rows]
-                if y_fit.min() == y_fit.max():
-                    margins[held_idx] = 0.0
-                    continue
-                margins[held_idx] = svm(matrix[rows], y_fit, w_all[rows]).decision_function(
-                    real[held_idx])
-            return est, (margins, True)
-        return est, (est.decision_function(real), False)
+        n = real.shape[0]
+        margins = np.zeros(truth.shape)
+        for f in range(self.cv):
+            held = np.flatnonzero(fold == f)
+            kept = np.flatnonzero(fold != f)
+            if not len(held):
+                continue
+            rows = sp.vstack([real[kept], extra]).tocsr() if extra.shape[0] else real[kept]
+            w = np.concatenate([weights[kept], weights[n:]])
+            for k in range(truth.shape[1]):
+                yk = np.concatenate([truth[kept, k], weak_truth[:, k]])
+                est = self._svm(rows, yk, w)
+                if est is None:
+                    margins[held, k] = 1.0 if len(yk) and yk.min() == 1 else -1.0
+                else:
+                    margins[held, k] = est.decision_function(real[held])
+        return margins
+
+    def _calibrate(self, margins: Any, truth: Any) -> None:
+        """Per code a Platt sigmoid pulled towards the pooled one, then per-code thresholds and
+        the minimum set size, all from the out-of-fold margins (see the module's description)."""
+        import numpy as np
+
+        n, n_codes = truth.shape
+        pos = truth.sum(axis=0)
+        learned = [k for k in range(n_codes) if self.estimators_[k] is not None]
+        seen = [k for k in learned if pos[k] > 0]
+        offsets = np.array([_base_odds(int(p), n) for p in pos])
+        if seen:  # a code no one has coded yet is taken to be as common as a typical one
+            typical = float(np.median(offsets[seen]))
+            offsets = np.array([o if pos[k] > 0 else typical for k, o in enumerate(offsets)])
+        pooled = (-1.0, 0.0)
+        if seen:
+            pooled = _platt(margins[:, seen].T.ravel(), truth[:, seen].T.ravel(),
+                            offset=np.repeat(offsets[seen], n))
+        self.calibrators_ = []
+        for k in range(n_codes):
+            if self.estimators_[k] is None:  # nothing to separate: Laplace's rule of succession
+                ab = (0.0, _base_odds(int(pos[k]), n))
+            elif pos[k] > 0:
+                a, b = _platt(margins[:, k], truth[:, k], offset=offsets[k], prior=pooled,
+                              strength=self.calibration_prior)
+                ab = (a, b + float(offsets[k]))
+            else:
+                ab = (pooled[0], pooled[1] + float(offsets[k]))
+            self.calibrators_.append(ab)
+        probs = self._probabilities(margins)
+        self._choose_sets(probs, truth, learned)
+
+    def _choose_sets(self, probs: Any, truth: Any, learned: list[int]) -> None:
+        """Per-code thresholds (a shared one for codes with few positives) and the minimum
+        number of codes per item, whichever gives the best out-of-fold micro-F1."""
+        import numpy as np
+
+        pos = truth.sum(axis=0)
+        flat_p = probs[:, learned].ravel() if learned else np.zeros(0)
+        flat_y = truth[:, learned].ravel() if learned else np.zeros(0, dtype=int)
+        best: tuple[float, int, Any] | None = None
+        for k in range(max(0, int(self.max_min_codes)) + 1):
+            forced = top_mask(probs, k)
+            flat_f = forced[:, learned].ravel() if learned else None
+            shared = best_threshold(flat_p, flat_y, flat_f) if len(flat_p) else 0.5
+            thresholds = np.array([
+                best_threshold(probs[:, c], truth[:, c], forced[:, c])
+                if pos[c] >= OWN_THRESHOLD_MIN else shared for c in range(truth.shape[1])])
+            for candidate in (thresholds, np.full(truth.shape[1], shared)):
+                f1 = micro_f1((probs >= candidate) | forced, truth)
+                if best is None or f1 > best[0] + 1e-9:
+                    best = (f1, k, candidate)
+        assert best is not None
+        self.cv_f1_, self.min_codes_, self.thresholds_ = best[0], best[1], best[2]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "estimators_"):
             raise TipqualError("this CodeClassifier is not fitted yet; call fit(X, y) with "
                                "coded examples before predicting")
 
-    def decision_function(self, X: Iterable[Any]) -> Any:
-        """Per item and code (columns ``classes_``): the balanced SVM margin."""
+    def _margins(self, matrix: Any) -> Any:
         import numpy as np
 
-        self._check_fitted()
-        matrix = self._features([_as_item(x) for x in X])
         cols = [est.decision_function(matrix) if est is not None
                 else np.zeros(matrix.shape[0]) for est in self.estimators_]
         return np.column_stack(cols) if cols else np.zeros((matrix.shape[0], 0))
 
-    def predict_proba(self, X: Iterable[Any]) -> Any:
-        """Per item and code (columns ``classes_``): the calibrated probability, in [0, 1]."""
+    def _probabilities(self, margins: Any) -> Any:
         import numpy as np
 
-        margins = self.decision_function(X)
         a = np.array([c[0] for c in self.calibrators_])
         b = np.array([c[1] for c in self.calibrators_])
         return 1 / (1 + np.exp(np.clip(margins * a + b, -30, 30)))
 
+    def decision_function(self, X: Iterable[Any]) -> Any:
+        """Per item and code (columns ``classes_``): the balanced SVM margin."""
+        self._check_fitted()
+        return self._margins(self._features([_as_item(x) for x in X]))
+
+    def predict_proba(self, X: Iterable[Any]) -> Any:
+        """Per item and code (columns ``classes_``): the calibrated probability, in [0, 1]."""
+        return self._probabilities(self.decision_function(X))
+
+    def select(self, probs: Any) -> Any:
+        """The codes shown for a matrix of probabilities (rows items, columns ``classes_``), as
+        a mask: each code reaching its threshold, and each item's ``min_codes_`` most likely."""
+        return (probs >= self.thresholds_) | top_mask(probs, self.min_codes_)
+
     def predict(self, X: Iterable[Any]) -> list[tuple[str, ...]]:
-        """Per item: the set of codes (sorted) whose probability reaches the code's threshold
-        (``thresholds_``, learned by cross-validation)."""
-        return [tuple(str(c) for c, p, t in zip(self.classes_, row, self.thresholds_,
-                                                 strict=False) if p >= t)
-                for row in self.predict_proba(X)]
+        """Per item: the set of codes (sorted) :meth:`select` shows, from the thresholds and
+        the minimum set size learned by cross-validation."""
+        shown = self.select(self.predict_proba(X))
+        return [tuple(str(c) for c, on in zip(self.classes_, row, strict=False) if on)
+                for row in shown]
 
     def predict_best(self, X: Iterable[Any]) -> list[str]:
         """Per item: the single most likely code (largest balanced margin)."""

@@ -8,7 +8,9 @@ counting as negatives, the codebook's own words (names, definitions, include not
 as weak examples, and each segment's context (the interviewer's question before it, the case's
 attributes) as a separate group of features; with no codings, rules alone suggest. By default
 the model shows a code when its calibrated score reaches the code's threshold learned by
-cross-validation; a ``min_score`` replaces every threshold. :func:`suggest` stores the
+cross-validation, and a segment gets at least the few most likely codes when cross-validation
+says every coded segment carries that many (the model predicts a set of codes per segment);
+a ``min_score`` replaces all of that with one threshold on the score. :func:`suggest` stores the
 suggestions with ``Project.replace_suggestions`` (coders ``tipqual-rules`` and
 ``tipqual-model``), never touching what a person coded or decided, and skips segments whose
 text, codebook and model are unchanged since the last run.
@@ -167,7 +169,7 @@ def _fit(segments: list[Segment], labels: list[set[str]], nlp: Language, codeboo
                      strict=False))
     items = items_from_docs(nlp.pipe(s.text for s in segments),
                             [contexts.get(s.id, "") for s in segments])
-    return model.fit(items, labels, prior=prior)
+    return model.fit(items, labels, prior=prior, groups=[s.source for s in segments])
 
 
 def _usable_codes(clf: CodeClassifier) -> set[str]:
@@ -202,11 +204,13 @@ def _matches(hits: Iterable[RuleHit]) -> list[list[Any]]:
 def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | None,
                         decided: Iterable[str], context: dict[str, Any],
                         min_score: float | None,
-                        thresholds: dict[str, float] | None = None) -> list[Coding]:
+                        thresholds: dict[str, float] | None = None,
+                        chosen: Iterable[str] | None = None) -> list[Coding]:
     """The rule and model suggestions for one processed segment (undecided codes only).
 
-    ``min_score`` None: rules need :data:`RULE_MIN_SCORE`, the model each code's threshold
-    (``thresholds``, 0.5 for a code without one).
+    ``min_score`` None: rules need :data:`RULE_MIN_SCORE`; the model shows the codes of its
+    set for the segment (``chosen``, see :meth:`CodeClassifier.select`) or, without one, each
+    code reaching its threshold (``thresholds``, 0.5 for a code without one).
     """
     from tipqual.records import Coding
 
@@ -222,9 +226,13 @@ def segment_suggestions(segment_id: str, doc: Doc, probs: dict[str, float] | Non
                 "codebook": context["codebook"]}
         out.append(Coding(segment=segment_id, code=code, coder=RULES_CODER, status="suggested",
                           score=score, provenance=_provenance(prov)))
+    picked = set(chosen) if chosen is not None and min_score is None else None
     for code, p in sorted((probs or {}).items()):
-        least = (thresholds or {}).get(code, 0.5) if min_score is None else min_score
-        if code in decided or p < least:
+        if picked is not None:
+            shown = code in picked
+        else:
+            shown = p >= ((thresholds or {}).get(code, 0.5) if min_score is None else min_score)
+        if code in decided or not shown:
             continue
         hits = rules.get(code, (0.0, []))[1]
         prov = {"suggester": MODEL_CODER, "model": context["model"],
@@ -359,12 +367,17 @@ class BatchSuggester:
                         self.nlp.pipe([item[2] for item in respondents],
                                       batch_size=max(len(respondents), 1)), strict=False))
         probs: dict[str, dict[str, float]] = {}
+        chosen: dict[str, set[str]] = {}
         if self.clf is not None and docs:
             matrix = self.clf.predict_proba(items_from_docs(
                 docs.values(), [item[4] for item in respondents]))
+            shown = self.clf.select(matrix)
             probs = {seg_id: {c: p for c, p in zip(self.clf.classes_, row, strict=False)
                               if c in self.usable}
                      for seg_id, row in zip(docs, matrix, strict=False)}
+            chosen = {seg_id: {str(c) for c, on in zip(self.clf.classes_, row, strict=False)
+                               if on}
+                      for seg_id, row in zip(docs, shown, strict=False)}
         codings: list[Coding] = []
         mentions: list[Mention] = []
         for seg_id, _, text, decided, _ in batch:
@@ -373,7 +386,8 @@ class BatchSuggester:
                 doc = self.stakeholders(self.nlp.make_doc(text))
             else:
                 codings += segment_suggestions(seg_id, doc, probs.get(seg_id), decided,
-                                               self.context, self.min_score, self.thresholds)
+                                               self.context, self.min_score, self.thresholds,
+                                               chosen.get(seg_id))
             mentions += doc_mentions(seg_id, doc)
         return [item[0] for item in batch], codings, mentions
 
