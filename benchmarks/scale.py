@@ -33,11 +33,12 @@ do not start it on a shared machine. Scaled linearly from the 1,000-transcript r
 about 600 MB for the corpus and 5 to 6 GB for the study file (most of it stored
 suggestions), so give ``--work`` a disk with room; import alone takes under a minute,
 ``suggest`` about a quarter of an hour on two cores, and every command after it minutes
-each. Growth above linear (the report's memory grew 5x from 100 to 1,000 transcripts, to
-over a gigabyte) makes those figures a lower bound: a command that runs out of memory ends
-the run with its error. Give a smaller size beside it (``--sizes 5000 50000``) to get the
-growth column. ``--work DIR`` keeps the corpora and studies (a corpus already there is
-reused); ``--json FILE`` writes the figures.
+each. Those are linear estimates: the analysis commands and the report now read the study
+as a stream (their peak memory grew from about 160-190 MB at 1,000 transcripts to 210-260
+MB at 5,000), but a command whose memory still grows with the study, if it runs out of
+memory, ends the run with its error. Give a smaller size beside it (``--sizes 5000
+50000``) to get the growth column. ``--work DIR`` keeps the corpora and studies (a
+corpus already there is reused); ``--json FILE`` writes the figures.
 """
 
 from __future__ import annotations

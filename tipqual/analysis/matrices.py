@@ -82,22 +82,28 @@ def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
         if unknown:
             raise CodingError(f"unknown coder {unknown[0]!r}; the study's coders are: "
                               f"{', '.join(sorted(known)) or 'none'}", path=study.path)
-    segments = {s.id: s for s in study.segments()}
+    coded = study.codings(statuses=statuses, coders=coders, codes=codes)
+    wanted = {c.segment for c in coded}
+    # one pass over the segments, streamed: every case and its respondent text is counted,
+    # and only the coded segments are kept (their text gives the framework's quotes)
+    segments: dict[str, Segment] = {}
+    case_ids = {c.id for c in study.cases()}
+    chars: dict[str, int] = {}
+    for seg in study.segments():
+        key = seg.case or seg.source
+        case_ids.add(key)
+        if seg.role == "respondent":
+            chars[key] = chars.get(key, 0) + len(seg.text)
+        if seg.id in wanted:
+            segments[seg.id] = seg
     rows = []
-    for c in study.codings(statuses=statuses, coders=coders, codes=codes):
+    for c in coded:
         seg = segments[c.segment]
         rows.append((seg.case or seg.source, seg.source, seg.id, seg.n, seg.role,
                      len(seg.text), c.code, c.coder, c.status, c.span_start, c.span_end,
                      _quote_text(seg, c)))
     frame = pd.DataFrame(rows, columns=CODING_COLUMNS)
     frame[["span_start", "span_end"]] = frame[["span_start", "span_end"]].astype("Int64")
-    case_ids = {c.id for c in study.cases()}
-    case_ids.update(s.case or s.source for s in segments.values())
-    chars: dict[str, int] = {}
-    for seg in segments.values():
-        if seg.role == "respondent":
-            key = seg.case or seg.source
-            chars[key] = chars.get(key, 0) + len(seg.text)
     return CodingData(codings=frame, cases=sorted(case_ids), codes=codes,
                       code_names={c.id: c.name for c in book.codes if c.id in codes},
                       attributes={c.id: dict(c.attributes) for c in study.cases()},

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tipqual.analysis.view import StudyView
+from tipqual.analysis.view import StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.output.files import write_text
 from tipqual.records import APPLIED_STATUSES, Mention
@@ -79,13 +79,18 @@ def load(study: StudyView, *, mentions: Iterable[Mention] | None = None,
         raise ReportError("the study has no codebook, so no stakeholder registry; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
     if mentions is None:
-        mentions = study.mentions()
-    by_id = {s.id: s for s in study.segments()}
+        mentions = iter_mentions(study)
+    # each segment's case (a source without one is its own), None for one not a respondent's:
+    # all a citation needs, read from the segment index (no segment text is read or held)
+    case_of: dict[str, str | None] = {}
+    seen: dict[str, str] = {}  # every case with segments, each name kept once
+    for sid, source, in_case, _n, _speaker, role, _start, _end in study.segment_index():
+        case = seen.setdefault(in_case or source, in_case or source)
+        case_of[sid] = case if role == "respondent" else None
     citations = []
     for m in mentions:
-        seg = by_id.get(m.segment)
-        if seg is not None and seg.role == "respondent":
-            citations.append((seg.case or seg.source, m.stakeholder, m.segment))
+        if (cited := case_of.get(m.segment)) is not None:
+            citations.append((cited, m.stakeholder, m.segment))
     registry = [StakeholderInfo(s.id, s.name, s.sector or "other", s.level or "")
                 for s in book.stakeholders]
     known = {s.id for s in registry}
@@ -98,7 +103,7 @@ def load(study: StudyView, *, mentions: Iterable[Mention] | None = None,
         if coding.code in position:
             seg_codes.setdefault(coding.segment, set()).add(coding.code)
     cases = {c.id: c for c in study.cases()}
-    case_ids = sorted(set(cases) | {s.case or s.source for s in by_id.values()})
+    case_ids = sorted(set(cases) | set(seen))
     return NetworkData(
         cases=case_ids,
         case_sectors={c: (cases[c].attributes.get("sector", "") if c in cases else "")

@@ -111,6 +111,18 @@ class StudyView(Protocol):
         :meth:`tipqual.store.project.Project.decisions`)."""
         ...
 
+    def iter_mentions(self) -> Iterable[Mention]:
+        """Every stakeholder mention, in the order of :meth:`mentions`, streamed."""
+        ...
+
+
+def iter_mentions(view: Any) -> Iterable[Mention]:
+    """The mentions of ``view`` one at a time: its ``iter_mentions`` where it has one (an
+    object written before that method was part of :class:`StudyView`), else its
+    ``mentions``."""
+    stream = getattr(view, "iter_mentions", None)
+    return stream() if stream is not None else view.mentions()
+
 
 class Snapshot:
     """A :class:`StudyView` that reads each small unfiltered answer of ``view`` once.
@@ -206,3 +218,6 @@ class Snapshot:
 
     def decisions(self) -> list[dict[str, Any]]:
         return list(self._once("decisions", self._view.decisions))
+
+    def iter_mentions(self) -> Iterable[Mention]:
+        return iter_mentions(self._view)

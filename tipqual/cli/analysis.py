@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,17 @@ from tipqual.cli.common import open_project, project_argument
 out_option = click.option("--out", "out", required=True,
                           type=click.Path(dir_okay=False, path_type=Path),
                           help="File to write; its extension chooses the format.")
+
+
+def current_mentions(project: Any) -> list[Any] | None:
+    """The stakeholder mentions the network and the report count: None (the stored ones, which
+    they then read as a stream) when a mention stage covered every segment, else those found
+    now (:func:`tipqual.nlp.mentions.study_mentions`)."""
+    from tipqual.nlp.mentions import MENTION_STAGES, study_mentions
+
+    if any(project.unkeyed_segments(stage) == 0 for stage in MENTION_STAGES):
+        return None
+    return study_mentions(project)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -78,11 +90,10 @@ def network(project: Path, out: Path, table: Path | None, figure: Path | None,
       tipqual network study.db --out n.graphml --figure map.svg --map-codes delivery,stigma
     """
     from tipqual.analysis.network import write_network
-    from tipqual.nlp.mentions import study_mentions
 
     with open_project(project) as p:
         summary = write_network(p, out, table=table, figure=figure,
-                                projection_out=projection, mentions=study_mentions(p),
+                                projection_out=projection, mentions=current_mentions(p),
                                 map_codes=_split(map_codes), map_label=map_label,
                                 map_centre=map_centre)
     click.echo(f"Wrote {', '.join(str(f) for f in summary['files'])}: "

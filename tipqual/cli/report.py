@@ -40,8 +40,8 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
       tipqual report study.db --out findings.docx --coders alice,bob
       tipqual report study.db --out findings.html --templates my-templates/
     """
+    from tipqual.cli.analysis import current_mentions
     from tipqual.errors import ReportError
-    from tipqual.nlp.mentions import study_mentions
     from tipqual.report.writer import quiet_libraries, write_report
 
     names = None
@@ -52,7 +52,7 @@ def report(project: Path, out: Path, templates: Path | None, notes: Path | None,
     warnings: list[str] = []
     with open_project(project) as p:
         with quiet_libraries():
-            mentions = study_mentions(p)
+            mentions = current_mentions(p)
         files = write_report(p, out, templates=templates, notes=notes, coders=names,
                              case_noun=case_noun, mentions=mentions, warn=warnings.append)
     click.echo("Wrote " + ", ".join(str(f) for f in files))

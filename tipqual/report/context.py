@@ -22,11 +22,11 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from tipqual.analysis.view import Snapshot, StudyView
+from tipqual.analysis.view import SegmentEntry, Snapshot, StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.records import APPLIED_STATUSES, Mention, Segment
 from tipqual.report.coreq import coreq_items
@@ -120,26 +120,33 @@ class _CitedSegments(Snapshot):
 
     def __init__(self, view: StudyView, mentions: Iterable[Mention] | None):
         super().__init__(view)
-        self._mentions = list(view.mentions() if mentions is None else mentions)
+        # mentions given are kept; the study's own are read from it as a stream, each time
+        self._mentions = None if mentions is None else list(mentions)
 
     def mentions(self) -> list[Mention]:
-        return list(self._mentions)
+        return list(self.iter_mentions())
+
+    def iter_mentions(self) -> Iterable[Mention]:
+        return super().iter_mentions() if self._mentions is None else iter(self._mentions)
 
     def segments(self, *, source: str | None = None, case: str | None = None,
                  role: str | None = None, ids: Iterable[str] | None = None,
                  batch: int = 500) -> Iterable[Segment]:
         if source is not None or case is not None or role is not None or ids is not None:
             return super().segments(source=source, case=case, role=role, ids=ids, batch=batch)
-        return self._cited()
+        return (Segment(sid, src, n, speaker, role, start, end, "", case=case)
+                for sid, src, case, n, speaker, role, start, end in self._cited())
 
-    def _cited(self) -> Iterable[Segment]:
-        wanted = {m.segment for m in self._mentions}
+    def segment_index(self, ids: Iterable[str] | None = None) -> Iterator[SegmentEntry]:
+        return super().segment_index(ids) if ids is not None else self._cited()
+
+    def _cited(self) -> Iterator[SegmentEntry]:
+        wanted = {m.segment for m in self.iter_mentions()}
         if wanted:
-            for sid, src, case, n, speaker, role, start, end in self.segment_index(wanted):
-                yield Segment(sid, src, n, speaker, role, start, end, "", case=case)
+            yield from super().segment_index(wanted)
         for src, case in sorted({(r["source"], r["case"]) for r in self.segment_counts()}):
             # an id no segment has ("\0" never occurs in one): it stands for its source only
-            yield Segment(f"\0{src}", src, -1, None, "", 0, 0, "", case=case)
+            yield (f"\0{src}", src, case, -1, None, "", 0, 0)
 
 
 def build_network(study: StudyView, mentions: Iterable[Mention] | None = None
@@ -730,6 +737,6 @@ def study_hash(study: StudyView) -> str:
         # scores are left out: a suggester's confidence is a property of its run (recorded in
         # the coding's provenance), not of what the study holds
         feed("coding", c.segment, c.code, c.coder, c.status, c.memo, c.span_start, c.span_end)
-    for m in study.mentions():
+    for m in iter_mentions(study):
         feed("mention", m.segment, m.stakeholder, m.start, m.end)
     return h.hexdigest()

@@ -332,9 +332,15 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
 
 def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     """The heat map, then the matrix as a table with codes down and cases across."""
+    from tipqual.report.render import heatmap_groups
+
     m, noun = ctx["matrix"], ctx["study"]["noun"]
     doc.add_heading("Cross-case matrix", level=1)
     _figure(doc, figs["heatmap"], 1, 15.0)
+    groups = heatmap_groups(m["cases"])
+    if len(groups) < len(m["cases"]):
+        _grouped_matrix(doc, m, noun, groups)
+        return
     _para(doc, f"The same matrix as a table, codes down and {noun['many']} across; the last "
           f"column counts the {noun['many']} raising each code. A code marked (all) counts "
           "its sub-codes too, so its number is the theme's prevalence in the findings.")
@@ -355,6 +361,46 @@ def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
         table.rows[0].height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
     for row in table.rows[1:]:
         for cell in row.cells[1:n + 1]:
+            if cell.text:
+                _shade(cell, PRESENT_FILL)
+                for run in cell.paragraphs[0].runs:
+                    run.font.color.rgb = _white()
+
+
+def _grouped_matrix(doc: Any, m: dict[str, Any], noun: dict[str, str],
+                    groups: list[list[str]]) -> None:
+    """The matrix of a study with more cases than a Word table has room for: codes down and
+    the heat map's runs of cases across, each cell counting the run's cases raising the code
+    (a table one column a case would be thousands of columns wide; Word shows 63)."""
+    n = len(m["cases"])
+    _para(doc, f"The same matrix as a table, codes down and the {noun['many']} across in the "
+          f"figure's {len(groups)} columns of up to {len(groups[0])}, each cell counting the "
+          f"{noun['many']} of its column raising the code; the last column counts all the "
+          f"{noun['many']} raising it. A code marked (all) counts its sub-codes too, so its "
+          "number is the theme's prevalence in the findings. The matrix one column a "
+          f"{noun['one']} is in the HTML and Markdown reports and in 'tipqual matrix'.")
+    rows = []
+    for r in m["by_code"]:
+        at, cells = 0, []
+        for group in groups:
+            cells.append(sum(1 for v in r["counts"][at:at + len(group)] if v) or "")
+            at += len(group)
+        rows.append(["— " * r["depth"] + r["id"] + (" (all)" if r["grouped"] else ""),
+                     *cells, r["n_cases"]])
+    header = [g[0] if len(g) == 1 else f"{g[0]} – {g[-1]}" for g in groups]
+    table = _table(doc, ["code", *header, f"of {n}"], rows,
+                   widths=[3.2, *([1.1] * len(groups)), 1.0],
+                   numeric=set(range(1, len(groups) + 2)), size=7, tight=True)
+    _cell_margins(table, sides=28)
+    from docx.enum.table import WD_ROW_HEIGHT_RULE
+    from docx.shared import Cm
+
+    for cell in table.rows[0].cells[1:]:
+        _vertical(cell)
+    table.rows[0].height = Cm(0.2 * max(len(h) for h in header) + 0.4)
+    table.rows[0].height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+    for row in table.rows[1:]:
+        for cell in row.cells[1:len(groups) + 1]:
             if cell.text:
                 _shade(cell, PRESENT_FILL)
                 for run in cell.paragraphs[0].runs:

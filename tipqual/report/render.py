@@ -470,12 +470,27 @@ def _save(fig: Any, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+HEATMAP_MAX_COLUMNS = 40  # more cases than this: the heat map shows them in groups
+
+
+def heatmap_groups(cases: list[str]) -> list[list[str]]:
+    """The heat map's columns: one case each up to :data:`HEATMAP_MAX_COLUMNS` cases, else
+    runs of consecutive cases (in the matrix's order), all of one size but the last, so that
+    there are at most that many columns."""
+    size = max(1, -(-len(cases) // HEATMAP_MAX_COLUMNS))
+    return [cases[i:i + size] for i in range(0, len(cases), size)]
+
+
 def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
     """The presence heat map: codes down, cases across, coded segments in the coloured cells.
 
     Codes run down the side with their names (a theme with sub-themes is marked "(all)" and
-    counts its whole subtree), so the figure reads at the width of a printed page.
+    counts its whole subtree), so the figure reads at the width of a printed page. With more
+    than :data:`HEATMAP_MAX_COLUMNS` cases it is :func:`grouped_heatmap` (a figure one column
+    a case would be hundreds of inches wide and take gigabytes to draw).
     """
+    if len(matrix["cases"]) > HEATMAP_MAX_COLUMNS:
+        return grouped_heatmap(matrix, fmt)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -513,6 +528,60 @@ def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
         # tight_layout leaves a placeholder engine behind, for which savefig would lay out
         # (draw) the whole figure once more before drawing it for real; nothing is left to do
         fig.set_layout_engine(None)
+        try:
+            return _save(fig, fmt)
+        finally:
+            plt.close(fig)
+
+
+def grouped_heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
+    """The heat map of a study with many cases: codes down, runs of cases across
+    (:func:`heatmap_groups`), each cell shaded by the share of its run's cases raising the
+    code and numbered with how many do; the right-hand column counts all cases, as in
+    :func:`heatmap`. Its size and drawing cost depend on the codes, not on the cases."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.colors import LinearSegmentedColormap
+
+    rows, groups = matrix["by_code"], heatmap_groups(matrix["cases"])
+    raised = []  # per row, per group: cases of the group raising the code
+    for r in rows:
+        counts, at, line = r["counts"], 0, []
+        for group in groups:
+            line.append(sum(1 for v in counts[at:at + len(group)] if v))
+            at += len(group)
+        raised.append(line)
+    shares = [[n / len(g) for n, g in zip(line, groups, strict=True)] for line in raised]
+    labels = [g[0] if len(g) == 1 else f"{g[0]} – {g[-1]}" for g in groups]
+    with plt.rc_context(_rc() | {"font.size": 9}):
+        fig, ax = plt.subplots(figsize=(max(7.2, 3.0 + 0.42 * len(groups)),
+                                        max(2.6, 0.27 * len(rows) + 2.0)))
+        cmap = LinearSegmentedColormap.from_list("presence", ["#f1f3f5", "#2f6f9f"])
+        ax.pcolormesh([x - 0.5 for x in range(len(groups) + 1)],
+                      [y - 0.5 for y in range(len(rows) + 1)], shares or [[0.0] * len(groups)],
+                      cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=1.5)
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+        ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
+        for i, line in enumerate(raised):
+            for j, n in enumerate(line):
+                if n:
+                    ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                            color="white" if shares[i][j] >= 0.5 else "#1d3b52")
+        ax.tick_params(which="major", length=0)
+        ax.xaxis.tick_top()
+        ax.set_xticks(range(len(groups)), labels, rotation=45, ha="left", fontsize=7)
+        ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
+        for label, r in zip(ax.get_yticklabels(), rows, strict=False):
+            label.set_fontweight("bold" if r["depth"] == 0 else "normal")
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])
+        right.tick_params(length=0)
+        for spine in (*ax.spines.values(), *right.spines.values()):
+            spine.set_visible(False)
+        fig.tight_layout()
+        fig.set_layout_engine(None)  # see heatmap: savefig then draws once
         try:
             return _save(fig, fmt)
         finally:
@@ -572,11 +641,19 @@ def figures(ctx: dict[str, Any], network: tuple[Any, Any], codebook: Any,
     """Draw the report's figures (``svg`` and/or ``png``) from its context and network."""
     noun = ctx["study"]["noun"]["many"]
     total = ctx["study"]["cases"]
+    columns = heatmap_groups(ctx["matrix"]["cases"])
+    if len(columns) == len(ctx["matrix"]["cases"]):
+        how = "(coloured: raised; number: coded segments; right: how many "
+    else:
+        size = len(columns[0])
+        how = (f"in {len(columns)} columns of {size} {noun} each"
+               f"{f' (the last {len(columns[-1])})' if len(columns[-1]) != size else ''}, "
+               "in the order of the table (shade and number: how many of the column's "
+               f"{noun} raise it; right: how many of all the ")
     out = {"heatmap": Figure(
         "presence", f"Cross-case matrix: which of the {total} {noun} raise each theme "
-        "(coloured: raised; number: coded segments; right: how many "
-        f"{noun} raise it). Themes in bold; a theme marked (all) includes its sub-themes.",
-        "Heat map of themes against cases")}
+        f"{how}{noun} raise it). Themes in bold; a theme marked (all) includes its "
+        "sub-themes.", "Heat map of themes against cases")}
     data, graph = network
     out["map"] = Figure("stakeholder-map", *map_caption(codebook, total, noun))
     for fmt in formats:
