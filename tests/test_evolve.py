@@ -266,3 +266,21 @@ def test_codebook_apply_command(tenants: Path, tmp_path: Path) -> None:
     refused = run_tipqual("codebook", "apply", str(tenants), str(broken))
     assert refused.returncode == 1 and refused.stderr.startswith(f"Error: {broken}:7:")
     assert "Traceback" not in refused.stderr
+
+
+def test_the_report_names_the_codebook_versions(tenants: Path, tmp_path: Path) -> None:
+    from docx import Document
+
+    from tipqual.api import Project as StudyApi
+
+    with StudyApi.open(tenants) as p:
+        apply_codebook(p, load(_write(tmp_path, "v2.yaml", V2)))
+        apply_codebook(p, load(_write(tmp_path, "v3.yaml", V3)))
+        for suffix in (".html", ".md", ".docx"):
+            with pytest.warns(UserWarning):  # a small study: the report warns, and writes
+                p.report(tmp_path / f"findings{suffix}")
+    sentence = "The study went through 3 versions of its codebook: Tenants study v1, v2 and v3"
+    assert sentence in (tmp_path / "findings.md").read_text(encoding="utf-8")
+    assert sentence in (tmp_path / "findings.html").read_text(encoding="utf-8")
+    paragraphs = [par.text for par in Document(str(tmp_path / "findings.docx")).paragraphs]
+    assert any(par.startswith(sentence) for par in paragraphs)

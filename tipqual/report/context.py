@@ -212,11 +212,32 @@ def _study(study: StudyView, counts: list[dict[str, Any]], cases: list[dict[str,
     }
 
 
+def _codebook_lineage(history: list[dict[str, Any]]) -> str:
+    """The sentence naming the codebook versions a study went through ("" for one version)."""
+    if len(history) < 2:
+        return ""
+    names = {h["name"] for h in history}
+    if len(names) == 1:
+        listed = [f"v{h['version']}" for h in history]
+        listed[0] = f"{history[0]['name']} {listed[0]}"
+    else:
+        listed = [f"{h['name']} v{h['version']}" for h in history]
+    series = ", ".join(listed[:-1]) + f" and {listed[-1]}"
+    return (f"The study went through {len(history)} versions of its codebook: {series} (the "
+            "current one). The codings were carried from each version to the next (codes "
+            "renamed, merged or split as the new version declared, the codings of removed "
+            "codes archived), every change recorded in the audit log.")
+
+
 def _codebook(book: Codebook, study: StudyView) -> dict[str, Any]:
+    history = study.codebook_history()
     return {
         "name": book.name, "version": book.version, "sha256": book.sha256,
         "description": book.description,
-        "versions": len(study.codebook_history()),
+        "versions": len(history),
+        "history": [{"name": h["name"], "version": h["version"], "sha256": h["sha256"]}
+                    for h in history],
+        "lineage": _codebook_lineage(history),
         "codes": [{"id": c.id, "name": c.name, "definition": c.definition,
                    "parent": c.parent, "depth": book.depth(c.id)} for c in book.codes],
     }

@@ -213,6 +213,8 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
     _para(doc, f"Coding used the codebook {book['name']}, version {book['version']} (content "
           f"hash {book['sha256'][:12]}), with {counted(len(book['codes']), 'code')}; the "
           f"appendix lists {'it' if len(book['codes']) == 1 else 'them'}.")
+    if book["lineage"]:
+        _para(doc, book["lineage"])
     doc.add_heading("Coders and suggestions", level=2)
     if ctx["coders"]:
         _table(doc, ["coder", "own codings", "suggestions accepted", "suggestions rejected",
