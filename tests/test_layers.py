@@ -79,6 +79,15 @@ def test_sqlite3_only_in_the_store():
     assert [m for m in importers_of("sqlite3") if not m.startswith("tipqual.store")] == []
 
 
+def test_textual_only_in_the_workbench():
+    users = [m for m in importers_of("textual") + importers_of("rich")
+             if not m.startswith("tipqual.tui") and m != "tipqual.cli.workbench"]
+    assert users == []
+    # and nothing outside the workbench command imports the workbench
+    assert [m for m in importers_of("tipqual.tui")
+            if not m.startswith("tipqual.tui") and m != "tipqual.cli.workbench"] == []
+
+
 def test_click_only_in_the_command_line():
     allowed = ("tipqual.cli", "tipqual.__main__")
     assert [m for m in importers_of("click") if not m.startswith(allowed)] == []

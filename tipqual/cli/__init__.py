@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "refi": "refi:refi",
     "redact": "redact:redact",
     "history": "history:history",
+    "workbench": "workbench:workbench",
     "search": "search:search",
 }
 
