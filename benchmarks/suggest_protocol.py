@@ -67,8 +67,9 @@ IDENTITY_DEFINITIONS: list[tuple[str, str, str]] = [
 
 # The settings cross-validation chooses among, inside each training half.
 CANDIDATES: list[dict[str, Any]] = [
-    {"C": 0.1, "use_clusters": True},  # the defaults
+    {"C": 0.1, "use_clusters": True},  # the defaults (blend "auto": SVM + complement NB)
     {"C": 0.3, "use_clusters": True},
+    {"C": 0.1, "use_clusters": True, "blend": "svm"},  # the SVM alone
     {"C": 0.1, "use_clusters": False},
     {"C": 0.1, "use_clusters": True, "prior_weight": 3.0},
     {"C": 0.1, "use_clusters": True, "use_context": False},  # ablations

@@ -38,6 +38,7 @@ GRID: dict[str, list[Any]] = {
     "use_lemmas": [True, False],
     "use_clusters": [True, False],
     "class_weight": ["balanced", None],
+    "blend": ["svm", "svm+cnb", "svm+nbsvm", "svm+cnb+nbsvm"],
 }
 # The joint grid crosses the axes that mattered most on the first pass.
 JOINT: dict[str, list[Any]] = {
