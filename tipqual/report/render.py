@@ -516,22 +516,29 @@ def heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
         ax.tick_params(which="major", length=0)
         ax.xaxis.tick_top()
         ax.set_xticks(range(len(cases)), cases, rotation=45, ha="left")
-        ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
-        for label, r in zip(ax.get_yticklabels(), rows, strict=False):
-            label.set_fontweight("bold" if r["depth"] == 0 else "normal")
-        right = ax.secondary_yaxis("right")
-        right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])
-        right.tick_params(length=0)
-        for spine in (*ax.spines.values(), *right.spines.values()):
-            spine.set_visible(False)
-        fig.tight_layout()
-        # tight_layout leaves a placeholder engine behind, for which savefig would lay out
-        # (draw) the whole figure once more before drawing it for real; nothing is left to do
-        fig.set_layout_engine(None)
-        try:
-            return _save(fig, fmt)
-        finally:
-            plt.close(fig)
+        return _finish_code_rows(plt, fig, ax, rows, fmt)
+
+
+def _finish_code_rows(plt: Any, fig: Any, ax: Any, rows: list[dict[str, Any]],
+                      fmt: str) -> bytes:
+    """What both heat maps end with: the code labels down the left (top-level codes bold), the
+    number of cases raising each code down the right, no frame; laid out once and saved."""
+    ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
+    for label, r in zip(ax.get_yticklabels(), rows, strict=False):
+        label.set_fontweight("bold" if r["depth"] == 0 else "normal")
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])
+    right.tick_params(length=0)
+    for spine in (*ax.spines.values(), *right.spines.values()):
+        spine.set_visible(False)
+    fig.tight_layout()
+    # tight_layout leaves a placeholder engine behind, for which savefig would lay out (draw)
+    # the whole figure once more before drawing it for real; nothing is left to do
+    fig.set_layout_engine(None)
+    try:
+        return _save(fig, fmt)
+    finally:
+        plt.close(fig)
 
 
 def grouped_heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
@@ -572,20 +579,7 @@ def grouped_heatmap(matrix: dict[str, Any], fmt: str) -> bytes:
         ax.tick_params(which="major", length=0)
         ax.xaxis.tick_top()
         ax.set_xticks(range(len(groups)), labels, rotation=45, ha="left", fontsize=7)
-        ax.set_yticks(range(len(rows)), [_row_label(r) for r in rows])
-        for label, r in zip(ax.get_yticklabels(), rows, strict=False):
-            label.set_fontweight("bold" if r["depth"] == 0 else "normal")
-        right = ax.secondary_yaxis("right")
-        right.set_yticks(range(len(rows)), [str(r["n_cases"]) for r in rows])
-        right.tick_params(length=0)
-        for spine in (*ax.spines.values(), *right.spines.values()):
-            spine.set_visible(False)
-        fig.tight_layout()
-        fig.set_layout_engine(None)  # see heatmap: savefig then draws once
-        try:
-            return _save(fig, fmt)
-        finally:
-            plt.close(fig)
+        return _finish_code_rows(plt, fig, ax, rows, fmt)
 
 
 def _row_label(row: dict[str, Any]) -> str:
