@@ -373,3 +373,37 @@ def test_vectorised_alpha_keeps_the_label_rules() -> None:
     assert krippendorff_alpha_stat([[1, None], [None, 2]]).reason == \
         "no unit was coded by two or more coders"
     assert krippendorff_alpha_stat([[4, 4, None], [4, 4, 9]]).value is None  # 9 is unpaired
+
+
+def test_compare_coders_reads_the_texts_of_the_compared_segments_only(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """Units come from the segment index; only the units' segments are read whole (for the
+    disagreements), never the whole study."""
+    from tipqual.records import Coding, Segment, Source
+    from tipqual.store.project import Project
+
+    said = "The borehole committee met on Tuesday."
+    segments = [Segment(id=f"pump:{i}", source="pump", n=i, speaker="R", role="respondent",
+                        start=(i - 1) * 41, end=(i - 1) * 41 + len(said), text=said)
+                for i in range(1, 61)]
+    with Project.create(tmp_path / "pumps.db") as p:
+        with p.atomic():
+            p.add_source(Source(id="pump", case="VILLAGE-2", path="pump.txt", format="txt",
+                                sha256="p" * 64, text=(said + "\n") * 60), segments)
+            for i, code in ((3, "meetings"), (7, "meetings"), (11, "fees"), (40, "fees")):
+                p.put_coding(Coding(f"pump:{i}", code, "ana"))
+                p.put_coding(Coding(f"pump:{i}", "meetings" if i != 11 else code, "ben"))
+            p.put_coding(Coding("pump:50", "fees", "ana"))  # ana alone: not a unit
+        asked: list[list[str] | None] = []
+        real = p.segments
+
+        def spy(**kw):
+            asked.append(None if kw.get("ids") is None else list(kw["ids"]))
+            return real(**kw)
+
+        monkeypatch.setattr(p, "segments", spy)
+        result = agreement.compare_coders(p, ["ana", "ben"])
+    assert result.table.units == ["pump:3", "pump:7", "pump:11", "pump:40"]
+    assert asked == [["pump:3", "pump:7", "pump:11", "pump:40"]]
+    assert [r["segment"] for r in result.disagreements] == ["pump:40"]
+    assert result.disagreements[0]["text"] == said

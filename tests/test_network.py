@@ -255,8 +255,9 @@ def test_unknown_map_codes_write_nothing(tmp_path):
 
 # --- betweenness at scale ----------------------------------------------------------------------
 
-def large_data(cases: int = 2100, stakeholders: int = 40, seed: int = 3) -> network.NetworkData:
-    """A generated study: ``cases`` cases citing up to four of ``stakeholders`` each."""
+def large_data(cases: int = 2100, stakeholders: int = 40, seed: int = 3,
+               least: int = 1) -> network.NetworkData:
+    """A generated study: ``cases`` cases citing ``least`` to four of ``stakeholders`` each."""
     import random
 
     rng = random.Random(seed)
@@ -265,17 +266,21 @@ def large_data(cases: int = 2100, stakeholders: int = 40, seed: int = 3) -> netw
     case_ids = [f"case-{c:04d}" for c in range(cases)]
     citations = []
     for case in case_ids:
-        for s in rng.sample(registry, rng.randint(1, 4)):
+        for s in rng.sample(registry, rng.randint(least, 4)):
             citations += [(case, s.id, f"{case}:{n}") for n in range(rng.randint(1, 3))]
     return network.NetworkData(cases=case_ids, case_sectors={c: "ngo" for c in case_ids},
                                stakeholders=registry, citations=sorted(citations))
 
 
+@pytest.mark.slow  # three sampled betweenness runs on 2,180 nodes (~10 s)
 def test_large_graph_takes_the_sampled_path_with_a_fixed_seed(tmp_path):
-    data = large_data()
+    # nearly every case cites its own set of stakeholders: folding equal neighbourhoods
+    # leaves too many groups for an exact count
+    data = large_data(stakeholders=80, least=2)
     graph = network.bipartite(data)
     nodes = graph.number_of_nodes()
     assert nodes > network.EXACT_BETWEENNESS_MAX_NODES
+    assert len(network._twin_classes(graph)) > network.EXACT_BETWEENNESS_MAX_NODES
     note = f"sampled: {network.BETWEENNESS_PIVOTS} of {nodes} nodes as pivots, seed " \
            f"{network.BETWEENNESS_SEED}"
     assert graph.graph["betweenness"] == note
@@ -308,3 +313,56 @@ def test_write_network_summary_says_how_betweenness_was_computed(tmp_path):
     with water_study(tmp_path) as p:
         summary = network.write_network(p, tmp_path / "n.graphml", mentions=[])
     assert summary["betweenness"] == "exact"
+
+
+def _random_graphs():
+    """Case — stakeholder graphs (many cases citing the same stakeholders), some with
+    stakeholder — stakeholder edges and isolated nodes, and a few general graphs."""
+    import random
+
+    rng = random.Random(7)
+    for trial in range(25):
+        g = nx.Graph()
+        held = [f"h{i}" for i in range(rng.randint(1, 6))]
+        g.add_nodes_from(held)
+        for c in range(rng.randint(0, 40)):
+            g.add_node(f"c{c}")
+            g.add_edges_from((f"c{c}", h) for h in held if rng.random() < 0.4)
+        if trial % 3 == 0 and len(held) > 1:
+            g.add_edges_from(rng.sample([(a, b) for a in held for b in held if a < b], 1))
+        yield g
+    for seed in range(4):
+        yield nx.gnp_random_graph(50, 0.08, seed=seed)
+
+
+def test_twin_betweenness_is_networkx_exact_betweenness():
+    for graph in _random_graphs():
+        classes = network._twin_classes(graph)
+        assert classes is not None
+        exact = nx.betweenness_centrality(graph, normalized=True)
+        folded = network.twin_betweenness(graph, classes)
+        assert folded.keys() == exact.keys()
+        assert all(abs(folded[n] - exact[n]) < 1e-12 for n in graph)
+
+
+def test_large_graph_of_few_kinds_of_case_gets_exact_betweenness_unsampled(monkeypatch):
+    """2,100 cases citing 12 different sets of stakeholders: exact, from 17 searches."""
+    registry = [network.StakeholderInfo(f"S{i}", f"Stakeholder {i}", "government")
+                for i in range(5)]
+    kinds = [[0], [1], [0, 1], [2, 3], [1, 2, 3], [4], [0, 4], [3, 4], [0, 1, 2, 3, 4],
+             [2], [1, 4], [0, 2]]
+    cases = [f"case-{c:04d}" for c in range(2100)]
+    citations = sorted((case, f"S{s}", f"{case}:1") for i, case in enumerate(cases)
+                       for s in kinds[i % len(kinds)])
+    data = network.NetworkData(cases=cases, case_sectors={c: "ngo" for c in cases},
+                               stakeholders=registry, citations=citations)
+    monkeypatch.setattr(nx, "betweenness_centrality",
+                        lambda *a, **kw: pytest.fail("searched from every node or sampled"))
+    graph = network.bipartite(data)
+    assert graph.number_of_nodes() > network.EXACT_BETWEENNESS_MAX_NODES
+    assert network.betweenness_method(graph) == "exact" and "betweenness" not in graph.graph
+    folded = network.twin_betweenness(graph, network._twin_classes(graph))
+    assert {n: b for n, b in graph.nodes(data="betweenness")} == \
+        {n: round(b, 6) for n, b in folded.items()}
+    assert graph.nodes["case-0000"]["betweenness"] == 0.0  # cites one stakeholder only
+    assert graph.nodes["S0"]["betweenness"] > graph.nodes["S3"]["betweenness"] > 0

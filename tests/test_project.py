@@ -367,3 +367,25 @@ def test_writes_after_sqlite_dropped_the_transaction_are_refused(study: Project)
         study.put_case("CSO-09")  # would be committed on its own without the check
     assert [c.id for c in study.cases()] == ["CSO-01"]
     assert [s.id for s in study.sources()] == ["S1"]
+
+
+def test_status_reads_codings_through_indexes_only(study: Project) -> None:
+    """No query of ``status`` reads the codings table row by row: counts come from an index,
+    decided suggestions are looked up from the decisions (EXPLAIN QUERY PLAN)."""
+    sugg = _library_study(study, 30)
+    _decide(study, sugg[0], "accepted")
+    _decide(study, sugg[1], "rejected", reviewer="sipho")
+    statements: list[str] = []
+    study._db.conn.set_trace_callback(statements.append)
+    study.status()
+    study.awaiting_review()
+    study._db.conn.set_trace_callback(None)
+    reads = [sql for sql in statements if "FROM codings" in sql]
+    assert reads
+    for sql in reads:
+        plan = [row[3] for row in study._db.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+        scans = [d for d in plan if d.startswith("SCAN ") and not d.startswith("SCAN (")
+                 and "CONSTANT ROW" not in d and "VIRTUAL TABLE" not in d]
+        assert all("COVERING INDEX" in d for d in scans), (sql, plan)
+    assert study.awaiting_review() == {"tipqual-rules": 28}
+    assert study.status()["codings"]["suggested"] == 28

@@ -578,3 +578,147 @@ def test_rejections_refit_the_model_and_push_a_codes_suggestions_down(tmp_path: 
     session.undo()
     assert session.current().code == "fees" and session.left == 12
     project.close()
+
+
+# --- the queue's first page in a large study: found among the most uncertain rows --------------
+
+def _many_suggestions(path: Path, n: int, codes: int = 3, levels: int = 13):
+    """A study of ``n`` respondent segments over 4 sources (2 cases) of a health-clinic study
+    (not the sample's domain), every segment with a rule suggestion of each of ``codes`` codes
+    and, on every third segment and code, a model suggestion too (some on a span, some without
+    a score); the rules' scores take ``levels`` values (few: the queue has many ties).
+    Returns the open Project."""
+    from tipqual.codebook.model import Code, Codebook
+    from tipqual.records import Segment, Source
+    from tipqual.store.project import Project
+
+    ids = ["queues", "stock", "staff", "outreach"][:codes]
+    project = Project.create(path, name="Clinic waiting times")
+    said = "The nurse sees us after lunch."
+    with project.atomic():
+        project.set_codebook(Codebook("clinics", "1", [Code(c, c.title()) for c in ids]))
+        per = n // 4
+        for s in range(4):
+            text = "".join(f"Patient: {said}\n" for _ in range(per))
+            segments = [Segment(id=f"clinic{s}:{i}", source=f"clinic{s}", n=i, speaker="Patient",
+                                role="respondent", start=9 + (i - 1) * 40, end=9 + (i - 1) * 40
+                                + len(said), text=said) for i in range(1, per + 1)]
+            project.add_source(Source(id=f"clinic{s}", case=f"CLINIC-{s % 2}",
+                                      path=f"clinic{s}.txt", format="txt", sha256=f"{s}" * 64,
+                                      text=text), segments)
+        rules, model = [], []
+        for k in range(per * 4):
+            seg = f"clinic{k % 4}:{k // 4 + 1}"
+            for j, code in enumerate(ids):
+                rules.append(Coding(seg, code, "tipqual-rules", status="suggested",
+                                    score=round(0.3 + ((k * 7 + j * 3) % levels) * 0.6
+                                                / levels, 4),
+                                    provenance="{}"))
+                if (k + j) % 3 == 0:
+                    score = (None if (k + j) % 27 == 0
+                             else round(((k * 5 + j) % (levels + 4)) / (levels + 3), 4))
+                    span = (0, 9) if (k + j) % 9 == 0 else (None, None)
+                    model.append(Coding(seg, code, "tipqual-model", status="suggested",
+                                        score=score, provenance="{}", span_start=span[0],
+                                        span_end=span[1]))
+        project.replace_suggestions(["tipqual-rules"], None, rules)
+        project.replace_suggestions(["tipqual-model"], None, model)
+    return project
+
+
+def _reference_queue(project, coder: str, code: str | None = None, case: str | None = None,
+                     prefer: str = "tipqual-model") -> list[tuple[str, str, float]]:
+    """The queue worked out in Python from every coding: (segment, code, uncertainty)."""
+    segments = {s.id: s for s in project.segments()}
+    position = {c: i for i, c in enumerate(project.code_ids())}
+    own = {(c.segment, c.code) for c in project.codings(coders=[coder])}
+    pairs: dict[tuple[str, str], list[Coding]] = {}
+    for c in project.codings(statuses=["suggested"]):
+        if (c.segment, c.code) not in own and code in (None, c.code) and (
+                case in (None, segments[c.segment].case)):
+            pairs.setdefault((c.segment, c.code), []).append(c)
+    ranked = []
+    for (seg, cd), rows in pairs.items():
+        mine = [r.score for r in rows if r.coder == prefer]
+        scores = mine if mine else [r.score for r in rows]
+        best = max((s for s in scores if s is not None), default=None)
+        u = abs((0.0 if best is None else best) - 0.5)
+        ranked.append(((u, segments[seg].source, segments[seg].n, position.get(cd, 2**31 - 1),
+                        cd), (seg, cd, u)))
+    return [item for _, item in sorted(ranked)]
+
+
+def _paged(project, coder: str, limit: int, **kw) -> list[tuple[str, str, float]]:
+    out, after = [], None
+    while groups := project.suggestion_page(coder, after=after, limit=limit,
+                                            prefer="tipqual-model", **kw):
+        out += [(g.segment, g.code, g.uncertainty) for g in groups]
+        after = groups[-1].after
+    return out
+
+
+def test_paged_queue_matches_the_whole_queue_ranked_in_python(tmp_path: Path):
+    project = _many_suggestions(tmp_path / "clinic.db", 120)
+    with project.atomic():  # the reviewer decided some pairs already, another person others
+        for seg, code, status in (("clinic0:1", "queues", "accepted"),
+                                  ("clinic1:3", "stock", "rejected"),
+                                  ("clinic2:2", "staff", "human")):
+            project.put_coding(Coding(seg, code, "thandi", status=status, score=0.5))
+        project.put_coding(Coding("clinic3:4", "queues", "sizwe", status="rejected"))
+    for kw in ({}, {"code": "stock"}, {"case": "CLINIC-1"}, {"code": "staff", "case": "CLINIC-0"}):
+        expected = _reference_queue(project, "thandi", **kw)
+        assert project.suggestion_count("thandi", **kw) == len(expected)
+        for limit in (1, 7, 50, 1000):
+            assert _paged(project, "thandi", limit, **kw) == expected, (kw, limit)
+    assert len(_reference_queue(project, "thandi")) == 120 * 3 - 3
+    project.close()
+
+
+def _vm_steps(project, call) -> int:
+    """SQLite virtual-machine steps (in hundreds) that ``call`` makes on ``project``'s study."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    project._db.conn.set_progress_handler(tick, 100)
+    try:
+        call()
+    finally:
+        project._db.conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_first_page_work_does_not_grow_with_the_queue(tmp_path: Path):
+    """The first page is found among the rows nearest 0.5, not by ranking every pair."""
+    small = _many_suggestions(tmp_path / "small.db", 200, levels=997)
+    large = _many_suggestions(tmp_path / "large.db", 2000, levels=997)
+    assert large.suggestion_count("thandi") == 10 * small.suggestion_count("thandi")
+
+    def first_page(project):
+        return lambda: project.suggestion_page("thandi", limit=5, prefer="tipqual-model")
+
+    work = [_vm_steps(p, first_page(p)) for p in (small, large)]
+    # ranking every pair would cost ten times as much in the study ten times the size
+    assert work[1] < 2 * work[0], work
+    assert first_page(large)()[0].uncertainty == _reference_queue(large, "thandi")[0][2]
+    small.close()
+    large.close()
+
+
+def test_queue_count_reads_only_an_index_of_the_suggestions(tmp_path: Path):
+    project = _many_suggestions(tmp_path / "clinic.db", 40)
+    plans = []
+    project._db.conn.set_trace_callback(plans.append)
+    project.suggestion_count("thandi")
+    project._db.conn.set_trace_callback(None)
+    details = [row[3] for sql in plans if sql.lstrip().upper().startswith("SELECT")
+               for row in project._db.conn.execute("EXPLAIN QUERY PLAN " + sql,
+                                                   {"coder": "thandi", "code": None,
+                                                    "case": None})]
+    scans = [d for d in details if d.startswith("SCAN ") and not d.startswith("SCAN (")
+             and d != "SCAN CONSTANT ROW"]
+    assert scans and all("COVERING INDEX" in d or "USING INDEX codings_pairs" in d
+                         for d in scans), details
+    project.close()

@@ -439,3 +439,58 @@ def test_same_study_same_suggestions_byte_for_byte(tmp_path: Path):
                  for c in _suggested(p)] for p in (p1, p2)]
     assert any(r[2] == sg.MODEL_CODER for r in rows[0])
     assert rows[0] == rows[1]
+
+
+def _long_study(path: Path, n: int) -> Project:
+    """A study of one long interview about a fishing co-operative: ``n`` turns, question and
+    answer in turn, no codings."""
+    from tipqual.records import Segment, Source
+
+    turns = [("Interviewer", "interviewer", f"What did the co-op do in week {i}?") if i % 2
+             else ("Member", "respondent", f"We sold the catch of week {i} at the harbour.")
+             for i in range(1, n + 1)]
+    text, segments = "", []
+    for i, (speaker, role, said) in enumerate(turns, start=1):
+        start = len(text) + len(speaker) + 2
+        text += f"{speaker}: {said}\n"
+        segments.append(Segment(id=f"coop:{i}", source="coop", n=i, speaker=speaker, role=role,
+                                start=start, end=start + len(said), text=said))
+    p = Project.create(path)
+    with p.atomic():
+        p.set_codebook(codebook_mod.load(CODEBOOK))
+        p.add_source(Source(id="coop", case="COOP-1", path="coop.txt", format="txt",
+                            sha256="c" * 64, text=text), segments)
+    return p
+
+
+class _NoLanguage:
+    """A stand-in for the per-batch work: no spaCy, no suggestions (what is measured is what
+    ``suggest`` itself keeps while it goes)."""
+
+    def __init__(self, *args):
+        pass
+
+    def __call__(self, batch):
+        return [item[0] for item in batch], [], []
+
+
+def test_suggest_keeps_nothing_per_segment_of_the_whole_study(tmp_path: Path, monkeypatch):
+    """Keys and contexts are worked out as the segments stream past: what suggest holds in
+    memory does not grow with the study (tracemalloc; a quarter of the segments for reference,
+    both more than the store reads at a time)."""
+    import tracemalloc
+
+    monkeypatch.setattr(sg, "BatchSuggester", _NoLanguage)
+    monkeypatch.setattr("tipqual.nlp.pipeline.build_pipeline", lambda *a, **kw: None)
+    peaks = []
+    for n in (4000, 16000):
+        with _long_study(tmp_path / f"coop-{n}.db", n) as p:
+            tracemalloc.start()
+            result = sg.suggest(p, jobs=1)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            assert (result.processed, result.respondent) == (n, n // 2)
+            assert len(p.stage_keys(sg.STAGE)) == n
+            assert sg.suggest(p, jobs=1).skipped == n  # the keys stored are the keys read
+    # a key and a context kept per segment would be some 3 MB more for 12,000 more segments
+    assert peaks[1] - peaks[0] < 500_000, peaks

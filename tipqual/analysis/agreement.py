@@ -523,9 +523,13 @@ def compare_coders(study: StudyView, coders: Sequence[str], *,
     if cases is not None:
         _check_known("case", cases, [c.id for c in study.cases()])
     wanted_cases = set(cases) if cases is not None else None
-    segments = [s for s in study.segments() if wanted_cases is None or s.case in wanted_cases]
-    ids = [s.id for s in segments]
+    # Only segments these coders coded can be units: their ids in document order (read from
+    # the segment index, no text), then the texts of the units alone, for the disagreements.
+    coded = {c.segment for c in codings}
+    ids = [seg_id for seg_id, _, case, *_ in study.segment_index()
+           if seg_id in coded and (wanted_cases is None or case in wanted_cases)]
     table = agreement_table(codings, coders, codes, statuses=statuses, segments=ids)
+    segments = list(study.segments(ids=table.units)) if table.units else []
     rows = disagreements(codings, coders, codes, segments, statuses=statuses)
     return StudyAgreement(table, rows)
 

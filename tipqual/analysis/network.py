@@ -15,7 +15,11 @@ fixed order, so written files are byte-identical across runs.
 
 **Betweenness at scale.** Exact betweenness costs a shortest-path search from every node
 (nodes × edges), which grows with the square of the corpus. Up to
-:data:`EXACT_BETWEENNESS_MAX_NODES` nodes it is exact; on a larger graph it is estimated from
+:data:`EXACT_BETWEENNESS_MAX_NODES` nodes it is exact (networkx). A larger graph is first
+folded: nodes with the same neighbours (in the case — stakeholder graph, the cases that cite
+the same set of stakeholders) are interchangeable, so one shortest-path search serves them
+all and the exact values come from a search per group (:func:`twin_betweenness`); when even
+the groups number more than :data:`EXACT_BETWEENNESS_MAX_NODES`, betweenness is estimated from
 :data:`BETWEENNESS_PIVOTS` source nodes drawn with the fixed seed :data:`BETWEENNESS_SEED`
 (networkx's ``betweenness_centrality(k=..., seed=...)``, Brandes & Pich 2007), so a rerun gives
 the same numbers. When the estimate is used the graph says so in its graph attribute
@@ -177,7 +181,11 @@ def add_centralities(graph: Any) -> None:
     import networkx as nx
 
     nodes = graph.number_of_nodes()
-    if nodes > EXACT_BETWEENNESS_MAX_NODES:
+    twins = _twin_classes(graph) if nodes > EXACT_BETWEENNESS_MAX_NODES else None
+    if twins is not None and len(twins) <= EXACT_BETWEENNESS_MAX_NODES:
+        betweenness = twin_betweenness(graph, twins)
+        graph.graph.pop("betweenness", None)
+    elif nodes > EXACT_BETWEENNESS_MAX_NODES:
         pivots = min(BETWEENNESS_PIVOTS, nodes)
         betweenness = nx.betweenness_centrality(graph, k=pivots, normalized=True,
                                                 seed=BETWEENNESS_SEED)
@@ -190,6 +198,71 @@ def add_centralities(graph: Any) -> None:
         graph.nodes[node]["degree"] = int(graph.degree(node))
         graph.nodes[node]["weighted_degree"] = int(graph.degree(node, weight="weight"))
         graph.nodes[node]["betweenness"] = round(float(betweenness[node]), 6)
+
+
+def _twin_classes(graph: Any) -> list[list[Any]] | None:
+    """The graph's nodes grouped by their set of neighbours (in the order nodes first come),
+    or None for a graph this does not serve (directed, a multigraph, with a self-loop)."""
+    import networkx as nx
+
+    if graph.is_directed() or graph.is_multigraph() or nx.number_of_selfloops(graph):
+        return None
+    groups: dict[frozenset[Any], list[Any]] = {}
+    for node in graph.nodes:
+        groups.setdefault(frozenset(graph.adj[node]), []).append(node)
+    return list(groups.values())
+
+
+def twin_betweenness(graph: Any, classes: list[list[Any]]) -> dict[Any, float]:
+    """Exact normalised betweenness of an undirected, unweighted simple ``graph`` whose nodes
+    are grouped in ``classes`` of nodes with the same neighbours (as networkx's
+    ``betweenness_centrality(graph, normalized=True)``, up to rounding).
+
+    Nodes with the same neighbours are never adjacent and are swapped by a symmetry of the
+    graph, so Brandes' (2001) shortest-path counting runs on the graph of the classes, each
+    class counting as its size: one search from each class stands for a search from each of
+    its members, the source's own class split into the source and the rest of it.
+    """
+    where = {node: i for i, members in enumerate(classes) for node in members}
+    size = [len(members) for members in classes]
+    near = [sorted({where[n] for n in graph.adj[members[0]]}) for members in classes]
+    rest = len(classes)  # the source's class without the source
+    total = [0.0] * len(classes)
+    for source in range(len(classes)):
+        weight = size.copy()
+        weight[source] = 1
+        weight.append(size[source] - 1)
+        sigma, dist = {source: 1.0}, {source: 0}
+        preds: dict[int, list[int]] = {}
+        order, frontier = [], [source]
+        while frontier:
+            ahead = []
+            for v in frontier:
+                order.append(v)
+                step = near[source] if v == rest else near[v]
+                if v != rest and source in step and weight[rest]:
+                    step = [*step, rest]
+                for w in step:
+                    if w not in dist:
+                        dist[w] = dist[v] + 1
+                        sigma[w] = 0.0
+                        ahead.append(w)
+                    if dist[w] == dist[v] + 1:
+                        sigma[w] += sigma[v] * weight[v]
+                        preds.setdefault(w, []).append(v)
+            frontier = ahead
+        delta = dict.fromkeys(order, 0.0)
+        for w in reversed(order):
+            for v in preds.get(w, ()):
+                delta[v] += sigma[v] / sigma[w] * weight[w] * (1.0 + delta[w])
+        for v in order:
+            if v == rest:
+                total[source] += (size[source] - 1) * delta[v]
+            elif v != source:
+                total[v] += size[source] * delta[v]
+    n = graph.number_of_nodes()
+    scale = 1 / ((n - 1) * (n - 2)) if n > 2 else 1.0
+    return {node: total[where[node]] * scale for node in graph.nodes}
 
 
 def projection(graph: Any) -> Any:

@@ -6,8 +6,9 @@ under the reviewer's name with status ``accepted`` / ``rejected`` and provenance
 ``review of <suggester> <score>``, committed at once; undo reverts the last decision (the store
 audits both). Suggestions the reviewer has already coded or decided are not shown again.
 
-The queue is read a page at a time (:data:`PAGE_SIZE` pairs, one query that ranks in SQL, and
-the segments of that page only), so the first screen costs the same in a study of any size.
+The queue is read a page at a time (:data:`PAGE_SIZE` pairs, ranked in SQL among the stored
+suggestions nearest 0.5 through an index, and the segments of that page only), so the first
+screen costs about the same in a study of any size.
 Every :data:`REFIT_EVERY` decisions the session refits the model on the study's human codings
 and decisions so far and re-scores the suggestions fetched but not yet shown, reordering them;
 these session scores rank the queue only (they are shown in "why"): the stored suggestions keep

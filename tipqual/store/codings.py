@@ -28,6 +28,14 @@ _DECIDED = ("EXISTS (SELECT 1 FROM codings d WHERE d.segment_id = c.segment_id A
             "d.code_id = c.code_id AND d.status IN ('accepted', 'rejected') AND "
             "ifnull(d.span_start, -1) = ifnull(c.span_start, -1) AND "
             "ifnull(d.span_end, -1) = ifnull(c.span_end, -1))")
+# The suggestions that a person has decided (see _DECIDED), each once, looked up from the
+# decisions: CROSS JOIN keeps the decisions outside (the codings_status index), and the unary +
+# keeps each decision's suggestions looked up by segment and code (codings_key).
+_DECIDED_SUGGESTIONS = (
+    "(SELECT DISTINCT s.id FROM codings d CROSS JOIN codings s ON s.segment_id = d.segment_id "
+    "AND s.code_id = d.code_id AND ifnull(s.span_start, -1) = ifnull(d.span_start, -1) AND "
+    "ifnull(s.span_end, -1) = ifnull(d.span_end, -1) "
+    "WHERE d.status IN ('accepted', 'rejected') AND +s.status = 'suggested')")
 # The suggester a decision ``c`` was taken on. First what its provenance names, ``t`` (trimmed):
 # the review writes ``review of <suggester> <score>`` (``tipqual-model+tipqual-rules`` when both
 # proposed the code); other tools may write a JSON object whose "suggester" is a name or a list
@@ -155,25 +163,54 @@ class SuggestionGroup(NamedTuple):
 _QUEUE = (
     "WITH book AS (SELECT id, position FROM codes "
     "WHERE codebook_id = (SELECT max(id) FROM codebooks)), "
+    "{candidates}"
     "pairs AS (SELECT c.segment_id, c.code_id, s.source_id, s.n, "
     "CASE WHEN max(c.coder = :prefer) THEN ifnull(max(CASE WHEN c.coder = :prefer "
     "THEN c.score END), 0.0) ELSE ifnull(max(c.score), 0.0) END AS score "
-    "FROM codings c JOIN segments s ON s.id = c.segment_id{case_join} "
+    "FROM {rows} JOIN segments s ON s.id = c.segment_id "
     "WHERE c.status = 'suggested'{filters} AND NOT EXISTS (SELECT 1 FROM codings o "
     "WHERE o.segment_id = c.segment_id AND o.code_id = c.code_id AND o.coder = :coder) "
     "GROUP BY c.segment_id, c.code_id), "
-    "ranked AS (SELECT p.*, abs(p.score - ifnull(t.value, 0.5)) AS uncertainty, "
+    "ranked AS (SELECT p.*, abs(p.score - {threshold}) AS uncertainty, "
     "ifnull(b.position, 2147483647) AS position FROM pairs p "
-    "LEFT JOIN book b ON b.id = p.code_id "
-    "LEFT JOIN json_each(:thresholds) t ON t.key = p.code_id)")
+    "LEFT JOIN book b ON b.id = p.code_id{thresholds})")
+# A code's threshold: given per code in :thresholds (0.5 for the others), or 0.5 for all.
+_THRESHOLDS = (" LEFT JOIN json_each(:thresholds) t ON t.key = p.code_id", "ifnull(t.value, 0.5)")
 _QUEUE_ORDER = "uncertainty, source_id, n, position, code_id"
 
 
-def _queue_sql(code: str | None, case: str | None) -> str:
+# A stored suggestion's distance from 0.5, as the codings_uncertainty index (migration 0004)
+# writes it: a pair's uncertainty (its chosen suggestion's distance; 0.5 for no score) is never
+# below the smallest of its suggestions', so every pair at most ``u`` from 0.5 has a suggestion
+# at most ``u`` from 0.5, found by a range of that index.
+_ROW_UNCERTAINTY = "abs(ifnull(score, 0.0) - 0.5)"
+_BY_UNCERTAINTY = "codings INDEXED BY codings_uncertainty WHERE status = 'suggested'"
+# The queue's pairs that have a suggestion at most :bound from 0.5 (a bounded page reads these).
+_CANDIDATES = (f"cand AS (SELECT DISTINCT segment_id, code_id FROM {_BY_UNCERTAINTY} "
+               f"AND {_ROW_UNCERTAINTY} <= :bound{{code}}), ")
+_CANDIDATE_ROWS = ("cand k CROSS JOIN codings c ON c.segment_id = k.segment_id "
+                   "AND c.code_id = k.code_id")
+
+
+# The segments of the case :case (a case's suggestions are looked up by segment).
+_CASE_SEGMENTS = ("(SELECT cs.id FROM segments cs JOIN sources src ON src.id = cs.source_id "
+                  "WHERE src.case_id = :case)")
+
+
+def _queue_sql(code: str | None, case: str | None, bounded: bool = False,
+               thresholds: bool = True) -> str:
+    """The queue's CTEs (``book``, ``pairs``, ``ranked``); ``bounded``: only the pairs that
+    have a suggestion at most ``:bound`` from 0.5 (read through the uncertainty index), else
+    every suggestion in pair order (the codings_pairs index holds all the columns needed);
+    ``thresholds``: the codes' thresholds are in ``:thresholds`` (else 0.5 for all)."""
+    join, threshold = _THRESHOLDS if thresholds else ("", "0.5")
     filters = (" AND c.code_id = :code" if code is not None else "") + (
-        " AND src.case_id = :case" if case is not None else "")
-    case_join = " JOIN sources src ON src.id = s.source_id" if case is not None else ""
-    return _QUEUE.format(filters=filters, case_join=case_join)
+        f" AND c.segment_id IN {_CASE_SEGMENTS}" if case is not None else "")
+    candidates = (_CANDIDATES.format(code=" AND code_id = :code" if code is not None else "")
+                  if bounded else "")
+    return _QUEUE.format(filters=filters, candidates=candidates, thresholds=join,
+                         threshold=threshold,
+                         rows=_CANDIDATE_ROWS if bounded else "codings c INDEXED BY codings_pairs")
 
 
 class CodingStore:
@@ -262,8 +299,8 @@ class CodingStore:
                         after: Sequence[Any] | None = None, limit: int = 50,
                         prefer: str | None = None,
                         thresholds: Mapping[str, float] | None = None) -> list[SuggestionGroup]:
-        """The next ``limit`` pairs of ``coder``'s review queue, most uncertain first, in one
-        query (SQLite keeps only the best ``limit`` while it reads; no row is loaded whole).
+        """The next ``limit`` pairs of ``coder``'s review queue, most uncertain first; no row
+        is loaded whole, and the queue is not read whole either (see below).
 
         The queue holds every (segment, code) with a stored suggestion that ``coder`` has not
         coded or decided (any status, any span), of ``code`` and ``case`` when given. A pair's
@@ -271,17 +308,55 @@ class CodingStore:
         one; its uncertainty is its distance from ``thresholds[code]`` (0.5 when absent). Ties
         go in document order, then codebook order, then code id. ``after``: the ``after`` of
         the last pair of the previous page (None: the first page).
+
+        Without ``thresholds`` the page is looked for among the pairs that have a suggestion
+        at most some bound from 0.5 (a range of the codings_uncertainty index, a few pages'
+        worth of rows past ``after``): when at least ``limit`` of those pairs are themselves
+        within the bound, no pair outside can come before them, so they are the page. Else the
+        bound grows fourfold, up to the whole queue. With ``thresholds`` the whole queue is
+        ranked (one query; SQLite keeps only the best ``limit`` while it reads).
         """
+        limit = max(int(limit), 0)
+        if limit == 0:
+            return []
         params: dict[str, Any] = {
             "coder": coder, "code": code, "case": case, "prefer": prefer or "",
             "thresholds": json.dumps({k: float(v) for k, v in (thresholds or {}).items()}),
-            "limit": max(int(limit), 0)}
-        where = ""
+            "limit": limit}
         if after is not None:
-            where = f" WHERE ({_QUEUE_ORDER}) > (:a0, :a1, :a2, :a3, :a4)"
             params.update({f"a{i}": v for i, v in enumerate(after)})
+        if thresholds or case is not None:  # a case's pairs are read by its segments
+            return self._page(code, case, after is not None, None, params)
+        only = " AND code_id = :code" if code is not None else ""
+        offset = 0
+        if after is not None:  # the rows nearer 0.5 than the last pair shown come first
+            offset = self._db.rows(f"SELECT count(*) AS n FROM {_BY_UNCERTAINTY} AND "
+                                   f"{_ROW_UNCERTAINTY} < :a0{only}", params)[0]["n"]
+        step = 4 * limit
+        while True:
+            found = self._db.rows(
+                f"SELECT {_ROW_UNCERTAINTY} AS u FROM {_BY_UNCERTAINTY}{only} "
+                f"ORDER BY {_ROW_UNCERTAINTY} LIMIT 1 OFFSET :offset",
+                {**params, "offset": offset + step})
+            bound = found[0]["u"] if found else None  # None: past the last row, rank them all
+            groups = self._page(code, case, after is not None, bound, params)
+            if bound is None or len(groups) >= limit:
+                return groups
+            step *= 4
+
+    def _page(self, code: str | None, case: str | None, after: bool, bound: float | None,
+              params: dict[str, Any]) -> list[SuggestionGroup]:
+        """One page of the queue (see :meth:`suggestion_page`): among the pairs within
+        ``bound`` of 0.5 (None: all of them)."""
+        conditions = []
+        if bound is not None:
+            conditions.append("uncertainty <= :bound")
+        if after:
+            conditions.append(f"({_QUEUE_ORDER}) > (:a0, :a1, :a2, :a3, :a4)")
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
         cols = ", ".join("c." + col.strip() for col in CODING_COLUMNS.split(","))
-        sql = (_queue_sql(code, case)
+        sql = (_queue_sql(code, case, bounded=bound is not None,
+                          thresholds=params["thresholds"] != "{}")
                + f", page AS (SELECT * FROM ranked{where} ORDER BY {_QUEUE_ORDER} LIMIT :limit) "
                "SELECT pg.score AS pair_score, pg.uncertainty, pg.source_id, pg.n, pg.position, "
                f"{cols} FROM page pg JOIN codings c ON c.segment_id = pg.segment_id AND "
@@ -289,7 +364,7 @@ class CodingStore:
                "ORDER BY pg.uncertainty, pg.source_id, pg.n, pg.position, pg.code_id, c.coder, "
                "ifnull(c.span_start, -1), ifnull(c.span_end, -1)")
         groups: list[SuggestionGroup] = []
-        for r in self._db.rows(sql, params):
+        for r in self._db.rows(sql, {**params, "bound": bound}):
             key = (r["uncertainty"], r["source_id"], r["n"], r["position"], r["code_id"])
             if not groups or groups[-1].after != key:
                 groups.append(SuggestionGroup(r["segment_id"], r["code_id"], r["pair_score"],
@@ -299,10 +374,21 @@ class CodingStore:
 
     def suggestion_count(self, coder: str, *, code: str | None = None,
                          case: str | None = None) -> int:
-        """How many pairs :meth:`suggestion_page` has for ``coder`` in all (counted in SQL)."""
+        """How many pairs :meth:`suggestion_page` has for ``coder`` in all, counted in SQL:
+        the pairs with a stored suggestion (the codings_pairs index alone), less those that
+        ``coder`` has coded or decided (found from ``coder``'s own codings)."""
+        only = (" AND {t}code_id = :code" if code is not None else "") + (
+            f" AND {{t}}segment_id IN {_CASE_SEGMENTS}" if case is not None else "")
+        statuses = ", ".join(f"'{s}'" for s in STATUSES)  # every coding: coder's index range
         rows = self._db.rows(
-            _queue_sql(code, case) + " SELECT count(*) AS n FROM pairs",
-            {"coder": coder, "code": code, "case": case, "prefer": "", "thresholds": "{}"})
+            "SELECT (SELECT count(*) FROM (SELECT DISTINCT segment_id, code_id FROM codings "
+            f"INDEXED BY codings_pairs WHERE status = 'suggested'{only.format(t='')})) - "
+            "(SELECT count(*) FROM (SELECT DISTINCT o.segment_id, o.code_id FROM codings o "
+            f"WHERE o.status IN ({statuses}) AND o.coder = :coder{only.format(t='o.')} AND "
+            "EXISTS (SELECT 1 FROM codings p INDEXED BY codings_pairs WHERE "
+            "p.status = 'suggested' AND p.segment_id = o.segment_id AND "
+            "p.code_id = o.code_id))) AS n",
+            {"coder": coder, "code": code, "case": case})
         return int(rows[0]["n"])
 
     def status_counts(self) -> dict[str, int]:
@@ -313,10 +399,12 @@ class CodingStore:
         suggestion's row stays until ``suggest`` runs again. Counted in SQL.
         """
         counts = {s: 0 for s in STATUSES}
-        for r in self._db.rows(
-                "SELECT c.status, count(*) AS n FROM codings c WHERE c.status <> 'suggested' "
-                f"OR NOT {_DECIDED} GROUP BY c.status"):
+        # Every coding by status (the codings_status index alone), then the suggestions that
+        # are decided, found from the decisions (few) rather than from every suggestion.
+        for r in self._db.rows("SELECT status, count(*) AS n FROM codings GROUP BY status"):
             counts[r["status"]] = r["n"]
+        counts["suggested"] -= self._db.rows(f"SELECT count(*) AS n FROM {_DECIDED_SUGGESTIONS}"
+                                             )[0]["n"]
         return counts
 
     def decisions(self) -> list[dict[str, Any]]:
@@ -445,10 +533,16 @@ class CodingStore:
         return {name: found[name] for name in sorted(found)}
 
     def awaiting_review(self) -> dict[str, int]:
-        """Per suggester, its suggestions no person has accepted or rejected yet (SQL)."""
-        return {r["coder"]: r["n"] for r in self._db.rows(
-            "SELECT c.coder, count(*) AS n FROM codings c WHERE c.status = 'suggested' "
-            f"AND NOT {_DECIDED} GROUP BY c.coder ORDER BY c.coder")}
+        """Per suggester, its suggestions no person has accepted or rejected yet (SQL): all
+        its suggestions (the codings_status index) less the decided ones (from the decisions).
+        """
+        found = {r["coder"]: r["n"] for r in self._db.rows(
+            "SELECT coder, count(*) AS n FROM codings WHERE status = 'suggested' "
+            "GROUP BY coder ORDER BY coder")}
+        for r in self._db.rows("SELECT coder, count(*) AS n FROM codings WHERE id IN "
+                               f"{_DECIDED_SUGGESTIONS} GROUP BY coder"):
+            found[r["coder"]] -= r["n"]
+        return {coder: n for coder, n in found.items() if n}
 
     def move(self, moves: Sequence[tuple[Coding, Coding, str]]) -> None:
         """Carry codings to new segments, spans or codes: ``(old, new, action)``, each audited

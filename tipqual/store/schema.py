@@ -143,5 +143,15 @@ CREATE INDEX retired_reason ON retired_codings (reason, id);
 ALTER TABLE audit ADD COLUMN step_id INTEGER;
 CREATE INDEX audit_step ON audit (step_id) WHERE step_id IS NOT NULL;
 """),
+    # The review queue without reading every suggestion: stored suggestions by pair (counting
+    # the queue's pairs reads this index only) and by their distance from 0.5 (the first page
+    # is found among the most uncertain rows). CodingStore names both with INDEXED BY, so the
+    # expression must stay exactly as CodingStore writes it.
+    ("0004_review_queue_indexes", """
+CREATE INDEX codings_pairs ON codings (segment_id, code_id, coder, score)
+    WHERE status = 'suggested';
+CREATE INDEX codings_uncertainty ON codings (abs(ifnull(score, 0.0) - 0.5), segment_id, code_id)
+    WHERE status = 'suggested';
+"""),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -101,20 +101,39 @@ def segment_contexts(project: Project) -> dict[str, str]:
     The last interviewer turn before it in its source (the question it answers) and its case's
     attributes (``attr_name_value`` words).
     """
+    return {seg_id: context for seg_id, role, _, context in _stream(project)
+            if role == "respondent"}
+
+
+def _stream(project: Project) -> Iterator[tuple[str, str, str, str]]:
+    """``(id, role, text, context)`` of every segment in document order, read as a stream;
+    a respondent's context as :func:`segment_contexts` gives it, "" for an interviewer."""
     cases = {c.id: " ".join("attr_" + "_".join(f"{k} {v}".lower().split())
                             for k, v in sorted(c.attributes.items()))
              for c in project.cases()}
-    out: dict[str, str] = {}
     source, question = None, ""
-    for seg in project.segments():
-        if seg.source != source:
-            source, question = seg.source, ""
-        if seg.role != "respondent":
-            question = seg.text
+    # Both in document order: the index gives each segment's source and case, the other its
+    # text (neither builds whole Segment records).
+    for (seg_id, src, case, *_), (_, role, text) in zip(project.segment_index(),
+                                                       project.segment_texts(), strict=True):
+        if src != source:
+            source, question = src, ""
+        if role != "respondent":
+            question = text
+            yield seg_id, role, text, ""
             continue
-        out[seg.id] = " ".join(part for part in (question, cases.get(seg.case or "", ""))
-                               if part)
-    return out
+        yield seg_id, role, text, " ".join(part for part in (question, cases.get(case or "", ""))
+                                           if part)
+
+
+def _keyed(project: Project, run_key: str, decided: dict[str, set[str]]
+           ) -> Iterator[tuple[str, str, str, str, str]]:
+    """``(id, role, text, context, key)`` of every segment in document order: ``key`` names
+    what suggesting it depends on (the run, its role, text, decided codes and context)."""
+    for seg_id, role, text, context in _stream(project):
+        codes = decided.get(seg_id)
+        yield seg_id, role, text, context, _sha(
+            run_key, role, text, json.dumps(sorted(codes)) if codes else "[]", context)
 
 
 def training_set(project: Project, codebook: Codebook) -> tuple[list[Segment], list[set[str]]]:
@@ -280,29 +299,28 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
         raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=project.path)
     # The keys come first: when no segment changed, neither spaCy nor the model is needed.
     examples, labels = training_set(project, codebook)
-    contexts = segment_contexts(project)
+    wanted = {s.id for s in examples}  # the model reads the contexts of its examples only
+    contexts = {seg_id: context for seg_id, role, _, context in _stream(project)
+                if role == "respondent" and seg_id in wanted}
     state, trained_on = model_state(examples, labels, 0, contexts, codebook)
     run_key = _sha(codebook.sha256, state, model or "", repr(min_score), __version__)
     decided = _decided_codes(project)
     old_keys = project.stage_keys(STAGE)
     result = SuggestResult(trained_on=trained_on)
-    keys: dict[str, str] = {}
-    for seg_id, role, text in project.segment_texts():
+    todo = 0  # counted here, read again as a stream when processed (no key is kept)
+    for seg_id, role, _, _, key in _keyed(project, run_key, decided):
         result.segments += 1
         respondent = role == "respondent"
         result.respondent += int(respondent)
-        codes = decided.get(seg_id)
-        key = _sha(run_key, role, text, json.dumps(sorted(codes)) if codes else "[]",
-                   contexts.get(seg_id, ""))
         if old_keys.get(seg_id) != key:
-            keys[seg_id] = key
+            todo += 1
             result.considered += int(respondent)
-    result.skipped = result.segments - len(keys)
+    result.skipped = result.segments - todo
     result.unchanged = result.respondent - result.considered
-    if not keys:
+    if not todo:
         return result
     if jobs is None:
-        jobs = auto_jobs(len(keys))
+        jobs = auto_jobs(todo)
     from tipqual.suggest import workers
     nlp, clf = None, None
     shared = jobs == 1 or workers.inherits()  # the workers can use this process's pipeline
@@ -319,7 +337,9 @@ def suggest(project: Project, model: str | None = None, jobs: int | None = None,
                          "pipeline": model or "blank-en"}}
     setup = (codebook, model, clf, context, min_score, nlp if shared else None)
     with project.atomic():
-        _process(project, setup, keys, decided, contexts, jobs, batch_size, progress, result)
+        changed = ((seg_id, role, text, context, key) for seg_id, role, text, context, key
+                   in _keyed(project, run_key, decided) if old_keys.get(seg_id) != key)
+        _process(project, setup, changed, todo, decided, jobs, batch_size, progress, result)
     return result
 
 
@@ -392,27 +412,28 @@ class BatchSuggester:
         return [item[0] for item in batch], codings, mentions
 
 
-def _process(project: Project, setup: tuple[Any, ...], keys: dict[str, str],
-             decided: dict[str, set[str]], contexts: dict[str, str], jobs: int, batch_size: int,
+def _process(project: Project, setup: tuple[Any, ...],
+             changed: Iterator[tuple[str, str, str, str, str]], total: int,
+             decided: dict[str, set[str]], jobs: int, batch_size: int,
              progress: Progress | None, result: SuggestResult) -> None:
-    """Run the language processing over the segments to redo (in ``jobs`` processes) and store
-    each batch's suggestions, mentions and stage keys, in segment order."""
+    """Run the language processing over the ``total`` segments to redo (``changed``: id, role,
+    text, context and key of each, streamed) in ``jobs`` processes, and store each batch's
+    suggestions, mentions and stage keys, in segment order."""
     from tipqual.suggest.workers import ordered_map
 
-    every = len(keys) == result.segments  # reading all beats looking each id up
+    keys: dict[str, str] = {}  # of the batches handed out and not yet stored
 
     def batches() -> Iterator[Batch]:
-        todo = ((seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))),
-                 contexts.get(seg_id, ""))
-                for seg_id, role, text in project.segment_texts(None if every else list(keys)))
-        while batch := list(islice(todo, batch_size)):
-            yield batch
+        while items := list(islice(changed, batch_size)):
+            keys.update((item[0], item[4]) for item in items)
+            yield [(seg_id, role, text, tuple(sorted(decided.get(seg_id, ()))), context)
+                   for seg_id, role, text, context, _ in items]
 
-    with nullcontext(None) if progress is None else progress(len(keys), "Suggesting") as bar:
+    with nullcontext(None) if progress is None else progress(total, "Suggesting") as bar:
         for ids, codings, mentions in ordered_map(BatchSuggester, setup, batches(), jobs):
             counts = project.replace_suggestions(SUGGESTERS, ids, codings)
             project.replace_mentions(ids, mentions)
-            project.set_stage_keys(STAGE, {i: keys[i] for i in ids})
+            project.set_stage_keys(STAGE, {i: keys.pop(i) for i in ids})
             result.processed += len(ids)
             result.added += counts["added"]
             result.removed += counts["removed"]
