@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -685,6 +686,26 @@ def test_in_a_real_terminal(tmux, db):
     tmux.keys("one", "q")
     tmux.wait_for("one", "tim: 1 action saved in this session")
     assert mine(db, "tim") == {("LIB-02:3", "volunteers", "human")}
+
+
+@pytest.mark.slow
+def test_a_killed_terminal_loses_nothing_shown_as_saved(tmux, db):
+    tmux.start("k", *_workbench(db, "kim", "--source", "LIB-02"))
+    tmux.wait_for("k", "q quit")
+    tmux.keys("k", "j", "c", "v", "o", "l", "Enter")
+    tmux.wait_for("k", "saved: coded LIB-02:2 with volunteers")
+    tmux.keys("k", "m")  # a memo being typed, not yet saved, when the terminal dies
+    pid = int(tmux("list-panes", "-t", "k", "-F", "#{pane_pid}").split()[0])
+    workbench = [int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                text=True).stdout.split()]
+    assert workbench, "the workbench process was not found under the pane's shell"
+    for child in workbench:
+        os.kill(child, signal.SIGKILL)
+    time.sleep(0.5)
+    assert mine(db, "kim") == {("LIB-02:2", "volunteers", "human")}
+    with Project.open(db) as p:  # the study opens and is whole
+        assert p.integrity_check() == "ok"
+        assert [e.action for e in p.audit() if e.coder == "kim"] == ["add"]
 
 
 @pytest.mark.slow
