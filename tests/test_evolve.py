@@ -284,3 +284,24 @@ def test_the_report_names_the_codebook_versions(tenants: Path, tmp_path: Path) -
     assert sentence in (tmp_path / "findings.html").read_text(encoding="utf-8")
     paragraphs = [par.text for par in Document(str(tmp_path / "findings.docx")).paragraphs]
     assert any(par.startswith(sentence) for par in paragraphs)
+
+
+def test_reattach_follows_the_codebook(tenants: Path, tmp_path: Path) -> None:
+    with Project.open(tenants) as p:
+        eviction = next(c for c in p.codings(codes=["eviction"]) if c.coder == "ann")
+        with p.atomic():  # orphaned before the rename
+            p.retire(eviction, "orphaned", segment_text="x", source="t1")
+        apply_codebook(p, load(_write(tmp_path, "v2.yaml", V2)))
+        ids = {r.coding.code: r.id for r in p.retired()}
+    renamed = run_tipqual("code", "reattach", str(tenants), str(ids["eviction"]), "t1:3")
+    assert renamed.returncode == 0, renamed.stderr
+    assert "eviction-threat (was eviction) by ann" in renamed.stdout
+    removed = run_tipqual("code", "reattach", str(tenants), str(ids["noise"]), "t1:3")
+    assert removed.returncode == 1 and "not in the study's codebook any more" in removed.stderr
+    chosen = run_tipqual("code", "reattach", str(tenants), str(ids["noise"]), "t1:3",
+                         "--code", "repairs")
+    assert chosen.returncode == 0 and "repairs (was noise)" in chosen.stdout
+    with Project.open(tenants, readonly=True) as p:
+        assert {c.code for c in p.codings(coders=["ann"], segments=["t1:3"])} >= {
+            "eviction-threat", "repairs"}
+        assert p.retired() == []

@@ -85,6 +85,22 @@ def test_a_span_whose_words_were_deleted_is_gone() -> None:
     assert map_span(old, new, start, len(old)) is None
 
 
+def test_long_paragraphs_edited_at_both_ends_keep_their_spans() -> None:
+    """Past CHAR_MATCH_LIMIT the texts are matched word by word; common words must not be
+    taken for junk there (difflib's autojunk), or a lightly edited paragraph looks rewritten."""
+    from tipqual.ingest.reanchor import CHAR_MATCH_LIMIT
+
+    body = " ".join(f"the police and the court said the case number {i} was lost again."
+                    for i in range(30))
+    old = "Well, " + body + " That is all."
+    new = "So, " + body + " That is really all."
+    assert len(old) > 3 * CHAR_MATCH_LIMIT
+    assert similarity(old, new) > 0.95
+    start = old.index("case number 17")
+    got = map_span(old, new, start, start + len("case number 17 was lost"))
+    assert got is not None and new[got[0]:got[1]] == "case number 17 was lost"
+
+
 # --- the plan -------------------------------------------------------------------------------
 
 def test_the_plan_puts_every_coding_in_exactly_one_place() -> None:

@@ -41,7 +41,8 @@ def test_a_step_is_one_transaction_with_its_row_copy_and_audit_stamp(tmp_path: P
         p.retire(coding, "orphaned", segment_text="One.", source="s")
         run.summary, run.plan = "retired one", {"n": 1}
     [step] = p.steps()
-    assert (step.id, step.kind, step.summary, step.plan) == (1, "replace", "retired one", {"n": 1})
+    assert (step.id, step.kind, step.summary, step.plan["n"]) == (1, "replace", "retired one", 1)
+    assert step.plan["state_after"]["retired"] == 1  # what the study held after it
     copy = backup_name(p.path, 1)
     assert step.backup == copy.name and copy.is_file()
     assert len(_rows(copy, "codings")) == 2  # the copy is the study before the step
@@ -96,7 +97,8 @@ def test_restore_puts_back_the_state_before_and_keeps_the_history(tmp_path: Path
         p.restore_step(1)
     assert p.restore_step(1, dry_run=True, discard_later=True)["dry_run"] and len(p.codings()) == 2
     done = p.restore_step(1, discard_later=True)
-    assert done["step"] == 2 and done["discarded"] == {"steps": 0, "audit_entries": 1}
+    assert done["step"] == 2 and done["discarded"] == {"steps": 0, "audit_entries": 1,
+                                                       "other": ["coded", "codings"]}
     assert sorted((c.segment, c.code, c.coder) for c in p.codings()) == [
         ("s:1", "trust", "ann"), ("s:2", "funding", "ann")]
     assert p.retired() == []
@@ -179,3 +181,41 @@ def test_history_command_lists_and_restores(tmp_path: Path) -> None:
     again = run_tipqual("history", str(db), "--restore", "1")
     assert again.returncode == 1 and again.stderr.startswith("Error: ")
     assert "--discard-later" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_restore_refuses_to_undo_changes_that_are_not_codings(tmp_path: Path) -> None:
+    p = _study(tmp_path / "s.db")
+    with p.step("replace"):
+        p.retire(p.codings()[0], "orphaned", segment_text="One.")
+    with p.atomic():  # a transcript imported and the study renamed: no audit entries
+        p.add_source(Source("t", None, "t.txt", "txt", "y", "Three."),
+                     [Segment("t:1", "t", 1, None, "respondent", 0, 6, "Three.")])
+        p.set_meta("name", "renamed")
+    with pytest.raises(ProjectError, match="later changes to: .*settings.*sources"):
+        p.restore_step(1)
+    assert len(p.sources()) == 2
+    p.restore_step(1, discard_later=True)
+    assert [s.id for s in p.sources()] == ["s"]
+    p.close()
+
+
+def test_a_restore_that_meets_another_writer_restores_nothing(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    from tipqual.store import steps
+
+    p = _study(tmp_path / "s.db")
+    with p.step("replace"):
+        p.retire(p.codings()[0], "orphaned", segment_text="One.")
+    real = steps._carry_history
+
+    def carry_while_someone_codes(*args, **kwargs):
+        real(*args, **kwargs)
+        with Project.open(p.path) as other, other.atomic():
+            other.put_coding(Coding("s:2", "trust", "zoe"))
+
+    monkeypatch.setattr(steps, "_carry_history", carry_while_someone_codes)
+    with pytest.raises(ProjectError, match="changed while it was being restored"):
+        p.restore_step(1, discard_later=True)
+    assert ("s:2", "trust", "zoe") in {(c.segment, c.code, c.coder) for c in p.codings()}
+    assert len(p.retired()) == 1 and [s.kind for s in p.steps()] == ["replace"]
+    p.close()

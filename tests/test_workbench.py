@@ -395,6 +395,23 @@ def test_search_with_no_hits_says_so(db):
     assert drive(db, script) == "no hits for '(tariff)'"
 
 
+def test_markup_characters_are_shown_as_typed_not_read_as_markup(db):
+    async def script(app, pilot):
+        await pilot.press("slash", *"[/x] [bold]", "enter")  # would raise as Textual markup
+        await pilot.pause()
+        from textual.widgets import Static
+
+        found = str(app.screen.query_one("#found", Static).render())
+        await pilot.press("escape")
+        app._say("selected «[inaudible]»")
+        await pilot.pause()
+        return found, screen(app)
+
+    found, shown = drive(db, script)
+    assert found == "no hits for '[/x] [bold]'"
+    assert "selected «[inaudible]»" in shown
+
+
 def _menu(app) -> list[str]:
     from textual.widgets import OptionList
 

@@ -4,6 +4,7 @@ the codings taken out of play."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -179,12 +180,18 @@ def _span(value: str | None) -> tuple[int, int] | None:
 @project_argument
 @click.argument("retired_id", metavar="ID", type=int)
 @click.argument("segment")
+@click.option("--code", help="Put it back under this code of the codebook (default: its own, "
+              "or the one that replaced it).")
 @click.option("--span", "span_text", metavar="START:END",
               help="Put it on these characters of the segment's text. Default: a span coding "
               "goes where its old words stand in the segment, if they stand there once; "
               "otherwise (and a whole-segment coding always) on the whole segment.")
-def reattach(project: Path, retired_id: int, segment: str, span_text: str | None) -> None:
+def reattach(project: Path, retired_id: int, segment: str, span_text: str | None,
+             code: str | None) -> None:
     """Put retired coding ID (see 'tipqual code orphans') back on SEGMENT; audited.
+
+    Its code must be one of the study's codebook: a code a newer codebook renamed or merged is
+    followed to its successor ('replaces:'); a split one needs --code.
 
     \b
     Example:
@@ -200,6 +207,7 @@ def reattach(project: Path, retired_id: int, segment: str, span_text: str | None
         if found is None:
             raise CodingError(f"no retired coding {retired_id}; list them with 'tipqual code "
                               f"orphans {project}'", path=project)
+        target_code = _current_code(p, found.coding.code, code, project)
         target = p.segment(segment)
         if target is None:
             raise CodingError(f"unknown segment {segment!r}; list them with 'tipqual "
@@ -211,6 +219,30 @@ def reattach(project: Path, retired_id: int, segment: str, span_text: str | None
                 " (on the whole segment: its words are not there as they were)")
         with p.atomic():
             back = p.reattach(retired_id, segment, span_start=span[0] if span else None,
-                              span_end=span[1] if span else None)
+                              span_end=span[1] if span else None, code=target_code)
     where = "" if back.span_start is None else f" characters {back.span_start}:{back.span_end}"
-    click.echo(f"Reattached: {back.segment}{where} {back.code} by {back.coder}{how}")
+    was = "" if back.code == found.coding.code else f" (was {found.coding.code})"
+    click.echo(f"Reattached: {back.segment}{where} {back.code}{was} by {back.coder}{how}")
+
+
+def _current_code(p: Any, old: str, asked: str | None, project: Path) -> str:
+    """The code of the current codebook a retired coding of ``old`` goes back under."""
+    from tipqual.codebook.model import replacements
+    from tipqual.errors import CodingError
+
+    book = p.codebook()
+    ids = book.ids if book is not None else [old]
+    if asked is not None:
+        if asked not in ids:
+            raise CodingError(f"unknown code {asked!r}; this study's codes: {', '.join(ids)}",
+                              path=project)
+        return asked
+    if old in ids:
+        return old
+    successors = replacements(book).get(old, []) if book is not None else []
+    if len(successors) == 1:
+        return successors[0]
+    hint = (f"it was split into {', '.join(successors)}: choose one with --code"
+            if successors else "choose a code of the codebook with --code")
+    raise CodingError(f"code {old!r} is not in the study's codebook any more; {hint}",
+                      path=project)

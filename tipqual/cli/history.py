@@ -50,6 +50,8 @@ def history(project: Path, restore: int | None, discard_later: bool, dry_run: bo
     lost = done["discarded"]
     lost_words = (f"; {lost['steps']} later step(s) and {lost['audit_entries']} later coding "
                   "change(s) undone" if lost["steps"] or lost["audit_entries"] else "")
+    if lost["other"]:
+        lost_words += f"; later changes to {', '.join(lost['other'])} undone"
     if dry_run:
         click.echo(f"Dry run: nothing was changed. Restoring would put back {done['copy']}, "
                    f"the study before step {undone['id']} ({undone['kind']}: "

@@ -23,8 +23,7 @@ from tipqual.cli.common import echo_json, open_project, project_argument
 @click.option("--width", type=click.IntRange(10, 200), default=40, show_default=True,
               help="Characters of context each side.")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print a JSON list of {"segment", "case", "left", "match", "right", '
-              '"source", "start", "end"} (offsets into the segment\'s text).')
+              help='Print a JSON list of {"segment", "case", "left", "match", "right"}.')
 def search(project: Path, query: str, lemma: bool, code: str | None, case: str | None,
            coder: str | None, all_speakers: bool, width: int, as_json: bool) -> None:
     """Every place QUERY occurs in PROJECT's respondent text, one line per hit: segment id,

@@ -232,11 +232,13 @@ def apply_codebook(project: Project, new_book: Codebook, *, dry_run: bool = Fals
                    ) -> tuple[EvolvePlan, int | None, str | None]:
     """Move ``project`` to ``new_book``: one step (none with ``dry_run``, or when the book is
     already the study's). Returns the plan, the step's number and its copy's file name."""
-    plan = plan_apply(project.codebook(), new_book, project.codings())
     info = project.codebook_info()
     if dry_run or (info is not None and info["sha256"] == new_book.sha256):
-        return plan, None, None
+        return plan_apply(project.codebook(), new_book, project.codings()), None, None
     with project.step("codebook-apply") as run:
+        # planned inside the step's transaction: no other writer can change a coding between
+        # the plan and its carrying out
+        plan = plan_apply(project.codebook(), new_book, project.codings())
         apply_plan(project, plan, new_book, run)
     return plan, run.id, run.backup.name if run.backup is not None else None
 

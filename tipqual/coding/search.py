@@ -52,10 +52,9 @@ class Hit:
     right: str
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape ``search --json`` prints (the contract's keys, then offsets)."""
+        """The JSON shape ``search --json`` prints (exactly the contract's keys)."""
         return {"segment": self.segment, "case": self.case, "left": self.left,
-                "match": self.match, "right": self.right, "source": self.source,
-                "start": self.start, "end": self.end}
+                "match": self.match, "right": self.right}
 
 
 def plain_pattern(query: str) -> re.Pattern[str]:

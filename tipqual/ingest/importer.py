@@ -691,8 +691,9 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
 
 def _may_replace(files: Sequence[Path], headers: Sequence[Source], redactor: Any) -> bool:
     """Whether any of ``files`` may replace a source already in the study: one of their ids
-    is there with other bytes (or is being redacted afresh). Unreadable files are left to the
-    import to report."""
+    is there with other bytes. With a redactor, any id already there may (the same bytes
+    redacted with another roster give another text, and only redacting them tells). Unreadable
+    files are left to the import to report."""
     stored = {s.id: s.sha256 for s in headers}
     for path in files:
         sid = _source_id(path, redactor)

@@ -219,7 +219,7 @@ def char_opcodes(a: str, b: str) -> list[tuple[str, int, int, int, int]]:
             ta, tb = _TOKEN.findall(ma), _TOKEN.findall(mb)
             oa, ob = _token_starts(ta), _token_starts(tb)
             middle = [(tag, oa[i1], oa[i2], ob[j1], ob[j2]) for tag, i1, i2, j1, j2
-                      in SequenceMatcher(None, ta, tb).get_opcodes()]
+                      in SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes()]
     ops = [("equal", 0, p, 0, p)] if p else []
     ops += [(tag, i1 + p, i2 + p, j1 + p, j2 + p) for tag, i1, i2, j1, j2 in middle]
     if s:

@@ -224,9 +224,7 @@ def _codebook_lineage(history: list[dict[str, Any]]) -> str:
         listed = [f"{h['name']} v{h['version']}" for h in history]
     series = ", ".join(listed[:-1]) + f" and {listed[-1]}"
     return (f"The study went through {len(history)} versions of its codebook: {series} (the "
-            "current one). The codings were carried from each version to the next (codes "
-            "renamed, merged or split as the new version declared, the codings of removed "
-            "codes archived), every change recorded in the audit log.")
+            "current one).")
 
 
 def _codebook(book: Codebook, study: StudyView) -> dict[str, Any]:

@@ -370,12 +370,12 @@ class Project:
         return self._steps.retired(reason)
 
     def reattach(self, retired_id: int, segment: str, *, span_start: int | None = None,
-                 span_end: int | None = None) -> Coding:
-        """Put a retired coding back on a segment; audited."""
+                 span_end: int | None = None, code: str | None = None) -> Coding:
+        """Put a retired coding back on a segment (under ``code``, if given); audited."""
         return self._steps.reattach(retired_id, segment, span_start=span_start,
-                                    span_end=span_end)
+                                    span_end=span_end, code=code)
 
-    def later_changes(self, step: Step) -> dict[str, int]:
+    def later_changes(self, step: Step) -> dict[str, Any]:
         """Later steps and changes to codings made after ``step``."""
         return self._steps.later_changes(step)
 

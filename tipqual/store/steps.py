@@ -86,6 +86,29 @@ def copy_database(study: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def study_state(db: Database) -> dict[str, Any]:
+    """A cheap fingerprint of what a study holds besides its steps and audit log: the sources
+    (how many, the last import), segments, cases and their attributes, settings, codebook
+    versions, codings (how many, the last change) and retired codings. Two states with the
+    same fingerprint hold the same material; a restore compares them to see what it would
+    undo."""
+    import hashlib
+
+    row = db.rows(
+        "SELECT (SELECT count(*) FROM sources) AS sources, "
+        "(SELECT ifnull(max(imported_at), '') FROM sources) AS imported, "
+        "(SELECT count(*) FROM segments) AS segments, (SELECT count(*) FROM cases) AS cases, "
+        "(SELECT count(*) FROM codebooks) AS codebooks, "
+        "(SELECT count(*) FROM codings) AS codings, "
+        "(SELECT ifnull(max(updated_at), '') FROM codings) AS coded, "
+        "(SELECT count(*) FROM retired_codings) AS retired")[0]
+    small = hashlib.sha256()
+    for table in ("meta", "case_attributes"):
+        for r in db.rows(f"SELECT * FROM {table} ORDER BY 1, 2"):
+            small.update(json.dumps(list(r), ensure_ascii=False).encode("utf-8"))
+    return {**dict(row), "settings": small.hexdigest()[:16]}
+
+
 def _retired_from_row(r: sqlite3.Row) -> RetiredCoding:
     return RetiredCoding(id=r["id"], reason=r["reason"], coding=coding_from_row(r),
                          source=r["source_id"], segment_text=r["segment_text"],
@@ -128,9 +151,11 @@ class StepStore:
                           copy.name if copy is not None else None))
                 self._audit.step = number
                 yield run
+                # what the study holds after the step: a restore compares it with later states
+                plan = {**run.plan, "state_after": study_state(db)}
                 db.write("UPDATE steps SET summary = ?, plan = ? WHERE id = ?",
-                         (run.summary, json.dumps(run.plan, sort_keys=True,
-                                                  ensure_ascii=False), number))
+                         (run.summary, json.dumps(plan, sort_keys=True, ensure_ascii=False),
+                          number))
             except BaseException:
                 if copy is not None:
                     with suppress(OSError):
@@ -179,8 +204,9 @@ class StepStore:
                 for r in self._db.rows(sql + " ORDER BY id", (reason,) if reason else ())]
 
     def reattach(self, retired_id: int, segment: str, *, span_start: int | None = None,
-                 span_end: int | None = None) -> Coding:
-        """Put a retired coding back on ``segment`` (a span of it, if given); audited."""
+                 span_end: int | None = None, code: str | None = None) -> Coding:
+        """Put a retired coding back on ``segment`` (a span of it, if given), under ``code``
+        when given (else its own); audited. The caller checks the code is the codebook's."""
         db = self._db
         with db.atomic():
             rows = db.rows("SELECT * FROM retired_codings WHERE id = ?", (retired_id,))
@@ -196,7 +222,8 @@ class StepStore:
                     and not 0 <= span_start < span_end <= seg[0]["n"]):
                 raise CodingError(f"span {span_start}-{span_end} is not inside {segment!r}")
             old = _retired_from_row(rows[0]).coding
-            back = Coding(segment=segment, code=old.code, coder=old.coder, status=old.status,
+            back = Coding(segment=segment, code=code or old.code, coder=old.coder,
+                          status=old.status,
                           score=old.score, provenance=old.provenance, memo=old.memo,
                           span_start=span_start, span_end=span_end,
                           created_at=old.created_at, updated_at=now())
@@ -211,14 +238,16 @@ class StepStore:
                       back.created_at, back.updated_at))
             db.write("DELETE FROM retired_codings WHERE id = ?", (retired_id,))
             self._audit.record("reattach", [(back, {"retired": rows[0]["reason"],
-                                                    "segment": old.segment},
+                                                    "segment": old.segment, "code": old.code},
                                              coding_state(back))])
             return back
 
     # --- putting a step back ------------------------------------------------------------------
 
-    def later_changes(self, step: Step) -> dict[str, int]:
-        """What was changed after ``step``: later steps and audit entries outside any step."""
+    def later_changes(self, step: Step) -> dict[str, Any]:
+        """What was changed after ``step``: later steps, audit entries outside any step, and
+        (``other``) what else differs from the study as the step left it (sources imported,
+        settings, case attributes, codebook versions …; see :func:`study_state`)."""
         db = self._db
         later_steps = db.rows("SELECT count(*) AS n FROM steps WHERE id > ?", (step.id,))[0]["n"]
         last = db.rows("SELECT ifnull(max(id), 0) AS n FROM audit WHERE step_id = ?",
@@ -229,7 +258,11 @@ class StepStore:
         else:
             entries = db.rows("SELECT count(*) AS n FROM audit WHERE id > ? AND "
                               "ifnull(step_id, 0) <> ?", (last, step.id))[0]["n"]
-        return {"steps": later_steps, "audit_entries": entries}
+        after = step.plan.get("state_after")
+        now_state = study_state(db)
+        other = sorted(k for k, v in now_state.items()
+                       if isinstance(after, dict) and after.get(k) != v)
+        return {"steps": later_steps, "audit_entries": entries, "other": other}
 
 
 def _check_copy(db: Database, copy: Path) -> None:
@@ -277,11 +310,12 @@ def restore_step(db: Database, steps: StepStore, audit: AuditLog, number: int, *
         raise ProjectError(f"step {number} ({step.kind}) was made without a copy; it cannot be "
                            "put back", path=db.path)
     later = steps.later_changes(step)
-    if (later["steps"] or later["audit_entries"]) and not discard_later:
+    if (later["steps"] or later["audit_entries"] or later["other"]) and not discard_later:
+        other = f" and later changes to: {', '.join(later['other'])}" if later["other"] else ""
         raise ProjectError(
-            f"{later['steps']} later step(s) and {later['audit_entries']} later change(s) to "
-            f"codings would be lost; undo the later steps first, or add --discard-later (the "
-            f"current state is kept as a copy)", path=db.path)
+            f"{later['steps']} later step(s), {later['audit_entries']} later change(s) to "
+            f"codings{other} would be lost; undo the later steps first, or add "
+            f"--discard-later (the current state is kept as a copy)", path=db.path)
     copy = db.path.with_name(step.backup)
     _check_copy(db, copy)
     kept = db.path.with_name(f"{db.path.name}.restore{number}.bak")
@@ -291,11 +325,16 @@ def restore_step(db: Database, steps: StepStore, audit: AuditLog, number: int, *
                               "undone": undone, "discarded": later, "dry_run": dry_run}
     if dry_run:
         return result
+    before = _marker(db)
     copy_database(db.path, kept)
     staged = db.path.with_name(f"{db.path.name}.restore{number}.staged")
     copy_database(copy, staged)
     try:
         _carry_history(staged, db.path, step, kept, result, audit)
+        if _marker(db) != before:  # another coder wrote meanwhile: their work is in neither
+            raise ProjectError("the study changed while it was being restored (another "
+                               "command wrote to it); nothing was restored: run the restore "
+                               "again", path=db.path)
         source = sqlite3.connect(_uri(staged), uri=True)
         try:
             source.backup(db.conn)
@@ -306,6 +345,14 @@ def restore_step(db: Database, steps: StepStore, audit: AuditLog, number: int, *
             staged.unlink()
     db.conn.execute("PRAGMA journal_mode = WAL")
     return result
+
+
+def _marker(db: Database) -> tuple[Any, ...]:
+    """What changes whenever anything is written: the fingerprint, the last step and audit
+    entry."""
+    last = db.rows("SELECT (SELECT ifnull(max(id), 0) FROM audit) AS a, "
+                   "(SELECT ifnull(max(id), 0) FROM steps) AS s")[0]
+    return (tuple(sorted(study_state(db).items())), last["a"], last["s"])
 
 
 def _carry_history(staged: Path, study: Path, step: Step, kept: Path, result: dict[str, Any],

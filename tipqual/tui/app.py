@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -114,9 +115,9 @@ class WorkbenchApp(App[int]):
         if state is not None and state.pending:
             self.suggestion = max(0, min(self.suggestion, len(state.pending) - 1))
         self.query_one(TranscriptView).show(self._view(), follow=follow)
-        self.query_one("#top", Static).update(self._where())
+        self.query_one("#top", Static).update(Text(self._where()))
         message = self.query_one("#message", Static)
-        message.update(self.message)
+        message.update(Text(self.message))  # transcript words are text, never markup
         message.set_class(self.error, "error")
         self._details()
 
@@ -426,7 +427,11 @@ class WorkbenchApp(App[int]):
         if action is None:
             self._say("nothing to undo in this session")
             return
-        self._go_to(action.segment)
+        try:
+            self._go_to(action.segment)
+        except TipqualError as exc:  # its segment went away meanwhile: the undo still holds
+            self._say(f"undone: {action.message} ({exc.format()})")
+            return
         self._say(f"undone: {action.message}")
 
     def _go_to(self, segment_id: str) -> None:
@@ -443,12 +448,6 @@ class WorkbenchApp(App[int]):
 
     def action_search(self) -> None:
         """Search respondent text and go to the hit chosen."""
-        try:
-            from tipqual.coding import search as _  # noqa: F401
-        except ImportError:
-            self._say("search is not available in this version of tipqual", error=True)
-            return
-
         def run(query: str, lemma: bool) -> list[Any]:
             return self.session.search(query, lemma=lemma)
 
@@ -465,7 +464,11 @@ class WorkbenchApp(App[int]):
         def chosen(filters: Any) -> None:
             if filters is None or filters == s.filters:
                 return
-            s.set_filters(filters)
+            try:
+                s.set_filters(filters)
+            except TipqualError as exc:
+                self._say(f"Error: {exc.format()}", error=True)
+                return
             self._settle()
         self.push_screen(FilterScreen(s.filters, s.cases(), s.codebook.codes), chosen)
 

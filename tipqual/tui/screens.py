@@ -80,7 +80,7 @@ class CodePicker(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.title_text, classes="title")
+            yield Static(Text(self.title_text), classes="title")
             yield Input(placeholder="type a code's id or name", id="typed")
             yield OptionList(id="codes")
             yield Static("", id="about")
@@ -108,7 +108,8 @@ class CodePicker(_Modal):
             about.update("no code matches: Backspace to widen" if not self.shown else "")
         else:
             code = self.shown[index]
-            about.update(" ".join(code.definition.split()) if code.definition else code.name)
+            about.update(Text(" ".join(code.definition.split()) if code.definition
+                              else code.name))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Filter as the coder types."""
@@ -144,8 +145,9 @@ class ChoiceScreen(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.title_text, classes="title")
-            yield OptionList(*[Option(label, id=str(i)) for i, label in enumerate(self.labels)],
+            yield Static(Text(self.title_text), classes="title")
+            yield OptionList(*[Option(Text(label) if isinstance(label, str) else label,
+                                      id=str(i)) for i, label in enumerate(self.labels)],
                              id="choices")
             yield Static("Enter chooses · Esc cancels", classes="hint")
 
@@ -169,7 +171,7 @@ class MemoScreen(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.title_text, classes="title")
+            yield Static(Text(self.title_text), classes="title")
             yield Input(value=self.memo, placeholder="a note on this coding", id="memo")
             yield Static("Enter saves (empty: no memo) · Esc cancels", classes="hint")
 
@@ -206,7 +208,7 @@ class SearchScreen(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"Search respondent text ({self.where})", classes="title")
+            yield Static(Text(f"Search respondent text ({self.where})"), classes="title")
             yield Input(placeholder="words to find", id="query")
             yield Static("", id="found")
             yield OptionList(id="hits")
@@ -239,8 +241,8 @@ class SearchScreen(_Modal):
         options.add_options([Option(hit_label(h, width), id=str(i))
                              for i, h in enumerate(self.hits)])
         n = len(self.hits)
-        self.query_one("#found", Static).update(
-            f"{n} hit{'s' if n != 1 else ''}" if n else f"no hits for {query.strip()!r}")
+        self.query_one("#found", Static).update(Text(
+            f"{n} hit{'s' if n != 1 else ''}" if n else f"no hits for {query.strip()!r}"))
         if n:
             options.highlighted = 0
 
@@ -286,7 +288,7 @@ class FilterScreen(_Modal):
                  ("clear", "Clear every filter")]
         menu = self.query_one("#menu", OptionList)
         menu.clear_options()
-        menu.add_options([Option(label, id=key) for key, label in items])
+        menu.add_options([Option(Text(label), id=key) for key, label in items])
         menu.highlighted = highlighted
 
     def key_f(self) -> None:

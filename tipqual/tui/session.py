@@ -314,7 +314,9 @@ class WorkbenchSession:
 
         def revert() -> None:
             undone = review.undo()
-            assert undone is decision, "the review's last decision is this session's last"
+            if undone is not decision:
+                raise CodingError("this session's last decision is not the review's last; "
+                                  "nothing was undone")
         verb = "accepted" if accept else "rejected"
         return self._did(f"{verb} {decision.coding.code} for {decision.coding.segment}",
                          decision.coding.segment, revert)
