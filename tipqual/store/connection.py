@@ -216,13 +216,18 @@ class Database:
 
 # --- connecting -------------------------------------------------------------------------------
 
+def study_uri(path: Path, readonly: bool = False) -> str:
+    """The SQLite URI of ``path`` (``mode=ro`` when ``readonly``)."""
+    # Quoted: '#', '?' and '%' in a file name would otherwise end or escape the URI.
+    return "file:" + quote(str(path), safe="/:\\") + ("?mode=ro" if readonly else "")
+
+
 def connect(path: Path, readonly: bool = False, tune: bool = True,
             immutable: bool = False) -> sqlite3.Connection:
     """A connection to ``path`` in autocommit mode (transactions are explicit), rows by name."""
-    # Quoted: '#', '?' and '%' in a file name would otherwise end or escape the URI.
-    uri = "file:" + quote(str(path), safe="/:\\")
-    if readonly:
-        uri += "?mode=ro&immutable=1" if immutable else "?mode=ro"
+    uri = study_uri(path, readonly)
+    if readonly and immutable:
+        uri += "&immutable=1"
     conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                            isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row

@@ -22,7 +22,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from tipqual.errors import CodingError, ProjectError
 from tipqual.records import RETIRED_REASONS, Coding, RetiredCoding, Step
@@ -32,7 +31,7 @@ from tipqual.store.codings import (
     coding_from_row,
     coding_state,
 )
-from tipqual.store.connection import Database, now
+from tipqual.store.connection import Database, connect, now, study_uri
 
 # The audit actions a retirement is logged under, by reason.
 _RETIRE_ACTION = {"orphaned": "orphan", "archived": "archive"}
@@ -54,11 +53,6 @@ def backup_name(study: Path, step: int) -> Path:
     return study.with_name(f"{study.name}.step{step}.bak")
 
 
-def _uri(path: Path, readonly: bool = True) -> str:
-    """An SQLite URI for ``path`` (quoted: a study may live under any name)."""
-    return "file:" + quote(str(path), safe="/:\\") + ("?mode=ro" if readonly else "")
-
-
 def copy_database(study: Path, target: Path) -> None:
     """Write a consistent copy of the committed state of ``study`` to ``target``, published
     whole.
@@ -73,7 +67,7 @@ def copy_database(study: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     with suppress(FileNotFoundError):
         partial.unlink()
-    source = sqlite3.connect(_uri(study), uri=True)
+    source = connect(study, readonly=True, tune=False)
     dest = sqlite3.connect(partial)
     try:
         source.backup(dest)
@@ -272,7 +266,7 @@ def _check_copy(db: Database, copy: Path) -> None:
         raise ProjectError(f"the copy {copy.name} is missing; it was made beside the study "
                            "before the step", path=study)
     try:
-        source = sqlite3.connect(_uri(copy), uri=True)
+        source = connect(copy, readonly=True, tune=False)
         try:
             ok = source.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             version = source.execute("PRAGMA user_version").fetchone()[0]
@@ -335,7 +329,7 @@ def restore_step(db: Database, steps: StepStore, audit: AuditLog, number: int, *
             raise ProjectError("the study changed while it was being restored (another "
                                "command wrote to it); nothing was restored: run the restore "
                                "again", path=db.path)
-        source = sqlite3.connect(_uri(staged), uri=True)
+        source = connect(staged, readonly=True, tune=False)
         try:
             source.backup(db.conn)
         finally:
@@ -359,12 +353,13 @@ def _carry_history(staged: Path, study: Path, step: Step, kept: Path, result: di
                    audit: AuditLog) -> None:
     """Into the restored state ``staged``: the current study's steps and the audit entries made
     since the copy, then the restore's own step row and audit entry."""
-    conn = sqlite3.connect(_uri(staged, readonly=False), uri=True, isolation_level=None)
+    conn = connect(staged, tune=False)
     try:
-        conn.execute("ATTACH DATABASE ? AS cur", (_uri(study),))
+        conn.execute("ATTACH DATABASE ? AS cur", (study_uri(study, readonly=True),))
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM main.steps")
-        conn.execute("INSERT INTO main.steps SELECT * FROM cur.steps")
+        # the copy's steps and audit entries are the first of the current ones, unchanged
+        conn.execute("INSERT INTO main.steps SELECT * FROM cur.steps WHERE id > "
+                     "(SELECT ifnull(max(id), 0) FROM main.steps) ORDER BY id")
         conn.execute("INSERT INTO main.audit SELECT * FROM cur.audit WHERE id > "
                      "(SELECT ifnull(max(id), 0) FROM main.audit) ORDER BY id")
         new_id = conn.execute("SELECT ifnull(max(id), 0) + 1 FROM main.steps").fetchone()[0]
