@@ -221,3 +221,114 @@ def test_the_report_speaks_of_schools_and_the_words_agree_with_the_numbers(study
     text = (root / "schools.md").read_text(encoding="utf-8")
     assert "organisation" not in text.lower()
     assert not re.search(r"\b1 sub-themes\b|\b1 schools\b", text)
+
+
+def _md_table(text: str, header: str) -> list[list[str]]:
+    """The rows of the Markdown table whose header row starts with ``header``, cells stripped."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_written_reports_carry_the_name_and_the_numbers_of_status_and_the_workbook(study):
+    """The files a funder reads, not the context they were made from: the md report's
+    summary, coder and suggestion tables and matrix agree with ``status --json`` and the
+    spreadsheet; md and docx carry the study's name as their title."""
+    import docx
+    from openpyxl import load_workbook
+
+    root, db = study["root"], study["db"]
+    ok("report", db, "--out", root / "numbers.md", "--case-noun", "school")
+    ok("report", db, "--out", root / "numbers.docx", "--case-noun", "school")
+    ok("matrix", db, "--out", root / "numbers.xlsx")
+    status = json.loads(ok("status", db, "--json"))
+    md = (root / "numbers.md").read_text(encoding="utf-8")
+    assert md.splitlines()[0] == f"# Findings: {NAME}"
+    word = docx.Document(str(root / "numbers.docx"))
+    assert word.paragraphs[0].style.name == "Title"
+    assert word.paragraphs[0].text == f"Findings: {NAME}"
+    assert word.core_properties.title == f"Findings: {NAME}"
+
+    summary = re.search(r"^- (\d+) schools?, (\d+) interviews?, [\d,]+ words?, (\d+) segments?$",
+                        md, flags=re.M)
+    assert summary is not None, md[:600]
+    assert [int(g) for g in summary.groups()] == [status["cases"], status["sources"],
+                                                 status["segments"]]
+    assert f"v1.0, {status['codes']} codes" in md
+    coders = {r[0]: [int(v) for v in r[1:]] for r in _md_table(md, "| coder |")}
+    assert sorted(coders) == status["coders"]
+    assert sum(v[0] for v in coders.values()) == status["codings"]["human"]
+    assert sum(v[1] for v in coders.values()) == status["codings"]["accepted"]
+    assert sum(v[2] for v in coders.values()) == status["codings"]["rejected"]
+    suggested = _md_table(md, "| suggester |")
+    awaiting, accepted, rejected = (sum(int(r[i]) for r in suggested) for i in (1, 2, 3))
+    assert (awaiting, accepted, rejected) == (status["codings"]["suggested"],
+                                              status["codings"]["accepted"],
+                                              status["codings"]["rejected"])
+    assert all(int(r[4]) == int(r[1]) + int(r[2]) + int(r[3]) for r in suggested)  # one review
+
+    sheet = load_workbook(root / "numbers.xlsx", read_only=True)["counts"]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    workbook = {r[0]: dict(zip(rows[0][1:], r[1:], strict=False)) for r in rows[1:]
+                if r[0] in ("HILL", "RIVER", "VALE")}
+    matrix = _md_table(md, "| code | HILL | RIVER | VALE | schools |")
+    assert [r[0] for r in matrix] == ["food (all)", "— food-quantity", "— food-quality",
+                                      "stigma", "delivery"]
+    for row in matrix:
+        column = row[0].removeprefix("— ")
+        for case, cell in zip(("HILL", "RIVER", "VALE"), row[1:4], strict=True):
+            assert int(cell or 0) == (workbook[case].get(column) or 0), (case, column)
+        assert int(row[4]) == sum(1 for cell in row[1:4] if cell), row
+
+
+def test_the_map_draws_the_studys_own_stakeholders(study):
+    """The network's map and the report's: each cited stakeholder of the school-meals
+    registry, labelled with the schools citing it as the ranking counts them."""
+    root, db = study["root"], study["db"]
+    ok("network", db, "--out", root / "drawn.graphml", "--table", root / "drawn.csv",
+       "--figure", root / "drawn.svg")
+    ok("report", db, "--out", root / "drawn.md", "--case-noun", "school")
+    with open(root / "drawn.csv", newline="", encoding="utf-8-sig") as fh:
+        cited = {r["stakeholder"]: int(r["cases"]) for r in csv.DictReader(fh)
+                 if int(r["cases"])}
+    assert set(cited) == {"DOE", "HEALTH", "SGB", "FARMCOOP"}
+    for svg, word in ((root / "drawn.svg", "cases"), (root / "drawn-stakeholder-map.svg",
+                                                      "schools")):
+        drawn = re.findall(r"<!-- (.*?) -->", svg.read_text(encoding="utf-8"), flags=re.S)
+        labels = {m.group(1): int(m.group(2)) for text in drawn
+                  if (m := re.fullmatch(r"([A-Z][A-Z0-9-]*) \((\d+)\)", text))}
+        assert labels == cited, svg
+        assert f"Stakeholder map: who the 3 {word} cite, by sector and presence in coded " \
+               "passages" in drawn
+        assert not any("victim" in text.lower() for text in drawn)
+
+
+def test_a_second_reviewer_leaves_the_counts_of_status_review_and_report_in_agreement(study):
+    """On a copy: ben reviews blind after ana. review says how many no one has decided
+    (status's awaiting review), and the report's total still counts each suggestion once."""
+    import shutil
+
+    root = study["root"]
+    db = root / "double.db"
+    shutil.copy(study["db"], db)
+    before = json.loads(ok("status", db, "--json"))["codings"]
+    exported = root / "double.csv"
+    ok("code", "export", db, "--out", exported, "--status", "suggested")
+    with open(exported, newline="", encoding="utf-8-sig") as fh:
+        pairs = len({(r["segment"], r["code"]) for r in csv.DictReader(fh)})
+    review = ok("review", db, "--coder", "ben", input="a\nr\nq\n").splitlines()
+    assert review[0].startswith(f"{pairs} suggestions to review: {before['suggested']} awaiting "
+                                f"review, {pairs - before['suggested']} already decided by ana;")
+    after = json.loads(ok("status", db, "--json"))["codings"]
+    ok("report", db, "--out", root / "double.md", "--case-noun", "school")
+    md = (root / "double.md").read_text(encoding="utf-8")
+    [row] = _md_table(md, "| suggester |")
+    assert int(row[1]) == after["suggested"]
+    assert (int(row[2]), int(row[3])) == (after["accepted"], after["rejected"])
+    assert int(row[4]) == pairs  # each suggestion once, though two reviewers decided some
+    assert "decided by more than one reviewer (blind double coding)" in md

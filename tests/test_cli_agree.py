@@ -371,3 +371,20 @@ def test_a_suggester_is_not_listed_as_a_coder_to_compare(tmp_path: Path) -> None
     assert result.stderr.strip() == ("Error: unknown coder 'carol'; this study's coders: "
                                      "alice, bob")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("suggester", ["tipqual-rules", "tipqual-model", "Tipqual-Rules"])
+def test_a_suggester_given_as_a_coder_is_refused_in_one_line(tmp_path: Path,
+                                                             suggester: str) -> None:
+    path = tmp_path / "study.db"
+    build_study(path, ["We trust SAPS.", "Funding is short."],
+                [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
+                 Coding("s:2", "funding", "tipqual-rules", status="suggested", score=0.5),
+                 Coding("s:2", "funding", "tipqual-model", status="suggested", score=0.5)]
+                ).close()
+    result = run_tipqual("agree", str(path), "--coders", f"alice,{suggester}")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"Error: {suggester!r} is one of tipqual's suggesters, not a coder: agreement "
+        "compares people; give this study's coders (alice, bob), whose accepted suggestions "
+        "count with --status human,accepted"]

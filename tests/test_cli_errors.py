@@ -301,6 +301,7 @@ def test_ctrl_c_in_review_says_the_decisions_so_far_are_saved(tmp_path):
 
 
 def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
+    import errno
     import signal
     import time
 
@@ -308,25 +309,40 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
     shutil.copy(bare_study, db)
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(150):
-        for source in sorted((SAMPLE / "transcripts").glob("*.txt")):
-            shutil.copy(source, many / f"{source.stem}-{i}.txt")
+    for source in sorted((SAMPLE / "transcripts").glob("*.txt")):
+        shutil.copy(source, many / source.name)
+    # The last transcript is a named pipe. The import reaches it with its transaction open and
+    # the transcripts before it written, and waits there for text that never comes: Ctrl-C
+    # lands in the middle of the import however loaded the machine (the import cannot finish
+    # first), and the test sees the moment (the pipe has a reader).
+    pipe = tmp_path / "zz-last.txt"
+    os.mkfifo(pipe)
     before = _status(db)
-    wal = db.with_name(db.name + "-wal")
-    wal.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.Popen([sys.executable, "-m", "tipqual", "import", str(db), str(many)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    # Interrupt once the command has opened the study (its write-ahead log appears), so the
-    # signal reaches the command itself and not Python's start-up, however loaded the machine.
-    deadline = time.monotonic() + 60
-    while not wal.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:
-        pytest.skip("the import finished before the interrupt arrived")
-    assert proc.returncode == 130 and "Traceback" not in err
+    proc = subprocess.Popen([sys.executable, "-m", "tipqual", "import", str(db), str(many),
+                             str(pipe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    writer = None
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a speed claim
+        while writer is None:
+            try:  # refused (ENXIO) until the import opens the pipe to read it
+                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                assert proc.poll() is None, f"the import ended first: {proc.communicate()}"
+                assert time.monotonic() < deadline, "the import never reached the last file"
+                time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err
     assert "the study is as it was before this command" in err
     assert _status(db) == before
 

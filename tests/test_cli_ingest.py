@@ -13,6 +13,7 @@ import pytest
 from conftest import run_tipqual
 
 from tipqual.cli import cli
+from tipqual.cli.ingest import _fates
 
 INGEST = Path(__file__).resolve().parent / "fixtures" / "ingest"
 GOOD = INGEST / "good"
@@ -255,3 +256,39 @@ def test_reimport_summary_says_nothing_new_and_what_was_already_there(
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("Imported 0 new sources; 1 unchanged (2 segments already in "
                                    "the study); 0 replaced; 1 case in the study.")
+
+
+def test_replace_summary_names_each_count_in_its_number(study_path: Path,
+                                                        tmp_path: Path) -> None:
+    """A corrected transcript whose edited segment had one unreviewed suggestion: "1
+    suggestion dropped", not "1 suggestions dropped", in the total and in the suggester's
+    line; two dropped read in the plural."""
+    book = tmp_path / "funding.yaml"
+    book.write_text('name: Funding\nversion: "1"\ncodes:\n'
+                    "  - {id: funding, name: Funding, definition: Money., phrases: [money]}\n"
+                    "  - {id: delays, name: Delays, definition: Waiting., phrases: [court]}\n",
+                    encoding="utf-8")
+    db = tmp_path / "funding.db"
+    assert run_tipqual("init", str(db), "--codebook", str(book)).returncode == 0
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Why?\n\nRespondent: Money is short.\n\n"
+                    "Respondent: Delays at court.\n")
+    assert run_tipqual("import", str(db), str(path)).returncode == 0
+    assert run_tipqual("suggest", str(db)).returncode == 0
+    assert run_tipqual("code", "add", str(db), "--coder", "ann", "--code", "delays",
+                       "cso:3").returncode == 0
+    path.write_text("Interviewer: Why?\n\nRespondent: Money is short, and money is late.\n\n"
+                    "Respondent: Delays at court.\n")
+    done = run_tipqual("import", str(db), str(path), "--replace")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:4] == [
+        "  replace cso (now 3 segments): codings 2 kept, 0 moved, 0 re-anchored, 0 orphaned, "
+        "1 suggestion dropped",
+        "    ann: 1 kept, 0 moved, 0 re-anchored, 0 orphaned",
+        "    tipqual-rules: 1 kept, 0 moved, 0 re-anchored, 0 orphaned, 1 suggestion dropped"]
+    assert "suggestions dropped" not in done.stdout
+    counts = {"kept": 1, "moved": 0, "reanchored": 0, "orphaned": 1, "dropped": 2}
+    assert _fates(counts, drop_orphans=True) == ("1 kept, 0 moved, 0 re-anchored, 1 removed, "
+                                                 "2 suggestions dropped")
+    assert _fates({**counts, "dropped": 0}, drop_orphans=False) == (
+        "1 kept, 0 moved, 0 re-anchored, 1 orphaned")

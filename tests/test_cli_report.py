@@ -122,3 +122,60 @@ def test_a_usage_error_of_report_is_one_line(runner, study_db: Path, tmp_path: P
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: no such option: --outt (did you mean --notes or "
                                      "--out?); see 'tipqual report --help'")
+
+
+def _caption(md: Path) -> str:
+    return next(line for line in md.read_text(encoding="utf-8").splitlines()
+                if line.startswith("*Figure 2."))
+
+
+def _drawn(svg: Path) -> list[str]:
+    import re
+
+    return re.findall(r"<!-- (.*?) -->", svg.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_report_map_options_set_the_maps_height_as_network_does(runner, study_db: Path,
+                                                                 tmp_path: Path) -> None:
+    """The codebook's map: section is the victim axis; --map-codes funding makes the height
+    the share of passages coded funding, in the figure and in the caption, which says the
+    report's options chose it; --map-label and --map-centre rename it."""
+    plain, chosen, named = (tmp_path / f"{n}.md" for n in ("plain", "chosen", "named"))
+    assert runner.invoke(cli, ["report", str(study_db), "--out", str(plain)]).exit_code == 0
+    result = runner.invoke(cli, ["report", str(study_db), "--out", str(chosen),
+                                 "--map-codes", "funding"])
+    assert result.exit_code == 0, result.output
+    assert "victim-support passages (nearer the victim)" in _caption(plain)
+    assert "--map options" not in _caption(plain)
+    caption = _caption(chosen)
+    assert "the larger the share of its mentions that come in passages coded funding" in caption
+    assert ("the height (share of mentions in passages coded funding) is set for this report "
+            "by its --map options, not by the codebook's map: section") in caption
+    assert "victim" not in caption
+    drawn = _drawn(tmp_path / "chosen-stakeholder-map.svg")
+    assert ("Stakeholder map: who the 3 organisations cite, by sector and share of mentions in "
+            "passages coded funding") in drawn
+    assert not any("victim" in text for text in drawn)
+    result = runner.invoke(cli, ["report", str(study_db), "--out", str(named), "--map-codes",
+                                 "funding,delays", "--map-label", "money and time",
+                                 "--map-centre", "purse"])
+    assert result.exit_code == 0, result.output
+    assert "the height (money and time) is set for this report" in _caption(named)
+    drawn = _drawn(tmp_path / "named-stakeholder-map.svg")
+    assert "Stakeholder map: who the 3 organisations cite, and how close to the purse" in drawn
+    assert "purse" in drawn
+
+
+def test_report_refuses_a_map_code_the_codebook_lacks_before_any_work(runner, study_db: Path,
+                                                                       tmp_path: Path) -> None:
+    line = _error(runner.invoke(cli, ["report", str(study_db), "--out",
+                                      str(tmp_path / "r.html"), "--map-codes", "funding,nope"]))
+    assert line.startswith("Error: unknown map code 'nope'; the codebook 'TIP partnerships "
+                           "South Africa' has: partnership, ")
+    assert not list(tmp_path.glob("r.*"))
+
+
+def test_report_help_lists_the_map_options(runner) -> None:
+    text = runner.invoke(cli, ["report", "--help"]).output
+    for option in ("--map-codes", "--map-label", "--map-centre"):
+        assert option in text

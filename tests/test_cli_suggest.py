@@ -157,6 +157,19 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, count: int = 1,
             seen.extend(chunk)
 
 
+def _wait_for_raw_mode(fd: int, timeout: float = 60) -> None:
+    """Wait until the terminal of pty master ``fd`` is in raw mode (no line editing): the
+    review is then reading one key, and a key typed now is not flushed. (The master reports
+    its terminal's modes, as on Linux and macOS.)"""
+    import termios
+
+    deadline = time.monotonic() + timeout  # a hang guard, not a speed claim
+    while termios.tcgetattr(fd)[3] & termios.ICANON:
+        if time.monotonic() > deadline:
+            raise AssertionError("the review never put the terminal in raw mode")
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX terminal")
 def test_review_on_a_real_terminal_takes_single_keys(db: Path):
@@ -177,7 +190,7 @@ def test_review_on_a_real_terminal_takes_single_keys(db: Path):
     try:
         for count, key in enumerate((b"a", b"r", b"q"), start=1):
             _read_until(master, b"[a/r/s/u/q/?] ", seen, count)
-            time.sleep(0.5)  # as a person would: the terminal is in raw mode by then
+            _wait_for_raw_mode(master)  # a key sent before would be flushed, not read
             os.write(master, key)  # one key press, no Enter
         _read_until(master, b"left to review", seen)
         assert proc.wait(timeout=60) == 0
@@ -282,6 +295,40 @@ def test_review_left_is_exact_and_agrees_with_status(runner, water_db: Path):
     assert third.output.splitlines()[-1] == (f"nomsa: 0 accepted, 0 rejected, 0 skipped, "
                                              f"{n - 5} left to review")
     assert _suggested(water_db) == n - 5
+
+
+def test_a_second_reviewer_is_told_what_others_decided_and_status_agrees(runner,
+                                                                         water_db: Path):
+    """nomsa decides 5 of the 9 suggestions; thabo (blind double coding) is shown all 9, and
+    review says how many no one has decided (status's "awaiting review") and how many nomsa
+    did, at the start and at the end."""
+    n = WATER_SUGGESTIONS
+    runner.invoke(cli, ["suggest", str(water_db)])
+    runner.invoke(cli, ["review", str(water_db), "--coder", "nomsa"], input="a\na\na\nr\nr\nq\n")
+    status = runner.invoke(cli, ["status", str(water_db)]).output
+    assert f"suggested {n - 5} (awaiting review)" in status
+    second = runner.invoke(cli, ["review", str(water_db), "--coder", "thabo"],
+                           input="a\nr\nq\n")
+    assert second.exit_code == 0, second.output
+    out = second.output.splitlines()
+    assert out[0].startswith(
+        f"{n} suggestions to review: {n - 5} awaiting review, 5 already decided by nomsa; for "
+        "blind double coding their decisions are not shown, and yours are recorded apart. "
+        "a accept")
+    assert f"[1/{n}, {n} left] " in second.output
+    # thabo's first two are two of nomsa's (the same order): 7 left, 3 of them nomsa's
+    assert out[-1] == (f"thabo: 1 accepted, 1 rejected, 0 skipped, {n - 2} left to review "
+                       f"({n - 5} awaiting review, 3 already decided by nomsa)")
+    assert _suggested(water_db) == n - 5
+
+
+def test_a_single_suggestion_to_review_is_singular(runner, water_db: Path):
+    runner.invoke(cli, ["suggest", str(water_db)])
+    args = ["review", str(water_db), "--coder", "nomsa", "--code", "breakdown"]
+    first = runner.invoke(cli, args, input="r\nq\n")
+    assert first.output.splitlines()[0].startswith("2 suggestions to review. a accept")
+    second = runner.invoke(cli, args, input="q\n")
+    assert second.output.splitlines()[0].startswith("1 suggestion to review. a accept")
 
 
 def test_review_undo_gives_the_suggestion_back_to_the_count(runner, water_db: Path):

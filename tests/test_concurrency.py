@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
+from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual, wait_until
 
 from benchmarks.corpus import make_corpus
 from tipqual.records import Coding
@@ -121,17 +123,17 @@ def test_long_read_does_not_block_writers(study: Path) -> None:
     with Project.open(study) as reader:
         rows = reader.segments(batch=1)
         first = next(rows)  # an unfinished query: the reader's snapshot stays open
-        t0 = time.monotonic()
         procs = [start_worker(study, c) for c in ("ayanda", "ben")]
+        # Both writers commit every coding and end while the read is still open: a reader
+        # that blocked them would make them give up ("the study is busy"), or hang until the
+        # guard's timeout (not a speed claim).
         results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
-        elapsed = time.monotonic() - t0
         assert all(rc == 0 for rc, _ in results), results
         # The reader still sees the study as it was when its read began.
         assert reader.codings() == []
         assert first.id == min(reader.segment_ids(), key=lambda s: (s.split(":")[0],
                                                                       int(s.split(":")[1])))
         rest = list(rows)
-    assert elapsed < 30, f"writers waited {elapsed:.1f}s behind a reader"
     assert len(rest) + 1 == len(codings_by_coder(study)["ayanda"])
     assert sorted(codings_by_coder(study)) == ["ayanda", "ben"]
 
@@ -141,15 +143,23 @@ def test_readers_are_not_blocked_by_an_open_write(study: Path) -> None:
         seg = min(writer.segment_ids())
         with writer.atomic():
             writer.put_coding(Coding(seg, "trust", "eve"))
-            t0 = time.monotonic()
-            result = run_tipqual("status", str(study), "--json")
-            elapsed = time.monotonic() - t0
+            # The reader answers while the write is still open (the timeout only guards
+            # against a hang), from the last committed state.
+            result = run_tipqual("status", str(study), "--json", timeout=120)
             assert result.returncode == 0, result.stderr
-            # The reader answers at once, from the last committed state.
             assert json.loads(result.stdout)["codings"]["human"] == 0
-        assert elapsed < 10
     result = run_tipqual("status", str(study), "--json")
     assert json.loads(result.stdout)["codings"]["human"] == 1
+
+
+def _open_files(pid: int) -> set[Path]:
+    """The files process ``pid`` has open (Linux /proc; empty once it has ended)."""
+    found = set()
+    with suppress(OSError):  # the process has ended
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):  # closed meanwhile
+                found.add(Path(os.readlink(fd)))
+    return found
 
 
 @pytest.mark.slow
@@ -162,6 +172,10 @@ def test_writer_waits_for_another_writer_instead_of_failing(study: Path) -> None
             proc = subprocess.Popen([sys.executable, "-m", "tipqual", "code", "add", str(study),
                                      segs[1], "--coder", "farah", "--code", "funding"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # Once it has the study open it is about to write: hold the lock a while longer.
+            wal = Path(f"{study}-wal").resolve()
+            wait_until(lambda: proc.poll() is not None or wal in _open_files(proc.pid), 60,
+                       "code add never opened the study")
             threading.Timer(1.5, release.set).start()
             release.wait()
             assert proc.poll() is None, proc.stderr.read()  # still waiting for the lock

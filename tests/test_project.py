@@ -87,6 +87,72 @@ def test_migrations_run_once_and_older_file_is_backed_up(tmp_path: Path, monkeyp
     p.close()
 
 
+V1_STUDY = Path(__file__).resolve().parent / "fixtures" / "store" / "v1-study.db.gz"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _every_row(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    """Every row of the given tables of the study at ``path``, only the given columns."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {t: conn.execute(f"SELECT {', '.join(map(_quoted, cols))} FROM {_quoted(t)} "
+                                "ORDER BY rowid").fetchall() for t, cols in columns.items()}
+    finally:
+        conn.close()
+
+
+def test_a_real_schema_1_study_opens_migrated_backed_up_and_whole(tmp_path: Path) -> None:
+    # Made by tipqual at schema version 1 (tests/fixtures/store/README.md), not rebuilt here
+    import gzip
+
+    path = tmp_path / "v1.db"
+    path.write_bytes(gzip.decompress(V1_STUDY.read_bytes()))
+    original = path.read_bytes()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    columns = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({_quoted(t)})")] for (t,) in
+               conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    before = _every_row(path, columns)
+    assert {t: len(rows) for t, rows in before.items()} == {
+        "meta": 2, "cases": 2, "case_attributes": 10, "sources": 2, "segments": 68,
+        "codebooks": 1, "codes": 21, "codings": 100, "mentions": 76, "stage_state": 68,
+        "audit": 102, "migrations": 1}
+
+    with Project.open(path) as p:
+        assert p.schema_version == store.SCHEMA_VERSION
+        assert p.migrations() == [name for name, _ in store.MIGRATIONS]
+        assert p.integrity_check() == "ok" and p.journal_mode() == "wal"
+        # the current API reads what version 1 wrote
+        assert [c.id for c in p.cases()] == ["CSO-01", "CSO-02"]
+        # 92 suggestions stored; alice decided 3 of them (2 accepted, 1 rejected)
+        assert p.status()["codings"] == {"human": 5, "suggested": 89, "accepted": 2,
+                                         "rejected": 1}
+        span = p.find_coding("CSO-02:3", "partnership", "bob", (4, 30))
+        assert span is not None and span.memo == "span from the notebook"
+        assert p.find_coding("CSO-01:12", "trust", "alice").memo == "trust is personal here"
+        assert len(p.audit()) == 102 and p.steps() == []
+        assert p.suggestion_count("carol") > 0  # the review queue's indexes (migration 4)
+        with p.atomic():  # and the migrated file takes writes
+            p.put_coding(Coding(segment="CSO-01:2", code="trust", coder="carol"))
+
+    backup = tmp_path / "v1.db.v1.bak"
+    assert sorted(f.name for f in tmp_path.iterdir() if ".bak" in f.name) == [backup.name]
+    assert backup.read_bytes() == original  # the copy is the file as version 1 left it
+    after = _every_row(path, columns)
+    for table, rows in before.items():
+        if table in ("migrations", "codings", "audit"):
+            assert after[table][:len(rows)] == rows, table  # kept, then the new ones
+        else:
+            assert after[table] == rows, table
+    assert len(after["codings"]) == 101 and len(after["audit"]) == 103
+    assert [r[1] for r in after["migrations"]] == [name for name, _ in store.MIGRATIONS]
+    assert all(step is None for (step,) in _every_row(path, {"audit": ["step_id"]})["audit"])
+
+
 def test_atomic_rolls_back_on_error(study: Project) -> None:
     with pytest.raises(RuntimeError), study.atomic():
         study.put_case("CSO-01", {"province": "Gauteng"})

@@ -153,20 +153,32 @@ def build_study(root: Path, villages: list[set[str]], *, coded: bool = True,
     return project
 
 
+def municipality_mention(project) -> list:
+    """The first village's mention of the municipality (its answer to "Who helps you?")."""
+    from tipqual.records import Mention
+
+    seg = next(s for s in project.segments(role="respondent")
+               if s.text.startswith("The municipality"))
+    return [Mention(seg.id, "MUNI", 4, 16, "municipality")]
+
+
 @pytest.fixture(scope="module", params=sorted(STUDIES))
 def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Each study, open, with its report in the three formats (with notes)."""
+    """Each study, open, with its report in the three formats (with notes); the first village
+    cites the municipality, so the report draws its stakeholder map."""
     n = request.param
     root = tmp_path_factory.mktemp(f"water-{n}")
     notes = root / "notes.md"
     notes.write_text("# Recommendations\n\nTrain two technicians per district.\n",
                      encoding="utf-8")
     project = build_study(root, STUDIES[n])
+    mentions = municipality_mention(project)
     paths = [root / f"findings.{ext}" for ext in ("html", "md", "docx")]
     found: list[str] = []
-    write_reports(project, paths, notes=notes, case_noun="village", mentions=[],
+    write_reports(project, paths, notes=notes, case_noun="village", mentions=mentions,
                   warn=found.append)
-    ctx = report_context.build_context(project, noun=("village", "villages"), mentions=[])
+    ctx = report_context.build_context(project, noun=("village", "villages"),
+                                       mentions=mentions)
     yield {"n": n, "project": project, "ctx": ctx, "warnings": found,
            **{p.suffix[1:]: p for p in paths}}
     project.close()
@@ -181,11 +193,17 @@ def _docx_text(path: Path, captions: bool = False) -> str:
     return "\n".join(parts)
 
 
+def _svg_words(svg: str) -> list[str]:
+    """The words an SVG figure draws: matplotlib writes each text (drawn as glyph paths) in
+    a comment before it."""
+    return [" ".join(m.split()) for m in re.findall(r"<!-- (.*?) -->", svg, flags=re.S)]
+
+
 def _visible_html(html: str) -> str:
-    """The page's words: no figures (their SVG, and their captions, drawn in render.figures)."""
-    html = re.sub(r"<svg.*?</svg>|<figcaption>.*?</figcaption>|<style>.*?</style>", "", html,
-                  flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    """The page's words, figure captions and the words its SVG figures draw included."""
+    drawn = [w for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S) for w in _svg_words(svg)]
+    html = re.sub(r"<svg.*?</svg>|<style>.*?</style>", "", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)) + "\n" + "\n".join(drawn)
 
 
 # --- prevalence and saturation for 1, 2, 3, 4 and 10 cases --------------------------------------
@@ -232,21 +250,39 @@ ONE_PLURAL = re.compile(r"\b1 (?:coded |interview |transcript |top-level )?(?:vi
 
 
 def test_counts_agree_with_their_nouns(study) -> None:
+    """In every sentence, caption and figure of the three formats, for 1, 2, 3, 4 and 10
+    villages: no "1 villages", and the figures' titles and captions agree with the count."""
+    n = study["n"]
     html = _visible_html(study["html"].read_text(encoding="utf-8"))
-    md = re.sub(r"^\*Figure \d+\..*$", "", study["md"].read_text(encoding="utf-8"), flags=re.M)
-    word = _docx_text(study["docx"])
-    for name, text in (("html", html), ("md", md), ("docx", word)):
+    md = study["md"].read_text(encoding="utf-8")
+    figures = {key: "\n".join(_svg_words(study["md"].with_name(f"findings-{key}.svg").read_text(
+        encoding="utf-8"))) for key in ("presence", "stakeholder-map")}
+    word = _docx_text(study["docx"], captions=True)
+    texts = {"html": html, "md": md, "docx": word, **figures}
+    for name, text in texts.items():
         assert not ONE_PLURAL.search(text), (name, ONE_PLURAL.search(text))
+    if n == 1:
+        title = "Stakeholder map: who the village cites, by sector and presence in coded passages"
+        heat = "Cross-case matrix: which themes the village raises (coloured: raised; number: "
+        circles = "circle area and the number beside each name: 1, the village citing it."
+    else:
+        title = (f"Stakeholder map: who the {n} villages cite, by sector and presence in coded "
+                 "passages")
+        heat = f"Cross-case matrix: which of the {n} villages raise each theme (coloured: "
+        circles = f"circle area and the number beside each name: how many of the {n} villages"
+    assert title in figures["stakeholder-map"] and title in html
+    assert "1 village\n" in figures["stakeholder-map"] + "\n"  # the legend's smallest circle
+    for name in ("html", "md", "docx"):
+        assert heat in texts[name] and circles in texts[name], name
     items = {i["number"]: i["answer"] for i in study["ctx"]["coreq"]}
     assert items["32"] == "1 sub-theme, reported under its theme in the same way."
     assert items["31"].startswith("4 themes, each with its prevalence across villages")
-    n = study["n"]
     assert items["12"].startswith(f"{n} village{'s' if n > 1 else ''}, "
                                   f"{n} interview transcript{'s' if n > 1 else ''} (")
     if n == 1:
         assert "A case study of 1 village." in html and "1 village took part" in html
-        assert "The village cites" not in html  # no mentions were given: none cited
-        assert "No stakeholder of the registry is named in respondents' answers." in html
+        assert ("The village cites 1 stakeholder of the registry (1 mention in respondents' "
+                "answers); the network links 1 village to it by 1 tie.") in html
 
 
 def test_one_cited_stakeholder_reads_in_the_singular(tmp_path: Path) -> None:
@@ -299,8 +335,10 @@ def test_counted() -> None:
 
 # --- warnings instead of silently empty reports -------------------------------------------------
 
-NO_CODINGS = ("the study has no codings yet: every theme is empty; code with 'tipqual code "
-              "import' or 'tipqual review' first")
+# straight after import there is nothing to review either: suggest comes first
+NO_CODINGS = ("the study has no codings yet: every theme is empty; run 'tipqual suggest' then "
+              "'tipqual review', or code with 'tipqual code add' or 'tipqual code import', "
+              "first")
 NO_NOTES = ("the challenges and recommendations section is left out: no notes were given; "
             "write them in a Markdown file and add it with --notes FILE.md")
 
@@ -606,3 +644,149 @@ def test_decisions_name_their_suggester_however_it_was_recorded(tmp_path: Path) 
     assert rows["tipqual-model"]["accepted"] == 1
     assert rows[report_context.NOT_RECORDED]["reviewers"] == [
         {"name": "ben", "accepted": 1, "rejected": 0}]
+
+
+def test_a_suggestion_two_reviewers_decided_counts_once_in_the_total(tmp_path: Path) -> None:
+    """Blind double coding: ana decides four suggestions, ben three of the same four. The
+    decisions are 7, the suggestions decided 4: the total counts suggestions, and a sentence
+    says why accepted and rejected add up to more."""
+    import docx
+
+    from tipqual.coding.review import ReviewSession
+
+    project = build_study(tmp_path, STUDIES[4], coded=False)
+    paths = [tmp_path / f"r.{ext}" for ext in ("html", "md", "docx")]
+    try:
+        suggested = _suggest(project, ANSWERS)
+        for coder, keys in (("ana", "aaar"), ("ben", "arr")):
+            session = ReviewSession(project, coder, refit_every=0)
+            for key in keys:
+                session.handle(key)
+        table = report_context.build_context(project, mentions=[])["suggestions"]
+        write_reports(project, paths, mentions=[])
+    finally:
+        project.close()
+    n = len(suggested)
+    assert n > 4
+    assert table["rows"] == [
+        {"suggester": "tipqual-rules", "suggested": n - 4, "accepted": 4, "rejected": 3,
+         "total": n, "reviewers": [{"name": "ana", "accepted": 3, "rejected": 1},
+                                   {"name": "ben", "accepted": 1, "rejected": 2}]}]
+    assert (table["double"], table["decisions"]) == (3, 7)
+    note = ("3 suggestions were decided by more than one reviewer (blind double coding): "
+            "accepted and rejected count every reviewer's decision (7 in all), the total counts "
+            "each suggestion once.")
+    assert table["note"] == note
+    html, md = (p.read_text(encoding="utf-8") for p in paths[:2])
+    assert "<p>" + note.replace("'", "&#39;") + "</p>" in html  # escaped as HTML
+    assert (f'<tr><td>tipqual-rules</td><td class="num">{n - 4}</td><td class="num">4</td>'
+            f'<td class="num">3</td><td class="num">{n}</td>') in html
+    assert f"| tipqual-rules | {n - 4} | 4 | 3 | {n} | " in md and f"\n{note}\n" in md
+    assert note in [p.text for p in docx.Document(str(paths[2])).paragraphs]
+
+
+def test_one_reviewer_alone_gets_no_double_coding_sentence(tmp_path: Path) -> None:
+    from tipqual.coding.review import ReviewSession
+
+    project = build_study(tmp_path, STUDIES[2], coded=False)
+    try:
+        _suggest(project, ANSWERS)
+        session = ReviewSession(project, "ana", refit_every=0)
+        session.handle("a")
+        table = report_context.build_context(project, mentions=[])["suggestions"]
+    finally:
+        project.close()
+    assert (table["double"], table["note"]) == (0, "")
+    assert table["rows"][0]["total"] == table["rows"][0]["suggested"] + 1
+
+
+# --- partners of every sector are named -----------------------------------------------------
+
+CLINICS = """\
+name: Rural clinics
+version: "1"
+stakeholders:
+  - {id: PHD, name: Provincial health department, aliases: [the province], sector: government}
+  - {id: CHW, name: Community health workers, aliases: [health workers], sector: community}
+  - {id: CHURCH, name: Local church, aliases: [the church], sector: community}
+  - {id: PHARM, name: Corner pharmacy, aliases: [the pharmacy], sector: private}
+  - {id: GAVI, name: Vaccine alliance, aliases: [the alliance], sector: donor}
+  - {id: UNICEF, name: UNICEF, aliases: [the agency], sector: international}
+codes:
+  - {id: access, name: Getting to care, definition: Reaching the clinic., phrases: [walk]}
+"""
+# clinic -> the stakeholders its answer names, in the order they appear
+CITES = {"C1": ["PHD", "CHW", "PHARM"], "C2": ["PHD", "CHW", "CHURCH", "GAVI"],
+         "C3": ["CHW", "UNICEF"]}
+ALIASES = {"PHD": "the province", "CHW": "health workers", "CHURCH": "the church",
+           "PHARM": "the pharmacy", "GAVI": "the alliance", "UNICEF": "the agency"}
+
+
+def test_partners_of_every_sector_are_named(tmp_path: Path) -> None:
+    """A registry whose stakeholders are community, private, donor and international actors,
+    beside one government department: each sector's partners are named in the summary's sentence
+    and listed under Partnerships, in all three formats; none is left out."""
+    import docx
+
+    from tipqual.codebook import model as codebook
+    from tipqual.ingest import importer as ingest
+    from tipqual.records import Mention
+    from tipqual.store.project import Project
+
+    folder = tmp_path / "transcripts"
+    folder.mkdir()
+    for case, cited in CITES.items():
+        answer = "We walk to the clinic; " + ", ".join(ALIASES[s] for s in cited) + " help us."
+        (folder / f"{case.lower()}.txt").write_text(
+            f"Interviewer: Who helps you?\n\nNurse: {answer}\n", encoding="utf-8")
+    (tmp_path / "clinics.yaml").write_text(CLINICS, encoding="utf-8")
+    paths = [tmp_path / f"r.{ext}" for ext in ("html", "md", "docx")]
+    with Project.create(tmp_path / "study.db", name="Clinics") as project:
+        with project.atomic():
+            project.set_codebook(codebook.load(tmp_path / "clinics.yaml"))
+        ingest.import_paths(project, [folder])
+        mentions = []
+        for seg in project.segments(role="respondent"):
+            for stakeholder in CITES[seg.source.upper()]:
+                at = seg.text.index(ALIASES[stakeholder])
+                mentions.append(Mention(seg.id, stakeholder, at,
+                                        at + len(ALIASES[stakeholder]), ALIASES[stakeholder]))
+        ctx = report_context.build_context(project, mentions=mentions, noun=("clinic", "clinics"))
+        write_reports(project, paths, mentions=mentions, case_noun="clinic")
+    groups = [(g["sector"], [r["id"] for r in g["partners"]])
+              for g in ctx["partnerships"]["sectors"]]
+    assert groups == [("community", ["CHW", "CHURCH"]), ("donor", ["GAVI"]),
+                      ("international", ["UNICEF"]), ("private", ["PHARM"])]
+    sentence = ("The government partners cited by at least half of the clinics, most cited "
+                "first: PHD (2); the community partners: CHW (3) and CHURCH (1); the donor "
+                "partners: GAVI (1); the international partners: UNICEF (1); the private "
+                "partners: "
+                "PHARM (1) (number of clinics citing each, of 3).")
+    html, md = (p.read_text(encoding="utf-8") for p in paths[:2])
+    word = [p.text for p in docx.Document(str(paths[2])).paragraphs]
+    assert f"<p><strong>Partners.</strong> {sentence}</p>" in html
+    assert f"**Partners.** {sentence}" in md
+    assert f"Partners. {sentence}" in word
+    for label, stakeholder in (("Community", "CHW"), ("Donor", "GAVI"),
+                               ("International", "UNICEF"), ("Private", "PHARM")):
+        assert f"<p>{label} partners cited:</p>" in html
+        assert f"{label} partners cited:\n\n- **{stakeholder}**" in md
+        assert f"{label} partners cited:" in word
+    for stakeholder in CITES["C2"] + ["UNICEF", "PHARM"]:
+        assert f"<li><strong>{stakeholder}</strong>" in html
+
+
+def test_without_a_leading_government_partner_the_other_sectors_still_are_named() -> None:
+    import networkx as nx
+    import pandas as pd
+
+    ranking = pd.DataFrame(
+        [{"name": "Local church", "sector": "community", "cases": 1, "mentions": 2,
+          "centrality": 0.0},
+         {"name": "Province", "sector": "government", "cases": 1, "mentions": 1,
+          "centrality": 0.0}], index=["CHURCH", "PHD"])
+    got = report_context._partnerships(ranking, nx.Graph(), n_cases=4)
+    assert got["leading_government"] == [] and got["civil_society"] == []
+    assert [(g["label"], [r["id"] for r in g["partners"]]) for g in got["sectors"]] == [
+        ("community", ["CHURCH"])]
+    assert report_context.sector_label("civil_society") == "civil-society"

@@ -183,7 +183,7 @@ def test_render_plain_shows_text_code_criteria_score_and_why(fx):
     assert "include   bribes, kickbacks, officials protecting traffickers" in text
     assert "exclude   general distrust without an act of corruption (use trust)" in text
     assert text.splitlines()[-1] == ('why       rules 0.35: phrase «…never had a problem with '
-                                     'corruption at the Hawks, they are…» (after "never")')
+                                     '[corruption] at the Hawks, they are…» (after "never")')
 
 
 def test_render_styled_uses_terminal_emphasis(fx):
@@ -210,8 +210,8 @@ def test_model_and_rule_suggestions_of_one_pair_are_one_item(fx):
     assert items[0].score == 0.6
     assert items[0].reasons()[0] == "model score 0.60 (learned from 12 coded segments)"
     assert items[0].reasons()[1:] == [
-        "rules 0.91: phrase «Corruption is a problem at the…»",
-        "phrase «…local station. Officers take a bribe and the traffickers walk free.»"]
+        "rules 0.91: phrase «[Corruption] is a problem at the…»",
+        "phrase «…local station. Officers take a [bribe] and the traffickers walk free.»"]
 
 
 @pytest.mark.parametrize("name", ["alice\n", "\x1b[31malice", "tipqual-model", " alice", ""])
@@ -296,6 +296,50 @@ def test_a_decision_counts_whoever_took_it_and_only_on_its_span(water):
     assert len(rv.review_queue(water, "nomsa")) == n  # a second opinion is still asked for
 
 
+def test_a_second_reviewers_queue_says_what_others_decided(water):
+    """Blind double coding: thabo's queue holds all n suggestions, nomsa has decided 5 of them;
+    the split says so, and its undecided count is what status calls awaiting review."""
+    n = WATER_SUGGESTIONS
+    assert rv.queue_split(water, "thabo") == rv.QueueSplit(n, n, {})
+    assert rv.queue_split(water, "thabo").describe() == ""
+    first = rv.ReviewSession(water, "nomsa", refit_every=0)
+    decided = []
+    for key in "aaarr":
+        decided.append((first.current().segment.id, first.current().code))
+        first.handle(key)
+    split = rv.queue_split(water, "thabo")
+    assert split == rv.QueueSplit(n, n - 5, {"nomsa": 5}) and split.decided == 5
+    assert split.undecided == _open(water) == n - 5
+    assert split.describe() == f"{n - 5} awaiting review, 5 already decided by nomsa"
+    assert rv.queue_split(water, "nomsa") == rv.QueueSplit(n - 5, n - 5, {})  # her own left
+    # a third reviewer decides two of nomsa's and one no one had: thabo's split follows
+    third = rv.ReviewSession(water, "zola", refit_every=0)
+    for key in "aasssr":  # her queue's order is nomsa's: the sixth is one no one decided
+        third.handle(key)
+    split = rv.queue_split(water, "thabo")
+    assert split == rv.QueueSplit(n, n - 6, {"nomsa": 5, "zola": 3})
+    assert split.describe() == (f"{n - 6} awaiting review, 6 already decided by others "
+                                "(nomsa 5, zola 3)")
+    # filters: by code and by case, as the queue itself
+    code = decided[0][1]
+    by_code = rv.queue_split(water, "thabo", code=code)
+    assert by_code.total == len(rv.review_queue(water, "thabo", code=code))
+    assert by_code.decided == sum(1 for _seg, c in decided if c == code) + (
+        1 if third.history[-1].coding.code == code else 0)
+    assert rv.queue_split(water, "thabo", case="MABULE") == split
+    with pytest.raises(CodingError, match="unknown case 'NOWHERE'"):
+        rv.queue_split(water, "thabo", case="NOWHERE")
+
+
+def test_a_decision_on_a_span_leaves_the_pair_awaiting_review_in_the_split(water):
+    n = WATER_SUGGESTIONS
+    with water.atomic():
+        water.put_coding(Coding("mabule:2", "breakdown", "thabo", status="accepted",
+                                span_start=4, span_end=18,
+                                provenance="review of tipqual-rules 0.98"))
+    assert rv.queue_split(water, "nomsa") == rv.QueueSplit(n, n, {}) and _open(water) == n
+
+
 def test_decisions_are_attributed_to_suggester_and_reviewer(water):
     session = rv.ReviewSession(water, "nomsa")
     for key in "aaarr":
@@ -374,20 +418,24 @@ def test_render_styled_emphasis_survives_wrapping(water):
 def test_why_names_the_rule_kind_and_the_words_that_matched(water):
     items = {(i.segment.id, i.code): i for i in rv.review_queue(water, "nomsa")}
     breakdown = items[("mabule:2", "breakdown")].reasons()
+    # the words matched are marked in their window; the two phrases, whose windows overlap,
+    # share one line instead of two that look alike
     assert breakdown == [
-        "rules 0.98: pattern «The handle snapped again in June, and the…»",
-        "phrase «…again in June, and the borehole was out of order for…»",
-        "phrase «…June, and the borehole was out of order for six weeks.»"]
+        "rules 0.98: pattern «The [handle snapped] again in June, and the…»",
+        "phrase «…again in June, and the [borehole] was [out of order] for six weeks.»"]
     text = rv.render(items[("mabule:2", "breakdown")], water.codebook(), width=200)
     assert "LOWER" not in text and "{" not in text  # no Matcher JSON
     # the codebook's phrase is "fee": the segment says "fees", and that is what is shown
     fees = items[("mabule:3", "fees")].reasons()
-    assert fees[0] == ('rules 0.81: phrase «Nobody wants to pay the fees since the tariff went '
-                       'up,…» (after "nobody")')
+    assert fees == ['rules 0.81: phrase «Nobody wants to pay the [fees] since the [tariff] went '
+                    'up, so the treasurer…» ("fees" after "nobody")']
     assert not any('"fee"' in line or '"tariff"' in line for line in fees)
     assert items[("mabule:9", "fees")].reasons() == [
-        'rules 0.35: phrase «Households that never pay the fee still draw water at night.» '
+        'rules 0.35: phrase «Households that never pay the [fee] still draw water at night.» '
         '(after "never")']
+    assert items[("mabule:4", "fetching")].reasons() == [
+        "rules 0.91: phrase «The women [walk two hours] to [fetch water] from the river while "
+        "we…»"]
 
 
 def test_why_reads_provenance_written_before_kinds_were_kept(water):
@@ -403,7 +451,7 @@ def test_why_reads_provenance_written_before_kinds_were_kept(water):
                                 score=0.4, provenance="from \x1b[2Jelsewhere"))
     items = {(i.segment.id, i.code): i for i in rv.review_queue(water, "nomsa")}
     assert items[("mabule:2", "fees")].reasons() == [
-        "rules 0.75: pattern «The handle snapped again in June, and the…»"]
+        "rules 0.75: pattern «The [handle snapped] again in June, and the…»"]
     assert items[("mabule:4", "fees")].reasons() == [
         "tipqual-rules 0.50: imported from another tool"]
     assert items[("mabule:6", "fees")].reasons() == ["tipqual-rules 0.40: from ?[2Jelsewhere"]
@@ -413,10 +461,37 @@ def test_context_shows_words_either_side_and_marks_what_is_left_out():
     text = "one two three four five six seven the police asked for a bribe at the gate today"
     start = text.index("bribe")
     assert rv.context(text, start, start + 5) == (
-        "…the police asked for a bribe at the gate today")
-    assert rv.context(text, start, start + 5, words=2) == "…for a bribe at the…"
-    assert rv.context("a bribe", 2, 7) == "a bribe"
-    assert rv.context("line one\nbribe\tthen", 9, 14) == "line one bribe then"
+        "…the police asked for a [bribe] at the gate today")
+    assert rv.context(text, start, start + 5, words=2) == "…for a [bribe] at the…"
+    assert rv.context("a bribe", 2, 7) == "a [bribe]"
+    assert rv.context("line one\nbribe\tthen", 9, 14) == "line one [bribe] then"
+
+
+def test_context_of_several_matches_marks_each_once_in_one_window():
+    text = "one two three four five six seven the police asked for a bribe at the gate today"
+    police, bribe = text.index("police"), text.index("bribe")
+    ranges = [(bribe, bribe + 5), (police, police + 6), (police, police + 6)]
+    assert rv.context_of(text, ranges, words=2) == (
+        "…seven the [police] asked for a [bribe] at the…")
+    # overlapping matches ("a bribe", "bribe at") are marked as one run of words
+    assert rv.context_of(text, [(bribe - 2, bribe + 5), (bribe, bribe + 8)], words=1) == (
+        "…for [a bribe at] the…")
+    assert rv.context_of("a bribe", []) == "a bribe"
+
+
+def test_why_merges_only_overlapping_windows_of_one_kind():
+    text = ("The pump broke in March. " + "We waited " * 12 + "and the pump broke again, "
+            "so the handle snapped too.")
+    first, second = text.index("pump broke"), text.rindex("pump broke")
+    handle = text.index("handle snapped")
+    matches = [rv.Match(first, first + 10, "phrase", None),
+               rv.Match(second, second + 10, "phrase", None),
+               rv.Match(handle, handle + 14, "pattern", "never")]
+    lines = rv._windows(text, matches)
+    # the two phrases are far apart: two lines; the pattern overlaps the second but is its own
+    assert [(kind, note, ranges) for kind, note, ranges in lines] == [
+        ("phrase", "", [(first, first + 10)]), ("phrase", "", [(second, second + 10)]),
+        ("pattern", 'after "never"', [(handle, handle + 14)])]
 
 
 # --- the queue at scale: pages, uncertainty in SQL, refits in the session ------------------------

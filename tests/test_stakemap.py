@@ -334,3 +334,59 @@ def test_the_report_draws_any_studys_map_and_says_what_its_height_is():
     assert alt == "Stakeholder map by sector and proximity to the victim"
     empty = network.NetworkData(cases=["S1"], case_sectors={}, stakeholders=[], citations=[])
     assert render.stakeholder_map(network.bipartite(empty), empty, meals_book(), "svg") is None
+
+
+def test_the_cases_word_agrees_with_their_number():
+    assert stakemap.nouns("organisations") == ("organisation", "organisations")
+    assert stakemap.nouns("people") == ("people", "people")
+    assert stakemap.nouns(("person", "people")) == ("person", "people")
+    axis = stakemap.map_axis(meals_book())
+    assert stakemap.map_title(1, ("school", "schools"), axis) == (
+        "Stakeholder map: who the school cites, by sector and presence in coded passages")
+    assert stakemap.map_title(2, ("school", "schools"), axis).startswith(
+        "Stakeholder map: who the 2 schools cite, ")
+    assert stakemap.map_title(1, ("person", "people"), axis).startswith(
+        "Stakeholder map: who the person cites, ")
+
+
+@pytest.mark.parametrize(("n_cases", "title", "legend"), [
+    (1, "who the school cites", ["1 school"]),
+    (2, "who the 2 schools cite", ["1 school", "2 schools"]),
+    (3, "who the 3 schools cite", ["1 school", "3 schools"])])
+def test_the_figure_names_one_case_in_the_singular(n_cases, title, legend):
+    from matplotlib import pyplot as plt
+
+    data, graph = _meals_network({"DOE": "government", "SGB": "civil_society"},
+                                 n_cases=n_cases)
+    fig, _ = stakemap.build_figure(graph, data, stakemap.map_axis(meals_book()),
+                                   noun=("school", "schools"))
+    try:
+        assert fig.axes[0].get_title().startswith(f"Stakeholder map: {title}, ")
+        shown = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert shown[:len(legend)] == legend
+    finally:
+        plt.close(fig)
+
+
+def test_an_axis_says_what_chose_it():
+    assert stakemap.map_axis(meals_book()).origin == "fallback"
+    section = MapAxis(axis_codes=["food"], axis_label="food on the plate")
+    assert stakemap.map_axis(meals_book(section)).origin == "codebook"
+    assert stakemap.map_axis(meals_book(section), codes=["stigma"]).origin == "options"
+    assert stakemap.map_axis(meals_book(section), label="meals").origin == "options"
+    with pytest.raises(ReportError, match="the study has no codebook"):
+        stakemap.map_axis(None)
+
+
+def test_the_caption_of_one_case_and_of_the_reports_own_axis():
+    from tipqual.report import render
+
+    caption, _ = render.map_caption(meals_book(), 1, ("school", "schools"))
+    assert caption.endswith("circle area and the number beside each name: 1, the school "
+                            "citing it.")
+    chosen = stakemap.map_axis(meals_book(), codes=["stigma"])
+    caption, alt = render.map_caption(meals_book(), 3, ("school", "schools"), chosen)
+    assert ("come in passages coded stigma; the height (share of mentions in passages coded "
+            "stigma) is set for this report by its --map options, not by the codebook's map: "
+            "section;") in caption
+    assert alt == "Stakeholder map by sector and share of mentions in passages coded stigma"

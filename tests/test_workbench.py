@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
+from tests.conftest import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 from tipqual.records import Coding
 from tipqual.store.project import Project
 
@@ -718,7 +718,7 @@ def test_a_killed_terminal_loses_nothing_shown_as_saved(tmux, db):
     assert workbench, "the workbench process was not found under the pane's shell"
     for child in workbench:
         os.kill(child, signal.SIGKILL)
-    time.sleep(0.5)
+    assert all_gone(set(workbench), 60), "the killed workbench is still running"
     assert mine(db, "kim") == {("LIB-02:2", "volunteers", "human")}
     with Project.open(db) as p:  # the study opens and is whole
         assert p.integrity_check() == "ok"

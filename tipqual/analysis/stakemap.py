@@ -9,8 +9,8 @@ Vertical: the share of the respondent segments mentioning the stakeholder that a
 (human or accepted codings) with one of the **axis codes** (or a code below one of them): 1.0,
 every mention is in such a passage; 0.0, none is. The codebook's ``map:`` section chooses the
 codes and names the axis (:class:`Axis`, :func:`map_axis`); the TIP codebook's are the
-victim-support codes, so its axis is proximity to the victim. ``tipqual network --map-codes``
-overrides them for one map.
+victim-support codes, so its axis is proximity to the victim. ``--map-codes`` (of ``tipqual
+network`` and ``tipqual report``) overrides them for one map.
 
 Without a ``map:`` section the axis falls back to **presence in coded passages**: the share of
 the passages naming the stakeholder that carry any code of the codebook at all. It works for
@@ -32,10 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tipqual.errors import ReportError
+from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
+
+    from tipqual.analysis.network import NetworkData
+    from tipqual.codebook.model import Codebook
 
 FIGURE_FORMATS = (".svg", ".png")
 SECTOR_COLOURS = {"government": "#2f5d8a", "civil_society": "#d9822b"}
@@ -52,6 +55,17 @@ RC: dict[RcKeyType, Any] = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path",
                             "font.family": "DejaVu Sans", "font.size": 10}
 FALLBACK_LABEL = "presence in coded passages"
 SHOWN_CODES = 4  # axis codes named in the figure's note before "and N more"
+DEFAULT_NOUN = ("case", "cases")
+ORIGINS = ("codebook", "options", "fallback")  # where an axis comes from (Axis.origin)
+
+
+def nouns(noun: str | Sequence[str]) -> tuple[str, str]:
+    """The singular and plural of the word for a case: a pair as given, or a plural alone
+    (``"organisations"``), whose singular is the plural without its final ``s``."""
+    if isinstance(noun, str):
+        return (noun[:-1] if noun.endswith("s") and len(noun) > 1 else noun), noun
+    one, many = noun
+    return one, many
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,7 @@ class Axis:
     high: str = "high share"
     low: str = "low share"
     fallback: bool = False
+    origin: str = "codebook"  # one of ORIGINS: the map: section, the options, the fallback
 
     @property
     def title(self) -> str:
@@ -111,16 +126,22 @@ class Axis:
                 f"{self.passages}{where}")
 
 
-def map_axis(codebook: Any, *, codes: Sequence[str] | None = None, label: str | None = None,
-             centre: str | None = None) -> Axis:
+def map_axis(codebook: Codebook | None, *, codes: Sequence[str] | None = None,
+             label: str | None = None, centre: str | None = None) -> Axis:
     """The map's axis for a codebook: its ``map:`` section, the options given, or the fallback.
 
     ``codes`` (``--map-codes``) replace the section's codes and its labels (its words were for
     its own codes); ``label`` and ``centre`` (``--map-label``, ``--map-centre``) replace one
     label (the fallback axis takes a label, not a centre: it measures no closeness to
-    anything). A code the codebook does not have raises ReportError naming it.
+    anything). A code the codebook does not have raises ReportError naming it, and so does a
+    study without a codebook (``codebook`` None). The axis's
+    ``origin`` says which chose it: ``options`` when any was given, else ``codebook`` (its
+    section) or ``fallback``.
     """
-    section = getattr(codebook, "map", None)
+    if codebook is None:
+        raise ReportError("the study has no codebook, so the map has no codes to measure its "
+                          f"height by; {NO_CODEBOOK_ADVICE}")
+    section = codebook.map
     ids = list(codebook.ids)
     chosen: list[str] = []
     words: dict[str, str] = {}
@@ -139,17 +160,19 @@ def map_axis(codebook: Any, *, codes: Sequence[str] | None = None, label: str | 
         words["label"] = label
     if centre:
         words["centre"] = centre
+    origin = "options" if codes or label or centre else "codebook"
     if not chosen:
-        return Axis(codes=tuple(ids), declared=(), fallback=True,
+        return Axis(codes=tuple(ids), declared=(), fallback=True, origin="fallback",
                     label=words.get("label") or FALLBACK_LABEL,
                     detail="share of mentions in passages that carry any code",
                     passages="passages that carry any code",
                     high="mostly in coded passages", low="rarely in coded passages")
     wanted = {sub for code in chosen for sub in codebook.subtree(code)}
-    return _words(tuple(c for c in ids if c in wanted), tuple(chosen), words)
+    return _words(tuple(c for c in ids if c in wanted), tuple(chosen), words, origin)
 
 
-def _words(codes: tuple[str, ...], declared: tuple[str, ...], words: dict[str, str]) -> Axis:
+def _words(codes: tuple[str, ...], declared: tuple[str, ...], words: dict[str, str],
+           origin: str = "options") -> Axis:
     """An axis of chosen codes, each missing label in the map's own words."""
     named = " or ".join(declared) if len(declared) <= SHOWN_CODES else \
         f"{', '.join(declared[:SHOWN_CODES])} or {len(declared) - SHOWN_CODES} more codes"
@@ -160,7 +183,8 @@ def _words(codes: tuple[str, ...], declared: tuple[str, ...], words: dict[str, s
     return Axis(codes=codes, declared=declared, label=words.get("label") or share,
                 detail=share if words.get("label") else "", passages=passages, centre=centre,
                 high=words.get("high") or (f"nearer the {centre}" if centre else "high share"),
-                low=words.get("low") or (f"further from the {centre}" if centre else "low share"))
+                low=words.get("low") or (f"further from the {centre}" if centre else "low share"),
+                origin=origin)
 
 
 def _as_axis(axis: Axis | Sequence[str]) -> Axis:
@@ -174,7 +198,7 @@ def _as_axis(axis: Axis | Sequence[str]) -> Axis:
     return _words(codes, codes, {})
 
 
-def proximity(data: Any, codes: Sequence[str]) -> dict[str, float]:
+def proximity(data: NetworkData, codes: Sequence[str]) -> dict[str, float]:
     """Per cited stakeholder: the share of its mention segments carrying one of ``codes``."""
     wanted = set(codes)
     segments: dict[str, set[str]] = {}
@@ -185,7 +209,7 @@ def proximity(data: Any, codes: Sequence[str]) -> dict[str, float]:
             for s, segs in sorted(segments.items())}
 
 
-def layout(graph: Any, data: Any, axis: Axis | Sequence[str]) -> list[dict[str, Any]]:
+def layout(graph: Any, data: NetworkData, axis: Axis | Sequence[str]) -> list[dict[str, Any]]:
     """One placed point per cited stakeholder: id, sector, cases, x, y, label side."""
     near = proximity(data, _as_axis(axis).codes)
     points = [dict(id=attrs["label"], name=attrs["name"], sector=attrs["sector"],
@@ -201,11 +225,12 @@ def layout(graph: Any, data: Any, axis: Axis | Sequence[str]) -> list[dict[str, 
     return sorted(points, key=lambda p: (p["x"], p["id"]))
 
 
-def draw(graph: Any, data: Any, path: str | Path, axis: Axis | Sequence[str], *,
-         noun: str = "cases") -> None:
-    """Draw the stakeholder map to ``path`` (``.svg`` or ``.png``); ``noun``: cases' word.
+def draw(graph: Any, data: NetworkData, path: str | Path, axis: Axis | Sequence[str], *,
+         noun: str | Sequence[str] = DEFAULT_NOUN) -> None:
+    """Draw the stakeholder map to ``path`` (``.svg`` or ``.png``).
 
-    ``axis``: what the height measures (:func:`map_axis`), or plain code ids.
+    ``axis``: what the height measures (:func:`map_axis`), or plain code ids; ``noun``: the
+    word for a case, singular and plural (or the plural alone, see :func:`nouns`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -225,9 +250,12 @@ def draw(graph: Any, data: Any, path: str | Path, axis: Axis | Sequence[str], *,
         plt.close(fig)
 
 
-def build_figure(graph: Any, data: Any, axis: Axis | Sequence[str], *,
-                 noun: str = "cases") -> tuple[Any, list[dict[str, Any]]]:
+def build_figure(graph: Any, data: NetworkData, axis: Axis | Sequence[str], *,
+                 noun: str | Sequence[str] = DEFAULT_NOUN) -> tuple[Any, list[dict[str, Any]]]:
     """The map as a matplotlib figure, and each placed point with its circle and label boxes.
+
+    Its title names the cases in agreement with their number ("who the 4 schools cite", "who
+    the school cites"); ``noun`` as in :func:`draw`.
 
     Boxes are ``(x0, y0, x1, y1)`` in figure pixels; no label box overlaps another label or
     any circle, and none crosses the divide (tests check it).
@@ -243,16 +271,17 @@ def build_figure(graph: Any, data: Any, axis: Axis | Sequence[str], *,
     from matplotlib import pyplot as plt
 
     total = len(data.cases)
+    one, many = nouns(noun)
     with plt.rc_context(RC):
         fig = plt.figure(figsize=FIG_SIZE, dpi=100)
         ax = fig.add_axes(AXES)
-        _frame(ax, total, noun, axis)
+        _frame(ax, total, (one, many), axis)
         diameter = _diameter(points, total)
         _circles(ax, points, total, diameter)
         placed = _labels(fig, ax, points)
-        _legend(fig, ax, points, total, diameter, noun)
+        _legend(fig, ax, points, total, diameter, (one, many))
         fig.text(AXES[0], 0.012, f"{axis.note}\nWithin a side, the most cited stakeholders "
-                 f"sit nearest the divide; the number after a name is the {noun} citing it.",
+                 f"sit nearest the divide; the number after a name is the {many} citing it.",
                  fontsize=8, color="#555555", linespacing=1.4)
     return fig, placed
 
@@ -287,7 +316,15 @@ def _diameter(points: list[dict[str, Any]], total: int) -> float:
     return max(MIN_DIAMETER, best)
 
 
-def _frame(ax: Any, n_cases: int, noun: str, axis: Axis) -> None:
+def map_title(n_cases: int, noun: str | Sequence[str], axis: Axis) -> str:
+    """The map's title: "Stakeholder map: who the 4 schools cite, …" (one case: "who the
+    school cites")."""
+    one, many = nouns(noun)
+    who = f"who the {one} cites" if n_cases == 1 else f"who the {n_cases} {many} cite"
+    return f"Stakeholder map: {who}, {axis.title}"
+
+
+def _frame(ax: Any, n_cases: int, noun: tuple[str, str], axis: Axis) -> None:
     ax.set_xlim(-X_LIMIT, X_LIMIT)
     ax.set_ylim(*Y_LIMITS)
     for side, colour in ((-1, SECTOR_COLOURS["government"]),
@@ -309,8 +346,7 @@ def _frame(ax: Any, n_cases: int, noun: str, axis: Axis) -> None:
         ax.text(0, 1.1, axis.centre, ha="center", va="center", fontsize=10.5,
                 fontweight="bold", zorder=5, bbox={"boxstyle": "round", "facecolor": "#f3e6e6",
                                                    "edgecolor": "#a05050"})
-    ax.set_title(f"Stakeholder map: who the {n_cases} {noun} cite, {axis.title}",
-                 fontsize=12, pad=10)
+    ax.set_title(map_title(n_cases, noun, axis), fontsize=12, pad=10)
     for spine in ("top", "right", "bottom"):
         ax.spines[spine].set_visible(False)
 
@@ -400,10 +436,10 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def _legend(fig: Any, ax: Any, points: list[dict[str, Any]], n_cases: int, diameter: float,
-            noun: str) -> None:
+            noun: tuple[str, str]) -> None:
     sizes = sorted({1, max(1, n_cases)})
     handles = [ax.scatter([], [], s=(diameter * _factor(n, n_cases)) ** 2, color="#bbbbbb",
-                          label=f"{n} {noun if n > 1 else noun.rstrip('s')}") for n in sizes]
+                          label=f"{n} {noun[1] if n > 1 else noun[0]}") for n in sizes]
     sectors = sorted({p["sector"] for p in points})
     handles += [ax.scatter([], [], s=90, color=SECTOR_COLOURS.get(s, OTHER_COLOUR),
                            label=s.replace("_", " ")) for s in sectors]

@@ -221,7 +221,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     A study lives in one SQLite file (PROJECT). A typical session:
-      tipqual init study.db --codebook codebooks/tip-sa.yaml
+      tipqual init study.db --codebook codebooks/tip-sa.yaml --name "TIP partnerships"
       tipqual import study.db transcripts_sample/transcripts --cases transcripts_sample/cases.csv
       tipqual suggest study.db
       tipqual review study.db --coder alice

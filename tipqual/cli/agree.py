@@ -60,11 +60,19 @@ def agree(project: Path, coders: str, codes: str | None, cases: str | None, stat
 
 
 def _check_coders(names: list[str], known: list[str]) -> None:
-    """Refuse a coder the study lacks, listing the people who coded (never the suggesters)."""
+    """Refuse a coder the study lacks, or one of tipqual's suggesters (``tipqual-rules``: its
+    suggestions are proposals, not a coder's judgement), listing the people who coded (never
+    the suggesters)."""
     from tipqual.coding.csvio import person_coders
     from tipqual.errors import AgreementError
 
     for name in names:
+        if not person_coders([name]):
+            listed = ", ".join(person_coders(known)) or "none"
+            raise AgreementError(f"{name!r} is one of tipqual's suggesters, not a coder: "
+                                 "agreement compares people; give this study's coders "
+                                 f"({listed}), whose accepted suggestions count with --status "
+                                 "human,accepted")
         if name not in known:
             listed = ", ".join(person_coders(known)) or "none"
             raise AgreementError(f"unknown coder {name!r}; this study's coders: {listed}")

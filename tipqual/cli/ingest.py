@@ -123,12 +123,16 @@ def _summary(report: ImportReport) -> str:
 
 
 _OUTCOME_WORDS = {"kept": "kept", "moved": "moved", "reanchored": "re-anchored",
-                  "orphaned": "orphaned", "dropped": "suggestions dropped"}
+                  "orphaned": "orphaned", "dropped": "dropped"}
 
 
 def _fates(counts: dict[str, int], drop_orphans: bool) -> str:
+    """Where a replaced source's codings go, e.g. "4 kept, 0 moved, 0 re-anchored, 0 orphaned,
+    1 suggestion dropped" (the dropped ones are unreviewed suggestions, named as such in the
+    number's form; shown only when there are some)."""
     words = dict(_OUTCOME_WORDS, orphaned="removed" if drop_orphans else "orphaned")
-    shown = [f"{counts[k]} {w}" for k, w in words.items() if k != "dropped" or counts[k]]
+    shown = [f"{_count(counts[k], 'suggestion')} {w}" if k == "dropped" else f"{counts[k]} {w}"
+             for k, w in words.items() if k != "dropped" or counts[k]]
     return ", ".join(shown)
 
 

@@ -99,13 +99,18 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     one key per line. Every few decisions the model is refitted on the study's codings and
     decisions so far, and the suggestions coming next are reordered by its scores.
 
+    A second reviewer (blind double coding) is shown the suggestions others have decided too,
+    without their decisions, so that agreement can be measured ('tipqual agree'); the count
+    at the start says how many of them no one has decided yet (what 'tipqual status' counts
+    as awaiting review) and how many others decided already.
+
     \b
     Example:
       tipqual review study.db --coder alice --code corruption
     """
     import textwrap
 
-    from tipqual.coding.review import KEYS_HELP, ReviewSession, render, screen_width
+    from tipqual.coding.review import KEYS_HELP, ReviewSession, queue_split, render, screen_width
 
     read_key = _key_reader()
     styled = sys.stdout.isatty()
@@ -115,7 +120,12 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
                      "again to go on.")
         book = p.codebook()
         total = session.total
-        note = f"{total} suggestions to review. {KEYS_HELP}"
+        split = queue_split(p, coder, code=code, case=case)
+        note = f"{_count(total, 'suggestion')} to review"
+        if split.decided:
+            note += (f": {split.describe()}; for blind double coding their decisions are "
+                     "not shown, and yours are recorded apart")
+        note += f". {KEYS_HELP}"
         if not (styled and total):  # on a terminal, each screen shows it at the top
             click.echo(note)
         shown = -1
@@ -139,5 +149,9 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
             if note == "quit":
                 break
         done = session.summary()
+        after = queue_split(p, coder, code=code, case=case) if split.decided else None
+    left = f"{done['left']} left to review"
+    if after is not None and after.decided:
+        left += f" ({after.describe()})"
     click.echo(f"{coder}: {done['accepted']} accepted, {done['rejected']} rejected, "
-               f"{done['skipped']} skipped, {done['left']} left to review")
+               f"{done['skipped']} skipped, {left}")

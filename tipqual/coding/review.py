@@ -15,8 +15,11 @@ these session scores rank the queue only (they are shown in "why"): the stored s
 the score and provenance ``suggest`` gave them, and a decision records that stored score.
 
 On screen a suggestion is wrapped to the terminal's width on word boundaries, its matched words
-emphasised, and "why" names each rule match in plain words with the words it matched in the
-segment (``phrase «…asked for a bribe…»``) and the model's score.
+emphasised, and "why" names each rule match in plain words with the words it matched marked
+in their place in the segment (``phrase «…asked for a [bribe] at…»``; matches whose windows
+overlap share one line) and the model's score. A second reviewer's queue holds the suggestions
+others decided too (blind double coding): :func:`queue_split` tells them apart from those no one
+has decided, which ``tipqual status`` counts as awaiting review.
 """
 
 from __future__ import annotations
@@ -85,8 +88,9 @@ class Suggestion:
             if not prov:  # not tipqual's record: say what it says
                 lines.append(f"{c.coder}{score}: {_printable(c.provenance or 'no provenance')}")
                 continue
-            hits = [f"{m.kind} «{context(self.segment.text, m.start, m.end)}»"
-                    + (f' (after "{m.cue}")' if m.cue else "") for m in _matches(c)]
+            hits = [f"{kind} «{context_of(self.segment.text, ranges)}»"
+                    + (f" ({note})" if note else "")
+                    for kind, note, ranges in _windows(self.segment.text, _matches(c))]
             if "model" in prov:
                 model = prov["model"] if isinstance(prov["model"], dict) else {}
                 line = f"model score{score}"
@@ -148,17 +152,71 @@ def _matches(coding: Coding) -> list[Match]:
 CONTEXT_WORDS = 5  # words shown either side of a match in "why"
 
 
-def context(text: str, start: int, end: int, words: int = CONTEXT_WORDS) -> str:
-    """The matched words of ``text[start:end]`` with up to ``words`` words either side, on one
-    line; ``…`` marks text left out."""
+def window(text: str, start: int, end: int, words: int = CONTEXT_WORDS) -> tuple[int, int]:
+    """The character range of ``text[start:end]`` widened by up to ``words`` words either
+    side (the whole text at either end when fewer are left)."""
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     words = max(words, 1)
     before = [m.start() for m in re.finditer(r"\S+", text[:start])]
     after = [m.end() for m in re.finditer(r"\S+", text[end:])]
     lo = before[-words] if len(before) > words else 0
     hi = end + after[words - 1] if len(after) > words else len(text)
-    snippet = " ".join(text[lo:hi].split())
+    return lo, hi
+
+
+def context_of(text: str, ranges: list[tuple[int, int]], words: int = CONTEXT_WORDS) -> str:
+    """The words of ``text`` from ``words`` words before the first of ``ranges`` to ``words``
+    words after the last, on one line, each range's words marked ``[like this]`` (ranges that
+    overlap marked once); ``…`` marks text left out."""
+    spans = _merged([(max(0, min(a, len(text))), max(0, min(b, len(text)))) for a, b in ranges],
+                    len(text))
+    if not spans:
+        return " ".join(text.split())
+    lo, hi = window(text, spans[0][0], spans[0][1], words)[0], \
+        window(text, spans[-1][0], spans[-1][1], words)[1]
+    out, at = [], lo
+    for start, end in spans:
+        if end > start:
+            out += [text[at:start], "[", text[start:end], "]"]
+            at = end
+    out.append(text[at:hi])
+    snippet = " ".join("".join(out).split())
     return ("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else "")
+
+
+def context(text: str, start: int, end: int, words: int = CONTEXT_WORDS) -> str:
+    """The matched words ``text[start:end]``, marked ``[like this]``, with up to ``words``
+    words either side, on one line; ``…`` marks text left out (see :func:`context_of`)."""
+    return context_of(text, [(start, end)], words)
+
+
+def _windows(text: str, matches: list[Match]) -> list[tuple[str, str, list[tuple[int, int]]]]:
+    """The matches as the "why" lines show them: ``(kind, cue note, ranges)``, one line per
+    run of matches of one kind whose context windows overlap (two phrases a word apart make
+    one line with both marked, not two lines that look alike), in text order. The note names
+    the negation or hedge before a match: ``after "never"`` when the line marks one match or
+    all its matches follow the same cue, else each cued word (``"fees" after "nobody"``)."""
+    runs: list[tuple[str, list[Match]]] = []
+    reach: dict[str, tuple[int, int]] = {}  # kind: (its last run, where that run's window ends)
+    for m in sorted(matches, key=lambda m: (m.start, m.end)):
+        lo, hi = window(text, m.start, m.end)
+        if m.kind in reach and lo <= reach[m.kind][1]:
+            at = reach[m.kind][0]
+            runs[at][1].append(m)
+            reach[m.kind] = (at, max(reach[m.kind][1], hi))
+        else:
+            runs.append((m.kind, [m]))
+            reach[m.kind] = (len(runs) - 1, hi)
+    lines = []
+    for kind, run in runs:
+        cues = [m.cue for m in run]
+        if all(cues) and len(set(cues)) == 1:
+            note = f'after "{cues[0]}"'
+        else:
+            note = "; ".join(f'"{" ".join(text[m.start:m.end].split())}" after "{m.cue}"'
+                             for m in run if m.cue)
+        lines.append((kind, note, [(m.start, m.end) for m in run]))
+    return lines
 
 
 def _provenance(coding: Coding) -> dict[str, Any]:
@@ -231,6 +289,79 @@ def review_queue(project: Project, coder: str, code: str | None = None,
     while page := pages.next_page():
         items += page
     return items
+
+
+@dataclass(frozen=True)
+class QueueSplit:
+    """A reviewer's queue told apart: ``total`` pairs, of which ``undecided`` no person has
+    decided (the suggestions ``status`` counts as awaiting review) and the rest already
+    decided by other reviewers: ``decided_by`` each of them, how many (a pair several others
+    decided counts under each). In blind double coding a second reviewer sees those again,
+    without the first reviewer's decisions, so that their agreement can be measured."""
+
+    total: int
+    undecided: int
+    decided_by: dict[str, int]
+
+    @property
+    def decided(self) -> int:
+        """Pairs of the queue that someone else has decided already."""
+        return self.total - self.undecided
+
+    def describe(self) -> str:
+        """The split in words: "1 awaiting review, 3 already decided by ana" ("" when no one
+        else has decided any, as the total then says it all)."""
+        if not self.decided:
+            return ""
+        if len(self.decided_by) == 1:
+            who = next(iter(self.decided_by))
+        else:
+            who = "others (" + ", ".join(f"{name} {n}" for name, n in self.decided_by.items()) \
+                + ")"
+        return f"{self.undecided} awaiting review, {self.decided} already decided by {who}"
+
+
+def _span(c: Coding) -> tuple[int, int]:
+    return (-1 if c.span_start is None else c.span_start, -1 if c.span_end is None else c.span_end)
+
+
+def queue_split(project: Project, coder: str, code: str | None = None,
+                case: str | None = None) -> QueueSplit:
+    """How many pairs of ``coder``'s queue no one has decided, and how many each other
+    reviewer has (see :class:`QueueSplit`). A pair is decided when every suggestion on it has
+    a decision on its span, as ``tipqual status`` counts them (a decision on part of the
+    segment leaves the whole-segment suggestion awaiting review). Reads the other people's
+    decisions only when someone else has decided anything, and then only those decisions and
+    the suggestions and codings of their segments."""
+    _check_filters(project, code, case)
+    total = project.suggestion_count(coder, code=code, case=case)
+    others = [name for name in project.coders(statuses=("accepted", "rejected"))
+              if name != coder]
+    if not total or not others:
+        return QueueSplit(total, total, {})
+    decisions: dict[tuple[str, str], dict[tuple[int, int], set[str]]] = {}
+    for c in project.codings(statuses=("accepted", "rejected"), coders=others,
+                             codes=None if code is None else [code]):
+        decisions.setdefault((c.segment, c.code), {}).setdefault(_span(c), set()).add(c.coder)
+    segments = {segment for segment, _code in decisions}
+    if case is not None and segments:
+        segments = {entry[0] for entry in project.segment_index(segments) if entry[2] == case}
+    spans: dict[tuple[str, str], set[tuple[int, int]]] = {}
+    mine: set[tuple[str, str]] = set()
+    if segments:
+        for c in project.codings(statuses=("suggested",), segments=segments):
+            spans.setdefault((c.segment, c.code), set()).add(_span(c))
+        mine = {(c.segment, c.code) for c in project.codings(coders=[coder], segments=segments)}
+    by: dict[str, int] = {}
+    decided = 0
+    for pair, taken in decisions.items():
+        wanted = spans.get(pair)
+        if pair[0] not in segments or not wanted or pair in mine or not wanted <= set(taken):
+            continue
+        decided += 1
+        for name in sorted(set().union(*(taken[span] for span in wanted))):
+            by[name] = by.get(name, 0) + 1
+    return QueueSplit(total, total - decided, dict(sorted(by.items())))
 
 
 class SessionModel:

@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 from tipqual.analysis.view import SegmentEntry, Snapshot, StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
-from tipqual.records import APPLIED_STATUSES, Mention, Segment
+from tipqual.records import APPLIED_STATUSES, Coding, Mention, Segment
 from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from tipqual.analysis.agreement import AgreementTable, CodeAgreement
     from tipqual.analysis.network import NetworkData
-    from tipqual.codebook.model import Codebook
+    from tipqual.codebook.model import Code, Codebook
 
 STATUSES = APPLIED_STATUSES
 QUOTE_BAND = (120, 480)  # characters: quotes shorter read as fragments, longer as pages
@@ -90,7 +93,7 @@ def build_context(study: StudyView, *, coders: list[str] | None = None,
         "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
         "codebook": _codebook(book, study),
         "coders": _coders(per_coder),
-        "suggestions": _suggestions(study),
+        "suggestions": _suggestions(study, per_coder),
         "agreement": _agreement(study, book, per_coder, coders),
         "findings": _findings(study, book, applied, matrix_cases, cases),
         "matrix": _matrix(book, study, matrix_cases),
@@ -256,7 +259,7 @@ def _coders(per_coder: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _suggestions(study: StudyView) -> dict[str, Any]:
+def _suggestions(study: StudyView, per_coder: dict[str, dict[str, int]]) -> dict[str, Any]:
     """How suggestions were reviewed: per suggester, what awaits review and what was decided.
 
     A suggestion awaits review until a person accepts or rejects its code on its segment (and
@@ -264,6 +267,12 @@ def _suggestions(study: StudyView) -> dict[str, Any]:
     the suggester its provenance names (else the suggesters of the suggestions it decided,
     else :data:`NOT_RECORDED`) and under its reviewer (``reviewers``). A code both suggesters
     proposed is one decision, under ``tipqual-model+tipqual-rules``.
+
+    ``accepted`` and ``rejected`` count decisions; ``total`` counts suggestions: those awaiting
+    review and those decided, each once however many reviewers decided it (blind double
+    coding). ``double`` is how many were decided by more than one reviewer, ``decisions`` all
+    the decisions, and ``note`` says so in a sentence ("" when no suggestion was decided
+    twice).
     """
     table: dict[str, Counter] = {}
     reviewers: dict[str, dict[str, Counter]] = {}
@@ -273,14 +282,73 @@ def _suggestions(study: StudyView) -> dict[str, Any]:
         if row["reviewer"] is not None:
             reviewers.setdefault(who, {}).setdefault(row["reviewer"], Counter())[
                 row["status"]] += row["count"]
+    extra, double = _decided_again(study, per_coder)
     rows: list[dict[str, Any]] = [
         {"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
-         "rejected": n["rejected"], "total": sum(n.values()),
+         "rejected": n["rejected"], "total": sum(n.values()) - extra[s],
          "reviewers": [{"name": r, "accepted": v["accepted"], "rejected": v["rejected"]}
                        for r, v in sorted(reviewers.get(s, {}).items())]}
         for s, n in sorted(table.items(), key=lambda item: (item[0] == NOT_RECORDED, item[0]))]
     totals = {k: sum(r[k] for r in rows) for k in ("suggested", "accepted", "rejected", "total")}
-    return {"rows": rows, "totals": totals}
+    decisions = totals["accepted"] + totals["rejected"]
+    note = ""
+    if double:
+        note = (f"{double} suggestion{' was' if double == 1 else 's were'} decided by more than "
+                "one reviewer (blind double coding): accepted and rejected count every "
+                f"reviewer's decision ({decisions} in all), the total counts each suggestion "
+                "once.")
+    return {"rows": rows, "totals": totals, "double": double, "decisions": decisions,
+            "note": note}
+
+
+def _named_suggester(provenance: str | None) -> str | None:
+    """The suggester a decision's provenance names, as the store reads it for
+    ``decisions()``: ``review of <suggester> <score>``, or a JSON object's ``"suggester"``
+    (a name, or names joined by ``+``); None when it names none."""
+    text = (provenance or "").strip()
+    if text.startswith("review of "):
+        return text[len("review of "):].split(" ", 1)[0] or None
+    if text.startswith("{"):
+        try:
+            named = json.loads(text).get("suggester")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(named, str):
+            return named or None
+        if isinstance(named, list):
+            return "+".join(sorted(str(n) for n in named if n is not None and str(n))) or None
+    return None
+
+
+def _decided_again(study: StudyView, per_coder: dict[str, dict[str, int]]
+                   ) -> tuple[Counter, int]:
+    """Per suggester, the decisions beyond the first on one suggestion (a segment, code and
+    span that several reviewers decided), and how many suggestions were decided more than
+    once. Read only when two or more people took decisions, and then only the decisions."""
+    deciders = [name for name, counts in per_coder.items()
+                if counts.get("accepted", 0) or counts.get("rejected", 0)]
+    extra: Counter = Counter()
+    if len(deciders) < 2:
+        return extra, 0
+    by_key: dict[tuple[str, str, int, int], list[Coding]] = {}
+    for c in study.codings(statuses=("accepted", "rejected"), coders=deciders):
+        key = (c.segment, c.code, -1 if c.span_start is None else c.span_start,
+               -1 if c.span_end is None else c.span_end)
+        by_key.setdefault(key, []).append(c)
+    again = {key: found for key, found in by_key.items() if len(found) > 1}
+    if not again:
+        return extra, 0
+    stored: dict[tuple[str, str, int, int], set[str]] = {}
+    for c in study.codings(statuses=("suggested",), segments={k[0] for k in again}):
+        key = (c.segment, c.code, -1 if c.span_start is None else c.span_start,
+               -1 if c.span_end is None else c.span_end)
+        stored.setdefault(key, set()).add(c.coder)
+    for key, found in again.items():
+        fallback = "+".join(sorted(stored.get(key, ()))) or NOT_RECORDED
+        named = Counter(_named_suggester(c.provenance) or fallback for c in found)
+        for suggester, n in named.items():
+            extra[suggester] += n - 1
+    return extra, len(again)
 
 
 def _default_coders(per_coder: dict[str, dict[str, int]]) -> list[str]:
@@ -290,7 +358,7 @@ def _default_coders(per_coder: dict[str, dict[str, int]]) -> list[str]:
     return sorted(ranked[:2])
 
 
-def agreement_table(study: StudyView, coders: list[str]) -> Any:
+def agreement_table(study: StudyView, coders: list[str]) -> AgreementTable:
     """The agreement table of :func:`tipqual.analysis.agreement.compare_coders` (same checks,
     same numbers), from the coders' own codings and the segment ids alone: the report shows
     no disagreement rows, so it reads no segment text."""
@@ -320,7 +388,7 @@ def _agreement(study: StudyView, book: Codebook, per_coder: dict[str, dict[str, 
     table = agreement_table(study, chosen)
     names = {c.id: c.name for c in book.codes}
 
-    def row(item: Any) -> dict[str, Any]:
+    def row(item: CodeAgreement) -> dict[str, Any]:
         k, a = item.kappa.value, item.alpha.value
         return {"id": item.code, "name": names.get(item.code, item.code),
                 "n_units": item.n_units, "percent": item.percent_agreement.value,
@@ -436,7 +504,7 @@ def quote_weaknesses(text: str) -> list[str]:
     return found
 
 
-def code_words(codes: Iterable[Any]) -> list[str]:
+def code_words(codes: Iterable[Code]) -> list[str]:
     """The words and phrases by which codes are found in text: their ``phrases`` and the
     literal words of their ``patterns`` (LOWER, TEXT, ORTH, LEMMA, NORM values), common words
     left out; lower case, sorted, each once."""
@@ -615,7 +683,7 @@ def scope(definition: str) -> str:
     return _SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
 
 
-def _theme(study: StudyView, book: Any, code: Any, present: dict[str, set[str]],
+def _theme(study: StudyView, book: Codebook, code: Code, present: dict[str, set[str]],
            cases_order: list[str], applied: _Applied, k: int, used: set[str],
            kinds: dict[str, str]) -> dict[str, Any]:
     subtree = book.subtree(code.id)
@@ -633,14 +701,14 @@ def _theme(study: StudyView, book: Any, code: Any, present: dict[str, set[str]],
             "quotes": _quoted(study, quotes, kinds)}
 
 
-def _findings(study: StudyView, book: Any, applied: _Applied, matrix_cases: list[str],
+def _findings(study: StudyView, book: Codebook, applied: _Applied, matrix_cases: list[str],
               cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One finding per top-level theme in codebook order, each with its sub-themes."""
     kinds = {c["id"]: c["attributes"].get(QUOTE_ATTRIBUTE, "") for c in cases}
     present: dict[str, set[str]] = {}  # case -> codebook codes applied in it (counted in SQL)
-    for case, code, _n in study.coded_segment_counts(statuses=STATUSES,
-                                                     groups={c: [c] for c in book.ids}):
-        present.setdefault(case, set()).add(code)
+    for case, code_id, _n in study.coded_segment_counts(statuses=STATUSES,
+                                                        groups={c: [c] for c in book.ids}):
+        present.setdefault(case, set()).add(code_id)
     findings = []
     used: set[str] = set()  # segments already quoted: later themes prefer others
     for code in book.codes:
@@ -710,7 +778,20 @@ def _matrix(book: Codebook, study: StudyView, cases: list[str]) -> dict[str, Any
             "grouped": grouped, "by_code": by_code, "cases": [r["case"] for r in rows]}
 
 
-def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
+def sector_label(sector: str) -> str:
+    """A sector as an adjective before "partners": ``civil_society`` "civil-society"."""
+    return " ".join(sector.replace("_", "-").split()) or "other"
+
+
+def _partnerships(ranking: pd.DataFrame, graph: Any, n_cases: int) -> dict[str, Any]:
+    """The stakeholders cited, most cited first, and the partners named in the prose.
+
+    ``leading_government``: government stakeholders cited by at least half of the cases;
+    ``sectors``: every other sector with a stakeholder cited, each with its stakeholders
+    (civil society first, then the rest by name: community, donor, private …), so a registry
+    of any sectors is named in the report; ``civil_society`` is that list's civil-society
+    stakeholders.
+    """
     rows: list[dict[str, Any]] = [{"id": str(sid), "name": str(r["name"]),
                                    "sector": str(r["sector"]),
              "cases": int(r["cases"]), "mentions": int(r["mentions"]),
@@ -723,8 +804,12 @@ def _partnerships(ranking: Any, graph: Any, n_cases: int) -> dict[str, Any]:
     sectors = Counter(r["sector"] for r in cited)
     leading = [r for r in cited if r["sector"] == "government" and 2 * r["cases"] >= n_cases]
     civil = [r for r in cited if r["sector"] == "civil_society"]
+    others = sorted((s for s in sectors if s != "government"),
+                    key=lambda s: (s != "civil_society", s))
+    groups = [{"sector": s, "label": sector_label(s),
+               "partners": [r for r in cited if r["sector"] == s]} for s in others]
     return {"ranking": cited, "uncited": [r["id"] for r in rows if r["cases"] == 0],
-            "leading_government": leading, "civil_society": civil,
+            "leading_government": leading, "civil_society": civil, "sectors": groups,
             "facts": {"case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
                       "edges": graph.number_of_edges(),
                       "mentions": sum(r["mentions"] for r in cited),

@@ -172,13 +172,14 @@ def _summary(doc: Any, ctx: dict[str, Any]) -> None:
              "; ".join(t["name"] + ("" if b["band"] == "all" else f" ({t['n_cases']})")
                        for t in b["themes"])] for b in ctx["key_findings"]], widths=[1, 3])
     p = ctx["partnerships"]
-    if p["leading_government"]:
-        civil = (f"; the civil-society partners: {_counted(p['civil_society'])}"
-                 if p["civil_society"] else "")
-        _para(doc, "The government partners cited by at least half of the "
-              f"{noun['many']}, most cited first: {_counted(p['leading_government'])}{civil} "
-              f"(number of {noun['many']} citing each, of {study['cases']}).",
-              bold="Partners. ")
+    if p["leading_government"] or p["sectors"]:
+        parts = [f"the {g['label']} partners: {_counted(g['partners'])}" for g in p["sectors"]]
+        if p["leading_government"]:
+            parts.insert(0, f"the government partners cited by at least half of the "
+                         f"{noun['many']}, most cited first: "
+                         f"{_counted(p['leading_government'])}")
+        _para(doc, capfirst("; ".join(parts)) + f" (number of {noun['many']} citing each, of "
+              f"{study['cases']}).", bold="Partners. ")
     ag = ctx["agreement"]
     if ag:
         low = [r["name"] for r in ag["unreliable"]]
@@ -234,6 +235,8 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
                          t["total"], ""])
         _table(doc, ["suggester", "awaiting review", "accepted", "rejected", "total",
                      "decided by"], rows, widths=[2, 1, 1, 1, 1, 2.4], numeric={1, 2, 3, 4})
+        if ctx["suggestions"]["note"]:
+            _para(doc, ctx["suggestions"]["note"])
     _agreement(doc, ctx)
     doc.add_heading("Reporting checklist (COREQ)", level=2)
     _para(doc, "The items of the COREQ checklist (Tong, Sainsbury and Craig, 2007) that the "
@@ -309,9 +312,10 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     else:
         text = "No stakeholder of the registry is named in respondents' answers."
     _para(doc, text + (f" Most central (betweenness): {central}." if central else ""))
-    for rows, lead in ((p["leading_government"], "Government partners cited by at least half "
-                        f"of the {noun['many']}, most cited first:"),
-                       (p["civil_society"], "Civil-society partners cited:")):
+    lists = [(p["leading_government"], "Government partners cited by at least half of the "
+              f"{noun['many']}, most cited first:")]
+    lists += [(g["partners"], f"{capfirst(g['label'])} partners cited:") for g in p["sectors"]]
+    for rows, lead in lists:
         if rows:
             _para(doc, lead)
         for r in rows:

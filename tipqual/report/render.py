@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -31,6 +32,10 @@ from tipqual.errors import ReportError
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
+
+    from tipqual.analysis.network import NetworkData
+    from tipqual.analysis.stakemap import Axis
+    from tipqual.codebook.model import Codebook
 
 HASH_SALT = "tipqual-report"
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
@@ -61,11 +66,15 @@ SMALL_STUDY = 4  # up to this many cases, prevalence is said exactly: "two of th
 _NUMBER_WORDS = ("no", "one", "two", "three", "four")
 
 
-def _nouns(noun: Any) -> tuple[str, str]:
-    return (noun["one"], noun["many"]) if isinstance(noun, dict) else (noun[0], noun[1])
+# The word for a case: ``{"one": …, "many": …}`` (the report context's) or ``(one, many)``.
+Noun = Mapping[str, str] | Sequence[str]
 
 
-def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")) -> str:
+def _nouns(noun: Noun) -> tuple[str, str]:
+    return (noun["one"], noun["many"]) if isinstance(noun, Mapping) else (noun[0], noun[1])
+
+
+def prevalence(n: int, total: int, noun: Noun = ("organisation", "organisations")) -> str:
     """How many of ``total`` cases, in words: "All 10 organisations", "most (7 of 10)" …
 
     A study of up to four cases is too small for "most" or "about half": its counts are said
@@ -91,7 +100,7 @@ def prevalence(n: int, total: int, noun: Any = ("organisation", "organisations")
     return f"a few ({n} of {total})" if n <= 3 else f"some ({n} of {total})"
 
 
-def band_label(band: str, total: int, noun: Any = ("organisation", "organisations")) -> str:
+def band_label(band: str, total: int, noun: Noun = ("organisation", "organisations")) -> str:
     """The heading of a prevalence band: "All 10 organisations", "Most organisations" …
 
     In a study of up to four cases each band holds one count, named exactly ("Two of the
@@ -586,33 +595,46 @@ def _row_label(row: dict[str, Any]) -> str:
     return row["name"] + (" (all)" if row["grouped"] else "")
 
 
-def stakeholder_map(graph: Any, data: Any, codebook: Any, fmt: str,
-                    noun: str = "cases") -> bytes | None:
+def stakeholder_map(graph: Any, data: NetworkData, codebook: Codebook | None, fmt: str,
+                    noun: str | tuple[str, str] = ("case", "cases"),
+                    axis: Axis | None = None) -> bytes | None:
     """The stakeholder map from :mod:`tipqual.analysis.stakemap`; None when no stakeholder is
     cited (the only case it is not drawn: without a ``map:`` section it takes the fallback axis).
+    ``axis``: the height (:func:`tipqual.analysis.stakemap.map_axis`; default: the codebook's).
     """
     from tipqual.analysis import stakemap
     if not any(kind == "stakeholder" for _, kind in graph.nodes(data="kind")):
         return None
     with tempfile.TemporaryDirectory(prefix="tipqual-map-") as tmp:
         path = Path(tmp) / f"map.{fmt}"
-        stakemap.draw(graph, data, path, stakemap.map_axis(codebook), noun=noun)
+        stakemap.draw(graph, data, path, axis or stakemap.map_axis(codebook), noun=noun)
         return path.read_bytes()
 
 
-def map_caption(codebook: Any, total: int, noun: str) -> tuple[str, str]:
-    """The stakeholder map's caption and alt text, saying what its height measures."""
+def map_caption(codebook: Codebook | None, total: int, noun: str | tuple[str, str],
+                axis: Axis | None = None) -> tuple[str, str]:
+    """The stakeholder map's caption and alt text, saying what its height measures and what
+    chose it: the codebook's ``map:`` section, the options of this report (``axis``, from
+    :func:`tipqual.analysis.stakemap.map_axis`) or, with neither, the fallback. ``noun``: the
+    word for a case (singular and plural, or the plural alone)."""
     from tipqual.analysis import stakemap
-    axis = stakemap.map_axis(codebook)
+    axis = axis or stakemap.map_axis(codebook)
+    one, many = stakemap.nouns(noun)
     caption = ("Stakeholder map: government on the left of the divide, civil society and other "
                f"partners on the right; {axis.meaning}")
-    if axis.fallback:
+    if axis.origin == "options":
+        caption += (f"; the height ({axis.label}) is set for this report by its --map "
+                    "options, not by the codebook's map: section")
+    elif axis.fallback:
         caption += (" (the codebook has no map: section naming the codes that set the "
                     "height, so any code counts)")
     elif not axis.centre:
         caption += f" (height: {axis.label})"
-    caption += (f"; circle area and the number beside each name: how many of the {total} "
-                f"{noun} cite it.")
+    if total == 1:
+        caption += f"; circle area and the number beside each name: 1, the {one} citing it."
+    else:
+        caption += (f"; circle area and the number beside each name: how many of the {total} "
+                    f"{many} cite it.")
     return caption, f"Stakeholder map by sector and {axis.label}"
 
 
@@ -630,29 +652,39 @@ def inline_svg(svg: bytes | str, prefix: str) -> str:
     return text
 
 
-def figures(ctx: dict[str, Any], network: tuple[Any, Any], codebook: Any,
-            formats: tuple[str, ...]) -> dict[str, Figure]:
-    """Draw the report's figures (``svg`` and/or ``png``) from its context and network."""
-    noun = ctx["study"]["noun"]["many"]
-    total = ctx["study"]["cases"]
-    columns = heatmap_groups(ctx["matrix"]["cases"])
-    if len(columns) == len(ctx["matrix"]["cases"]):
-        how = "(coloured: raised; number: coded segments; right: how many "
+def heatmap_caption(total: int, noun: tuple[str, str], columns: list[list[str]]) -> str:
+    """The heat map's caption, its counts in agreement with their nouns (one case: "the themes
+    the school raises"); ``columns``: the heat map's columns (:func:`heatmap_groups`)."""
+    one, many = noun
+    tail = "Themes in bold; a theme marked (all) includes its sub-themes."
+    if total == 1:
+        return (f"Cross-case matrix: which themes the {one} raises (coloured: raised; number: "
+                f"coded segments; right: 1 where the {one} raises it). {tail}")
+    if all(len(c) == 1 for c in columns):  # one column a case
+        how = f"(coloured: raised; number: coded segments; right: how many {many} raise it)"
     else:
         size = len(columns[0])
-        how = (f"in {len(columns)} columns of {size} {noun} each"
+        how = (f"in {len(columns)} columns of {size} {many} each"
                f"{f' (the last {len(columns[-1])})' if len(columns[-1]) != size else ''}, "
                "in the order of the table (shade and number: how many of the column's "
-               f"{noun} raise it; right: how many of all the ")
-    out = {"heatmap": Figure(
-        "presence", f"Cross-case matrix: which of the {total} {noun} raise each theme "
-        f"{how}{noun} raise it). Themes in bold; a theme marked (all) includes its "
-        "sub-themes.", "Heat map of themes against cases")}
+               f"{many} raise it; right: how many of all the {many} raise it)")
+    return f"Cross-case matrix: which of the {total} {many} raise each theme {how}. {tail}"
+
+
+def figures(ctx: dict[str, Any], network: tuple[NetworkData, Any], codebook: Codebook | None,
+            formats: tuple[str, ...], axis: Axis | None = None) -> dict[str, Figure]:
+    """Draw the report's figures (``svg`` and/or ``png``) from its context and network;
+    ``axis``: the stakeholder map's height (default: the codebook's, see :func:`map_caption`)."""
+    noun = (ctx["study"]["noun"]["one"], ctx["study"]["noun"]["many"])
+    total = ctx["study"]["cases"]
+    columns = heatmap_groups(ctx["matrix"]["cases"])
+    out = {"heatmap": Figure("presence", heatmap_caption(total, noun, columns),
+                             "Heat map of themes against cases")}
     data, graph = network
-    out["map"] = Figure("stakeholder-map", *map_caption(codebook, total, noun))
+    out["map"] = Figure("stakeholder-map", *map_caption(codebook, total, noun, axis))
     for fmt in formats:
         setattr(out["heatmap"], fmt, _decoded(heatmap(ctx["matrix"], fmt), fmt))
-        drawn = stakeholder_map(graph, data, codebook, fmt, noun)
+        drawn = stakeholder_map(graph, data, codebook, fmt, noun, axis)
         if drawn is not None:
             setattr(out["map"], fmt, _decoded(drawn, fmt))
     return out

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,9 @@ def study_warnings(study: StudyView, notes: str | None,
                        "empty; accept or reject them with 'tipqual review', or code with "
                        "'tipqual code import', first")
         else:
-            out.append("the study has no codings yet: every theme is empty; code with "
-                       "'tipqual code import' or 'tipqual review' first")
+            out.append("the study has no codings yet: every theme is empty; run 'tipqual "
+                       "suggest' then 'tipqual review', or code with 'tipqual code add' or "
+                       "'tipqual code import', first")
     else:
         segments = {segment for segment, _code, _coder
                     in study.coding_keys(statuses=APPLIED_STATUSES)}
@@ -190,7 +191,9 @@ def write_report(study: StudyView, out: str | Path, *, templates: str | Path | N
                  notes: str | Path | None = None, coders: list[str] | None = None,
                  case_noun: str | None = None,
                  mentions: Iterable[Mention] | None = None,
-                 warn: Callable[[str], Any] | None = None) -> list[Path]:
+                 warn: Callable[[str], Any] | None = None,
+                 map_codes: Sequence[str] | None = None, map_label: str | None = None,
+                 map_centre: str | None = None) -> list[Path]:
     """Write a study's findings report to ``out`` (``.html``, ``.md`` or ``.docx``).
 
     ``templates`` is a folder whose templates replace the package's; ``notes`` a Markdown file
@@ -198,18 +201,25 @@ def write_report(study: StudyView, out: str | Path, *, templates: str | Path | N
     ``coders`` the coders whose agreement is reported; ``case_noun`` the word for a case
     ("organisation", or "person/people"); ``mentions`` the stakeholder mentions the network
     counts (default: the stored ones); ``warn`` is called, once the files are written, with
-    each warning (see the module's docstring). Returns the files written.
+    each warning (see the module's docstring); ``map_codes``, ``map_label`` and
+    ``map_centre`` set the stakeholder map's height instead of the codebook's ``map:``
+    section, as for ``tipqual network`` (:func:`tipqual.analysis.stakemap.map_axis`), and
+    the map's caption says so. Returns the files written.
     """
     return write_reports(study, [out], templates=templates, notes=notes, coders=coders,
-                         case_noun=case_noun, mentions=mentions, warn=warn)
+                         case_noun=case_noun, mentions=mentions, warn=warn,
+                         map_codes=map_codes, map_label=map_label, map_centre=map_centre)
 
 
 def write_reports(study: StudyView, outs: list[str | Path], *,
                   templates: str | Path | None = None, notes: str | Path | None = None,
                   coders: list[str] | None = None, case_noun: str | None = None,
                   mentions: Iterable[Mention] | None = None,
-                  warn: Callable[[str], Any] | None = None) -> list[Path]:
+                  warn: Callable[[str], Any] | None = None,
+                  map_codes: Sequence[str] | None = None, map_label: str | None = None,
+                  map_centre: str | None = None) -> list[Path]:
     """Write the report in several formats from one context (see :func:`write_report`)."""
+    from tipqual.analysis import stakemap
     from tipqual.report import context as rc
     from tipqual.report import render as rr
     paths = [Path(o) for o in outs]
@@ -226,12 +236,14 @@ def write_reports(study: StudyView, outs: list[str | Path], *,
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
+    # the map's height, its codes checked before any work: a code the codebook lacks is named
+    axis = stakemap.map_axis(book, codes=map_codes, label=map_label, centre=map_centre)
     found: list[str] = []
     with quiet_libraries(found):
         graph = rc.build_network(study, mentions)
         ctx = rc.build_context(study, coders=coders, notes=notes_text, noun=noun, graph=graph)
         formats = tuple(sorted({"png" if s == ".docx" else "svg" for s in suffixes}))
-        figs = rr.figures(ctx, graph, book, formats)
+        figs = rr.figures(ctx, graph, book, formats, axis)
         written: list[Path] = []
         for out, suffix in zip(paths, suffixes, strict=False):
             if suffix == ".html":
