@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
+
+from tests.helpers import run_tipqual
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK
 
 import tipqual
+from tests.helpers import SAMPLE, TIP_CODEBOOK
 from tipqual.codebook import model as codebook
 from tipqual.errors import ReportError
 
@@ -27,6 +27,7 @@ def sample(tmp_path_factory):
     p.close()
 
 
+@pytest.mark.slow
 def test_matrix_counts_match_the_codings(sample) -> None:
     counts = sample.matrix("counts")
     assert [c for c in counts.columns if not c.endswith(" (all)")] == sample.code_ids()
@@ -37,11 +38,13 @@ def test_matrix_counts_match_the_codings(sample) -> None:
     assert (sample.matrix("presence")["committed-individual"] == 1).all()
 
 
+@pytest.mark.slow
 def test_unknown_matrix_is_a_clear_error(sample) -> None:
     with pytest.raises(ReportError, match="no matrix 'nope'"):
         sample.matrix("nope")
 
 
+@pytest.mark.slow
 def test_agreement_and_ranking(sample) -> None:
     table = sample.agreement(["coder-a", "coder-b"]).table.to_dict()
     assert table["coders"] == ["coder-a", "coder-b"]

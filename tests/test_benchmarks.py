@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK
 
 from benchmarks import throughput
+from tests.helpers import SAMPLE, TIP_CODEBOOK
 
 pytestmark = pytest.mark.skipif(not (SAMPLE / "transcripts").is_dir() or not TIP_CODEBOOK.exists(),
                                 reason="needs the sample study and the TIP codebook")

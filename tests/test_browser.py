@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "report"))
-from report_study import build  # noqa: E402
+from tests.fixtures.report.report_study import build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed"),

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+
+from tests.helpers import REPO
 
 
 def ci_with(tmp_path: Path, test_command: str) -> subprocess.CompletedProcess:

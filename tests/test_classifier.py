@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.fixtures.suggest.vectors import VECTOR_WORDS, vector_pipeline
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import TipqualError
 from tipqual.suggest.classifier import (
@@ -45,6 +46,7 @@ def _ece(scores: np.ndarray, hits: np.ndarray, bins: int = 10) -> float:
     return float(gap / len(scores))
 
 
+@pytest.mark.slow
 def test_scores_match_known_probabilities_on_held_out_data():
     """A synthetic task with known probabilities: calibrated scores come out near them."""
     texts, labels, _ = _synthetic(1200, seed=1)
@@ -60,6 +62,7 @@ def test_scores_match_known_probabilities_on_held_out_data():
     assert np.corrcoef(scores, truth)[0, 1] > 0.9
 
 
+@pytest.mark.slow
 def test_code_with_no_coded_segment_is_learned_from_the_codebook():
     book = Codebook(name="t", version="1", codes=[
         Code(id="funding", name="funding", definition="Money, grants and budgets."),
@@ -160,6 +163,7 @@ def _f1(truth: list[set[str]], got: list[tuple[str, ...]]) -> float:
     return 2 * hit / (sum(map(len, truth)) + sum(map(len, got)))
 
 
+@pytest.mark.slow
 def test_the_set_size_is_learned_when_every_segment_carries_several_codes():
     texts, labels = _two_of_five(300, seed=4)
     # the SVM alone needs the learned minimum: its thresholds leave some sets short
@@ -198,26 +202,6 @@ def test_groups_stay_in_one_fold():
         model.fit(texts, labels, groups=[0, 1])
 
 
-def vector_pipeline(path) -> str:
-    """A tiny spaCy pipeline saved to ``path`` whose only knowledge is made-up word vectors:
-    money words point one way, justice words another."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    for axis, words in enumerate((VECTOR_WORDS["funding"], VECTOR_WORDS["justice"])):
-        for word in words:
-            vector = np.zeros(4, dtype="float32")
-            vector[axis], vector[2] = 1.0, 0.1
-            nlp.vocab.set_vector(word, vector)
-    nlp.to_disk(path)
-    return str(path)
-
-
-VECTOR_WORDS = {"funding": ["grant", "budget", "donor", "money", "cash", "salary", "donors",
-                            "subsidy"],
-                "justice": ["police", "court", "officer", "arrest", "judge", "jail", "officers"]}
-
-
 def test_a_pipelines_word_vectors_carry_codes_to_words_never_coded(tmp_path):
     """Words never seen in training ("cash", "judge") get their code from their vectors."""
     from tipqual.nlp.pipeline import build_pipeline
@@ -250,6 +234,7 @@ def test_a_pipelines_word_vectors_carry_codes_to_words_never_coded(tmp_path):
     assert items_from_docs(blank.pipe(["the grant"]))[0].vector == ()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blend", ["svm+cnb", "svm+nbsvm", "svm+cnb+nbsvm"])
 def test_a_blend_is_calibrated_and_repeatable(blend):
     """Summing complement naive Bayes or NB-SVM scores with the SVM's keeps the scores

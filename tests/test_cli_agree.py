@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual, shared
 
+from tests.helpers import run_tipqual, shared
 from tipqual.cli import cli
 from tipqual.records import Coding, Segment, Source
 from tipqual.store.project import Project
@@ -172,6 +172,7 @@ def test_cases_filter_and_status_filter(tmp_path: Path, runner) -> None:
 
 # --- merge ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_merge_prints_what_each_copy_added(tmp_path: Path) -> None:
     base = tmp_path / "study.db"
     build_study(base, ["one", "two"], []).close()

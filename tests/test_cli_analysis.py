@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, run_tipqual, shared
 
-sys.path.insert(0, str(FIXTURES / "analysis"))
-from minimal_study import build  # noqa: E402
-
+from tests.fixtures.analysis.minimal_study import build
+from tests.helpers import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, run_tipqual, shared
 from tipqual.cli import cli  # noqa: E402
 
 FORMULA_START = ("=", "+", "-", "@")
@@ -144,6 +142,7 @@ def test_matrix_errors(runner, study, tmp_path, args, message):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_errors_in_a_real_process_are_one_line(study, tmp_path):
     result = run_tipqual("matrix", str(study), "--out", str(tmp_path / "m.csv"), "--codes", "x")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -151,6 +150,7 @@ def test_errors_in_a_real_process_are_one_line(study, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_network_writes_graph_table_figure_projection(runner, study, tmp_path):
     import networkx as nx
 
@@ -353,6 +353,7 @@ def test_network_of_any_study_draws_the_map_with_the_fallback_axis(runner, tmp_p
         "MSF": ("civil_society", 1)}
 
 
+@pytest.mark.slow
 def test_network_map_follows_the_codebooks_map_section(runner, tmp_path):
     db = clinics_study(tmp_path, "map:\n  axis_codes: [medicines]\n"
                                  "  axis_label: talk of medicines\n  centre_label: patient\n")
@@ -398,6 +399,7 @@ def test_a_bad_map_section_is_one_line_naming_file_and_line(tmp_path):
     assert not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow
 def test_a_figure_that_cannot_be_written_is_one_line_after_the_graph_and_table(tmp_path):
     db = clinics_study(tmp_path)
     out, table, fig = tmp_path / "n.graphml", tmp_path / "r.csv", tmp_path / "no" / "m.svg"

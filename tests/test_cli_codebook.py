@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES, REPO, TIP_CODEBOOK, run_tipqual, shared
 
+from tests.helpers import FIXTURES, REPO, TIP_CODEBOOK, run_tipqual, shared
 from tipqual.cli import cli
 from tipqual.codebook import formats as codebook_io
 from tipqual.codebook import model as codebook
@@ -20,6 +20,7 @@ from tipqual.store.project import Project
 BAD = FIXTURES / "codebooks"
 
 
+@pytest.mark.slow
 def test_validate_shipped_codebook_passes() -> None:
     result = run_tipqual("codebook", "validate", str(TIP_CODEBOOK))
     assert result.returncode == 0, result.stderr
@@ -60,6 +61,7 @@ def test_validate_refuses_bad_codebooks(runner, name: str, needle: str) -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_validate_error_in_a_real_process_has_no_traceback() -> None:
     result = run_tipqual("codebook", "validate", str(BAD / "bad-pattern.yaml"))
     assert result.returncode == 1
@@ -107,6 +109,7 @@ def test_export_study_without_codebook_is_an_error(tmp_path: Path, runner) -> No
     assert not (tmp_path / "x.yaml").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".qdc", ".xlsx", ".yaml"])
 def test_export_then_import_gives_the_same_codebook(tmp_path: Path, runner, suffix: str) -> None:
     out = tmp_path / f"tip{suffix}"
@@ -147,6 +150,7 @@ def test_import_refuses_to_overwrite(tmp_path: Path, runner) -> None:
         codebook.Codebook.from_dict(yaml.safe_load(out.read_text(encoding="utf-8")))
 
 
+@pytest.mark.slow
 def test_diff_text_and_json(tmp_path: Path, runner) -> None:
     shutil.copy(REPO / "codebooks" / "sa-stakeholders.yaml", tmp_path)
     old = tmp_path / "old.yaml"
@@ -202,6 +206,7 @@ def test_validate_and_init_refuse_a_catastrophic_regex(tmp_path: Path) -> None:
     assert not study.exists()
 
 
+@pytest.mark.slow
 def test_import_refuses_a_catastrophic_regex_carried_by_a_qdc_or_qdpx(tmp_path: Path) -> None:
     qdc = tmp_path / "partner.qdc"
     qdc.write_bytes(codebook_io.to_qdc(_hostile_book()))

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
 
+from tests.helpers import run_tipqual
 from tipqual.cli import cli
 from tipqual.store.project import Project
 
@@ -61,6 +61,7 @@ def test_import_error_names_row_and_changes_nothing(study_path: Path, tmp_path: 
     assert study_path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_import_then_export_filtered_and_guarded(study_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("segment,code,coder,memo\ncso:2,funding,ann,=1+2\ncso:3,trust,ann,\n"

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
+
+from tests.helpers import SAMPLE, TIP_CODEBOOK, run_tipqual, wait_until
 
 
 def _digest(path: Path) -> str:
@@ -138,6 +139,7 @@ def test_an_output_folder_under_a_file_is_a_clean_error(tmp_path):
     _assert_clean_error(result, str(blocker / "demo"), "Not a directory")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["segments", "{db}"],
     ["code", "add", "{db}", "--coder", "ann", "--code", "trust", "CSO-01:2"],
@@ -208,6 +210,7 @@ def bare_study(tmp_path_factory) -> Path:
     return db
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["report", "{db}", "--out", "{tmp}/r.html"],
     ["matrix", "{db}", "--out", "{tmp}/m.xlsx"],
@@ -334,6 +337,11 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
                 assert proc.poll() is None, f"the import ended first: {proc.communicate()}"
                 assert time.monotonic() < deadline, "the import never reached the last file"
                 time.sleep(0.02)
+        # Opening the pipe is not yet reading it: a signal that lands between the two is
+        # handled only once the read returns, which it never does. Wait until the import is
+        # asleep in the read itself, which the signal then interrupts.
+        wait_until(lambda: "pipe" in Path(f"/proc/{proc.pid}/wchan").read_text(), 120,
+                   "the import reading the last file")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
 
+from tests.helpers import run_tipqual
 from tipqual.cli import cli
 from tipqual.cli.ingest import _fates
 
@@ -56,6 +56,7 @@ def test_bad_file_clear_error_and_study_byte_identical(study_path: Path, bad: st
     assert state(study_path) == before
 
 
+@pytest.mark.slow
 def test_folder_with_one_bad_file(study_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "transcripts"
     shutil.copytree(GOOD, folder)
@@ -75,6 +76,7 @@ def test_folder_with_one_bad_file(study_path: Path, tmp_path: Path) -> None:
     assert "Importing" not in result.stderr  # no progress bar when stderr is not a terminal
 
 
+@pytest.mark.slow
 def test_import_twice_and_segments_json(study_path: Path) -> None:
     args = ("import", str(study_path), str(GOOD), "--cases", str(INGEST / "cases.csv"))
     first = run_tipqual(*args)
@@ -93,6 +95,7 @@ def test_import_twice_and_segments_json(study_path: Path) -> None:
     assert segments_json(study_path) == rows
 
 
+@pytest.mark.slow
 def test_segments_of_one_source_as_table(study_path: Path) -> None:
     run_tipqual("import", str(study_path), str(GOOD / "court-visit.srt"))
     result = run_tipqual("segments", str(study_path), "--source", "court-visit")
@@ -118,6 +121,7 @@ def test_redact_with_roster(study_path: Path, tmp_path: Path) -> None:
     assert "[person-1]" in dumped and "cso-01 and cso-02" in dumped
 
 
+@pytest.mark.slow
 def test_replace_carries_edited_codings_and_orphans_rewritten_ones(study_path: Path,
                                                                    tmp_path: Path) -> None:
     path = tmp_path / "cso.txt"
@@ -145,6 +149,7 @@ def test_replace_carries_edited_codings_and_orphans_rewritten_ones(study_path: P
     assert "No retired codings." in run_tipqual("code", "orphans", str(study_path)).stdout
 
 
+@pytest.mark.slow
 def test_drop_orphans_deletes_them_and_needs_replace(study_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "cso.txt"
     path.write_text("Interviewer: Why?\n\nRespondent: Delays at court.\n")
@@ -197,6 +202,7 @@ def _changed_interview(study_path: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_changed_file_says_it_changed_and_suggests_replace_and_dry_run(
         study_path: Path, tmp_path: Path) -> None:
     path = _changed_interview(study_path, tmp_path)
@@ -212,6 +218,7 @@ def test_a_changed_file_says_it_changed_and_suggests_replace_and_dry_run(
     assert state(study_path) == before
 
 
+@pytest.mark.slow
 def test_a_changed_file_beside_a_bad_one_gets_both_pieces_of_advice(
         study_path: Path, tmp_path: Path) -> None:
     path = _changed_interview(study_path, tmp_path)
@@ -222,6 +229,7 @@ def test_a_changed_file_beside_a_bad_one_gets_both_pieces_of_advice(
     assert "--skip-bad" in line and "--replace" in line and "\n" not in line
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_changes_nothing(study_path: Path, tmp_path: Path) -> None:
     path = _changed_interview(study_path, tmp_path)
     new = tmp_path / "new.txt"
@@ -258,6 +266,7 @@ def test_reimport_summary_says_nothing_new_and_what_was_already_there(
                                    "the study); 0 replaced; 1 case in the study.")
 
 
+@pytest.mark.slow
 def test_replace_summary_names_each_count_in_its_number(study_path: Path,
                                                         tmp_path: Path) -> None:
     """A corrected transcript whose edited segment had one unreviewed suggestion: "1

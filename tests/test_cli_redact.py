@@ -6,8 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from conftest import run_tipqual
+import pytest
 
+from tests.fixtures.pii import ID_FORMS, PHONE_FORMS
+from tests.helpers import run_tipqual
 from tipqual.records import Coding
 from tipqual.store.project import Project
 
@@ -72,6 +74,7 @@ def test_redacted_import_leaves_no_planted_pii_in_any_byte_of_the_study(tmp_path
     assert (check.returncode, check.stdout, check.stderr) == (0, "no residual PII found\n", "")
 
 
+@pytest.mark.slow
 def test_redact_check_lists_residual_pii_and_exits_1(tmp_path: Path) -> None:
     folder, cases, roster = plant(tmp_path)
     study = tmp_path / "study.db"
@@ -128,3 +131,180 @@ def test_redact_check_bad_input_is_one_line(tmp_path: Path) -> None:
     result = run_tipqual("redact", "check", str(study), "--roster", str(bad_roster))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- every written form of an ID and phone number, through real processes -------------------
+
+def _form_files(folder: Path) -> dict[str, str]:
+    """One transcript per written form of an ID or phone number: source id -> kind."""
+    folder.mkdir()
+    kinds = {}
+    for kind, forms in (("ID number", ID_FORMS), ("phone", PHONE_FORMS)):
+        for n, form in enumerate(forms, start=1):
+            sid = f"{'id' if kind == 'ID number' else 'phone'}-{n:02d}"
+            (folder / f"{sid}.txt").write_text(
+                f"Interviewer: How can we reach you?\n\nRespondent: It is {form}, thanks.\n",
+                encoding="utf-8")
+            kinds[sid] = kind
+    return kinds
+
+
+@pytest.mark.slow
+def test_redact_check_finds_every_form_and_a_redacted_import_is_clean(tmp_path: Path) -> None:
+    kinds = _form_files(tmp_path / "forms")
+    plain, safe = tmp_path / "plain.db", tmp_path / "safe.db"
+    for study in (plain, safe):
+        assert run_tipqual("init", str(study)).returncode == 0
+    assert run_tipqual("import", str(plain), str(tmp_path / "forms")).returncode == 0
+    result = run_tipqual("redact", "check", str(plain))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = set(result.stdout.splitlines())
+    for sid, kind in kinds.items():
+        assert f"segment '{sid}:2' text: {kind}" in lines, (sid, kind)
+    assert len(lines) == len(kinds)  # and nothing else: no false positives
+
+    imported = run_tipqual("import", str(safe), str(tmp_path / "forms"), "--redact")
+    assert imported.returncode == 0, imported.stderr
+    check = run_tipqual("redact", "check", str(safe))
+    assert (check.returncode, check.stdout, check.stderr) == (0, "no residual PII found\n", "")
+    key = json.loads((tmp_path / "safe.redaction-key.json").read_text(encoding="utf-8"))
+    assert sorted(key) == ["[ID-1]", "[PHONE-1]"]  # one number, however it was written
+
+
+# Planted in a Word file, a WebVTT file, case ids and column names of cases.csv.
+PLANTED_ELSEWHERE = ["Thandi", "Mokoena", "O'Brien", "O’Brien", "Nomsa", "Dlamini",
+                     "nomsa.d@shelter.org.za", "082.555.0199", "082 5550 199", "27825550199",
+                     "0825550199", "+27 82 555 0199", "800101/5009/087", "800101 5009 08 7",
+                     "800101\u20145009\u2014087", "8001015009087"]
+
+
+def _plant_everywhere(tmp_path: Path) -> tuple[Path, Path, Path]:
+    import docx
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    document = docx.Document()
+    document.add_paragraph("Interviewer: Who helps you?")
+    document.add_paragraph("Respondent: Nomsa Dlamini, on 082.555.0199 or 082 5550 199; "
+                           "her ID is 800101/5009/087.")
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "Sean O’Brien"
+    table.rows[0].cells[1].text = "Mail nomsa.d@shelter.org.za, or 27825550199."
+    document.save(folder / "cso-04.docx")
+    (folder / "court.vtt").write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Thandi Mokoena>I am THANDI; ID "
+        "800101 5009 08 7.\n\n00:00:04.000 --> 00:00:08.000\n<v Interviewer>Call +27 82 555 "
+        "0199?\n\n00:00:08.000 --> 00:00:09.000\nNOMSA: Or 800101\u20145009\u2014087.\n",
+        encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,Nomsa contact,notes\n"
+                     "Dlamini House,cso-04.docx,0825550199,O'Brien knows\n"
+                     "CSO-05,court.vtt,,8001015009087\n", encoding="utf-8")
+    roster = tmp_path / "roster.txt"
+    roster.write_text("Thandi Mokoena\nSean O'Brien\nNomsa Dlamini\n", encoding="utf-8")
+    return folder, cases, roster
+
+
+@pytest.mark.slow
+def test_no_planted_pii_in_any_byte_of_the_study_wal_and_shm(tmp_path: Path) -> None:
+    folder, cases, roster = _plant_everywhere(tmp_path)
+    study = tmp_path / "study.db"
+    assert run_tipqual("init", str(study)).returncode == 0
+    with Project.open(study, readonly=True) as reader:  # holds the WAL: the pages stay there
+        list(reader.cases())
+        result = run_tipqual("import", str(study), str(folder), "--cases", str(cases),
+                             "--redact", "--roster", str(roster))
+        assert result.returncode == 0, result.stderr
+        files = {f.name: f.read_bytes() for f in sorted(tmp_path.glob("study.db*"))}
+    assert set(files) == {"study.db", "study.db-wal", "study.db-shm"}
+    assert len(files["study.db-wal"]) > 0 and len(files["study.db-shm"]) > 0
+    raw = b"".join(files.values())
+    assert b"[PERSON-" in raw and b"[PHONE-" in raw and b"[ID-" in raw  # the import is there
+    lowered = raw.lower()
+    for original in PLANTED_ELSEWHERE:
+        for spelling in {original, original.lower(), original.upper()}:
+            assert spelling.lower().encode("utf-8") not in lowered, original
+            assert spelling.encode("utf-16-le") not in raw, original
+    assert "Case id pseudonymised: 'Dlamini House' (cases.csv) is stored as '[PERSON-" \
+        in result.stdout
+    with Project.open(study, readonly=True) as p:
+        assert {c.id: sorted(c.attributes) for c in p.cases()} == {
+            "CSO-05": ["notes"], "[PERSON-1] House": ["[PERSON-1] contact", "notes"]}
+    check = run_tipqual("redact", "check", str(study), "--roster", str(roster))
+    assert (check.returncode, check.stdout) == (0, "no residual PII found\n"), check.stdout
+
+
+def test_a_failed_redacted_import_leaves_no_key_file(tmp_path: Path) -> None:
+    """The commit is refused by the operating system (RLIMIT_FSIZE, as a full disk): the study
+    is as it was, and no key file (nor a part of one) is left beside it."""
+    import resource
+    import subprocess
+    import sys
+
+    study = tmp_path / "study.db"
+    assert run_tipqual("init", str(study)).returncode == 0
+    big = tmp_path / "cso-09.txt"
+    paragraph = "Thandi said we work with the police and the shelter every day. " * 20
+    big.write_text("Interviewer: Tell me.\n\n" + "\n\n".join(
+        f"Respondent: {paragraph}{n}" for n in range(300)), encoding="utf-8")
+    roster = tmp_path / "roster.txt"
+    roster.write_text("Thandi Mokoena\n", encoding="utf-8")
+    limit = study.stat().st_size + 64 * 1024
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "tipqual", "import", str(study), str(big),
+                             "--redact", "--roster", str(roster)], capture_output=True,
+                            text=True, timeout=300, preexec_fn=cap)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "nothing was written" in result.stderr
+    assert [f.name for f in tmp_path.iterdir() if "key" in f.name] == []
+    with Project.open(study, readonly=True) as p:
+        assert p.sources() == []
+
+
+@pytest.mark.slow
+def test_redact_check_names_the_copies_it_does_not_look_into(tmp_path: Path) -> None:
+    study = tmp_path / "study.db"
+    (tmp_path / "cso.txt").write_text("Respondent: Thandi helps us.\n", encoding="utf-8")
+    roster = tmp_path / "roster.txt"
+    roster.write_text("Thandi Mokoena\n", encoding="utf-8")
+    assert run_tipqual("init", str(study)).returncode == 0
+    assert run_tipqual("import", str(study), str(tmp_path / "cso.txt")).returncode == 0
+    redone = run_tipqual("import", str(study), str(tmp_path / "cso.txt"), "--redact",
+                         "--roster", str(roster), "--replace")
+    assert redone.returncode == 0, redone.stderr  # the copy kept before it holds the name
+    check = run_tipqual("redact", "check", str(study), "--roster", str(roster))
+    assert (check.returncode, check.stdout) == (0, "no residual PII found\n")
+    assert check.stderr == ("Note: not looked at: 1 copy of the study beside it "
+                            "(study.db.step1.bak); check each with 'tipqual redact check COPY' "
+                            "or delete them\n")
+    copy = run_tipqual("redact", "check", str(tmp_path / "study.db.step1.bak"), "--roster",
+                       str(roster))
+    assert copy.returncode == 1 and "segment 'cso:1' text: roster name" in copy.stdout
+
+
+@pytest.mark.slow
+def test_a_column_name_that_is_pseudonymised_is_named_in_the_summary(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Interviewer: Who?\n\nRespondent: The clinic.\n",
+                                  encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,Mokoena contact\nC1,a.txt,yes\n", encoding="utf-8")
+    roster = tmp_path / "roster.txt"
+    roster.write_text("Thandi Mokoena\n", encoding="utf-8")
+    study = tmp_path / "s.db"
+    assert run_tipqual("init", str(study)).returncode == 0
+    done = run_tipqual("import", str(study), str(folder), "--cases", str(cases), "--redact",
+                       "--roster", str(roster), "--json")
+    assert done.returncode == 0, done.stderr
+    renamed = json.loads(done.stdout)["renamed_columns"]
+    assert [r["column"] for r in renamed] == ["Mokoena contact"]
+    assert "Mokoena" not in renamed[0]["stored"]
+    assert run_tipqual("init", str(tmp_path / "s2.db")).returncode == 0
+    text = run_tipqual("import", str(tmp_path / "s2.db"), str(folder), "--cases", str(cases),
+                       "--redact", "--roster", str(roster))
+    assert text.returncode == 0, text.stderr
+    assert "Column pseudonymised: 'Mokoena contact' (cases.csv) is stored as '" in text.stdout

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import stat
+import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import TIP_CODEBOOK, run_tipqual, shared
 
+from tests.helpers import TIP_CODEBOOK, run_tipqual, shared
 from tipqual.codebook import model as codebook_mod
 from tipqual.records import Coding, Segment, Source
 from tipqual.store.project import Project
@@ -50,6 +54,7 @@ def test_help_lists_both_commands() -> None:
     assert "--out" in run_tipqual("refi", "export", "--help").stdout
 
 
+@pytest.mark.slow
 def test_export_then_import(small_study: Path, tmp_path: Path) -> None:
     out = tmp_path / "study.qdpx"
     result = run_tipqual("refi", "export", str(small_study), "--out", str(out))
@@ -104,3 +109,197 @@ def test_export_errors(tmp_path: Path, small_study: Path) -> None:
     result = run_tipqual("refi", "export", str(small_study), "--out",
                          str(tmp_path / "nofolder" / "x.qdpx"))
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+# --- refi import --redact -----------------------------------------------------------------------
+
+REDACT_ROSTER = "# people to pseudonymise\nThandi Mokoena\nSipho Dlamini\n"
+SRC_A = ("Interviewer: Who helped you?\n\n"
+         "Thandi Mokoena: The detective helped. I, Thandi Mokoena, waited three weeks.\n"
+         "Mail thandi.m@hope.org.za or call 082 555 1234; my ID is 800101 5009 087.\n\n"
+         "Interviewer: And the shelter?\n\n"
+         "Respondent: Sipho Dlamini drove us to the shelter at night.\n")
+SRC_B = "Interviewer: Where?\n\nRespondent: We met at court with Sipho.\n"
+# every casing of these is looked for in the study's bytes
+REDACT_PLANTED = ["Thandi", "Mokoena", "Sipho", "Dlamini", "thandi.m@hope.org.za",
+                  "sipho.d@example.org", "082 555 1234", "0825551234", "+27 82 555 9876",
+                  "82 555 9876", "083 555 6543", "0835556543", "800101 5009 087",
+                  "8001015009087"]
+_U = {"sipho": "55555555-a1b2-4c3d-8e4f-a5b6c7d8e9f1",
+      "ann": "66666666-a1b2-4c3d-8e4f-a5b6c7d8e9f2"}
+_C = {name: f"11111111-a1b2-4c3d-8e4f-a5b6c7d8e9f{n}"
+      for n, name in enumerate(("Trust", "Delays", "Funding", "Referral"), 1)}
+# (source text, code, coder, the words selected, what the redacted study must code there)
+REDACT_PICKS = [
+    (SRC_A, "Trust", "ann", "The detective helped", r"The detective helped"),
+    (SRC_A, "Delays", "sipho", "Thandi Mokoena, waited three weeks",
+     r"\[PERSON-\d+\], waited three weeks"),
+    (SRC_A, "Delays", "ann", "Mokoena, waited", r"\[PERSON-\d+\], waited"),  # starts in a name
+    (SRC_A, "Funding", "sipho", "call 082 555 1234", r"call \[PHONE-\d+\]"),
+    (SRC_A, "Referral", "ann", "drove us to the shelter", r"drove us to the shelter"),
+    (SRC_B, "Trust", "sipho", "We met at court with Sipho", r"We met at court with \[PERSON-\d+\]"),
+]
+
+
+def _redact_qdpx(path: Path) -> Path:
+    """A partner's project with PII in texts, names, users, cases, attributes and memos."""
+    sels = {SRC_A: [], SRC_B: []}
+    for n, (text, code, coder, words, _) in enumerate(REDACT_PICKS, 1):
+        at = text.index(words)
+        memo = ("<Description>Call Thandi on 082 555 1234</Description>" if n == 2 else "")
+        note = "<NoteRef targetGUID='77777777-a1b2-4c3d-8e4f-a5b6c7d8e9f1'/>" if n == 4 else ""
+        sels[text].append(
+            f"<PlainTextSelection guid='33333333-a1b2-4c3d-8e4f-a5b6c7d8e9f{n}' "
+            f"startPosition='{at}' endPosition='{at + len(words)}'>{memo}"
+            f"<Coding guid='44444444-a1b2-4c3d-8e4f-a5b6c7d8e9f{n}' creatingUser='{_U[coder]}'>"
+            f"<CodeRef targetGUID='{_C[code]}'/>{note}</Coding></PlainTextSelection>")
+    qde = ("<?xml version='1.0' encoding='utf-8'?>\n"
+           "<Project xmlns='urn:QDA-XML:project:1.0' name='Thandi Mokoena study' "
+           "origin='MAXQDA 2022'>\n<Users>\n"
+           f"<User guid='{_U['sipho']}' name='Sipho Dlamini'/>\n"
+           f"<User guid='{_U['ann']}' name='ann'/>\n</Users>\n<CodeBook><Codes>\n"
+           + "".join(f"<Code guid='{g}' name='{c}' isCodable='true'/>\n" for c, g in _C.items())
+           + "</Codes></CodeBook>\n<Variables>\n"
+           "<Variable guid='88888888-a1b2-4c3d-8e4f-a5b6c7d8e9f1' name='contact' "
+           "typeOfVariable='Text'/>\n"
+           "<Variable guid='88888888-a1b2-4c3d-8e4f-a5b6c7d8e9f2' name='Dlamini phone' "
+           "typeOfVariable='Text'/>\n</Variables>\n<Cases>\n"
+           "<Case guid='99999999-a1b2-4c3d-8e4f-a5b6c7d8e9f1' name='Mokoena House'>"
+           "<VariableValue><VariableRef targetGUID='88888888-a1b2-4c3d-8e4f-a5b6c7d8e9f1'/>"
+           "<TextValue>Sipho Dlamini, sipho.d@example.org</TextValue></VariableValue>"
+           "<VariableValue><VariableRef targetGUID='88888888-a1b2-4c3d-8e4f-a5b6c7d8e9f2'/>"
+           "<TextValue>+27 82 555 9876</TextValue></VariableValue>"
+           "<SourceRef targetGUID='22222222-a1b2-4c3d-8e4f-a5b6c7d8e9f1'/></Case>\n</Cases>\n"
+           "<Sources>\n<TextSource guid='22222222-a1b2-4c3d-8e4f-a5b6c7d8e9f1' "
+           "name='Thandi Mokoena interview.txt' plainTextPath='internal://a.txt'>"
+           + "".join(sels[SRC_A]) + "</TextSource>\n"
+           "<TextSource guid='22222222-a1b2-4c3d-8e4f-a5b6c7d8e9f2' name='court.txt' "
+           "plainTextPath='internal://b.txt'>" + "".join(sels[SRC_B]) + "</TextSource>\n"
+           "</Sources>\n<Notes><Note guid='77777777-a1b2-4c3d-8e4f-a5b6c7d8e9f1' name='n'>"
+           "<PlainTextContent>Sipho Dlamini: 083 555 6543</PlainTextContent></Note></Notes>\n"
+           "</Project>\n")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("project.qde", qde)
+        zf.writestr("sources/a.txt", SRC_A)
+        zf.writestr("sources/b.txt", SRC_B)
+    return path
+
+
+def _coded(study: Path) -> list[tuple[str, str, str]]:
+    """(code name, coder, coded words) of every coding of a study."""
+    with Project.open(study, readonly=True) as p:
+        names = {c.id: c.name for c in p.codebook().codes}
+        out = []
+        for c in p.codings():
+            text = p.segment(c.segment).text
+            out.append((names[c.code], c.coder,
+                        text if c.span_start is None else text[c.span_start:c.span_end]))
+    return sorted(out)
+
+
+@pytest.mark.slow
+def test_refi_import_redact_leaves_no_planted_pii_and_codings_keep_their_words(
+        tmp_path: Path) -> None:
+    archive = _redact_qdpx(tmp_path / "partner.qdpx")
+    roster = tmp_path / "roster.txt"
+    roster.write_text(REDACT_ROSTER, encoding="utf-8")
+    study = tmp_path / "study.db"
+    result = run_tipqual("refi", "import", str(archive), str(study), "--redact", "--roster",
+                         str(roster))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "6 codings by 2 coders" in result.stdout
+    # 'refi import' builds the study under another name and publishes it checkpointed: nothing
+    # of the import is left in a -wal or temporary file beside it
+    assert sorted(f.name for f in tmp_path.glob("study*")) == ["study.db",
+                                                               "study.redaction-key.json"]
+    key = tmp_path / "study.redaction-key.json"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "Mokoena" in key.read_text(encoding="utf-8")
+    # a reader left open while another command writes keeps the study's pages in the -wal
+    with Project.open(study, readonly=True) as reader:
+        seg = [s.id for s in reader.segments()][1]
+        added = run_tipqual("code", "add", str(study), "--coder", "bea", "--code", "trust",
+                            seg)
+        assert added.returncode == 0, added.stderr
+        wal = tmp_path / "study.db-wal"
+        assert wal.exists() and wal.stat().st_size > 0
+        wal_bytes = wal.read_bytes().lower()
+        raw = b"".join(f.read_bytes() for f in sorted(tmp_path.glob("study.db*"))).lower()
+    assert b"[person-" in wal_bytes  # the -wal does hold pages the import wrote
+    for original in REDACT_PLANTED:
+        assert original.lower().encode("utf-8") not in raw, original
+    # every coding is on the same words (personal details replaced by their placeholders)
+    got = [c for c in _coded(study) if c[1] != "bea"]
+    want = sorted((code, "user-55555555" if coder == "sipho" else "ann", pattern)
+                  for _, code, coder, _, pattern in REDACT_PICKS)
+    assert len(got) == len(want) == 6
+    for (code, coder, words), (w_code, w_coder, pattern) in zip(got, sorted(
+            want, key=lambda w: (w[0], w[1])), strict=True):
+        assert (code, coder) == (w_code, w_coder)
+        assert re.fullmatch(pattern, words), (code, coder, words, pattern)
+    # the selection that started inside a name is listed; every rename is said
+    out = result.stdout
+    assert re.search(r"Not placed exactly .*\n(  .*\n)*  Thandi Mokoena interview.txt: selection "
+                     r"33333333-A1B2-4C3D-8E4F-A5B6C7D8E9F3 .*starts inside personal "
+                     r"information", out), out
+    assert "Renamed (the study keeps the new names):" in out
+    for line in ("  user 'Sipho Dlamini' (line 4) is stored as coder 'user-55555555': "
+                 "pseudonymised",
+                 "  source 'Thandi Mokoena interview.txt' (line 21) is stored as "
+                 "'[PERSON-1] interview': pseudonymised",
+                 "  case 'Mokoena House' (line 18) is stored as '[PERSON-1] House': "
+                 "pseudonymised",
+                 "  attribute 'Dlamini phone' (line 15) is stored as '[PERSON-2] phone': "
+                 "pseudonymised",
+                 "  project 'Thandi Mokoena study' is stored as '[PERSON-1] study': "
+                 "pseudonymised"):
+        assert line in out.splitlines(), (line, out)
+    assert f"Redaction key: {key} (keep it apart from the study)" in out
+    # the residual check finds nothing either
+    check = run_tipqual("redact", "check", str(study), "--roster", str(roster))
+    assert (check.returncode, check.stdout) == (0, "no residual PII found\n"), check.stderr
+
+    # again with --json and the same key: the same placeholders, the renames as data
+    again = run_tipqual("refi", "import", str(archive), str(tmp_path / "again.db"), "--key",
+                        str(key), "--roster", str(roster), "--json")
+    assert again.returncode == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["redacted"] is True and data["key"] == str(key)
+    assert data["name"] == "[PERSON-1] study"
+    assert {"what": "user", "given": "Sipho Dlamini", "stored": "user-55555555",
+            "reason": "pseudonymised", "line": 4} in data["renamed"]
+    assert {r["what"] for r in data["renamed"]} == {"project", "user", "source", "case",
+                                                    "attribute"}
+    assert _coded(tmp_path / "again.db") == got
+    # and what the study exports carries none of it either
+    out = tmp_path / "out.qdpx"
+    assert run_tipqual("refi", "export", str(study), "--out", str(out)).returncode == 0
+    with zipfile.ZipFile(out) as zf:
+        exported = b"".join(zf.read(n) for n in zf.namelist()).lower()
+    assert b"[person-1] interview" in exported
+    for original in REDACT_PLANTED:
+        assert original.lower().encode("utf-8") not in exported, original
+
+
+def test_a_failed_refi_import_redact_writes_neither_study_nor_key(tmp_path: Path) -> None:
+    archive = _redact_qdpx(tmp_path / "partner.qdpx")
+    with zipfile.ZipFile(archive) as zf:
+        members = [(n, zf.read(n)) for n in zf.namelist()]
+    broken = tmp_path / "broken.qdpx"
+    with zipfile.ZipFile(broken, "w") as zf:
+        for name, data in members:  # the second source takes the first one's GUID
+            zf.writestr(name, data.replace(b"22222222-a1b2-4c3d-8e4f-a5b6c7d8e9f2",
+                                           b"22222222-a1b2-4c3d-8e4f-a5b6c7d8e9f1"))
+    roster = tmp_path / "roster.txt"
+    roster.write_text(REDACT_ROSTER, encoding="utf-8")
+    result = run_tipqual("refi", "import", str(broken), str(tmp_path / "study.db"),
+                         "--roster", str(roster))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "two sources" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.qdpx", "partner.qdpx",
+                                                          "roster.txt"]
+    missing = run_tipqual("refi", "import", str(archive), str(tmp_path / "study.db"),
+                          "--roster", str(tmp_path / "nobody.txt"))
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "nobody.txt" in missing.stderr and not (tmp_path / "study.db").exists()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_tipqual
 
-sys.path.insert(0, str(FIXTURES / "report"))
-from report_study import build  # noqa: E402
-
+from tests.fixtures.report.report_study import build
+from tests.helpers import FIXTURES, run_tipqual
 from tipqual.cli import cli  # noqa: E402
 
 NOTES = FIXTURES / "report" / "notes.md"
@@ -44,6 +41,7 @@ def test_report_in_a_real_process(study_db: Path, tmp_path: Path) -> None:
     assert "<h3>Challenges</h3>" in html
 
 
+@pytest.mark.slow
 def test_report_markdown_lists_its_figures(runner, study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "findings.md"
     result = runner.invoke(cli, ["report", str(study_db), "--out", str(out)])
@@ -135,6 +133,7 @@ def _drawn(svg: Path) -> list[str]:
     return re.findall(r"<!-- (.*?) -->", svg.read_text(encoding="utf-8"), flags=re.S)
 
 
+@pytest.mark.slow
 def test_report_map_options_set_the_maps_height_as_network_does(runner, study_db: Path,
                                                                  tmp_path: Path) -> None:
     """The codebook's map: section is the victim axis; --map-codes funding makes the height

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TIP_CODEBOOK, run_tipqual
+import pytest
 
+from tests.helpers import TIP_CODEBOOK, run_tipqual
 from tipqual import __version__
 from tipqual.cli import cli
 
@@ -125,6 +126,7 @@ def test_set_name_renames_the_study_and_the_report_title(tmp_path: Path, runner)
         assert build_context(p)["title"] == "Findings: Shelters in Gauteng, 2024"
 
 
+@pytest.mark.slow
 def test_set_refuses_an_empty_or_control_character_name(tmp_path: Path) -> None:
     from tipqual.store.project import Project
 
@@ -148,7 +150,7 @@ def test_set_refuses_an_empty_or_control_character_name(tmp_path: Path) -> None:
 # --- status counts a decided suggestion as no longer awaiting review ---------------------------
 
 def test_status_counts_only_undecided_suggestions(tmp_path: Path, runner) -> None:
-    from tests.test_review import WATER_SUGGESTIONS, build_water_study
+    from tests.fixtures.suggest.water import WATER_SUGGESTIONS, build_water_study
 
     n = WATER_SUGGESTIONS
     path = tmp_path / "water.db"

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_tipqual
 
 from tests.fixtures.suggest.build import build_study
-from tests.test_review import WATER_SUGGESTIONS, build_water_study
+from tests.fixtures.suggest.water import WATER_SUGGESTIONS, build_water_study
+from tests.helpers import REPO, run_tipqual
 from tipqual.cli import cli
 from tipqual.store.project import Project
 
@@ -74,6 +74,7 @@ def test_suggest_min_score_option(runner, db: Path):
     assert bad.exit_code == 2 and "--min-score" in bad.output
 
 
+@pytest.mark.slow
 def test_suggest_errors_are_one_clean_line(tmp_path: Path, db: Path):
     result = run_tipqual("suggest", str(db), "--model", "xx_no_such_pipeline")
     assert result.returncode == 1
@@ -352,6 +353,7 @@ def test_review_off_a_terminal_prints_no_terminal_codes(runner, water_db: Path):
     assert result.output.splitlines()[0].startswith(f"{WATER_SUGGESTIONS} suggestions to review")
 
 
+@pytest.mark.slow
 def test_suggest_uses_the_word_vectors_of_a_pipeline_named_with_model(runner, tmp_path: Path,
                                                                      monkeypatch):
     """``--model`` with the path of a tiny saved pipeline whose vectors this test made
@@ -359,8 +361,8 @@ def test_suggest_uses_the_word_vectors_of_a_pipeline_named_with_model(runner, tm
     changes the scores), and says which pipeline it used."""
     import json
 
-    from tests.test_classifier import vector_pipeline
-    from tests.test_suggest import _coded_copies
+    from tests.fixtures.suggest.build import coded_copies
+    from tests.fixtures.suggest.vectors import vector_pipeline
 
     pipeline = vector_pipeline(tmp_path / "vectors")
     scores = {}
@@ -368,7 +370,7 @@ def test_suggest_uses_the_word_vectors_of_a_pipeline_named_with_model(runner, tm
                         ("hidden", ["--model", pipeline])):
         if name == "hidden":
             monkeypatch.setattr("tipqual.suggest.classifier.doc_vector", lambda doc: ())
-        _coded_copies(tmp_path / f"{name}.db").close()
+        coded_copies(tmp_path / f"{name}.db").close()
         done = runner.invoke(cli, ["suggest", str(tmp_path / f"{name}.db"), *extra])
         assert done.exit_code == 0, done.output
         assert "model trained on 24 segments" in done.output

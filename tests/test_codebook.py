@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
+from tests.helpers import FIXTURES, REPO, TIP_CODEBOOK
 from tipqual.codebook import model as codebook
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import CodebookError
@@ -103,6 +103,7 @@ def nlp():
     return pipeline
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sentence, expected", [
     ("We waited eight months for Home Affairs, and the trial was postponed twice.", "delays"),
     ("Somebody at the station was paid off and tipped off the owner before the raid.",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO, TIP_CODEBOOK
 
+from tests.helpers import FIXTURES, REPO, TIP_CODEBOOK
 from tipqual.codebook import check as codebook_check
 from tipqual.codebook.check import Problem, analyse, check, check_registry
 
@@ -223,12 +223,12 @@ def test_a_hostile_regex_in_yaml_names_the_code_the_pattern_and_the_line(tmp_pat
     assert problem.message.startswith('pattern 2 is refused: the REGEX "^(a+)+$" repeats a part')
 
 
+@pytest.mark.slow
 def test_a_study_holding_a_hostile_pattern_makes_suggest_fail_fast(tmp_path: Path) -> None:
     """A codebook stored by an older tipqual never reaches the Matcher (needs the pipeline's
     check in CodeRuler.add_rules)."""
-    from conftest import run_tipqual
-
     from tests.fixtures.suggest.build import segments_of
+    from tests.helpers import run_tipqual
     from tipqual.codebook.model import Code, Codebook
     from tipqual.records import Source
     from tipqual.store.project import Project
@@ -269,6 +269,7 @@ def test_yaml_nested_thousands_deep_is_one_problem_with_its_line(tmp_path: Path,
     assert "nested more than 50 levels deep" in problem.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("aliases, words", [
     ("x: &p [*p]\n", "refers to the list or mapping that contains it"),
     ("x0: &a0 [b]\n" + "".join(f"x{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 3000)),
@@ -285,6 +286,7 @@ def test_yaml_aliases_cannot_loop_nest_or_explode(tmp_path: Path, aliases: str,
     assert words in problem.message and problem.line is not None
 
 
+@pytest.mark.slow
 def test_codes_nested_more_than_50_levels_through_parent_are_refused(tmp_path: Path) -> None:
     def chain(n: int) -> str:
         return "codes:\n" + "".join(

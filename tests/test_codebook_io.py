@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, TIP_CODEBOOK, shared
 
+from tests.helpers import FIXTURES, TIP_CODEBOOK, shared
 from tipqual.codebook import formats as codebook_io
 from tipqual.codebook import model as codebook
 from tipqual.codebook.model import Code, Codebook
@@ -45,6 +45,7 @@ def tricky() -> Codebook:
     ])
 
 
+@pytest.mark.slow
 def test_yaml_round_trip(tmp_path: Path, tip: Codebook) -> None:
     for book in (tip, tricky()):
         out = codebook_io.export(book, tmp_path / "out.yaml")
@@ -60,10 +61,16 @@ def test_yaml_key_order_is_stable(tip: Codebook) -> None:
     assert "- [{LEMMA: partner}, {LOWER: with}]" in text
 
 
-def test_qdc_round_trip_keeps_every_field(tmp_path: Path, tip: Codebook, schema) -> None:
+def test_qdc_export_validates_against_the_refi_codebook_schema(tmp_path: Path, tip: Codebook,
+                                                               schema) -> None:
+    # Only this needs ../shared (the REFI-QDA XSD); the round trip is checked in the next test.
+    for book in (tip, tricky()):
+        schema.validate(str(codebook_io.export(book, tmp_path / "out.qdc")))
+
+
+def test_qdc_round_trip_keeps_every_field(tmp_path: Path, tip: Codebook) -> None:
     for book in (tip, tricky()):
         out = codebook_io.export(book, tmp_path / "out.qdc")
-        schema.validate(str(out))
         assert codebook_io.import_file(out) == book
         back = tmp_path / "back.yaml"
         codebook_io.export(codebook_io.import_file(out), back)
@@ -153,8 +160,71 @@ def test_qdpx_without_project_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.qdpx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("Sources/readme.txt", "nothing")
-    with pytest.raises(ExchangeError, match="no project .qde"):
+    with pytest.raises(ExchangeError, match="no .qde project file"):
         codebook_io.import_file(path)
+
+
+# A .qdpx read by 'codebook import' gets the checks 'refi import' makes (one archive reader).
+_PROJECT = ("<?xml version='1.0' encoding='utf-8'?><Project xmlns='urn:QDA-XML:project:1.0' "
+            "name='p'><CodeBook><Codes><Code guid='11111111-2222-4333-8444-5555555555%s' "
+            "name='%s' isCodable='true'/></Codes></CodeBook></Project>")
+_GOOD, _EVIL = (_PROJECT % ("01", "Trust")).encode(), (_PROJECT % ("02", "Evil")).encode()
+
+
+def _special(name: str, kind: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix: the mode in the high bits says link, device …
+    info.external_attr = (kind | 0o644) << 16
+    return info
+
+
+def _qdpx(path: Path, members: list) -> Path:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we want
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(("members", "why"), [
+    ([("project.qde", _GOOD), ("project.qde", _EVIL)], "two members named 'project.qde'"),
+    ([("Project.qde", _EVIL), ("project.qde", _GOOD)], "two members named 'Project.qde'"),
+    ([("project.qde", _GOOD), ("./project.qde", _EVIL)], "two members named"),
+    ([(_special("project.qde", 0o120000), b"../../etc/passwd")], "is a symbolic link"),
+    ([("project.qde", _GOOD), (_special("sources/a.txt", 0o120000), b"/etc")],
+     "is a symbolic link"),
+    ([(_special("project.qde", 0o020000), b"")], "device or other special file"),
+    ([("../project.qde", _EVIL)], "unsafe member name '../project.qde'"),
+    ([("project.qde", _GOOD), ("sources/../../../x.txt", b"x")], "unsafe member name"),
+    ([("project.qde", _GOOD), ("/etc/cron.d/x", b"x")], "unsafe member name"),
+    ([("a.qde", _GOOD), ("b.qde", _EVIL)], "two project files ('a.qde', 'b.qde')"),
+])
+def test_qdpx_codebook_import_uses_the_refi_archive_checks(members: list, why: str,
+                                                           tmp_path: Path) -> None:
+    from tests.helpers import run_tipqual
+
+    path = _qdpx(tmp_path / "partner.qdpx", members)
+    with pytest.raises(ExchangeError, match="refused: ") as info:
+        codebook_io.import_file(path)
+    assert why in info.value.message and info.value.path == str(path)
+    out = tmp_path / "book.yaml"
+    result = run_tipqual("codebook", "import", str(path), "--out", str(out))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: refused: ") and why in line
+    assert not out.exists()
+
+
+def test_qdpx_codebook_import_finds_the_project_file_as_refi_import_does(tmp_path: Path) -> None:
+    # the shallowest .qde, project.qde before another name beside it
+    path = _qdpx(tmp_path / "nested.qdpx", [("Export/project.qde", _GOOD),
+                                            ("Export/Sources/x.qde", _EVIL)])
+    assert [c.name for c in codebook_io.import_file(path).codes] == ["Trust"]
+    path = _qdpx(tmp_path / "two.qdpx", [("partner.qde", _EVIL), ("project.qde", _GOOD)])
+    assert [c.name for c in codebook_io.import_file(path).codes] == ["Trust"]
 
 
 def test_xlsx_round_trip_and_layout(tmp_path: Path, tip: Codebook) -> None:

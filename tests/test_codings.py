@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE
 
+from tests.helpers import SAMPLE
 from tipqual.codebook.model import Code, Codebook
 from tipqual.coding import csvio as codings
 from tipqual.errors import CodingError, IngestError

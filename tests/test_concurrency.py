@@ -18,9 +18,9 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual, wait_until
 
 from benchmarks.corpus import make_corpus
+from tests.helpers import SAMPLE, TIP_CODEBOOK, run_tipqual, wait_until
 from tipqual.records import Coding
 from tipqual.store.project import Project
 
@@ -119,6 +119,7 @@ def test_four_processes_writing_codings_all_succeed(study: Path, tmp_path: Path)
     assert switches > 3
 
 
+@pytest.mark.slow
 def test_long_read_does_not_block_writers(study: Path) -> None:
     with Project.open(study) as reader:
         rows = reader.segments(batch=1)

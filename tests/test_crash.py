@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 
 from benchmarks.corpus import make_corpus
+from tests.helpers import SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 from tipqual.records import Coding
 from tipqual.store.project import Project
 
@@ -462,6 +462,7 @@ def small_study(tmp_path: Path) -> tuple[Path, Path, dict]:
     return db, more, snapshot(db)
 
 
+@pytest.mark.slow
 def test_full_disk_during_import_is_one_line_and_leaves_the_study(small_study) -> None:
     db, more, before = small_study
     result = subprocess.run([sys.executable, "-c", _CAPPED_TIPQUAL, "import", str(db),
@@ -473,6 +474,7 @@ def test_full_disk_during_import_is_one_line_and_leaves_the_study(small_study) -
     assert run_tipqual("import", str(db), str(more)).returncode == 0  # room again: it works
 
 
+@pytest.mark.slow
 def test_file_size_limit_during_import_is_one_line_and_leaves_the_study(small_study) -> None:
     """The operating system refuses to grow the files (RLIMIT_FSIZE), as a full disk does."""
     import resource

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, run_tipqual
 
+from tests.helpers import REPO, SAMPLE, run_tipqual
 from tipqual import demo
 from tipqual.errors import ReportError
 
@@ -17,6 +17,10 @@ SIX = ("findings.html", "findings.md", "findings.docx", "matrices.xlsx", "networ
 CORE = {"trust": "Trust and distrust", "corruption": "Corruption and collusion",
         "capacity": "Capacity and resources", "funding": "Funding",
         "delays": "Delays and waiting"}
+
+
+# Every test reads the one demo run below (a real process over the whole sample study).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +42,12 @@ def _section(html: str, theme: str) -> str:
     return html[start:end]
 
 
-@pytest.mark.slow
 def test_demo_writes_the_six_files_and_the_study(run) -> None:
     out, _ = run
     for name in (*SIX, "study.db"):
         assert (out / name).stat().st_size > 1000, name
 
 
-@pytest.mark.slow
 def test_demo_prints_each_stage_and_where_it_wrote(run) -> None:
     out, stdout = run
     numbered = [ln.split()[:2] for ln in stdout.splitlines() if re.match(r"^\d\. ", ln)]
@@ -82,7 +84,6 @@ def test_demo_report_shows_map_matrix_kappa_and_alpha(run) -> None:
     assert "<script" not in html.lower()
 
 
-@pytest.mark.slow
 def test_demo_rerun_with_force_gives_identical_bytes(run, tmp_path: Path) -> None:
     out, _ = run
     first = {name: (out / name).read_bytes() for name in SIX}

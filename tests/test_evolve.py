@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TIP_CODEBOOK, run_tipqual
 
+from tests.helpers import TIP_CODEBOOK, run_tipqual
 from tipqual.codebook.model import diff, load
 from tipqual.coding.evolve import SPLIT_SUGGESTER, apply_codebook, plan_apply
 from tipqual.errors import CodebookError
@@ -238,6 +238,7 @@ def test_a_codebook_without_replaces_keeps_its_hash() -> None:
         separators=(",", ":")).encode()).hexdigest()
 
 
+@pytest.mark.slow
 def test_codebook_apply_command(tenants: Path, tmp_path: Path) -> None:
     v2 = _write(tmp_path, "v2.yaml", V2)
     before = _codings(tenants)
@@ -268,6 +269,7 @@ def test_codebook_apply_command(tenants: Path, tmp_path: Path) -> None:
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.slow
 def test_the_report_names_the_codebook_versions(tenants: Path, tmp_path: Path) -> None:
     from docx import Document
 
@@ -286,6 +288,7 @@ def test_the_report_names_the_codebook_versions(tenants: Path, tmp_path: Path) -
     assert any(par.startswith(sentence) for par in paragraphs)
 
 
+@pytest.mark.slow
 def test_reattach_follows_the_codebook(tenants: Path, tmp_path: Path) -> None:
     with Project.open(tenants) as p:
         eviction = next(c for c in p.codings(codes=["eviction"]) if c.coder == "ann")

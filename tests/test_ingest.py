@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE
 
+from tests.helpers import SAMPLE
 from tipqual.errors import IngestError
 from tipqual.ingest import importer as ingest
 from tipqual.ingest import readers
@@ -138,6 +138,7 @@ def test_very_long_paragraph_is_split_at_sentences() -> None:
     assert joined == (sentence * 120).strip()
 
 
+@pytest.mark.slow
 def test_import_folder_of_every_format(study: Project) -> None:
     report = import_paths(study, [GOOD], cases_csv=INGEST / "cases.csv")
     assert sorted(report.imported) == sorted(p.stem for p in GOOD.iterdir())
@@ -152,6 +153,7 @@ def test_import_folder_of_every_format(study: Project) -> None:
         assert s.text == study.source(s.source).text[s.start:s.end]
 
 
+@pytest.mark.slow
 def test_reimport_unchanged_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with Project.create(path) as p:

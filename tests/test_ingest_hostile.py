@@ -13,9 +13,9 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
 
 from tests.fixtures.suggest.build import CODEBOOK, segments_of
+from tests.helpers import run_tipqual
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ADVICE = "nothing was imported (fix or remove the file, or rerun with --skip-bad)"
@@ -104,6 +104,7 @@ def test_suggest_on_a_segment_over_a_million_characters_finishes(tmp_path: Path)
 
 # --- point 7: a binary file renamed .txt ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_png_renamed_txt_is_refused_naming_the_file(study_path: Path, tmp_path: Path) -> None:
     png = fake_png(tmp_path / "interview.txt")
     before = state(study_path)
@@ -113,6 +114,7 @@ def test_png_renamed_txt_is_refused_naming_the_file(study_path: Path, tmp_path: 
     assert state(study_path) == before
 
 
+@pytest.mark.slow
 def test_png_renamed_txt_in_a_folder_is_a_bad_file(study_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "transcripts"
     folder.mkdir()
@@ -132,6 +134,33 @@ def test_png_renamed_txt_in_a_folder_is_a_bad_file(study_path: Path, tmp_path: P
     assert [r["id"] for r in segments_json(study_path)] == ["cso:1", "cso:2"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, problem, shown", [
+    ("cso\n01.txt", "a line break", "cso\\n01.txt"),
+    ("\x1b[31mcso-01.txt", "the control character U+001B", "\\x1b[31mcso-01.txt"),
+    ("cso\u202etxt.exe.txt", "the invisible character U+202E", "cso\\u202etxt.exe.txt"),
+    ("cso\u200b01.txt", "the invisible character U+200B", "cso\\u200b01.txt"),
+])
+def test_a_file_name_with_a_control_or_invisible_character_is_refused(
+        study_path: Path, tmp_path: Path, name: str, problem: str, shown: str) -> None:
+    """The name becomes the source id that status, reports and exports print: it is refused,
+    and the one error line shows the character as an escape, never raw."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / name).write_text("Interviewer: Who?\n\nRespondent: The clinic.\n",
+                               encoding="utf-8")
+    (folder / "plain.txt").write_text("Interviewer: Who?\n\nRespondent: Us.\n",
+                                      encoding="utf-8")
+    before = state(study_path)
+    line = one_error_line(run_tipqual("import", str(study_path), str(folder)))
+    assert line == (f"Error: {folder}/{shown}: the file name holds {problem}; rename the file "
+                    f"(its name becomes the source id); {ADVICE}")
+    assert state(study_path) == before
+    kept = run_tipqual("import", str(study_path), str(folder), "--skip-bad")
+    assert kept.returncode == 0, kept.stderr
+    assert [r["id"] for r in segments_json(study_path)] == ["plain:1", "plain:2"]
+
+
 SCRIPTS = {
     "zulu.txt": ("Umphenduli: Yebo, amaphoyisa ayasisiza, kodwa kuthatha isikhathi eside.\n",
                  "utf-8"),
@@ -143,6 +172,7 @@ SCRIPTS = {
 }
 
 
+@pytest.mark.slow
 def test_texts_in_other_scripts_and_encodings_import(study_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "transcripts"
     folder.mkdir()
@@ -164,6 +194,7 @@ def test_texts_in_other_scripts_and_encodings_import(study_path: Path, tmp_path:
 
 # --- point 16: cases.csv with a column named twice or an id with a line break -------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("content", "message"), [
     ("case,source,type,type\nCSO-01,cso.txt,shelter,advocacy\n",
      "1: the header names the column 'type' twice; give each column its own name"),

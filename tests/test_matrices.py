@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "analysis"))
-from minimal_study import build, rows  # noqa: E402
-
+from tests.fixtures.analysis.minimal_study import build, rows
 from tipqual.analysis import matrices  # noqa: E402
 from tipqual.errors import CodebookError, CodingError  # noqa: E402
 

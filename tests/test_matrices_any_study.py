@@ -373,6 +373,7 @@ def test_csv_keeps_ids_only_and_coverage_fractions(clinics, tmp_path):
     assert "%" not in (tmp_path / "cov.csv").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_outputs_are_byte_identical(clinics, tmp_path):
     for run in ("a", "b"):
         xlsx.write_matrices(clinics, tmp_path / f"{run}.xlsx")

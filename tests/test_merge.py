@@ -382,6 +382,25 @@ def test_a_copy_with_a_coder_name_not_allowed_is_refused(base: Path, name: str) 
     assert "\x1b" not in err.value.format() and "\n" not in err.value.format()
 
 
+@pytest.mark.parametrize("status", ["human", "accepted", "rejected"])
+def test_a_persons_codings_under_a_suggesters_name_are_refused_even_if_the_target_knows_it(
+        base: Path, status: str) -> None:
+    """The target already holds the rules' suggestions; a copy's human coding or decision
+    under that name would pass for the rules' (decisions are stored under the reviewer's
+    name, so a suggester only ever suggests)."""
+    with Project.open(base) as p, p.atomic():
+        p.put_coding(Coding("cso02:1", "delays", "tipqual-rules", status="suggested",
+                            score=0.5))
+    copy = _copy(base, "copy.db")
+    _code(copy, Coding("cso01:2", "funding", "tipqual-rules", status=status))
+    with Project.open(base) as p:
+        before = (p.codings(), p.audit())
+        with pytest.raises(CodingError, match="nothing merged: the copy has codings by a coder "
+                                              "name the target would not accept"):
+            merge(p, [copy])
+        assert (p.codings(), p.audit()) == before
+
+
 def test_suggesters_keep_their_names_and_old_odd_names_still_merge(base: Path) -> None:
     with Project.open(base) as p, p.atomic():  # a study from before names were checked
         p.put_coding(Coding("cso02:1", "delays", "old\tname"))

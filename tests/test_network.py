@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import networkx as nx
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "analysis"))
-from minimal_study import build, fixture_mentions  # noqa: E402
-
+from tests.fixtures.analysis.minimal_study import build, fixture_mentions
 from tipqual.analysis import network  # noqa: E402
 from tipqual.errors import ReportError  # noqa: E402
 

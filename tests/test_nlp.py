@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
+from tests.helpers import FIXTURES
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import CodebookError, TipqualError
 from tipqual.nlp import pipeline as nlp_mod
@@ -43,6 +43,7 @@ def test_default_pipeline_is_blank_english_with_lookup_lemmas(pipeline):
                                        "official"]
 
 
+@pytest.mark.slow
 def test_lemma_table_is_a_plain_dict_until_the_pipeline_is_saved(tmp_path: Path):
     import spacy
 
@@ -132,6 +133,7 @@ def _random_pattern(rng) -> list[dict]:
     return pattern
 
 
+@pytest.mark.slow
 def test_token_patterns_match_exactly_as_spacys_matcher(book):
     """The ruler's pre-filter and its own matching of words-only patterns find the very
     matches spaCy's Matcher finds, on many random patterns and texts."""

@@ -380,6 +380,30 @@ def test_create_with_fill_publishes_the_filled_study(tmp_path: Path) -> None:
         assert p.path == tmp_path / "s.db"
 
 
+def test_create_refuses_to_publish_while_another_process_reads_the_new_file(
+        tmp_path: Path) -> None:
+    """A reader holding the temporary file open keeps the WAL from being checkpointed: the
+    study is not published without it (its WAL would be deleted, its data lost)."""
+    import sqlite3
+
+    held: list[sqlite3.Connection] = []
+
+    def fill(p: Project) -> None:
+        p.put_case("CSO-01")
+        reader = sqlite3.connect(tmp_path / "s.db.tmp-init")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        held.append(reader)
+
+    try:
+        with pytest.raises(ProjectError, match="another process has its temporary file open"):
+            Project.create(tmp_path / "s.db", fill=fill)
+    finally:
+        for reader in held:
+            reader.close()
+    assert not (tmp_path / "s.db").exists()
+
+
 def _big_source(p: Project, source_id: str, n: int = 400) -> None:
     """A source of ``n`` long segments, added in a savepoint of the caller's transaction."""
     turn = "Respondent: " + "we trust the shelter staff " * 20

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from conftest import shared
 
+from tests.helpers import shared
 from tipqual.codebook.model import Code, Codebook
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml

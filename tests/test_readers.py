@@ -348,3 +348,31 @@ def test_cases_csv_case_with_several_sources_and_repeated_rows_still_read(tmp_pa
     table = readers.read_cases(path)  # a Persian id keeps its zero-width non-joiner
     assert table.attributes == {"ORG-1": {"type": "shelter"}, arabic: {}, persian: {}}
     assert table.source_case == {"a": "ORG-1", "b": "ORG-1", "c": arabic, "d": persian}
+
+
+@pytest.mark.parametrize(("content", "line", "column"), [
+    ("case,source,,type\nA,a.txt,lost,shelter\n", 2, 3),
+    ("case,source,type,\nA,a.txt,shelter,\nB,b.txt,ngo,lost\n", 3, 4),
+    ("case,source,,\nA,a.txt,,\nB,b.txt,,lost\n", 3, 4),
+    ("\ncase,source, ,type\nA,a.txt, ,x\nB,b.txt,lost,y\n", 4, 3),
+], ids=["middle", "trailing", "two-empty", "blank-name"])
+def test_cases_csv_value_under_a_column_without_a_name_is_refused(
+        tmp_path: Path, content: str, line: int, column: int) -> None:
+    path = _cases(tmp_path, content)
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert (err.value.path, err.value.line) == (str(path), line)
+    header = 2 if content.startswith("\n") else 1
+    assert err.value.message == (f"column {column} has no name in the header (line {header}) "
+                                 "but holds a value here; name the column in the header or "
+                                 "leave its cells empty")
+    assert "lost" not in err.value.format()  # the value itself is not echoed
+
+
+def test_cases_csv_lines_of_cases_and_sources_are_kept(tmp_path: Path) -> None:
+    path = _cases(tmp_path, "\ncase,source,type,\nORG-1,a.txt,shelter,\n\nORG-2,b.txt,,\n"
+                            "ORG-1,c.txt,,\n")
+    table = readers.read_cases(path)
+    assert table.header_line == 2
+    assert table.case_lines == {"ORG-1": 3, "ORG-2": 5}
+    assert table.source_lines == {"a": 3, "b": 5, "c": 6}

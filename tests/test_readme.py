@@ -8,8 +8,8 @@ import re
 import click
 import pytest
 import yaml
-from conftest import REPO
 
+from tests.helpers import REPO
 from tipqual.cli import cli
 from tipqual.codebook.model import MAP_KEYS
 
@@ -61,8 +61,7 @@ def test_the_map_section_of_the_walkthrough_is_a_valid_codebook_section(tmp_path
     """The README's ``map:`` block, put in place of the shipped TIP codebook's own, loads."""
     import shutil
 
-    from conftest import TIP_CODEBOOK
-
+    from tests.helpers import TIP_CODEBOOK
     from tipqual.codebook import model as codebook
 
     [block] = [b for b in _blocks("yaml") if b.startswith("map:")]

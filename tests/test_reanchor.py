@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK, run_tipqual
 
+from tests.helpers import SAMPLE, TIP_CODEBOOK, run_tipqual
 from tipqual.ingest.reanchor import (
     SIMILARITY_THRESHOLD,
     align,
@@ -165,6 +165,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 @pytestmark_sample
 def test_sample_corrections_keep_every_coding_that_still_has_its_words(tmp_path: Path) -> None:
     from tipqual.api import Project

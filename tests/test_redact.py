@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import stat
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.pii import ID_FORMS, NOT_PII, PHONE_FORMS
 from tipqual.errors import IngestError
 from tipqual.ingest import redact
 from tipqual.ingest.importer import import_paths
@@ -442,3 +444,336 @@ def test_check_study_after_redaction_is_clean(tmp_path: Path) -> None:
     with Project.create(tmp_path / "study.db") as p:
         import_paths(p, [folder], cases_csv=cases, roster=roster)
         assert redact.check_study(p, redact.read_roster(roster)) == []
+
+
+# --- every written form of an ID or phone number (hardening follow-up, audit finding A) ------
+
+@pytest.mark.parametrize("written", ID_FORMS)
+def test_every_written_form_of_an_sa_id_is_replaced_and_found(written: str) -> None:
+    r = Redactor()
+    assert r.redact(f"My ID is {written}, thanks.")[0] == "My ID is [ID-1], thanks."
+    assert r.key == {"[ID-1]": written}
+    assert is_sa_id(written)
+    found = Redactor().scan(f"My ID is {written}, thanks.")
+    assert [(m.kind, m.original) for m in found] == [("ID", written)]
+
+
+@pytest.mark.parametrize("written", PHONE_FORMS)
+def test_every_written_form_of_a_phone_number_is_replaced_and_found(written: str) -> None:
+    assert redacted(f"Call {written} today.") == "Call [PHONE-1] today."
+    found = Redactor().scan(f"Call {written} today.")
+    assert [(m.kind, m.original) for m in found] == [("PHONE", written)]
+
+
+def test_each_form_of_one_number_gets_one_placeholder() -> None:
+    assert redacted(" | ".join(ID_FORMS)) == " | ".join(["[ID-1]"] * len(ID_FORMS))
+    assert redacted(" | ".join(PHONE_FORMS)) == " | ".join(["[PHONE-1]"] * len(PHONE_FORMS))
+
+
+@pytest.mark.parametrize("text", NOT_PII)
+def test_ordinary_numbers_are_neither_replaced_nor_reported(text: str) -> None:
+    assert redacted(text) == text
+    assert Redactor().scan(text) == []
+
+
+def test_every_unicode_dash_and_space_separates_groups() -> None:
+    import sys
+    import unicodedata
+
+    kinds = {"Pd", "Zs"}
+    separators = [chr(c) for c in range(sys.maxunicode + 1)
+                  if unicodedata.category(chr(c)) in kinds]
+    assert len(separators) > 40
+    for ch in separators:
+        assert ch in redact.SEPARATORS, f"U+{ord(ch):04X}"
+        assert redacted(f"ID 800101{ch}5009{ch}087.") == "ID [ID-1].", f"U+{ord(ch):04X}"
+        assert redacted(f"cell 082{ch}555{ch}0199.") == "cell [PHONE-1].", f"U+{ord(ch):04X}"
+    # a line break is never a separator: the groups are two paragraphs' numbers
+    assert redacted("800101\n5009\n087") == "800101\n5009\n087"
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("80010 15009 087", "ID"),  # 13 digits that pass the date and Luhn check, grouped oddly
+    ("8 0 0 1 0 1 5 0 0 9 0 8 7", "ID"),
+    ("1 800101 5009 087 2", "ID"),
+    ("202 555 0143", "PHONE"),  # a phone without its country code
+    ("44 20 7946 0958", "PHONE"),
+    ("ref 123456789", "PHONE"),
+])
+def test_the_check_is_wider_than_the_redaction(text: str, kind: str) -> None:
+    found = Redactor().scan(text)
+    assert [m.kind for m in found] == [kind], found
+    if text != "1 800101 5009 087 2":
+        assert redacted(text) == text  # the redaction keeps its false positives low
+
+
+HOSTILE = {  # 1 MB lines that would hang a backtracking pattern
+    "digits": "0" * 1_000_000 + "x",
+    "groups": "12 " * 333_333 + "x",
+    "dashes": "12\u2013" * 333_333 + "x",
+    "parentheses": "(12)" * 250_000,
+    "plus": "+12 " * 250_000,
+    "id-like": "800101 " * 142_857 + "x",
+    "separators": "1" + " - " * 333_333 + "1",
+    "phone-like": "082 555 " * 125_000,
+    "e-mail": "a." * 500_000 + "@",
+    "domain": "a@" + "b-" * 500_000,
+    "url": "www." * 250_000,
+    "name": "thandi" + " " * 1_000_000 + "x",
+}
+
+
+def _hostile_parts(size: int) -> list[str]:
+    """Each hostile line of HOSTILE cut to about ``size`` characters, its ending kept."""
+    return [text if len(text) <= size else text[:size - 8] + text[-8:]
+            for _, text in sorted(HOSTILE.items())]
+
+
+@pytest.mark.slow
+def test_a_hostile_megabyte_line_is_read_in_linear_time() -> None:
+    # every kind of hostile run, 80,000 characters each, in one line of a megabyte
+    text = "\t".join(_hostile_parts(80_000))
+    assert len(text) > 950_000
+    r = Redactor(["Thandi Mokoena"])
+    out = r.redact(text)[0]
+    assert out.count("[URL-1]") == 1 and out.count("[PERSON-1]") == 1
+    assert [m.kind for m in r.scan(text)] == ["PERSON"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_each_hostile_megabyte_line_is_read_in_linear_time(name: str) -> None:
+    text = HOSTILE[name]
+    r = Redactor(["Thandi Mokoena"])
+    replaced = {"url": "URL", "name": "PERSON"}.get(name)
+    assert sorted(r.redact(text)[0].count(f"[{kind}-1]") for kind in redact.KINDS) == [
+        0, 0, 0, 0, 1 if replaced else 0]
+    assert [m.kind for m in r.scan(text)] == (["PERSON"] if name == "name" else [])
+
+
+# --- the residual check looks at every string of the study (audit finding B) ------------------
+
+def test_check_finds_a_name_kept_in_an_orphaned_coding_and_its_step(tmp_path: Path) -> None:
+    from tipqual.records import Coding
+
+    path = tmp_path / "cso.txt"
+    path.write_text("Interviewer: Who evicted you?\n\nRespondent: I was evicted by Sipho.\n")
+    roster = _roster(tmp_path, "Sipho Ndlovu")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [path])
+        p.put_coding(Coding("cso:2", "eviction", "ann", memo="follow up"))
+        path.write_text("Interviewer: Who evicted you?\n\nRespondent: Something else.\n")
+        report = import_paths(p, [path], replace=True)
+        assert [c.segment for c in report.removed_codings] == ["cso:2"]
+        assert "Sipho" not in p.source("cso").text  # the text in play holds no name now
+        found = {(f.where, f.id, f.field, f.kind)
+                 for f in redact.check_study(p, redact.read_roster(roster))}
+    assert ("retired", "1", "segment text", "roster name") in found
+    assert ("step", "1", "plan", "roster name") in found
+
+
+def _every_place_study(tmp_path: Path) -> Path:
+    """A study with a row in every table, free of PII (the check finds nothing in it)."""
+    from tipqual.records import Coding, Mention
+
+    (tmp_path / "cso.txt").write_text(
+        "Interviewer: How do you work?\n\nRespondent: We work with the police.\n\n"
+        "Respondent: And with the shelter.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,type\nCSO-01,cso.txt,shelter\n")
+    study = tmp_path / "s.db"
+    with Project.create(study) as p:
+        p.set_codebook(_codebook())
+        import_paths(p, [tmp_path / "cso.txt"], cases_csv=cases)
+        p.put_coding(Coding("cso:2", "police", "ann", memo="a memo", provenance="by hand"))
+        p.put_coding(Coding("cso:3", "police", "ann", memo="another", provenance="by hand"))
+        p.replace_mentions(None, [Mention("cso:2", "saps", 21, 27, "police")])
+        p.set_stage_keys("rules", {"cso:2": "abc123"})
+        (tmp_path / "cso.txt").write_text(
+            "Interviewer: How do you work?\n\nRespondent: We work with the police.\n")
+        import_paths(p, [tmp_path / "cso.txt"], replace=True)  # a step, a retired coding
+        assert p.retired() and p.steps() and p.mentions() and p.audit()
+        assert redact.check_study(p) == []
+    return study
+
+
+def _codebook():
+    from tipqual.codebook.model import Code, Codebook
+
+    return Codebook(name="Test book", version="1", description="For the check.",
+                    codes=[Code(id="police", name="Police", definition="Work with SAPS.",
+                                examples=["We called the police."])])
+
+
+@pytest.mark.parametrize(("place", "expected"), [
+    ("settings", ("study", "", "name", "phone")),
+    ("codebook", ("codebook", "1", "code police definition", "phone")),
+    ("codebook example", ("codebook", "1", "code police examples", "e-mail")),
+    ("coder", ("coding", "cso:2 police 082 555 0199", "coder", "phone")),
+    ("mention", ("mention", "cso:2", "text", "ID number")),
+    ("attribute name", ("case", "CSO-01", "attribute name", "e-mail")),
+])
+def test_check_looks_at_settings_codebook_coders_audit_and_mentions(
+        tmp_path: Path, place: str, expected: tuple[str, str, str, str]) -> None:
+    from tipqual.codebook.model import Code, Codebook
+    from tipqual.records import Coding, Mention
+
+    study = _every_place_study(tmp_path)
+    with Project.open(study) as p, p.atomic():
+        if place == "settings":
+            p.set_meta("name", "Interviews, ring 082 555 0199")
+        elif place.startswith("codebook"):
+            p.set_codebook(Codebook(name="Test book", version="1", codes=[Code(
+                id="police", name="Police", definition="Phone 082 555 0199 for SAPS.",
+                examples=["Mail me at thandi@hope.org.za."])]))
+        elif place == "coder":
+            p.put_coding(Coding("cso:2", "police", "082 555 0199"))
+        elif place == "mention":
+            p.replace_mentions(["cso:2"], [Mention("cso:2", "saps", 0, 13, "800101 5009 087")])
+        else:
+            p.put_case("CSO-01", {"thandi@hope.org.za": "x"})
+    with Project.open(study, readonly=True) as p:
+        found = {(f.where, f.id, f.field, f.kind) for f in redact.check_study(p)}
+    assert expected in found, found
+
+
+def test_check_looks_at_who_made_each_change(tmp_path: Path) -> None:
+    from tipqual.records import Coding
+
+    (tmp_path / "cso.txt").write_text("Respondent: words.\n")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [tmp_path / "cso.txt"])
+        p.actor = "thandi@hope.org.za"  # $TIPQUAL_USER or the login name
+        p.put_coding(Coding("cso:1", "police", "ann"))
+        found = {(f.where, f.id, f.field, f.kind) for f in redact.check_study(p)}
+    assert found == {("audit", "1", "actor", "e-mail")}
+
+
+@pytest.mark.slow
+def test_every_text_column_of_the_study_file_is_looked_at(tmp_path: Path) -> None:
+    """An e-mail address written into any text column of any table (one at a time, straight
+    into the file) is found: through the study's records or as raw text."""
+    import shutil
+    import sqlite3
+
+    study = _every_place_study(tmp_path)
+    with Project.open(study, readonly=True) as p:
+        columns = p.columns()
+        assert set(columns) >= redact.READ_COLUMNS  # no column named that the schema lacks
+    conn = sqlite3.connect(study)
+    text_columns = [(t, c) for t, c in columns
+                    if "TEXT" in conn.execute(f"SELECT type FROM pragma_table_info('{t}') "
+                                              "WHERE name = ?", (c,)).fetchone()[0].upper()]
+    conn.close()
+    assert len(text_columns) > 60
+    looked_at, refused = [], []
+    for table, column in text_columns:
+        if (table, column) in redact.REFERENCES:
+            continue  # an id of a row looked at elsewhere
+        copy = tmp_path / f"copy-{table}-{column}.db"
+        shutil.copy(study, copy)
+        conn = sqlite3.connect(copy)
+        conn.execute("DROP TRIGGER IF EXISTS audit_no_update")
+        row = conn.execute(f'SELECT rowid, "{column}" FROM "{table}" WHERE "{column}" IS NOT '
+                           "NULL ORDER BY rowid LIMIT 1").fetchone()
+        assert row is not None, (table, column)  # the study has something there
+        value = "thandi@hope.org.za"
+        with suppress(ValueError, TypeError):
+            if isinstance(json.loads(row[1]), dict):
+                value = json.dumps({**json.loads(row[1]), "note": value})
+        try:
+            with conn:
+                conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
+                             (value, row[0]))
+        except sqlite3.IntegrityError:  # a column of fixed words (a role, a status)
+            refused.append((table, column))
+            continue
+        finally:
+            conn.close()
+        with Project.open(copy, readonly=True) as p:
+            kinds = {f.kind for f in redact.check_study(p)}
+        assert "e-mail" in kinds, (table, column)
+        looked_at.append((table, column))
+    assert len(looked_at) > 50
+    assert all(c in ("role", "status", "reason") for _, c in refused), refused
+
+
+def test_text_in_a_table_the_check_does_not_know_is_found(tmp_path: Path) -> None:
+    import sqlite3
+
+    study = _every_place_study(tmp_path)
+    conn = sqlite3.connect(study)
+    with conn:
+        conn.execute("CREATE TABLE notes (body TEXT, n INTEGER)")
+        conn.execute("INSERT INTO notes VALUES ('call 082 555 0199', 1)")
+    conn.close()
+    with Project.open(study, readonly=True) as p:
+        found = [(f.where, f.id, f.field, f.kind) for f in redact.check_study(p)]
+    assert found == [("notes", "1", "body", "phone")]
+
+
+def test_copies_beside_the_study_are_named(tmp_path: Path) -> None:
+    study = _every_place_study(tmp_path)  # its replace step kept a copy
+    (tmp_path / "s.db.step9.txt").write_text("not a copy")
+    assert [c.name for c in redact.study_copies(study)] == ["s.db.step1.bak"]
+
+
+# --- cases.csv columns that collide once pseudonymised (audit finding E) ----------------------
+
+@pytest.mark.parametrize("header", ["Thandi,Mokoena", "Thandi notes,MOKOENA Notes",
+                                    "[PERSON-1],Thandi"])
+def test_columns_pseudonymised_to_one_name_are_refused(tmp_path: Path, header: str) -> None:
+    (tmp_path / "a.txt").write_text("Respondent: one.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text(f"\ncase,source,{header}\nA,a.txt,v1,\nB,b.txt,,v2\n")
+    with Project.create(tmp_path / "s.db") as p:
+        with pytest.raises(IngestError, match="would both be named") as err:
+            import_paths(p, [tmp_path / "a.txt"], cases_csv=cases,
+                         roster=_roster(tmp_path, "Thandi Mokoena"))
+        assert (err.value.path, err.value.line) == (str(cases), 2)
+        assert p.cases() == [] and p.sources() == []
+    assert not (tmp_path / "s.redaction-key.json").exists()
+
+
+def test_columns_renamed_by_the_redaction_are_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Respondent: one.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,Thandi contact,type\nA,a.txt,x,y\nB,b.txt,z,\n")
+    with Project.create(tmp_path / "s.db") as p:
+        report = import_paths(p, [tmp_path / "a.txt"], cases_csv=cases,
+                              roster=_roster(tmp_path, "Thandi Mokoena"))
+        assert {c.id: c.attributes for c in p.cases()} == {
+            "A": {"[PERSON-1] contact": "x", "type": "y"}, "B": {"[PERSON-1] contact": "z"}}
+    assert report.renamed_columns == [("Thandi contact", "[PERSON-1] contact")]
+
+
+def test_case_ids_pseudonymised_to_one_name_the_line(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Respondent: one.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source\nThandi House,a.txt\nOther,c.txt\nMokoena House,b.txt\n")
+    with Project.create(tmp_path / "s.db") as p, pytest.raises(IngestError) as err:
+        import_paths(p, [tmp_path / "a.txt"], cases_csv=cases,
+                     roster=_roster(tmp_path, "Thandi Mokoena"))
+    assert (err.value.path, err.value.line) == (str(cases), 4)
+
+
+def test_a_failed_commit_leaves_no_new_key(tmp_path: Path, monkeypatch) -> None:
+    from tipqual.errors import ProjectError
+    from tipqual.store import connection
+
+    def refuse(self) -> None:
+        raise ProjectError("the disk is full: nothing was written", path=self.path)
+
+    with Project.create(tmp_path / "s.db") as p:
+        monkeypatch.setattr(connection.Database, "_commit", refuse)
+        with pytest.raises(ProjectError, match="disk is full"):
+            import_paths(p, [PII], roster=ROSTER)
+    assert [f.name for f in tmp_path.iterdir() if "key" in f.name] == []
+
+
+def test_the_check_takes_no_guid_for_a_phone_number() -> None:
+    """REFI-QDA ids are GUIDs; one whose groups are digits is no phone number, while a real
+    number beside it is still found."""
+    text = ("selection 00000000-0000-4000-8000-000000000001 and "
+            "12345678-1234-1234-1234-082555019912; call 082 555 0199")
+    assert [(m.kind, m.original) for m in Redactor().scan(text)] == [("PHONE", "082 555 0199")]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import xmlschema
-from conftest import SAMPLE, TIP_CODEBOOK, shared
 
+from tests.helpers import SAMPLE, TIP_CODEBOOK, shared
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import ExchangeError, ProjectError
 from tipqual.exchange import archive as refi
@@ -102,6 +102,7 @@ def test_export_validates_against_the_refi_project_schema(
         project_schema.validate(ET.fromstring(zf.read("project.qde")))
 
 
+@pytest.mark.slow
 def test_export_holds_one_source_text_at_a_time(sample_study: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import gc

@@ -13,8 +13,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import pytest
-from conftest import TIP_CODEBOOK, run_tipqual
 
+from tests.helpers import TIP_CODEBOOK, run_tipqual
 from tipqual.errors import ExchangeError
 from tipqual.exchange import archive as refi
 from tipqual.exchange.archive import Counting, TextMap, choose_countings
@@ -522,3 +522,147 @@ def test_choose_countings_pools_evidence_and_keeps_the_default_on_weak_evidence(
     # a source without evidence of its own follows the project
     assert choose_countings([(text, False, probes), (text, False, [])], default) == [
         Counting("utf16", "two"), Counting("utf16", "two")]
+
+
+# --- 15 / 16: names held to the rules of plain import ------------------------------------------
+
+USER_GUID = "5A1C3E9B-7D24-4F6A-9B1E-2C8D4F6A0B13"
+
+
+def with_parts(qde: bytes, *, users: str = "", cases: str = "", variables: str = "",
+               coder: str | None = None) -> bytes:
+    """A project with <Users>, <Variables> and <Cases> added (each on lines of its own), and
+    every coding made by the user ``coder``."""
+    text = qde.decode("utf-8")
+    if users:
+        text = text.replace("\n<CodeBook>", f"\n<Users>\n{users}\n</Users>\n<CodeBook>", 1)
+    if variables or cases:
+        text = text.replace("\n<Sources>", f"\n<Variables>\n{variables}\n</Variables>\n"
+                                           f"<Cases>\n{cases}\n</Cases>\n<Sources>", 1)
+    if coder is not None:
+        text = text.replace("<Coding ", f"<Coding creatingUser='{coder}' ")
+    return text.encode("utf-8")
+
+
+def line_of(data: bytes, needle: str) -> int:
+    text = data.decode("utf-8")
+    return text.count("\n", 0, text.index(needle)) + 1
+
+
+@pytest.mark.parametrize("name", [
+    "eve&#10;mallory",  # a line break (written as a character reference, legal XML)
+    "eve&#13;mallory", "tab&#9;name", "bob\u202egnp",  # carriage return, tab, RTL override
+    "ann\u200b", "x&#x2028;y", "tipqual-rules", "tipqual-model", "TIPQUAL-Anything",
+    "a" * 300, "=HYPERLINK(\"x\")", "-rm", "", "   ", "ann&#x85;",  # NEL, a line break
+])
+def test_user_names_not_allowed_as_coders_are_mapped_and_listed(name: str,
+                                                                tmp_path: Path) -> None:
+    from tipqual.coding.csvio import check_coder_name
+
+    users = f"<User guid='{{{USER_GUID.lower()}}}' name={quoteattr(name).replace('&amp;', '&')}/>"
+    qde = with_parts(OK_QDE, users=users, coder=USER_GUID)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "s.db")
+    with Project.open(tmp_path / "s.db") as p:
+        coders = {c.coder for c in p.codings()}
+    assert coders == {"user-5a1c3e9b"}
+    check_coder_name("user-5a1c3e9b")
+    (entry,) = report["renamed"]
+    assert entry["what"] == "user" and entry["stored"] == "user-5a1c3e9b"
+    assert entry["line"] == line_of(qde, "<User ")
+    assert entry["reason"]  # what is wrong with it, in words
+    assert report["coders"] == ["user-5a1c3e9b"]
+
+
+def test_a_good_user_name_is_kept_and_two_users_of_one_name_kept_apart(tmp_path: Path) -> None:
+    other = "0F1E2D3C-4B5A-4968-8776-655443322110"
+    users = (f"<User guid='{USER_GUID}' name='T. Mokoena'/>\n"
+             f"<User guid='{other}' name='T. Mokoena'/>")
+    qde = with_parts(OK_QDE, users=users, coder=other)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "s.db")
+    assert report["coders"] == ["user-0f1e2d3c"]
+    assert report["renamed"] == [{"what": "user", "given": "T. Mokoena",
+                                  "stored": "user-0f1e2d3c", "line": 5,
+                                  "reason": "another user of the project has this name"}]
+    qde = with_parts(OK_QDE, users=f"<User guid='{USER_GUID}' name=' Ann Ngũgĩ '/>",
+                     coder=USER_GUID)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "t.db")
+    assert report["coders"] == ["Ann Ngũgĩ"]
+    assert report["renamed"] == [{"what": "user", "given": " Ann Ngũgĩ ", "stored": "Ann Ngũgĩ",
+                                  "line": 4, "reason": "the spaces around it were dropped"}]
+
+
+def test_cli_names_each_renamed_user_on_one_line(tmp_path: Path) -> None:
+    users = f"<User guid='{USER_GUID}' name='eve&#10;mallory'/>"
+    qde = with_parts(OK_QDE, users=users, coder=USER_GUID)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    result = run_tipqual("refi", "import", str(path), str(tmp_path / "s.db"))
+    assert result.returncode == 0, result.stderr
+    assert ("Renamed (the study keeps the new names):\n  user 'eve\\nmallory' (line 4) is "
+            "stored as coder 'user-5a1c3e9b': it holds a control or formatting character "
+            "(U+000A)\n") in result.stdout
+    status = run_tipqual("status", str(tmp_path / "s.db"))
+    assert "mallory" not in status.stdout
+
+
+BAD_NAMES = ["two&#10;lines", "cr&#13;here", "tab&#9;here", "rtl\u202eeman", "zw\u200bsp",
+             "sep&#x2028;x", "bell&#x85;x"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_source_names_with_line_breaks_or_invisible_characters_are_mapped(
+        bad: str, tmp_path: Path) -> None:
+    source = source_xml(f"{bad}.txt", "internal://one.txt", [Sel(12, 20)])
+    qde = project_xml([source.replace("&amp;", "&")], origin="MAXQDA")  # a character reference
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "s.db")
+    with Project.open(tmp_path / "s.db") as p:
+        (source,) = p.sources()
+        assert source.id == "source-bbbbbbbb" and source.path == "source-bbbbbbbb.txt"
+        assert source.meta["refi"]["name"] == "source-bbbbbbbb.txt"
+        assert {p.segment(c.segment).source for c in p.codings()} == {"source-bbbbbbbb"}
+    (entry,) = report["renamed"]
+    assert entry["what"] == "source" and entry["stored"] == "source-bbbbbbbb"
+    assert entry["line"] == line_of(qde, "<TextSource ") and entry["reason"].startswith("it holds")
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_case_and_attribute_names_with_line_breaks_or_invisible_characters_are_mapped(
+        bad: str, tmp_path: Path) -> None:
+    case_guid = "C0FFEE00-1234-4567-89AB-CDEF01234567"
+    var_guid = "DA7A0000-1234-4567-89AB-CDEF01234567"
+    variables = f"<Variable guid='{var_guid}' name='{bad} kind' typeOfVariable='Text'/>"
+    cases = (f"<Case guid='{case_guid}' name='{bad}'><VariableValue><VariableRef "
+             f"targetGUID='{var_guid}'/><TextValue>shelter</TextValue></VariableValue>"
+             f"<SourceRef targetGUID='{guid('B', 1)}'/></Case>\n"
+             "<Case guid='C0FFEE00-0000-4567-89AB-CDEF01234567' name='CSO-01'/>")
+    qde = with_parts(OK_QDE, variables=variables, cases=cases)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "s.db")
+    with Project.open(tmp_path / "s.db") as p:
+        cases_by_id = {c.id: c.attributes for c in p.cases()}
+        (source,) = p.sources()
+    attribute = f"attribute-{var_guid[:8].lower()}"
+    assert cases_by_id == {"case-c0ffee00": {attribute: "shelter"}, "CSO-01": {}}
+    assert source.case == "case-c0ffee00"
+    assert sorted((r["what"], r["stored"], r["line"]) for r in report["renamed"]) == [
+        ("attribute", attribute, line_of(qde, "<Variable ")),
+        ("case", "case-c0ffee00", line_of(qde, "<Case "))]
+
+
+def test_duplicate_user_guids_are_refused_naming_the_guid_and_line(tmp_path: Path) -> None:
+    users = (f"<User guid='{USER_GUID}' name='ann'/>\n"
+             f"<User guid='{{{USER_GUID.lower()}}}' name='bob'/>")
+    qde = with_parts(OK_QDE, users=users, coder=USER_GUID)
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde), ("sources/one.txt", TEXT)])
+    with pytest.raises(ExchangeError) as info:
+        import_project(path, tmp_path / "s.db")
+    err = info.value
+    assert err.path == f"{path}/project.qde" and err.line == 5
+    assert f"two users ('ann' and 'bob') have the GUID {USER_GUID}" in err.message
+    assert not (tmp_path / "s.db").exists()
+    line = one_line_error(run_tipqual("refi", "import", str(path), str(tmp_path / "s.db")))
+    assert line.startswith(f"Error: {path}/project.qde:5: two users") and USER_GUID in line
+    assert not (tmp_path / "s.db").exists()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "report"))
-from report_study import build, build_sample  # noqa: E402
-
+from tests.fixtures.report.report_study import build, build_sample
+from tests.helpers import FIXTURES
 from tipqual.analysis import agreement
 from tipqual.errors import ReportError  # noqa: E402
 from tipqual.nlp.mentions import study_mentions  # noqa: E402
@@ -271,6 +268,7 @@ def test_study_hash_ignores_storage_but_follows_content(small, tmp_path: Path) -
         other.close()
 
 
+@pytest.mark.slow
 def test_sample_context(sample_ctx: dict) -> None:
     assert sample_ctx["study"]["cases"] == 10 and sample_ctx["study"]["interviews"] == 10
     assert sample_ctx["study"]["formats"] == {"docx": 1, "txt": 8, "vtt": 1}
@@ -288,6 +286,7 @@ def test_sample_context(sample_ctx: dict) -> None:
     assert sample_ctx["partnerships"]["ranking"][0]["cases"] == 10
 
 
+@pytest.mark.slow
 def test_sample_key_findings_bands(sample_ctx: dict) -> None:
     bands = {b["band"]: [(t["id"], t["n_cases"]) for t in b["themes"]]
              for b in sample_ctx["key_findings"]}
@@ -352,7 +351,7 @@ def test_sample_quotes_name_the_case_type(sample_ctx: dict) -> None:
 def test_sample_agreement_matches_cohen_by_hand(sample_ctx: dict) -> None:
     import csv
 
-    from conftest import SAMPLE
+    from tests.helpers import SAMPLE
 
     sets: dict[str, dict[str, set[str]]] = {}
     for coder in ("coder-a", "coder-b"):
@@ -370,6 +369,7 @@ def test_sample_agreement_matches_cohen_by_hand(sample_ctx: dict) -> None:
 
 # --- rendering and escaping -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_escapes_transcripts(small_files: dict) -> None:
     html = small_files["html"].read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html
@@ -384,6 +384,7 @@ def test_html_is_self_contained_and_escapes_transcripts(small_files: dict) -> No
     assert "&lt;script&gt;alert(&quot;notes&quot;)&lt;/script&gt;" in html
 
 
+@pytest.mark.slow
 def test_markdown_escapes_transcripts_and_writes_figures(small_files: dict) -> None:
     md = small_files["md"].read_text(encoding="utf-8")
     assert '&lt;script&gt;alert("pwned")&lt;/script&gt;' in md
@@ -474,6 +475,7 @@ class StreamingOnly:
         raise AssertionError("sources() reads every source's text at once")
 
 
+@pytest.mark.slow
 def test_the_report_streams_the_study(small, small_files: dict, tmp_path: Path) -> None:
     guarded = StreamingOnly(small)
     again = [tmp_path / f"findings.{ext}" for ext in ("html", "md", "docx")]
@@ -489,6 +491,7 @@ def test_the_report_streams_the_study(small, small_files: dict, tmp_path: Path) 
 
 # --- templates --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_template_override_extends_the_package_template(small, tmp_path: Path) -> None:
     folder = tmp_path / "tpl"
     folder.mkdir()
@@ -506,6 +509,7 @@ def test_template_override_extends_the_package_template(small, tmp_path: Path) -
     assert (tmp_path / "r.md").read_text(encoding="utf-8") == "Cases: 3; Trust and distrust\n"
 
 
+@pytest.mark.slow
 def test_template_errors_name_the_file(small, tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
@@ -697,6 +701,7 @@ def test_notes_links_are_disarmed_in_every_format(small, tmp_path: Path) -> None
 
 # --- user templates run in a sandbox -------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expression", [
     "''.__class__.__mro__",
     "title.__class__.__base__.__subclasses__()",
@@ -723,6 +728,7 @@ def test_user_templates_cannot_reach_python(small, tmp_path: Path, fmt: str,
     assert not (tmp_path / f"r.{fmt}").exists()
 
 
+@pytest.mark.slow
 def test_a_sandboxed_block_of_an_extending_template_names_its_line(small, tmp_path: Path):
     folder = tmp_path / "tpl"
     folder.mkdir()
@@ -760,6 +766,7 @@ def test_the_package_templates_render_in_the_sandbox(small_files: dict) -> None:
     assert "Challenges and recommendations" in small_files["html"].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_user_templates_are_still_escaped(small, tmp_path: Path) -> None:
     folder = tmp_path / "tpl"
     folder.mkdir()

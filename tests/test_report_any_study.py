@@ -208,6 +208,7 @@ def _visible_html(html: str) -> str:
 
 # --- prevalence and saturation for 1, 2, 3, 4 and 10 cases --------------------------------------
 
+@pytest.mark.slow
 def test_each_theme_is_said_to_be_raised_in_words_that_fit_the_numbers(study) -> None:
     html = study["html"].read_text(encoding="utf-8")
     md = study["md"].read_text(encoding="utf-8")
@@ -222,6 +223,7 @@ def test_each_theme_is_said_to_be_raised_in_words_that_fit_the_numbers(study) ->
         assert shown == words
 
 
+@pytest.mark.slow
 def test_the_saturation_item_says_what_the_numbers_show(study) -> None:
     items = {i["number"]: i["answer"] for i in study["ctx"]["coreq"]}
     assert items["22"] == SATURATION[study["n"]]
@@ -343,6 +345,7 @@ NO_NOTES = ("the challenges and recommendations section is left out: no notes we
             "write them in a Markdown file and add it with --notes FILE.md")
 
 
+@pytest.mark.slow
 def test_a_study_without_codings_or_notes_warns_and_leaves_the_section_out(
         tmp_path: Path) -> None:
     import docx
@@ -425,6 +428,7 @@ def test_library_warnings_become_one_tipqual_line(tmp_path: Path) -> None:
                      "show as empty boxes in the figures"]
 
 
+@pytest.mark.slow
 def test_the_report_command_prints_only_tipqual_lines_on_stderr(tmp_path: Path) -> None:
     """Straight after import: no codings, no notes, a matplotlib that cannot write its cache
     (it logs, and builds its font cache anew) and a font without the glyphs of a theme's name
@@ -646,6 +650,7 @@ def test_decisions_name_their_suggester_however_it_was_recorded(tmp_path: Path) 
         {"name": "ben", "accepted": 1, "rejected": 0}]
 
 
+@pytest.mark.slow
 def test_a_suggestion_two_reviewers_decided_counts_once_in_the_total(tmp_path: Path) -> None:
     """Blind double coding: ana decides four suggestions, ben three of the same four. The
     decisions are 7, the suggestions decided 4: the total counts suggestions, and a sentence
@@ -722,6 +727,7 @@ ALIASES = {"PHD": "the province", "CHW": "health workers", "CHURCH": "the church
            "PHARM": "the pharmacy", "GAVI": "the alliance", "UNICEF": "the agency"}
 
 
+@pytest.mark.slow
 def test_partners_of_every_sector_are_named(tmp_path: Path) -> None:
     """A registry whose stakeholders are community, private, donor and international actors,
     beside one government department: each sector's partners are named in the summary's sentence

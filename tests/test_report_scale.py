@@ -109,6 +109,7 @@ class StreamOnly:
         raise AssertionError("read every source's text at once")
 
 
+@pytest.mark.slow
 def test_the_report_is_written_from_streamed_reads_only(study: Project, tmp_path: Path) -> None:
     outs = [tmp_path / "streamed.html", tmp_path / "streamed.md", tmp_path / "streamed.docx"]
     write_reports(StreamOnly(study), outs, coders=["ana", "ben"])
@@ -206,6 +207,7 @@ def _size(svg: bytes) -> tuple[str, str]:
     return width.group(1), height.group(1)
 
 
+@pytest.mark.slow
 def test_heatmap_columns_stop_growing_past_the_limit() -> None:
     limit = render.HEATMAP_MAX_COLUMNS
     assert render.heatmap_groups([f"c{i}" for i in range(limit)]) == \
@@ -234,6 +236,7 @@ def test_the_large_study_says_how_the_heat_map_groups_cases(study: Project,
     assert "(coloured: raised; number: coded segments;" in few["heatmap"].caption
 
 
+@pytest.mark.slow
 def test_the_word_matrix_of_a_large_study_has_the_heat_map_columns(study: Project,
                                                                    tmp_path: Path) -> None:
     import docx

@@ -10,78 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.suggest.build import build_study, segments_of
+from tests.fixtures.suggest.water import WATER_CODEBOOK, WATER_SUGGESTIONS, build_water_study
 from tipqual.coding import review as rv
 from tipqual.errors import CodingError
 from tipqual.records import Coding
 from tipqual.suggest.engine import suggest
-
-# A study unlike the trafficking sample: water points in a village, its own codes (one with a
-# token pattern), its own stakeholders.
-WATER_CODEBOOK = """\
-name: Rural water points
-version: "2.1"
-codes:
-  - id: breakdown
-    name: Breakdowns
-    definition: Pumps and taps that stop working, and how long they stay broken.
-    phrases: [borehole, out of order, spare part]
-    patterns:
-      - [{LOWER: handle}, {LOWER: {IN: [snapped, broke, cracked]}}]
-  - id: fees
-    name: Water fees
-    definition: What households pay for water and whether they pay.
-    phrases: [fee, tariff]
-  - id: fetching
-    name: Fetching water
-    definition: The time and distance, mostly for women and girls, of carrying water home.
-    phrases: [fetch water, carry water, walk two hours]
-  - id: committee
-    name: Committee governance
-    definition: How the water committee meets, keeps records and handles money.
-    phrases: [committee, treasurer, minutes]
-stakeholders:
-  - {id: MUNI, name: District municipality, aliases: [the municipality], sector: government}
-  - {id: CST, name: Clean Springs Trust, aliases: [Clean Springs], sector: civil_society}
-"""
-WATER_TRANSCRIPT = """\
-I: Tell me about the water point in Mabule.
-
-R: The handle snapped again in June, and the borehole was out of order for six weeks.
-
-R: Nobody wants to pay the fees since the tariff went up, so the treasurer cannot buy a spare part.
-
-R: The women walk two hours to fetch water from the river while we wait.
-
-I: Who repairs the pump when it breaks?
-
-R: The municipality sends a mechanic, but the committee must find the money first.
-
-R: Maybe the committee will meet again; the minutes of the last meeting were lost.
-
-R: Clean Springs Trust trained two caretakers, and they carry water tests to the clinic.
-
-R: Households that never pay the fee still draw water at night.
-"""
-WATER_SUGGESTIONS = 9  # what the rules suggest on it (one suggester per segment and code)
-
-
-def build_water_study(path: Path):
-    """The water-point study at ``path`` (7 respondent and 2 interviewer segments), no codings;
-    returns the open Project."""
-    from tipqual.codebook import model as codebook
-    from tipqual.records import Source
-    from tipqual.store.project import Project
-
-    book = path.with_name(path.stem + "-codebook.yaml")
-    book.write_text(WATER_CODEBOOK, encoding="utf-8")
-    text = WATER_TRANSCRIPT
-    project = Project.create(path, name="Water points, Mabule")
-    with project.atomic():
-        project.set_codebook(codebook.load(book))
-        project.add_source(Source(id="mabule", case="MABULE", path="mabule.txt", format="txt",
-                                  sha256=hashlib.sha256(text.encode()).hexdigest(), text=text),
-                           segments_of("mabule", text, "MABULE"))
-    return project
 
 
 @pytest.fixture
@@ -221,7 +154,7 @@ def test_a_reviewer_name_not_allowed_is_refused(fx, name):
 
 
 def test_review_refuses_a_coder_name_not_allowed_in_one_line(tmp_path: Path):
-    from conftest import run_tipqual
+    from tests.helpers import run_tipqual
 
     build_study(tmp_path / "study.db").close()
     before = (tmp_path / "study.db").read_bytes()
@@ -296,6 +229,7 @@ def test_a_decision_counts_whoever_took_it_and_only_on_its_span(water):
     assert len(rv.review_queue(water, "nomsa")) == n  # a second opinion is still asked for
 
 
+@pytest.mark.slow
 def test_a_second_reviewers_queue_says_what_others_decided(water):
     """Blind double coding: thabo's queue holds all n suggestions, nomsa has decided 5 of them;
     the split says so, and its undecided count is what status calls awaiting review."""
@@ -732,6 +666,7 @@ def _paged(project, coder: str, limit: int, **kw) -> list[tuple[str, str, float]
     return out
 
 
+@pytest.mark.slow
 def test_paged_queue_matches_the_whole_queue_ranked_in_python(tmp_path: Path):
     project = _many_suggestions(tmp_path / "clinic.db", 120)
     with project.atomic():  # the reviewer decided some pairs already, another person others
@@ -765,6 +700,7 @@ def _vm_steps(project, call) -> int:
     return steps[0]
 
 
+@pytest.mark.slow
 def test_first_page_work_does_not_grow_with_the_queue(tmp_path: Path):
     """The first page is found among the rows nearest 0.5, not by ranking every pair."""
     small = _many_suggestions(tmp_path / "small.db", 200, levels=997)

@@ -16,7 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
+
+from tests.helpers import REPO, SAMPLE, TIP_CODEBOOK, run_tipqual
 
 # every test here reads the whole sample study, imported once by a real process
 pytestmark = pytest.mark.slow

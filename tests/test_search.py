@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
 
+from tests.helpers import run_tipqual
 from tipqual.coding.search import plain_pattern, search
 from tipqual.errors import TipqualError
 from tipqual.records import Coding
@@ -72,6 +72,7 @@ def test_regex_characters_are_taken_literally(clinic: Path) -> None:
     assert plain_pattern("a+b").pattern == r"(?<!\w)a\+b(?!\w)"
 
 
+@pytest.mark.slow
 def test_lemma_search_finds_other_forms(clinic: Path) -> None:
     assert _hits(clinic, "wait", lemma=True) == [("driver:2", "waits"), ("nurse:2", "waited")]
     assert _hits(clinic, "delay", lemma=True) == [("nurse:2", "delays"), ("nurse:3", "delays")]
@@ -103,6 +104,7 @@ def test_context_is_cut_between_words(clinic: Path) -> None:
     assert text[hit.start:hit.end] == "Mondays"
 
 
+@pytest.mark.slow
 def test_search_command_lines_json_and_no_hits(clinic: Path) -> None:
     out = run_tipqual("search", str(clinic), "delay", "--lemma")
     assert out.returncode == 0, out.stderr

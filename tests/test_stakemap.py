@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "analysis"))
-from minimal_study import build, fixture_mentions  # noqa: E402
-
+from tests.fixtures.analysis.minimal_study import build, fixture_mentions
 from tipqual.analysis import (  # noqa: E402
     network,
     stakemap,
@@ -63,6 +59,7 @@ def test_layout_sides_and_order(built):
     assert len({round(p["x"], 6) for p in points.values()}) == len(points)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_figure_bytes_identical_across_runs(built, tmp_path, suffix):
     data, graph, codes = built
@@ -145,12 +142,11 @@ def test_labels_name_the_cases_and_overlap_nothing(built):
         plt.close(fig)
 
 
+@pytest.mark.slow
 def test_the_sample_map_is_legible(tmp_path):
     from matplotlib import pyplot as plt
 
-    sys.path.insert(0, str(FIXTURES / "report"))
-    from report_study import build_sample
-
+    from tests.fixtures.report.report_study import build_sample
     from tipqual.nlp.mentions import study_mentions
 
     with build_sample(tmp_path / "sample.db") as project:
@@ -169,9 +165,9 @@ def test_the_sample_map_is_legible(tmp_path):
 
 
 def test_the_tip_codebook_declares_the_victim_axis():
-    from conftest import TIP_CODEBOOK
     from matplotlib import pyplot as plt
 
+    from tests.helpers import TIP_CODEBOOK
     from tipqual.codebook import model as codebook
 
     axis = stakemap.map_axis(codebook.load(TIP_CODEBOOK))
@@ -312,8 +308,7 @@ def test_labels_stay_on_their_side_of_the_divide():
 
 
 def test_the_report_draws_any_studys_map_and_says_what_its_height_is():
-    from conftest import TIP_CODEBOOK
-
+    from tests.helpers import TIP_CODEBOOK
     from tipqual.codebook import model as codebook
     from tipqual.report import render
 

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import run_tipqual
 
+from tests.helpers import run_tipqual
 from tipqual.errors import CodingError, ProjectError
 from tipqual.records import Coding, Segment, Source
 from tipqual.store import project as store
@@ -157,6 +157,7 @@ def test_a_study_of_schema_two_gains_steps_and_keeps_its_audit(tmp_path: Path) -
     p.close()
 
 
+@pytest.mark.slow
 def test_history_command_lists_and_restores(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     p = _study(db)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, TIP_CODEBOOK
 
-from tests.fixtures.suggest.build import CODEBOOK, build_study
+from tests.fixtures.suggest.build import CODEBOOK, build_study, coded_copies
+from tests.helpers import SAMPLE, TIP_CODEBOOK
 from tipqual.codebook import model as codebook_mod
 from tipqual.errors import TipqualError
 from tipqual.nlp.pipeline import build_pipeline
@@ -159,7 +159,7 @@ def test_suggest_stores_rule_suggestions_with_score_and_provenance(fx):
 
 
 def test_provenance_keeps_each_match_with_its_kind_and_cue(tmp_path: Path):
-    from tests.test_review import build_water_study
+    from tests.fixtures.suggest.water import build_water_study
 
     with build_water_study(tmp_path / "water.db") as p:
         sg.suggest(p)
@@ -178,7 +178,7 @@ def test_provenance_keeps_each_match_with_its_kind_and_cue(tmp_path: Path):
 
 def test_result_says_what_was_considered(tmp_path: Path):
     """Respondents' segments are looked at for codes, interviewers' for mentions only."""
-    from tests.test_review import WATER_SUGGESTIONS, build_water_study
+    from tests.fixtures.suggest.water import WATER_SUGGESTIONS, build_water_study
 
     with build_water_study(tmp_path / "water.db") as p:
         first = sg.suggest(p)
@@ -284,29 +284,9 @@ def test_jobs_are_chosen_by_the_work_to_do(monkeypatch):
     assert sg.auto_jobs(10 * sg.PARALLEL_MIN) == 1
 
 
-def _coded_copies(path: Path) -> Project:
-    """A study of four copies of the interview, three of them coded by alice (24 segments)."""
-    from tests.fixtures.suggest.build import INTERVIEW, segments_of
-    from tipqual.records import Source
-
-    p = build_study(path, source_id="a")
-    text = INTERVIEW.read_text(encoding="utf-8")
-    with p.atomic():
-        for k in range(2, 5):
-            sid = f"copy{k}"
-            p.add_source(Source(id=sid, case="CSO-02", path="x", format="txt",
-                                sha256=sid, text=text), segments_of(sid, text, "CSO-02"))
-        for sid in ("a", "copy2", "copy3"):
-            for n, code in ((2, "corruption"), (3, "trust"), (4, "funding"),
-                            (5, "delays"), (6, "capacity"), (7, "capacity"),
-                            (8, "trust"), (9, "trust")):
-                p.put_coding(Coding(f"{sid}:{n}", code, "alice"))
-    return p
-
-
 def test_model_suggests_once_people_have_coded(tmp_path: Path):
     """With enough decisions, the learned model proposes codes too, and says so."""
-    with _coded_copies(tmp_path / "s.db") as p:
+    with coded_copies(tmp_path / "s.db") as p:
         result = sg.suggest(p)
         assert result.trained_on == 24
         model = [c for c in _suggested(p) if c.coder == sg.MODEL_CODER]
@@ -326,7 +306,7 @@ def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkey
     this process's pipeline) or spawned (codebook and model pickled, pipeline built anew, as
     on macOS or from a notebook): the same suggestions."""
     monkeypatch.setattr("tipqual.suggest.workers.start_method", lambda: method)
-    with _coded_copies(tmp_path / "one.db") as p1, _coded_copies(tmp_path / "two.db") as p2:
+    with coded_copies(tmp_path / "one.db") as p1, coded_copies(tmp_path / "two.db") as p2:
         sg.suggest(p1, jobs=1)
         sg.suggest(p2, jobs=2, batch_size=3)
         rows = [[(c.segment, c.code, c.coder, c.score, c.provenance) for c in _suggested(p)]
@@ -337,6 +317,7 @@ def test_worker_processes_use_the_same_model(tmp_path: Path, method: str, monkey
 
 # --- acceptance on the sample study ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SAMPLE / "transcripts").exists() or not TIP_CODEBOOK.exists(),
                     reason="the sample study or the TIP codebook is not there yet")
 def test_sample_study_gets_every_core_code_and_reruns_cleanly(tmp_path: Path):
@@ -365,7 +346,7 @@ def _with_awareness(path: Path) -> Project:
     workshop answers are left uncoded)."""
     from tipqual.codebook.model import Code
 
-    p = _coded_copies(path)
+    p = coded_copies(path)
     book = codebook_mod.load(CODEBOOK)
     book.codes.append(Code(id="awareness", name="awareness raising",
                            definition="Workshops, training or campaigns that teach people the "
@@ -389,7 +370,7 @@ def test_model_suggests_a_code_no_one_has_coded_from_its_definition(tmp_path: Pa
 
 
 def test_the_interviewers_question_and_case_attributes_are_the_context(tmp_path: Path):
-    with _coded_copies(tmp_path / "s.db") as p:
+    with coded_copies(tmp_path / "s.db") as p:
         with p.atomic():
             p.put_case("CSO-02", {"sector": "NGO"})
         contexts = sg.segment_contexts(p)
@@ -399,8 +380,9 @@ def test_the_interviewers_question_and_case_attributes_are_the_context(tmp_path:
     assert "attr_" not in contexts["a:2"]
 
 
+@pytest.mark.slow
 def test_a_changed_question_redoes_the_answers_after_it(tmp_path: Path):
-    with _coded_copies(tmp_path / "s.db") as p:
+    with coded_copies(tmp_path / "s.db") as p:
         sg.suggest(p)
         from tests.fixtures.suggest.build import INTERVIEW, segments_of
         from tipqual.records import Source
@@ -415,8 +397,9 @@ def test_a_changed_question_redoes_the_answers_after_it(tmp_path: Path):
         assert again.considered == 8  # the answers of copy4, whose question changed
 
 
+@pytest.mark.slow
 def test_learned_thresholds_decide_by_default_and_min_score_overrides(tmp_path: Path):
-    with _coded_copies(tmp_path / "a.db") as p1, _coded_copies(tmp_path / "b.db") as p2:
+    with coded_copies(tmp_path / "a.db") as p1, coded_copies(tmp_path / "b.db") as p2:
         sg.suggest(p1)
         sg.suggest(p2, min_score=0.0)
         clf, _, _ = sg.train_model(p1, p1.codebook(), build_pipeline(p1.codebook()))
@@ -431,6 +414,7 @@ def test_learned_thresholds_decide_by_default_and_min_score_overrides(tmp_path: 
         assert all(c.score >= sg.RULE_MIN_SCORE for c in rules)
 
 
+@pytest.mark.slow
 def test_same_study_same_suggestions_byte_for_byte(tmp_path: Path):
     with _with_awareness(tmp_path / "a.db") as p1, _with_awareness(tmp_path / "b.db") as p2:
         sg.suggest(p1)
@@ -474,6 +458,7 @@ class _NoLanguage:
         return [item[0] for item in batch], [], []
 
 
+@pytest.mark.slow
 def test_suggest_keeps_nothing_per_segment_of_the_whole_study(tmp_path: Path, monkeypatch):
     """Keys and contexts are worked out as the segments stream past: what suggest holds in
     memory does not grow with the study (tracemalloc; a quarter of the segments for reference,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
+from tests.helpers import FIXTURES, REPO, SAMPLE, TIP_CODEBOOK, all_gone, run_tipqual
 from tipqual.records import Coding
 from tipqual.store.project import Project
 
@@ -107,6 +107,7 @@ def screen(app: Any) -> str:
 
 # --- moving -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_arrows_and_j_k_move_between_segments_n_p_between_sources(db):
     async def script(app, pilot):
         seen = [current(app)]
@@ -128,6 +129,7 @@ def test_arrows_and_j_k_move_between_segments_n_p_between_sources(db):
     assert said == "no next source"
 
 
+@pytest.mark.slow
 def test_opens_at_the_segment_asked_for(db):
     async def script(app, pilot):
         return current(app), app.source_id
@@ -138,6 +140,7 @@ def test_opens_at_the_segment_asked_for(db):
 
 # --- coding -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_c_opens_a_picker_that_filters_by_id_or_name_and_enter_applies(db):
     async def script(app, pilot):
         await pilot.press("j", "c")
@@ -167,6 +170,7 @@ def test_c_opens_a_picker_that_filters_by_id_or_name_and_enter_applies(db):
     assert (entry.command, entry.action, entry.after["status"]) == ("workbench", "add", "human")
 
 
+@pytest.mark.slow
 def test_coding_again_with_the_same_code_saves_nothing_and_says_so(db):
     async def script(app, pilot):
         await pilot.press("j", "c", *"stock", "enter", "c", *"stock", "enter")
@@ -178,6 +182,7 @@ def test_coding_again_with_the_same_code_saves_nothing_and_says_so(db):
         assert [e.action for e in p.audit(segment="LIB-01:2") if e.coder == "ann"] == ["add"]
 
 
+@pytest.mark.slow
 def test_the_picker_offers_only_codes_that_can_be_applied_and_escape_cancels(db):
     async def script(app, pilot):
         await pilot.press("c")
@@ -192,6 +197,7 @@ def test_the_picker_offers_only_codes_that_can_be_applied_and_escape_cancels(db)
     assert mine(db) == set()
 
 
+@pytest.mark.slow
 def test_x_removes_one_of_your_codes_asking_which_when_several(db):
     with Project.open(db) as p:
         from tipqual.coding.csvio import add_coding
@@ -216,6 +222,7 @@ def test_x_removes_one_of_your_codes_asking_which_when_several(db):
     assert mine(db) == {("LIB-01:2", "access", "human")}
 
 
+@pytest.mark.slow
 def test_x_never_removes_another_coders_code(db):
     async def script(app, pilot):
         await pilot.press("j", "j", "x")
@@ -225,6 +232,7 @@ def test_x_never_removes_another_coders_code(db):
     assert ("LIB-01:3", "volunteers", "human") in mine(db, "bea")
 
 
+@pytest.mark.slow
 def test_a_and_r_decide_as_review_does(db, tmp_path):
     from tipqual.coding.review import ReviewSession
 
@@ -264,6 +272,7 @@ def test_a_and_r_decide_as_review_does(db, tmp_path):
     assert actions == [("reading-club", "add", "workbench"), ("volunteers", "add", "workbench")]
 
 
+@pytest.mark.slow
 def test_s_moves_to_the_next_suggestion_onward_and_a_decides_it(db):
     async def script(app, pilot):
         seen = []
@@ -281,6 +290,7 @@ def test_s_moves_to_the_next_suggestion_onward_and_a_decides_it(db):
     assert back == ("LIB-01:3", "volunteers")
 
 
+@pytest.mark.slow
 def test_m_writes_a_memo_on_your_coding(db):
     async def script(app, pilot):
         await pilot.press("j", "m")  # nothing of yours to write on yet
@@ -298,6 +308,7 @@ def test_m_writes_a_memo_on_your_coding(db):
     assert c.memo == "pallet shelves"
 
 
+@pytest.mark.slow
 def test_u_undoes_this_sessions_actions_one_by_one(db):
     before = {c.key: c for c in codings(db)}
 
@@ -326,6 +337,7 @@ def test_u_undoes_this_sessions_actions_one_by_one(db):
 
 # --- span coding --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_shift_arrows_select_words_and_c_codes_just_that_span(db):
     async def script(app, pilot):
         await pilot.press("j")  # "It began in a container behind the clinic. A church donated …"
@@ -345,6 +357,7 @@ def test_shift_arrows_select_words_and_c_codes_just_that_span(db):
     assert saved == "saved: coded «the clinic. A church» in LIB-01:2 with stock (u undoes)"
 
 
+@pytest.mark.slow
 def test_the_mouse_selects_words_too(db):
     from tipqual.tui.widgets import TranscriptView
 
@@ -370,6 +383,7 @@ def test_the_mouse_selects_words_too(db):
 
 # --- search, filters, blind, help ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_slash_searches_and_enter_goes_to_the_hit(db):
     async def script(app, pilot):
         await pilot.press("slash", *"reading club", "enter")
@@ -384,6 +398,7 @@ def test_slash_searches_and_enter_goes_to_the_hit(db):
     assert at == "LIB-02:5" and said == "found «reading club» in LIB-02:5"
 
 
+@pytest.mark.slow
 def test_search_with_no_hits_says_so(db):
     async def script(app, pilot):
         await pilot.press("slash", *"(tariff)", "enter")
@@ -395,6 +410,7 @@ def test_search_with_no_hits_says_so(db):
     assert drive(db, script) == "no hits for '(tariff)'"
 
 
+@pytest.mark.slow
 def test_markup_characters_are_shown_as_typed_not_read_as_markup(db):
     async def script(app, pilot):
         await pilot.press("slash", *"[/x] [bold]", "enter")  # would raise as Textual markup
@@ -419,6 +435,7 @@ def _menu(app) -> list[str]:
     return [str(menu.get_option_at_index(i).prompt) for i in range(menu.option_count)]
 
 
+@pytest.mark.slow
 def test_filters_one_case_one_code_uncoded_pending(db):
     async def script(app, pilot):
         shown = {}
@@ -453,6 +470,7 @@ def test_filters_one_case_one_code_uncoded_pending(db):
     assert moved == "LIB-02:5" and described == "case Mthatha, code programmes"
 
 
+@pytest.mark.slow
 def test_blind_mode_hides_other_coders(db):
     async def script(app, pilot):
         await pilot.press("j", "j")
@@ -465,6 +483,7 @@ def test_blind_mode_hides_other_coders(db):
     assert "(blind)" in blind.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_question_mark_lists_every_key(db):
     from tipqual.tui.app import HELP, KEYS
 
@@ -490,6 +509,7 @@ def test_question_mark_lists_every_key(db):
     assert running and on == "Screen"
 
 
+@pytest.mark.slow
 def test_q_quits_and_the_result_counts_the_actions_kept(db):
     async def script(app, pilot):
         await pilot.press("j", "c", *"stock", "enter", "j", "c", *"vol", "enter", "u", "q")
@@ -510,6 +530,7 @@ def test_keys_are_in_the_footer():
 
 # --- screens ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", sorted(SNAPSHOTS))
 def test_screen_snapshot(db, size):
     async def script(app, pilot):
@@ -529,6 +550,7 @@ def test_screen_snapshot(db, size):
     assert lines[:-1] == expected[:-1]
 
 
+@pytest.mark.slow
 def test_t_hides_the_codebook_and_a_narrow_screen_starts_without_it(db):
     async def script(app, pilot):
         side = app.query_one("#side")
@@ -550,6 +572,7 @@ def test_t_hides_the_codebook_and_a_narrow_screen_starts_without_it(db):
     assert not display and line.startswith("▌ How did the library start?")
 
 
+@pytest.mark.slow
 def test_d_shows_the_highlighted_codes_definition_and_criteria(db):
     async def script(app, pilot):
         await pilot.press("j", "d")  # LIB-01:2's suggestion is stock: the tree is on it
@@ -747,6 +770,7 @@ def test_two_workbench_processes_at_once_lose_nothing(tmux, db):
         (f"LIB-02:{n}", "access", "human") for n in (2, 3, 4)}
 
 
+@pytest.mark.slow
 def test_two_workbenches_in_threads_lose_nothing(db):
     errors: list[BaseException] = []
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import all_gone, hang_guard, wait_until
 
+from tests.fixtures.workers import make_dying
+from tests.helpers import all_gone, hang_guard, wait_until
 from tipqual.errors import TipqualError
 from tipqual.suggest.workers import available_cores, ordered_map
 
@@ -37,16 +38,6 @@ def make_failing(bad: int):
     return work
 
 
-def make_dying(bad: object, caller: int):
-    """A per-batch function whose worker process dies (no exception, no clean-up) on ``bad``
-    (in the calling process it works)."""
-    def work(batch: list) -> list:
-        if bad in batch and os.getpid() != caller:
-            os._exit(3)
-        return batch
-    return work
-
-
 def make_nothing(caller: int):
     """A worker that cannot even start (in a worker process; here it can)."""
     if os.getpid() != caller:
@@ -58,6 +49,7 @@ def batches(n: int, size: int = 3) -> list[list[int]]:
     return [list(range(i, i + size)) for i in range(0, n * size, size)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("jobs", "method"), [(1, None), (2, "fork"), (2, "spawn")])
 def test_results_come_back_in_input_order(jobs: int, method: str | None, monkeypatch):
     if method:  # fork is the default on Linux; spawn is what macOS and Windows get
@@ -110,11 +102,10 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
 def test_dead_workers_with_unread_tasks_do_not_hang_the_caller():
     """Workers die with big batches still queued for them (more than a pipe holds): the
     caller reports it and returns instead of waiting to send what nobody will read."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import sys
-        sys.path.insert(0, {str(REPO / "tests")!r})
         import os
-        from test_workers import make_dying
+        from tests.fixtures.workers import make_dying
         from tipqual.errors import TipqualError
         from tipqual.suggest.workers import ordered_map
         big = ([i, "x" * 300_000] for i in range(20))
@@ -160,8 +151,7 @@ def test_workers_exit_when_their_caller_is_killed(tmp_path: Path):
     pids = tmp_path / "pids"
     script = textwrap.dedent(f"""
         import os, sys, time
-        sys.path.insert(0, {str(REPO / "tests")!r})
-        from test_workers import make_slow
+        from tests.fixtures.workers import make_slow
         from tipqual.suggest.workers import ordered_map
         for _ in ordered_map(make_slow, ({str(pids)!r},), ([i] for i in range(1000)), jobs=3):
             pass
@@ -201,17 +191,6 @@ def make_held(pid_folder: str, marks: str, caller: int):
             time.sleep(0.01)
         time.sleep(4)
         (folder / f"done-{batch[0]}").touch()
-        return batch
-    return work
-
-
-def make_slow(pid_folder: str, seconds: float = 0.2):
-    """A per-batch function that records its worker's pid and takes its time."""
-    Path(pid_folder).mkdir(exist_ok=True)
-    (Path(pid_folder) / str(os.getpid())).touch()
-
-    def work(batch: list[int]) -> list[int]:
-        time.sleep(seconds)
         return batch
     return work
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import csv
-import sys
 
 import pandas as pd
 import pytest
-from conftest import FIXTURES
 
-sys.path.insert(0, str(FIXTURES / "analysis"))
-from minimal_study import build  # noqa: E402
-
+from tests.fixtures.analysis.minimal_study import build
 from tipqual.analysis import matrices
 from tipqual.output import xlsx  # noqa: E402
 

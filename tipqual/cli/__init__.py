@@ -194,10 +194,21 @@ def _unquote_names(text: str) -> str:
     return re.sub(r"'(--?[\w-]+|[A-Z][A-Z0-9_]*(?:\.\.\.)?)'", r"\1", text)
 
 
+def _printable(text: str) -> str:
+    """``text`` with line breaks, control and invisible characters written as escapes
+    (``\\x1b``, ``\\u202e``): an error line names files and values as given, and must stay
+    one line that cannot drive the terminal."""
+    import unicodedata
+
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+                   for ch in text)
+
+
 def _user_error(ctx: click.Context, exc: Exception) -> click.ClickException | None:
     """The one-line error for a failure the user can fix, or None for a bug (traceback)."""
     if isinstance(exc, TipqualError):
-        return click.ClickException(exc.format())
+        return click.ClickException(_printable(exc.format()))
     if isinstance(exc, OSError) and exc.filename is not None:
         # Files the commands write or read outside the study (a read-only or full folder).
         return click.ClickException(f"{exc.filename}: {exc.strerror or exc}; check the path "

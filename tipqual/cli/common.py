@@ -14,6 +14,28 @@ from tipqual.errors import TipqualError
 
 project_argument = click.argument("project", type=click.Path(dir_okay=False, path_type=Path))
 
+
+def redaction_options(redact_help: str) -> Any:
+    """The options every importing command takes to pseudonymise what it stores: ``--redact``
+    (its help says what is covered) and the three that imply it, ``--roster``, ``--key``
+    and ``--model``."""
+    file = click.Path(dir_okay=False, path_type=Path)
+    options = [
+        click.option("--redact", is_flag=True, help=redact_help),
+        click.option("--roster", type=file, help="People to pseudonymise, one name a line "
+                     "(implies --redact)."),
+        click.option("--key", "key", type=file, help="Redaction key file (default: "
+                     "STUDY.redaction-key.json next to the study; implies --redact)."),
+        click.option("--model", help="Installed trained spaCy pipeline whose PERSON entities "
+                     "are pseudonymised too (implies --redact)."),
+    ]
+
+    def apply(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 

@@ -12,6 +12,7 @@ from tipqual.cli.common import (
     open_project,
     progress,
     project_argument,
+    redaction_options,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,14 +26,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--cases", "cases_csv", type=_FILE,
               help="cases.csv: columns case, source and any case attributes.")
-@click.option("--redact", is_flag=True,
-              help="Replace e-mails, URLs, phone and ID numbers and names before storing.")
-@click.option("--roster", type=_FILE, help="People to pseudonymise, one name a line "
-              "(implies --redact).")
-@click.option("--key", "key", type=_FILE, help="Redaction key file (default: "
-              "STUDY.redaction-key.json next to the study; implies --redact).")
-@click.option("--model", help="Installed trained spaCy pipeline whose PERSON entities are "
-              "pseudonymised too (implies --redact).")
+@redaction_options("Replace e-mails, URLs, phone and ID numbers and names before storing.")
 @click.option("--skip-bad", is_flag=True, help="Import the good files, list the bad ones.")
 @click.option("--replace", "replace_changed", is_flag=True,
               help="Re-segment files that changed since they were imported; their codings "
@@ -87,6 +81,8 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         click.echo(f"Source id pseudonymised: {path} is stored as {sid!r}")
     for case, new in report.renamed_cases:
         click.echo(f"Case id pseudonymised: {case!r} (cases.csv) is stored as {new!r}")
+    for column, new in report.renamed_columns:
+        click.echo(f"Column pseudonymised: {column!r} (cases.csv) is stored as {new!r}")
     changed = set(report.changed)
     for path, reason in report.skipped:
         advice = " (import it with --replace to take the new text)" if path in changed else ""
@@ -178,6 +174,7 @@ def _as_json(report: ImportReport) -> dict[str, object]:
             "empty_cases": report.empty_cases,
             "renamed_sources": [{"path": p, "source": s} for p, s in report.renamed_sources],
             "renamed_cases": [{"case": c, "stored": s} for c, s in report.renamed_cases],
+            "renamed_columns": [{"column": c, "stored": s} for c, s in report.renamed_columns],
             "drop_orphans": report.drop_orphans,
             "replacements": [p.to_dict() for p in report.plans],
             "key": report.key_path, "step": report.step, "backup": report.backup}

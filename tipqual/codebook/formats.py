@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from tipqual.errors import (
     TipqualError,
 )
 from tipqual.exchange import qdaxml
+from tipqual.exchange.archive import read_project_file
 from tipqual.output.files import write_bytes
 
 __all__ = ["CodebookDiff", "diff", "export", "import_file", "load_any", "load_source",
@@ -47,7 +47,6 @@ CODE_COLUMNS = ("id", "name", "parent", "definition", "include", "exclude", "exa
 STAKEHOLDER_COLUMNS = ("id", "name", "aliases", "sector", "level", "description")
 COMMENT_TAG = "tipqual-codebook"
 SECTIONS = (("include", "Include:"), ("exclude", "Exclude:"), ("examples", "Examples:"))
-MAX_QDE_BYTES = 200 * 1024 * 1024
 
 
 # --- sources and dispatch -------------------------------------------------------------------------
@@ -548,16 +547,6 @@ def saved_codebook(data: bytes) -> Codebook | None:
 
 
 def _qdpx_member(path: Path) -> tuple[str, bytes]:
-    """The name and bytes of the project XML inside a .qdpx zip, read in memory."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [i for i in archive.infolist() if i.filename.lower().endswith(".qde")
-                     and "/" not in i.filename.strip("/")]
-            if not names:
-                raise ExchangeError("the .qdpx holds no project .qde file", path=path)
-            if names[0].file_size > MAX_QDE_BYTES:
-                raise ExchangeError("the project .qde is too large to be a real project",
-                                    path=path)
-            return names[0].filename, archive.read(names[0])
-    except zipfile.BadZipFile:
-        raise ExchangeError("not a zip archive; is it a .qdpx file?", path=path) from None
+    """The name and bytes of the project XML inside a .qdpx zip, read in memory with the same
+    checks as ``refi import`` (two members of one name, links, devices, unsafe names, sizes)."""
+    return read_project_file(path)

@@ -273,7 +273,11 @@ def _check_names(path: Path, names: dict[str, bool], existing: set[str]) -> None
     from tipqual.suggest.engine import SUGGESTERS
 
     for name, only_suggestions in sorted(names.items()):
-        if name in existing or (name in SUGGESTERS and only_suggestions):
+        if name in SUGGESTERS and only_suggestions:
+            continue
+        # A suggester only ever suggests (a decision is stored under its reviewer's name): a
+        # person's codings under its name are refused even when the target knows the name.
+        if name in existing and name not in SUGGESTERS:
             continue
         try:
             check_coder_name(name)

@@ -9,7 +9,8 @@ climbs out (``../``), is absolute or carries a drive letter is refused as a whol
 that holds a symbolic link or a device, or two members whose names differ only in letter case
 or ``./`` (a reader could take either). Member and total sizes are capped (checked while
 reading, since zip headers can lie). Source paths are looked up among the members only: nothing
-outside the archive is ever read.
+outside the archive is ever read. ``refi import`` and ``codebook import`` of a ``.qdpx`` both
+read through :class:`Archive` and take the project file by one rule (:func:`find_project_file`).
 
 Positions: the standard counts Unicode code points from 0, end exclusive; real tools differ
 (UTF-16 code units, a line break counted as one or two, a byte-order mark counted or not). A
@@ -217,6 +218,38 @@ class Archive:
     def close(self) -> None:
         """Close the underlying zip file."""
         self._zip.close()
+
+
+def find_project_file(archive: Archive) -> str:
+    """The project file of an archive: the shallowest ``.qde``, ``project.qde`` (any letter
+    case) before any other name; two candidates that nothing tells apart are refused."""
+    candidates = [n for n in archive.names if n.lower().endswith(".qde")]
+    if not candidates:
+        raise ExchangeError("the archive holds no .qde project file; is it a REFI-QDA export?",
+                            path=archive.path)
+
+    def rank(name: str) -> tuple[int, bool]:
+        return name.count("/"), PurePosixPath(name).name.lower() != "project.qde"
+
+    first = min(rank(n) for n in candidates)
+    top = sorted(n for n in candidates if rank(n) == first)
+    if len(top) > 1:
+        raise ExchangeError(f"refused: the archive holds two project files ({top[0]!r}, "
+                            f"{top[1]!r}) and nothing says which one is the project; export "
+                            "the project again", path=archive.path)
+    return top[0]
+
+
+def read_project_file(path: str | Path) -> tuple[str, bytes]:
+    """The name and bytes of a ``.qdpx``'s project file, with every check of
+    :class:`Archive` (duplicate names, links and devices, unsafe names, sizes) and the rule of
+    :func:`find_project_file`."""
+    archive = Archive(path)
+    try:
+        name = find_project_file(archive)
+        return name, archive.read(name)
+    finally:
+        archive.close()
 
 
 def has_bom(data: bytes) -> bool:

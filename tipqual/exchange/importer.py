@@ -22,22 +22,44 @@ skipped too.
 Refused, never guessed at: a selection whose positions are not whole numbers, fall outside the
 text or are empty (listed under ``refused``), an archive with two members of one name or with
 links or devices (see :class:`~tipqual.exchange.archive.Archive`), and a project that gives two
-codes, sources or selections the same GUID. Selections placed but not exactly (a boundary inside
-a character or a word, a name that does not match the text) are listed under ``inexact``.
+codes, sources, selections or users the same GUID. Selections placed but not exactly (a boundary
+inside a character or a word, a name that does not match the text) are listed under ``inexact``.
+
+Names are held to the rules of plain import, but a partner's file is not refused for them: a
+name that cannot be stored as given is stored under a new one and listed under ``renamed`` (with
+the line of its element). A user name is checked as ``code add`` checks a coder name
+(:func:`tipqual.coding.csvio.check_coder_name`: control characters, tipqual's suggester names,
+over 64 characters …); one not allowed, missing or given to two users becomes ``user-GUID8``
+(the first 8 hex digits of its GUID). A source, case or attribute name with a line break, a
+control or an invisible character (the rule of cases.csv ids) becomes ``source-GUID8`` (its
+extension kept), ``case-GUID8`` or ``attribute-GUID8``.
+
+With a redactor (``refi import --redact``) every string that enters the study goes through it,
+as with ``tipqual import --redact``: the study's name and the tool's, user names (a user name
+that changes is stored as ``user-GUID8``), source names (and so their ids and stored names),
+case names, attribute names and values, source texts with their speaker labels (through
+:func:`tipqual.ingest.importer.redact_parsed`, so segments are cut as plain import cuts them),
+and the memos of selections and codings (their descriptions and notes). The codebook is not: a
+partner's codes, definitions and examples are the study's tools, not its participants' data.
+Selections are moved with the text, onto the same words; one whose boundary falls inside a
+replaced piece codes the whole placeholder and is listed under ``inexact``. Two names that would
+share one pseudonymised case or attribute name are kept apart (the second gets the GUID name).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 import zipfile
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tipqual.errors import ExchangeError, ProjectError
+from tipqual.errors import ExchangeError, IngestError, ProjectError
 from tipqual.exchange import qdaxml
 from tipqual.exchange.archive import (
     Archive,
@@ -48,6 +70,7 @@ from tipqual.exchange.archive import (
     choose_countings,
     decode_text,
     default_counting,
+    find_project_file,
     has_bom,
     producer_of,
 )
@@ -57,6 +80,7 @@ from tipqual.exchange.qdaxml import (
     child_text,
     children,
     descendants,
+    is_guid,
     localname,
     nfc,
     normalize_guid,
@@ -78,6 +102,23 @@ class Selection:
     coder: str
     memo: str | None = None
     created_at: str | None = None
+    where: str = ""  # the selection as the report names it ('' for a coding of a whole source)
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A name from the project stored as another one, and why (the report lists each)."""
+
+    what: str  # project, user, source, case or attribute
+    given: str
+    stored: str
+    reason: str
+    line: int | None = None  # of the element in the project file, when it can be found
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rename as JSON data."""
+        return {"what": self.what, "given": self.given, "stored": self.stored,
+                "reason": self.reason, "line": self.line}
 
 
 @dataclass
@@ -91,6 +132,7 @@ class PlannedSource:
     meta: dict[str, Any]
     selections: list[Selection] = field(default_factory=list)
     whole: list[Selection] = field(default_factory=list)
+    markdown: bool = False
 
 
 @dataclass
@@ -111,14 +153,20 @@ class Plan:
     inexact: list[str] = field(default_factory=list)
     counting: dict[str, str] = field(default_factory=dict)
     lost: list[tuple[str, str, int]] = field(default_factory=list)  # missing, with codings
+    renamed: list[Renamed] = field(default_factory=list)
 
 
 def import_project(archive: str | Path, target: str | Path, *, command: str = "refi import",
-                   allow_missing: bool = False) -> dict[str, Any]:
+                   allow_missing: bool = False, redact: bool = False,
+                   roster: str | Path | None = None, key: str | Path | None = None,
+                   model: str | None = None) -> dict[str, Any]:
     """Read ``archive`` and create the study ``target`` from it; returns the import report.
 
     A text source missing from the archive whose codings would be lost is an error unless
-    ``allow_missing`` is given; nothing is created then.
+    ``allow_missing`` is given; nothing is created then. With ``redact`` (implied by
+    ``roster``, ``key`` or ``model``) every string that enters the study is pseudonymised as
+    ``tipqual import --redact`` does (see the module's docstring); the redaction key is written
+    only once the study is there.
     """
     from tipqual.store.project import Project
 
@@ -126,7 +174,10 @@ def import_project(archive: str | Path, target: str | Path, *, command: str = "r
     if target.exists():
         raise ProjectError("a file already exists there; 'refi import' creates a new study, "
                            "choose another path", path=target)
-    plan = read_plan(archive)
+    redactor, key_file = None, None
+    if redact or roster is not None or key is not None or model is not None:
+        redactor, key_file = _make_redactor(target, roster, key, model)
+    plan = read_plan(archive, redactor)
     if plan.lost and not allow_missing:
         name, ref, n = plan.lost[0]
         more = len(plan.lost) - 1
@@ -136,20 +187,69 @@ def import_project(archive: str | Path, target: str | Path, *, command: str = "r
                             f"the archive, so its {n} codings would be lost{others}; export the "
                             "project again with its sources, or give --allow-missing to import "
                             "without them", path=archive)
-    segmented = [(src, _segments_for(src)) for src in plan.sources]
+    segmented = [(src, _segments_for(src, redactor, plan)) for src in plan.sources]
     counts: dict[str, int | list[str]] = {}
     Project.create(target, name=plan.name, command=command,
                    fill=lambda p: counts.update(_write(p, plan, segmented))).close()
+    if redactor is not None and key_file is not None:
+        _save_key(redactor, key_file, target)
     return {"study": str(target), "name": plan.name, "origin": plan.origin,
             "producer": plan.producer, **counts, "missing": plan.missing,
             "skipped": plan.skipped, "dropped": plan.dropped, "notes": plan.notes,
-            "refused": plan.refused, "inexact": plan.inexact, "counting": plan.counting}
+            "refused": plan.refused, "inexact": plan.inexact, "counting": plan.counting,
+            "renamed": [r.to_dict() for r in plan.renamed], "redacted": redactor is not None,
+            "key": str(key_file) if key_file is not None else None}
+
+
+def renamed_line(entry: dict[str, Any]) -> str:
+    """One rename of the report (:meth:`Renamed.to_dict`) as a line of the summary."""
+    line = f" (line {entry['line']})" if entry.get("line") else ""
+    as_what = "coder " if entry["what"] == "user" else ""
+    return (f"{entry['what']} {_shown(entry['given'])}{line} is stored as {as_what}"
+            f"{entry['stored']!r}: {entry['reason']}")
+
+
+def _shown(name: str) -> str:
+    """A name for a message: quoted with escapes (no raw control characters), shortened."""
+    return repr(name if len(name) <= 60 else name[:60] + "…")
+
+
+def _make_redactor(target: Path, roster: str | Path | None, key: str | Path | None,
+                   model: str | None) -> tuple[Any, Path]:
+    from tipqual.ingest import redact as pii
+
+    key_file = Path(key) if key is not None else pii.default_key_path(target)
+    names = pii.read_roster(Path(roster)) if roster is not None else []
+    nlp = pii.load_model(model) if model else None
+    return pii.Redactor(names, pii.read_key(key_file), nlp), key_file
+
+
+def _save_key(redactor: Any, key_file: Path, target: Path) -> None:
+    """Write (or keep) the redaction key; if that fails, the new study goes too."""
+    from tipqual.ingest.redact import write_key
+
+    try:
+        if redactor.changed or not key_file.exists():
+            write_key(key_file, redactor.key)
+        else:
+            key_file.chmod(0o600)
+    except (IngestError, OSError) as exc:
+        target.unlink(missing_ok=True)
+        message = exc.message if isinstance(exc, IngestError) else \
+            f"cannot write the redaction key: {exc.strerror or exc}"
+        raise IngestError(f"{message}; the new study was removed (its placeholders would have "
+                          "no key): make the key's folder writable, or name another key with "
+                          "--key, and import again", path=key_file) from exc
 
 
 # --- reading ----------------------------------------------------------------------------------
 
-def read_plan(path: str | Path) -> Plan:
-    """Read a ``.qdpx`` (or bare ``.qde``) into a :class:`Plan`; never touches a study."""
+def read_plan(path: str | Path, redactor: Any = None) -> Plan:
+    """Read a ``.qdpx`` (or bare ``.qde``) into a :class:`Plan`; never touches a study.
+
+    With a ``redactor`` the names (project, users, sources, cases, attributes) are
+    pseudonymised here; texts and memos are when the sources are segmented.
+    """
     path = Path(path)
     if not path.exists() or path.is_dir():
         raise ExchangeError("no such file; give the path of a .qdpx archive", path=path)
@@ -159,44 +259,28 @@ def read_plan(path: str | Path) -> Plan:
             raise ExchangeError("not a .qdpx archive (neither a zip file nor a QDA-XML .qde); "
                                 "export the project again as REFI-QDA", path=path)
         data = path.read_bytes()
-        return _plan(qdaxml.parse_xml(data, path), data, path, str(path), None, "")
+        return _plan(qdaxml.parse_xml(data, path), data, path, str(path), None, "", redactor)
     archive = Archive(path)
     try:
-        qde = _find_qde(archive)
+        qde = find_project_file(archive)
         data = archive.read(qde)
         root = qdaxml.parse_xml(data, f"{path}/{qde}")
         base = str(PurePosixPath(qde).parent)
         return _plan(root, data, path, f"{path}/{qde}", archive,
-                     "" if base == "." else base + "/")
+                     "" if base == "." else base + "/", redactor)
     finally:
         archive.close()
 
 
-def _find_qde(archive: Archive) -> str:
-    """The project file: the shallowest ``.qde``, ``project.qde`` before any other name."""
-    candidates = [n for n in archive.names if n.lower().endswith(".qde")]
-    if not candidates:
-        raise ExchangeError("the archive holds no .qde project file; is it a REFI-QDA export?",
-                            path=archive.path)
-
-    def rank(name: str) -> tuple[int, bool]:
-        return name.count("/"), PurePosixPath(name).name.lower() != "project.qde"
-
-    first = min(rank(n) for n in candidates)
-    top = sorted(n for n in candidates if rank(n) == first)
-    if len(top) > 1:
-        raise ExchangeError(f"refused: the archive holds two project files ({top[0]!r}, "
-                            f"{top[1]!r}) and nothing says which one is the project; export "
-                            "the project again", path=archive.path)
-    return top[0]
-
-
 # Elements whose GUIDs must be unique, the tags they are written with (for the line number).
-_GUID_KINDS = (("codes", "Code"), ("sources", r"\w*Source"), ("selections", "PlainTextSelection"))
+_GUID_KINDS = (("codes", "Code"), ("sources", r"\w*Source"), ("selections", "PlainTextSelection"),
+               ("users", "User"))
 
 
 def _check_guids(root: ET.Element, data: bytes, where: str) -> None:
-    """Refuse a project that gives two codes, sources or selections the same GUID."""
+    """Refuse a project that gives two codes, sources, selections or users the same GUID (two
+    users with one GUID would put one's codings under the other's name)."""
+    users_el = child(root, "Users")
     book = child(root, "CodeBook")
     codes_el = child(book, "Codes") if book is not None else None
     sources_el = child(root, "Sources")
@@ -207,7 +291,9 @@ def _check_guids(root: ET.Element, data: bytes, where: str) -> None:
         "sources": [(el, None) for el in sources if localname(el.tag).endswith("Source")],
         # the selections imported; a PDF's text representation repeats its PDFSelection's GUID
         "selections": [(sel, src) for src in sources if localname(src.tag) == "TextSource"
-                       for sel in _selections_of(src)]}
+                       for sel in _selections_of(src)],
+        "users": [(el, None) for el in (children(users_el, "User")
+                                        if users_el is not None else [])]}
     for kind, tags in _GUID_KINDS:
         seen: dict[str, tuple[ET.Element, ET.Element | None]] = {}
         for el, src in groups[kind]:
@@ -243,7 +329,7 @@ def _line_of(data: bytes, tags: str, guid: str) -> int | None:
 
 
 def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archive | None,
-          base: str) -> Plan:
+          base: str, redactor: Any) -> Plan:
     from tipqual.codebook.formats import from_qdc, saved_codebook
     from tipqual.codebook.model import Code, Codebook
 
@@ -254,9 +340,13 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
     if ns and "QDA-XML" not in ns:
         raise ExchangeError(f"not a REFI-QDA project: unknown namespace {ns!r}", path=path)
     _check_guids(root, data, where)
-    origin = attr(root, "origin") or ""
-    name = nfc(attr(root, "name")) or path.stem
-    users = _users(root)
+    renamed: list[Renamed] = []
+    names = _Names(data, redactor, renamed)
+    raw_origin = attr(root, "origin") or ""
+    origin = names.record("origin", raw_origin, *names.fit(raw_origin, ""), "Project", None)
+    given = nfc(attr(root, "name")) or path.stem
+    name = names.record("project", given, *names.fit(given, "project"), "Project", None)
+    users = _users(root, names)
     default_user = users.get(normalize_guid(attr(root, "creatingUserGUID")), "")
     book_el = child(root, "CodeBook")
     codes_el = child(book_el, "Codes") if book_el is not None else None
@@ -275,12 +365,12 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
         codebook = from_qdc(data, path)
         ids = {qdaxml.stable_guid("code", c.id): c.id for c in saved.codes}
         code_of = {guid: ids.get(guid, code) for guid, code in code_of.items()}
-    ctx = _Context(path=path, archive=archive, base=base, origin=origin,
-                   producer=producer_of(origin), users=users, default_user=default_user,
-                   code_of=code_of, notes=_notes(root))
-    cases, case_of = _cases(root)
+    ctx = _Context(path=path, archive=archive, base=base, origin=raw_origin,
+                   producer=producer_of(raw_origin), users=users, default_user=default_user,
+                   code_of=code_of, notes=_notes(root), names=names)
+    cases, case_of = _cases(root, names)
     plan = Plan(name=name, origin=origin, producer=ctx.producer, codebook=codebook,
-                cases=cases, sources=[])
+                cases=cases, sources=[], renamed=renamed)
     pending: list[_Pending] = []
     sources_el = child(root, "Sources")
     for el in (list(sources_el) if sources_el is not None else []):
@@ -307,27 +397,131 @@ class _Context:
     path: Path
     archive: Archive | None
     base: str
-    origin: str
+    origin: str  # as the project gives it (the one stored is ``Plan.origin``)
     producer: str
     users: dict[str, str]
     default_user: str
     code_of: dict[str, str]
     notes: dict[str, str]
+    names: _Names
 
 
-def _users(root: ET.Element) -> dict[str, str]:
+# An element's tag and GUID, wherever the element starts (for the line of a renamed name).
+_ELEMENT_GUID = re.compile(r"<(?:[\w.-]+:)?([\w.-]+)\b[^>]*?\bguid\s*=\s*([\"'])\s*\{?\s*"
+                           r"([^\"'{}]*?)\s*\}?\s*\2", re.IGNORECASE)
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+
+
+class _Names:
+    """The project's names made fit to store, every change recorded in ``renamed``.
+
+    A name holding a line break, a control or an invisible character (the rule of cases.csv
+    ids, :mod:`tipqual.ingest.readers`) is stored as a name made from its element's GUID
+    (``case-1a2b3c4d``); with a redactor every name is pseudonymised first.
+    """
+
+    def __init__(self, data: bytes, redactor: Any, renamed: list[Renamed]):
+        self._data = data
+        self._lines: dict[tuple[str, str], int] | None = None
+        self.redactor = redactor
+        self.renamed = renamed
+
+    def redact(self, text: str) -> str:
+        """``text`` pseudonymised (unchanged without a redactor)."""
+        return text if self.redactor is None or not text else self.redactor.redact_string(text)
+
+    def fit(self, given: str, fallback: str) -> tuple[str, str | None]:
+        """The name stored for ``given``, and why it differs (None when it does not)."""
+        from tipqual.ingest.readers import invisible_problem  # the cases.csv id rule, one for both
+
+        bad = invisible_problem(given)
+        if bad is not None:
+            return fallback, f"it holds {bad}"
+        stored = self.redact(given)
+        return stored, "pseudonymised" if stored != given else None
+
+    def record(self, what: str, given: str, stored: str, reason: str | None, tag: str,
+               guid: str | None) -> str:
+        """Note a rename (when there is a ``reason``); returns ``stored``."""
+        if reason is not None:
+            self.renamed.append(Renamed(what, given, stored, reason,
+                                        self.line(tag, guid) if guid else None))
+        return stored
+
+    def line(self, tag: str, guid: str) -> int | None:
+        """The line of the first ``tag`` element with this GUID in the project file."""
+        if self._lines is None:
+            text = self._data.decode("utf-8", errors="replace")
+            self._lines, at, line = {}, 0, 1
+            for m in _ELEMENT_GUID.finditer(text):
+                line += text.count("\n", at, m.start())
+                at = m.start()
+                self._lines.setdefault((m.group(1), normalize_guid(m.group(3))), line)
+        return self._lines.get((tag, normalize_guid(guid)))
+
+
+def _guid8(guid: str | None, n: int) -> str:
+    """A short stable tag for an element: its GUID's first 8 hex digits (a hash of a GUID that
+    is not one; the element's number without a GUID)."""
+    if not normalize_guid(guid):
+        return str(n)
+    if is_guid(guid):
+        return normalize_guid(guid)[:8].lower()
+    return hashlib.sha256((guid or "").encode("utf-8")).hexdigest()[:8]
+
+
+def _unique(name: str, taken: set[str] | dict[str, str]) -> str:
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}-{n}", n + 1
+    return unique
+
+
+def _users(root: ET.Element, names: _Names) -> dict[str, str]:
+    """Coder names by user GUID, each checked as ``code add`` checks a coder name.
+
+    A name not allowed there (a control character, a tipqual suggester's name, too long …),
+    pseudonymised, missing or given to two users is stored as ``user-GUID8`` and listed;
+    spaces around a name are dropped (and that is listed too).
+    """
+    from tipqual.coding.csvio import CODER_NAME_FORM, check_coder_name
+    from tipqual.errors import CodingError
+
     users: dict[str, str] = {}
     taken: set[str] = set()
     users_el = child(root, "Users")
-    for el in children(users_el, "User") if users_el is not None else []:
-        guid = normalize_guid(attr(el, "guid"))
-        name = nfc(attr(el, "name") or attr(el, "id")) or f"user-{guid[:8].lower()}"
-        unique, n = name, 2
-        while unique in taken:
-            unique, n = f"{name} ({n})", n + 1
-        taken.add(unique)
-        users[guid] = unique
+    for n, el in enumerate(children(users_el, "User") if users_el is not None else [], 1):
+        guid = attr(el, "guid")
+        written = unicodedata.normalize("NFC", attr(el, "name") or attr(el, "id") or "")
+        given = written.strip(" ")  # spaces only: a line break or a control character stays
+        stored, reason = given, None
+        if not given.strip():
+            reason = "the user has no name"
+        elif names.redact(given) != given:
+            reason = "pseudonymised"
+        else:
+            try:
+                check_coder_name(given)
+            except CodingError as exc:
+                reason = _coder_problem(exc.message, CODER_NAME_FORM)
+            else:
+                if given in taken:
+                    reason = "another user of the project has this name"
+        if reason is not None:
+            stored = _unique(f"user-{_guid8(guid, n)}", taken)
+        elif given != written:
+            reason = "the spaces around it were dropped"
+        names.record("user", written, stored, reason, "User", guid)
+        taken.add(stored)
+        users[normalize_guid(guid)] = stored
     return users
+
+
+def _coder_problem(message: str, form: str) -> str:
+    """What :func:`~tipqual.coding.csvio.check_coder_name` found wrong, without the name."""
+    problem = message.removesuffix(f"; {form}")
+    return problem.rsplit(" is not allowed: ", 1)[-1] if " is not allowed: " in problem \
+        else problem.removeprefix("the coder name ")
 
 
 def _notes(root: ET.Element) -> dict[str, str]:
@@ -340,16 +534,29 @@ def _notes(root: ET.Element) -> dict[str, str]:
     return out
 
 
-def _cases(root: ET.Element) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+def _cases(root: ET.Element, names: _Names) -> tuple[dict[str, dict[str, str]],
+                                                    dict[str, str]]:
+    """Case attributes by case id, and the case of each source GUID (names made fit to store:
+    see :class:`_Names`; two names that pseudonymising would make one are kept apart)."""
     variables: dict[str, str] = {}
     vars_el = child(root, "Variables")
-    for el in children(vars_el, "Variable") if vars_el is not None else []:
-        variables[normalize_guid(attr(el, "guid"))] = nfc(attr(el, "name"))
+    stored_of: dict[str, str] = {}  # attribute name as given -> as stored
+    for n, el in enumerate(children(vars_el, "Variable") if vars_el is not None else [], 1):
+        guid = attr(el, "guid")
+        given = nfc(attr(el, "name"))
+        if given:
+            variables[normalize_guid(guid)] = _fit_apart(
+                names, "attribute", given, f"attribute-{_guid8(guid, n)}", "Variable", guid,
+                stored_of)
     cases: dict[str, dict[str, str]] = {}
     case_of: dict[str, str] = {}
     cases_el = child(root, "Cases")
+    stored_of = {}
     for n, el in enumerate(children(cases_el, "Case") if cases_el is not None else [], 1):
-        case_id = nfc(attr(el, "name")) or f"case-{n}"
+        guid = attr(el, "guid")
+        given = nfc(attr(el, "name"))
+        case_id = _fit_apart(names, "case", given, f"case-{_guid8(guid, n)}", "Case", guid,
+                             stored_of) if given else f"case-{n}"
         attrs = cases.setdefault(case_id, {})
         for value_el in children(el, "VariableValue"):
             ref = child(value_el, "VariableRef")
@@ -358,10 +565,25 @@ def _cases(root: ET.Element) -> tuple[dict[str, dict[str, str]], dict[str, str]]
             value = next((child_text(value_el, t) for t in _VALUE_TAGS
                           if child(value_el, t) is not None), None)
             if var and value is not None:
-                attrs[var] = value.strip()
+                attrs[var] = names.redact(value.strip())
         for ref in children(el, "SourceRef"):
             case_of.setdefault(normalize_guid(attr(ref, "targetGUID")), case_id)
     return cases, case_of
+
+
+def _fit_apart(names: _Names, what: str, given: str, fallback: str, tag: str,
+               guid: str | None, stored_of: dict[str, str]) -> str:
+    """``given`` made fit to store (:meth:`_Names.fit`), never the name stored for another
+    name given; the same name given twice is one case or attribute, as before."""
+    if given in stored_of:
+        return stored_of[given]
+    stored, reason = names.fit(given, fallback)
+    taken = set(stored_of.values())
+    if stored in taken:
+        stored = _unique(fallback, taken)
+        reason = f"{reason + ', and ' if reason else ''}another {what} is stored under that name"
+    stored_of[given] = names.record(what, given, stored, reason, tag, guid)
+    return stored
 
 
 def _source_id(name: str, used: set[str]) -> str:
@@ -416,12 +638,20 @@ def _place_source(found: _Pending, counting: Counting, ctx: _Context, plan: Plan
     if text.effective(counting) != text.effective(found.default):
         plan.notes.append(f"{name}: positions read as {described} (the counting under which the "
                           "selections fall on word boundaries and match their names)")
-    source_id = _source_id(name, used)
+    guid = attr(found.el, "guid")
+    suffix = _SUFFIX.search(name)
+    stored, reason = ctx.names.fit(
+        name, f"source-{_guid8(guid, len(used) + 1)}{suffix.group() if suffix else ''}")
+    source_id = _source_id(stored, used)
+    ctx.names.record("source", name, source_id, reason, localname(found.el.tag), guid)
     plan.counting[name if name not in plan.counting else f"{name} ({source_id})"] = described
     tmap = TextMap(text, counting)
-    source = PlannedSource(id=source_id, name=name, text=tmap.text, case=None,
-                           meta={"refi": {"guid": normalize_guid(attr(found.el, "guid")),
-                                          "name": name, "origin": plan.origin}})
+    meta: dict[str, Any] = {"refi": {"guid": normalize_guid(guid), "name": stored,
+                                     "origin": plan.origin}}
+    if ctx.names.redactor is not None:
+        meta["redacted"] = True
+    source = PlannedSource(id=source_id, name=stored, text=tmap.text, case=None, meta=meta,
+                           markdown=name.lower().endswith(".md"))
     for n, sel in enumerate(_selections_of(found.el), 1):
         n_codings = len(children(sel, "Coding"))
         if not n_codings:
@@ -455,7 +685,7 @@ def _place_source(found: _Pending, counting: Counting, ctx: _Context, plan: Plan
             plan.inexact.append(f"{where} {', '.join(doubts)}")
         memo = [child_text(sel, "Description").strip()] + _note_texts(sel, ctx)
         for coding in _codings(sel, ctx, plan, name, memo):
-            source.selections.append(Selection(placed.start, placed.end, *coding))
+            source.selections.append(Selection(placed.start, placed.end, *coding, where=where))
     for coding in _codings(found.el, ctx, plan, name, []):
         source.whole.append(Selection(0, len(tmap.text), *coding))
     return source
@@ -521,8 +751,9 @@ def _codings(parent: ET.Element, ctx: _Context, plan: Plan, source_name: str,
 
 
 def _unknown_user(guid: str | None, ctx: _Context) -> str:
+    """The coder of a coding whose user is not among the project's users."""
     if guid and normalize_guid(guid):
-        return f"user-{normalize_guid(guid)[:8].lower()}"
+        return f"user-{_guid8(guid, 0)}"
     return ctx.default_user or "unknown"
 
 
@@ -549,13 +780,67 @@ def _source_text(el: ET.Element, ctx: _Context, name: str,
 
 # --- segmenting and writing -------------------------------------------------------------------
 
-def _segments_for(src: PlannedSource) -> list:
-    """Segments of a source's stored text, cut exactly as ``tipqual import`` cuts a .txt/.md."""
+def _segments_for(src: PlannedSource, redactor: Any = None, plan: Plan | None = None) -> list:
+    """Segments of a source's stored text, cut exactly as ``tipqual import`` cuts a .txt/.md
+    (and, with a redactor, pseudonymised as ``tipqual import --redact`` does)."""
     from tipqual.ingest.importer import SegmentationRules, build_segments, parse_text, split_long
 
     rules = SegmentationRules()
-    parsed = parse_text(src.text, rules, markdown=src.name.lower().endswith(".md"))
+    parsed = parse_text(src.text, rules, markdown=src.markdown)
+    if redactor is not None:
+        parsed = _redact_source(src, parsed, redactor, plan)
     return build_segments(src.id, split_long(parsed, rules))
+
+
+class _Remembering:
+    """A redactor that remembers the replacements it made in each text it was given."""
+
+    def __init__(self, redactor: Any):
+        self._redactor = redactor
+        self.made: dict[str, list[tuple[int, int, int]]] = {}
+
+    def redact(self, text: str) -> tuple[str, list[tuple[int, int, int]]]:
+        out = self._redactor.redact(text)
+        self.made[text] = out[1]
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redactor, name)
+
+
+def _redact_source(src: PlannedSource, parsed: Any, redactor: Any, plan: Plan | None) -> Any:
+    """The source's text, speakers and memos pseudonymised as ``import --redact`` does
+    (:func:`tipqual.ingest.importer.redact_parsed`), its selections moved with the text.
+
+    A selection keeps its words; a boundary inside a replaced piece moves out to the edge of
+    its placeholder (so the whole placeholder is coded), and that selection is listed.
+    """
+    from tipqual.ingest.importer import redact_parsed
+    from tipqual.ingest.redact import OffsetMap
+
+    original = parsed.text
+    remembering = _Remembering(redactor)
+    parsed = redact_parsed(parsed, remembering)
+    made = remembering.made.get(original)
+    if made is None:  # the same replacements again (placeholders are stable)
+        made = redactor.redact(original)[1]
+    offsets, starts = OffsetMap(made), [r[0] for r in made]
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and made[k][0] < pos < made[k][1]
+
+    listed: set[str] = set()
+    for sel in src.selections + src.whole:
+        cut = [side for side, pos in (("starts", sel.start), ("ends", sel.end)) if inside(pos)]
+        if cut and sel.where and plan is not None and sel.where not in listed:
+            listed.add(sel.where)
+            plan.inexact.append(f"{sel.where} {' and '.join(cut)} inside personal information "
+                                "that was replaced (its whole placeholder is coded)")
+        sel.start, sel.end = offsets.start(sel.start), offsets.end(sel.end)
+        sel.memo = redactor.redact_text(sel.memo)
+    src.text = parsed.text
+    return parsed
 
 
 def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int | list[str]]:

@@ -33,8 +33,10 @@ id (the file name's stem) and the stored file name, speaker labels, segment meta
 ``cases.csv`` the case ids, attribute names and values and the source names. Case ids are kept
 as given unless they hold something the redactor replaces (``Mokoena House`` with Mokoena on the
 roster becomes ``[PERSON-1] House``); organisation codes such as ``CSO-01`` never change. Every
-id that changed is listed in the report (``renamed_sources``, ``renamed_cases``), and two files
-or two cases that would share one pseudonymised id are refused rather than merged.
+id or column name that changed is listed in the report (``renamed_sources``, ``renamed_cases``,
+``renamed_columns``), and two files, two cases or two columns that would share one pseudonymised
+name are refused, naming the line of cases.csv, rather than merged. The redaction key is put
+beside the study only once the import has committed.
 """
 
 from __future__ import annotations
@@ -334,6 +336,13 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
             files.append(path)
     unique: dict[Path, Path] = {}
     for f in files:
+        # The name becomes the source id (and often the case id) that status, reports and
+        # exports print: a line break, control or invisible character there is refused.
+        problem = readers.invisible_problem(f.name)
+        if problem is not None:
+            bad.append(IngestError(f"the file name holds {problem}; rename the file (its name "
+                                   "becomes the source id)", path=f))
+            continue
         unique.setdefault(f.resolve(), f)
     by_id: dict[str, list[Path]] = {}
     for f in unique.values():
@@ -375,6 +384,7 @@ class ImportReport:
     # ids that redaction changed: (file as given, source id stored), (case id given, stored)
     renamed_sources: list[tuple[str, str]] = field(default_factory=list)
     renamed_cases: list[tuple[str, str]] = field(default_factory=list)
+    renamed_columns: list[tuple[str, str]] = field(default_factory=list)  # cases.csv columns
     # segments per kind of source: of the new ones, already in the study for the unchanged
     # ones, and what the replaced ones have now; per source, in the order of ``imported`` etc.
     new_segments: int = 0
@@ -459,16 +469,33 @@ def _redact_table(table: CasesTable, redactor: Any, path: Path,
     """cases.csv as it will be stored: case ids, attribute names and values, source names.
 
     Redacted in a fixed order (each case id, then its attributes by name; then the source
-    names) so placeholders do not depend on the order of the rows.
+    names) so placeholders do not depend on the order of the rows. Two case ids, two column
+    names (in any casing, as the reader compares them) or two sources of different cases that
+    would be stored as one once pseudonymised are refused, naming the line, never merged.
     """
     given: dict[str, str] = {}  # stored case id -> case id as given
 
     def case_id(case: str) -> str:
         new = redactor.redact_string(case)
-        if given.setdefault(new, case) != case:
-            raise IngestError(f"cases {given[new]!r} and {case!r} would both be stored as "
-                              f"{new!r} once pseudonymised; rename one of them in cases.csv",
-                              path=path)
+        first = given.setdefault(new, case)
+        if first != case:
+            a, b = sorted((first, case), key=lambda c: table.case_lines.get(c, 0))
+            raise IngestError(f"cases {a!r} and {b!r} would both be stored as {new!r} once "
+                              "pseudonymised; rename one of them in cases.csv", path=path,
+                              line=table.case_lines.get(b))
+        return new
+
+    columns: dict[str, str] = {}  # stored column name folded -> column name as given
+
+    def column(name: str) -> str:
+        new = redactor.redact_string(name)
+        first = columns.setdefault(new.casefold(), name)
+        if first != name:
+            raise IngestError(f"the columns {first!r} and {name!r} would both be named "
+                              f"{new!r} once pseudonymised; rename one of them in the header",
+                              path=path, line=table.header_line)
+        if new != name and (name, new) not in report.renamed_columns:
+            report.renamed_columns.append((name, new))
         return new
 
     attributes: dict[str, dict[str, str]] = {}
@@ -476,18 +503,19 @@ def _redact_table(table: CasesTable, redactor: Any, path: Path,
         new_case = case_id(case)
         if new_case != case:
             report.renamed_cases.append((case, new_case))
-        attributes[new_case] = {redactor.redact_string(name): redactor.redact_string(value)
+        attributes[new_case] = {column(name): redactor.redact_string(value)
                                 for name, value in sorted(attrs.items())}
     source_case: dict[str, str] = {}
     sources: dict[str, str] = {}  # stored source id -> source as given
     for sid, case in sorted(table.source_case.items()):
         new_sid, new_case = redactor.redact_string(sid), case_id(case)
         if source_case.setdefault(new_sid, new_case) != new_case:
-            raise IngestError(f"sources {sources[new_sid]!r} and {sid!r} of different cases "
-                              f"would both be stored as source {new_sid!r} once pseudonymised; "
-                              "rename one of the files", path=path)
+            a, b = sorted((sources[new_sid], sid), key=lambda s: table.source_lines.get(s, 0))
+            raise IngestError(f"sources {a!r} and {b!r} of different cases would both be "
+                              f"stored as source {new_sid!r} once pseudonymised; rename one of "
+                              "the files", path=path, line=table.source_lines.get(b))
         sources.setdefault(new_sid, sid)
-    return CasesTable(attributes, source_case)
+    return CasesTable(attributes, source_case, table.header_line)
 
 
 def _sync_cases(project: Project, table: CasesTable | None) -> None:
@@ -645,48 +673,73 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
     headers = project.source_headers()
     redacted = {} if redactor is not None else {
         s.sha256: s.id for s in headers if s.meta.get("redacted")}
-    with ExitStack() as stack:
-        run = None
-        if replace and not dry_run and _may_replace(files, headers, redactor):
-            run = stack.enter_context(project.step("replace"))
-        else:
-            stack.enter_context(project.atomic())
-        _sync_cases(project, table)
-        with _progress(files, progress) as bar:
-            for path in files:
-                try:
-                    with project.atomic():
-                        _import_one(project, path, rules, redactor, table, replace, report,
-                                    redacted)
-                    sid = _source_id(path, redactor)
-                    if sid != path.stem:
-                        report.renamed_sources.append((str(path), sid))
-                except IngestError as exc:
-                    bad.append(exc)
-                if bar is not None:
-                    bar.update(1, path.name)
-        if bad and not skip_bad:
-            raise _bad_files_error(bad)
-        report.skipped = [(e.path or "", e.message) for e in bad]
-        report.changed = [e.path or "" for e in bad if isinstance(e, ChangedSourceError)]
-        if redactor is not None and key_file is not None and not dry_run:
-            from tipqual.ingest.redact import write_key
+    # The key is written beside the study once the import has committed: a failed import
+    # leaves no new key; a new key is staged (written whole) before the commit, so that a key
+    # that cannot be written fails the import instead.
+    staged = _import_files(project, files, bad, report, redactor, key_file, table, skip_bad,
+                           replace, headers, redacted, progress, rules, dry_run)
+    if staged is not None and key_file is not None:
+        from tipqual.ingest.redact import publish_key
 
-            if redactor.changed or not key_file.exists():
-                write_key(key_file, redactor.key)
+        publish_key(staged, key_file)
+    elif key_file is not None and key_file.exists() and not dry_run:
+        key_file.chmod(0o600)
+
+
+def _import_files(project: Project, files: list[Path], bad: list[IngestError],
+                  report: ImportReport, redactor: Any, key_file: Path | None,
+                  table: CasesTable | None, skip_bad: bool, replace: bool,
+                  headers: list[Source], redacted: dict[str, str], progress: Progress | None,
+                  rules: SegmentationRules, dry_run: bool) -> Path | None:
+    """The import's one transaction (or step); returns the new key staged for it, if any
+    (removed again when the transaction does not commit)."""
+    staged: Path | None = None
+    try:
+        with ExitStack() as stack:
+            run = None
+            if replace and not dry_run and _may_replace(files, headers, redactor):
+                run = stack.enter_context(project.step("replace"))
             else:
-                key_file.chmod(0o600)
-        cases = [c.id for c in project.cases()]
-        report.cases = len(cases)
-        # cases.csv may list sources of a later batch: say so rather than fail
-        report.empty_cases = sorted(set(cases) - {s.case for s in project.source_headers()})
-        if dry_run:
-            raise _RolledBack
-        if run is not None:
-            run.summary = report.replace_summary()
-            run.plan = report.replace_plan()
-            report.step = run.id
-            report.backup = run.backup.name if run.backup is not None else None
+                stack.enter_context(project.atomic())
+            _sync_cases(project, table)
+            with _progress(files, progress) as bar:
+                for path in files:
+                    try:
+                        with project.atomic():
+                            _import_one(project, path, rules, redactor, table, replace, report,
+                                        redacted)
+                        sid = _source_id(path, redactor)
+                        if sid != path.stem:
+                            report.renamed_sources.append((str(path), sid))
+                    except IngestError as exc:
+                        bad.append(exc)
+                    if bar is not None:
+                        bar.update(1, path.name)
+            if bad and not skip_bad:
+                raise _bad_files_error(bad)
+            report.skipped = [(e.path or "", e.message) for e in bad]
+            report.changed = [e.path or "" for e in bad if isinstance(e, ChangedSourceError)]
+            if (redactor is not None and key_file is not None and not dry_run
+                    and (redactor.changed or not key_file.exists())):
+                from tipqual.ingest.redact import stage_key
+
+                staged = stage_key(key_file, redactor.key)
+            cases = [c.id for c in project.cases()]
+            report.cases = len(cases)
+            # cases.csv may list sources of a later batch: say so rather than fail
+            report.empty_cases = sorted(set(cases) - {s.case for s in project.source_headers()})
+            if dry_run:
+                raise _RolledBack
+            if run is not None:
+                run.summary = report.replace_summary()
+                run.plan = report.replace_plan()
+                report.step = run.id
+                report.backup = run.backup.name if run.backup is not None else None
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
+    return staged
 
 
 def _may_replace(files: Sequence[Path], headers: Sequence[Source], redactor: Any) -> bool:

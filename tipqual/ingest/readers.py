@@ -24,7 +24,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tipqual.errors import IngestError
@@ -386,10 +386,17 @@ def parse_srt(text: str, path: str | Path) -> list[Cue]:
 
 @dataclass(frozen=True)
 class CasesTable:
-    """What cases.csv says: each case's attributes and each source's case."""
+    """What cases.csv says: each case's attributes and each source's case.
+
+    ``header_line`` is the line of the header, ``case_lines`` and ``source_lines`` the line
+    each case and each source is first given on (for errors found later, after redaction).
+    """
 
     attributes: dict[str, dict[str, str]]
     source_case: dict[str, str]
+    header_line: int = 1
+    case_lines: dict[str, int] = field(default_factory=dict)
+    source_lines: dict[str, int] = field(default_factory=dict)
 
 
 def source_id_for(name: str) -> str:
@@ -416,9 +423,10 @@ def read_cases(path: Path) -> CasesTable:
     """Parse cases.csv (``case``, ``source``, attribute columns); errors name the line.
 
     Refused, each naming its line: a header that lacks ``case`` or ``source`` or names a column
-    twice; a row whose fields do not fit the header; an empty, multi-line or otherwise
-    invisible-character id; a case id spelled two ways (upper/lower case, spaces); a source
-    given to two cases; a case attribute with two values.
+    twice; a row whose fields do not fit the header; a value in a column the header gives no
+    name (a column without a name and without values, as a trailing comma makes, is left
+    out); an empty, multi-line or otherwise invisible-character id; a case id spelled two ways
+    (upper/lower case, spaces); a source given to two cases; a case attribute with two values.
     """
     text = decode_bytes(read_bytes(path, "cases CSV"), path, "cases CSV")
     rows = csv_records(text, path)
@@ -428,6 +436,9 @@ def read_cases(path: Path) -> CasesTable:
     attributes: dict[str, dict[str, str]] = {}
     source_case: dict[str, str] = {}
     spellings: dict[str, tuple[str, int]] = {}  # a case id folded -> as first written, its line
+    case_lines: dict[str, int] = {}
+    source_lines: dict[str, int] = {}
+    unnamed = [i for i, name in enumerate(header) if not name]
     for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
@@ -435,13 +446,18 @@ def read_cases(path: Path) -> CasesTable:
             raise IngestError(f"has {len(row)} fields, the header has {len(header)}; give every "
                               "row one field per column (quote a field that holds a comma)",
                               path=path, line=line)
+        filled = next((i for i in unnamed if row[i].strip()), None)
+        if filled is not None:
+            raise IngestError(f"column {filled + 1} has no name in the header (line "
+                              f"{header_line}) but holds a value here; name the column in the "
+                              "header or leave its cells empty", path=path, line=line)
         values = {h: cell.strip() for h, cell in zip(header, row, strict=False)}
         case, source = values.pop("case"), values.pop("source")
         if not case or not source:
             raise IngestError("the 'case' and 'source' fields must not be empty; fill them in "
                               "or delete the row", path=path, line=line)
         for column, value in (("case", case), ("source", source)):
-            bad = _invisible(value)
+            bad = invisible_problem(value)
             if bad is not None:
                 raise IngestError(f"the {column} {value!r} holds {bad}; write each id on one "
                                   "line in visible characters", path=path, line=line)
@@ -455,6 +471,8 @@ def read_cases(path: Path) -> CasesTable:
             raise IngestError(f"source {sid!r} is already given to case {source_case[sid]!r}",
                               path=path, line=line)
         source_case[sid] = case
+        case_lines.setdefault(case, line)
+        source_lines.setdefault(sid, line)
         known = attributes.setdefault(case, {})
         for name, value in values.items():
             if name and value:
@@ -462,7 +480,7 @@ def read_cases(path: Path) -> CasesTable:
                     raise IngestError(f"case {case!r} has {name} = {known[name]!r} on an "
                                       f"earlier line and {value!r} here", path=path, line=line)
                 known[name] = value
-    return CasesTable(attributes, source_case)
+    return CasesTable(attributes, source_case, header_line, case_lines, source_lines)
 
 
 def _check_header(header: list[str], path: Path, line: int) -> None:
@@ -474,7 +492,7 @@ def _check_header(header: list[str], path: Path, line: int) -> None:
                           line=line)
     seen: dict[str, str] = {}
     for name in header:
-        bad = _invisible(name)
+        bad = invisible_problem(name)
         if bad is not None:
             raise IngestError(f"the column name {name!r} holds {bad}; write each column name "
                               "on one line in visible characters", path=path, line=line)
@@ -488,7 +506,7 @@ def _check_header(header: list[str], path: Path, line: int) -> None:
         seen[name.casefold()] = name
 
 
-def _invisible(value: str) -> str | None:
+def invisible_problem(value: str) -> str | None:
     """What makes ``value`` unfit for an id or a column name (a line break …), or None."""
     for ch in value:
         if ch in "\n\r\v\f\u2028\u2029\x85":

@@ -62,6 +62,13 @@ class CodebookStore:
         return [dict(r) for r in self._db.rows("SELECT name, version, sha256, added_at FROM "
                                                "codebooks ORDER BY id")]
 
+    def versions(self) -> list[dict[str, Any]]:
+        """Every stored codebook version, oldest first: its ``name``, ``version`` and whole
+        content as stored (``data``, the codebook's JSON object: codes, definitions, examples
+        …)."""
+        return [{"name": r["name"], "version": r["version"], "data": json.loads(r["data"])}
+                for r in self._db.rows("SELECT name, version, data FROM codebooks ORDER BY id")]
+
     def code_ids(self) -> list[str]:
         """Ids of the current codebook's codes, in codebook order."""
         return [r["id"] for r in self._db.rows(

@@ -213,6 +213,47 @@ class Database:
         """The journal mode in force (``wal`` for a study)."""
         return self.conn.execute("PRAGMA journal_mode").fetchone()[0]
 
+    # --- every string in the file (the residual PII check) -----------------------------------
+
+    def columns(self) -> list[tuple[str, str]]:
+        """``(table, column)`` of every column of every table of the study, sorted."""
+        return sorted((table, column) for table in self._tables()
+                      for column in self._columns_of(table))
+
+    def text_cells(self, skip: Iterable[tuple[str, str]] = ()
+                   ) -> Iterator[tuple[str, int | None, str, str]]:
+        """``(table, rowid, column, value)`` of every value stored as text, streamed.
+
+        Any column of any table, whatever its declared type, except the ``(table, column)``
+        pairs in ``skip``; ``rowid`` is None in a table without one. Read-only.
+        """
+        skipped = set(skip)
+        for table in self._tables():
+            rowid = "NULL" if self._without_rowid(table) else "rowid"
+            for column in self._columns_of(table):
+                if (table, column) in skipped:
+                    continue
+                name = _identifier(column)
+                cursor = self.conn.execute(
+                    f"SELECT {rowid} AS r, {name} AS v FROM {_identifier(table)} "
+                    f"WHERE typeof({name}) = 'text' ORDER BY 1")
+                for r in cursor:
+                    yield table, r["r"], column, r["v"]
+
+    def _tables(self) -> list[str]:
+        return [r["name"] for r in self.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+            "ESCAPE '\\' ORDER BY name")]
+
+    def _columns_of(self, table: str) -> list[str]:
+        return [r["name"] for r in self.rows(
+            f"SELECT name FROM pragma_table_info({_literal(table)}) ORDER BY cid")]
+
+    def _without_rowid(self, table: str) -> bool:
+        sql = self.rows("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (table,))[0]["sql"] or ""
+        return "WITHOUT ROWID" in " ".join(sql.upper().split())
+
 
 # --- connecting -------------------------------------------------------------------------------
 
@@ -339,7 +380,12 @@ def create_study_file(path: Path, build: Callable[[sqlite3.Connection], Any]) ->
         conn = connect(tmp)
         try:
             build(conn)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Everything into the main file before its WAL is deleted; PASSIVE, so that a
+            # reader holding the file open is reported at once instead of waited for.
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy or frames != copied:  # another process holds the file: its WAL is needed
+                raise ProjectError("cannot create the study: another process has its "
+                                   "temporary file open; try again", path=path)
         finally:
             conn.close()
         for suffix in ("-wal", "-shm"):
@@ -385,6 +431,16 @@ def damaged_study_error(exc: BaseException, path: str | Path | None) -> ProjectE
         return None  # OperationalError and the like are tipqual's bugs: keep their traceback
     return ProjectError(f"the study file is damaged ({exc}); restore it from a backup copy "
                         "(nothing was changed)", path=path)
+
+
+def _identifier(name: str) -> str:
+    """An SQL identifier quoted (a table or column name read from the schema)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """An SQL string literal (for the table-valued pragma functions)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def split_sql(script: str) -> list[str]:

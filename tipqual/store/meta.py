@@ -35,6 +35,11 @@ class MetaStore:
         rows = self._db.rows("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0]["value"] if rows else default
 
+    def settings(self) -> dict[str, str]:
+        """Every study-level setting, by key (sorted)."""
+        return {r["key"]: r["value"] for r in self._db.rows("SELECT key, value FROM meta "
+                                                             "ORDER BY key")}
+
     # --- stakeholder mentions -----------------------------------------------------------------
 
     def replace_mentions(self, segment_ids: Iterable[str] | None,

@@ -171,6 +171,16 @@ class Project:
         """The journal mode in force (``wal`` for a study)."""
         return self._db.journal_mode()
 
+    def columns(self) -> list[tuple[str, str]]:
+        """``(table, column)`` of every column the study file has, sorted."""
+        return self._db.columns()
+
+    def text_cells(self, skip: Iterable[tuple[str, str]] = ()
+                   ) -> Iterator[tuple[str, int | None, str, str]]:
+        """``(table, rowid, column, value)`` of every value stored as text in the file,
+        except in the ``skip`` columns (streamed; see :meth:`Database.text_cells`)."""
+        return self._db.text_cells(skip)
+
     # --- meta ---------------------------------------------------------------------------------
 
     def set_meta(self, key: str, value: str) -> None:
@@ -180,6 +190,10 @@ class Project:
     def meta(self, key: str, default: str | None = None) -> str | None:
         """Read a study-level setting."""
         return self._meta.meta(key, default)
+
+    def settings(self) -> dict[str, str]:
+        """Every study-level setting, by key."""
+        return self._meta.settings()
 
     # --- codebook -----------------------------------------------------------------------------
 
@@ -205,6 +219,11 @@ class Project:
     def code_ids(self) -> list[str]:
         """Ids of the current codebook's codes, in codebook order."""
         return self._codebooks.code_ids()
+
+    def codebook_versions(self) -> list[dict[str, Any]]:
+        """Every codebook version stored, oldest first: ``name``, ``version`` and ``data``
+        (its whole content)."""
+        return self._codebooks.versions()
 
     # --- cases --------------------------------------------------------------------------------
 
