@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from tipqual.cli.common import open_project, project_argument
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tipqual.records import Mention
+    from tipqual.store.project import Project
 
 out_option = click.option("--out", "out", required=True,
                           type=click.Path(dir_okay=False, path_type=Path),
                           help="File to write; its extension chooses the format.")
 
 
-def current_mentions(project: Any) -> list[Any] | None:
+def current_mentions(project: Project) -> list[Mention] | None:
     """The stakeholder mentions the network and the report count: None (the stored ones, which
     they then read as a stream) when a mention stage covered every segment, else those found
     now (:func:`tipqual.nlp.mentions.study_mentions`)."""

@@ -31,12 +31,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tipqual.errors import ExchangeError
 from tipqual.exchange import qdaxml
 from tipqual.output.files import write_zip
 from tipqual.records import APPLIED_STATUSES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tipqual.codebook.model import Codebook
+    from tipqual.records import Coding, Source
+    from tipqual.store.project import Project
 
 NS = qdaxml.PROJECT_NS
 EXPORTED_STATUSES = APPLIED_STATUSES
@@ -55,7 +60,7 @@ class _Region:
     codings: tuple
 
 
-def export_project(project: Any, out: str | Path) -> dict[str, int]:
+def export_project(project: Project, out: str | Path) -> dict[str, int]:
     """Write the study as a ``.qdpx`` archive at ``out``; returns counts of what was written."""
     out = Path(out)
     if out.is_dir():
@@ -81,7 +86,7 @@ class _Place:
     end: int
 
 
-def build_project(project: Any) -> tuple[bytes, dict[str, int]]:
+def build_project(project: Project) -> tuple[bytes, dict[str, int]]:
     """The ``project.qde`` bytes and counts for a study (the source texts are read one at a
     time: see :func:`_members` for the archive's other members)."""
     from tipqual.version import __version__
@@ -122,7 +127,7 @@ def _text_member(source_id: str) -> str:
     return f"sources/{qdaxml.stable_guid('source-text', source_id)}.txt"
 
 
-def _members(project: Any, qde: bytes) -> Iterable[tuple[str, bytes]]:
+def _members(project: Project, qde: bytes) -> Iterable[tuple[str, bytes]]:
     """The archive's members in name order: ``project.qde``, then each source's text, read
     from the study when it is written."""
     names = sorted((_text_member(s.id), s.id) for s in project.source_headers())
@@ -139,11 +144,11 @@ def _user(coder: str) -> str:
     return qdaxml.stable_guid("user", coder)
 
 
-def _coding_key(c: Any) -> str:
+def _coding_key(c: Coding) -> str:
     return f"{c.segment}|{c.code}|{c.coder}|{c.span_start}|{c.span_end}"
 
 
-def _codebook_with(book: Any, coded: list[str]) -> Any:
+def _codebook_with(book: Codebook, coded: list[str]) -> Codebook:
     """The study codebook plus a plain code for every coded id it lacks."""
     from tipqual.codebook.model import Code, Codebook
 
@@ -185,7 +190,7 @@ def _variables_and_cases(root: ET.Element, cases: list, sources: list) -> None:
                           {"targetGUID": qdaxml.stable_guid("source", source_id)})
 
 
-def _source_name(source: Any) -> str:
+def _source_name(source: Source) -> str:
     """The name other tools show: the original file name when its stem is the source id."""
     name = Path(source.path).name if source.path else ""
     return name if name and Path(name).stem == source.id else f"{source.id}.txt"
@@ -222,7 +227,7 @@ def _regions(codings: list, segments: dict[str, _Place]) -> list[_Region]:
             for (start, end), cs in sorted(grouped.items())]
 
 
-def _offsets(seg: _Place, c: Any) -> tuple[int, int]:
+def _offsets(seg: _Place, c: Coding) -> tuple[int, int]:
     """Stored-text offsets of a coding: the segment, or its span inside the segment."""
     length = seg.end - seg.start
     if c.span_start is None or c.span_end is None:

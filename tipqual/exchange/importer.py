@@ -57,7 +57,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tipqual.errors import ExchangeError, IngestError, ProjectError
 from tipqual.exchange import qdaxml
@@ -85,6 +85,10 @@ from tipqual.exchange.qdaxml import (
     nfc,
     normalize_guid,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tipqual.ingest.redact import Redactor
+    from tipqual.store.project import Project
 
 NON_TEXT = {"PictureSource": "picture", "PDFSource": "PDF", "AudioSource": "audio",
             "VideoSource": "video"}
@@ -224,7 +228,7 @@ def _make_redactor(target: Path, roster: str | Path | None, key: str | Path | No
     return pii.Redactor(names, pii.read_key(key_file), nlp), key_file
 
 
-def _save_key(redactor: Any, key_file: Path, target: Path) -> None:
+def _save_key(redactor: Redactor, key_file: Path, target: Path) -> None:
     """Write (or keep) the redaction key; if that fails, the new study goes too."""
     from tipqual.ingest.redact import write_key
 
@@ -244,7 +248,7 @@ def _save_key(redactor: Any, key_file: Path, target: Path) -> None:
 
 # --- reading ----------------------------------------------------------------------------------
 
-def read_plan(path: str | Path, redactor: Any = None) -> Plan:
+def read_plan(path: str | Path, redactor: Redactor | None = None) -> Plan:
     """Read a ``.qdpx`` (or bare ``.qde``) into a :class:`Plan`; never touches a study.
 
     With a ``redactor`` the names (project, users, sources, cases, attributes) are
@@ -329,7 +333,7 @@ def _line_of(data: bytes, tags: str, guid: str) -> int | None:
 
 
 def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archive | None,
-          base: str, redactor: Any) -> Plan:
+          base: str, redactor: Redactor | None) -> Plan:
     from tipqual.codebook.formats import from_qdc, saved_codebook
     from tipqual.codebook.model import Code, Codebook
 
@@ -843,7 +847,7 @@ def _redact_source(src: PlannedSource, parsed: Any, redactor: Any, plan: Plan | 
     return parsed
 
 
-def _write(project: Any, plan: Plan, segmented: list) -> dict[str, int | list[str]]:
+def _write(project: Project, plan: Plan, segmented: list) -> dict[str, int | list[str]]:
     from tipqual.records import Coding, Source
 
     if plan.codebook.codes:
