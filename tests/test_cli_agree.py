@@ -359,13 +359,18 @@ def test_merge_refuses_a_copy_with_a_coder_name_not_allowed(tmp_path: Path) -> N
     assert base.read_bytes() == before
 
 
-def test_a_suggester_is_not_listed_as_a_coder_to_compare(tmp_path: Path) -> None:
-    path = tmp_path / "study.db"
+def _two_coders_and_two_suggesters(path: Path) -> None:
+    """alice and bob coded; both suggesters suggested."""
     build_study(path, ["We trust SAPS.", "Funding is short."],
                 [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
                  Coding("s:2", "funding", "tipqual-rules", status="suggested", score=0.5),
                  Coding("s:2", "funding", "tipqual-model", status="suggested", score=0.5)]
                 ).close()
+
+
+def test_a_suggester_is_not_listed_as_a_coder_to_compare(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    _two_coders_and_two_suggesters(path)
     before = path.read_bytes()
     result = run_tipqual("agree", str(path), "--coders", "alice,carol")
     assert result.returncode == 1
@@ -378,11 +383,7 @@ def test_a_suggester_is_not_listed_as_a_coder_to_compare(tmp_path: Path) -> None
 def test_a_suggester_given_as_a_coder_is_refused_in_one_line(tmp_path: Path,
                                                              suggester: str) -> None:
     path = tmp_path / "study.db"
-    build_study(path, ["We trust SAPS.", "Funding is short."],
-                [Coding("s:1", "trust", "alice"), Coding("s:1", "trust", "bob"),
-                 Coding("s:2", "funding", "tipqual-rules", status="suggested", score=0.5),
-                 Coding("s:2", "funding", "tipqual-model", status="suggested", score=0.5)]
-                ).close()
+    _two_coders_and_two_suggesters(path)
     result = run_tipqual("agree", str(path), "--coders", f"alice,{suggester}")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [

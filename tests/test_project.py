@@ -312,6 +312,12 @@ def test_decisions_count_by_suggester_reviewer_and_status(study: Project) -> Non
         {"suggester": "tipqual-rules", "reviewer": "sipho", "status": "accepted", "count": 1},
         {"suggester": "tipqual-rules", "reviewer": "sipho", "status": "rejected", "count": 1},
         {"suggester": None, "reviewer": "sipho", "status": "rejected", "count": 1}]
+    # each decided suggestion counts once, whoever else decided it too (blind double coding)
+    assert study.decided_suggestions() == {"tipqual-model+tipqual-rules": (1, 0),
+                                           "tipqual-rules": (5, 0), None: (1, 0)}
+    _decide(study, sugg[0], "rejected", reviewer="sipho")
+    assert study.decided_suggestions() == {"tipqual-model+tipqual-rules": (1, 0),
+                                           "tipqual-rules": (5, 1), None: (1, 0)}
 
 
 def test_status_counts_are_grouped_in_sql(study: Project, monkeypatch) -> None:

@@ -202,6 +202,20 @@ class ListStudy:
                                            d["reviewer"] is not None, d["reviewer"] or "",
                                            d["status"]))
 
+    def decided_suggestions(self) -> dict[str | None, tuple[int, int]]:
+        reviewers: Counter[tuple[str | None, str, str, int, int]] = Counter()
+        for c in self._codings:
+            if c.status in ("accepted", "rejected"):
+                named = re.match(r"review of (\S+)", c.provenance or "")
+                reviewers[(named.group(1) if named else None, c.segment, c.code,
+                           -1 if c.span_start is None else c.span_start,
+                           -1 if c.span_end is None else c.span_end)] += 1
+        out: dict[str | None, tuple[int, int]] = {}
+        for (suggester, *_), n in reviewers.items():
+            seen, again = out.get(suggester, (0, 0))
+            out[suggester] = (seen + 1, again + (n > 1))
+        return out
+
     def _sorted(self, codings: list[Coding]) -> list[Coding]:
         order = {s.id: i for i, s in enumerate(self._segments)}
         return sorted(codings, key=lambda c: (order[c.segment], c.code, c.coder))

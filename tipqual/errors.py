@@ -15,6 +15,12 @@ NO_CODEBOOK_ADVICE = ("start a study with one ('tipqual init NEW.db --codebook F
                       "import the transcripts into it")
 
 
+
+def quoted(value: str, limit: int = 60) -> str:
+    """A value for a message: quoted with escapes (no raw control characters), shortened to
+    ``limit`` characters."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
 class TipqualError(Exception):
     """Something the user can fix: bad input, a missing file, a refused operation."""
 

@@ -111,6 +111,12 @@ class StudyView(Protocol):
         :meth:`tipqual.store.project.Project.decisions`)."""
         ...
 
+    def decided_suggestions(self) -> dict[str | None, tuple[int, int]]:
+        """Per suggester (None when nothing names one): how many suggestions people decided,
+        each once however many reviewers decided it, and how many several reviewers decided
+        (see :meth:`tipqual.store.project.Project.decided_suggestions`)."""
+        ...
+
     def iter_mentions(self) -> Iterable[Mention]:
         """Every stakeholder mention, in the order of :meth:`mentions`, streamed."""
         ...
@@ -218,6 +224,9 @@ class Snapshot:
 
     def decisions(self) -> list[dict[str, Any]]:
         return list(self._once("decisions", self._view.decisions))
+
+    def decided_suggestions(self) -> dict[str | None, tuple[int, int]]:
+        return dict(self._once("decided_suggestions", self._view.decided_suggestions))
 
     def iter_mentions(self) -> Iterable[Mention]:
         return iter_mentions(self._view)

@@ -66,15 +66,14 @@ def _check_coders(names: list[str], known: list[str]) -> None:
     from tipqual.coding.csvio import person_coders
     from tipqual.errors import AgreementError
 
+    listed = ", ".join(person_coders(known)) or "none"
     for name in names:
         if not person_coders([name]):
-            listed = ", ".join(person_coders(known)) or "none"
             raise AgreementError(f"{name!r} is one of tipqual's suggesters, not a coder: "
                                  "agreement compares people; give this study's coders "
                                  f"({listed}), whose accepted suggestions count with --status "
                                  "human,accepted")
         if name not in known:
-            listed = ", ".join(person_coders(known)) or "none"
             raise AgreementError(f"unknown coder {name!r}; this study's coders: {listed}")
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tipqual.errors import CodingError, IngestError
+from tipqual.errors import CodingError, IngestError, quoted
 from tipqual.output.files import safe_cell, unsafe_cell, write_text  # noqa: F401 (public here too)
 from tipqual.records import Coding
 from tipqual.store.project import STATUSES, Project
@@ -78,11 +78,6 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _shown(name: str) -> str:
-    """The name for a message: quoted with escapes (no raw control characters), shortened."""
-    return repr(name if len(name) <= 40 else name[:40] + "…")
-
-
 def check_coder_name(name: str, *, path: str | Path | None = None,
                      line: int | None = None) -> str:
     """Refuse a coder name a person may not use; returns the name unchanged.
@@ -99,7 +94,7 @@ def check_coder_name(name: str, *, path: str | Path | None = None,
         raise CodingError("the coder name must not be empty", path=path, line=line)
     problem = _name_problem(name)
     if problem is not None:
-        raise CodingError(f"the coder name {_shown(name)} is not allowed: {problem}; "
+        raise CodingError(f"the coder name {quoted(name, 40)} is not allowed: {problem}; "
                           f"{CODER_NAME_FORM}", path=path, line=line)
     return name
 

@@ -59,7 +59,7 @@ from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from tipqual.errors import ExchangeError, IngestError, ProjectError
+from tipqual.errors import ExchangeError, IngestError, ProjectError, quoted
 from tipqual.exchange import qdaxml
 from tipqual.exchange.archive import (
     Archive,
@@ -209,13 +209,8 @@ def renamed_line(entry: dict[str, Any]) -> str:
     """One rename of the report (:meth:`Renamed.to_dict`) as a line of the summary."""
     line = f" (line {entry['line']})" if entry.get("line") else ""
     as_what = "coder " if entry["what"] == "user" else ""
-    return (f"{entry['what']} {_shown(entry['given'])}{line} is stored as {as_what}"
+    return (f"{entry['what']} {quoted(entry['given'])}{line} is stored as {as_what}"
             f"{entry['stored']!r}: {entry['reason']}")
-
-
-def _shown(name: str) -> str:
-    """A name for a message: quoted with escapes (no raw control characters), shortened."""
-    return repr(name if len(name) <= 60 else name[:60] + "…")
 
 
 def _make_redactor(target: Path, roster: str | Path | None, key: str | Path | None,

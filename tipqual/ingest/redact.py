@@ -99,7 +99,8 @@ _D = r"\d"
 _SA_ID = re.compile(r"(?<!\w)(?=(" + _grouped(_D, _D, "|", _D, _D, "|", _D, _D, "|",
                                                _D, _D, _D, _D, "|", _D, "|", _D, "|", _D)
                     + r")(?!\w))")
-# SA national 0XX XXX XXXX in the groupings in use (3-3-4, 3-4-3, 4-3-3, 3-3-2-2, (0XX) …).
+# SA national numbers (a 0, then nine digits) in the groupings in use: 3-3-4, 3-4-3, 4-3-3,
+# 3-3-2-2, the area code in brackets …
 _PHONE_ZA = re.compile(r"(?<![\w+])(?:\(0[1-9]\d\)|0[1-9]\d)"
                        + _grouped("|", _D, "|", _D, _D, "|", _D, "|", _D, "|", _D, _D)
                        + r"(?!\w)")

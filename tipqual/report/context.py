@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tipqual.analysis.view import SegmentEntry, Snapshot, StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
-from tipqual.records import APPLIED_STATUSES, Coding, Mention, Segment
+from tipqual.records import APPLIED_STATUSES, Mention, Segment
 from tipqual.report.coreq import coreq_items
 from tipqual.version import __version__
 
@@ -93,7 +93,7 @@ def build_context(study: StudyView, *, coders: list[str] | None = None,
         "attribute_names": sorted({n for c in cases for n in c["attributes"]}),
         "codebook": _codebook(book, study),
         "coders": _coders(per_coder),
-        "suggestions": _suggestions(study, per_coder),
+        "suggestions": _suggestions(study),
         "agreement": _agreement(study, book, per_coder, coders),
         "findings": _findings(study, book, applied, matrix_cases, cases),
         "matrix": _matrix(book, study, matrix_cases),
@@ -259,7 +259,7 @@ def _coders(per_coder: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _suggestions(study: StudyView, per_coder: dict[str, dict[str, int]]) -> dict[str, Any]:
+def _suggestions(study: StudyView) -> dict[str, Any]:
     """How suggestions were reviewed: per suggester, what awaits review and what was decided.
 
     A suggestion awaits review until a person accepts or rejects its code on its segment (and
@@ -282,10 +282,13 @@ def _suggestions(study: StudyView, per_coder: dict[str, dict[str, int]]) -> dict
         if row["reviewer"] is not None:
             reviewers.setdefault(who, {}).setdefault(row["reviewer"], Counter())[
                 row["status"]] += row["count"]
-    extra, double = _decided_again(study, per_coder)
+    decided = {NOT_RECORDED if s is None else s: n for s, n in
+               study.decided_suggestions().items()}  # each suggestion once, in SQL
+    double = sum(again for _, again in decided.values())
     rows: list[dict[str, Any]] = [
         {"suggester": s, "suggested": n["suggested"], "accepted": n["accepted"],
-         "rejected": n["rejected"], "total": sum(n.values()) - extra[s],
+         "rejected": n["rejected"],
+         "total": n["suggested"] + decided.get(s, (0, 0))[0],
          "reviewers": [{"name": r, "accepted": v["accepted"], "rejected": v["rejected"]}
                        for r, v in sorted(reviewers.get(s, {}).items())]}
         for s, n in sorted(table.items(), key=lambda item: (item[0] == NOT_RECORDED, item[0]))]
@@ -299,56 +302,6 @@ def _suggestions(study: StudyView, per_coder: dict[str, dict[str, int]]) -> dict
                 "once.")
     return {"rows": rows, "totals": totals, "double": double, "decisions": decisions,
             "note": note}
-
-
-def _named_suggester(provenance: str | None) -> str | None:
-    """The suggester a decision's provenance names, as the store reads it for
-    ``decisions()``: ``review of <suggester> <score>``, or a JSON object's ``"suggester"``
-    (a name, or names joined by ``+``); None when it names none."""
-    text = (provenance or "").strip()
-    if text.startswith("review of "):
-        return text[len("review of "):].split(" ", 1)[0] or None
-    if text.startswith("{"):
-        try:
-            named = json.loads(text).get("suggester")
-        except (ValueError, AttributeError):
-            return None
-        if isinstance(named, str):
-            return named or None
-        if isinstance(named, list):
-            return "+".join(sorted(str(n) for n in named if n is not None and str(n))) or None
-    return None
-
-
-def _decided_again(study: StudyView, per_coder: dict[str, dict[str, int]]
-                   ) -> tuple[Counter, int]:
-    """Per suggester, the decisions beyond the first on one suggestion (a segment, code and
-    span that several reviewers decided), and how many suggestions were decided more than
-    once. Read only when two or more people took decisions, and then only the decisions."""
-    deciders = [name for name, counts in per_coder.items()
-                if counts.get("accepted", 0) or counts.get("rejected", 0)]
-    extra: Counter = Counter()
-    if len(deciders) < 2:
-        return extra, 0
-    by_key: dict[tuple[str, str, int, int], list[Coding]] = {}
-    for c in study.codings(statuses=("accepted", "rejected"), coders=deciders):
-        key = (c.segment, c.code, -1 if c.span_start is None else c.span_start,
-               -1 if c.span_end is None else c.span_end)
-        by_key.setdefault(key, []).append(c)
-    again = {key: found for key, found in by_key.items() if len(found) > 1}
-    if not again:
-        return extra, 0
-    stored: dict[tuple[str, str, int, int], set[str]] = {}
-    for c in study.codings(statuses=("suggested",), segments={k[0] for k in again}):
-        key = (c.segment, c.code, -1 if c.span_start is None else c.span_start,
-               -1 if c.span_end is None else c.span_end)
-        stored.setdefault(key, set()).add(c.coder)
-    for key, found in again.items():
-        fallback = "+".join(sorted(stored.get(key, ()))) or NOT_RECORDED
-        named = Counter(_named_suggester(c.provenance) or fallback for c in found)
-        for suggester, n in named.items():
-            extra[suggester] += n - 1
-    return extra, len(again)
 
 
 def _default_coders(per_coder: dict[str, dict[str, int]]) -> list[str]:

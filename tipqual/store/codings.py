@@ -434,6 +434,20 @@ class CodingStore:
         return [{"suggester": r["suggester"], "reviewer": r["reviewer"], "status": r["status"],
                  "count": r["n"]} for r in rows]
 
+    def decided_suggestions(self) -> dict[str | None, tuple[int, int]]:
+        """Per suggester (as :meth:`decisions` names it, None when nothing does): how many
+        suggestions people decided, each counted once however many reviewers decided it (a
+        segment, code and span), and how many of those more than one reviewer decided."""
+        rows = self._db.rows(
+            "SELECT suggester, count(*) AS n, sum(k > 1) AS again FROM ("
+            f"SELECT coalesce({_NAMED}, {_STORED}) AS suggester, count(*) AS k "
+            f"FROM (SELECT *, trim(ifnull(provenance, ''), {_WHITESPACE}) AS t FROM codings) c "
+            "WHERE c.status IN ('accepted', 'rejected') "
+            "GROUP BY suggester, c.segment_id, c.code_id, ifnull(c.span_start, -1), "
+            "ifnull(c.span_end, -1)) "
+            "GROUP BY suggester ORDER BY suggester IS NULL, suggester")
+        return {r["suggester"]: (r["n"], r["again"]) for r in rows}
+
     def coders(self, *, statuses: Iterable[str] | None = None) -> list[str]:
         """Distinct coder names (optionally only those with codings of these statuses)."""
         if statuses is None:

@@ -347,6 +347,10 @@ class Project:
         """
         return self._codings.decisions()
 
+    def decided_suggestions(self) -> dict[str | None, tuple[int, int]]:
+        """Per suggester: suggestions decided (each once) and decided by several reviewers."""
+        return self._codings.decided_suggestions()
+
     def replace_suggestions(self, coders: Iterable[str], segment_ids: Iterable[str] | None,
                             suggestions: Iterable[Coding]) -> dict[str, int]:
         """Swap unreviewed suggestions by ``coders`` on ``segment_ids`` (None: all) for new ones.
