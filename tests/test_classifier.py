@@ -266,3 +266,11 @@ def test_a_blend_reads_negative_vectors_and_codebook_only_codes():
 def test_an_unknown_blend_is_refused():
     with pytest.raises(TipqualError, match="unknown blend"):
         CodeClassifier(blend="cnb").fit(["a b", "c d"], [{"x"}, {"y"}])
+
+
+def test_a_feature_that_is_not_finite_is_refused_once():
+    items = [TextItem(text=f"{w} words", vector=(1.0, float("nan") if i == 3 else 0.5))
+             for i, w in enumerate(["wages", "housing"] * 5)]
+    labels = [{"pay"} if it.text.startswith("wages") else {"home"} for it in items]
+    with pytest.raises(TipqualError, match="not a finite number"):
+        CodeClassifier(random_state=0).fit(items, labels)

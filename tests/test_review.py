@@ -589,6 +589,89 @@ def test_rejections_refit_the_model_and_push_a_codes_suggestions_down(tmp_path: 
     project.close()
 
 
+class _HeldFit:
+    """``train`` for a background refit that waits until the test lets it go."""
+
+    def __init__(self):
+        import threading
+
+        self.go = threading.Event()
+        self.started = 0
+        self.trained_on: list[int] = []
+
+    def __call__(self, examples):
+        self.started += 1
+        assert self.go.wait(60), "the test never let the refit go"
+        result = _train(examples)
+        self.trained_on.append(len(result[1]))
+        return result
+
+
+_train = rv.train
+
+
+@pytest.mark.slow
+def test_a_background_refit_orders_as_the_one_waited_for_but_keeps_the_screen(tmp_path: Path):
+    """The same five rejections: refitted on the reviewer's thread, or in the background and
+    taken once done, the suggestions after the one on screen come in the same order."""
+    project = _refit_study(tmp_path / "refit.db")
+    waited = rv.ReviewSession(project, "nomsa", refit_every=5)
+    behind = rv.ReviewSession(project, "thabo", refit_every=5, background=True)
+    for _ in range(5):
+        waited.reject()
+        behind.reject()
+    assert waited.refits == 1
+    assert behind.wait_for_refit(60) and behind.refits == 1
+    on_screen = behind.items[5]
+    assert on_screen.code == "fees" and _pairs([on_screen]) != _pairs(waited.items[5:6])
+    assert [s.code for s in behind.items[6:]] == ["committee"] * 6 + ["fees"] * 4
+    assert _pairs(behind.items[6:]) == [p for p in _pairs(waited.items[5:])
+                                        if p != _pairs([on_screen])[0]]
+    project.close()
+
+
+@pytest.mark.slow
+def test_the_reviewer_never_waits_for_a_refit_and_decides_what_was_on_screen(
+        tmp_path: Path, monkeypatch):
+    from tests.helpers import hang_guard
+
+    held = _HeldFit()
+    monkeypatch.setattr(rv, "train", held)
+    project = _refit_study(tmp_path / "refit.db")
+    session = rv.ReviewSession(project, "nomsa", refit_every=1, background=True)
+    with hang_guard(30, "deciding while the model refits"):
+        for _ in range(6):  # the first decision starts a refit; it is held for all the rest
+            session.reject()
+        shown = session.current()
+    assert held.started == 1 and session.refits == 0  # no second fit while one runs
+    held.go.set()
+    assert session._running is not None and session._running.wait(60)
+    decided = session.accept()  # the refit is taken now, after the key: not before it
+    assert (decided.coding.segment, decided.coding.code) == (shown.segment.id, shown.code)
+    assert session.refits == 1
+    # the five decisions made while the first ran asked for one more, started when it was
+    # taken (before the acceptance was written: 12 coded segments + 6 rejections); the
+    # acceptance asked for a third
+    assert session.wait_for_refit(60) and session.refits == 3
+    assert held.trained_on == [13, 18, 19]
+    project.close()
+
+
+def test_a_background_refit_that_fails_says_so_on_the_reviewers_thread(tmp_path: Path,
+                                                                     monkeypatch):
+    def broken(examples):
+        raise CodingError("the model could not be fitted")
+
+    monkeypatch.setattr(rv, "train", broken)
+    project = _refit_study(tmp_path / "refit.db")
+    session = rv.ReviewSession(project, "nomsa", refit_every=1, background=True)
+    session.reject()
+    assert session._running is not None and session._running.wait(60)
+    with pytest.raises(CodingError, match="could not be fitted"):
+        session.current()
+    project.close()
+
+
 # --- the queue's first page in a large study: found among the most uncertain rows --------------
 
 def _many_suggestions(path: Path, n: int, codes: int = 3, levels: int = 13):

@@ -96,8 +96,9 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
 
     Keys: a accept, r reject, s skip, u undo the last decision, q quit, ? help. Every
     decision is saved at once. On a terminal a single key press is enough; otherwise type
-    one key per line. Every few decisions the model is refitted on the study's codings and
-    decisions so far, and the suggestions coming next are reordered by its scores.
+    one key per line. After each decision the model is refitted, in the background, on the
+    study's codings and decisions so far, and the suggestions after the one on screen are
+    reordered by its scores once it is ready (you never wait for it).
 
     A second reviewer (blind double coding) is shown the suggestions others have decided too,
     without their decisions, so that agreement can be measured ('tipqual agree'); the count
@@ -115,7 +116,10 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
     read_key = _key_reader()
     styled = sys.stdout.isatty()
     with open_project(project) as p:
-        session = ReviewSession(p, coder, code=code, case=case)
+        # after each decision the model refits on a thread of its own: a large study's
+        # refit never holds up the next screen
+        session = ReviewSession(p, coder, code=code, case=case, refit_every=1,
+                                background=True)
         on_interrupt("Interrupted: every decision made so far is saved; run 'tipqual review' "
                      "again to go on.")
         book = p.codebook()

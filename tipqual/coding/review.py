@@ -10,7 +10,10 @@ The queue is read a page at a time (:data:`PAGE_SIZE` pairs, ranked in SQL among
 suggestions nearest 0.5 through an index, and the segments of that page only), so the first
 screen costs about the same in a study of any size.
 Every :data:`REFIT_EVERY` decisions the session refits the model on the study's human codings
-and decisions so far and re-scores the suggestions fetched but not yet shown, reordering them;
+and decisions so far and re-scores the suggestions fetched but not yet shown, reordering them
+(with ``background``, as ``tipqual review`` runs it, after every decision, the model is fitted
+on a thread of its own while the reviewer goes on, and the suggestions after the one on screen
+are reordered once it is done);
 these session scores rank the queue only (they are shown in "why"): the stored suggestions keep
 the score and provenance ``suggest`` gave them, and a decision records that stored score.
 
@@ -397,18 +400,30 @@ class SessionModel:
 
     def fit(self) -> bool:
         """Refit on the study's codings now; False (and no model) when too few."""
-        from tipqual.suggest.classifier import CodeClassifier
-        from tipqual.suggest.engine import MIN_EXAMPLES, MIN_TRAINING, training_set
+        return self.adopt(train(self.examples()))
 
-        self.clf, self.columns, self.trained_on = None, {}, 0
+    def examples(self) -> tuple[list[Any], list[set[str]]] | None:
+        """What a refit learns from: the study's coded segments as model inputs and their
+        codes, read now (on the thread that owns the study); None when too few."""
+        from tipqual.suggest.engine import MIN_TRAINING, training_set
+
         if self.codebook is None:
-            return False
+            return None
         segments, labels = training_set(self.project, self.codebook)
         if len(segments) < MIN_TRAINING or not any(labels):
+            return None
+        return self._items(segments), labels
+
+    def adopt(self, fitted: tuple[Any, list[set[str]]] | None) -> bool:
+        """Take a model :func:`train` fitted (None: no model); False when there is none."""
+        from tipqual.suggest.engine import MIN_EXAMPLES
+
+        self.clf, self.columns, self.trained_on = None, {}, 0
+        if fitted is None:
             return False
-        clf = CodeClassifier(random_state=0).fit(self._items(segments), labels)
+        clf, labels = fitted
         thresholds = getattr(clf, "thresholds_", None)
-        n = len(segments)
+        n = len(labels)
         for i, (code, pos) in enumerate(zip(clf.classes_, clf.n_positive_, strict=True)):
             if pos >= MIN_EXAMPLES and n - pos >= MIN_EXAMPLES:
                 t = 0.5 if thresholds is None else float(thresholds[i])
@@ -430,6 +445,44 @@ class SessionModel:
                 out[id(item)] = replace(item, refit=(round(float(row[col]), 4), threshold,
                                                      self.trained_on))
         return sorted((out[id(i)] for i in items), key=lambda i: (i.uncertainty, i.order[1:]))
+
+
+def train(examples: tuple[list[Any], list[set[str]]] | None) -> tuple[Any, list[set[str]]] | None:
+    """Fit the session's model on ``examples`` (see :meth:`SessionModel.examples`): no study,
+    no spaCy, so it may run on a thread of its own."""
+    from tipqual.suggest.classifier import CodeClassifier
+
+    if examples is None:
+        return None
+    items, labels = examples
+    return CodeClassifier(random_state=0).fit(items, labels), labels
+
+
+class _Refit:
+    """A refit running on a thread of its own while the reviewer goes on (see ``background``
+    of :class:`ReviewSession`); its model is taken at the first screen after it is done."""
+
+    def __init__(self, examples: tuple[list[Any], list[set[str]]] | None):
+        import threading
+
+        self.result: tuple[Any, list[set[str]]] | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(examples,),
+                                        name="tipqual-refit", daemon=True)
+        self._thread.start()
+
+    def _run(self, examples: tuple[list[Any], list[set[str]]] | None) -> None:
+        try:
+            self.result = train(examples)
+        except BaseException as exc:  # handed to the session's thread, which raises it
+            self.error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done()
 
 
 @dataclass
@@ -456,6 +509,7 @@ class ReviewSession:
     case: str | None = None
     page_size: int | None = None  # None: PAGE_SIZE
     refit_every: int | None = None  # None: REFIT_EVERY; 0: never refit
+    background: bool = False  # refit on a thread of its own; the reviewer never waits for it
     items: list[Suggestion] = field(default_factory=list)
     position: int = 0
     history: list[Decision] = field(default_factory=list)
@@ -476,6 +530,8 @@ class ReviewSession:
         self.total = self._pages.count()
         self._model: SessionModel | None = None
         self._since_refit = 0
+        self._running: _Refit | None = None  # a background refit not yet taken
+        self._wanted = False  # decisions made since the running refit read the study
         self._fill()
 
     def _fill(self) -> None:
@@ -488,16 +544,56 @@ class ReviewSession:
         self.items += page
 
     def _refit(self) -> None:
-        """Refit the model on the codings so far and reorder the suggestions still to come."""
+        """Refit the model on the codings so far and reorder the suggestions still to come.
+
+        In the background the study is read now and the model fitted on a thread of its own;
+        a refit asked for while one runs starts when that one is taken, on what the study
+        holds then."""
         self._since_refit = 0
         if self._model is None:
             self._model = SessionModel(self.project)
-        if self._model.fit():
-            self.refits += 1
-            self.items[self.position:] = self._model.rescore(self.items[self.position:])
+        if not self.background:
+            if self._model.fit():
+                self._reorder(self.position)
+            return
+        if self._running is not None:
+            self._wanted = True
+            return
+        self._running = _Refit(self._model.examples())
+
+    def _reorder(self, start: int) -> None:
+        assert self._model is not None
+        self.refits += 1
+        self.items[start:] = self._model.rescore(self.items[start:])
+
+    def _take_refit(self) -> None:
+        """Adopt a finished background refit (and start the one asked for meanwhile)."""
+        running = self._running
+        if running is None or not running.done():
+            return
+        self._running = None
+        if running.error is not None:
+            raise running.error
+        assert self._model is not None
+        if self._model.adopt(running.result):
+            # the suggestion now on screen stays: a key pressed decides what the reviewer saw
+            self._reorder(min(self.position + 1, len(self.items)))
+        if self._wanted:
+            self._wanted = False
+            self._refit()
+
+    def wait_for_refit(self, timeout: float | None = None) -> bool:
+        """Wait for a background refit to finish and take it; False if it is still running
+        after ``timeout`` seconds."""
+        while self._running is not None:
+            if not self._running.wait(timeout):
+                return False
+            self._take_refit()
+        return True
 
     def current(self) -> Suggestion | None:
         """The suggestion to decide now, or None when the queue is done."""
+        self._take_refit()
         self._fill()
         return self.items[self.position] if self.position < len(self.items) else None
 

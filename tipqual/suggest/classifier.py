@@ -545,6 +545,9 @@ class CodeClassifier:
             raise TipqualError("nothing to learn from: no example carries a code")
         self.classes_ = np.array(classes)
         matrix = self._features(items + [it for _, it in weak], fit=True)
+        if matrix.nnz and not np.isfinite(matrix.data).all():
+            raise TipqualError("a feature is not a finite number (a word vector of the "
+                               "--model pipeline?); check the pipeline's vectors")
         n = len(items)
         real, extra = matrix[:n], matrix[n:]
         both = sp.vstack([real, extra]).tocsr() if extra.shape[0] else real
@@ -570,7 +573,12 @@ class CodeClassifier:
         return self
 
     def _svm(self, rows: Any, y: Any, w: Any) -> Any:
-        """A class-balanced linear SVM for one code, or None when ``y`` has one class only."""
+        """A class-balanced linear SVM for one code, or None when ``y`` has one class only.
+
+        The codes are fitted one after another, on purpose: liblinear draws its coordinate
+        order from one random state for the whole process, so SVMs fitted on several threads
+        at once take each other's draws and their scores change from run to run (measured:
+        3 different results in 4 fits on two threads)."""
         from sklearn.svm import LinearSVC
 
         if not len(y) or y.min() == y.max():
