@@ -758,6 +758,75 @@ def test_other_template_failures_name_the_file_and_line(small, tmp_path: Path,
     assert words in str(err.value).lower()
 
 
+@pytest.mark.parametrize("body, words", [
+    ("{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}",
+     "more than 10,000 steps"),
+    ("{% for a in findings %}{% for b in range(100000) %}{{ b.real }}{% endfor %}{% endfor %}",
+     "more than 10,000 steps"),
+    ("{% macro again(n) %}{% for i in range(10) %}{{ i }}{% endfor %}{{ again(n) }}"
+     "{% endmacro %}{{ again(0) }}", "recursion"),
+    ("{{ 'x' * 10 ** 9 }}", "a repeated string or list would be 1,000,000,000 long"),
+    ("{{ [1, 2] * 10 ** 8 }}", "a repeated string or list would be 200,000,000 long"),
+    ("{{ 10 ** 100000000 }}", "a power would be 100,000,000 long"),
+    ("{{ title.ljust(10 ** 9) }}", "a padded string would be 1,000,000,000 long"),
+    ("{{ title.center(width=10 ** 9) }}", "a padded string would be 1,000,000,000 long"),
+    ("{% for i in range(90000) %}{{ 'y' * 300 }}{% endfor %}", "more than 500,000 characters"),
+])
+def test_a_template_cannot_run_for_ever_or_fill_the_memory(small_ctx, tmp_path: Path,
+                                                          monkeypatch, body: str, words: str):
+    """Nested loops stop at the step budget, big values before they are made, a long report
+    before it is written; each with the file and line (budgets lowered here, so the tests
+    are quick; the real ones are 10 million steps and 50 million characters)."""
+    from tests.helpers import hang_guard
+
+    monkeypatch.setattr(report_render, "MAX_TEMPLATE_STEPS", 10_000)
+    monkeypatch.setattr(report_render, "MAX_REPORT_CHARS", 500_000)
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / "report.md.j2"
+    template.write_text(f"One\n{body}\n", encoding="utf-8")
+    with hang_guard(60, "a hostile template"), pytest.raises(ReportError) as err:
+        report_render.render("md", small_ctx, templates=folder)
+    assert err.value.path == str(template) and words in str(err.value)
+    assert err.value.line in (2, None)  # None: the whole report's length, no one line
+    assert "\n" not in err.value.format()
+
+
+def test_ranges_and_arithmetic_still_work_in_a_template(small_ctx, tmp_path: Path):
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    (folder / "report.html.j2").write_text(
+        "{{ range(5) | length }} {{ range(3) | list }} {{ range(10)[2:4] | list }} "
+        "{{ range(4) | reverse | list }} {{ 3 in range(5) }} {{ range(9)[-1] }} "
+        "{{ 2 * 3 }} {{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 1.5 ** 2 }} {{ 'x'.ljust(3) }}|\n",
+        encoding="utf-8")
+    assert report_render.render("html", small_ctx, templates=folder) == (
+        "5 [0, 1, 2] [2, 3] [3, 2, 1, 0] True 8 6 1024 ababab 2.25 x  |\n")
+
+
+@pytest.mark.slow
+def test_the_package_templates_use_a_sliver_of_the_budget(small, tmp_path: Path, monkeypatch):
+    """The real report takes about 1,500 steps on the sample-sized study: the budget is not
+    near (a template's steps grow with the cases and codes, not the words)."""
+    envs = []
+    make = report_render._bounded_environment_class
+
+    def spy():
+        cls = make()
+
+        class Counted(cls):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                envs.append(self)
+        return Counted
+
+    monkeypatch.setattr(report_render, "_bounded_environment_class", spy)
+    for fmt in ("html", "md"):
+        write_report(small, tmp_path / f"r.{fmt}")
+    assert len(envs) == 2 and all(0 < e.steps < report_render.MAX_TEMPLATE_STEPS / 1000
+                                  for e in envs)
+
+
 def test_the_package_templates_render_in_the_sandbox(small_files: dict) -> None:
     from jinja2.sandbox import SandboxedEnvironment
 

@@ -696,16 +696,117 @@ def _decoded(raw: bytes, fmt: str) -> Any:
 
 # --- the environment --------------------------------------------------------------------------
 
+MAX_TEMPLATE_STEPS = 10_000_000  # loop items, calls and look-ups one rendering may take
+MAX_TEMPLATE_SIZE = 10_000_000  # the longest string or list ``*`` may make, digits ``**`` may
+MAX_REPORT_CHARS = 50_000_000  # the longest report a rendering may write
+
+
+class TemplateBudgetError(Exception):
+    """A template went past :data:`MAX_TEMPLATE_STEPS`, :data:`MAX_TEMPLATE_SIZE` or
+    :data:`MAX_REPORT_CHARS`."""
+
+
+class _CountedRange:
+    """``range`` in a template: a sequence, each item it gives counted as a step."""
+
+    def __init__(self, env: Any, inner: range):
+        self._env, self._inner = env, inner
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def __iter__(self) -> Any:
+        for item in self._inner:
+            self._env.step()
+            yield item
+
+    def __reversed__(self) -> Any:
+        return iter(_CountedRange(self._env, self._inner[::-1]))
+
+    def __getitem__(self, index: Any) -> Any:
+        got = self._inner[index]
+        return _CountedRange(self._env, got) if isinstance(got, range) else got
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self._inner
+
+
+# str methods that make a string as long as their argument says
+_PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+
+def _bounded_environment_class() -> Any:
+    """Jinja's immutable sandbox with a budget: it cannot reach Python (the sandbox), nor run
+    for ever or fill the memory (the budget). Every item a ``range`` gives, every call and
+    every attribute or item look-up is a step, and a rendering may take
+    :data:`MAX_TEMPLATE_STEPS` of them (the package's report of a 50,000-transcript study
+    takes a small part of that); ``*`` may not make a string or list longer than
+    :data:`MAX_TEMPLATE_SIZE`, nor ``**`` a number of more digits, nor padding a longer string.
+    """
+    import math
+
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+
+    class BoundedEnvironment(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.steps = 0
+            self.globals["range"] = lambda *a: _CountedRange(self, safe_range(*a))
+
+        def step(self) -> None:
+            self.steps += 1
+            if self.steps > MAX_TEMPLATE_STEPS:
+                raise TemplateBudgetError(
+                    f"it took more than {MAX_TEMPLATE_STEPS:,} steps (loop items, calls and "
+                    "look-ups): a loop that does not end, or loops nested too deep")
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            self.step()
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            self.step()
+            return super().getitem(obj, argument)
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __self.step()
+            if getattr(__obj, "__name__", None) in _PADDING and \
+                    isinstance(getattr(__obj, "__self__", None), str):
+                _check_size(max([a for a in (*args, *kwargs.values())
+                                 if isinstance(a, int)], default=0), "a padded string")
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            self.step()
+            if operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                        _check_size(len(seq) * times, "a repeated string or list")
+            elif operator == "**" and isinstance(right, int) and \
+                    isinstance(left, (int, float)) and abs(left) > 1:
+                _check_size(int(abs(right) * math.log10(abs(left))), "a power")
+            return super().call_binop(context, operator, left, right)
+
+    return BoundedEnvironment
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_TEMPLATE_SIZE:
+        raise TemplateBudgetError(f"{what} would be {size:,} long, more than "
+                                  f"{MAX_TEMPLATE_SIZE:,}")
+
 def environment(fmt: str, templates: str | Path | None = None) -> Any:
     """The Jinja environment for ``html`` or ``md``: overrides first, then the package.
 
     Templates run in Jinja's immutable sandbox, the package's own and a study's alike (an
     override may extend a package template, so both run in one environment): no attribute
     starting with ``_``, no Python internals, no method that changes the report's data, ranges
-    of at most 100,000 items. A template can show the report's data, not reach Python.
+    of at most 100,000 items. A template can show the report's data, not reach Python; and it
+    cannot run for ever or fill the memory (see :func:`_bounded_environment_class`).
     """
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     loaders: list[Any] = []
     if templates is not None:
@@ -716,7 +817,7 @@ def environment(fmt: str, templates: str | Path | None = None) -> Any:
         loaders.append(FileSystemLoader(str(folder)))
     package = PackageLoader("tipqual.report", "templates")
     loaders += [package, PrefixLoader({"tipqual": package})]
-    env = ImmutableSandboxedEnvironment(
+    env = _bounded_environment_class()(
         loader=ChoiceLoader(loaders), autoescape=fmt == "html", undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         finalize=md_escape if fmt == "md" else None)
@@ -737,7 +838,7 @@ def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -
     env = environment(fmt, templates)
     name = TEMPLATES[fmt]
     try:
-        return env.get_template(name).render(ctx)
+        return _rendered(env.get_template(name), ctx)
     except TemplateSyntaxError as exc:
         raise ReportError(f"template syntax error: {exc.message}; fix the template",
                           path=exc.filename or name, line=exc.lineno) from exc
@@ -746,6 +847,11 @@ def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -
         raise ReportError(f"template {exc.name!r} not found; check the templates folder "
                           "(package templates are named tipqual/NAME)",
                           path=path if line else templates or name, line=line) from exc
+    except TemplateBudgetError as exc:
+        path, line = _template_line(exc, env, name)
+        raise ReportError(f"the template was stopped: {_sentence(exc)}; make the loop end or "
+                          "the value smaller", path=path or _template_path(env, name),
+                          line=line) from exc
     except SecurityError as exc:
         path, line = _template_line(exc, env, name)
         raise ReportError(f"the template was stopped: {_sentence(exc)}; a template may use "
@@ -759,6 +865,21 @@ def render(fmt: str, ctx: dict[str, Any], templates: str | Path | None = None) -
                   if isinstance(exc, UndefinedError) else "fix the template there")
         raise ReportError(f"the template failed: {_sentence(exc)}; {advice}", path=path,
                           line=line) from exc
+
+
+def _rendered(template: Any, ctx: dict[str, Any]) -> str:
+    """The template's text, written piece by piece and stopped past :data:`MAX_REPORT_CHARS`
+    (its pieces are not held apart: memory stays near the report's own size)."""
+    import io
+
+    out, size = io.StringIO(), 0
+    for piece in template.generate(ctx):
+        size += len(piece)
+        if size > MAX_REPORT_CHARS:
+            raise TemplateBudgetError(f"the report would be more than {MAX_REPORT_CHARS:,} "
+                                      "characters long")
+        out.write(piece)
+    return out.getvalue()
 
 
 def _sentence(exc: Exception) -> str:
