@@ -290,7 +290,7 @@ def test_merge_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> Non
         "  add s:3 delays by alice", "  update s:2 trust by alice", "  remove s:1 trust by alice"]
     done = run_tipqual("merge", str(base), str(alice))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{alice}: 1 codings added, 1 updated, 0 unchanged, "
+    assert done.stdout.startswith(f"{alice}: 1 coding added, 1 updated, 0 unchanged, "
                                   "0 conflicts, 3 audit entries added, 1 removed")
     with Project.open(base) as p:
         assert sorted((c.segment, c.code, c.memo) for c in p.codings()) == [

@@ -73,6 +73,9 @@ def test_import_then_export_filtered_and_guarded(study_path: Path, tmp_path: Pat
     result = run_tipqual("code", "export", str(study_path), "--out", str(out), "--coder", "ann",
                          "--status", "human,accepted")
     assert result.stdout == f"Wrote 2 codings to {out}\n"
+    one = run_tipqual("code", "export", str(study_path), "--out", str(tmp_path / "bo.csv"),
+                      "--coder", "bo", "--status", "human")
+    assert one.stdout == f"Wrote 1 coding to {tmp_path / 'bo.csv'}\n"
     with open(out, encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["segment", "code", "coder", "status", "score", "provenance", "memo",

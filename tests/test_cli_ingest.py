@@ -150,6 +150,32 @@ def test_replace_carries_edited_codings_and_orphans_rewritten_ones(study_path: P
 
 
 @pytest.mark.slow
+def test_a_split_paragraph_says_its_codings_go_on_every_piece(study_path: Path,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "farm.txt"
+    path.write_text("Interviewer: And the borehole?\n\nRespondent: The pump broke in May. "
+                    "Nobody from the municipality came to fix it.\n")
+    run_tipqual("import", str(study_path), str(path))
+    run_tipqual("code", "add", str(study_path), "--coder", "ann", "--code", "delays", "farm:2")
+    path.write_text("Interviewer: And the borehole?\n\nRespondent: The pump broke in May.\n\n"
+                    "Nobody from the municipality came to fix it.\n")
+    plan = run_tipqual("import", str(study_path), str(path), "--replace", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "1 coding of paragraphs split in pieces also put on the other pieces" in plan.stdout
+    done = run_tipqual("import", str(study_path), str(path), "--replace", "--json")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "ann.csv"
+    assert run_tipqual("code", "export", str(study_path), "--coder", "ann", "--out",
+                       str(out)).returncode == 0
+    import csv
+
+    with open(out, newline="", encoding="utf-8-sig") as fh:  # with a BOM, for Excel
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["segment"], r["code"]) for r in rows) == [("farm:2", "delays"),
+                                                               ("farm:3", "delays")]
+
+
+@pytest.mark.slow
 def test_drop_orphans_deletes_them_and_needs_replace(study_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "cso.txt"
     path.write_text("Interviewer: Why?\n\nRespondent: Delays at court.\n")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tipqual.cli.common import OutputFile, echo_json, open_project, project_argument
+from tipqual.cli.common import OutputFile, count, echo_json, open_project, project_argument
 
 if TYPE_CHECKING:  # pragma: no cover
     from tipqual.coding.merge import Conflict
@@ -138,9 +138,10 @@ def merge(target: Path, sources: tuple[Path, ...], dry_run: bool,
                 click.echo(f"  {change.action} {change.segment} {change.code} by "
                            f"{change.coder}")
         else:
-            click.echo(f"{part.path}: {part.added} codings added, {part.updated} updated, "
-                       f"{part.unchanged} unchanged, {len(part.conflicts)} conflicts, "
-                       f"{part.audit_added} audit entries added"
+            click.echo(f"{part.path}: {count(part.added, 'coding')} added, {part.updated} "
+                       f"updated, {part.unchanged} unchanged, "
+                       f"{count(len(part.conflicts), 'conflict')}, "
+                       f"{count(part.audit_added, 'audit entry', 'audit entries')} added"
                        + (f", {part.removed} removed" if part.removed else "")
                        + (f", {part.kept_removed} kept removed" if part.kept_removed else "")
                        + f" (coders: {', '.join(part.coders) or '-'})")

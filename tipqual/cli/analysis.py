@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tipqual.cli.common import open_project, project_argument
+from tipqual.cli.common import count, open_project, project_argument
 
 if TYPE_CHECKING:  # pragma: no cover
     from tipqual.records import Mention
@@ -101,5 +101,6 @@ def network(project: Path, out: Path, table: Path | None, figure: Path | None,
                                 map_codes=_split(map_codes), map_label=map_label,
                                 map_centre=map_centre)
     click.echo(f"Wrote {', '.join(str(f) for f in summary['files'])}: "
-               f"{summary['cases']} cases, {summary['stakeholders']} stakeholders cited, "
-               f"{summary['edges']} links")
+               f"{count(summary['cases'], 'case')}, "
+               f"{count(summary['stakeholders'], 'stakeholder')} cited, "
+               f"{count(summary['edges'], 'link')}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json
+from tipqual.cli.common import count, echo_json
 from tipqual.errors import CodebookError
 
 _file = click.Path(dir_okay=False, path_type=Path)
@@ -47,13 +47,14 @@ def validate(yaml_path: Path) -> None:
         raise CodebookError(f"{n} problem{'s' if n > 1 else ''} found (listed above); fix "
                             "them and run validate again", path=yaml_path)
     if result.codebook is None:
-        click.echo(f"OK {yaml_path}: stakeholder registry, {len(result.stakeholders)} "
-                   "stakeholders")
+        click.echo(f"OK {yaml_path}: stakeholder registry, "
+                   f"{count(len(result.stakeholders), 'stakeholder')}")
         return
     codes = result.codebook["codes"]
     top = sum(1 for c in codes if not c["parent"])
     click.echo(f"OK {yaml_path}: {result.codebook['name']} v{result.codebook['version']}, "
-               f"{len(codes)} codes ({top} top-level), {len(result.stakeholders)} stakeholders")
+               f"{count(len(codes), 'code')} ({top} top-level), "
+               f"{count(len(result.stakeholders), 'stakeholder')}")
 
 
 @codebook.command("export")
@@ -71,7 +72,7 @@ def export_cmd(src: Path, out: Path) -> None:
     from tipqual.codebook import formats as codebook_io
     book = codebook_io.load_source(src)
     codebook_io.export(book, out)
-    click.echo(f"Wrote {out}: {book.name} v{book.version}, {len(book.codes)} codes")
+    click.echo(f"Wrote {out}: {book.name} v{book.version}, {count(len(book.codes), 'code')}")
 
 
 @codebook.command("import")
@@ -94,7 +95,7 @@ def import_cmd(file: Path, out: Path, force: bool) -> None:
         raise CodebookError("exists already; choose another --out or add --force", path=out)
     book = codebook_io.import_file(file)
     codebook_io.export(book, out)
-    click.echo(f"Imported {len(book.codes)} codes from {file} into {out}")
+    click.echo(f"Imported {count(len(book.codes), 'code')} from {file} into {out}")
     problems = check(out)
     if problems:
         click.echo(f"Note: {out} needs {len(problems)} fix(es) before a study can use it:",

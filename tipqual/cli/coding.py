@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tipqual.cli.common import OutputFile, echo_json, open_project, project_argument
+from tipqual.cli.common import OutputFile, count, echo_json, open_project, project_argument
 
 _STATUSES = ("human", "suggested", "accepted", "rejected")
 
@@ -115,7 +115,7 @@ def export(project: Path, out: Path, statuses: tuple[str, ...], coders: tuple[st
         n = export_codings(p, out, chosen, _split(coders))
     which = (f" ({' and '.join(APPLIED_STATUSES)}; --status all writes every status)"
              if default else "")
-    click.echo(f"Wrote {n} codings{which} to {out}")
+    click.echo(f"Wrote {count(n, 'coding')}{which} to {out}")
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

@@ -62,6 +62,11 @@ class OutputFile(click.Path):
         return path
 
 
+def count(n: int, one: str, many: str | None = None) -> str:
+    """``n`` with its noun in the number's form: "1 coding", "2 codings", "3 copies"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def open_project(path: Path, *, readonly: bool = False):
     """Open the study named on the command line, recording the running command for the audit."""
     from tipqual.store.project import Project

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, project_argument
+from tipqual.cli.common import count, echo_json, open_project, project_argument
 
 
 @click.command()
@@ -48,8 +48,9 @@ def history(project: Path, restore: int | None, discard_later: bool, dry_run: bo
         return
     undone = done["undone"]
     lost = done["discarded"]
-    lost_words = (f"; {lost['steps']} later step(s) and {lost['audit_entries']} later coding "
-                  "change(s) undone" if lost["steps"] or lost["audit_entries"] else "")
+    lost_words = (f"; {count(lost['steps'], 'later step')} and "
+                  f"{count(lost['audit_entries'], 'later coding change')} undone"
+                  if lost["steps"] or lost["audit_entries"] else "")
     if lost["other"]:
         lost_words += f"; later changes to {', '.join(lost['other'])} undone"
     if dry_run:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tipqual.cli.common import (
+    count,
     echo_json,
     open_project,
     progress,
@@ -97,25 +98,21 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         click.echo(f"Redaction key: {report.key_path} (keep it apart from the study)")
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _summary(report: ImportReport) -> str:
     """One line: what the import did with new, unchanged and replaced sources."""
-    new = f"{_count(len(report.imported), 'new source')}"
+    new = f"{count(len(report.imported), 'new source')}"
     if report.imported:
-        new += f" ({_count(report.new_segments, 'segment')})"
+        new += f" ({count(report.new_segments, 'segment')})"
     unchanged = f"{len(report.unchanged)} unchanged"
     if report.unchanged:
-        unchanged += f" ({_count(report.unchanged_segments, 'segment')} already in the study)"
+        unchanged += f" ({count(report.unchanged_segments, 'segment')} already in the study)"
     replaced = f"{len(report.replaced)} replaced"
     if report.replaced:
-        replaced += f" (now {_count(report.replaced_segments, 'segment')})"
+        replaced += f" (now {count(report.replaced_segments, 'segment')})"
     skipped = f"; {len(report.skipped)} skipped" if report.skipped else ""
     verb = "Would import" if report.dry_run else "Imported"
     return (f"{verb} {new}; {unchanged}; {replaced}{skipped}; "
-            f"{_count(report.cases, 'case')} in the study.")
+            f"{count(report.cases, 'case')} in the study.")
 
 
 _OUTCOME_WORDS = {"kept": "kept", "moved": "moved", "reanchored": "re-anchored",
@@ -127,7 +124,7 @@ def _fates(counts: dict[str, int], drop_orphans: bool) -> str:
     1 suggestion dropped" (the dropped ones are unreviewed suggestions, named as such in the
     number's form; shown only when there are some)."""
     words = dict(_OUTCOME_WORDS, orphaned="removed" if drop_orphans else "orphaned")
-    shown = [f"{_count(counts[k], 'suggestion')} {w}" if k == "dropped" else f"{counts[k]} {w}"
+    shown = [f"{count(counts[k], 'suggestion')} {w}" if k == "dropped" else f"{counts[k]} {w}"
              for k, w in words.items() if k != "dropped" or counts[k]]
     return ", ".join(shown)
 
@@ -137,16 +134,19 @@ def _plan(report: ImportReport, project: Path) -> None:
     and per replaced source where its codings go, per coder, each orphan named."""
     if report.dry_run:
         for sid in report.imported:
-            click.echo(f"  new {sid} ({_count(report.source_segments[sid], 'segment')})")
+            click.echo(f"  new {sid} ({count(report.source_segments[sid], 'segment')})")
     from tipqual.ingest.reanchor import covered_text, excerpt_of
 
     verb = "remove" if report.drop_orphans else "orphan"
     for plan in report.plans:
         sid = plan.source
-        click.echo(f"  replace {sid} (now {_count(report.source_segments[sid], 'segment')}): "
+        click.echo(f"  replace {sid} (now {count(report.source_segments[sid], 'segment')}): "
                    f"codings {_fates(plan.counts(), report.drop_orphans)}")
         for coder, counts in plan.by_coder().items():
             click.echo(f"    {coder}: {_fates(counts, report.drop_orphans)}")
+        if plan.copies:  # a paragraph split in pieces: its codings on every piece
+            click.echo(f"    {count(len(plan.copies), 'coding')} of paragraphs split in "
+                       "pieces also put on the other pieces")
         for o in plan.orphans:
             c = o.coding
             words = excerpt_of(covered_text(c, o.segment_text), 50)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, project_argument
+from tipqual.cli.common import count, echo_json, open_project, project_argument
 
 
 @click.group()
@@ -56,7 +56,7 @@ def check(project: Path, roster: Path | None, as_json: bool) -> None:
     else:
         for f in findings:
             click.echo(f.line())
-        click.echo(f"Residual PII: {len(findings)} findings; import the transcripts again "
+        click.echo(f"Residual PII: {count(len(findings), 'finding')}; import the transcripts again "
                    "into a new study with --redact and --roster, or correct them, then check "
                    "again", err=True)
     copies = study_copies(project)

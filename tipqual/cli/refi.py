@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, project_argument, redaction_options
+from tipqual.cli.common import count, echo_json, open_project, project_argument, redaction_options
 
 
 @click.group()
@@ -71,9 +71,9 @@ def import_(archive: Path, project: Path, allow_missing: bool, redact: bool,
         echo_json(report)
         return
     click.echo(f"Created {project} from {archive} ({report['origin'] or 'unknown tool'}): "
-               f"{report['sources']} sources, {report['segments']} segments, "
-               f"{report['codes']} codes, {report['cases']} cases, "
-               f"{report['codings']} codings by {len(report['coders'])} coders")
+               f"{count(report['sources'], 'source')}, {count(report['segments'], 'segment')}, "
+               f"{count(report['codes'], 'code')}, {count(report['cases'], 'case')}, "
+               f"{count(report['codings'], 'coding')} by {count(len(report['coders']), 'coder')}")
     for title, key_ in (("Missing from the archive (skipped)", "missing"),
                         ("Not text (skipped)", "skipped"), ("Not imported", "dropped"),
                         ("Refused selections (positions outside the text)", "refused"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tipqual.cli.common import echo_json, open_project, project_argument
+from tipqual.cli.common import count, echo_json, open_project, project_argument
 
 
 @click.command()
@@ -35,7 +35,7 @@ def init(project: Path, codebook_path: Path | None, name: str | None) -> None:
                    fill=None if book is None else lambda p: p.set_codebook(book)).close()
     msg = f"Created {project}"
     if book is not None:
-        msg += f" with codebook {book.name} v{book.version} ({len(book.codes)} codes)"
+        msg += f" with codebook {book.name} v{book.version} ({count(len(book.codes), 'code')})"
     click.echo(msg)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tipqual.cli.common import (
+    count,
     on_interrupt,
     open_project,
     progress,
@@ -57,22 +58,18 @@ def suggest(project: Path, model: str | None, jobs: int | None, min_score: float
         click.echo(f"  {code:<28} {n}")
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def summary_lines(result: SuggestResult, min_training: int) -> list[str]:
     """What a run of ``suggest`` considered and stored, in words (before the counts per code)."""
-    looked = (f"{_count(result.considered, 'respondent segment')} looked at for codes, "
+    looked = (f"{count(result.considered, 'respondent segment')} looked at for codes, "
               f"{result.unchanged} skipped as unchanged")
     if result.interviewer:
-        looked += (f"; {_count(result.interviewer, 'interviewer segment')} read for "
+        looked += (f"; {count(result.interviewer, 'interviewer segment')} read for "
                    "stakeholder mentions only")
-    model_note = (f"model trained on {_count(result.trained_on, 'segment')}" if result.trained_on
+    model_note = (f"model trained on {count(result.trained_on, 'segment')}" if result.trained_on
                   else f"rules only (the model starts at {min_training} coded segments)")
-    stored = (f"{_count(result.added, 'suggestion')} added ({result.removed} earlier undecided "
+    stored = (f"{count(result.added, 'suggestion')} added ({result.removed} earlier undecided "
               f"{'one' if result.removed == 1 else 'ones'} removed); "
-              f"{_count(result.mentions, 'stakeholder mention')} found; {model_note}")
+              f"{count(result.mentions, 'stakeholder mention')} found; {model_note}")
     return [looked, stored]
 
 
@@ -125,7 +122,7 @@ def review(project: Path, coder: str, code: str | None, case: str | None) -> Non
         book = p.codebook()
         total = session.total
         split = queue_split(p, coder, code=code, case=case)
-        note = f"{_count(total, 'suggestion')} to review"
+        note = f"{count(total, 'suggestion')} to review"
         if split.decided:
             note += (f": {split.describe()}; for blind double coding their decisions are "
                      "not shown, and yours are recorded apart")

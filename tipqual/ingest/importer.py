@@ -566,7 +566,7 @@ def _reanchor(project: Project, source: Source, segments: Sequence[Segment],
                            source=source.id)
     for suggestion in plan.dropped:
         project.delete_coding(suggestion)
-    project.replace_source(source, segments, [(m.old, m.new, m.action) for m in plan.moves],
+    project.replace_source(source, segments, [(m.old, m.new, m.action) for m in plan.carried()],
                            plan.carry)
     return plan
 

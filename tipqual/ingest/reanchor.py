@@ -14,6 +14,14 @@ without touching any study, where every coding of the old segments belongs in th
   one paragraph edited;
 - an old segment left unpaired whose exact text appears unpaired elsewhere was moved further
   away (a paragraph cut and pasted);
+- a paragraph split in pieces (the unpaired new segments beside its partner stand word for
+  word in it, and together they hold its words) puts its whole-segment codings on every piece
+  (``split`` copies); paragraphs merged into one (the same, the other way round) keep their
+  codings on their own words, as spans of the merged segment;
+- a coding whose segment or span found no partner still follows its words when they stand
+  unchanged in another new segment and cannot be mistaken: they occur exactly once in the old
+  segments and once in the new ones, and hold at least :data:`MIN_FOUND_WORDS` words (any
+  length among the pieces of a split or the parts of a merge);
 - every other old segment was deleted or rewritten beyond recognition: its codings are
   orphaned (kept aside, recoverable), its unreviewed suggestions dropped (``suggest`` makes new
   ones).
@@ -100,6 +108,10 @@ class ReanchorPlan:
     moves: list[CodingMove] = field(default_factory=list)
     orphans: list[Orphan] = field(default_factory=list)
     dropped: list[Coding] = field(default_factory=list)  # suggestions on changed segments
+    # a paragraph split in pieces: each whole-segment coding of it (moved to the piece its
+    # segment was paired with) also goes on every other piece (action ``split``); not an
+    # outcome of its own (the coding is counted once, under its move)
+    copies: list[CodingMove] = field(default_factory=list)
 
     @property
     def carry(self) -> dict[str, str]:
@@ -149,14 +161,19 @@ class ReanchorPlan:
             "moves": [{"action": m.action, "code": m.old.code, "coder": m.old.coder,
                        "status": m.old.status, "from": m.old.segment, "to": m.new.segment,
                        "span_from": _span(m.old), "span_to": _span(m.new)}
-                      for m in self.moves],
+                      for m in [*self.moves, *self.copies]],
             "orphans": [{"segment": o.coding.segment, "code": o.coding.code,
                          "coder": o.coding.coder, "status": o.coding.status,
                          "span": _span(o.coding), "reason": o.reason,
                          "text": excerpt_of(covered_text(o.coding, o.segment_text), excerpt)}
                         for o in self.orphans],
             "dropped_suggestions": len(self.dropped),
+            "split_copies": len(self.copies),
         }
+
+    def carried(self) -> list[CodingMove]:
+        """Every coding put on a new segment or span: the moves, then the split copies."""
+        return [*self.moves, *self.copies]
 
 
 def _span(c: Coding) -> list[int] | None:
@@ -388,7 +405,12 @@ def plan_replace(source: str, old_segments: Sequence[Segment], codings: Iterable
         if c.segment not in index:
             raise ValueError(f"coding on {c.segment!r}, which is not one of the old segments")
         by_segment.setdefault(c.segment, []).append(c)
+    old_texts = [s.text for s in old_segments]
+    new_texts = [s.text for s in new_segments]
+    pieces = _split_pieces(pairs, old_texts, new_texts)
+    merged = _merged_into(pairs, old_texts, new_texts)
     taken: set[tuple[str, str, str, int, int]] = set()
+    lost: list[Orphan] = []  # orphans for now: :func:`_found_elsewhere` may place them yet
     for seg_id in sorted(by_segment, key=index.__getitem__):
         old = old_segments[index[seg_id]]
         pair = target.get(index[seg_id])
@@ -399,7 +421,7 @@ def plan_replace(source: str, old_segments: Sequence[Segment], codings: Iterable
                 if c.status == "suggested":
                     plan.dropped.append(c)
                 else:
-                    plan.orphans.append(Orphan(c, old.text, gone))
+                    lost.append(Orphan(c, old.text, gone))
             continue
         new = new_segments[pair.new]
         same_text = pair.similarity == 1.0
@@ -416,9 +438,11 @@ def plan_replace(source: str, old_segments: Sequence[Segment], codings: Iterable
                 span = ((c.span_start, c.span_end) if same_text else
                         map_span(old.text, new.text, c.span_start, c.span_end, threshold))
                 if span is None:
-                    plan.orphans.append(Orphan(c, old.text, "the words its span covered were "
-                                                            "deleted or rewritten"))
+                    lost.append(Orphan(c, old.text, "the words its span covered were deleted "
+                                                    "or rewritten"))
                     continue
+            elif index[seg_id] in merged:  # merged with its neighbours: on its own words
+                span = find_span(old.text.strip(), new.text)
             moved = replace(c, segment=new.id, span_start=span[0] if span else None,
                             span_end=span[1] if span else None)
             if moved.key in taken:
@@ -427,4 +451,157 @@ def plan_replace(source: str, old_segments: Sequence[Segment], codings: Iterable
                 continue
             taken.add(moved.key)
             plan.moves.append(CodingMove(c, moved, "move" if same_text else "reanchor"))
+    # A paragraph split in two, two merged into one, or one moved and edited: the coding's
+    # words may stand, unchanged, in another new segment. They are followed there only when
+    # that cannot be a guess: the words occur exactly once in the old segments and exactly
+    # once in the new ones, and are not too short to tell apart.
+    for orphan in lost:
+        c = orphan.coding
+        words = covered_text(c, orphan.segment_text)
+        at: tuple[int, int, int] | None = None
+        i = index[c.segment]
+        if i in pieces:  # a span of a paragraph split in pieces: among the pieces, any length
+            group = sorted([target[i].new, *pieces[i]])
+            hit = _found_elsewhere(words, [old_texts[i]], [new_texts[j] for j in group], 1)
+            at = None if hit is None else (group[hit[0]], hit[1], hit[2])
+        elif i in merged:  # a paragraph merged into a neighbour: in that one, any length
+            hit = _found_elsewhere(words, [old_texts[i]], [new_texts[merged[i]]], 1)
+            at = None if hit is None else (merged[i], hit[1], hit[2])
+        if at is None:
+            at = _found_elsewhere(words, old_texts, new_texts)
+        if at is None:
+            plan.orphans.append(orphan)
+            continue
+        j, start, end = at
+        new = new_segments[j]
+        whole = c.span_start is None and start == 0 and end == len(new.text)
+        moved = replace(c, segment=new.id, span_start=None if whole else start,
+                        span_end=None if whole else end)
+        if moved.key in taken:
+            plan.orphans.append(Orphan(c, orphan.segment_text, "another coding already has "
+                                                               "its code on the same words"))
+            continue
+        taken.add(moved.key)
+        plan.moves.append(CodingMove(c, moved, "reanchor"))
+    plan.moves.sort(key=lambda m: (index[m.old.segment], m.old.key))
+    for m in plan.moves:
+        if m.old.span_start is not None or m.old.status == "suggested":
+            continue
+        pair = target.get(index[m.old.segment])
+        if pair is None or m.new.segment != new_segments[pair.new].id:
+            continue
+        for j in pieces.get(pair.old, ()):
+            copy = replace(m.new, segment=new_segments[j].id, span_start=None, span_end=None)
+            if copy.key not in taken:
+                taken.add(copy.key)
+                plan.copies.append(CodingMove(m.old, copy, "split"))
+    plan.orphans.sort(key=lambda o: (index[o.coding.segment], o.coding.key))
     return plan
+
+
+def _split_pieces(pairs: Sequence[Pair], old: Sequence[str], new: Sequence[str]
+                  ) -> dict[int, list[int]]:
+    """Old index -> the unpaired new segments that are the rest of it, split off.
+
+    An old segment paired with an edited new one (similarity below 1) was split when the new
+    segments right before or after its partner, paired with nothing, each stand word for word
+    in the old text (and in no other old segment), and together with the partner hold all of
+    the old text's words (none added)."""
+    paired_new = {p.new for p in pairs}
+    found: dict[int, list[int]] = {}
+    for p in pairs:
+        if p.similarity == 1.0:
+            continue
+        text = old[p.old]
+
+        def piece(j: int, text: str = text) -> bool:
+            t = new[j].strip()
+            return (0 <= j < len(new) and j not in paired_new and bool(t) and t in text
+                    and sum(o.count(t) for o in old) == 1)
+
+        before: list[int] = []
+        after: list[int] = []
+        j = p.new - 1
+        while j >= 0 and piece(j):
+            before.insert(0, j)
+            j -= 1
+        j = p.new + 1
+        while j < len(new) and piece(j):
+            after.append(j)
+            j += 1
+        run = [*before, p.new, *after]
+        if len(run) == 1:
+            continue
+        words = re.findall(r"\w+", text)
+        if re.findall(r"\w+", " ".join(new[k] for k in run)) == words:
+            found[p.old] = [*before, *after]
+    return found
+
+
+def _merged_into(pairs: Sequence[Pair], old: Sequence[str], new: Sequence[str]
+                 ) -> dict[int, int]:
+    """Old index -> new index of the old segments merged into one new segment.
+
+    A new segment paired with an edited old one (similarity below 1) is a merge when the old
+    segments right before or after that one, paired with nothing, each stand word for word in
+    the new text, and together with it hold all of its words (none added)."""
+    paired_old = {p.old for p in pairs}
+    found: dict[int, int] = {}
+    for p in pairs:
+        if p.similarity == 1.0:
+            continue
+        text = new[p.new]
+
+        def part(i: int, text: str = text) -> bool:
+            t = old[i].strip()
+            return (0 <= i < len(old) and i not in paired_old and bool(t) and t in text
+                    and sum(n.count(t) for n in new) == 1)
+
+        run = [p.old]
+        i = p.old - 1
+        while i >= 0 and part(i):
+            run.insert(0, i)
+            i -= 1
+        i = p.old + 1
+        while i < len(old) and part(i):
+            run.append(i)
+            i += 1
+        if len(run) > 1 and old[p.old].strip() in text and re.findall(
+                r"\w+", " ".join(old[k] for k in run)) == re.findall(r"\w+", text):
+            found.update({k: p.new for k in run})
+    return found
+
+
+# Words followed to another segment (see :func:`plan_replace`) must hold at least this many
+# word characters' tokens: "Yes." or "No, never." occurs once by chance.
+MIN_FOUND_WORDS = 4
+
+
+def _occurrences(words: str, texts: Sequence[str], limit: int = 2) -> list[tuple[int, int]]:
+    """(text index, offset) of the first ``limit`` occurrences of ``words`` in ``texts``."""
+    found: list[tuple[int, int]] = []
+    for j, text in enumerate(texts):
+        at = text.find(words)
+        while at >= 0:
+            found.append((j, at))
+            if len(found) >= limit:
+                return found
+            at = text.find(words, at + 1)
+    return found
+
+
+def _found_elsewhere(words: str, old_texts: Sequence[str], new_texts: Sequence[str],
+                     min_words: int = MIN_FOUND_WORDS) -> tuple[int, int, int] | None:
+    """Where a coding's words stand in the new segments, (index, start, end), when they stand
+    there exactly once, stood exactly once in the old ones, and hold at least ``min_words``
+    words; else None."""
+    words = words.strip()
+    if len(re.findall(r"\w+", words)) < min_words:
+        return None
+    if len(_occurrences(words, old_texts)) != 1:
+        return None
+    found = _occurrences(words, new_texts)
+    if len(found) != 1:
+        return None
+    j, at = found[0]
+    return j, at, at + len(words)
