@@ -176,6 +176,39 @@ def test_a_split_paragraph_says_its_codings_go_on_every_piece(study_path: Path,
 
 
 @pytest.mark.slow
+def test_a_file_imported_again_under_another_name_is_pointed_out(study_path: Path,
+                                                                 tmp_path: Path) -> None:
+    first = tmp_path / "clinic-a.txt"
+    first.write_text("Interviewer: The queue?\n\nRespondent: We wait from five.\n")
+    assert run_tipqual("import", str(study_path), str(first)).returncode == 0
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    shutil.copy(first, batch / "clinic-a-copy.txt")  # renamed, the same bytes
+    (batch / "clinic-b.txt").write_text("Interviewer: The queue?\n\nRespondent: Not long.\n")
+    shutil.copy(batch / "clinic-b.txt", batch / "clinic-c.txt")  # twins within one run
+    done = run_tipqual("import", str(study_path), str(batch))
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("Note: the file")]
+    assert notes == [
+        "Note: the file of source 'clinic-a-copy' has the same bytes as source 'clinic-a''s "
+        "(the same transcript under another name?): both are in the study now and its words "
+        "count twice; if one is a mistake, make the study again without it",
+        "Note: the file of source 'clinic-c' has the same bytes as source 'clinic-b''s "
+        "(the same transcript under another name?): both are in the study now and its words "
+        "count twice; if one is a mistake, make the study again without it"]
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(first, again / "clinic-a-third.txt")
+    listed = run_tipqual("import", str(study_path), str(again), "--json", "--dry-run")
+    assert json.loads(listed.stdout)["same_as"] == [{"source": "clinic-a-third",
+                                                     "same_as": "clinic-a"}]
+    different = tmp_path / "clinic-d.txt"
+    different.write_text("Interviewer: The queue?\n\nRespondent: Two hours.\n")
+    plain = run_tipqual("import", str(study_path), str(different), "--json")
+    assert json.loads(plain.stdout)["same_as"] == []
+
+
+@pytest.mark.slow
 def test_drop_orphans_deletes_them_and_needs_replace(study_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "cso.txt"
     path.write_text("Interviewer: Why?\n\nRespondent: Delays at court.\n")

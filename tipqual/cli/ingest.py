@@ -90,6 +90,11 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         click.echo(f"Skipped {path}: {reason}{advice}", err=True)
     for path in report.passed_over:
         click.echo(f"Not a transcript, passed over: {path}", err=True)
+    for sid, twin in report.same_as:
+        click.echo(f"Note: the file of source {sid!r} has the same bytes as source {twin!r}'s "
+                   "(the same transcript under another name?): both are in the study now and its "
+                   "words count twice; if one is a mistake, make the study again without it",
+                   err=True)
     if report.empty_cases:
         click.echo("Cases with no transcript yet: " + ", ".join(report.empty_cases), err=True)
     if report.uncased:
@@ -175,6 +180,7 @@ def _as_json(report: ImportReport) -> dict[str, object]:
             "renamed_sources": [{"path": p, "source": s} for p, s in report.renamed_sources],
             "renamed_cases": [{"case": c, "stored": s} for c, s in report.renamed_cases],
             "renamed_columns": [{"column": c, "stored": s} for c, s in report.renamed_columns],
+            "same_as": [{"source": s, "same_as": t} for s, t in report.same_as],
             "drop_orphans": report.drop_orphans,
             "replacements": [p.to_dict() for p in report.plans],
             "key": report.key_path, "step": report.step, "backup": report.backup}

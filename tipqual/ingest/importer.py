@@ -393,6 +393,12 @@ class ImportReport:
     source_segments: dict[str, int] = field(default_factory=dict)
     # files skipped (with skip_bad) because they changed since they were imported
     changed: list[str] = field(default_factory=list)
+    # new sources whose file has the bytes of a source already in the study (or of one
+    # imported before it in this run): (new source id, that source's id); a renamed file
+    # imported again counts its words twice
+    same_as: list[tuple[str, str]] = field(default_factory=list)
+    # the sources' ids by their files' SHA-256, to find ``same_as``
+    by_sha256: dict[str, str] = field(default_factory=dict, repr=False)
     dry_run: bool = False  # True: this is the plan; the study was left as it was
     plans: list[ReanchorPlan] = field(default_factory=list)
     drop_orphans: bool = False  # orphaned codings deleted rather than kept aside
@@ -605,6 +611,9 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
     if old is None:
         project.add_source(source, segments)
         report.imported.append(sid)
+        twin = report.by_sha256.setdefault(raw.sha256, sid)
+        if twin != sid:
+            report.same_as.append((sid, twin))
         report.new_segments += len(segments)
     else:
         plan = _reanchor(project, source, segments, report.drop_orphans)
@@ -673,6 +682,8 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
     headers = project.source_headers()
     redacted = {} if redactor is not None else {
         s.sha256: s.id for s in headers if s.meta.get("redacted")}
+    for header in headers:  # the first by id of sources sharing their bytes
+        report.by_sha256.setdefault(header.sha256, header.id)
     # The key is written beside the study once the import has committed: a failed import
     # leaves no new key; a new key is staged (written whole) before the commit, so that a key
     # that cannot be written fails the import instead.
