@@ -64,8 +64,8 @@ def test_export_then_import(small_study: Path, tmp_path: Path) -> None:
     target = tmp_path / "copy.db"
     result = run_tipqual("refi", "import", str(out), str(target))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"Created {target} from {out} (tipqual 0.1.0): 1 sources, "
-                                    "2 segments, 21 codes, 1 cases, 2 codings by 2 coders")
+    assert result.stdout.startswith(f"Created {target} from {out} (tipqual 0.1.0): 1 source, "
+                                    "2 segments, 21 codes, 1 case, 2 codings by 2 coders")
     with Project.open(target) as p:
         texts = sorted((c.coder, p.segment(c.segment).text[c.span_start:c.span_end]
                         if c.span_start is not None else p.segment(c.segment).text)
@@ -303,3 +303,172 @@ def test_a_failed_refi_import_redact_writes_neither_study_nor_key(tmp_path: Path
                           "--roster", str(tmp_path / "nobody.txt"))
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
     assert "nobody.txt" in missing.stderr and not (tmp_path / "study.db").exists()
+
+
+# --- projects in the shapes other tools write (tests/fixtures/refi/tools.py) ----------------------
+
+TOOLS = FIX / "tools"
+TOOL_EXPECTED = json.loads((TOOLS / "expected.json").read_text(encoding="utf-8"))
+TOOL_PROJECTS = sorted(n for n, e in TOOL_EXPECTED.items() if "sources" in e)
+TOOL_CODEBOOKS = sorted(n for n, e in TOOL_EXPECTED.items() if n.endswith(".qdc")
+                        and "codes" in e)
+BAD_TOOL_FILES = sorted(n for n, e in TOOL_EXPECTED.items() if "error" in e)
+
+
+def test_tool_fixtures_are_what_their_builder_writes() -> None:
+    from tests.fixtures.refi.tools import build_all
+
+    built = build_all()
+    assert sorted(built) == sorted(p.name for p in TOOLS.iterdir())
+    for name, data in built.items():
+        assert (TOOLS / name).read_bytes() == data, f"rebuild {name}: python -m " \
+            "tests.fixtures.refi.tools"
+
+
+def _import_tool_project(name: str, target: Path) -> dict:
+    """``refi import --json`` of a tool-shaped fixture (``--allow-missing`` when it needs it,
+    after checking that without it the import stops with one Error line and no study)."""
+    expected = TOOL_EXPECTED[name]
+    args = ["refi", "import", str(TOOLS / name), str(target), "--json"]
+    if "needs_allow_missing" in expected:
+        stopped = run_tipqual(*args)
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+        assert len(stopped.stderr.strip().splitlines()) == 1
+        assert stopped.stderr.startswith(f"Error: {TOOLS / name}: the plain text of the text "
+                                         f"source {expected['needs_allow_missing']!r}")
+        assert "--allow-missing" in stopped.stderr and not target.exists()
+        args.append("--allow-missing")
+    result = run_tipqual(*args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _coded_characters(p: Project) -> dict[tuple[str, str, str], tuple[set[int], set]]:
+    """For each (source name as the tool gave it, code name, coder): the stored-text offsets
+    the codings cover, and their memos."""
+    names = {c.id: c.name for c in p.codebook().codes}
+    sources = {s.id: s.meta["refi"]["name"] for s in p.sources()}
+    segments = {s.id: s for s in p.segments()}
+    out: dict[tuple[str, str, str], tuple[set[int], set]] = {}
+    for c in p.codings():
+        seg = segments[c.segment]
+        start = seg.start + (c.span_start or 0)
+        end = seg.start + c.span_end if c.span_end is not None else seg.end
+        chars, memos = out.setdefault((sources[seg.source], names[c.code], c.coder),
+                                      (set(), set()))
+        chars.update(range(start, end))
+        memos.add(c.memo)
+    return out
+
+
+def _study_contents(path: Path) -> dict:
+    """Everything a study holds that an exchange must keep, in comparable form."""
+    import dataclasses
+
+    with Project.open(path, readonly=True) as p:
+        return {
+            "sources": sorted((s.id, s.path, s.case, s.text) for s in p.sources()),
+            "segments": sorted((s.id, s.start, s.end, s.speaker, s.role, s.text)
+                               for s in p.segments()),
+            "codings": sorted((c.segment, c.code, c.coder, c.status, c.span_start or -1,
+                               c.span_end or -1, c.memo or "", c.created_at or "")
+                              for c in p.codings()),
+            "cases": sorted((c.id, sorted(c.attributes.items())) for c in p.cases()),
+            "codes": [dataclasses.asdict(c) for c in p.codebook().codes],
+            "name": p.meta("name")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOOL_PROJECTS)
+def test_tool_project_arrives_whole_on_the_exact_characters(name: str, tmp_path: Path) -> None:
+    expected = TOOL_EXPECTED[name]
+    target = tmp_path / "study.db"
+    report = _import_tool_project(name, target)
+    assert report["coders"] == expected["coders"]
+    # what was not imported, and why, is in the report: the non-text sources' codings, sets,
+    # links, graphs, notes that are no coding's memo, document variables, missing texts
+    dropped = "\n".join(report["dropped"])
+    for piece in expected["not_imported"]:
+        assert piece in dropped, (piece, report["dropped"])
+    assert [m.split(" (")[0] for m in report["missing"]] == expected["missing"]
+    assert len(report["refused"]) == len(expected["refused"])
+    for (source, start, end), line in zip(expected["refused"], report["refused"], strict=True):
+        assert line.startswith(f"{source}: selection ") and f"(from {start} to {end})" in line
+    with Project.open(target, readonly=True) as p:
+        texts = {s.meta["refi"]["name"]: s.text for s in p.sources()}
+        assert texts == expected["sources"]  # every text source, with its exact text
+        segments: dict[str, list[tuple[int, int]]] = {}
+        ids = {s.id: s.meta["refi"]["name"] for s in p.sources()}
+        for seg in p.segments():
+            segments.setdefault(ids[seg.source], []).append((seg.start, seg.end))
+        got = _coded_characters(p)
+        assert {c.id: c.attributes for c in p.cases()} == expected["cases"]
+        book = p.codebook()
+        names = {c.id: c.name for c in book.codes}
+        assert [[c.name, names.get(c.parent) if c.parent else None, c.color, c.definition]
+                for c in book.codes] == expected["codes"]
+    want: dict[tuple[str, str, str], tuple[set[int], set]] = {}
+    for source, code, coder, start, end, memo in expected["codings"]:
+        chars, memos = want.setdefault((source, code, coder), (set(), set()))
+        for a, b in segments[source]:  # speaker labels and blank lines are in no segment
+            chars.update(range(max(start, a), min(end, b)))
+        memos.add(memo)
+    assert got.keys() == want.keys()
+    for key, (chars, memos) in want.items():
+        text = expected["sources"][key[0]]
+        assert "".join(text[k] for k in sorted(got[key][0])) == \
+            "".join(text[k] for k in sorted(chars)), key
+        assert got[key] == (chars, memos), key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOOL_PROJECTS)
+def test_tool_project_round_trip_through_tipqual_keeps_everything(name: str,
+                                                                   tmp_path: Path) -> None:
+    first = tmp_path / "first.db"
+    _import_tool_project(name, first)
+    out = tmp_path / "again.qdpx"
+    result = run_tipqual("refi", "export", str(first), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    again = tmp_path / "again.db"
+    result = run_tipqual("refi", "import", str(out), str(again), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["missing"], report["dropped"], report["refused"], report["inexact"]) == \
+        ([], [], [], [])
+    assert _study_contents(again) == _study_contents(first)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TOOL_CODEBOOKS + ["nvivo-windows.qdpx", "utf-16.qde"])
+def test_tool_codebook_import_keeps_names_nesting_colours(name: str, tmp_path: Path) -> None:
+    import yaml
+
+    out = tmp_path / "book.yaml"
+    result = run_tipqual("codebook", "import", str(TOOLS / name), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(out.read_text(encoding="utf-8"))  # (some definitions are empty)
+    names = {c["id"]: c["name"] for c in data["codes"]}
+    assert [[c["name"], names.get(c.get("parent")) if c.get("parent") else None,
+             c.get("color"), c.get("definition") or ""] for c in data["codes"]] == \
+        TOOL_EXPECTED[name]["codes"]
+    if name.endswith((".qdpx", ".qde")):  # the project's name, not its file's ("project")
+        project = {"nvivo-windows.qdpx": "Ward water committees",
+                   "utf-16.qde": "Flood recovery — Ŋwana"}[name]
+        assert data["name"] == project
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BAD_TOOL_FILES)
+def test_bad_tool_files_give_one_error_line(name: str, tmp_path: Path) -> None:
+    piece = TOOL_EXPECTED[name]["error"]
+    commands = [("codebook", "import", str(TOOLS / name), "--out", str(tmp_path / "b.yaml"))]
+    if not name.endswith(".qdc"):
+        commands.append(("refi", "import", str(TOOLS / name), str(tmp_path / "s.db")))
+    for args in commands:
+        result = run_tipqual(*args)
+        assert result.returncode == 1, (args, result.stdout)
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"Error: {TOOLS / name}") and piece in result.stderr
+        assert list(tmp_path.iterdir()) == []

@@ -203,3 +203,63 @@ def test_export_writes_50_levels_and_refuses_a_deeper_stored_codebook() -> None:
             Code(id=f"c{i}", name=f"C{i}", parent=f"c{(i + 1) % 3000}") for i in range(3000)])):
         with pytest.raises(ExchangeError, match="nests codes more than 50 levels deep"):
             qdaxml.codebook_to_qdc(book)
+
+
+_DOC = '<?xml version="1.0" encoding="{0}"?>\n<CodeBook xmlns="urn:QDA-XML:codebook:1.0" ' \
+       'origin="{1}">\n<Codes><Code guid="1" name="{1}" isCodable="true"/></Codes></CodeBook>\n'
+
+
+@pytest.mark.parametrize(("declared", "codec", "bom", "name"), [
+    ("Shift_JIS", "shift_jis", b"", "市場の調査"),  # multi-byte: expat cannot read it itself
+    ("Big5", "big5", b"", "市場調查"),
+    ("GB18030", "gb18030", b"", "市场调查 ü"),
+    ("UTF-32", "utf-32-le", b"\xff\xfe\x00\x00", "Flood 𝟒"),
+    ("UTF-32", "utf-32-be", b"", "Flood 𝟒"),  # no BOM: told by the first characters
+    ("UTF-16", "utf-16-le", b"", "Flood 𝟒"),
+    ("UTF-16", "utf-16-be", b"\xfe\xff", "Flood 𝟒"),
+    ("windows-1252", "cp1252", b"", "“Café” – 10%"),
+    ("ISO-8859-1", "latin-1", b"", "Sécurité"),
+    ("utf-8", "utf-8", b"\xef\xbb\xbf", "Flood 𝟒"),
+])
+def test_xml_in_any_declared_encoding_reads(declared: str, codec: str, bom: bytes,
+                                            name: str) -> None:
+    data = bom + _DOC.format(declared, name).encode(codec)
+    root = qdaxml.parse_xml(data, "x.qdc")
+    assert root.get("origin") == name
+    book = qdaxml.codebook_from_qdc(data, "x.qdc")
+    assert [c.name for c in book.codes] == [name]
+    converted = qdaxml.as_utf8(data, "x.qdc")
+    assert converted.decode("utf-8").count("\n") == _DOC.count("\n")  # lines stay put
+    assert qdaxml.looks_like_xml(data)
+
+
+@pytest.mark.parametrize(("data", "message", "line"), [
+    (_DOC.format("x-martian", "a").encode(), "names the encoding 'x-martian'", 1),
+    # codecs that are not character sets: byte transforms, and UTF-7 / IDNA / punycode,
+    # which can spell markup in plain letters
+    *[(_DOC.format(name, "a").encode(), f"names the encoding '{name}', which is not a "
+       "known character set", 1)
+      for name in ("rot13", "base64", "zlib", "hex", "bz2", "uu", "utf-7", "idna",
+                   "punycode", "unicode_escape", "raw_unicode_escape", "undefined")],
+    (_DOC.format("Shift_JIS", "a").encode() + b"<!-- \x81 -->\n", "not shift_jis text", 4),
+    (_DOC.format("utf-8", "caf\u00e9").encode("cp1252"), "malformed XML", 2),
+])
+def test_xml_in_a_wrong_or_unknown_encoding_is_one_error(data: bytes, message: str,
+                                                         line: int) -> None:
+    with pytest.raises(ExchangeError) as info:
+        qdaxml.parse_xml(data, "x.qdc")
+    assert message in info.value.format() and info.value.line == line
+    assert info.value.format().startswith(f"x.qdc:{line}: ")
+
+
+def test_codebook_of_a_project_is_named_after_the_project() -> None:
+    data = (b'<?xml version="1.0" encoding="utf-8"?>\n<Project xmlns="urn:QDA-XML:project:1.0" '
+            b'name="Ward water committees"><CodeBook><Codes><Code guid="1" name="Access" '
+            b'isCodable="true"/></Codes></CodeBook></Project>\n')
+    assert qdaxml.codebook_from_qdc(data, "a.qdpx/project.qde").name == "Ward water committees"
+    unnamed = data.replace(b' name="Ward water committees"', b"")
+    assert qdaxml.codebook_from_qdc(unnamed, "a.qdpx/project.qde").name == "project"
+    two_lines = data.replace(b"water committees", b"water&#10; committees")
+    assert qdaxml.codebook_from_qdc(two_lines, "a.qdpx/p.qde").name == "Ward water committees"
+    hidden = data.replace(b"water committees", b"water\xe2\x80\x8bcommittees")  # a ZWSP
+    assert qdaxml.codebook_from_qdc(hidden, "a.qdpx/p.qde").name == "p"

@@ -204,6 +204,22 @@ def test_atlas_sample_qdpx_imports_codes_and_reports_sources(tmp_path: Path) -> 
         "Jeanine's Breakfast.m4a (audio)", "1960s Coca Cola commercial.mp4 (video)",
         "1994 Diet Coke-Diet Coke Break.mp4 (video)"])
     assert "Simon.docx: 3 codings skipped with the source" in report["dropped"]
+    assert "1994 Diet Coke-Diet Coke Break.docx: 1 coding skipped with the source" \
+        in report["dropped"]
+    # the codings of the picture, the PDF (each quotation once, though its text
+    # representation repeats it) and the video are listed, with sets, links, graph and notes
+    for line in ("cornflakes-n-milk.jpg: 2 codings not imported (a picture source: tipqual "
+                 "codes text only)",
+                 "Pay de Limón con Base de Granola | Kellogg's ®.pdf: 4 codings not imported "
+                 "(a PDF source: tipqual codes text only)",
+                 "1994 Diet Coke-Diet Coke Break.mp4: 1 coding not imported (a video source: "
+                 "tipqual codes text only)",
+                 "Mabêl 2ième.txt: 1 selection without codings, with its memo (tipqual keeps "
+                 "coded passages only)",
+                 "1 graph ('Netzwerk'): tipqual draws no code networks",
+                 "note 'Research Plan' (on nothing): tipqual keeps memos on codings only"):
+        assert line in report["dropped"], line
+    assert any(d.startswith("16 sets ('Mabel', ") for d in report["dropped"])
     with Project.open(tmp_path / "atlas.db") as p:
         book = p.codebook()
         assert len(book.codes) == 14
@@ -459,6 +475,11 @@ def test_decode_text_boms_and_legacy() -> None:
     assert refi.decode_text("\ufeffcafé".encode("utf-8")) == "café"
     assert refi.decode_text(b"\xff\xfe" + "café 🙂".encode("utf-16-le")) == "café 🙂"
     assert refi.decode_text("café".encode("cp1252")) == "café"
+    # UTF-16 without a BOM is valid UTF-8 (NULs between the letters): told apart, both orders
+    text = "R: The café opens at 6 — 🙂\r\nR: ok"
+    assert refi.decode_text(text.encode("utf-16-le")) == text
+    assert refi.decode_text(text.encode("utf-16-be")) == text
+    assert refi.decode_text(b"a\x00b") == "a\x00b"  # one NUL in UTF-8 text stays text
 
 
 def test_resolve_never_leaves_the_archive(tmp_path: Path) -> None:
@@ -472,3 +493,88 @@ def test_resolve_never_leaves_the_archive(tmp_path: Path) -> None:
         assert archive.resolve("/etc/passwd") is None
     finally:
         archive.close()
+
+
+# --- what other tools' projects hold that tipqual has no place for (fixtures/refi/tools) ------
+
+TOOLS = FIX / "tools"
+
+
+def test_everything_not_imported_is_listed_with_why(tmp_path: Path) -> None:
+    report = import_project(TOOLS / "nvivo-windows.qdpx", tmp_path / "n.db")
+    dropped = report["dropped"]
+    for line in (
+            "Water by-law.pdf: 1 coding not imported (a PDF source: tipqual codes text only)",
+            "Pump photo.jpg: 2 codings not imported (a picture source: tipqual codes text only)",
+            # one on the recording, one on its transcript
+            "Ward 7 meeting.m4a: 2 codings not imported (an audio source: tipqual codes text "
+            "only)",
+            "Site visit.mp4: 1 coding not imported (a video source: tipqual codes text only)",
+            "2 sets ('Interviews', 'Service codes'): tipqual groups sources by case and codes "
+            "by parent",
+            "1 link ('see also'): tipqual keeps no links between codes, notes and passages",
+            "note 'Source memo' (on the source 'Ward 7 committee.docx'): tipqual keeps memos "
+            "on codings only",
+            "note 'Code memo' (on the code 'Municipality'): tipqual keeps memos on codings only",
+            "note 'Project memo' (on the project): tipqual keeps memos on codings only",
+            "note 'Project memo': 1 coding of passages in the note not imported (tipqual codes "
+            "the text of sources only)",
+            "case 'Ward 9': its description (tipqual keeps attributes of cases, not memos)",
+            "case 'Nomsa Dube': 1 selection given to it (tipqual gives a case whole sources: "
+            "give it the source in the other tool)",
+            "case 'Vhembe district': the source 'Ward 7 committee.docx' is already in the case "
+            "'Ward 7' and stays there (a tipqual source belongs to one case)"):
+        assert line in dropped, line
+    # a selection of a speaker label alone is listed by its GUID and positions
+    label = [d for d in dropped if "covers only a speaker label" in d]
+    assert len(label) == 1 and label[0].startswith("Ward 9 notes.txt: selection ")
+    # the notes linked from the imported selection and coding became the codings' memo
+    assert not any("Second complaint" in d or "Compare with" in d for d in dropped)
+    with Project.open(tmp_path / "n.db") as p:
+        memos = {c.memo for c in p.codings()} - {None}
+    assert memos == {"Compare with ward 9.\n\nSecond complaint this year."}
+
+
+def test_a_pdf_quotation_repeated_in_its_text_representation_counts_once(
+        tmp_path: Path) -> None:
+    report = import_project(TOOLS / "atlas-mac.qdpx", tmp_path / "a.db")
+    assert "By-law 2019.pdf: 1 coding not imported (a PDF source: tipqual codes text only)" \
+        in report["dropped"]
+    assert "Trader 1.docx: 1 selection without codings, with its memo (tipqual keeps coded " \
+        "passages only)" in report["dropped"]
+    assert [m.split(" (")[0] for m in report["missing"]] == ["Trader 2.docx"]
+    assert "(no plainTextPath, only the rich text internal://" in report["missing"][0]
+    with Project.open(tmp_path / "a.db") as p:  # no creationDateTime: the modified date
+        assert {c.created_at for c in p.codings()} == {"2024-03-05T09:30:00Z"}
+
+
+def test_source_variables_and_memo_are_listed(tmp_path: Path) -> None:
+    report = import_project(TOOLS / "maxqda.qdpx", tmp_path / "m.db", allow_missing=True)
+    assert "Clinic A: 1 document variable (tipqual keeps attributes on cases: give the source " \
+        "a case with them)" in report["dropped"]
+    report = import_project(TOOLS / "qualcoder.qdpx", tmp_path / "q.db")
+    assert report["dropped"] == ["School 4.txt: the source's memo (its description; tipqual "
+                                 "keeps memos on codings)"]
+
+
+def test_a_coded_source_with_only_rich_text_stops_the_import_unless_allowed(
+        tmp_path: Path) -> None:
+    from tests.fixtures.refi.tools import Builder, Passage, Shape, TextDoc, X
+
+    b = Builder(Shape(origin="ATLAS.ti 23"), "Rich only")
+    b.add_users("Ann")
+    b.add_codes([("Waiting", "#112233", "", True, [])])
+    sources = X("Sources")
+    b.project.add(sources)
+    b.text_source(TextDoc("Notes.docx", "A: We waited for hours.\n", store="docx-only",
+                          passages=[Passage("Waiting", "Ann", "waited for hours")]), sources)
+    archive = tmp_path / "rich.qdpx"
+    archive.write_bytes(b.qdpx())
+    with pytest.raises(ExchangeError) as info:
+        import_project(archive, tmp_path / "r.db")
+    message = info.value.format()
+    assert "the plain text of the text source 'Notes.docx' (no plainTextPath, only the rich " \
+        "text internal://" in message and "so its 1 coding would be lost" in message
+    assert not (tmp_path / "r.db").exists()
+    report = import_project(archive, tmp_path / "r.db", allow_missing=True)
+    assert report["dropped"] == ["Notes.docx: 1 coding skipped with the source"]

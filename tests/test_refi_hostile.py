@@ -145,7 +145,7 @@ def test_cli_lists_refused_selections(tmp_path: Path) -> None:
                                              ("sources/a.txt", text.encode())])
     result = run_tipqual("refi", "import", str(path), str(tmp_path / "s.db"))
     assert result.returncode == 0, result.stderr
-    assert "1 codings by 1 coders" in result.stdout
+    assert "1 coding by 1 coder" in result.stdout
     assert "Refused selections (positions outside the text):\n  a.txt: selection " \
         in result.stdout
 
@@ -186,7 +186,7 @@ def test_paths_never_leave_the_archive(ref: str, tmp_path: Path) -> None:
     path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", qde)])
     report = import_project(path, tmp_path / "s.db", allow_missing=True)
     assert report["sources"] == 0 and report["missing"] == [f"one.txt ({ref})"]
-    assert report["dropped"] == ["one.txt: 1 codings skipped with the source"]
+    assert report["dropped"] == ["one.txt: 1 coding skipped with the source"]
 
 
 def test_missing_source_with_codings_fails_unless_allowed(tmp_path: Path) -> None:
@@ -204,7 +204,7 @@ def test_missing_source_with_codings_fails_unless_allowed(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert ("Missing from the archive (skipped):\n  Interview 7.txt (internal://gone.txt)\n"
             "  empty.txt (internal://also-gone.txt)") in result.stdout
-    assert "Not imported:\n  Interview 7.txt: 1 codings skipped with the source" in result.stdout
+    assert "Not imported:\n  Interview 7.txt: 1 coding skipped with the source" in result.stdout
 
 
 def test_missing_source_without_codings_is_only_listed(tmp_path: Path) -> None:

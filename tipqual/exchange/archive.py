@@ -257,11 +257,28 @@ def has_bom(data: bytes) -> bool:
     return any(data.startswith(bom) for bom, _ in _BOMS)
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` for bytes that are UTF-16 text written without a BOM
+    (most of every other byte is NUL, as in mostly Latin text; such bytes are valid UTF-8, so
+    UTF-8 alone would read them as text with NULs between the letters), else None."""
+    if len(data) < 4 or len(data) % 2 or b"\x00" not in data:
+        return None
+    pairs = len(data) // 2
+    for encoding, high in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if high.count(0) >= 0.6 * pairs:
+            return encoding
+    return None
+
+
 def decode_text(data: bytes) -> str:
-    """Text of a source file: a BOM decides (UTF-8, UTF-16), else UTF-8, else Windows-1252."""
+    """Text of a source file: a BOM decides (UTF-8, UTF-16), else UTF-16 when the bytes are
+    plainly UTF-16 without a BOM, else UTF-8, else Windows-1252."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data[len(bom):].decode(encoding, errors="replace")
+    wide = _utf16_without_bom(data)
+    if wide is not None:
+        return data.decode(wide, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -19,6 +19,19 @@ skipped, with their codings. A text source missing from the archive stops the im
 codings would be lost, unless the caller allows it (``allow_missing``): then it is listed and
 skipped too.
 
+Nothing is left out silently: everything a project holds that tipqual has no place for is listed
+under ``dropped`` with why, one line each: the codings of non-text sources (of their selections,
+transcripts and text representations; a PDF quotation repeated in its representation counts
+once), sets, links and graphs, every note that did not become a coding's memo (with what it was
+attached to: the project, a source, a code, a case, nothing), codings inside notes, a source's
+own memo and variables (MAXQDA's document variables), the memos of selections no code was given,
+a case's description, the selections and codes given to a case (tipqual gives cases whole
+sources) and a source a second case claims.
+
+The project file may be in any encoding (UTF-16 from Windows tools, ``windows-1252``,
+``Shift_JIS`` …): it is read as UTF-8 (:func:`tipqual.exchange.qdaxml.as_utf8`) before anything
+else, so the lines named in messages are found in every encoding.
+
 Refused, never guessed at: a selection whose positions are not whole numbers, fall outside the
 text or are empty (listed under ``refused``), an archive with two members of one name or with
 links or devices (see :class:`~tipqual.exchange.archive.Archive`), and a project that gives two
@@ -187,10 +200,10 @@ def import_project(archive: str | Path, target: str | Path, *, command: str = "r
         more = len(plan.lost) - 1
         others = f" (and {more} more source{'s' if more > 1 else ''} with codings)" if more \
             else ""
-        raise ExchangeError(f"the text source {name!r} ({ref or 'no plainTextPath'}) is not in "
-                            f"the archive, so its {n} codings would be lost{others}; export the "
-                            "project again with its sources, or give --allow-missing to import "
-                            "without them", path=archive)
+        raise ExchangeError(f"the plain text of the text source {name!r} ({ref}) is not in "
+                            f"the archive, so its {_n(n, 'coding')} would be lost{others}; "
+                            "export the project again with its sources, or give --allow-missing "
+                            "to import without them", path=archive)
     segmented = [(src, _segments_for(src, redactor, plan)) for src in plan.sources]
     counts: dict[str, int | list[str]] = {}
     Project.create(target, name=plan.name, command=command,
@@ -253,16 +266,16 @@ def read_plan(path: str | Path, redactor: Redactor | None = None) -> Plan:
     if not path.exists() or path.is_dir():
         raise ExchangeError("no such file; give the path of a .qdpx archive", path=path)
     if not zipfile.is_zipfile(path):
-        head = path.read_bytes()[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not head.startswith(b"<"):
+        data = path.read_bytes()
+        if not qdaxml.looks_like_xml(data[:64]):
             raise ExchangeError("not a .qdpx archive (neither a zip file nor a QDA-XML .qde); "
                                 "export the project again as REFI-QDA", path=path)
-        data = path.read_bytes()
+        data = qdaxml.as_utf8(data, path)  # UTF-16, windows-1252 …: lines are found in UTF-8
         return _plan(qdaxml.parse_xml(data, path), data, path, str(path), None, "", redactor)
     archive = Archive(path)
     try:
         qde = find_project_file(archive)
-        data = archive.read(qde)
+        data = qdaxml.as_utf8(archive.read(qde), f"{path}/{qde}")
         root = qdaxml.parse_xml(data, f"{path}/{qde}")
         base = str(PurePosixPath(qde).parent)
         return _plan(root, data, path, f"{path}/{qde}", archive,
@@ -367,9 +380,10 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
     ctx = _Context(path=path, archive=archive, base=base, origin=raw_origin,
                    producer=producer_of(raw_origin), users=users, default_user=default_user,
                    code_of=code_of, notes=_notes(root), names=names)
-    cases, case_of = _cases(root, names)
+    case_leftovers: list[str] = []
+    cases, case_of = _cases(root, names, case_leftovers)
     plan = Plan(name=name, origin=origin, producer=ctx.producer, codebook=codebook,
-                cases=cases, sources=[], renamed=renamed)
+                cases=cases, sources=[], renamed=renamed, dropped=case_leftovers)
     pending: list[_Pending] = []
     sources_el = child(root, "Sources")
     for el in (list(sources_el) if sources_el is not None else []):
@@ -377,7 +391,13 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
         label = nfc(attr(el, "name")) or normalize_guid(attr(el, "guid"))
         if kind in NON_TEXT:
             plan.skipped.append(f"{label} ({NON_TEXT[kind]})")
+            n = _non_text_codings(el)
+            if n:
+                article = "an" if NON_TEXT[kind][0] in "aeiou" else "a"
+                plan.dropped.append(f"{label}: {_n(n, 'coding')} not imported ({article} "
+                                    f"{NON_TEXT[kind]} source: tipqual codes text only)")
         elif kind == "TextSource":
+            plan.dropped += _source_leftovers(el, label)
             found = _read_source(el, ctx, plan)
             if found is not None:
                 pending.append(found)
@@ -388,6 +408,7 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
         planned = _place_source(found, counting, ctx, plan, used)
         planned.case = case_of.get(normalize_guid(attr(found.el, "guid")))
         plan.sources.append(planned)
+    plan.dropped += _project_leftovers(root, ctx)
     return plan
 
 
@@ -403,6 +424,7 @@ class _Context:
     code_of: dict[str, str]
     notes: dict[str, str]
     names: _Names
+    used_notes: set[str] = field(default_factory=set)  # GUIDs of the notes that became memos
 
 
 # An element's tag and GUID, wherever the element starts (for the line of a renamed name).
@@ -533,10 +555,13 @@ def _notes(root: ET.Element) -> dict[str, str]:
     return out
 
 
-def _cases(root: ET.Element, names: _Names) -> tuple[dict[str, dict[str, str]],
-                                                    dict[str, str]]:
+def _cases(root: ET.Element, names: _Names,
+           leftovers: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """Case attributes by case id, and the case of each source GUID (names made fit to store:
-    see :class:`_Names`; two names that pseudonymising would make one are kept apart)."""
+    see :class:`_Names`; two names that pseudonymising would make one are kept apart).
+
+    What a case holds that tipqual cannot keep (a memo, parts of sources or codes given to
+    it, a source another case has already) is added to ``leftovers``, one line each."""
     variables: dict[str, str] = {}
     vars_el = child(root, "Variables")
     stored_of: dict[str, str] = {}  # attribute name as given -> as stored
@@ -549,6 +574,9 @@ def _cases(root: ET.Element, names: _Names) -> tuple[dict[str, dict[str, str]],
                 stored_of)
     cases: dict[str, dict[str, str]] = {}
     case_of: dict[str, str] = {}
+    sources_el = child(root, "Sources")
+    source_names = {normalize_guid(attr(el, "guid")): nfc(attr(el, "name"))
+                    for el in (sources_el if sources_el is not None else [])}
     cases_el = child(root, "Cases")
     stored_of = {}
     for n, el in enumerate(children(cases_el, "Case") if cases_el is not None else [], 1):
@@ -566,8 +594,128 @@ def _cases(root: ET.Element, names: _Names) -> tuple[dict[str, dict[str, str]],
             if var and value is not None:
                 attrs[var] = names.redact(value.strip())
         for ref in children(el, "SourceRef"):
-            case_of.setdefault(normalize_guid(attr(ref, "targetGUID")), case_id)
+            target = normalize_guid(attr(ref, "targetGUID"))
+            first = case_of.setdefault(target, case_id)
+            if first != case_id:
+                shown = repr(source_names[target]) if source_names.get(target) else target
+                leftovers.append(f"case {case_id!r}: the source {shown} is already in the case "
+                                 f"{first!r} and stays there (a tipqual source belongs to one "
+                                 "case)")
+        leftovers += _case_leftovers(el, case_id)
     return cases, case_of
+
+
+def _n(n: int, what: str) -> str:
+    """``1 coding``, ``2 codings``."""
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _case_leftovers(el: ET.Element, case_id: str) -> list[str]:
+    """What a ``<Case>`` holds besides attributes and whole sources, one line each."""
+    out = []
+    if child_text(el, "Description").strip():
+        out.append(f"case {case_id!r}: its description (tipqual keeps attributes of cases, "
+                   "not memos)")
+    n = len(children(el, "SelectionRef"))
+    if n:
+        out.append(f"case {case_id!r}: {_n(n, 'selection')} given to it (tipqual gives a case "
+                   "whole sources: give it the source in the other tool)")
+    n = len(children(el, "CodeRef"))
+    if n:
+        out.append(f"case {case_id!r}: {_n(n, 'code')} linked to it (tipqual links cases to "
+                   "sources only)")
+    return out
+
+
+def _non_text_codings(el: ET.Element) -> int:
+    """The codings of a PDF, picture, audio or video source: of the source itself and of its
+    selections, transcripts and text representation (a PDF's text representation repeats the
+    GUIDs of its PDF selections, so a quotation coded in both counts once)."""
+    seen: set[tuple[str, str]] = set()
+    n = 0
+    for holder in el.iter():
+        sel_guid = normalize_guid(attr(holder, "guid")) if holder is not el else ""
+        for coding in children(holder, "Coding"):
+            ref = child(coding, "CodeRef")
+            code = normalize_guid(attr(ref, "targetGUID")) if ref is not None else ""
+            key = (sel_guid, code)
+            if sel_guid and key in seen:
+                continue
+            seen.add(key)
+            n += 1
+    return n
+
+
+def _source_leftovers(el: ET.Element, name: str) -> list[str]:
+    """What a text source holds that tipqual does not keep: its memo, its own variables
+    (MAXQDA's document variables) and the memos of selections no code was given."""
+    out = []
+    if child_text(el, "Description").strip():
+        out.append(f"{name}: the source's memo (its description; tipqual keeps memos on "
+                   "codings)")
+    variables = children(el, "VariableValue")
+    if variables:
+        out.append(f"{name}: {_n(len(variables), 'document variable')} (tipqual keeps "
+                   "attributes on cases: give the source a case with them)")
+    bare = [s for s in _selections_of(el) if not children(s, "Coding")
+            and (child_text(s, "Description").strip() or children(s, "NoteRef"))]
+    if bare:
+        out.append(f"{name}: {_n(len(bare), 'selection')} without codings, with "
+                   f"{'its memo' if len(bare) == 1 else 'their memos'} (tipqual keeps coded "
+                   "passages only)")
+    return out
+
+
+_OWNERS = {"Project": "the project", "Code": "the code", "Case": "the case",
+           "Set": "the set", "Note": "the note"}
+
+
+def _project_leftovers(root: ET.Element, ctx: _Context) -> list[str]:
+    """What the project holds that tipqual has no place for, one line each: sets, links,
+    graphs, the project's description, and every note that did not become a coding's memo
+    (with what it was attached to)."""
+    out = []
+    for tag, what, why in (("Sets", "set", "tipqual groups sources by case and codes by "
+                                            "parent"),
+                           ("Links", "link", "tipqual keeps no links between codes, notes and "
+                                             "passages"),
+                           ("Graphs", "graph", "tipqual draws no code networks")):
+        holder = child(root, tag)
+        items = children(holder, tag[:-1]) if holder is not None else []
+        if items:
+            shown = ", ".join(repr(nfc(attr(i, "name")) or normalize_guid(attr(i, "guid")))
+                              for i in items[:5])
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            out.append(f"{_n(len(items), what)} ({shown}{more}): {why}")
+    if child_text(root, "Description").strip():
+        out.append("the project's description (tipqual keeps memos on codings)")
+    owners: dict[str, str] = {}
+    for holder in root.iter():
+        for ref in children(holder, "NoteRef"):
+            target = normalize_guid(attr(ref, "targetGUID"))
+            kind = localname(holder.tag)
+            if kind in _OWNERS or kind.endswith("Source"):
+                named = nfc(attr(holder, "name"))
+                owner = "the project" if kind == "Project" else \
+                    f"{_OWNERS.get(kind, 'the source')} {named!r}" if named else \
+                    _OWNERS.get(kind, "a source")
+            else:
+                owner = "a passage not imported"
+            owners.setdefault(target, owner)
+    notes_el = child(root, "Notes")
+    for el in children(notes_el, "Note") if notes_el is not None else []:
+        guid = normalize_guid(attr(el, "guid"))
+        name = nfc(attr(el, "name")) or guid
+        # a note is a text of its own, and some tools code passages of it
+        coded = sum(1 for d in el.iter() if localname(d.tag) == "Coding")
+        if coded:
+            out.append(f"note {name!r}: {_n(coded, 'coding')} of passages in the note not "
+                       "imported (tipqual codes the text of sources only)")
+        if guid in ctx.used_notes:
+            continue
+        where = f"on {owners[guid]}" if guid in owners else "on nothing"
+        out.append(f"note {name!r} ({where}): tipqual keeps memos on codings only")
+    return out
 
 
 def _fit_apart(names: _Names, what: str, given: str, fallback: str, tag: str,
@@ -616,8 +764,8 @@ def _read_source(el: ET.Element, ctx: _Context, plan: Plan) -> _Pending | None:
         n = sum(len(children(s, "Coding")) for s in _selections_of(el)) + \
             len(children(el, "Coding"))
         if n:
-            plan.dropped.append(f"{name}: {n} codings skipped with the source")
-            plan.lost.append((name, attr(el, "plainTextPath") or "", n))
+            plan.dropped.append(f"{name}: {_n(n, 'coding')} skipped with the source")
+            plan.lost.append((name, _text_ref(el), n))
         return None
     raw, bom, inline = found
     probes = []
@@ -723,8 +871,10 @@ def _int(value: str | None) -> int | None:
 
 
 def _note_texts(el: ET.Element, ctx: _Context) -> list[str]:
-    return [ctx.notes.get(normalize_guid(attr(r, "targetGUID")), "")
-            for r in children(el, "NoteRef")]
+    """The texts of the notes ``el`` links to (each noted as imported)."""
+    targets = [normalize_guid(attr(r, "targetGUID")) for r in children(el, "NoteRef")]
+    ctx.used_notes.update(targets)
+    return [ctx.notes.get(target, "") for target in targets]
 
 
 def _codings(parent: ET.Element, ctx: _Context, plan: Plan, source_name: str,
@@ -765,9 +915,9 @@ def _source_text(el: ET.Element, ctx: _Context, name: str,
         return content.text, False, True
     ref = attr(el, "plainTextPath") or ""
     archive = ctx.archive
-    member = archive.resolve(ref, ctx.base) if archive is not None else None
+    member = archive.resolve(ref, ctx.base) if archive is not None and ref else None
     if archive is None or member is None:
-        plan.missing.append(f"{name} ({ref or 'no plainTextPath'})")
+        plan.missing.append(f"{name} ({_text_ref(el)})")
         return None
     if archive.is_folder(member):
         raise ExchangeError(f"refused: the text source {name!r} ({ref}) points at {member!r}, "
@@ -775,6 +925,16 @@ def _source_text(el: ET.Element, ctx: _Context, name: str,
                             "again", path=archive.path)
     data = archive.read(member)
     return decode_text(data), has_bom(data), False
+
+
+def _text_ref(el: ET.Element) -> str:
+    """Where a text source says its plain text is, for messages: its ``plainTextPath``, or
+    that it has none (and only a rich text, which positions do not count in)."""
+    ref = (attr(el, "plainTextPath") or "").strip()
+    if ref:
+        return ref
+    rich = (attr(el, "richTextPath") or "").strip()
+    return f"no plainTextPath, only the rich text {rich}" if rich else "no plainTextPath"
 
 
 # --- segmenting and writing -------------------------------------------------------------------
@@ -859,8 +1019,9 @@ def _write(project: Project, plan: Plan, segmented: list) -> dict[str, int | lis
         for sel in src.selections + src.whole:
             pieces = _pieces(sel, segments)
             if not pieces:
-                plan.dropped.append(f"{src.name}: a selection at {sel.start}-{sel.end} covers "
-                                    "no segment text (blank lines only)")
+                where = sel.where or f"{src.name}: a coding of the whole source"
+                plan.dropped.append(f"{where} covers only a speaker label or blank lines, "
+                                    "which tipqual does not code")
             for seg, span in pieces:
                 added = project.put_coding(Coding(
                     segment=seg.id, code=sel.code, coder=sel.coder, status="human",

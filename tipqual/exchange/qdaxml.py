@@ -17,6 +17,7 @@ caller may pass in.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import re
 import unicodedata
@@ -65,15 +66,83 @@ def is_guid(s: str | None) -> bool:
 
 # --- parsing ------------------------------------------------------------------------------------
 
+# (byte-order mark, or how the first characters "<?" look without one; the codec)
+_WIDE = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+         (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"))
+_DECLARED = re.compile(rb"\A\s*<\?xml\b[^>]*?\bencoding\s*=\s*([\"'])\s*([^\"'>]*?)\s*\1")
+_DECLARATION = re.compile(r"\A(\s*<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])[^\"'>]*\2")
+# Character sets an XML declaration may name, as codecs.lookup() names them: Unicode, the
+# ISO 8859 and code-page families, and the East Asian, Cyrillic and Thai sets tools write.
+_TEXT_CODEC = re.compile(r"utf-(?:8|16|32)(?:-[bl]e)?|ascii|iso8859-\d+|cp\d+|mac-[a-z]+"
+                         r"|koi8-[ru]|kz1048|ptcp154|hp-roman8|tis-620|shift_jis(?:_?2004|x0213)?"
+                         r"|euc_(?:jp|jis_2004|jisx0213|kr)|iso2022_[a-z0-9_]+|gb2312|gbk"
+                         r"|gb18030|hz|big5(?:hkscs)?|johab")
+
+
+def looks_like_xml(data: bytes) -> bool:
+    """True if the bytes start as an XML document does (after a BOM and white space), in
+    UTF-8, UTF-16 or UTF-32 or an encoding that writes ASCII as ASCII."""
+    if data.startswith(_BOMS[0]):
+        data = data[len(_BOMS[0]):]
+    return data.lstrip(b" \t\r\n").startswith(b"<") or \
+        any(data.startswith(head) for head, _ in _WIDE)
+
+
+def as_utf8(data: bytes, path: str | Path) -> bytes:
+    """An XML document's bytes as UTF-8, without a BOM, its declaration saying ``utf-8``.
+
+    The encoding is the one its BOM (UTF-8, UTF-16, UTF-32), the shape of its first
+    characters (UTF-16 or UTF-32 without a BOM) or its XML declaration names. Exports come in
+    any encoding a tool's platform writes (UTF-16 from Windows tools, ``windows-1252``,
+    ``Shift_JIS`` …), and expat reads only UTF-8, UTF-16 and single-byte encodings itself; the
+    rest of the import (line numbers, tipqual's own comment) reads UTF-8. Line breaks are kept,
+    so lines stay where they were. An encoding that is unknown, or bytes that are not in the
+    encoding named, give an :class:`ExchangeError` naming ``path`` (and the line).
+    """
+    if data.startswith(_BOMS[0]):
+        return data[len(_BOMS[0]):]
+    codec = next((name for head, name in _WIDE if data.startswith(head)), None)
+    if codec is None:
+        m = _DECLARED.match(data[:1024])
+        declared = m.group(2).decode("ascii", "replace") if m else ""
+        if not declared:
+            return data
+        try:
+            codec = codecs.lookup(declared).name
+        except LookupError:
+            codec = ""
+        if not _TEXT_CODEC.fullmatch(codec):  # unknown, or not a character set (base64,
+            # rot13, zlib …; UTF-7 and IDNA, which can spell markup in letters): refused
+            raise ExchangeError(f"the XML declaration names the encoding {declared[:40]!r}, "
+                                "which is not a known character set; export the file again "
+                                "as UTF-8 (or correct the declaration)", path=path,
+                                line=1) from None
+        if codec == "utf-8" or codec.startswith(("utf-16", "utf-32")):
+            return data  # expat reads these and says when the bytes are not what is declared
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1 if not codec.startswith("utf-") else \
+            data[:exc.start].decode(codec, "replace").count("\n") + 1
+        raise ExchangeError(f"malformed XML: bytes that are not {codec} text, the encoding "
+                            "the file declares; export the file again as UTF-8", path=path,
+                            line=line) from None
+    text = _DECLARATION.sub(lambda m: f"{m.group(1)}{m.group(2)}utf-8{m.group(2)}",
+                            text.removeprefix("\ufeff"), count=1)
+    return text.encode("utf-8")
+
+
 def parse_xml(data: bytes, path: str | Path) -> ET.Element:
-    """Parse XML bytes safely (defusedxml, no DTD/entities); errors name ``path`` and the line."""
+    """Parse XML bytes safely (defusedxml, no DTD/entities); errors name ``path`` and the line.
+
+    The bytes may be in any encoding (see :func:`as_utf8`).
+    """
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
-    for bom in _BOMS:
-        if data.startswith(bom):
-            data = data[len(bom):]
-    data = data.lstrip(b" \t\r\n")
+    data = as_utf8(data, path).lstrip(b" \t\r\n")
     try:
         return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -87,6 +156,9 @@ def parse_xml(data: bytes, path: str | Path) -> ET.Element:
         line = exc.position[0] if getattr(exc, "position", None) else None
         raise ExchangeError(f"malformed XML: {_short_parse_message(exc)}; re-export the file",
                             path=path, line=line) from None
+    except (LookupError, ValueError) as exc:  # an encoding expat cannot read, as declared
+        raise ExchangeError(f"malformed XML: {exc}; export the file again as UTF-8",
+                            path=path, line=1) from None
 
 
 def _short_parse_message(exc: ET.ParseError) -> str:
@@ -282,13 +354,16 @@ def _deep_code_line(data: bytes | None, limit: int) -> int | None:
 
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda name: levels.pop()
-    body = data[len(_BOMS[0]):] if data.startswith(_BOMS[0]) else data
+    try:
+        body = as_utf8(data, "")
+    except ExchangeError:
+        return None
     stripped = body.lstrip(b" \t\r\n")  # as parse_xml reads it; the lines it drops count
     try:
         parser.Parse(stripped, True)
     except _Found as found:
         return int(found.args[0]) + body[:len(body) - len(stripped)].count(b"\n")
-    except expat.ExpatError:
+    except (expat.ExpatError, LookupError, ValueError):
         return None
     return None
 
@@ -420,6 +495,7 @@ def codebook_from_qdc(data: bytes, path: str | Path, *,
     """Read a ``.qdc`` (or the codebook inside a ``.qde`` project) into a Codebook."""
     from tipqual.codebook.model import Codebook
 
+    data = as_utf8(data, path)
     root = parse_xml(data, path)
     ns = namespace(root.tag)
     if localname(root.tag) == "Project":
@@ -438,6 +514,10 @@ def codebook_from_qdc(data: bytes, path: str | Path, *,
         raise ExchangeError("the codebook has no <Codes> element", path=path)
     codes = codes_from_element(codes_el, categories=categories, path=path, data=data)
     origin = attr(book_el, "origin") or attr(root, "origin") or ""
-    return Codebook(name=Path(str(path)).stem, version="1", codes=codes,
+    # a project's own name before its file's ("project" for most exports), on one line
+    name = " ".join(nfc(attr(root, "name")).split()) if localname(root.tag) == "Project" else ""
+    if len(name) > 200 or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        name = ""
+    return Codebook(name=name or Path(str(path)).stem, version="1", codes=codes,
                     description=f"Imported from a QDA-XML codebook ({origin})." if origin
                     else "Imported from a QDA-XML codebook.")
