@@ -126,3 +126,23 @@ def test_scale_quick_mode_sizes_and_growth_columns():
     assert table[3].split()[-2:] == ["5.0", "5.0"]  # sorted by size: 10 s over 2 s
     assert scale.QUICK_SIZES == [20, 100]
     assert "met" in scale.verdicts([fake(1000, 2.0)])[0]
+
+
+@pytest.mark.slow
+def test_the_wide_codebook_benchmark_runs_and_keeps_its_shape(capsys):
+    """benchmarks/suggest_wide.py on a small survey: the shape it promises (codes spread over
+    the questions, one to three codes an answer, each answer's question as context) and one
+    row of figures per split."""
+    from benchmarks import suggest_wide
+
+    data = suggest_wide.make_survey(questions=3, codes=20, answers=60, seed=0)
+    assert len(data.codebook.codes) == 20 and len(data.items) == 60
+    assert all(1 <= len(labels) <= 3 for labels in data.labels)
+    for item, labels in zip(data.items, data.labels, strict=True):
+        question = item.context.split(":")[0].split()[-1]
+        assert all(code.startswith(f"q{question}-") for code in labels)
+    assert suggest_wide.main(["--questions", "3", "--codes", "20", "--answers", "60",
+                              "--seeds", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == 1 and len(rows[0]) == 10
+    assert all(0.0 <= float(v) <= 1.0 for v in rows[0][1:3] + rows[0][4:6])
