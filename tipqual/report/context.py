@@ -350,10 +350,16 @@ def _agreement(study: StudyView, book: Codebook, per_coder: dict[str, dict[str, 
 
     mean = {s: table.mean(s) for s in ("percent_agreement", "kappa", "alpha")}
     codes = [row(c) for c in table.codes]
+    unreliable = [r for r in codes if r["alpha_reading"] == "unreliable"]
+    # the key findings name the first of them and count the rest (the method lists them all)
+    named = [r["name"] for r in unreliable[:KEY_FINDINGS_PER_BAND]]
+    if len(unreliable) > KEY_FINDINGS_PER_BAND:
+        more = len(unreliable) - KEY_FINDINGS_PER_BAND
+        named.append(f"{more} more code{'s' if more != 1 else ''}")
     return {"coders": table.coders, "n_units": table.overall.n_units,
             "readings": {"kappa": _tally(codes, "kappa_reading", KAPPA_BANDS),
                          "alpha": _tally(codes, "alpha_reading", ALPHA_BANDS)},
-            "unreliable": [r for r in codes if r["alpha_reading"] == "unreliable"],
+            "unreliable": unreliable, "unreliable_named": named,
             "kappa_method": "Cohen's" if len(table.coders) == 2 else "Fleiss'",
             "codes": codes, "overall": row(table.overall),
             "mean": {"percent": mean["percent_agreement"], "kappa": mean["kappa"],
@@ -676,11 +682,16 @@ def _findings(study: StudyView, book: Codebook, applied: _Applied, matrix_cases:
     return findings
 
 
+KEY_FINDINGS_PER_BAND = 12  # a band names at most this many themes, then says how many more
+
+
 def _key_findings(findings: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
     """Themes and sub-themes grouped by how many cases raise them, the most shared first.
 
     A theme is left out when one of its sub-themes is raised by as many cases: the sub-theme
-    says the same more precisely.
+    says the same more precisely. A band names its first :data:`KEY_FINDINGS_PER_BAND`
+    themes; ``more`` counts the others (the findings list them all), so a codebook of a
+    hundred codes still gives a summary that reads as one.
     """
     items = []
     for theme in findings:
@@ -694,8 +705,9 @@ def _key_findings(findings: list[dict[str, Any]], total: int) -> list[dict[str, 
     for t in sorted(items, key=lambda t: (-t["n_cases"], order[t["id"]])):
         bands.setdefault(_band(t["n_cases"], total), []).append(
             {"id": t["id"], "name": t["name"], "n_cases": t["n_cases"]})
-    return [{"band": b, "themes": bands[b]} for b in ("all", "most", "half", "few")
-            if b in bands]
+    return [{"band": b, "themes": bands[b][:KEY_FINDINGS_PER_BAND],
+             "more": max(0, len(bands[b]) - KEY_FINDINGS_PER_BAND)}
+            for b in ("all", "most", "half", "few") if b in bands]
 
 
 def _band(n: int, total: int) -> str:
@@ -763,7 +775,8 @@ def _partnerships(ranking: pd.DataFrame, graph: Any, n_cases: int) -> dict[str, 
                "partners": [r for r in cited if r["sector"] == s]} for s in others]
     return {"ranking": cited, "uncited": [r["id"] for r in rows if r["cases"] == 0],
             "leading_government": leading, "civil_society": civil, "sectors": groups,
-            "facts": {"case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
+            "facts": {"registry": len(rows),
+                      "case_nodes": kinds["case"], "stakeholder_nodes": kinds["stakeholder"],
                       "edges": graph.number_of_edges(),
                       "mentions": sum(r["mentions"] for r in cited),
                       "sectors": dict(sorted(sectors.items())),

@@ -166,11 +166,17 @@ def _summary(doc: Any, ctx: dict[str, Any]) -> None:
         facts.append(f"period {study['period']}")
     _para(doc, " · ".join(facts))
     doc.add_heading("Key findings", level=2)
-    _para(doc, f"What the {_cases_word(study)} raised, the most widely shared first:")
-    _table(doc, ["raised by", "themes"],
-           [[band_label(b["band"], study["cases"], noun),
-             "; ".join(t["name"] + ("" if b["band"] == "all" else f" ({t['n_cases']})")
-                       for t in b["themes"])] for b in ctx["key_findings"]], widths=[1, 3])
+    if not ctx["key_findings"]:
+        _para(doc, f"No {noun['one']} has a coded segment yet, so there are no key findings.")
+    else:
+        _para(doc, f"What the {_cases_word(study)} raised, the most widely shared first:")
+        _table(doc, ["raised by", "themes"],
+               [[band_label(b["band"], study["cases"], noun),
+                 "; ".join(t["name"] + ("" if b["band"] == "all" else f" ({t['n_cases']})")
+                           for t in b["themes"])
+                 + (f"; and {counted(b['more'], 'more theme')} (see the findings)"
+                    if b.get("more") else "")] for b in ctx["key_findings"]],
+               widths=[1, 3])
     p = ctx["partnerships"]
     if p["leading_government"] or p["sectors"]:
         parts = [f"the {g['label']} partners: {_counted(g['partners'])}" for g in p["sectors"]]
@@ -182,7 +188,7 @@ def _summary(doc: Any, ctx: dict[str, Any]) -> None:
               f"{study['cases']}).", bold="Partners. ")
     ag = ctx["agreement"]
     if ag:
-        low = [r["name"] for r in ag["unreliable"]]
+        low = ag.get("unreliable_named") or [r["name"] for r in ag["unreliable"]]
         _para(doc, f"The coders ({listing(ag['coders'])}) agreed on the codes with a mean kappa of "
               f"{stat(ag['mean']['kappa'])} ({ag['mean']['kappa_reading']}) and a mean alpha "
               f"of {stat(ag['mean']['alpha'])} ({ag['mean']['alpha_reading']})"
@@ -201,15 +207,24 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
     answers = ("is a respondent's answer" if study["respondent_segments"] == 1
                else "are respondents' answers")
     segments = counted(study["segments"], "transcript segment")
-    _para(doc, f"{study['cases']} {_cases_word(study)} took part; "
-          f"{study['respondent_segments']} of the {segments} {answers} "
-          f"({study['respondent_words']:,} word{'' if study['respondent_words'] == 1 else 's'}).")
+    share = f"{study['respondent_segments']} of the {segments} {answers}"
+    if study["respondent_segments"] == study["segments"]:
+        share = ("the only transcript segment is a respondent's answer" if study["segments"] == 1
+                 else f"all {segments} are respondents' answers")
+    if not study["segments"]:
+        _para(doc, f"No transcripts have been imported yet, so no {noun['one']} has taken "
+              "part.")
+    else:
+        _para(doc, f"{study['cases']} {_cases_word(study)} took part; {share} "
+              f"({study['respondent_words']:,} word"
+              f"{'' if study['respondent_words'] == 1 else 's'}).")
     names = ctx["attribute_names"]
-    _table(doc, [noun["one"], *(a.replace("_", " ") for a in names), "words"],
-           [[c["id"], *(c["attributes"].get(a, "") for a in names), f"{c['words']:,}"]
-            for c in ctx["cases"]],
-           widths=[1.3, *(_weight(a, ctx["cases"]) for a in names), 1.0],
-           numeric={len(names) + 1})
+    if ctx["cases"]:
+        _table(doc, [noun["one"], *(a.replace("_", " ") for a in names), "words"],
+               [[c["id"], *(c["attributes"].get(a, "") for a in names), f"{c['words']:,}"]
+                for c in ctx["cases"]],
+               widths=[1.3, *(_weight(a, ctx["cases"]) for a in names), 1.0],
+               numeric={len(names) + 1})
     doc.add_heading("Codebook", level=2)
     _para(doc, f"Coding used the codebook {book['name']}, version {book['version']} (content "
           f"hash {book['sha256'][:12]}), with {counted(len(book['codes']), 'code')}; the "
@@ -237,6 +252,8 @@ def _method(doc: Any, ctx: dict[str, Any]) -> None:
                      "decided by"], rows, widths=[2, 1, 1, 1, 1, 2.4], numeric={1, 2, 3, 4})
         if ctx["suggestions"]["note"]:
             _para(doc, ctx["suggestions"]["note"])
+    elif ctx["coders"]:
+        _para(doc, "tipqual made no suggestions in this study: every coding is a person's own.")
     _agreement(doc, ctx)
     doc.add_heading("Reporting checklist (COREQ)", level=2)
     _para(doc, "The items of the COREQ checklist (Tong, Sainsbury and Craig, 2007) that the "
@@ -283,9 +300,10 @@ def _agreement(doc: Any, ctx: dict[str, Any]) -> None:
 def _theme(doc: Any, t: dict[str, Any], ctx: dict[str, Any], level: int) -> None:
     study = ctx["study"]
     doc.add_heading(_clean(t["name"]), level=level)
-    scope = _para(doc, t["scope"])
-    for run in scope.runs:
-        run.italic = True
+    if t["scope"]:
+        scope = _para(doc, t["scope"])
+        for run in scope.runs:
+            run.italic = True
     plural = "" if t["segments"] == 1 else "s"
     detail = (f" ({t['segments']} coded segment{plural}: {', '.join(t['cases'])})"
               if t["n_cases"] else "")
@@ -309,6 +327,9 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
                 f"network links {facts['case_nodes']} {noun['one'] if one_case else noun['many']}"
                 f" to {'it' if facts['stakeholder_nodes'] == 1 else 'them'} by "
                 f"{counted(facts['edges'], 'tie')}.")
+    elif not facts.get("registry", 1):
+        text = ("The codebook has no stakeholder registry, so no stakeholders were counted in "
+                "respondents' answers.")
     else:
         text = "No stakeholder of the registry is named in respondents' answers."
     _para(doc, text + (f" Most central (betweenness): {central}." if central else ""))
@@ -325,8 +346,9 @@ def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     if figs["map"].get("png") is not None:
         _figure(doc, figs["map"], 2, TEXT_WIDTH_CM)
     else:
-        _para(doc, "No stakeholder map: no stakeholder of the registry is cited in a "
-              "respondent's answer.")
+        _para(doc, "No stakeholder map: " + ("no stakeholder of the registry is cited in a "
+              "respondent's answer." if facts.get("registry", 1) else "the codebook has no "
+              "stakeholder registry."))
     if p["ranking"]:
         _table(doc, ["rank", "stakeholder", "name", "sector", f"{noun['many']} citing",
                      "mentions", "centrality"],
@@ -342,6 +364,9 @@ def _matrix(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
 
     m, noun = ctx["matrix"], ctx["study"]["noun"]
     doc.add_heading("Cross-case matrix", level=1)
+    if not m["cases"]:
+        _para(doc, f"No {noun['one']} has transcripts yet, so the cross-case matrix is empty.")
+        return
     _figure(doc, figs["heatmap"], 1, 15.0)
     groups = heatmap_groups(m["cases"])
     if len(groups) < len(m["cases"]):
@@ -503,7 +528,8 @@ def _appendix(doc: Any, ctx: dict[str, Any]) -> None:
     doc.add_heading("Appendix", level=1)
     doc.add_heading("Codebook", level=2)
     _table(doc, ["code", "name", "definition"],
-           [["— " * c["depth"] + c["id"], c["name"], c["definition"]] for c in book["codes"]],
+           [["— " * c["depth"] + c["id"], c["name"], c["definition"] or "(no definition)"]
+            for c in book["codes"]],
            widths=[2.4, 2.4, 6])
     doc.add_heading("Case attributes", level=2)
     names = ctx["attribute_names"]
@@ -534,7 +560,7 @@ def build_document(ctx: dict[str, Any], figs: dict[str, Any]) -> Any:
     for t in ctx["findings"]:
         _theme(doc, t, ctx, 2)
         for s in t["subthemes"]:
-            _theme(doc, s, ctx, 3)
+            _theme(doc, s, ctx, 2 + max(s.get("depth", 1), 1))
     _matrix(doc, ctx, figs)
     _partnerships(doc, ctx, figs)
     if ctx["notes"]:  # written by the research team (--notes FILE.md); left out without
