@@ -284,8 +284,21 @@ def reference_cells(data: matrices.CodingData) -> tuple[dict, dict]:
         covered = 0
         for segment, rs in segments.items():
             unspanned = [r for r in rs if r.span_start is None]
-            quote = one_line(unspanned[0].text) if unspanned else " … ".join(
-                dict.fromkeys(one_line(r.text) for r in rs))
+            if unspanned:
+                quote = one_line(unspanned[0].text)
+            else:  # spans merged where they overlap or touch: shared words quoted once
+                stretches: list[list] = []
+                for r in sorted(rs, key=lambda r: matrices._span(r.length, r.span_start,
+                                                                 r.span_end)):
+                    a, b = matrices._span(r.length, r.span_start, r.span_end)
+                    if stretches and a <= stretches[-1][1]:
+                        last = stretches[-1]
+                        if b > last[1]:
+                            last[2] += r.text[last[1] - a:]
+                            last[1] = b
+                    else:
+                        stretches.append([a, b, r.text])
+                quote = " … ".join(dict.fromkeys(one_line(t) for _, _, t in stretches))
             label = segment
             if column.endswith(" (all)"):
                 label += " · " + ", ".join(sorted({r.code for r in rs}, key=position.get))

@@ -257,9 +257,9 @@ def test_framework_rollup_quotes_each_segment_once_naming_its_codes(data):
     assert [p.split('"')[0] for p in cell] == [
         "[north:1 · access-distance] ", "[north:2 · access-distance, access-cost-transport] ",
         "[north:3 · access, access-cost] "]
-    # the roll-up quotes the union of overlapping spans' texts, each once
+    # the roll-up quotes the union of overlapping spans' texts: the words they share once
     assert table.loc["clinic-east", "access-cost (all)"] == \
-        '[east:2 · access-cost, access-cost-transport] "The fee is … ee is small but"'
+        '[east:2 · access-cost, access-cost-transport] "The fee is small but"'
 
 
 def test_coverage_rollup_counts_overlaps_once(data):

@@ -232,9 +232,6 @@ def test_html_is_escaped_everywhere(odd):
         assert f"<title>Findings: {escaped}</title>" in html
 
 
-@pytest.mark.xfail(strict=True, reason="two coders' overlapping spans are quoted as two "
-                   "texts that repeat the shared words; the merge is ready in matrices.py but "
-                   "tests/test_matrices.py's reference_cells encodes the repetition")
 def test_the_framework_quotes_overlapping_spans_once(odd):
     if odd["study"].key != "overlap":
         pytest.skip("only the overlap study has spans of two coders over the same words")

@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -304,11 +305,11 @@ def framework(data: CodingData) -> pd.DataFrame:
     # the order passages take in a cell: each segment where its first coding sorts
     passages = ordered.drop_duplicates(keys)[keys].set_index(keys)
     # a segment with any unspanned coding is quoted whole (its first unspanned coding's text);
-    # otherwise its spans' distinct quotes are joined
+    # otherwise its spans are merged where they overlap or touch (two coders' spans over the
+    # same words are quoted once) and the stretches' distinct quotes are joined
     whole = ordered[ordered["unspanned"]].drop_duplicates(keys).set_index(keys)["quote"]
     spanned = ordered[~ordered.set_index(keys).index.isin(whole.index)]
-    parts = spanned.drop_duplicates([*keys, "quote"]).groupby(keys, sort=False)["quote"]
-    quotes = pd.concat([whole, parts.agg(" … ".join)])
+    quotes = pd.concat([whole, _merged_quotes(spanned, keys)])
     # a roll-up cell names the codes of the subtree each segment carries, in codebook order
     position = {c: i for i, c in enumerate(data.codes)}
     rollups = ordered[ordered["column"].str.endswith(ROLLUP_SUFFIX)]
@@ -326,6 +327,46 @@ def framework(data: CodingData) -> pd.DataFrame:
                                                            columns=frame.columns, fill_value="")
     frame.loc[:, :] = table.to_numpy(dtype=object)
     return frame
+
+
+def _merged_quotes(spanned: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One quote per ``keys`` group of span codings: the spans' text, overlapping or touching
+    spans merged into one stretch (their texts are slices of the same segment text, so the
+    stretch is the first text extended by what the next adds), the stretches' distinct
+    one-line quotes joined with `` … `` in text order."""
+    if spanned.empty:
+        return pd.Series([], dtype=object, index=pd.MultiIndex.from_tuples([], names=keys),
+                         name="quote")
+    spans = _clipped_spans(spanned).sort_values([*keys, "start", "end"], kind="stable")
+    index, values = [], []
+    columns = [spans[k].tolist() for k in keys]
+    starts, ends = spans["start"].tolist(), spans["end"].tolist()
+    texts = spans["text"].tolist()
+    stretches: list[list[Any]] = []
+    current: tuple | None = None
+
+    def flush() -> None:
+        if current is None:
+            return
+        quotes = list(dict.fromkeys(_one_line(s[2]) for s in stretches))
+        index.append(current)
+        values.append(" … ".join(quotes))
+
+    for i, (start, end, text) in enumerate(zip(starts, ends, texts, strict=True)):
+        key = tuple(col[i] for col in columns)
+        if key != current:
+            flush()
+            current, stretches = key, []
+        if stretches and start <= stretches[-1][1]:
+            last = stretches[-1]
+            if end > last[1]:
+                last[2] += text[last[1] - start:]
+                last[1] = end
+        else:
+            stretches.append([start, end, text])
+    flush()
+    return pd.Series(values, index=pd.MultiIndex.from_tuples(index, names=keys), dtype=object,
+                     name="quote")
 
 
 def _one_line(text: str) -> str:
