@@ -78,6 +78,17 @@ def test_a_code_that_is_its_own_parent_is_a_cycle(tmp_path: Path) -> None:
     assert "cycle (a -> a)" in problem.message
 
 
+def test_a_stakeholder_id_with_an_accent_is_refused_saying_which_letters(tmp_path: Path):
+    path = tmp_path / "accent.yaml"
+    path.write_text("codes:\n  - id: a\n    name: A\n    definition: d\n"
+                    "stakeholders:\n  - id: NGO-\u00c4\n    name: Ärzte NGO\n"
+                    "    sector: civil society\n", encoding="utf-8")
+    problems = [p for p in check(path) if p.code == "NGO-\u00c4"]
+    assert problems and problems[0].line == 6
+    assert "may hold only the letters A-Z (no accents)" in problems[0].message
+    assert "keep the full name in 'name'" in problems[0].message
+
+
 def test_registry_problems_name_the_registry_file_and_stakeholder() -> None:
     problems = check(BAD / "bad-registry.yaml")
     registry = str(BAD / "bad-stakeholders.yaml")

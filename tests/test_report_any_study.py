@@ -335,6 +335,38 @@ def test_counted() -> None:
     assert coreq.counted(15372, "word") == "15,372 words"
 
 
+@pytest.mark.parametrize("values, expected", [
+    # numbers in numeric order, not as text ("105" after "53", not before it)
+    ({"53": 2, "105": 1, "7": 1}, "7 (1); 53 (2); 105 (1)"),
+    # many distinct numbers: a range with the median, the missing ones counted apart
+    ({str(n): 1 for n in range(10, 130, 10)} | {"": 3},
+     "12 values from 10 to 120 (median 65); (missing) (3)"),
+    ({"1,200": 2, "950": 1}, "950 (1); 1,200 (2)"),
+    # words alphabetically, a missing value last
+    ({"rural": 2, "": 1, "peri-urban": 1}, "peri-urban (1); rural (2); (missing) (1)"),
+    ({"12": 1, "twelve": 2}, "12 (1); twelve (2)"),
+    ({"nan": 1, "4": 1}, "4 (1); nan (1)"),
+])
+def test_an_attribute_is_described_in_the_order_its_values_take(values, expected) -> None:
+    from collections import Counter
+
+    assert coreq._described(Counter(values)) == expected
+
+
+def test_the_checklist_names_formats_in_words_and_leaves_none_out() -> None:
+    ctx = {"study": {"noun": {"one": "clinic", "many": "clinics"}, "cases": 0,
+                     "interviews": 0, "words": 0, "formats": {}},
+           "attribute_names": [], "cases": [], "coders": [],
+           "codebook": {"name": "Clinics", "version": "1", "versions": 1,
+                        "codes": [{"id": "queue", "depth": 0}]}}
+    items = coreq.coreq_items(ctx, interviewers=[], questions={}, codes_by_case={})
+    assert "19" not in {i["number"] for i in items}  # no transcripts: no "formats: ."
+    ctx["study"]["formats"] = {"refi": 2, "txt": 1}
+    items = coreq.coreq_items(ctx, interviewers=[], questions={}, codes_by_case={})
+    assert {i["number"]: i["answer"] for i in items}["19"] == (
+        "Transcript formats: from a REFI-QDA project (2), txt (1).")
+
+
 # --- warnings instead of silently empty reports -------------------------------------------------
 
 # straight after import there is nothing to review either: suggest comes first

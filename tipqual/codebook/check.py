@@ -1139,8 +1139,9 @@ def _stakeholder(entry: Any, report: _Report, seen: dict[str, int],
         report.add(entry, "the stakeholder has no id; give it a short id such as 'SAPS'")
         return None
     if not STAKEHOLDER_ID_RE.match(sid):
-        report.add(items["id"][1], f"the stakeholder id '{sid}' may hold only letters, digits "
-                                   "and - _ . &", sid)
+        report.add(items["id"][1], f"the stakeholder id '{sid}' may hold only the letters A-Z "
+                                   "(no accents), digits and - _ . &, starting with a letter or "
+                                   "digit; keep the full name in 'name'", sid)
     if sid in seen:
         report.add(items["id"][1], f"duplicate stakeholder id; already used at line "
                                    f"{seen[sid]}", sid)

@@ -28,6 +28,42 @@ def _saturation(codes: list[str], codes_by_case: dict[str, set[str]]) -> list[tu
     return out
 
 
+# How a source's format is named in the checklist, where its own name says little.
+_FORMAT_NAMES = {"refi": "from a REFI-QDA project"}
+MAX_LISTED_NUMBERS = 8  # distinct numbers an attribute lists; more are given as a range
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value.replace(",", ""))
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _described(values: Counter[str]) -> str:
+    """An attribute's values over the cases, each with its count: numbers in numeric order, or
+    as a range with the median when there are more than :data:`MAX_LISTED_NUMBERS`; other
+    values in alphabetical order; a missing value last, as "(missing)"."""
+    missing = values.get("", 0)
+    given = {v: n for v, n in values.items() if v}
+    numbers = {v: _number(v) for v in given}
+    tail = [f"(missing) ({missing})"] if missing else []
+    if given and all(x is not None for x in numbers.values()):
+        ordered = sorted(given, key=lambda v: (numbers[v], v))
+        if len(ordered) > MAX_LISTED_NUMBERS:
+            spread = sorted(x for v in given for x in [numbers[v]] * given[v])
+            middle = len(spread) // 2
+            median = spread[middle] if len(spread) % 2 else (spread[middle - 1]
+                                                             + spread[middle]) / 2
+            return "; ".join([f"{len(spread)} values from {ordered[0]} to {ordered[-1]} "
+                              f"(median {median:g})", *tail])
+        return "; ".join([f"{v} ({given[v]})" for v in ordered] + tail)
+    if missing:
+        return "; ".join([f"{v} ({n})" for v, n in sorted(given.items())] + tail)
+    return "; ".join(f"{v} ({n})" for v, n in sorted(given.items()))
+
+
 def counted(n: int, one: str, many: str | None = None) -> str:
     """A count with its noun in agreement: "1 code", "3 codes", "15,372 words"."""
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
@@ -106,8 +142,7 @@ def coreq_items(ctx: dict[str, Any], *, interviewers: list[str], questions: Mapp
     for name in ctx["attribute_names"]:
         values = Counter(c["attributes"].get(name, "") for c in ctx["cases"])
         if 1 < len(values) < len(ctx["cases"]) or name in ("province", "setting", "type"):
-            listing = "; ".join(f"{v or '(missing)'} ({n})" for v, n in sorted(values.items()))
-            items.append(("16", f"Description of sample: {name}", listing + "."))
+            items.append(("16", f"Description of sample: {name}", _described(values) + "."))
     per_case = sorted(len(c["sources"]) for c in ctx["cases"])
     if per_case:
         items.append(("18", "Repeat interviews", f"No: one interview per {noun['one']}."
@@ -118,8 +153,10 @@ def coreq_items(ctx: dict[str, Any], *, interviewers: list[str], questions: Mapp
         spread = str(per[0]) if per[0] == per[-1] else f"{per[0]} to {per[-1]}"
         items.append(("17", "Interview guide", f"Interviewer turns per interview: "
                       f"{spread} (semi-structured prompts in the transcripts)."))
-    formats = ", ".join(f"{k} ({v})" for k, v in study["formats"].items())
-    items.append(("19", "Audio/visual recording", f"Transcript formats: {formats}."))
+    if study["formats"]:
+        formats = ", ".join(f"{_FORMAT_NAMES.get(k, k)} ({v})"
+                            for k, v in study["formats"].items())
+        items.append(("19", "Audio/visual recording", f"Transcript formats: {formats}."))
     coders = ctx["coders"]
     if coders:
         items.append(("24", "Number of data coders",
