@@ -47,9 +47,10 @@ def _described(values: Counter[str]) -> str:
     values in alphabetical order; a missing value last, as "(missing)"."""
     missing = values.get("", 0)
     given = {v: n for v, n in values.items() if v}
-    numbers = {v: _number(v) for v in given}
+    parsed = {v: _number(v) for v in given}
+    numbers = {v: x for v, x in parsed.items() if x is not None}
     tail = [f"(missing) ({missing})"] if missing else []
-    if given and all(x is not None for x in numbers.values()):
+    if given and len(numbers) == len(given):
         ordered = sorted(given, key=lambda v: (numbers[v], v))
         if len(ordered) > MAX_LISTED_NUMBERS:
             spread = sorted(x for v in given for x in [numbers[v]] * given[v])
