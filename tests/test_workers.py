@@ -136,10 +136,12 @@ def test_an_abandoned_map_stops_its_workers_at_once(tmp_path: Path):
     results = ordered_map(make_held, (str(pids), str(marks), os.getpid()),
                           ([i] for i in range(1000)), jobs=3)
     assert next(results) == [0]
-    workers = _read_pids(pids) - {os.getpid()}
     # both workers hold a batch, which they finish 4 s after the caller begins to close
     wait_until(lambda: len(list(marks.glob("started-*"))) >= 2, 60,
                "the two workers did not each start a batch")
+    # read once both have started (a worker writes its pid when it starts, and the second
+    # may start after the first result is back)
+    workers = _read_pids(pids) - {os.getpid()}
     (marks / "closing").touch()
     results.close()
     assert len(workers) == 2 and all_gone(workers, 0)  # stopped once close() returns
