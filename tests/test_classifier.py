@@ -86,6 +86,23 @@ def test_code_with_no_coded_segment_is_learned_from_the_codebook():
     assert "housing" not in without.classes_
 
 
+def test_a_code_no_one_has_coded_keeps_its_own_base_rate():
+    """None of the coded items carries it: its sigmoid is the pooled one at the Laplace
+    estimate of its base rate, not at a typical code's (which made such codes over-confident
+    on benchmarks/suggest_wide)."""
+    import math
+
+    book = Codebook(name="t", version="1", codes=[
+        Code(id="housing", name="housing", definition="Shelter or a safe house.")])
+    texts, labels, _ = _synthetic(120, seed=3)
+    model = CodeClassifier(random_state=0).fit(texts, labels, prior=codebook_examples(book))
+    k = list(model.classes_).index("housing")
+    assert model.n_positive_[k] == 0
+    a, b = model.calibrators_[k]
+    assert a == model.pooled_[0]
+    assert b == pytest.approx(model.pooled_[1] + math.log(len(texts) + 1))
+
+
 def _asked(question: str, text: str) -> TextItem:
     return TextItem(text=text, lemmas=text, context=question)
 

@@ -19,8 +19,9 @@ item's margins come from models trained without its fold (the codebook's example
 in the training folds and never scored). Every
 code's sigmoid carries its own base rate as an offset and is pulled towards the sigmoid pooled
 over all codes (``calibration_prior`` examples' worth), so a code with a handful of positives
-does not fit them exactly; a code no one has coded yet takes the pooled sigmoid at a typical
-code's base rate. From the same out-of-fold probabilities :meth:`CodeClassifier.fit` learns
+does not fit them exactly; a code no one has coded yet takes the pooled sigmoid at its own
+base rate (the Laplace estimate from none of the coded items). From the same out-of-fold
+probabilities :meth:`CodeClassifier.fit` learns
 which codes :meth:`CodeClassifier.predict` shows: a threshold per code (one shared threshold
 for codes with fewer than :data:`OWN_THRESHOLD_MIN` positives, or for all codes) and a minimum
 number of codes per item (its most likely ones), whichever gives the best micro-F1. On a study
@@ -669,13 +670,14 @@ class CodeClassifier:
         learned = [k for k in range(n_codes) if self.estimators_[k] is not None]
         seen = [k for k in learned if pos[k] > 0]
         offsets = np.array([_base_odds(int(p), n) for p in pos])
-        if seen:  # a code no one has coded yet is taken to be as common as a typical one
-            typical = float(np.median(offsets[seen]))
-            offsets = np.array([o if pos[k] > 0 else typical for k, o in enumerate(offsets)])
+        # A code no one has coded yet keeps its own base rate, the Laplace estimate from none
+        # of the n coded items (taken as common as a typical code, such codes scored about
+        # 0.7 and were right about 0.4 of the time on benchmarks/suggest_wide).
         pooled = (-1.0, 0.0)
         if seen:
             pooled = _platt(margins[:, seen].T.ravel(), truth[:, seen].T.ravel(),
                             offset=np.repeat(offsets[seen], n))
+        self.pooled_ = pooled
         self.calibrators_ = []
         for k in range(n_codes):
             if self.estimators_[k] is None:  # nothing to separate: Laplace's rule of succession
