@@ -397,8 +397,6 @@ class ImportReport:
     # imported before it in this run): (new source id, that source's id); a renamed file
     # imported again counts its words twice
     same_as: list[tuple[str, str]] = field(default_factory=list)
-    # the sources' ids by their files' SHA-256, to find ``same_as``
-    by_sha256: dict[str, str] = field(default_factory=dict, repr=False)
     dry_run: bool = False  # True: this is the plan; the study was left as it was
     plans: list[ReanchorPlan] = field(default_factory=list)
     drop_orphans: bool = False  # orphaned codings deleted rather than kept aside
@@ -579,7 +577,7 @@ def _reanchor(project: Project, source: Source, segments: Sequence[Segment],
 
 def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor: Any,
                 table: CasesTable | None, replace_changed: bool, report: ImportReport,
-                redacted: dict[str, str]) -> None:
+                redacted: dict[str, str], seen: dict[str, str]) -> None:
     sid = _source_id(path, redactor)
     old = project.source(sid)
     if redactor is None and old is not None and old.meta.get("redacted"):
@@ -611,7 +609,7 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
     if old is None:
         project.add_source(source, segments)
         report.imported.append(sid)
-        twin = report.by_sha256.setdefault(raw.sha256, sid)
+        twin = seen.setdefault(raw.sha256, sid)  # the first source with these bytes
         if twin != sid:
             report.same_as.append((sid, twin))
         report.new_segments += len(segments)
@@ -682,8 +680,6 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
     headers = project.source_headers()
     redacted = {} if redactor is not None else {
         s.sha256: s.id for s in headers if s.meta.get("redacted")}
-    for header in headers:  # the first by id of sources sharing their bytes
-        report.by_sha256.setdefault(header.sha256, header.id)
     # The key is written beside the study once the import has committed: a failed import
     # leaves no new key; a new key is staged (written whole) before the commit, so that a key
     # that cannot be written fails the import instead.
@@ -705,6 +701,9 @@ def _import_files(project: Project, files: list[Path], bad: list[IngestError],
     """The import's one transaction (or step); returns the new key staged for it, if any
     (removed again when the transaction does not commit)."""
     staged: Path | None = None
+    seen: dict[str, str] = {}  # the first source by id with a file's SHA-256 (for same_as)
+    for header in headers:
+        seen.setdefault(header.sha256, header.id)
     try:
         with ExitStack() as stack:
             run = None
@@ -718,7 +717,7 @@ def _import_files(project: Project, files: list[Path], bad: list[IngestError],
                     try:
                         with project.atomic():
                             _import_one(project, path, rules, redactor, table, replace, report,
-                                        redacted)
+                                        redacted, seen)
                         sid = _source_id(path, redactor)
                         if sid != path.stem:
                             report.renamed_sources.append((str(path), sid))

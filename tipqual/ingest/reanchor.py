@@ -499,6 +499,31 @@ def plan_replace(source: str, old_segments: Sequence[Segment], codings: Iterable
     return plan
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _adjacent_run(whole: str, pieces: Sequence[str], at: int, taken: set[int],
+                  whole_side: Sequence[str]) -> list[int] | None:
+    """The indices of ``pieces`` around ``at`` that together are ``whole`` cut up: ``at`` and
+    its untaken neighbours, each standing word for word in ``whole`` (and in no other text of
+    ``whole_side``), which hold all of its words and none more; None when there are no such
+    neighbours."""
+    def fits(k: int) -> bool:
+        t = pieces[k].strip()
+        return (k not in taken and bool(t) and t in whole
+                and sum(text.count(t) for text in whole_side) == 1)
+
+    first = at
+    while first > 0 and fits(first - 1):
+        first -= 1
+    last = at
+    while last + 1 < len(pieces) and fits(last + 1):
+        last += 1
+    run = list(range(first, last + 1))
+    joined = " ".join(pieces[k] for k in run)
+    return run if len(run) > 1 and _WORD.findall(joined) == _WORD.findall(whole) else None
+
+
 def _split_pieces(pairs: Sequence[Pair], old: Sequence[str], new: Sequence[str]
                   ) -> dict[int, list[int]]:
     """Old index -> the unpaired new segments that are the rest of it, split off.
@@ -510,31 +535,10 @@ def _split_pieces(pairs: Sequence[Pair], old: Sequence[str], new: Sequence[str]
     paired_new = {p.new for p in pairs}
     found: dict[int, list[int]] = {}
     for p in pairs:
-        if p.similarity == 1.0:
-            continue
-        text = old[p.old]
-
-        def piece(j: int, text: str = text) -> bool:
-            t = new[j].strip()
-            return (0 <= j < len(new) and j not in paired_new and bool(t) and t in text
-                    and sum(o.count(t) for o in old) == 1)
-
-        before: list[int] = []
-        after: list[int] = []
-        j = p.new - 1
-        while j >= 0 and piece(j):
-            before.insert(0, j)
-            j -= 1
-        j = p.new + 1
-        while j < len(new) and piece(j):
-            after.append(j)
-            j += 1
-        run = [*before, p.new, *after]
-        if len(run) == 1:
-            continue
-        words = re.findall(r"\w+", text)
-        if re.findall(r"\w+", " ".join(new[k] for k in run)) == words:
-            found[p.old] = [*before, *after]
+        run = None if p.similarity == 1.0 else _adjacent_run(old[p.old], new, p.new,
+                                                              paired_new, old)
+        if run is not None:
+            found[p.old] = [k for k in run if k != p.new]
     return found
 
 
@@ -548,26 +552,10 @@ def _merged_into(pairs: Sequence[Pair], old: Sequence[str], new: Sequence[str]
     paired_old = {p.old for p in pairs}
     found: dict[int, int] = {}
     for p in pairs:
-        if p.similarity == 1.0:
+        if p.similarity == 1.0 or old[p.old].strip() not in new[p.new]:
             continue
-        text = new[p.new]
-
-        def part(i: int, text: str = text) -> bool:
-            t = old[i].strip()
-            return (0 <= i < len(old) and i not in paired_old and bool(t) and t in text
-                    and sum(n.count(t) for n in new) == 1)
-
-        run = [p.old]
-        i = p.old - 1
-        while i >= 0 and part(i):
-            run.insert(0, i)
-            i -= 1
-        i = p.old + 1
-        while i < len(old) and part(i):
-            run.append(i)
-            i += 1
-        if len(run) > 1 and old[p.old].strip() in text and re.findall(
-                r"\w+", " ".join(old[k] for k in run)) == re.findall(r"\w+", text):
+        run = _adjacent_run(new[p.new], old, p.old, paired_old, new)
+        if run is not None:
             found.update({k: p.new for k in run})
     return found
 
@@ -596,7 +584,7 @@ def _found_elsewhere(words: str, old_texts: Sequence[str], new_texts: Sequence[s
     there exactly once, stood exactly once in the old ones, and hold at least ``min_words``
     words; else None."""
     words = words.strip()
-    if len(re.findall(r"\w+", words)) < min_words:
+    if len(_WORD.findall(words)) < min_words:
         return None
     if len(_occurrences(words, old_texts)) != 1:
         return None

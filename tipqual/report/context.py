@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from tipqual.analysis.view import SegmentEntry, Snapshot, StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.records import APPLIED_STATUSES, Mention, Segment
-from tipqual.report.coreq import coreq_items
+from tipqual.report.coreq import coreq_items, counted
 from tipqual.version import __version__
 
 if TYPE_CHECKING:
@@ -355,7 +355,7 @@ def _agreement(study: StudyView, book: Codebook, per_coder: dict[str, dict[str, 
     named = [r["name"] for r in unreliable[:KEY_FINDINGS_PER_BAND]]
     if len(unreliable) > KEY_FINDINGS_PER_BAND:
         more = len(unreliable) - KEY_FINDINGS_PER_BAND
-        named.append(f"{more} more code{'s' if more != 1 else ''}")
+        named.append(counted(more, "more code"))
     return {"coders": table.coders, "n_units": table.overall.n_units,
             "readings": {"kappa": _tally(codes, "kappa_reading", KAPPA_BANDS),
                          "alpha": _tally(codes, "alpha_reading", ALPHA_BANDS)},
