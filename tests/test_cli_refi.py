@@ -386,7 +386,8 @@ def test_tool_project_arrives_whole_on_the_exact_characters(name: str, tmp_path:
     report = _import_tool_project(name, target)
     assert report["coders"] == expected["coders"]
     # what was not imported, and why, is in the report: the non-text sources' codings, sets,
-    # links, graphs, notes that are no coding's memo, document variables, missing texts
+    # links, graphs, notes that are no coding's memo, document variables a case overrides,
+    # missing texts
     dropped = "\n".join(report["dropped"])
     for piece in expected["not_imported"]:
         assert piece in dropped, (piece, report["dropped"])

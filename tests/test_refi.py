@@ -498,6 +498,7 @@ def test_resolve_never_leaves_the_archive(tmp_path: Path) -> None:
 # --- what other tools' projects hold that tipqual has no place for (fixtures/refi/tools) ------
 
 TOOLS = FIX / "tools"
+TOOL_EXPECTED = json.loads((TOOLS / "expected.json").read_text(encoding="utf-8"))
 
 
 def test_everything_not_imported_is_listed_with_why(tmp_path: Path) -> None:
@@ -548,10 +549,34 @@ def test_a_pdf_quotation_repeated_in_its_text_representation_counts_once(
         assert {c.created_at for c in p.codings()} == {"2024-03-05T09:30:00Z"}
 
 
-def test_source_variables_and_memo_are_listed(tmp_path: Path) -> None:
+def test_document_variables_become_case_attributes(tmp_path: Path) -> None:
     report = import_project(TOOLS / "maxqda.qdpx", tmp_path / "m.db", allow_missing=True)
-    assert "Clinic A: 1 document variable (tipqual keeps attributes on cases: give the source " \
-        "a case with them)" in report["dropped"]
+    assert TOOL_EXPECTED["maxqda.qdpx"]["notes"][0] in report["notes"]
+    assert "Clinic B: its document variable 'District' = 'Vhembe' not kept (its case 'Night " \
+        "clinics' already has 'District' = 'Capricorn')" in report["dropped"]
+    assert not any("document variable" in line and "Clinic A" in line
+                   for line in report["dropped"])
+    with Project.open(tmp_path / "m.db", readonly=True) as p:
+        assert {c.id: c.attributes for c in p.cases()} == {
+            "Clinic A": {"District": "Sekhukhune"},
+            "Night clinics": {"Beds": "40", "District": "Capricorn"}}
+        assert {s.id: s.case for s in p.sources()} == {
+            "Clinic A": "Clinic A", "Clinic B": "Night clinics"}
+
+
+def test_document_variables_are_pseudonymised_with_their_case(tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Sekhukhune\nClinic A\n", encoding="utf-8")
+    report = import_project(TOOLS / "maxqda.qdpx", tmp_path / "m.db", allow_missing=True,
+                            redact=True, roster=roster)
+    with Project.open(tmp_path / "m.db", readonly=True) as p:
+        stored = json.dumps([(c.id, c.attributes) for c in p.cases()]
+                            + [(s.id, s.case) for s in p.sources()])
+    assert "Sekhukhune" not in stored and "Clinic A" not in stored
+    assert "Sekhukhune" not in json.dumps(report)
+
+
+def test_source_memo_is_listed(tmp_path: Path) -> None:
     report = import_project(TOOLS / "qualcoder.qdpx", tmp_path / "q.db")
     assert report["dropped"] == ["School 4.txt: the source's memo (its description; tipqual "
                                  "keeps memos on codings)"]

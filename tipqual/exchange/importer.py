@@ -24,9 +24,15 @@ under ``dropped`` with why, one line each: the codings of non-text sources (of t
 transcripts and text representations; a PDF quotation repeated in its representation counts
 once), sets, links and graphs, every note that did not become a coding's memo (with what it was
 attached to: the project, a source, a code, a case, nothing), codings inside notes, a source's
-own memo and variables (MAXQDA's document variables), the memos of selections no code was given,
+own memo, the memos of selections no code was given,
 a case's description, the selections and codes given to a case (tipqual gives cases whole
 sources) and a source a second case claims.
+
+A source's own variables (MAXQDA's document variables, where a document is the case) become
+attributes of its case: of the case that holds it, beside the case's own values (a case's own
+value, or the first of its sources' values, is kept where two disagree, and the other is listed
+under ``dropped``), or of a new case named after the source when no case holds it (listed under
+``notes``).
 
 The project file may be in any encoding (UTF-16 from Windows tools, ``windows-1252``,
 ``Shift_JIS`` …): it is read as UTF-8 (:func:`tipqual.exchange.qdaxml.as_utf8`) before anything
@@ -381,7 +387,7 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
                    producer=producer_of(raw_origin), users=users, default_user=default_user,
                    code_of=code_of, notes=_notes(root), names=names)
     case_leftovers: list[str] = []
-    cases, case_of = _cases(root, names, case_leftovers)
+    cases, case_of, variables = _cases(root, names, case_leftovers)
     plan = Plan(name=name, origin=origin, producer=ctx.producer, codebook=codebook,
                 cases=cases, sources=[], renamed=renamed, dropped=case_leftovers)
     pending: list[_Pending] = []
@@ -404,9 +410,11 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
     countings = choose_countings([(p.text, p.text.bom, p.probes) for p in pending],
                                  [p.default for p in pending])
     used: set[str] = set()
+    own: dict[str, set[str]] = {}
     for found, counting in zip(pending, countings, strict=True):
         planned = _place_source(found, counting, ctx, plan, used)
         planned.case = case_of.get(normalize_guid(attr(found.el, "guid")))
+        _document_variables(planned, _values(found.el, variables, names), plan, own)
         plan.sources.append(planned)
     plan.dropped += _project_leftovers(root, ctx)
     return plan
@@ -555,10 +563,11 @@ def _notes(root: ET.Element) -> dict[str, str]:
     return out
 
 
-def _cases(root: ET.Element, names: _Names,
-           leftovers: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Case attributes by case id, and the case of each source GUID (names made fit to store:
-    see :class:`_Names`; two names that pseudonymising would make one are kept apart).
+def _cases(root: ET.Element, names: _Names, leftovers: list[str]
+           ) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str]]:
+    """Case attributes by case id, the case of each source GUID and the stored attribute name
+    of each variable GUID (names made fit to store: see :class:`_Names`; two names that
+    pseudonymising would make one are kept apart).
 
     What a case holds that tipqual cannot keep (a memo, parts of sources or codes given to
     it, a source another case has already) is added to ``leftovers``, one line each."""
@@ -584,15 +593,7 @@ def _cases(root: ET.Element, names: _Names,
         given = nfc(attr(el, "name"))
         case_id = _fit_apart(names, "case", given, f"case-{_guid8(guid, n)}", "Case", guid,
                              stored_of) if given else f"case-{n}"
-        attrs = cases.setdefault(case_id, {})
-        for value_el in children(el, "VariableValue"):
-            ref = child(value_el, "VariableRef")
-            var = variables.get(normalize_guid(attr(ref, "targetGUID"))) if ref is not None \
-                else None
-            value = next((child_text(value_el, t) for t in _VALUE_TAGS
-                          if child(value_el, t) is not None), None)
-            if var and value is not None:
-                attrs[var] = names.redact(value.strip())
+        cases.setdefault(case_id, {}).update(_values(el, variables, names))
         for ref in children(el, "SourceRef"):
             target = normalize_guid(attr(ref, "targetGUID"))
             first = case_of.setdefault(target, case_id)
@@ -602,7 +603,48 @@ def _cases(root: ET.Element, names: _Names,
                                  f"{first!r} and stays there (a tipqual source belongs to one "
                                  "case)")
         leftovers += _case_leftovers(el, case_id)
-    return cases, case_of
+    return cases, case_of, variables
+
+
+def _values(el: ET.Element, variables: dict[str, str], names: _Names) -> dict[str, str]:
+    """The attribute values an element (a case or a source) gives, by stored attribute name;
+    each value pseudonymised when there is a redactor."""
+    out: dict[str, str] = {}
+    for value_el in children(el, "VariableValue"):
+        ref = child(value_el, "VariableRef")
+        var = variables.get(normalize_guid(attr(ref, "targetGUID"))) if ref is not None \
+            else None
+        value = next((child_text(value_el, t) for t in _VALUE_TAGS
+                      if child(value_el, t) is not None), None)
+        if var and value is not None:
+            out[var] = names.redact(value.strip())
+    return out
+
+
+def _document_variables(planned: PlannedSource, values: dict[str, str], plan: Plan,
+                        own: dict[str, set[str]]) -> None:
+    """A source's own variables made attributes of its case (a new case named after the
+    source when none holds it). ``own`` holds the attributes each case was given by its
+    ``<Case>`` or an earlier source: those are kept, and a different value is listed."""
+    if not values:
+        return
+    if planned.case is None:
+        case_id = _unique(planned.id, set(plan.cases))
+        plan.cases[case_id] = {}
+        planned.case = case_id
+        plan.notes.append(f"{planned.name}: no case holds it; its "
+                          f"{_n(len(values), 'document variable')} became the attributes of "
+                          f"a new case {case_id!r}")
+    attrs, kept = plan.cases[planned.case], own.setdefault(planned.case, set(plan.cases[
+        planned.case]))
+    for name, value in sorted(values.items()):
+        if name in kept and attrs.get(name) != value:
+            plan.dropped.append(f"{planned.name}: its document variable {name!r} = {value!r} "
+                                f"not kept (its case {planned.case!r} already has {name!r} = "
+                                f"{attrs[name]!r})")
+            continue
+        attrs[name] = value
+        kept.add(name)
 
 
 def _n(n: int, what: str) -> str:
@@ -647,16 +689,12 @@ def _non_text_codings(el: ET.Element) -> int:
 
 
 def _source_leftovers(el: ET.Element, name: str) -> list[str]:
-    """What a text source holds that tipqual does not keep: its memo, its own variables
-    (MAXQDA's document variables) and the memos of selections no code was given."""
+    """What a text source holds that tipqual does not keep: its memo and the memos of
+    selections no code was given (its own variables go to its case)."""
     out = []
     if child_text(el, "Description").strip():
         out.append(f"{name}: the source's memo (its description; tipqual keeps memos on "
                    "codings)")
-    variables = children(el, "VariableValue")
-    if variables:
-        out.append(f"{name}: {_n(len(variables), 'document variable')} (tipqual keeps "
-                   "attributes on cases: give the source a case with them)")
     bare = [s for s in _selections_of(el) if not children(s, "Coding")
             and (child_text(s, "Description").strip() or children(s, "NoteRef"))]
     if bare:
