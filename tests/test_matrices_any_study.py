@@ -2,9 +2,9 @@
 
 The codebook nests three levels (``access`` > ``access-cost`` > ``access-cost-transport``), two
 coders overlap, one clinic has no codings, and the case table carries a number
-(``years_active``), a fraction with a gap (``nurse_ratio``), a list (``services``) and a plain
-category (``district``). The spreadsheet must agree with the report: a parent code's roll-up
-column counts each segment coded with it or any of its descendants once.
+(``years_active``), a fraction with a gap (``nurse_ratio``), a list (``services``), a date
+(``visited``) and a plain category (``district``). The spreadsheet must agree with the report:
+a parent code's roll-up column counts each segment coded with it or any of its descendants once.
 """
 
 from __future__ import annotations
@@ -53,13 +53,13 @@ codes:
 
 CASES = {
     "clinic-north": {"years_active": "3", "services": "maternity; hiv; vaccination",
-                     "nurse_ratio": "0.5", "district": "Amathole"},
+                     "nurse_ratio": "0.5", "district": "Amathole", "visited": "2024-03-05"},
     "clinic-east": {"years_active": "8", "services": "hiv", "nurse_ratio": "1.25",
-                    "district": "Amathole"},
+                    "district": "Amathole", "visited": "2024-03-19T10:00:00Z"},
     "clinic-south": {"years_active": "12", "services": "maternity;vaccination; ",
-                     "nurse_ratio": "2", "district": "Chris Hani"},
+                     "nurse_ratio": "2", "district": "Chris Hani", "visited": "2023-11-02"},
     "clinic-west": {"years_active": "25", "services": "", "nurse_ratio": "unknown",
-                    "district": "Chris Hani"},
+                    "district": "Chris Hani", "visited": "not yet"},
 }
 
 TURNS = {  # source: (role, text) per segment, in order
@@ -312,6 +312,34 @@ def test_lists_are_split_into_their_items(data):
     assert tab.loc["(missing)"].sum() == 0
 
 
+def test_dates_are_rows_in_time_order_and_text_kept(data):
+    tab = matrices.crosstab(data, "visited")
+    assert list(tab.index) == ["2023-11-02", "2024-03-05", "2024-03-19", "not yet"]
+    counts = matrices.counts(data)
+    assert tab.loc["2024-03-19"].equals(counts.loc["clinic-east"])  # the time left out
+
+
+@pytest.mark.parametrize(("values", "labels"), [
+    (["2024-03-05", "2024-03-19", "2023-11-02"], ["2024-03-05", "2024-03-19", "2023-11-02"]),
+    ([f"2024-{m:02d}-01" for m in range(1, 7)] + ["2024-06-30"],     # 6 months: years
+     ["2024"] * 7),
+    ([f"2024-0{m}-0{d}" for m in (1, 2, 3) for d in (1, 2)],        # 6 days, 3 months
+     ["2024-01", "2024-01", "2024-02", "2024-02", "2024-03", "2024-03"]),
+    (["2023-11", "2024-02-14T08:15:00+02:00"], ["2023-11", "2024-02"]),  # a month: no day rows
+    ([f"{y}-06-01" for y in (2001, 2007, 2013, 2019, 2022, 2023)],
+     ["2000–2004", "2005–2009", "2010–2014", "2015–2019", "2020–2024", "2020–2024"]),
+])
+def test_dates_take_the_finest_grouping_of_at_most_five_rows(values, labels):
+    got = matrices.date_bins(values)
+    assert [got[v][1] for v in values] == labels
+    keys = [got[v][0] for v in sorted(values, key=lambda v: got[v][1])]
+    assert keys == sorted(keys)
+
+
+def test_what_only_looks_like_a_date_is_a_text_value():
+    assert matrices.date_bins(["2024-02-30", "2024-13", "2024-1-5", "24-01-05", "x"]) == {}
+
+
 def test_categories_stay_as_they_are(data):
     tab = matrices.crosstab(data, "district")
     assert list(tab.index) == ["Amathole", "Chris Hani"]
@@ -354,8 +382,8 @@ def test_workbook_headers_show_ids_then_names_and_coverage_as_percent(clinics, t
                for c in row)
     assert counts["B3"].number_format == "General"
     assert [c.value for c in wb["cooccurrence"]["A"]][:3] == ["code", "code name", "access"]
-    assert wb.sheetnames[-5:] == ["by-district", "by-nurse_ratio", "by-services",
-                                  "by-years_active", "codes"]
+    assert wb.sheetnames[-6:] == ["by-district", "by-nurse_ratio", "by-services",
+                                  "by-visited", "by-years_active", "codes"]
     assert [c.value for c in wb["by-services"]["A"]] == \
         ["services", "code name", "hiv", "maternity", "vaccination", "(missing)"]
 

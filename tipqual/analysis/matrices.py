@@ -26,8 +26,12 @@ Counting rules:
   each of its items, and **numbers** are binned (:func:`number_bins`: at most
   :data:`MAX_BINS` equal-width bins whose width is 1, 2 or 5 times a power of ten, the
   smallest such width that needs no more; whole numbers give ``10–19`` rows, fractions
-  ``[0.5, 1)`` rows; empty bins are left out). Text values of a numeric attribute keep rows of
-  their own; a case without a value (or a list without items) counts in ``(missing)``.
+  ``[0.5, 1)`` rows; empty bins are left out), and so are **dates** (ISO 8601, ``2024-03-05``,
+  ``2024-03`` or with a time: :func:`date_bins`: the days themselves when there are at most
+  :data:`MAX_BINS` of them, else their months, their years, or ranges of years, whichever is
+  the finest that needs no more rows; in time order). Text values of a numeric or date
+  attribute keep rows of their own; a case without a value (or a list without items) counts
+  in ``(missing)``.
 """
 
 from __future__ import annotations
@@ -397,6 +401,8 @@ MAX_BINS = 5
 LIST_SEPARATOR = ";"
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _STEPS = (1, 2, 5)
+_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                   r"(?:Z|[+-]\d{2}:?\d{2})?)?)?$")
 _MISSING_KEY = (2, Decimal(0), MISSING)
 
 
@@ -439,6 +445,7 @@ def attribute_rows(data: CodingData,
             result[case] = [((1, Decimal(0), i), i) for i in items] or [(_MISSING_KEY, MISSING)]
         return result
     bins = number_bins(v for v in values.values() if _NUMBER.match(v))
+    bins.update(date_bins(v for v in values.values() if v not in bins))
     for case, value in values.items():
         if not value:
             result[case] = [(_MISSING_KEY, MISSING)]
@@ -480,6 +487,40 @@ def number_bins(values: Iterable[str]) -> dict[str, tuple[Decimal, str]]:
                 label = f"{_decimal_text(start)}–{_decimal_text(start + width - 1)}"
             result[value] = (start, label)
         return result
+
+
+def date_bins(values: Iterable[str]) -> dict[str, tuple[Decimal, str]]:
+    """Each ISO 8601 date among ``values`` (a day, a month, or a day with a time) → its row's
+    sort key and label; values that are not such dates are left out.
+
+    The rows are the finest of days (when every date names its day), months, years and
+    ranges of years (:func:`number_bins` of the years) that gives at most :data:`MAX_BINS`
+    rows: ``2024-03-05``, ``2024-03``, ``2024``, ``2020–2024``.
+    """
+    import datetime as dt
+
+    dates: dict[str, tuple[int, int, int | None]] = {}
+    for value in values:
+        m = _DATE.match(value.strip())
+        if m is None:
+            continue
+        year, month, day = int(m.group(1)), int(m.group(2)), m.group(3)
+        try:
+            dt.date(year, month, int(day) if day else 1)
+        except ValueError:  # 2024-02-30, month 13: not a date, a text value
+            continue
+        dates[value] = (year, month, int(day) if day else None)
+    if not dates:
+        return {}
+    parts = dates.values()
+    if all(d is not None for _, _, d in parts) and len(set(parts)) <= MAX_BINS:
+        return {v: (Decimal(y * 10000 + m * 100 + (d or 0)), f"{y:04d}-{m:02d}-{d:02d}")
+                for v, (y, m, d) in dates.items()}
+    if len({(y, m) for y, m, _ in parts}) <= MAX_BINS:
+        return {v: (Decimal(y * 10000 + m * 100), f"{y:04d}-{m:02d}")
+                for v, (y, m, _) in dates.items()}
+    years = number_bins(str(y) for y, _, _ in parts)
+    return {v: (years[str(y)][0] * 10000, years[str(y)][1]) for v, (y, _, _) in dates.items()}
 
 
 def _bin_width(low: Decimal, high: Decimal, whole: bool) -> Decimal:
