@@ -633,7 +633,7 @@ def test_a_background_refit_orders_as_the_one_waited_for_but_keeps_the_screen(tm
 @pytest.mark.slow
 def test_the_reviewer_never_waits_for_a_refit_and_decides_what_was_on_screen(
         tmp_path: Path, monkeypatch):
-    from tests.helpers import hang_guard
+    from tests.helpers import hang_guard, wait_until
 
     held = _HeldFit()
     monkeypatch.setattr(rv, "train", held)
@@ -643,6 +643,7 @@ def test_the_reviewer_never_waits_for_a_refit_and_decides_what_was_on_screen(
         for _ in range(6):  # the first decision starts a refit; it is held for all the rest
             session.reject()
         shown = session.current()
+    wait_until(lambda: held.started, 60, "the refit thread reaching the fit")
     assert held.started == 1 and session.refits == 0  # no second fit while one runs
     held.go.set()
     assert session._running is not None and session._running.wait(60)
@@ -654,6 +655,42 @@ def test_the_reviewer_never_waits_for_a_refit_and_decides_what_was_on_screen(
     # acceptance asked for a third
     assert session.wait_for_refit(60) and session.refits == 3
     assert held.trained_on == [13, 18, 19]
+    project.close()
+
+
+@pytest.mark.slow
+def test_a_background_refit_runs_the_language_pipeline_on_its_own_thread(tmp_path: Path,
+                                                                       monkeypatch):
+    """The first refit of a session works out every coded segment's features: that is the
+    refit thread's work, not the reviewer's (whose key press would wait for it)."""
+    import threading
+
+    import tipqual.nlp.pipeline as pipeline
+    import tipqual.suggest.classifier as classifier
+
+    threads: list[tuple[str, str]] = []
+    build, featurize = pipeline.build_pipeline, classifier.items_from_docs
+
+    def spy(name, real):
+        def call(*args, **kwargs):
+            threads.append((name, threading.current_thread().name))
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(pipeline, "build_pipeline", spy("build", build))
+    monkeypatch.setattr(classifier, "items_from_docs", spy("features", featurize))
+    held = _HeldFit()
+    monkeypatch.setattr(rv, "train", held)
+    project = _refit_study(tmp_path / "refit.db")
+    session = rv.ReviewSession(project, "nomsa", refit_every=1, background=True)
+    session.reject()
+    session.current()
+    held.go.set()
+    assert session.wait_for_refit(60) and session.refits == 1
+    assert threads[:2] == [("build", "tipqual-refit"), ("features", "tipqual-refit")]
+    # what is re-scored on screen is the reviewer's: its own pipeline, the known features kept
+    assert all(t == threading.current_thread().name for _, t in threads[2:])
+    assert session._model is not None and len(session._model.features) >= held.trained_on[0]
     project.close()
 
 

@@ -39,6 +39,8 @@ from tipqual.records import Coding
 from tipqual.suggest.rules import rule_kind
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from tipqual.codebook.model import Codebook
     from tipqual.records import Segment
     from tipqual.store.project import Project
@@ -384,27 +386,25 @@ class SessionModel:
         self.clf: Any = None
         self.columns: dict[str, tuple[int, float]] = {}  # usable code: (column, threshold)
         self.trained_on = 0
+        self._refit_nlp: Any = None  # the background refits' pipeline (see background_job)
 
     def _items(self, segments: list[Segment]) -> list[Any]:
-        from tipqual.suggest.classifier import items_from_docs
-
         todo = [s for s in segments if s.id not in self.features]
         if todo:
             if self.nlp is None:
                 from tipqual.nlp.pipeline import build_pipeline
 
                 self.nlp = build_pipeline(self.codebook)
-            docs = self.nlp.pipe([s.text for s in todo])
-            self.features.update(zip((s.id for s in todo), items_from_docs(docs), strict=True))
+            self.features.update(_featurized(self.nlp, todo))
         return [self.features[s.id] for s in segments]
 
     def fit(self) -> bool:
         """Refit on the study's codings now; False (and no model) when too few."""
         return self.adopt(train(self.examples()))
 
-    def examples(self) -> tuple[list[Any], list[set[str]]] | None:
-        """What a refit learns from: the study's coded segments as model inputs and their
-        codes, read now (on the thread that owns the study); None when too few."""
+    def coded(self) -> tuple[list[Segment], list[set[str]]] | None:
+        """The study's coded segments and their codes, read now (on the thread that owns the
+        study); None when too few to learn from."""
         from tipqual.suggest.engine import MIN_TRAINING, training_set
 
         if self.codebook is None:
@@ -412,7 +412,46 @@ class SessionModel:
         segments, labels = training_set(self.project, self.codebook)
         if len(segments) < MIN_TRAINING or not any(labels):
             return None
-        return self._items(segments), labels
+        return segments, labels
+
+    def examples(self) -> tuple[list[Any], list[set[str]]] | None:
+        """What a refit learns from: the study's coded segments as model inputs and their
+        codes (see :meth:`coded`); None when too few."""
+        read = self.coded()
+        return None if read is None else (self._items(read[0]), read[1])
+
+    def background_job(self) -> Callable[[], tuple[Any, dict[str, Any]]]:
+        """A refit to run on a thread of its own: the study is read now, on this thread; the
+        thread works out the features of segments not seen before (with a pipeline of the
+        refit threads' own, as one runs at a time; the reviewer's thread keeps ``nlp``) and
+        fits the model. It returns what :func:`train` gives and the new features, which
+        :meth:`take` adds to the session's."""
+        read = self.coded()
+        known = dict(self.features)
+
+        def job() -> tuple[Any, dict[str, Any]]:
+            if read is None:
+                return train(None), {}
+            segments, labels = read
+            todo = [s for s in segments if s.id not in known]
+            new: dict[str, Any] = {}
+            if todo:
+                if self._refit_nlp is None:
+                    from tipqual.nlp.pipeline import build_pipeline
+
+                    self._refit_nlp = build_pipeline(self.codebook)
+                new = _featurized(self._refit_nlp, todo)
+            items = [known[s.id] if s.id in known else new[s.id] for s in segments]
+            return train((items, labels)), new
+
+        return job
+
+    def take(self, done: tuple[Any, dict[str, Any]]) -> bool:
+        """Adopt what a :meth:`background_job` gave (on the reviewer's thread)."""
+        fitted, new = done
+        for seg_id, item in new.items():
+            self.features.setdefault(seg_id, item)
+        return self.adopt(fitted)
 
     def adopt(self, fitted: tuple[Any, list[set[str]]] | None) -> bool:
         """Take a model :func:`train` fitted (None: no model); False when there is none."""
@@ -447,6 +486,14 @@ class SessionModel:
         return sorted((out[id(i)] for i in items), key=lambda i: (i.uncertainty, i.order[1:]))
 
 
+def _featurized(nlp: Any, segments: list[Segment]) -> dict[str, Any]:
+    """Model inputs of ``segments`` by segment id, through ``nlp``."""
+    from tipqual.suggest.classifier import items_from_docs
+
+    docs = nlp.pipe([s.text for s in segments])
+    return dict(zip((s.id for s in segments), items_from_docs(docs), strict=True))
+
+
 def train(examples: tuple[list[Any], list[set[str]]] | None) -> tuple[Any, list[set[str]]] | None:
     """Fit the session's model on ``examples`` (see :meth:`SessionModel.examples`): no study,
     no spaCy, so it may run on a thread of its own."""
@@ -462,18 +509,18 @@ class _Refit:
     """A refit running on a thread of its own while the reviewer goes on (see ``background``
     of :class:`ReviewSession`); its model is taken at the first screen after it is done."""
 
-    def __init__(self, examples: tuple[list[Any], list[set[str]]] | None):
+    def __init__(self, job: Callable[[], tuple[Any, dict[str, Any]]]):
         import threading
 
-        self.result: tuple[Any, list[set[str]]] | None = None
+        self.result: tuple[Any, dict[str, Any]] = (None, {})
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(examples,),
+        self._thread = threading.Thread(target=self._run, args=(job,),
                                         name="tipqual-refit", daemon=True)
         self._thread.start()
 
-    def _run(self, examples: tuple[list[Any], list[set[str]]] | None) -> None:
+    def _run(self, job: Callable[[], tuple[Any, dict[str, Any]]]) -> None:
         try:
-            self.result = train(examples)
+            self.result = job()
         except BaseException as exc:  # handed to the session's thread, which raises it
             self.error = exc
 
@@ -559,7 +606,7 @@ class ReviewSession:
         if self._running is not None:
             self._wanted = True
             return
-        self._running = _Refit(self._model.examples())
+        self._running = _Refit(self._model.background_job())
 
     def _reorder(self, start: int) -> None:
         assert self._model is not None
@@ -575,7 +622,7 @@ class ReviewSession:
         if running.error is not None:
             raise running.error
         assert self._model is not None
-        if self._model.adopt(running.result):
+        if self._model.take(running.result):
             # the suggestion now on screen stays: a key pressed decides what the reviewer saw
             self._reorder(min(self.position + 1, len(self.items)))
         if self._wanted:
