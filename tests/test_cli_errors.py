@@ -425,7 +425,11 @@ def test_an_existing_study_named_csv_is_not_overwritten(tmp_path, sample_study):
     ('case,source,type\nCSO-01,CSO-01.txt,"multi\nline"\nCSO-01,CSO-01.txt,other\n', 4,
      "'multi\\nline'"),
     ("case,source,type\nCSO-01,CSO-01.txt," + "x" * 200_000 + "\n", 2, "malformed CSV"),
-], ids=["quoted-newline", "huge-field"])
+    # read leniently, the open quote would swallow the next row into this attribute
+    ('case,source,type\nCSO-01,CSO-01.txt,"shelter\nCSO-02,CSO-02.txt,faith\n', 2,
+     "never closed"),
+    ('case,source,type\nCSO-01,CSO-01.txt,"shelter" house\n', 2, "text follows a closing"),
+], ids=["quoted-newline", "huge-field", "unclosed-quote", "text-after-quote"])
 def test_cases_csv_errors_name_the_line(tmp_path, bare_study, content, line, words):
     cases = tmp_path / "cases.csv"
     cases.write_text(content, encoding="utf-8")
@@ -433,6 +437,18 @@ def test_cases_csv_errors_name_the_line(tmp_path, bare_study, content, line, wor
     result = run_tipqual("import", str(bare_study), str(SAMPLE / "transcripts" / "CSO-01.txt"),
                          "--cases", str(cases))
     _assert_clean_error(result, f"{cases}:{line}:", words)
+    assert _digest(bare_study) == before
+
+
+def test_codings_csv_with_an_unclosed_quote_is_refused_not_merged_into_a_memo(tmp_path,
+                                                                           bare_study):
+    seg = "CSO-01:2"  # the file is refused as it is read, before any row is looked up
+    rows = tmp_path / "codings.csv"
+    rows.write_text(f'segment,code,coder,memo\n{seg},trust,ann,"a memo\n{seg},trust,bob,\n',
+                    encoding="utf-8")
+    before = _digest(bare_study)
+    result = run_tipqual("code", "import", str(bare_study), str(rows))
+    _assert_clean_error(result, f"{rows}:2:", "never closed")
     assert _digest(bare_study) == before
 
 

@@ -406,8 +406,12 @@ def source_id_for(name: str) -> str:
 
 
 def csv_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the line each starts on (a quoted field may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """CSV records with the line each starts on (a quoted field may span lines).
+
+    Read strictly: a quote opened and never closed is refused (read leniently, it would take
+    every line after it into one field, and those rows would be lost without a word), and so
+    is text after a closing quote."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     while True:
         line = reader.line_num + 1
         try:
@@ -415,8 +419,18 @@ def csv_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise IngestError(f"malformed CSV: {exc}", path=path, line=line) from None
+            raise IngestError(_csv_problem(str(exc)), path=path, line=line) from None
         yield line, row
+
+
+def _csv_problem(message: str) -> str:
+    if "unexpected end of data" in message:
+        return ("a quoted field opened on this line is never closed; close its quote (a quote "
+                "inside a quoted field is written twice: \"\")")
+    if "expected after" in message:
+        return ("text follows a closing quote; quote the whole field and write a quote inside "
+                "it twice (\"\")")
+    return f"malformed CSV: {message}; save the file again as plain CSV"
 
 
 def read_cases(path: Path) -> CasesTable:
