@@ -396,6 +396,30 @@ def test_redacted_source_is_never_replaced_in_clear(tmp_path: Path) -> None:
         assert "Thandi" not in p.source("cso").text
 
 
+def test_a_pseudonymised_study_takes_no_new_transcript_or_case_table_in_clear(
+        tmp_path: Path) -> None:
+    first, second = tmp_path / "ward1.txt", tmp_path / "ward2.txt"
+    first.write_text("Respondent: Thandi fixes the pump.\n")
+    second.write_text("Respondent: Ask Thandi Mokoena about the pump.\n")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,chair\nW1,ward1.txt,Thandi Mokoena\n")
+    roster = _roster(tmp_path, "Thandi Mokoena")
+    with Project.create(tmp_path / "s.db") as p:
+        import_paths(p, [first], roster=roster)
+        with pytest.raises(IngestError, match="pseudonymised .* would be stored as written; "
+                                              "import it with --redact") as err:
+            import_paths(p, [second])
+        assert err.value.path == str(second)
+        with pytest.raises(IngestError, match="these case attributes would be stored as "
+                                              "written") as err:
+            import_paths(p, [first], cases_csv=cases)
+        assert (err.value.path, err.value.line) == (str(cases), 1)
+        assert [s.id for s in p.sources()] == ["ward1"] and not p.cases()[0].attributes
+        import_paths(p, [second], cases_csv=cases, roster=roster)  # with the roster: taken
+        stored = [s.text for s in p.sources()] + [str(c.attributes) for c in p.cases()]
+        assert not any("Thandi" in text for text in stored)
+
+
 def test_stored_path_is_the_file_name(tmp_path: Path) -> None:
     (tmp_path / "deep" / "er").mkdir(parents=True)
     path = tmp_path / "deep" / "er" / "cso.txt"

@@ -589,6 +589,12 @@ def _import_one(project: Project, path: Path, rules: SegmentationRules, redactor
         raise IngestError(f"this file was imported with --redact as source "
                           f"{redacted[sha256]!r}; import it again with --redact and the same "
                           "--roster", path=path)
+    if redactor is None and old is None and redacted:
+        # a pseudonymised study takes nothing in clear: the names its roster hides would be
+        # stored, searched and exported as written
+        raise IngestError("the study's transcripts were pseudonymised (imported with --redact) "
+                          "and this one would be stored as written; import it with --redact "
+                          "and the same --roster", path=path)
     case = _case_for(sid, old, table, report)
     same_bytes = old is not None and old.sha256 == sha256
     if old is not None and same_bytes and redactor is None:
@@ -680,6 +686,11 @@ def _import(project: Project, paths: Iterable[str | Path], report: ImportReport,
     headers = project.source_headers()
     redacted = {} if redactor is not None else {
         s.sha256: s.id for s in headers if s.meta.get("redacted")}
+    if redacted and table is not None and cases_csv is not None:
+        raise IngestError("the study's transcripts were pseudonymised (imported with --redact) "
+                          "and these case attributes would be stored as written; import them "
+                          "with --redact and the same --roster", path=Path(cases_csv),
+                          line=table.header_line)
     # The key is written beside the study once the import has committed: a failed import
     # leaves no new key; a new key is staged (written whole) before the commit, so that a key
     # that cannot be written fails the import instead.
