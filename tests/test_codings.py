@@ -270,3 +270,22 @@ def test_a_study_with_odd_coder_names_still_opens_reads_and_removes(coded: Proje
         assert again.codings() == []
         with pytest.raises(CodingError, match="is not allowed"):
             codings.remove_coding(again, "cso:2", "funding", "never\nseen")
+
+
+def test_a_category_is_not_coded_by_hand_or_by_import(coded: Project, tmp_path: Path) -> None:
+    book = Codebook("clinics", "2", [Code("staffing", "Staffing", codable=False),
+                                     Code("housing", "Housing", parent="staffing"),
+                                     Code("empty", "Empty group", codable=False)])
+    with coded.atomic():
+        coded.set_codebook(book)
+    with pytest.raises(CodingError, match="'staffing' is a category .* codes below it: "
+                                          "housing"):
+        codings.add_codings(coded, ["cso:2"], "staffing", "alice")
+    with pytest.raises(CodingError, match="'empty' is a category .* give it codes of its own"):
+        codings.add_codings(coded, ["cso:2"], "empty", "alice")
+    rows = tmp_path / "c.csv"
+    rows.write_text("segment,code,coder\ncso:2,housing,alice\ncso:3,staffing,alice\n")
+    with pytest.raises(CodingError, match="'staffing' is a category") as err:
+        codings.import_codings(coded, rows)
+    assert err.value.line == 3 and coded.codings() == []
+    assert codings.add_codings(coded, ["cso:2"], "housing", "alice") == ["added"]

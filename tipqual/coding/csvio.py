@@ -34,12 +34,29 @@ READ_BACK = ("memo", "status", "score", "provenance")
 IGNORED = ("case", "source", "text")
 
 
-def _check_code(project: Project, code: str, known: list[str]) -> None:
+def _check_code(project: Project, code: str, known: list[str],
+                categories: dict[str, list[str]]) -> None:
     if not code:
         raise CodingError("the code must not be empty")
     if known and code not in known:
         raise CodingError(f"unknown code {code!r}; the study's codebook has "
                           f"{', '.join(known[:8])}{' …' if len(known) > 8 else ''}")
+    if code in categories:
+        below = categories[code]
+        hint = (f"code with one of the codes below it: {', '.join(below[:8])}"
+                f"{' …' if len(below) > 8 else ''}" if below else
+                "give it codes of its own in the codebook, or make it codable")
+        raise CodingError(f"{code!r} is a category (codable: false), which only groups other "
+                          f"codes; {hint}")
+
+
+def _categories(project: Project) -> dict[str, list[str]]:
+    """The codebook's categories (``codable: false``), each with the codes directly below it."""
+    book = project.codebook()
+    if book is None:
+        return {}
+    return {c.id: [k.id for k in book.codes if k.parent == c.id]
+            for c in book.codes if not c.codable}
 
 
 CODER_NAME_MAX = 64
@@ -129,7 +146,7 @@ def add_codings(project: Project, segments: Iterable[str], code: str, coder: str
     if not ids:
         raise CodingError("name at least one segment to code, e.g. CSO-01:12")
     check_coder_name(coder)
-    _check_code(project, code, project.code_ids())
+    _check_code(project, code, project.code_ids(), _categories(project))
     unknown = [s for s in ids if project.segment(s) is None]
     if len(ids) == 1 and unknown:
         raise CodingError(f"unknown segment {ids[0]!r}; list them with 'tipqual segments'")
@@ -247,7 +264,7 @@ def import_codings(project: Project, path: str | Path) -> ImportResult:
     path = Path(path)
     rows = _read_csv(path)
     known_segments = project.segment_ids()
-    known_codes = project.code_ids()
+    known_codes, categories = project.code_ids(), _categories(project)
     codings: list[Coding] = []
     seen: dict[tuple, int] = {}
     for row in rows:
@@ -255,7 +272,7 @@ def import_codings(project: Project, path: str | Path) -> ImportResult:
         try:
             coding = _row_coding(row, f"import:{path.name}")
             _check_row_coder(coding)
-            _check_code(project, coding.code, known_codes)
+            _check_code(project, coding.code, known_codes, categories)
             if coding.segment not in known_segments:
                 raise CodingError(f"unknown segment {coding.segment!r}; import the transcripts "
                                   "first or list them with 'tipqual segments'")
