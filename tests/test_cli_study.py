@@ -147,6 +147,42 @@ def test_set_refuses_an_empty_or_control_character_name(tmp_path: Path) -> None:
     assert not (tmp_path / "other.db").exists()
 
 
+def test_set_gives_the_report_a_study_s_own_word_for_a_case_and_quote_label(
+        tmp_path: Path, runner) -> None:
+    from tipqual.report.context import build_context
+    from tipqual.store.project import Project
+
+    path = tmp_path / "clinics.db"
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,district\nCL-1,cl1.txt,Vhembe\n", encoding="utf-8")
+    (tmp_path / "cl1.txt").write_text("Interviewer: Staff?\n\nNurse: Two of us at night.\n",
+                                      encoding="utf-8")
+    assert runner.invoke(cli, ["init", str(path), "--codebook", str(TIP_CODEBOOK)]).exit_code == 0
+    assert runner.invoke(cli, ["import", str(path), str(tmp_path / "cl1.txt"), "--cases",
+                               str(cases)]).exit_code == 0
+    with Project.open(path, readonly=True) as p:
+        assert build_context(p)["study"]["noun"] == {"one": "case", "many": "cases"}
+    result = runner.invoke(cli, ["set", str(path), "--case-noun", "clinic",
+                                 "--quote-attribute", "district"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"{path}: the report's word for a case is now 'clinic'",
+        f"{path}: the attribute named beside quotations is now 'district'"]
+    with Project.open(path, readonly=True) as p:
+        assert build_context(p)["study"]["noun"] == {"one": "clinic", "many": "clinics"}
+        assert p.meta("quote_attribute") == "district"
+    for args, words in [(["--quote-attribute", "province"],
+                         "no case has the attribute 'province'; the study's attributes: "
+                         "district"),
+                        (["--case-noun", "/x"], "has no word"),
+                        (["--case-noun", "two\nlines"], "line break"),
+                        ([], "give --name, --case-noun or --quote-attribute")]:
+        result = runner.invoke(cli, ["set", str(path), *args])
+        assert result.exit_code in (1, 2) and words in result.output, (args, result.output)
+    with Project.open(path, readonly=True) as p:
+        assert (p.meta("case_noun"), p.meta("quote_attribute")) == ("clinic", "district")
+
+
 # --- status counts a decided suggestion as no longer awaiting review ---------------------------
 
 def test_status_counts_only_undecided_suggestions(tmp_path: Path, runner) -> None:

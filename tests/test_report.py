@@ -17,6 +17,7 @@ from tipqual.nlp.mentions import study_mentions  # noqa: E402
 from tipqual.report import context as report_context
 from tipqual.report import render as report_render  # noqa: E402
 from tipqual.report.writer import write_report, write_reports  # noqa: E402
+from tipqual.store.project import Project
 
 NOTES = FIXTURES / "report" / "notes.md"
 TOP_LEVEL = ["partnership", "trust", "corruption", "capacity", "funding", "delays", "awareness",
@@ -59,6 +60,8 @@ def sample_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 # --- filters ----------------------------------------------------------------------------------
 
+ORG = ("organisation", "organisations")
+
 # every count of a study of 1, 2, 3, 4 and 10 cases, and a larger one
 PREVALENCE = {
     1: ["no organisation", "the only organisation"],
@@ -78,7 +81,7 @@ PREVALENCE = {
     (5, 20, "some (5 of 20)"), (3, 20, "a few (3 of 20)"), (10, 20, "half (10 of 20)"),
 ])
 def test_prevalence_in_words(n: int, total: int, expected: str) -> None:
-    assert report_render.prevalence(n, total) == expected
+    assert report_render.prevalence(n, total, ORG) == expected
 
 
 # the key findings' band headings for the same studies: each band that can occur
@@ -99,7 +102,7 @@ def test_band_labels_for_small_and_larger_studies(total: int) -> None:
     bands = {report_render.prevalence_band(n, total) for n in range(1, total + 1)}
     assert bands == set(BANDS[total])
     for band, label in BANDS[total].items():
-        assert report_render.band_label(band, total) == label
+        assert report_render.band_label(band, total, ORG) == label
     assert report_context._band(total, total) == "all"
 
 
@@ -111,7 +114,20 @@ def test_prevalence_uses_the_case_noun() -> None:
     assert report_render.prevalence(2, 2, noun) == "Both sites"
     assert report_context.case_noun("person/people") == ("person", "people")
     assert report_context.case_noun("site") == ("site", "sites")
-    assert report_context.case_noun(None) == ("organisation", "organisations")
+    assert report_context.case_noun(None) == ("case", "cases")
+
+
+def test_the_word_for_a_case_is_the_studys_own_unless_asked(small, tmp_path: Path) -> None:
+    assert report_context.case_noun(None, small) == ("organisation", "organisations")
+    assert report_context.case_noun("site", small) == ("site", "sites")
+    other = Project.create(tmp_path / "other.db")
+    try:
+        assert report_context.case_noun(None, other) == ("case", "cases")
+        with other.atomic():
+            other.set_meta("case_noun", "person/people")
+        assert report_context.case_noun(None, other) == ("person", "people")
+    finally:
+        other.close()
 
 
 def test_quote_names_case_and_role() -> None:
@@ -153,13 +169,13 @@ def test_quote_names_the_case_type_when_known() -> None:
 
 
 def test_band_label_and_listing() -> None:
-    assert report_render.band_label("all", 10) == "All 10 organisations"
-    assert report_render.band_label("most", 10) == "Most organisations"
+    assert report_render.band_label("all", 10, ORG) == "All 10 organisations"
+    assert report_render.band_label("most", 10) == "Most cases"  # the default word
     assert report_render.band_label("half", 4, {"one": "site", "many": "sites"}) == \
         "Two of the four sites"
     assert report_render.band_label("half", 10, {"one": "site", "many": "sites"}) == \
         "About half of the sites"
-    assert report_render.band_label("few", 10) == "A few organisations"
+    assert report_render.band_label("few", 10, ORG) == "A few organisations"
     assert report_render.listing(["SAPS"]) == "SAPS"
     assert report_render.listing(["SAPS", "NPA"]) == "SAPS and NPA"
     assert report_render.listing(["SAPS", "NPA", "DSD"]) == "SAPS, NPA and DSD"
@@ -276,7 +292,8 @@ def test_sample_context(sample_ctx: dict) -> None:
     committed = next(s for s in themes["partnership"]["subthemes"]
                      if s["id"] == "committed-individual")
     assert committed["n_cases"] == 10
-    assert report_render.prevalence(committed["n_cases"], 10) == "All 10 organisations"
+    assert report_render.prevalence(committed["n_cases"], 10,
+                                    sample_ctx["study"]["noun"]) == "All 10 organisations"
     for core in ("trust", "corruption", "capacity", "funding", "delays"):
         quotes = themes[core]["quotes"]
         assert len(quotes) == 3 and len({q["case"] for q in quotes}) == 3
@@ -346,6 +363,24 @@ def test_sample_quotes_name_the_case_type(sample_ctx: dict) -> None:
               for q in t["quotes"]]
     assert len(quotes) == 13 * 3 + 8 * 2
     assert all(q["case_type"] == kinds[q["case"]] for q in quotes)
+
+
+@pytest.mark.slow
+def test_quotes_are_labelled_with_the_attribute_the_study_names_or_none(tmp_path: Path) -> None:
+    from tests.fixtures.report.report_study import build
+
+    study = build(tmp_path / "labels.db")
+    try:
+        provinces = {c.id: c.attributes["province"] for c in study.cases()}
+        for setting, label in (("province", provinces.get), ("", lambda case: "")):
+            with study.atomic():
+                study.set_meta("quote_attribute", setting)
+            ctx = report_context.build_context(study, mentions=study_mentions(study))
+            quotes = [q for f in ctx["findings"] for t in (f, *f["subthemes"])
+                      for q in t["quotes"]]
+            assert quotes and all(q["case_type"] == label(q["case"]) for q in quotes)
+    finally:
+        study.close()
 
 
 def test_sample_agreement_matches_cohen_by_hand(sample_ctx: dict) -> None:

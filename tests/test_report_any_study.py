@@ -353,6 +353,22 @@ def test_an_attribute_is_described_in_the_order_its_values_take(values, expected
     assert coreq._described(Counter(values)) == expected
 
 
+@pytest.mark.parametrize(("values", "described"), [
+    ({"Vhembe": 1, "Capricorn": 1}, True),          # a few cases: every attribute
+    ({f"name {i}": 1 for i in range(8)}, False),   # a word of its own for each of many cases
+    ({str(i): 1 for i in range(8)}, True),         # numbers: listed or given as a range
+    ({"rural": 6, "urban": 2}, True),              # shared values
+    ({"Gauteng": 8}, True),                        # one value for all
+    ({"": 8}, False),                              # nothing given
+    ({**{f"n{i}": 1 for i in range(7)}, "": 1}, False),
+])
+def test_an_attribute_describes_the_sample_by_its_values_not_its_name(values,
+                                                                      described) -> None:
+    from collections import Counter
+
+    assert coreq.describes_sample(Counter(values)) is described
+
+
 def test_the_checklist_names_formats_in_words_and_leaves_none_out() -> None:
     ctx = {"study": {"noun": {"one": "clinic", "many": "clinics"}, "cases": 0,
                      "interviews": 0, "words": 0, "formats": {}},

@@ -230,7 +230,7 @@ def test_the_large_study_says_how_the_heat_map_groups_cases(study: Project,
     ctx = report_context.build_context(study, coders=["ana", "ben"])
     assert len(ctx["matrix"]["cases"]) == N_CASES  # the table keeps one row a case
     figs = render.figures(ctx, report_context.build_network(study), BOOK, ())
-    assert "in 23 columns of 2 organisations each (the last 1)" in figs["heatmap"].caption
+    assert "in 23 columns of 2 cases each (the last 1)" in figs["heatmap"].caption
     few = render.figures({**ctx, "matrix": {**ctx["matrix"], "cases": ["a", "b"]}},
                          report_context.build_network(study), BOOK, ())
     assert "(coloured: raised; number: coded segments;" in few["heatmap"].caption

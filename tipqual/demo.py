@@ -111,10 +111,12 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
               echo: Callable[[str], Any]) -> list[Path]:
     from tipqual.analysis import agreement
     from tipqual.analysis.network import write_network
+    from tipqual.analysis.stakemap import CASE_NOUN_SETTING
     from tipqual.codebook import model as codebook
     from tipqual.coding import csvio as codings
     from tipqual.ingest import importer as ingest
     from tipqual.output.xlsx import write_matrices
+    from tipqual.report.context import QUOTE_ATTRIBUTE_SETTING
     from tipqual.report.writer import write_reports
     from tipqual.store.project import Project
     from tipqual.suggest import engine as suggest
@@ -125,6 +127,9 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
     with Project.create(study, name="TIP partnerships sample study", command="demo") as p:
         with p.atomic():
             p.set_codebook(book)
+            # the sample's cases are organisations, and its report names each quotation's kind
+            p.set_meta(CASE_NOUN_SETTING, "organisation")
+            p.set_meta(QUOTE_ATTRIBUTE_SETTING, "type")
         echo(f"1. init      {study} with codebook {book.name} v{book.version} "
              f"({len(book.codes)} codes)")
         rep = ingest.import_paths(p, [folder / "transcripts"], folder / "cases.csv")
@@ -157,11 +162,11 @@ def _pipeline(folder: Path, codebook_path: Path, study: Path, out: Path,
 def _stakeholder_map(project: Store, path: Path) -> None:
     """The map as the report draws it, naming the cases by the report's word for them."""
     from tipqual.analysis import network, stakemap
-    from tipqual.report.context import DEFAULT_CASE_NOUN
+    from tipqual.report.context import case_noun
 
     data, graph = network.build(project)  # suggest stored the mentions of every segment
     stakemap.draw(graph, data, path, stakemap.map_axis(project.codebook()),
-                  noun=DEFAULT_CASE_NOUN[1])
+                  noun=case_noun(None, project))
 
 
 def _fmt(value: float | None) -> str:

@@ -384,7 +384,8 @@ def write_network(study: StudyView, out: str | Path, *, table: str | Path | None
                               "no map to draw; check the codebook's stakeholder registry "
                               f"({written})", path=figure)
         try:
-            stakemap.draw(graph, data, figure, axis)
+            stakemap.draw(graph, data, figure, axis,
+                          noun=stakemap.setting_nouns(study.meta(stakemap.CASE_NOUN_SETTING)))
         except ReportError as exc:
             raise ReportError(f"{exc.message} ({written})", path=exc.path or figure,
                               line=exc.line) from exc

@@ -56,6 +56,7 @@ RC: dict[RcKeyType, Any] = {"svg.hashsalt": HASH_SALT, "svg.fonttype": "path",
 FALLBACK_LABEL = "presence in coded passages"
 SHOWN_CODES = 4  # axis codes named in the figure's note before "and N more"
 DEFAULT_NOUN = ("case", "cases")
+CASE_NOUN_SETTING = "case_noun"  # the study's own word for a case (``tipqual set --case-noun``)
 ORIGINS = ("codebook", "options", "fallback")  # where an axis comes from (Axis.origin)
 
 
@@ -66,6 +67,14 @@ def nouns(noun: str | Sequence[str]) -> tuple[str, str]:
         return (noun[:-1] if noun.endswith("s") and len(noun) > 1 else noun), noun
     one, many = noun
     return one, many
+
+
+def setting_nouns(spec: str | None) -> tuple[str, str]:
+    """The singular and plural a study's case-noun setting gives: ``"site"`` (plural
+    ``sites``) or ``"person/people"``; :data:`DEFAULT_NOUN` when there is none."""
+    one, _, many = (spec or "").partition("/")
+    one, many = one.strip(), many.strip()
+    return (one, many or one + "s") if one else DEFAULT_NOUN
 
 
 @dataclass(frozen=True)

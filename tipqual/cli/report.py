@@ -25,7 +25,7 @@ from tipqual.cli.common import open_project, project_argument
 @click.option("--coders", help="Coders whose agreement is reported, comma-separated "
               "(default: the two with the most codings).")
 @click.option("--case-noun", help="Word for a case, e.g. 'site' or 'person/people' "
-              "(default: organisation).")
+              "(default: the study's own, 'tipqual set --case-noun', else case).")
 @click.option("--map-codes", metavar="CODE,...",
               help="The stakeholder map's height: the share of a stakeholder's passages coded "
                    "with these codes (and the codes below them), instead of the codebook's "

@@ -63,21 +63,67 @@ def study_name(text: str, path: Path | None = None) -> str:
 
 @click.command("set")
 @project_argument
-@click.option("--name", required=True,
-              help="The study's name, the title of its report ('Findings: NAME').")
-def set_(project: Path, name: str) -> None:
-    """Change a setting of the study PROJECT: its name (the report's title).
+@click.option("--name", help="The study's name, the title of its report ('Findings: NAME').")
+@click.option("--case-noun", help="The report's word for a case, e.g. 'site' or "
+              "'person/people' (default: case; 'report --case-noun' overrides it once).")
+@click.option("--quote-attribute", metavar="ATTRIBUTE",
+              help="The case attribute named beside each quotation in the report, e.g. 'type' "
+                   "('CSO-03, helpline'); '' names none (the default).")
+def set_(project: Path, name: str | None, case_noun: str | None,
+         quote_attribute: str | None) -> None:
+    """Change the settings of the study PROJECT: its name (the report's title), its word for
+    a case and the case attribute its report names beside quotations.
 
     \b
-    Example:
+    Examples:
       tipqual set study.db --name "TIP partnerships, ten organisations"
+      tipqual set study.db --case-noun clinic --quote-attribute district
     """
-    new = study_name(name, project)
+    from tipqual.analysis.stakemap import CASE_NOUN_SETTING
+    from tipqual.errors import ProjectError
+    from tipqual.report.context import QUOTE_ATTRIBUTE_SETTING
+
+    if name is None and case_noun is None and quote_attribute is None:
+        raise click.UsageError("give --name, --case-noun or --quote-attribute")
+    changes: list[tuple[str, str, str]] = []  # (setting, value, what it is)
+    if name is not None:
+        changes.append(("name", study_name(name, project), "the study's name"))
+    if case_noun is not None:
+        changes.append((CASE_NOUN_SETTING, _case_noun(case_noun, project),
+                        "the report's word for a case"))
     with open_project(project) as p:
-        old = p.meta("name") or project.stem
+        if quote_attribute is not None:
+            wanted = quote_attribute.strip()
+            known = sorted({k for c in p.cases() for k in c.attributes})
+            if wanted and wanted not in known:
+                listed = ", ".join(known) if known else "none yet (import a cases.csv)"
+                raise ProjectError(f"no case has the attribute {wanted!r}; the study's "
+                                   f"attributes: {listed}", path=project)
+            changes.append((QUOTE_ATTRIBUTE_SETTING, wanted,
+                            "the attribute named beside quotations"))
+        before = {key: p.meta(key) for key, _, _ in changes}
         with p.atomic():
-            p.set_meta("name", new)
-    click.echo(f"{project}: the study's name is now {new!r} (it was {old!r})")
+            for key, value, _ in changes:
+                p.set_meta(key, value)
+    for key, value, what in changes:
+        old = before[key] if key != "name" else before[key] or project.stem
+        click.echo(f"{project}: {what} is now {value!r}"
+                   + (f" (it was {old!r})" if old else ""))
+
+
+def _case_noun(text: str, project: Path) -> str:
+    """A case noun as ``set --case-noun`` stores it: trimmed, and a word the report can use."""
+    from tipqual.errors import ProjectError, ReportError
+    from tipqual.report.context import case_noun
+
+    try:
+        case_noun(text.strip())
+    except ReportError as exc:
+        raise ProjectError(exc.message, path=project) from None
+    if not text.strip():
+        raise ProjectError("--case-noun must not be empty; give e.g. 'site' or "
+                           "'person/people'", path=project)
+    return text.strip()
 
 
 @click.command()

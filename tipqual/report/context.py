@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
@@ -45,32 +46,39 @@ THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
 KAPPA_BANDS = ("almost perfect", "substantial", "moderate", "fair", "slight", "poor",
                "undefined")
 ALPHA_BANDS = ("reliable", "tentative only", "unreliable", "undefined")
-DEFAULT_CASE_NOUN = ("organisation", "organisations")
+DEFAULT_CASE_NOUN = ("case", "cases")  # a study's own word: `tipqual set --case-noun`
+QUOTE_ATTRIBUTE_SETTING = "quote_attribute"  # the case attribute named beside a quotation
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-QUOTE_ATTRIBUTE = "type"  # the case attribute named beside a quotation ("CSO-03, helpline")
 
 
-def case_noun(spec: str | None) -> tuple[str, str]:
-    """Singular and plural of the word for a case: ``"site"`` or ``"person/people"``."""
+def case_noun(spec: str | None, study: StudyView | None = None) -> tuple[str, str]:
+    """Singular and plural of the word for a case: ``"site"`` or ``"person/people"``; without
+    ``spec``, the study's own word (``tipqual set --case-noun``), else "case"."""
+    from tipqual.analysis.stakemap import CASE_NOUN_SETTING, setting_nouns
+
+    if not spec and study is not None:
+        return setting_nouns(study.meta(CASE_NOUN_SETTING))
     if not spec:
         return DEFAULT_CASE_NOUN
-    one, _, many = spec.partition("/")
-    one, many = one.strip(), many.strip()
-    if not one:
+    if not spec.partition("/")[0].strip():
         raise ReportError(f"--case-noun {spec!r} has no word; give e.g. 'site' or "
                           "'person/people'")
-    return one, many or one + "s"
+    if any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in spec):
+        raise ReportError(f"--case-noun {spec!r} holds a line break or a control character; "
+                          "give a word, e.g. 'site' or 'person/people'")
+    return setting_nouns(spec)
 
 
 def build_context(study: StudyView, *, coders: list[str] | None = None,
-                  notes: str | None = None, noun: tuple[str, str] = DEFAULT_CASE_NOUN,
+                  notes: str | None = None, noun: tuple[str, str] | None = None,
                   graph: tuple[NetworkData, Any] | None = None,
                   mentions: Iterable[Mention] | None = None) -> dict[str, Any]:
     """Gather the whole report context of a study (any :class:`~tipqual.analysis.view.StudyView`).
 
     ``coders`` chooses the coders compared for agreement (default: the two human coders with
     the most codings); ``notes`` is the lead's Markdown for challenges and recommendations;
+    ``noun`` is the word for a case (default: the study's own, see :func:`case_noun`);
     ``graph`` is a ``(NetworkData, graph)`` pair already built with
     :func:`tipqual.analysis.network.build`, else it is built from ``mentions`` (default: the
     study's stored mentions).
@@ -81,6 +89,7 @@ def build_context(study: StudyView, *, coders: list[str] | None = None,
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
                           f"{NO_CODEBOOK_ADVICE}", path=study.path)
+    noun = noun or case_noun(None, study)
     counts = study.segment_counts()
     net_data, net_graph = graph if graph is not None else build_network(study, mentions)
     cases = _cases(study, counts)
@@ -663,7 +672,9 @@ def _theme(study: StudyView, book: Codebook, code: Code, present: dict[str, set[
 def _findings(study: StudyView, book: Codebook, applied: _Applied, matrix_cases: list[str],
               cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One finding per top-level theme in codebook order, each with its sub-themes."""
-    kinds = {c["id"]: c["attributes"].get(QUOTE_ATTRIBUTE, "") for c in cases}
+    # the case attribute the study names beside each quotation ("CSO-03, helpline"), if any
+    beside = study.meta(QUOTE_ATTRIBUTE_SETTING) or ""
+    kinds = {c["id"]: c["attributes"].get(beside, "") if beside else "" for c in cases}
     present: dict[str, set[str]] = {}  # case -> codebook codes applied in it (counted in SQL)
     for case, code_id, _n in study.coded_segment_counts(statuses=STATUSES,
                                                         groups={c: [c] for c in book.ids}):

@@ -31,6 +31,7 @@ def _saturation(codes: list[str], codes_by_case: dict[str, set[str]]) -> list[tu
 # How a source's format is named in the checklist, where its own name says little.
 _FORMAT_NAMES = {"refi": "from a REFI-QDA project"}
 MAX_LISTED_NUMBERS = 8  # distinct numbers an attribute lists; more are given as a range
+FEW_CASES = 5  # up to this many cases, every attribute describes the sample
 
 
 def _number(value: str) -> float | None:
@@ -63,6 +64,20 @@ def _described(values: Counter[str]) -> str:
     if missing:
         return "; ".join([f"{v} ({n})" for v, n in sorted(given.items())] + tail)
     return "; ".join(f"{v} ({n})" for v, n in sorted(given.items()))
+
+
+def describes_sample(values: Counter[str]) -> bool:
+    """Whether an attribute's values over the cases describe the sample: any attribute of a
+    few cases (at most :data:`FEW_CASES`), one whose values are numbers (listed or given as a
+    range), or one some cases share a value of; not one that gives each of many cases a word
+    of its own (a name, a free-text note), which would only list them."""
+    n = sum(values.values())
+    given = [v for v in values if v]
+    if not given:
+        return False
+    if n <= FEW_CASES or all(_number(v) is not None for v in given):
+        return True
+    return len(values) < n
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
@@ -142,7 +157,7 @@ def coreq_items(ctx: dict[str, Any], *, interviewers: list[str], questions: Mapp
                   f"({counted(study['words'], 'word')})."))
     for name in ctx["attribute_names"]:
         values = Counter(c["attributes"].get(name, "") for c in ctx["cases"])
-        if 1 < len(values) < len(ctx["cases"]) or name in ("province", "setting", "type"):
+        if describes_sample(values):
             items.append(("16", f"Description of sample: {name}", _described(values) + "."))
     per_case = sorted(len(c["sources"]) for c in ctx["cases"])
     if per_case:

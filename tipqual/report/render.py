@@ -74,7 +74,7 @@ def _nouns(noun: Noun) -> tuple[str, str]:
     return (noun["one"], noun["many"]) if isinstance(noun, Mapping) else (noun[0], noun[1])
 
 
-def prevalence(n: int, total: int, noun: Noun = ("organisation", "organisations")) -> str:
+def prevalence(n: int, total: int, noun: Noun = ("case", "cases")) -> str:
     """How many of ``total`` cases, in words: "All 10 organisations", "most (7 of 10)" …
 
     A study of up to four cases is too small for "most" or "about half": its counts are said
@@ -100,7 +100,7 @@ def prevalence(n: int, total: int, noun: Noun = ("organisation", "organisations"
     return f"a few ({n} of {total})" if n <= 3 else f"some ({n} of {total})"
 
 
-def band_label(band: str, total: int, noun: Noun = ("organisation", "organisations")) -> str:
+def band_label(band: str, total: int, noun: Noun = ("case", "cases")) -> str:
     """The heading of a prevalence band: "All 10 organisations", "Most organisations" …
 
     In a study of up to four cases each band holds one count, named exactly ("Two of the

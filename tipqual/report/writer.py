@@ -199,7 +199,8 @@ def write_report(study: StudyView, out: str | Path, *, templates: str | Path | N
     ``templates`` is a folder whose templates replace the package's; ``notes`` a Markdown file
     rendered as the challenges and recommendations (without it the section is left out);
     ``coders`` the coders whose agreement is reported; ``case_noun`` the word for a case
-    ("organisation", or "person/people"); ``mentions`` the stakeholder mentions the network
+    ("organisation", or "person/people"; default: the study's own, see
+    :func:`tipqual.report.context.case_noun`); ``mentions`` the stakeholder mentions the network
     counts (default: the stored ones); ``warn`` is called, once the files are written, with
     each warning (see the module's docstring); ``map_codes``, ``map_label`` and
     ``map_centre`` set the stakeholder map's height instead of the codebook's ``map:``
@@ -230,8 +231,8 @@ def write_reports(study: StudyView, outs: list[str | Path], *,
     notes_text = rr.read_notes(notes)
     if templates is not None:
         rr.environment("html", templates)  # refuse a missing folder before any work
-    noun = rc.case_noun(case_noun)
     study = Snapshot(study)  # the small answers read once, shared by the network and the context
+    noun = rc.case_noun(case_noun, study)
     book = study.codebook()
     if book is None:
         raise ReportError("the study has no codebook, so there are no themes to report; "
