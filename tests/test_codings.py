@@ -289,3 +289,20 @@ def test_a_category_is_not_coded_by_hand_or_by_import(coded: Project, tmp_path: 
         codings.import_codings(coded, rows)
     assert err.value.line == 3 and coded.codings() == []
     assert codings.add_codings(coded, ["cso:2"], "housing", "alice") == ["added"]
+
+
+def test_a_csv_without_memo_or_status_columns_keeps_them(coded: Project, tmp_path: Path) -> None:
+    codings.add_coding(coded, "cso:2", "funding", "alice", memo="donor pulled out")
+    coded.put_coding(Coding(segment="cso:3", code="trust", coder="alice", status="accepted",
+                            score=0.81, provenance="review of tipqual-rules 0.81"))
+    rows = tmp_path / "c.csv"
+    rows.write_text("segment,code,coder\ncso:2,funding,alice\ncso:3,trust,alice\n"
+                    "cso:3,delays,alice\n")
+    result = codings.import_codings(coded, rows)
+    assert (result.added, result.updated, result.unchanged) == (1, 0, 2)
+    assert coded.find_coding("cso:2", "funding", "alice").memo == "donor pulled out"
+    kept = coded.find_coding("cso:3", "trust", "alice")
+    assert (kept.status, kept.score) == ("accepted", 0.81)
+    rows.write_text("segment,code,coder,memo\ncso:2,funding,alice,\n")  # a column, emptied
+    assert codings.import_codings(coded, rows).updated == 1
+    assert coded.find_coding("cso:2", "funding", "alice").memo is None

@@ -250,6 +250,21 @@ def _row_coding(row: dict[str, str], provenance: str) -> Coding:
                   memo=row.get("memo") or None)
 
 
+def _keeping(project: Project, coding: Coding, row: dict[str, str]) -> Coding:
+    """``coding`` as a row gives it, with what the CSV has no column for (its memo, status,
+    score, provenance) kept from the study's coding of the same segment, code and coder: a
+    CSV of segment,code,coder does not erase a memo or undo a review's acceptance."""
+    from dataclasses import replace
+
+    absent = [column for column in READ_BACK if column not in row]
+    if not absent:
+        return coding
+    have = project.find_coding(coding.segment, coding.code, coding.coder)
+    if have is None:
+        return coding
+    return replace(coding, **{column: getattr(have, column) for column in absent})
+
+
 def _check_row_coder(coding: Coding) -> None:
     """A row's coder: a person's name, or a suggester's own on its suggestion (an export)."""
     from tipqual.suggest.engine import SUGGESTERS
@@ -281,7 +296,7 @@ def import_codings(project: Project, path: str | Path) -> ImportResult:
         except CodingError as exc:
             raise CodingError(f"{exc.message}; nothing was imported", path=path, line=line) from exc
         seen[coding.key] = line
-        codings.append(coding)
+        codings.append(_keeping(project, coding, row))
     result = ImportResult()
     with project.atomic():
         for coding in codings:
