@@ -554,3 +554,26 @@ def cli_group():
     from tipqual.cli import cli
 
     return cli
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("version", "words"), [
+    (-1, "schema version is -1 but the migrations it records end at"),
+    (0, "schema version is 0 but the migrations it records end at"),
+    (1, "schema version is 1 but the migrations it records end at"),
+])
+def test_a_study_whose_schema_version_was_tampered_with_is_called_damaged(
+        tmp_path, bare_study, version, words):
+    study = tmp_path / "tampered.db"
+    shutil.copy(bare_study, study)
+    conn = sqlite3.connect(study)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.execute("PRAGMA journal_mode = DELETE")  # the change in the file itself, no WAL left
+    conn.close()
+    before = _digest(study)
+    for args in (["status", str(study)], ["set", str(study), "--name", "x"]):
+        result = run_tipqual(*args)
+        _assert_clean_error(result, str(study), words, "damaged")
+    assert _digest(study) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tampered.db"]  # no backup made

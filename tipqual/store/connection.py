@@ -343,6 +343,23 @@ def open_study(path: Path, readonly: bool,
         conn.close()
         raise ProjectError("not a tipqual study (an SQLite file of another program)",
                            path=path)
+    if version > schema_version:
+        conn.close()
+        raise SchemaTooNewError(
+            f"the study has schema version {version}, newer than this tipqual understands "
+            f"({schema_version}); upgrade tipqual to open it", path=path)
+    recorded = _recorded_version(conn)
+    if version < 1 or (recorded is not None and recorded != version):
+        conn.close()
+        said = f"the migrations it records end at {recorded}" if recorded is not None else \
+            "it records no migrations"
+        raise ProjectError(f"the study's schema version is {version} but {said}: the file is "
+                           "damaged; restore it from a backup (tipqual leaves NAME.v<N>.bak "
+                           "and NAME.step<N>.bak copies beside it)", path=path)
+    if version < schema_version and readonly:
+        conn.close()
+        raise ProjectError("the study needs a schema upgrade; open it once for writing",
+                           path=path)
     if not readonly:
         try:
             tune_connection(conn)
@@ -351,16 +368,16 @@ def open_study(path: Path, readonly: bool,
             raise damaged_study_error(exc, path) or ProjectError(
                 f"cannot open the study for writing ({exc}); check that the file and its "
                 "folder are writable", path=path) from exc
-    if version > schema_version:
-        conn.close()
-        raise SchemaTooNewError(
-            f"the study has schema version {version}, newer than this tipqual understands "
-            f"({schema_version}); upgrade tipqual to open it", path=path)
-    if version < schema_version and readonly:
-        conn.close()
-        raise ProjectError("the study needs a schema upgrade; open it once for writing",
-                           path=path)
     return conn, readonly, version
+
+
+def _recorded_version(conn: sqlite3.Connection) -> int | None:
+    """The last migration the file's ``migrations`` table records (None: no such table)."""
+    try:
+        row = conn.execute("SELECT max(number) FROM migrations").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def create_study_file(path: Path, build: Callable[[sqlite3.Connection], Any]) -> None:
