@@ -280,6 +280,19 @@ def test_two_project_files_at_the_top_are_ambiguous(tmp_path: Path) -> None:
         import_project(path, tmp_path / "s.db")
 
 
+def test_a_second_project_file_beside_project_qde_is_listed_not_silently_ignored(
+        tmp_path: Path) -> None:
+    path = write_qdpx(tmp_path / "in.qdpx", [("project.qde", OK_QDE), ("other.qde", OK_QDE),
+                                            ("old/backup.qde", OK_QDE),
+                                            ("sources/one.txt", TEXT)])
+    report = import_project(path, tmp_path / "s.db")
+    assert [line for line in report["dropped"] if "project file" in line] == [
+        "old/backup.qde: another project file in the archive, not read (the project is "
+        "project.qde)",
+        "other.qde: another project file in the archive, not read (the project is "
+        "project.qde)"]
+
+
 # --- 14: GUID collisions --------------------------------------------------------------------
 
 def test_duplicate_code_guid_names_the_guid(tmp_path: Path) -> None:

@@ -284,8 +284,12 @@ def read_plan(path: str | Path, redactor: Redactor | None = None) -> Plan:
         data = qdaxml.as_utf8(archive.read(qde), f"{path}/{qde}")
         root = qdaxml.parse_xml(data, f"{path}/{qde}")
         base = str(PurePosixPath(qde).parent)
-        return _plan(root, data, path, f"{path}/{qde}", archive,
+        plan = _plan(root, data, path, f"{path}/{qde}", archive,
                      "" if base == "." else base + "/", redactor)
+        plan.dropped += [f"{other}: another project file in the archive, not read (the "
+                         f"project is {qde})" for other in sorted(archive.names)
+                         if other.lower().endswith(".qde") and other != qde]
+        return plan
     finally:
         archive.close()
 
