@@ -308,3 +308,38 @@ def test_reattach_follows_the_codebook(tenants: Path, tmp_path: Path) -> None:
         assert {c.code for c in p.codings(coders=["ann"], segments=["t1:3"])} >= {
             "eviction-threat", "repairs"}
         assert p.retired() == []
+
+
+REGISTRY = """name: Tenants' actors
+version: "1"
+stakeholders:
+  - id: council
+    name: City council
+    sector: government
+    level: local
+    aliases: [council, the council]
+"""
+
+
+@pytest.mark.slow
+def test_a_new_stakeholder_registry_makes_the_stored_mentions_stale(tenants: Path,
+                                                                   tmp_path: Path) -> None:
+    from tipqual.analysis.network import build
+    from tipqual.ingest.importer import import_paths
+    from tipqual.nlp.mentions import study_mentions
+    from tipqual.suggest.engine import suggest
+
+    with Project.open(tenants) as p:
+        import_paths(p, [_write(tmp_path, "t2.txt", "Interviewer: Who helps?\n\n"
+                                "Respondent: The council never answers our letters.\n")])
+        suggest(p)  # the mentions stored, with no registry: none
+        assert study_mentions(p) == []
+    _write(tmp_path, "registry.yaml", REGISTRY)
+    with_registry = _write(tmp_path, "v1r.yaml", V1.replace('version: "1"', 'version: "1r"')
+                           + "stakeholders: registry.yaml\n")
+    with Project.open(tenants) as p:
+        apply_codebook(p, load(with_registry))
+        found = study_mentions(p)
+        assert [(m.segment, m.stakeholder) for m in found] == [("t2:2", "council")]
+        _data, graph = build(p, mentions=found)
+        assert graph.nodes["council"]["mentions"] == 1

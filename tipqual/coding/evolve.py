@@ -220,6 +220,14 @@ def apply_plan(project: Project, plan: EvolvePlan, new_book: Codebook,
         project.retire(c, "archived", segment_text=seg.text, source=seg.source)
     for c in plan.dropped:
         project.delete_coding(c)
+    old_book = project.codebook()
+    if old_book is None or old_book.stakeholders != new_book.stakeholders:
+        from tipqual.nlp.mentions import MENTION_STAGES
+
+        # the stored mentions were found with the old registry: the network and the report
+        # find them again with the new one until the next 'suggest' stores them
+        for stage in MENTION_STAGES:
+            project.clear_stage(stage)
     project.set_codebook(new_book)
     for s in plan.offered:
         project.put_coding(s)
