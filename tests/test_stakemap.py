@@ -385,3 +385,13 @@ def test_the_caption_of_one_case_and_of_the_reports_own_axis():
             "stigma) is set for this report by its --map options, not by the codebook's map: "
             "section;") in caption
     assert alt == "Stakeholder map by sector and share of mentions in passages coded stigma"
+
+
+def test_every_sector_of_a_legend_has_a_colour_of_its_own() -> None:
+    colours = stakemap.sector_colours(["private", "community", "government", "donor",
+                                       "civil_society", "community"])
+    assert colours["government"] == stakemap.SECTOR_COLOURS["government"]
+    assert colours["civil_society"] == stakemap.SECTOR_COLOURS["civil_society"]
+    shown = [colours[s] for s in ("community", "donor", "private")]
+    assert len(set(shown)) == 3 and shown[0] == stakemap.OTHER_COLOUR  # alphabetical turns
+    assert len(set(colours.values())) == 5

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 FIGURE_FORMATS = (".svg", ".png")
 SECTOR_COLOURS = {"government": "#2f5d8a", "civil_society": "#d9822b"}
 OTHER_COLOUR = "#6a9f58"
+# The other sectors of a figure, in alphabetical order, take these in turn (then the last).
+OTHER_COLOURS = (OTHER_COLOUR, "#8c6bb1", "#c0504d", "#3a9ab2", "#a6761d", "#7f7f7f")
 HASH_SALT = "tipqual"
 FIG_SIZE = (10.0, 7.0)
 AXES = (0.09, 0.2, 0.89, 0.72)  # left, bottom, width, height: room below for the legend
@@ -360,9 +362,19 @@ def _frame(ax: Any, n_cases: int, noun: tuple[str, str], axis: Axis) -> None:
         ax.spines[spine].set_visible(False)
 
 
+def sector_colours(sectors: Iterable[str]) -> dict[str, str]:
+    """The colour of each sector of a figure: government and civil society their own, every
+    other sector one of :data:`OTHER_COLOURS` by its alphabetical place among them, so two
+    sectors in one legend never share a colour (up to six others)."""
+    others = sorted(set(sectors) - set(SECTOR_COLOURS))
+    colours = {s: OTHER_COLOURS[min(i, len(OTHER_COLOURS) - 1)] for i, s in enumerate(others)}
+    return {**colours, **{s: c for s, c in SECTOR_COLOURS.items()}}
+
+
 def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int, diameter: float) -> None:
+    colours = sector_colours(p["sector"] for p in points)
     for p in points:
-        colour = SECTOR_COLOURS.get(p["sector"], OTHER_COLOUR)
+        colour = colours[p["sector"]]
         p["diameter"] = diameter * _factor(p["cases"], n_cases)
         ax.scatter([p["x"]], [p["y"]], s=p["diameter"] ** 2, color=colour, alpha=0.8,
                    edgecolors="white", linewidths=1, zorder=3)
@@ -450,8 +462,9 @@ def _legend(fig: Any, ax: Any, points: list[dict[str, Any]], n_cases: int, diame
     handles = [ax.scatter([], [], s=(diameter * _factor(n, n_cases)) ** 2, color="#bbbbbb",
                           label=f"{n} {noun[1] if n > 1 else noun[0]}") for n in sizes]
     sectors = sorted({p["sector"] for p in points})
-    handles += [ax.scatter([], [], s=90, color=SECTOR_COLOURS.get(s, OTHER_COLOUR),
-                           label=s.replace("_", " ")) for s in sectors]
+    colours = sector_colours(sectors)
+    handles += [ax.scatter([], [], s=90, color=colours[s], label=s.replace("_", " "))
+                for s in sectors]
     # The largest circle reaches this far (in font sizes) beyond its handle's box: so much
     # more room to its text and to the next entry, and its row centred above the note.
     overhang = max(0.0, diameter / 2 - LEGEND_FONT) / LEGEND_FONT
