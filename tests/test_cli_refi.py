@@ -59,8 +59,8 @@ def test_export_then_import(small_study: Path, tmp_path: Path) -> None:
     out = tmp_path / "study.qdpx"
     result = run_tipqual("refi", "export", str(small_study), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (f"Wrote {out}: 1 sources, 21 codes, 2 codings, 2 users, "
-                                     "1 cases, 0 notes")
+    assert result.stdout.strip() == (f"Wrote {out}: 1 source, 21 codes, 2 codings, 2 users, "
+                                     "1 case, 0 notes")
     target = tmp_path / "copy.db"
     result = run_tipqual("refi", "import", str(out), str(target))
     assert result.returncode == 0, result.stderr

@@ -30,7 +30,8 @@ def export(project: Path, out: Path) -> None:
 
     with open_project(project, readonly=True) as p:
         counts = export_project(p, out)
-    click.echo(f"Wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    click.echo(f"Wrote {out}: " + ", ".join(count(v, k.removesuffix("s"), k)
+                                            for k, v in counts.items()))
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
