@@ -410,3 +410,11 @@ def test_suggesters_keep_their_names_and_old_odd_names_still_merge(base: Path) -
     with Project.open(base) as p:
         report = merge(p, [copy])
     assert report.sources[0].added == 2
+
+
+def test_a_long_list_of_the_target_s_codes_says_how_many_more() -> None:
+    from tipqual.coding.merge import MAX_LISTED, _codes
+
+    ids = [f"c{i}" for i in range(MAX_LISTED + 3)]
+    assert _codes(ids) == ", ".join(ids[:MAX_LISTED]) + " and 3 more"
+    assert _codes(ids[:2]) == "c0, c1"

@@ -200,6 +200,12 @@ def _differences(target: tuple[dict, dict], copy: tuple[dict, dict]) -> list[str
     return out
 
 
+def _codes(ids: list[str]) -> str:
+    """Code ids for a message: the first :data:`MAX_LISTED`, then how many more."""
+    more = f" and {len(ids) - MAX_LISTED} more" if len(ids) > MAX_LISTED else ""
+    return ", ".join(ids[:MAX_LISTED]) + more
+
+
 def _refuse(refused: list[tuple[Path, list[str]]]) -> None:
     parts = []
     for path, diffs in refused:
@@ -235,7 +241,7 @@ def _check_code_map(target: Project, copies: list[tuple[Path, Project]],
     for old, new in code_map.items():
         if known and new not in known:
             raise CodingError(f"--map-code {old}={new}: the target's codebook has no code "
-                              f"{new!r}; its codes are {', '.join(known[:MAX_LISTED])}",
+                              f"{new!r}; its codes are {_codes(known)}",
                               path=target.path)
     used = {c.code for _, copy in copies for c in copy.codings()}
     unused = sorted(set(code_map) - used)
@@ -442,7 +448,7 @@ def _refuse_unknown_codes(plans: list[_Plan], target: Project) -> None:
             raise CodingError(
                 f"nothing merged: the copy has codings of codes the target's codebook lacks: "
                 f"{listed}; map each to a target code with --map-code OLD=NEW (the target's "
-                f"codes: {', '.join(target.code_ids()[:MAX_LISTED])}), or add them to the "
+                f"codes: {_codes(target.code_ids())}), or add them to the "
                 "target's codebook first", path=plan.path)
 
 
