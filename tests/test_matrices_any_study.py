@@ -401,6 +401,20 @@ def test_csv_keeps_ids_only_and_coverage_fractions(clinics, tmp_path):
     assert "%" not in (tmp_path / "cov.csv").read_text(encoding="utf-8")
 
 
+def test_the_codes_sheet_of_the_workbook_can_be_a_csv_too(clinics, tmp_path):
+    assert xlsx.write_matrices(clinics, tmp_path / "codes.csv", sheet="codes") == ["codes"]
+    with open(tmp_path / "codes.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["code"] for r in rows] == [c for c in COLUMNS if not c.endswith(" (all)")]
+    assert {r["code"]: r["parent"] for r in rows}["access-cost-transport"] == "access-cost"
+
+
+def test_status_all_counts_every_status(clinics):
+    everything = matrices.load(clinics, statuses=["all"])
+    assert len(everything.codings) == len(clinics.codings())
+    assert len(matrices.load(clinics).codings) < len(everything.codings)
+
+
 @pytest.mark.slow
 def test_outputs_are_byte_identical(clinics, tmp_path):
     for run in ("a", "b"):

@@ -69,13 +69,14 @@ class CodingData:
 
 def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
          coders: Iterable[str] | None = None, code: str | None = None) -> CodingData:
-    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData."""
+    """Read the codings of a study (filtered by status, coder and code subtree) into CodingData;
+    the status ``all`` stands for every status, as for ``tipqual code export``."""
     from tipqual.records import STATUSES
 
     book = study.codebook()
     if book is None:
         raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=study.path)
-    statuses = sorted(set(statuses))
+    statuses = sorted(set(STATUSES) if "all" in statuses else set(statuses))
     for status in statuses:
         if status not in STATUSES:
             raise CodingError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")

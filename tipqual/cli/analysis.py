@@ -39,7 +39,7 @@ def _split(value: str | None) -> list[str] | None:
 @click.option("--sheet", help="With a .csv FILE: which table to write (default: counts).")
 @click.option("--coders", help="Only these coders' codings, comma-separated (default: all).")
 @click.option("--status", "statuses", default="human,accepted", show_default=True,
-              help="Coding statuses to count, comma-separated.")
+              help="Coding statuses to count, comma-separated, or all.")
 @click.option("--codes", "code", metavar="CODE",
               help="Only this code and the codes below it in the codebook.")
 @click.option("--by-coder", is_flag=True,

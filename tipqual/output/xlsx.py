@@ -240,16 +240,22 @@ def write_matrices(study: StudyView, out: str | Path, *, sheet: str | None = Non
     data = matrices.load(study, statuses=statuses or matrices.DEFAULT_STATUSES,
                          coders=coders, code=code)
     tables = matrices.sheets(data, by_coder=by_coder)
-    if suffix == ".csv":
-        name = sheet or "counts"
-        if name not in tables:
-            raise ReportError(f"unknown sheet {name!r}; choose one of {', '.join(tables)}",
-                              path=out)
-        write_csv(tables[name], out)
-        return [name]
     book = study.codebook()
     assert book is not None  # matrices.load refuses a study without one
     codes = [{"code": c.id, "name": c.name, "parent": c.parent or "",
               "definition": c.definition} for c in book.codes if c.id in data.codes]
+    if suffix == ".csv":
+        import pandas as pd
+
+        name = sheet or "counts"
+        if name == "codes":
+            frame = pd.DataFrame(codes, columns=["code", "name", "parent", "definition"])
+            write_csv(frame.set_index("code"), out)
+            return [name]
+        if name not in tables:
+            raise ReportError(f"unknown sheet {name!r}; choose one of "
+                              f"{', '.join([*tables, 'codes'])}", path=out)
+        write_csv(tables[name], out)
+        return [name]
     write_workbook(tables, out, code_names=matrices.column_names(data), codes_sheet=codes)
     return [*tables, "codes"]
