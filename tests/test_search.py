@@ -95,6 +95,23 @@ def test_code_case_and_coder_restrict_the_segments(clinic: Path) -> None:
             list(search(p, "   "))
 
 
+def test_a_parent_code_finds_its_sub_codes_segments_and_an_unknown_coder_is_named(
+        clinic: Path) -> None:
+    from tipqual.codebook.model import Code, Codebook
+
+    with Project.open(clinic) as p, p.atomic():
+        p.set_codebook(Codebook("Clinic access", "2", [
+            Code("waiting", "Waiting"), Code("cost", "Cost"),
+            Code("cost-transport", "Transport", parent="cost")]))
+        p.put_coding(Coding("driver:2", "cost-transport", "ann"))
+    assert _hits(clinic, "fares", code="cost") == [("driver:2", "fares")]
+    assert _hits(clinic, "fares", code="cost-transport") == [("driver:2", "fares")]
+    with Project.open(clinic, readonly=True) as p:
+        with pytest.raises(TipqualError, match="unknown coder 'nobody'; the study's coders "
+                                               "are: ann, ben"):
+            list(search(p, "x", coder="nobody"))
+
+
 def test_context_is_cut_between_words(clinic: Path) -> None:
     with Project.open(clinic, readonly=True) as p:
         [hit] = list(search(p, "Mondays", width=20))

@@ -94,12 +94,23 @@ def _check(study: StudyView, query: str) -> str:
 
 
 def _coded(study: StudyView, code: str, coder: str | None) -> set[str]:
+    """The segments coded with ``code`` or a code below it (as the matrices and the report
+    count a parent code), by ``coder`` if given."""
     if code not in study.code_ids():
         known = ", ".join(study.code_ids()) or "none"
         raise TipqualError(f"unknown code {code!r}; this study's codes: {known}",
                            path=study.path)
-    return {c.segment for c in study.codings(codes=[code], statuses=APPLIED_STATUSES,
+    book = study.codebook()
+    codes = book.subtree(code) if book is not None else [code]
+    return {c.segment for c in study.codings(codes=codes, statuses=APPLIED_STATUSES,
                                               coders=[coder] if coder else None)}
+
+
+def _check_coder(study: StudyView, coder: str) -> None:
+    known = sorted(set(study.coders()))
+    if coder not in known:
+        raise TipqualError(f"unknown coder {coder!r}; the study's coders are: "
+                           f"{', '.join(known) or 'none'}", path=study.path)
 
 
 def _plain_hits(segments: Iterable[Segment], query: str, width: int) -> Iterator[Hit]:
@@ -151,10 +162,13 @@ def search(study: StudyView, query: str, *, lemma: bool = False, code: str | Non
     """The hits of ``query`` in document order (see the module's docstring), streamed.
 
     ``role``: whose words (respondents' by default; None for everyone's). ``segments``: only
-    these segment ids (the workbench's filters). ``coder`` without ``code`` keeps the segments
-    that coder coded with anything.
+    these segment ids (the workbench's filters). ``code`` keeps the segments coded with it or
+    a code below it; ``coder`` (one of the study's) without ``code`` keeps the segments that
+    coder coded with anything.
     """
     _check(study, query)
+    if coder is not None:
+        _check_coder(study, coder)
     keep: set[str] | None = None if segments is None else set(segments)
     if code is not None:
         coded = _coded(study, code, coder)
