@@ -106,10 +106,9 @@ def test_a_parent_code_finds_its_sub_codes_segments_and_an_unknown_coder_is_name
         p.put_coding(Coding("driver:2", "cost-transport", "ann"))
     assert _hits(clinic, "fares", code="cost") == [("driver:2", "fares")]
     assert _hits(clinic, "fares", code="cost-transport") == [("driver:2", "fares")]
-    with Project.open(clinic, readonly=True) as p:
-        with pytest.raises(TipqualError, match="unknown coder 'nobody'; the study's coders "
-                                               "are: ann, ben"):
-            list(search(p, "x", coder="nobody"))
+    with Project.open(clinic, readonly=True) as p, pytest.raises(
+            TipqualError, match="unknown coder 'nobody'; the study's coders are: ann, ben"):
+        list(search(p, "x", coder="nobody"))
 
 
 def test_context_is_cut_between_words(clinic: Path) -> None:
