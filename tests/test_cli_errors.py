@@ -304,9 +304,7 @@ def test_ctrl_c_in_review_says_the_decisions_so_far_are_saved(tmp_path):
 
 
 def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
-    import errno
     import signal
-    import time
 
     db = tmp_path / "study.db"
     shutil.copy(bare_study, db)
@@ -314,39 +312,39 @@ def test_ctrl_c_during_import_leaves_the_study_unchanged(tmp_path, bare_study):
     many.mkdir()
     for source in sorted((SAMPLE / "transcripts").glob("*.txt")):
         shutil.copy(source, many / source.name)
-    # The last transcript is a named pipe. The import reaches it with its transaction open and
-    # the transcripts before it written, and waits there for text that never comes: Ctrl-C
-    # lands in the middle of the import however loaded the machine (the import cannot finish
-    # first), and the test sees the moment (the pipe has a reader).
-    pipe = tmp_path / "zz-last.txt"
-    os.mkfifo(pipe)
+    # The last transcript stalls its reading (the real command, with the reader patched to
+    # wait on that one file): the import reaches it with its transaction open and the
+    # transcripts before it written, and Ctrl-C lands in the middle of the import however
+    # loaded the machine (it cannot finish first); the marker file says when.
+    last = tmp_path / "zz-last.txt"
+    last.write_text("Interviewer: And then?\n\nRespondent: Then nothing.\n", encoding="utf-8")
+    marker = tmp_path / "reading-the-last-file"
+    stall = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "import tipqual.ingest.readers as readers\n"
+        "real = readers.read_bytes\n"
+        "def read_bytes(path, *args, **kwargs):\n"
+        f"    if Path(path).name == {last.name!r}:\n"
+        f"        Path({str(marker)!r}).touch()\n"
+        "        time.sleep(600)\n"
+        "    return real(path, *args, **kwargs)\n"
+        "readers.read_bytes = read_bytes\n"
+        "from tipqual.cli import main\n"
+        "sys.argv = ['tipqual', *sys.argv[1:]]\n"
+        "main()\n")
     before = _status(db)
     env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.Popen([sys.executable, "-m", "tipqual", "import", str(db), str(many),
-                             str(pipe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", stall, "import", str(db), str(many),
+                             str(last)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    writer = None
     try:
-        deadline = time.monotonic() + 120  # a guard against a hang, not a speed claim
-        while writer is None:
-            try:  # refused (ENXIO) until the import opens the pipe to read it
-                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:
-                    raise
-                assert proc.poll() is None, f"the import ended first: {proc.communicate()}"
-                assert time.monotonic() < deadline, "the import never reached the last file"
-                time.sleep(0.02)
-        # Opening the pipe is not yet reading it: a signal that lands between the two is
-        # handled only once the read returns, which it never does. Wait until the import is
-        # asleep in the read itself, which the signal then interrupts.
-        wait_until(lambda: "pipe" in Path(f"/proc/{proc.pid}/wchan").read_text(), 120,
-                   "the import reading the last file")
+        wait_until(lambda: marker.exists() or proc.poll() is not None, 120,
+                   "the import reaching the last file")
+        assert proc.poll() is None, f"the import ended first: {proc.communicate()}"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
-        if writer is not None:
-            os.close(writer)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -503,3 +503,16 @@ def test_import_never_loads_every_sources_text(tmp_path: Path, study: Project,
     report = import_paths(study, [first, second])
     assert report.imported == ["cso-2"] and report.unchanged == ["cso-1"]
     assert report.empty_cases == []
+
+
+def test_many_bad_files_are_named_up_to_twelve_and_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "empties"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"empty-{i:02d}.txt").write_bytes(b"")
+    with Project.create(tmp_path / "s.db") as p, pytest.raises(IngestError) as err:
+        import_paths(p, [folder])
+    message = err.value.message
+    assert message.startswith("30 files cannot be imported, so nothing was: ")
+    assert message.count("empty-") == 12 and "; and 18 more; " in message
+    assert len(message) < 2000

@@ -9,6 +9,7 @@ code, one ``Error:`` line naming the file (and line), no traceback, an unchanged
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from tests.fixtures.suggest.build import CODEBOOK, segments_of
 from tests.helpers import run_tipqual
+from tipqual.ingest.importer import collect_paths
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ADVICE = "nothing was imported (fix or remove the file, or rerun with --skip-bad)"
@@ -215,3 +217,77 @@ def test_ambiguous_cases_csv_is_refused_with_its_line(study_path: Path, tmp_path
                                       "--cases", str(cases)))
     assert line.startswith(f"Error: {cases}:{message}")
     assert state(study_path) == before
+
+
+# --- special and huge files; a file and a symlink to it ------------------------------------------
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.txt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        if not Path("/dev/zero").exists():
+            pytest.skip("needs /dev/zero")
+        path.symlink_to("/dev/zero")
+    else:
+        with path.open("wb") as f:
+            f.truncate(3 * 2**30)  # sparse: nothing near 3 GB is written
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "message"), [
+    ("fifo", "is a named pipe (FIFO), not a file; give the transcript as an ordinary file"),
+    ("device", "is a device, not a file; give the transcript as an ordinary file"),
+    ("huge", "the file is 3,072 MB, over the 64 MB limit for a transcript; split the "
+     "transcript into smaller files and import those"),
+], ids=["fifo", "device", "huge"])
+def test_a_special_or_huge_file_given_is_refused_unread(study_path: Path, tmp_path: Path,
+                                                       kind: str, message: str) -> None:
+    path = _special(tmp_path, kind)
+    before = state(study_path)
+    # the timeout guards against a hang (a pipe that blocks, /dev/zero read for ever)
+    result = run_tipqual("import", str(study_path), str(path), timeout=120)
+    assert one_error_line(result) == f"Error: {path}: {message}; {ADVICE}"
+    assert state(study_path) == before
+
+
+def _top_and_link(tmp_path: Path) -> tuple[Path, Path, Path]:
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    top = folder / "top.txt"
+    top.write_text("I: hi\n\nR: top\n", encoding="utf-8")
+    link = folder / "sub" / "link.txt"
+    link.symlink_to("../top.txt")
+    return folder, top, link
+
+
+def test_a_file_and_a_symlink_to_it_are_collected_once_by_the_file(tmp_path: Path) -> None:
+    folder, top, link = _top_and_link(tmp_path)
+    os.mkfifo(folder / "pipe.txt")  # a pipe in a folder is left alone
+    files, passed_over, bad = collect_paths([folder])
+    assert (files, passed_over, bad) == ([top], [f"{link} (the same file as {top})"], [])
+    files, passed_over, bad = collect_paths([link, top, top])
+    assert (files, passed_over, bad) == ([top], [f"{link} (the same file as {top})"], [])
+
+
+def test_two_symlinks_to_one_file_keep_the_first_in_sorted_order(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "cso.txt"
+    target.parent.mkdir()
+    target.write_text("R: words\n", encoding="utf-8")
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.symlink_to(target)
+    b.symlink_to(target)
+    files, passed_over, bad = collect_paths([b, a])
+    assert (files, passed_over, bad) == ([a], [f"{b} (the same file as {a})"], [])
+
+
+@pytest.mark.slow
+def test_a_file_and_a_symlink_to_it_import_as_one_source_named_for_the_file(
+        study_path: Path, tmp_path: Path) -> None:
+    folder, top, link = _top_and_link(tmp_path)
+    result = run_tipqual("import", str(study_path), str(folder))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Imported 1 new source (2 segments)")
+    assert f"passed over: {link} (the same file as {top})" in result.stderr
+    assert [r["id"] for r in segments_json(study_path)] == ["top:1", "top:2"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import hang_guard
 from tipqual.errors import IngestError
 from tipqual.ingest import readers
 
@@ -376,3 +378,126 @@ def test_cases_csv_lines_of_cases_and_sources_are_kept(tmp_path: Path) -> None:
     assert table.header_line == 2
     assert table.case_lines == {"ORG-1": 3, "ORG-2": 5}
     assert table.source_lines == {"a": 3, "b": 5, "c": 6}
+
+
+# --- special and huge files: refused before they are read -------------------------------------
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "f.txt"
+    os.mkfifo(fifo)
+    with hang_guard(20, "reading a named pipe"), pytest.raises(IngestError) as err:
+        readers.read_document(fifo)
+    assert err.value.format() == (f"{fifo}: is a named pipe (FIFO), not a file; give the "
+                                  "transcript as an ordinary file")
+
+
+def test_a_symlink_to_a_device_is_refused_unread(tmp_path: Path) -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("needs /dev/zero")
+    link = tmp_path / "z.txt"
+    link.symlink_to("/dev/zero")
+    with hang_guard(20, "reading /dev/zero"), pytest.raises(IngestError) as err:
+        readers.read_document(link)
+    assert err.value.message == "is a device, not a file; give the transcript as an ordinary file"
+    assert err.value.path == str(link)
+
+
+@pytest.mark.parametrize(("name", "size", "message"), [
+    ("big.txt", readers.MAX_FILE_BYTES + 1,
+     "the file is 65 MB, over the 64 MB limit for a transcript; split the transcript into "
+     "smaller files and import those"),
+    ("big.docx", readers.MAX_DOCX_UNZIPPED + 1,
+     "the file is 201 MB, over the 200 MB limit for a .docx transcript; split the transcript"),
+    ("huge.txt", 3 * 2**30, "the file is 3,072 MB, over the 64 MB limit for a transcript"),
+], ids=["txt", "docx", "3-GB"])
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, name: str,
+                                                                 size: int,
+                                                                 message: str) -> None:
+    path = tmp_path / name
+    with path.open("wb") as f:
+        f.truncate(size)  # sparse: no gigabytes are written
+    with pytest.raises(IngestError) as err:
+        readers.read_document(path)
+    assert err.value.path == str(path)
+    assert err.value.message.startswith(message)
+
+
+def test_a_cases_csv_over_the_size_limit_gets_its_own_advice(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    with path.open("wb") as f:
+        f.truncate(readers.MAX_FILE_BYTES + 1)
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert err.value.message == ("the file is 65 MB, over the 64 MB limit for a cases CSV; "
+                                 "check that it is the right file, or split it into smaller "
+                                 "files")
+
+
+def test_an_ordinary_file_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"R: words\n" * 1000)
+    assert readers.read_bytes(path) == b"R: words\n" * 1000
+
+
+def test_a_large_file_with_a_binary_head_is_refused_before_its_encoding_is_guessed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import charset_normalizer
+
+    def guess(data: bytes) -> None:
+        raise AssertionError("the whole file went to the encoding guesser")
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", guess)
+    path = tmp_path / "dump.txt"
+    # control bytes first, then Windows-1252 text (not UTF-8: it would go to the guesser)
+    path.write_bytes(bytes([1, 2, 3, 4, 5, 6, 7, 8]) * 10_000 + "café ".encode("cp1252") * 100)
+    with pytest.raises(IngestError, match="looks like a binary file .control characters."):
+        readers.read_document(path)
+
+
+# --- clearer messages for a broken .docx and an odd cases.csv ---------------------------------
+
+def test_docx_without_a_document_body_says_so(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "hollow.docx"
+    with zipfile.ZipFile(GOOD / "word-interview.docx") as zin, \
+            zipfile.ZipFile(path, "w") as zout:
+        for item in zin.infolist():
+            if item.filename != "word/document.xml":
+                zout.writestr(item, zin.read(item))
+    with pytest.raises(IngestError) as err:
+        readers.read_document(path)
+    assert err.value.message == ("is not a valid .docx: it has no document body "
+                                 "(word/document.xml); open it in Word and save it again")
+
+
+def test_cases_csv_field_over_the_csv_limit_names_the_limit_and_the_line(tmp_path: Path) -> None:
+    path = _cases(tmp_path, "case,source,type\nA,a.txt," + "x" * 200_000 + "\n")
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert err.value.line == 2
+    assert err.value.message == ("malformed CSV: a field is over 131,072 characters; check for "
+                                 "a missing closing quote, or split the text")
+
+
+@pytest.mark.parametrize(("content", "hint"), [
+    ("case;source;type\nA;a.txt;x\n", "the file seems to use ';' as separator"),
+    ("case\tsource\ttype\nA\ta.txt\tx\n", "the file seems to use tabs as separator"),
+], ids=["semicolons", "tabs"])
+def test_cases_csv_with_another_separator_says_so(tmp_path: Path, content: str,
+                                                  hint: str) -> None:
+    path = _cases(tmp_path, content)
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert err.value.line == 1
+    assert err.value.message == ("the header lacks the column(s) case, source; cases.csv needs "
+                                 f"'case', 'source' and any attribute columns; {hint}: save it "
+                                 "as comma-separated CSV")
+
+
+def test_cases_csv_header_without_case_and_no_other_separator_has_no_hint(
+        tmp_path: Path) -> None:
+    path = _cases(tmp_path, "organisation,file\nA,a.txt\n")
+    with pytest.raises(IngestError) as err:
+        readers.read_cases(path)
+    assert err.value.message.endswith("'case', 'source' and any attribute columns")

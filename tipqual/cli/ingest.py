@@ -89,7 +89,8 @@ def import_(project: Path, paths: tuple[Path, ...], cases_csv: Path | None, reda
         advice = " (import it with --replace to take the new text)" if path in changed else ""
         click.echo(f"Skipped {path}: {reason}{advice}", err=True)
     for path in report.passed_over:
-        click.echo(f"Not a transcript, passed over: {path}", err=True)
+        what = "Passed over" if "(the same file as " in path else "Not a transcript, passed over"
+        click.echo(f"{what}: {path}", err=True)
     for sid, twin in report.same_as:
         click.echo(f"Note: the file of source {sid!r} has the same bytes as source {twin!r}'s "
                    "(the same transcript under another name?): both are in the study now and its "

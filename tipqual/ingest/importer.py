@@ -305,7 +305,9 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
     """Files to import, files in folders that were passed over, and paths that are bad.
 
     ``source_id`` gives a file's source id (default: its stem); files that would share one
-    are bad.
+    are bad. Paths that lead to one file (a symlink beside its target) are imported once, by
+    the path that is not a symlink (else the first in sorted order); the others are passed
+    over, "PATH (the same file as KEPT)".
     """
     sid_of = source_id or (lambda f: f.stem)
     files: list[Path] = []
@@ -334,7 +336,7 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
                                    f"{', '.join(sorted(readers.SUPPORTED))}", path=path))
         else:
             files.append(path)
-    unique: dict[Path, Path] = {}
+    same_file: dict[Path, list[Path]] = {}
     for f in files:
         # The name becomes the source id (and often the case id) that status, reports and
         # exports print: a line break, control or invisible character there is refused.
@@ -343,9 +345,15 @@ def collect_paths(paths: Iterable[Path], source_id: Callable[[Path], str] | None
             bad.append(IngestError(f"the file name holds {problem}; rename the file (its name "
                                    "becomes the source id)", path=f))
             continue
-        unique.setdefault(f.resolve(), f)
+        same_file.setdefault(f.resolve(), []).append(f)
+    unique: list[Path] = []
+    for group in same_file.values():
+        kept = min(group, key=lambda g: (g.is_symlink(), str(g)))
+        unique.append(kept)
+        passed_over.extend(f"{g} (the same file as {kept})" for g in dict.fromkeys(group)
+                           if g != kept)
     by_id: dict[str, list[Path]] = {}
-    for f in unique.values():
+    for f in unique:
         by_id.setdefault(sid_of(f), []).append(f)
     good = []
     for sid, group in sorted(by_id.items()):
@@ -438,6 +446,9 @@ REPLACE_ADVICE = ("rerun with --replace to re-import the changed text (codings f
                   "--replace --dry-run shows the plan first)")
 
 
+MAX_BAD_LISTED = 12  # bad files an error names; the rest are counted
+
+
 def _bad_files_error(bad: list[IngestError]) -> IngestError:
     changed = [e for e in bad if isinstance(e, ChangedSourceError)]
     if len(bad) == 1:
@@ -447,7 +458,9 @@ def _bad_files_error(bad: list[IngestError]) -> IngestError:
         return IngestError(f"{err.message}; nothing was imported: {advice}" if changed else
                            f"{err.message}; nothing was imported ({advice})",
                            path=err.path, line=err.line)
-    listing = "; ".join(e.format() for e in bad)
+    listing = "; ".join(e.format() for e in bad[:MAX_BAD_LISTED])
+    if len(bad) > MAX_BAD_LISTED:
+        listing += f"; and {len(bad) - MAX_BAD_LISTED} more"
     if len(changed) == len(bad):
         return IngestError(f"{len(bad)} files changed since they were imported, so nothing "
                            f"was imported: {listing}; {REPLACE_ADVICE}")

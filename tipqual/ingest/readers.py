@@ -11,16 +11,26 @@ UTF-16, UTF-32); UTF-16 without a mark when every other byte is NUL; any other N
 binary file; then strict UTF-8; otherwise charset-normalizer guesses the legacy encoding,
 preferring Windows-1252 (the usual encoding of English-language Windows transcripts) whenever it
 reads the bytes as cleanly as the best guess. Text with more than a few control characters
-(over one in 200, or one in 20 of a tiny file) is refused as binary too.
+(over one in 200, or one in 20 of a tiny file) is refused as binary too; in a large file the
+first 64 KB are looked at before the whole text is decoded.
+
+Only regular files are read: a named pipe, device or socket (also behind a symlink) is refused
+without being opened for reading. A file over ``MAX_FILE_BYTES`` (64 MB; a .docx transcript
+``MAX_DOCX_UNZIPPED``, 200 MB) is refused before it is read: a transcript that long is several
+interviews in one file (split it), a CSV that long is not a table of cases or codings.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import html
 import io
+import math
+import os
 import re
+import stat
 import unicodedata
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +42,8 @@ from tipqual.errors import IngestError
 TEXT_FORMATS = {".txt": "txt", ".md": "md"}
 SUPPORTED = {".txt": "txt", ".md": "md", ".docx": "docx", ".vtt": "vtt", ".srt": "srt"}
 MAX_DOCX_UNZIPPED = 200 * 1024 * 1024  # refuse zip bombs posing as Word files
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a transcript, cases, codings CSV or roster larger is refused
+_HEAD = 64 * 1024  # the bytes of a large file looked at for binary content before the rest
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
          (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -83,22 +95,60 @@ class RawDocument:
 
 
 def read_bytes(path: Path, what: str = "transcript") -> bytes:
-    """The bytes of ``path``; a missing, unreadable or empty file is an IngestError.
+    """The bytes of ``path``; a missing, unreadable, special, too large or empty file is an
+    IngestError.
 
     ``what`` names the kind of file the user gave (a transcript, a codings CSV, a roster…), so
-    the message tells them what the file should have held.
+    the message tells them what the file should have held. A named pipe, device or socket is
+    refused from its ``stat`` (never opened to be read, so a pipe cannot block); a file over the
+    size limit is refused from its size, unread.
     """
-    if not path.exists():
-        raise IngestError("no such file; check the path", path=path)
-    if path.is_dir():
-        raise IngestError("is a folder, not a file", path=path)
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise IngestError("no such file; check the path", path=path) from None
+        raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise IngestError("is a folder, not a file", path=path)
+    _check_regular(info.st_mode, path, what)
+    docx = what == "transcript" and path.suffix.lower() == ".docx"
+    limit = MAX_DOCX_UNZIPPED if docx else MAX_FILE_BYTES
+    _check_size(info.st_size, limit, path, ".docx transcript" if docx else what)
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with os.fdopen(os.open(path, flags), "rb") as fh:
+            # the path may have been swapped for a pipe since the stat: check what was opened
+            _check_regular(os.fstat(fh.fileno()).st_mode, path, what)
+            data = fh.read(min(info.st_size, limit) + 1)
+            if len(data) > info.st_size:  # it grew since the stat (or its size says nothing)
+                data += fh.read(limit + 1 - len(data))
     except OSError as exc:
         raise IngestError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
+    _check_size(len(data), limit, path, ".docx transcript" if docx else what)
     if not data:
         raise IngestError(f"the file is empty; remove it or add the {what}", path=path)
     return data
+
+
+def _check_regular(mode: int, path: Path, what: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise IngestError(f"is {kind}, not a file; give the {what} as an ordinary file", path=path)
+
+
+def _check_size(size: int, limit: int, path: Path, what: str) -> None:
+    if size <= limit:
+        return
+    advice = ("split the transcript into smaller files and import those" if "transcript" in what
+              else "check that it is the right file, or split it into smaller files")
+    raise IngestError(f"the file is {math.ceil(size / 2**20):,} MB, over the {limit // 2**20} MB "
+                      f"limit for a {what}; {advice}", path=path)
 
 
 def decode_bytes(data: bytes, path: str | Path, what: str = "transcript") -> str:
@@ -164,6 +214,9 @@ def _decode(data: bytes, path: str | Path, what: str) -> str:
         if guessed is not None:
             return guessed
         raise IngestError(f"is a binary file (NUL bytes), not a {what}; {_advice(what)}",
+                          path=path)
+    if len(data) > _HEAD and _mostly_controls(data[:_HEAD].decode("latin-1")):
+        raise IngestError(f"looks like a binary file (control characters), not a {what}",
                           path=path)
     try:
         return data.decode("utf-8")
@@ -250,12 +303,25 @@ def docx_paragraphs(data: bytes, path: str | Path) -> list[str]:
     except IngestError:
         raise
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors …
-        raise IngestError(f"is not a valid .docx ({type(exc).__name__}); open it in Word and "
-                          "save it again", path=path) from exc
+        raise IngestError(_docx_problem(exc), path=path) from exc
     paragraphs = [p for p in _body_paragraphs(document) if p.strip()]
     if not paragraphs:
         raise IngestError("the .docx holds no text; remove it or add the transcript", path=path)
     return paragraphs
+
+
+def _docx_problem(exc: Exception) -> str:
+    """What is wrong with a .docx that python-docx cannot open, and what to do."""
+    missing = re.search(r"no item named '([^']+)'", str(exc)) if isinstance(exc, KeyError) else None
+    if missing is None:
+        return (f"is not a valid .docx ({type(exc).__name__}); open it in Word and save it "
+                "again")
+    part = missing.group(1)
+    if re.fullmatch(r"word/document\d*\.xml", part):
+        return (f"is not a valid .docx: it has no document body ({part}); open it in Word and "
+                "save it again")
+    return (f"is not a valid .docx: the part {part} is missing (damaged, or not a Word file); "
+            "open it in Word and save it again")
 
 
 def _check_xml_members(zf: zipfile.ZipFile, path: str | Path) -> None:
@@ -430,6 +496,9 @@ def _csv_problem(message: str) -> str:
     if "expected after" in message:
         return ("text follows a closing quote; quote the whole field and write a quote inside "
                 "it twice (\"\")")
+    if "field larger than field limit" in message:
+        return (f"malformed CSV: a field is over {csv.field_size_limit():,} characters; check "
+                "for a missing closing quote, or split the text")
     return f"malformed CSV: {message}; save the file again as plain CSV"
 
 
@@ -502,8 +571,8 @@ def _check_header(header: list[str], path: Path, line: int) -> None:
     missing = [c for c in ("case", "source") if c not in header]
     if missing:
         raise IngestError(f"the header lacks the column(s) {', '.join(missing)}; cases.csv "
-                          "needs 'case', 'source' and any attribute columns", path=path,
-                          line=line)
+                          "needs 'case', 'source' and any attribute columns"
+                          + _separator_hint(",".join(header)), path=path, line=line)
     seen: dict[str, str] = {}
     for name in header:
         bad = invisible_problem(name)
@@ -518,6 +587,16 @@ def _check_header(header: list[str], path: Path, line: int) -> None:
             raise IngestError(f"the header names the column {earlier!r} twice{also}; give "
                               "each column its own name", path=path, line=line)
         seen[name.casefold()] = name
+
+
+def _separator_hint(first_line: str) -> str:
+    """Advice for a header read as one column because the file is not comma-separated."""
+    semicolons, tabs = first_line.count(";"), first_line.count("\t")
+    if not semicolons and not tabs:
+        return ""
+    separator = "';'" if semicolons >= tabs else "tabs"
+    return (f"; the file seems to use {separator} as separator: save it as comma-separated "
+            "CSV")
 
 
 def invisible_problem(value: str) -> str | None:
