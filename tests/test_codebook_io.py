@@ -381,3 +381,88 @@ def test_a_deeply_nested_hidden_copy_is_ignored_not_a_crash(tmp_path: Path,
     book = codebook_io.import_file(path)  # read as another tool's codebook
     assert len(book.codes) == len(tip.codes)
     assert all(not c.patterns for c in book.codes)
+
+
+def test_xlsx_import_refuses_a_repeated_group_with_an_optional_part(tmp_path: Path,
+                                                                    runner) -> None:
+    """'tipqual codebook import X.xlsx' runs the same REGEX check as a YAML codebook."""
+    from openpyxl import Workbook
+
+    from tipqual.cli import cli
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "codes"
+    ws.append(["id", "name", "patterns"])
+    ws.append(["trust", "Trust", json.dumps([[{"LOWER": {"REGEX": "(a(b?)?)+c"}}]])])
+    wb.save(tmp_path / "partner.xlsx")
+    out = tmp_path / "partner.yaml"
+    result = runner.invoke(cli, ["codebook", "import", str(tmp_path / "partner.xlsx"),
+                                 "--out", str(out)])
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {tmp_path / 'partner.xlsx'}:2: code 'trust': pattern 1 is "
+                           'refused: the REGEX "(a(b?)?)+c" repeats a part')
+    assert not out.exists()
+
+
+def _workbook(path: Path) -> Path:
+    codebook_io.export(Codebook(name="w", version="1", codes=[Code("trust", "Trust")]), path)
+    return path
+
+
+def test_an_xlsx_that_unpacks_too_far_is_refused_before_openpyxl(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "bomb.xlsx")
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet9.xml", b" " * (4 * 1024 * 1024))  # packs ~1000:1
+    with pytest.raises(CodebookError) as info:
+        codebook_io.import_file(path)
+    assert info.value.path == str(path)
+    assert info.value.message.startswith("refused: the workbook part 'xl/worksheets/sheet9.xml' "
+                                         "is packed")
+    assert "possibly a zip bomb" in info.value.message
+
+
+def test_an_xlsx_over_the_size_cap_is_refused(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _workbook(tmp_path / "big.xlsx")
+    assert codebook_io.import_file(path).ids == ["trust"]
+    monkeypatch.setattr(codebook_io, "MAX_XLSX_UNZIPPED", 1024)  # (64 MB) far below this one
+    with pytest.raises(CodebookError) as info:
+        codebook_io.import_file(path)
+    assert info.value.format().startswith(f"{path}: refused: the workbook unpacks to 0 MB, "
+                                          "more than the 0 MB a codebook may take")
+    (tmp_path / "not.xlsx").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(CodebookError, match=r"cannot read the workbook \(BadZipFile\)"):
+        codebook_io.import_file(tmp_path / "not.xlsx")
+
+
+def test_codes_without_definitions_move_through_export_validate_and_apply(
+        tmp_path: Path) -> None:
+    """A study from another tool's project, whose codes have no descriptions, can be exported
+    and moved to a new codebook version; so can another tool's .qdc without them."""
+    from tipqual.codebook.check import check
+    from tipqual.coding.evolve import apply_codebook
+    from tipqual.store.project import Project
+
+    book = Codebook(name="partner", version="1", codes=[
+        Code("places", "Places"), Code("people", "People", parent="places")])
+    study = tmp_path / "study.db"
+    with Project.create(study) as project, project.atomic():
+        project.set_codebook(book)
+    out = codebook_io.export(codebook_io.load_source(study), tmp_path / "p.yaml")
+    assert check(out) == []
+    loaded = codebook.load(out)  # what 'codebook apply' reads
+    assert loaded == book
+    assert "**Definition.**" not in codebook_io.to_markdown(loaded)
+    v2 = dataclasses.replace(loaded, version="2", codes=[*loaded.codes, Code("time", "Time")])
+    codebook_io.export(v2, tmp_path / "p2.yaml")
+    with Project.open(study) as project:
+        plan, step, _ = apply_codebook(project, codebook.load(tmp_path / "p2.yaml"))
+        assert step is not None and project.codebook() == v2
+    qdc = tmp_path / "other.qdc"
+    qdc.write_text('<?xml version="1.0" encoding="utf-8"?>\n<CodeBook xmlns="urn:QDA-XML:'
+                   f'codebook:1.0" origin="Other"><Codes><Code guid="{uuid.uuid4()}" '
+                   'name="Places" isCodable="true"/></Codes></CodeBook>\n', encoding="utf-8")
+    codebook_io.export(codebook_io.import_file(qdc), tmp_path / "other.yaml")
+    assert check(tmp_path / "other.yaml") == []

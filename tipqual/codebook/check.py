@@ -20,9 +20,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tipqual.errors import quoted
 
 if TYPE_CHECKING:
     from tipqual.codebook.model import Codebook
@@ -43,6 +46,8 @@ LEVELS = ("local", "district", "provincial", "regional", "national", "internatio
 CODE_ID_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 STAKEHOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.&-]*$")
 COLOR_RE = re.compile(r"^#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})$")
+PLAIN_NUMBER_RE = re.compile(r"^(?:0|[1-9][0-9]*)$")  # an id YAML reads as a number, unchanged
+UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp")  # control, formatting and line-separator characters
 MAX_CODE_DEPTH = 50  # levels of codes inside codes (a top-level code is level 1)
 MAX_YAML_DEPTH = 50  # lists and mappings inside each other (a codebook needs about 10)
 MAX_YAML_VALUES = 200_000  # values in a file, counting what aliases repeat
@@ -62,7 +67,8 @@ class Problem:
     @property
     def text(self) -> str:
         """The message with the code (or stakeholder) id in front, when there is one."""
-        return f"{self.kind} '{self.code}': {self.message}" if self.code else self.message
+        return f"{self.kind} {quoted(self.code, 80)}: {self.message}" if self.code \
+            else self.message
 
     def format(self) -> str:
         """``FILE:LINE:COLUMN: ID: message`` (the parts that are known)."""
@@ -157,15 +163,20 @@ def book_problems(book: Codebook, path: str | Path | None = None, *,
 
     For codebooks that do not come from YAML (a ``.qdc``, a ``.qdpx`` project, a workbook):
     every token pattern must pass :func:`pattern_problem`, no code may be nested more
-    than :data:`MAX_CODE_DEPTH` levels deep, and the map section must pass
-    :func:`map_problems`. ``lines`` gives a code's line (or row), where
-    the format has them.
+    than :data:`MAX_CODE_DEPTH` levels deep, the names and the version must be one line of
+    plain text (:func:`unprintable`), and the map section must pass :func:`map_problems`.
+    ``lines`` gives a code's line (or row), where the format has them.
     """
     where = "" if path is None else str(path)
     lines = lines or {}
-    problems: list[Problem] = []
+    problems: list[Problem] = [Problem(where, None, None, None, f"the codebook's {key} {why}")
+                               for key in ("name", "version")
+                               if (why := unprintable(getattr(book, key)))]
     for code in book.codes:
         line = lines.get(code.id)
+        why = unprintable(code.name)
+        if why:
+            problems.append(Problem(where, line, None, code.id or None, f"the code's name {why}"))
         if not isinstance(code.patterns, list):
             problems.append(Problem(where, line, None, code.id or None,
                                     "'patterns' must be a list of token patterns"))
@@ -184,6 +195,19 @@ def book_problems(book: Codebook, path: str | Path | None = None, *,
     return problems
 
 
+def unprintable(text: Any) -> str | None:
+    """Why a name is not one line of plain text (None: it is), as the study's name is checked.
+
+    Control, formatting and line-separator characters (a newline, a terminal escape, a
+    direction override) would break the one-line messages and the exports that show it.
+    """
+    bad = next((ch for ch in str(text) if unicodedata.category(ch) in UNPRINTABLE), None)
+    if bad is None:
+        return None
+    return (f"holds a control or formatting character (U+{ord(bad):04X}); give it as plain "
+            "text on one line")
+
+
 def map_problems(book: Codebook) -> list[str]:
     """What is wrong with a codebook's ``map`` section as read from any format (empty: fine).
 
@@ -199,9 +223,9 @@ def map_problems(book: Codebook) -> list[str]:
         return ["the map's axis_codes must be a non-empty list of code ids"]
     out = []
     known = set(book.ids)
-    out += [f"the map's axis_codes name an unknown code '{c}'; name a code of this codebook"
-            for c in codes if c not in known]
-    out += [f"the map's axis_codes name '{c}' twice; keep one"
+    out += [f"the map's axis_codes name an unknown code {quoted(c)}; name a code of this "
+            "codebook" for c in codes if c not in known]
+    out += [f"the map's axis_codes name {quoted(c)} twice; keep one"
             for i, c in enumerate(codes) if c in codes[:i]]
     for key in MAP_KEYS[1:]:
         value = getattr(axis, key)
@@ -314,8 +338,12 @@ def _shape_ok(root: Any, report: _Report) -> bool:
     Aliases (``*name``) reuse a node without nesting the text, so the composer's limit does
     not bound them: ``&a [*a]`` is a cycle, a chain of aliases can nest thousands of levels,
     and a few lines of aliases can stand for millions of values. The graph is walked once,
-    without recursion, each shared node measured once.
+    without recursion, each shared node measured once. A tag that the safe loader cannot
+    build a value for (``!foo``, ``!!python/object``) is refused on the way.
     """
+    import yaml
+
+    known_tags = {tag for tag in yaml.SafeLoader.yaml_constructors if tag is not None}
     depth: dict[int, int] = {}
     size: dict[int, int] = {}
     entered: set[int] = set()
@@ -342,6 +370,10 @@ def _shape_ok(root: Any, report: _Report) -> bool:
         if key in entered:  # entered and not yet left: an ancestor of itself
             report.add(node, "a YAML alias here refers to the list or mapping that contains "
                              "it; remove the alias")
+            return False
+        if node.tag not in known_tags:
+            report.add(node, f"the YAML tag {quoted(str(node.tag))} is not one a codebook uses; "
+                             "remove it (write plain values)")
             return False
         entered.add(key)
         stack.append((node, True))
@@ -401,7 +433,7 @@ def _items(node: Any, allowed: tuple[str, ...], report: _Report, code: str | Non
     for key_node, value_node in node.value:
         key = str(_value(key_node)) if _is(key_node, "scalar") else "?"
         if key in out:
-            report.add(key_node, f"the key '{key}' appears twice in this {what}; keep one",
+            report.add(key_node, f"the key {quoted(key)} appears twice in this {what}; keep one",
                        code)
             continue
         out[key] = (key_node, value_node)
@@ -409,13 +441,14 @@ def _items(node: Any, allowed: tuple[str, ...], report: _Report, code: str | Non
             near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else \
                 f"valid keys are: {', '.join(allowed)}"
-            report.add(key_node, f"unknown key '{key}' in this {what}; {hint}", code)
+            report.add(key_node, f"unknown key {quoted(key)} in this {what}; {hint}", code)
     return out
 
 
 def _text(items: dict[str, tuple[Any, Any]], key: str, report: _Report, code: str | None,
-          owner: Any, *, required: bool = False) -> str | None:
-    """A scalar field as text; reports a missing, empty or non-scalar required value."""
+          owner: Any, *, required: bool = False, one_line: bool = False) -> str | None:
+    """A scalar field as text; reports a missing, empty or non-scalar required value, and
+    (``one_line``) one that is not one line of plain text."""
     if key not in items:
         typo = difflib.get_close_matches(key, list(items), n=1, cutoff=0.6)
         if required and not typo:  # a misspelt key is reported as unknown, with the fix
@@ -429,7 +462,38 @@ def _text(items: dict[str, tuple[Any, Any]], key: str, report: _Report, code: st
     text = "" if value is None else str(value)
     if required and not text.strip():
         report.add(node, f"'{key}' is empty; write a {key}", code)
+    why = unprintable(text) if one_line else None
+    if why:
+        report.add(node, f"'{key}' {why}", code)
     return text
+
+
+def _id_text(node: Any, report: _Report, code: str | None, what: str,
+             example: str) -> str | None:
+    """An id exactly as written ('' for none); None, after reporting, when it is not one word
+    or YAML would read it as something else (010 as 8, 0x1f as 31, yes as true).
+
+    A whole number written plainly (7, not 07 or 1_000) is taken as the text it is.
+    ``example`` is the YAML the hints show, with ``{}`` where the id goes (``id: {}``).
+    """
+    if not _is(node, "scalar"):
+        report.add(node, f"{what} must be a single word, not a list or mapping; write it as "
+                         f"{example.format('trust')}", code)
+        return None
+    tag = str(node.tag).rsplit(":", 1)[-1]
+    if tag == "null":
+        return ""
+    if tag == "str" or (tag == "int" and PLAIN_NUMBER_RE.match(node.value)):
+        return str(node.value)
+    if tag in ("int", "float"):
+        kind = f"the number {_value(node)}"
+    elif tag == "bool":
+        kind = str(_value(node)).lower()
+    else:
+        kind = "a date" if tag == "timestamp" else "something other than text"
+    report.add(node, f"YAML reads {what} {quoted(str(node.value))} as {kind}, not as written; "
+                     f"quote it: {example.format(json.dumps(str(node.value)))}", code)
+    return None
 
 
 def _strings(items: dict[str, tuple[Any, Any]], key: str, report: _Report,
@@ -465,8 +529,9 @@ def _codebook(root: Any, report: _Report) -> dict[str, Any] | None:
         return None
     items = _items(root, CODEBOOK_KEYS, report, None, "codebook")
     book: dict[str, Any] = {
-        "name": _text(items, "name", report, None, root) or Path(report.path).stem,
-        "version": _text(items, "version", report, None, root) or "1",
+        "name": _text(items, "name", report, None, root, one_line=True) or
+        Path(report.path).stem,
+        "version": _text(items, "version", report, None, root, one_line=True) or "1",
         "description": _text(items, "description", report, None, root) or "",
     }
     if "stakeholders" in items:
@@ -505,17 +570,20 @@ def _map(node: Any, ids: list[str], report: _Report) -> dict[str, Any] | None:
     known = set(ids)
     codes: list[str] = []
     for item in entries:
-        value = _value(item) if _is(item, "scalar") else None
-        if not isinstance(value, str) or not value.strip():
-            shown = json.dumps(value) if _is(item, "scalar") else "a list or mapping"
-            report.add(item, f"the map's axis_codes hold {shown}; list code ids such as "
+        value = _id_text(item, report, None, "a code id of the map's axis_codes",
+                         "axis_codes: [{}]")
+        if value is None:
+            continue
+        if not value.strip():
+            report.add(item, f"the map's axis_codes hold an empty id; list code ids such as "
                              f"'{ids[0] if ids else 'trust'}'")
         elif value in codes:
-            report.add(item, f"the map's axis_codes name '{value}' twice; keep one")
+            report.add(item, f"the map's axis_codes name {quoted(value)} twice; keep one")
         elif value not in known:
             near = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else "name a code of this codebook"
-            report.add(item, f"the map's axis_codes name an unknown code '{value}'; {hint}")
+            report.add(item, f"the map's axis_codes name an unknown code {quoted(value)}; "
+                             f"{hint}")
             codes.append(value)
         else:
             codes.append(value)
@@ -547,7 +615,7 @@ def _codes(node: Any, report: _Report) -> list[dict[str, Any]]:
 
 def _code(entry: Any, report: _Report, seen: dict[str, int]) -> dict[str, Any] | None:
     if not _is(entry, "map"):
-        report.add(entry, "each code must be a mapping with at least id, name and definition")
+        report.add(entry, "each code must be a mapping with at least an id and a name")
         return None
     code_id = _code_id(entry, report)
     items = _items(entry, CODE_KEYS, report, code_id, "code")
@@ -561,9 +629,12 @@ def _code(entry: Any, report: _Report, seen: dict[str, int]) -> dict[str, Any] |
             seen[code_id] = line
     code: dict[str, Any] = {
         "id": code_id or "",
-        "name": _text(items, "name", report, code_id, entry, required=True) or "",
-        "definition": _text(items, "definition", report, code_id, entry, required=True) or "",
-        "parent": _text(items, "parent", report, code_id, entry) or None,
+        "name": _text(items, "name", report, code_id, entry, required=True,
+                      one_line=True) or "",
+        # optional: other tools' codebooks often have no descriptions
+        "definition": _text(items, "definition", report, code_id, entry) or "",
+        "parent": _id_text(items["parent"][1], report, code_id, "the parent",
+                           "parent: {}") or None if "parent" in items else None,
         "color": _color(items, report, code_id),
         "patterns": _patterns(items, report, code_id),
         "_node": entry,
@@ -587,17 +658,26 @@ def _code(entry: Any, report: _Report, seen: dict[str, int]) -> dict[str, Any] |
 def _replaces(items: dict[str, tuple[Any, Any]], report: _Report,
               code: str | None) -> list[str]:
     """``replaces:``: the ids of the previous version's codes this code takes over."""
-    ids = _strings(items, "replaces", report, code)
+    if "replaces" not in items:
+        return []
+    node = items["replaces"][1]
     out: list[str] = []
-    for old in ids:
-        if not CODE_ID_RE.match(old):
-            report.add(items["replaces"][1], f"replaces '{old}', which is not a code id (a "
-                                             "lowercase slug such as 'trust')", code)
+    for i, item in enumerate(node.value if _is(node, "seq") else [node], start=1):
+        old = _id_text(item, report, code, f"replaces item {i}", "replaces: [{}]")
+        if old is None:
+            continue
+        if not old.strip():
+            if item is not node:  # 'replaces:' left empty replaces nothing
+                report.add(item, f"replaces item {i} is empty; list the ids of the earlier "
+                                 "codes it takes over", code)
+        elif not CODE_ID_RE.match(old):
+            report.add(item, f"replaces {quoted(old)}, which is not a code id (a lowercase "
+                             "slug such as 'trust')", code)
         elif old == code:
-            report.add(items["replaces"][1], "a code cannot replace itself; list the ids of "
-                                             "the earlier codes it takes over", code)
+            report.add(item, "a code cannot replace itself; list the ids of the earlier codes "
+                             "it takes over", code)
         elif old in out:
-            report.add(items["replaces"][1], f"'{old}' is listed twice in replaces", code)
+            report.add(item, f"{quoted(old)} is listed twice in replaces", code)
         else:
             out.append(old)
     return out
@@ -606,16 +686,17 @@ def _replaces(items: dict[str, tuple[Any, Any]], report: _Report,
 def _code_id(entry: Any, report: _Report) -> str | None:
     for key_node, value_node in entry.value:
         if _is(key_node, "scalar") and key_node.value == "id":
-            value = _value(value_node) if _is(value_node, "scalar") else None
-            text = "" if value is None else str(value)
+            text = _id_text(value_node, report, None, "the code id", "id: {}")
+            if text is None:
+                return None
             if not text.strip():
                 report.add(value_node, "the code id is empty; give a lowercase slug such as "
                                        "'trust'")
                 return None
             if not CODE_ID_RE.match(text):
                 slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "code"
-                report.add(value_node, f"the code id '{text}' is not a lowercase slug; use "
-                                       f"letters, digits and - such as '{slug}'", text)
+                report.add(value_node, f"the code id {quoted(text)} is not a lowercase slug; "
+                                       f"use letters, digits and - such as '{slug}'", text)
             return text
     report.add(entry, "the code has no 'id'; give it a stable lowercase id such as 'trust'")
     return None
@@ -697,7 +778,9 @@ def _pattern_problem(matcher: Any, pattern: Any) -> str | None:
 # codebook (or a partner's .qdc / .qdpx that carries one) could hang ``suggest``. Such regexes
 # are refused when a codebook enters tipqual, by a check of the regex's parse tree:
 #
-# - no repetition inside a repetition whose length can vary: (a+)+  (a*)*  (.*a){3}  (a{1,2})+
+# - nothing repeated (*, +, {n,}, {n,m} with m > 1) may hold a quantifier of its own, at any
+#   depth, or match nothing: (a+)+  (a*)*  (.*a){3}  (a{1,2})+  (a(b?)?)+  (a(?:)?)+  (\b)+
+#   (a group such as (-[a-z]+)* is refused too: ^[a-z-]+$ says the same)
 # - no repeated alternatives that can start alike or match nothing: (a|a)+  (a|ab)+  (a|)+
 # - no two variable-length repetitions in a row that can take the same characters: \w+\w*
 #   a+b?a+ (what lies between them must hold a character the first cannot take)
@@ -714,8 +797,10 @@ MAX_REGEX_CHARS = 200
 MAX_PATTERN_DEPTH = 8  # lists and mappings inside one token pattern ([{"LOWER": {"IN": [..]}}]: 4)
 _SAFE_REGEX_ADVICE = ("simplify it (one repetition over a character class, such as "
                       "^traffick\\w*$) or list the words with IN")
-_NESTED = ("repeats a part that can itself match in more than one way (like (a+)+, (a*)* or "
+_NESTED = ("repeats a part that holds a quantifier of its own (like (a+)+, (a(b?)?)+ or "
            "(.*a){3}), which can take exponential time on some words; " + _SAFE_REGEX_ADVICE)
+_EMPTY = ("repeats a part that can match nothing (like (?:)+ or (\\b)*), which can take "
+          "exponential time on some words; " + _SAFE_REGEX_ADVICE)
 _ALTERNATIVES = ("repeats alternatives that can match the same text (like (a|a)+ or (a|ab)+), "
                  "which can take exponential time on some words; make each alternative start "
                  "with a different character, or " + _SAFE_REGEX_ADVICE)
@@ -932,15 +1017,27 @@ class _RegexCheck:
         self.scan(self.tree, [])
 
     def nesting(self, seq: Any) -> None:
-        """Every repetition that can run more than once: its body must split one way only."""
+        """Every repetition that can run more than once: its body must split one way only.
+
+        The body may hold no quantifier at any depth (not even ``?`` or ``{2}``), must match
+        at least one character, and its alternatives must start differently.
+        """
         for name, arg in self.ops(seq):
             if name in self.REPEAT_OPS and arg[1] > 1:
-                self.alternatives(arg[2])
-                # The body twice in a row (one turn, then the next): whatever of the first turn
-                # can still be running must be ended by what the next turn needs first.
-                self.scan([*arg[2], *arg[2]], [], strict=True, message=_NESTED)
+                body = arg[2]
+                if self.quantified(body):
+                    raise _UnsafeRegex(_NESTED)
+                self.alternatives(body)
+                if self.first(body)[1]:
+                    raise _UnsafeRegex(_EMPTY)
             for sub in self.inner(name, arg):
                 self.nesting(sub)
+
+    def quantified(self, seq: Any) -> bool:
+        """True if ``seq`` holds a quantifier (``?``, ``*``, ``+``, ``{…}``) at any depth."""
+        return any(name in self.REPEAT_OPS or any(self.quantified(sub)
+                                                  for sub in self.inner(name, arg))
+                   for name, arg in self.ops(seq))
 
     def alternatives(self, seq: Any) -> None:
         """Alternatives inside a repetition must not be empty or start alike."""
@@ -955,32 +1052,27 @@ class _RegexCheck:
             for sub in self.inner(name, arg):
                 self.alternatives(sub)
 
-    def scan(self, seq: Any, open_sets: list[frozenset[str]], *, strict: bool = False,
-             message: str = "") -> list[frozenset[str]]:
+    def scan(self, seq: Any, open_sets: list[frozenset[str]]) -> list[frozenset[str]]:
         """Variable repetitions in a row that can take the same characters (like \\w+\\w*).
 
         ``open_sets`` holds the characters of the earlier variable repetitions that could
-        still be running; a character they cannot take ends them. ``strict`` counts optional
-        parts (``a?``) as repetitions too, as they are inside another repetition.
+        still be running; a character they cannot take ends them.
         """
         for name, arg in self.ops(seq):
             if name in self.CHAR_OPS:
                 chars = self.charset(name, arg)
                 open_sets = [s for s in open_sets if s & chars]
             elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
-                open_sets = self.scan(self.inner(name, arg)[0], open_sets, strict=strict,
-                                      message=message)
+                open_sets = self.scan(self.inner(name, arg)[0], open_sets)
             elif name == "BRANCH":
                 merged: list[frozenset[str]] = []
                 for alt in arg[1]:
-                    merged += [s for s in self.scan(alt, open_sets, strict=strict,
-                                                    message=message) if s not in merged]
+                    merged += [s for s in self.scan(alt, open_sets) if s not in merged]
                 open_sets = merged
             elif name in self.REPEAT_OPS:
                 low, high, body = arg
-                if low == high or (high <= 1 and not strict):
-                    after = self.scan(body, open_sets, strict=strict, message=message) \
-                        if high else open_sets
+                if low == high or high <= 1:
+                    after = self.scan(body, open_sets) if high else open_sets
                     open_sets = after if low else after + [s for s in open_sets
                                                            if s not in after]
                     continue
@@ -989,7 +1081,7 @@ class _RegexCheck:
                 chars = self.chars(body)
                 start, empty = self.first(body)
                 if any(s & (chars if empty else start) for s in open_sets):
-                    raise _UnsafeRegex(message or _IN_A_ROW)
+                    raise _UnsafeRegex(_IN_A_ROW)
                 open_sets = (open_sets if low == 0 else []) + [chars]
         return open_sets
 
@@ -1041,7 +1133,7 @@ def _check_parents(codes: list[dict[str, Any]], report: _Report) -> None:
         if parent not in ids:
             near = difflib.get_close_matches(parent, sorted(ids), n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else "name an existing code id"
-            report.add(node, f"unknown parent '{parent}'; {hint}", code["id"])
+            report.add(node, f"unknown parent {quoted(parent)}; {hint}", code["id"])
             continue
         if levels.get(code["id"]) == MAX_CODE_DEPTH + 1:  # the first too deep in its line
             report.add(entry, f"the code is nested {MAX_CODE_DEPTH + 1} levels deep (through "
@@ -1131,17 +1223,19 @@ def _stakeholder(entry: Any, report: _Report, seen: dict[str, int],
     if not _is(entry, "map"):
         report.add(entry, "each stakeholder must be a mapping with at least id and name")
         return None
-    raw_id = next((_value(v) for k, v in entry.value
-                   if _is(k, "scalar") and k.value == "id" and _is(v, "scalar")), None)
-    sid = None if raw_id is None else str(raw_id)
+    id_node = next((v for k, v in entry.value if _is(k, "scalar") and k.value == "id"), None)
+    sid = None if id_node is None else _id_text(id_node, report, None, "the stakeholder id",
+                                                "id: {}")
     items = _items(entry, STAKEHOLDER_KEYS, report, sid, "stakeholder")
+    if id_node is not None and sid is None:  # reported
+        return None
     if not sid or not sid.strip():
         report.add(entry, "the stakeholder has no id; give it a short id such as 'SAPS'")
         return None
     if not STAKEHOLDER_ID_RE.match(sid):
-        report.add(items["id"][1], f"the stakeholder id '{sid}' may hold only the letters A-Z "
-                                   "(no accents), digits and - _ . &, starting with a letter or "
-                                   "digit; keep the full name in 'name'", sid)
+        report.add(items["id"][1], f"the stakeholder id {quoted(sid)} may hold only the "
+                                   "letters A-Z (no accents), digits and - _ . &, starting with "
+                                   "a letter or digit; keep the full name in 'name'", sid)
     if sid in seen:
         report.add(items["id"][1], f"duplicate stakeholder id; already used at line "
                                    f"{seen[sid]}", sid)
@@ -1160,7 +1254,7 @@ def _stakeholder(entry: Any, report: _Report, seen: dict[str, int],
     for alias in aliases:
         key = " ".join(alias.lower().split())
         if owners.get(key, sid) != sid:
-            report.add(nodes.get(alias, alias_node), f"the alias '{alias}' also belongs to "
+            report.add(nodes.get(alias, alias_node), f"the alias {quoted(alias)} also belongs to "
                        f"{owners[key]}; an alias must name one actor", sid)
         owners.setdefault(key, sid)
     return item
@@ -1174,5 +1268,5 @@ def _choice(items: dict[str, tuple[Any, Any]], key: str, allowed: tuple[str, ...
     if value not in allowed:
         near = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
         hint = f"did you mean '{near[0]}'?" if near else f"use one of: {', '.join(allowed)}"
-        report.add(items[key][1], f"unknown {key} '{value}'; {hint}", sid)
+        report.add(items[key][1], f"unknown {key} {quoted(value)}; {hint}", sid)
     return value

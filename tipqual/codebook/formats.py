@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ CODE_COLUMNS = ("id", "name", "parent", "definition", "include", "exclude", "exa
                 "color", "phrases", "patterns", "codable")
 STAKEHOLDER_COLUMNS = ("id", "name", "aliases", "sector", "level", "description")
 COMMENT_TAG = "tipqual-codebook"
+# A codebook workbook is a few hundred KB unpacked; more is refused before openpyxl sees it.
+MAX_XLSX_UNZIPPED = 64 * 1024 * 1024  # bytes, all members together
+MAX_XLSX_RATIO = 200  # unpacked : packed, for a member over MAX_XLSX_RATIO_FROM bytes
+MAX_XLSX_RATIO_FROM = 1024 * 1024
 SECTIONS = (("include", "Include:"), ("exclude", "Exclude:"), ("examples", "Examples:"))
 
 
@@ -226,7 +231,8 @@ def _code_markdown(book: Codebook, code: Code) -> list[str]:
         lines += [f"Part of: {_md(parent)} (`{code.parent}`)", ""]
     if not code.codable:
         lines += ["A category: it groups other codes and is not applied to text itself.", ""]
-    lines += [f"**Definition.** {_md(code.definition)}", ""]
+    if code.definition:
+        lines += [f"**Definition.** {_md(code.definition)}", ""]
     for key, title in (("include", "Include"), ("exclude", "Exclude")):
         if getattr(code, key):
             lines += [f"**{title}:**", ""] + [f"- {_md(x)}" for x in getattr(code, key)] + [""]
@@ -340,6 +346,7 @@ def read_xlsx(path: str | Path) -> Codebook:
     from openpyxl import load_workbook
 
     path = Path(path)
+    _check_zip_sizes(path)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
@@ -366,6 +373,34 @@ def read_xlsx(path: str | Path) -> Codebook:
                     description=str(meta.get("description") or ""), codes=codes,
                     stakeholders=stakeholders, map=_map_from_rows(meta))
     return validate(book, path, lines={(row["id"] or "").strip(): n for n, row in reversed(rows)})
+
+
+def _check_zip_sizes(path: Path) -> None:
+    """Refuse a workbook that would unpack to more than :data:`MAX_XLSX_UNZIPPED` bytes, or
+    with a member packed more tightly than :data:`MAX_XLSX_RATIO` (a zip bomb).
+
+    The sizes come from the zip's directory; Python's zipfile, which openpyxl reads through,
+    never unpacks a member beyond the size the directory gives for it.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CodebookError(f"cannot read the workbook ({type(exc).__name__}); is it an "
+                            ".xlsx file?", path=path) from None
+    total = sum(i.file_size for i in infos)
+    dense = next((i for i in infos if i.file_size > MAX_XLSX_RATIO_FROM and
+                  i.file_size > MAX_XLSX_RATIO * max(i.compress_size, 1)), None)
+    mb = 1024 * 1024
+    if total > MAX_XLSX_UNZIPPED:
+        raise CodebookError(f"refused: the workbook unpacks to {total // mb} MB, more than the "
+                            f"{MAX_XLSX_UNZIPPED // mb} MB a codebook may take (possibly a zip "
+                            "bomb); save the codebook in a workbook of its own", path=path)
+    if dense is not None:
+        raise CodebookError(f"refused: the workbook part {dense.filename!r} is packed "
+                            f"{dense.file_size // max(dense.compress_size, 1)} to 1, more than a "
+                            "spreadsheet program writes (possibly a zip bomb); save the "
+                            "codebook in a workbook of its own", path=path)
 
 
 def _sheet_rows(ws: Any, columns: tuple[str, ...], required: tuple[str, ...],
