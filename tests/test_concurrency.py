@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -164,24 +163,24 @@ def _open_files(pid: int) -> set[Path]:
 
 
 @pytest.mark.slow
-def test_writer_waits_for_another_writer_instead_of_failing(study: Path) -> None:
+def test_writer_waits_for_another_writer_instead_of_failing(study: Path, tmp_path: Path) -> None:
+    err = tmp_path / "stderr.txt"
     with Project.open(study) as holder:
         segs = sorted(holder.segment_ids())
-        release = threading.Event()
-        with holder.atomic():
+        with holder.atomic(), open(err, "w") as err_file:
             holder.put_coding(Coding(segs[0], "trust", "eve"))
             proc = subprocess.Popen([sys.executable, "-m", "tipqual", "code", "add", str(study),
                                      segs[1], "--coder", "farah", "--code", "funding"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            # Once it has the study open it is about to write: hold the lock a while longer.
-            wal = Path(f"{study}-wal").resolve()
-            wait_until(lambda: proc.poll() is not None or wal in _open_files(proc.pid), 60,
-                       "code add never opened the study")
-            threading.Timer(1.5, release.set).start()
-            release.wait()
-            assert proc.poll() is None, proc.stderr.read()  # still waiting for the lock
+                                    stdout=subprocess.PIPE, stderr=err_file, text=True)
+            # it says at once that it waits for the lock (then waits on), and it still waits
+            said = wait_until(lambda: proc.poll() is not None or "Waiting:" in err.read_text(),
+                              60, "code add never said it was waiting")
+            assert said is True and proc.poll() is None, err.read_text()
         rc = proc.wait(timeout=60)
-    assert rc == 0, proc.stderr.read()
+    assert rc == 0, err.read_text()
+    lines = err.read_text().splitlines()
+    assert lines == [f"Waiting: another tipqual is writing to {study}; this one goes on when "
+                     "it is done (or gives up after 150 s)"]
     by_coder = codings_by_coder(study)
     assert [(c.segment, c.code) for c in by_coder["eve"]] == [(segs[0], "trust")]
     assert [(c.segment, c.code) for c in by_coder["farah"]] == [(segs[1], "funding")]

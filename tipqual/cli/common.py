@@ -67,15 +67,27 @@ def count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def open_project(path: Path, *, readonly: bool = False):
-    """Open the study named on the command line, recording the running command for the audit."""
+def open_project(path: Path, *, readonly: bool = False, busy_notice: bool = True):
+    """Open the study named on the command line, recording the running command for the audit.
+
+    With ``busy_notice`` a write that has to wait for another tipqual's lock says so on
+    stderr first (a full-screen app passes False: its screen is not for such lines)."""
+    from tipqual.store import connection
     from tipqual.store.project import Project
 
+    connection.BUSY_NOTICE = _say_waiting if busy_notice else None
     ctx = click.get_current_context(silent=True)
     command = ctx.command_path.removeprefix("tipqual ").strip() if ctx else "api"
     if ctx is not None and isinstance(ctx.find_root().obj, dict):
         ctx.find_root().obj["study"] = path  # named by the error handler if the file is damaged
     return Project.open(path, command=command or "api", readonly=readonly)
+
+
+def _say_waiting(path: Path) -> None:
+    from tipqual.store.connection import BUSY_TIMEOUT_MS
+
+    click.echo(f"Waiting: another tipqual is writing to {path}; this one goes on when it is "
+               f"done (or gives up after {5 * BUSY_TIMEOUT_MS // 1000} s)", err=True)
 
 
 def on_interrupt(message: str) -> None:

@@ -38,7 +38,7 @@ def workbench(project: Path, coder: str, source: str | None, segment_id: str | N
     from tipqual.errors import TipqualError
 
     check_coder_name(coder)
-    with open_project(project) as p:
+    with open_project(project, busy_notice=False) as p:
         from tipqual.tui.session import WorkbenchSession
 
         session = WorkbenchSession(p, coder, blind=blind)

@@ -25,6 +25,10 @@ from urllib.parse import quote
 from tipqual.errors import ProjectError, SchemaTooNewError
 
 BUSY_TIMEOUT_MS = 30_000
+FIRST_WAIT_MS = 1_000  # before a writer is told that it waits for another's lock
+# Called (with the study's path) when a write has to wait for another writer's lock: the
+# command line sets it to say so on stderr; the store itself prints nothing.
+BUSY_NOTICE: Callable[[Path], Any] | None = None
 APPLICATION_ID = 0x54495051  # "TIPQ": marks a file as a tipqual study
 _WRITABLE = "check that the study file and its folder are writable (nothing was changed)"
 
@@ -108,17 +112,33 @@ class Database:
     def _begin(self) -> None:
         # BEGIN IMMEDIATE takes the write lock up front, so a writer waits (busy timeout) at the
         # start instead of failing half-way; a few retries cover a timeout under heavy load.
-        for attempt in range(5):
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
+        # The first try waits a moment only: when the lock is held, the person is told that
+        # the command waits (see BUSY_NOTICE) before the long wait begins.
+        self.conn.execute(f"PRAGMA busy_timeout = {FIRST_WAIT_MS}")
+        try:
+            if self._try_begin():
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
-                                       path=self.path) from exc
-                time.sleep(0.05 * (attempt + 1))
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if BUSY_NOTICE is not None:
+            BUSY_NOTICE(self.path)
+        for attempt in range(5):
+            if self._try_begin():
+                return
+            time.sleep(0.05 * (attempt + 1))
         raise ProjectError("the study is busy (another tipqual is writing); try again",
                            path=self.path)
+
+    def _try_begin(self) -> bool:
+        """Take the write lock; False when another connection holds it past the timeout."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise ProjectError(f"cannot write to the study ({exc}); {_WRITABLE}",
+                                   path=self.path) from exc
+            return False
 
     def _commit(self) -> None:
         self._require_open_tx()
