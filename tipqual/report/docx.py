@@ -316,6 +316,8 @@ def _theme(doc: Any, t: dict[str, Any], ctx: dict[str, Any], level: int) -> None
 def _partnerships(doc: Any, ctx: dict[str, Any], figs: dict[str, Any]) -> None:
     p, noun, total = ctx["partnerships"], ctx["study"]["noun"], ctx["study"]["cases"]
     facts = p["facts"]
+    if not facts["registry"]:
+        return  # no stakeholder registry: nothing to count (said on stderr)
     doc.add_heading("Partnerships", level=1)
     central = ", ".join(f"{r['id']} ({stat(r['centrality'], 3)})" for r in facts["most_central"])
     if facts["stakeholder_nodes"]:

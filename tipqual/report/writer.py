@@ -93,7 +93,8 @@ def study_warnings(study: StudyView, notes: str | None,
     """What a report of ``study`` would leave out or show empty, one sentence each.
 
     No transcripts or no codings yet (every theme empty), some cases not coded (counted as
-    raising nothing), no notes (the challenges and recommendations section is left out).
+    raising nothing), no stakeholder registry (the partnerships section is left out), no notes
+    (the challenges and recommendations section is left out).
     """
     one, many = noun
     out: list[str] = []
@@ -126,6 +127,11 @@ def study_warnings(study: StudyView, notes: str | None,
             out.append(f"{len(missing)} of the {len(cases)} {many if len(cases) != 1 else one} "
                        f"{'has' if len(missing) == 1 else 'have'} no codings yet ({shown}): "
                        f"the findings count {them} as raising no theme; code {them} first")
+    book = study.codebook()
+    if book is not None and not book.stakeholders:
+        out.append("the partnerships section is left out: the codebook has no stakeholder "
+                   "registry; add one (stakeholders: FILE.yaml, applied with 'tipqual "
+                   "codebook apply') to count whom the " + many + " cite")
     if notes is None:
         out.append("the challenges and recommendations section is left out: no notes were "
                    "given; write them in a Markdown file and add it with --notes FILE.md")
