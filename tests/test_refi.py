@@ -603,3 +603,39 @@ def test_a_coded_source_with_only_rich_text_stops_the_import_unless_allowed(
     assert not (tmp_path / "r.db").exists()
     report = import_project(archive, tmp_path / "r.db", allow_missing=True)
     assert report["dropped"] == ["Notes.docx: 1 coding skipped with the source"]
+
+
+@pytest.mark.parametrize(("values", "kind"), [
+    (["true", "false"], "Boolean"), (["412", "-3", "007"], "Integer"),
+    (["20.5", "3", ".5"], "Float"), (["2009-07-01", "2024-02-29"], "Date"),
+    (["2024-02-14T08:15:00Z", "2024-02-14T08:15:00.5+02:00"], "DateTime"),
+    (["2023-02-29"], "Text"), (["2024-02-14T25:00:00Z"], "Text"), (["1e5"], "Text"),
+    (["12", "twelve"], "Text"), (["True"], "Text"), (["", "3"], "Text"), ([], "Text"),
+])
+def test_an_attribute_is_exported_with_the_type_all_its_values_have(values, kind) -> None:
+    from tipqual.exchange.export import variable_type
+
+    assert variable_type(values) == kind
+
+
+def test_typed_variables_survive_a_round_trip_as_written(tmp_path: Path) -> None:
+    from tipqual.ingest.importer import import_paths
+
+    src = tmp_path / "ward.txt"
+    src.write_text("Interviewer: Pumps?\n\nRespondent: Broken again.\n", encoding="utf-8")
+    cases = tmp_path / "cases.csv"
+    cases.write_text("case,source,households,formal,founded,rate\n"
+                     "W7,ward.txt,412,true,2009-07-01,20.5\n", encoding="utf-8")
+    with Project.create(tmp_path / "a.db") as p:
+        import_paths(p, [src], cases_csv=cases)
+        export_project(p, tmp_path / "a.qdpx")
+    with zipfile.ZipFile(tmp_path / "a.qdpx") as zf:
+        qde = zf.read("project.qde").decode("utf-8")
+    for name, kind in (("households", "Integer"), ("formal", "Boolean"), ("founded", "Date"),
+                       ("rate", "Float")):
+        assert f'name="{name}" typeOfVariable="{kind}"' in qde
+    assert "<IntegerValue>412</IntegerValue>" in qde
+    import_project(tmp_path / "a.qdpx", tmp_path / "b.db")
+    with Project.open(tmp_path / "b.db", readonly=True) as p:
+        assert p.cases()[0].attributes == {"households": "412", "formal": "true",
+                                           "founded": "2009-07-01", "rate": "20.5"}

@@ -26,6 +26,7 @@ held at a time.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Iterable
@@ -162,14 +163,49 @@ def _codebook_with(book: Codebook, coded: list[str]) -> Codebook:
                     description=book.description)
 
 
+# A variable's REFI type when every case's value has its form (checked in this order); the
+# value element each is written in.
+_VARIABLE_TYPES = (
+    ("Boolean", re.compile(r"^(?:true|false)$")),
+    ("Integer", re.compile(r"^[+-]?\d+$")),
+    ("Float", re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")),
+    ("Date", re.compile(r"^\d{4}-\d{2}-\d{2}$")),
+    ("DateTime", re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?"
+                            r"(?:Z|[+-]\d{2}:\d{2})?$")),
+)
+
+
+def variable_type(values: Iterable[str]) -> str:
+    """The REFI ``typeOfVariable`` of an attribute: Boolean, Integer, Float, Date or DateTime
+    when every value has that form (dates real ones), else Text; so a partner's typed
+    variables keep their type through tipqual, and a value is never written in a form its
+    type's schema refuses."""
+    import datetime as dt
+
+    given = list(values)
+    for kind, form in _VARIABLE_TYPES:
+        if given and all(form.match(v) for v in given):
+            if kind.startswith("Date"):
+                parse = dt.date.fromisoformat if kind == "Date" else dt.datetime.fromisoformat
+                try:
+                    for v in given:
+                        parse(v)
+                except ValueError:  # 2024-02-30, 25:00: text that only looks like a date
+                    continue
+            return kind
+    return "Text"
+
+
 def _variables_and_cases(root: ET.Element, cases: list, sources: list) -> None:
     names = sorted({name for case in cases for name in case.attributes})
+    kinds = {name: variable_type(c.attributes[name] for c in cases if name in c.attributes)
+             for name in names}
     if names:
         variables = ET.SubElement(root, _q("Variables"))
         for name in names:
             ET.SubElement(variables, _q("Variable"), {
                 "guid": qdaxml.stable_guid("variable", name), "name": name,
-                "typeOfVariable": "Text"})
+                "typeOfVariable": kinds[name]})
     if not cases:
         return
     by_case: dict[str, list[str]] = defaultdict(list)
@@ -184,7 +220,7 @@ def _variables_and_cases(root: ET.Element, cases: list, sources: list) -> None:
             value = ET.SubElement(el, _q("VariableValue"))
             ET.SubElement(value, _q("VariableRef"),
                           {"targetGUID": qdaxml.stable_guid("variable", name)})
-            ET.SubElement(value, _q("TextValue")).text = str(case.attributes[name])
+            ET.SubElement(value, _q(f"{kinds[name]}Value")).text = str(case.attributes[name])
         for source_id in sorted(by_case.get(case.id, [])):
             ET.SubElement(el, _q("SourceRef"),
                           {"targetGUID": qdaxml.stable_guid("source", source_id)})
