@@ -343,3 +343,13 @@ def test_a_new_stakeholder_registry_makes_the_stored_mentions_stale(tenants: Pat
         assert [(m.segment, m.stakeholder) for m in found] == [("t2:2", "council")]
         _data, graph = build(p, mentions=found)
         assert graph.nodes["council"]["mentions"] == 1
+
+
+def test_two_contents_under_one_version_label_are_told_apart_by_their_hash(
+        tmp_path: Path) -> None:
+    old = load(_write(tmp_path, "v1.yaml", V1))
+    new = load(_write(tmp_path, "v1b.yaml", V1.replace("Noise at night.", "Noise at any hour.")))
+    plan = plan_apply(old, new, [])
+    assert plan.old == f"Tenants study v1 ({old.sha256[:8]})"
+    assert plan.new == f"Tenants study v1 ({new.sha256[:8]})" and plan.old != plan.new
+    assert plan_apply(old, load(_write(tmp_path, "v2.yaml", V2)), []).old == "Tenants study v1"

@@ -154,9 +154,13 @@ def plan_apply(old_book: Codebook | None, new_book: Codebook,
     known = set(old_ids) | coded
     lineage = {o: news for o, news in replacements(new_book).items() if o in known}
     renames, merges, splits = classify(lineage, new_ids)
+    old_label = f"{old_book.name} v{old_book.version}" if old_book else "no codebook"
+    new_label = f"{new_book.name} v{new_book.version}"
+    if old_book is not None and old_label == new_label:  # one label, other contents
+        old_label += f" ({old_book.sha256[:8]})"
+        new_label += f" ({new_book.sha256[:8]})"
     plan = EvolvePlan(
-        old=f"{old_book.name} v{old_book.version}" if old_book else "no codebook",
-        new=f"{new_book.name} v{new_book.version}", renames=renames, merges=merges,
+        old=old_label, new=new_label, renames=renames, merges=merges,
         splits=splits,
         absent=sorted(o for o in replacements(new_book) if o not in known))
     into = {o: n for o, n in renames} | {o: n for n, olds in merges for o in olds}
