@@ -289,5 +289,5 @@ def test_a_file_and_a_symlink_to_it_import_as_one_source_named_for_the_file(
     result = run_tipqual("import", str(study_path), str(folder))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Imported 1 new source (2 segments)")
-    assert f"passed over: {link} (the same file as {top})" in result.stderr
+    assert f"Passed over: {link} (the same file as {top})" in result.stderr
     assert [r["id"] for r in segments_json(study_path)] == ["top:1", "top:2"]
