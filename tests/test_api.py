@@ -61,5 +61,6 @@ def test_report_from_the_api(sample, tmp_path: Path) -> None:
         written = sample.report(tmp_path / "findings.md")
     assert (tmp_path / "findings.md") in written
     assert "All 10 cases" in (tmp_path / "findings.md").read_text(encoding="utf-8")
-    sample.report(tmp_path / "orgs.md", case_noun="organisation")
+    with pytest.warns(UserWarning, match="--notes"):
+        sample.report(tmp_path / "orgs.md", case_noun="organisation")
     assert "All 10 organisations" in (tmp_path / "orgs.md").read_text(encoding="utf-8")
