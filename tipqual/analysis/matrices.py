@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tipqual.analysis.view import StudyView
+from tipqual.analysis.view import StudyView, check_coders
 from tipqual.errors import NO_CODEBOOK_ADVICE, CodingError
 from tipqual.records import APPLIED_STATUSES, Coding, Segment
 
@@ -76,18 +76,15 @@ def load(study: StudyView, *, statuses: Iterable[str] = DEFAULT_STATUSES,
     book = study.codebook()
     if book is None:
         raise CodingError(f"the study has no codebook; {NO_CODEBOOK_ADVICE}", path=study.path)
-    statuses = sorted(set(STATUSES) if "all" in statuses else set(statuses))
+    wanted = set(statuses)
+    statuses = sorted(set(STATUSES) if "all" in wanted else wanted)
     for status in statuses:
         if status not in STATUSES:
             raise CodingError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     codes = book.subtree(book.code(code).id) if code is not None else book.ids
     if coders is not None:
         coders = sorted(set(coders))
-        known = set(study.coders())
-        unknown = [c for c in coders if c not in known]
-        if unknown:
-            raise CodingError(f"unknown coder {unknown[0]!r}; the study's coders are: "
-                              f"{', '.join(sorted(known)) or 'none'}", path=study.path)
+        check_coders(study, coders)
     coded = study.codings(statuses=statuses, coders=coders, codes=codes)
     wanted = {c.segment for c in coded}
     # one pass over the segments, streamed: every case and its respondent text is counted,

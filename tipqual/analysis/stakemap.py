@@ -368,7 +368,7 @@ def sector_colours(sectors: Iterable[str]) -> dict[str, str]:
     sectors in one legend never share a colour (up to six others)."""
     others = sorted(set(sectors) - set(SECTOR_COLOURS))
     colours = {s: OTHER_COLOURS[min(i, len(OTHER_COLOURS) - 1)] for i, s in enumerate(others)}
-    return {**colours, **{s: c for s, c in SECTOR_COLOURS.items()}}
+    return {**colours, **SECTOR_COLOURS}
 
 
 def _circles(ax: Any, points: list[dict[str, Any]], n_cases: int, diameter: float) -> None:

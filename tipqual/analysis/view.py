@@ -122,6 +122,17 @@ class StudyView(Protocol):
         ...
 
 
+def check_coders(study: StudyView, coders: Iterable[str]) -> None:
+    """Refuse a coder name the study does not know, naming the ones it does."""
+    from tipqual.errors import CodingError
+
+    known = set(study.coders())
+    unknown = [c for c in coders if c not in known]
+    if unknown:
+        raise CodingError(f"unknown coder {unknown[0]!r}; the study's coders are: "
+                          f"{', '.join(sorted(known)) or 'none'}", path=study.path)
+
+
 def iter_mentions(view: Any) -> Iterable[Mention]:
     """The mentions of ``view`` one at a time: its ``iter_mentions`` where it has one (an
     object written before that method was part of :class:`StudyView`), else its

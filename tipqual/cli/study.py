@@ -116,13 +116,13 @@ def _case_noun(text: str, project: Path) -> str:
     from tipqual.errors import ProjectError, ReportError
     from tipqual.report.context import case_noun
 
+    if not text.strip():
+        raise ProjectError("--case-noun must not be empty; give e.g. 'site' or "
+                           "'person/people'", path=project)
     try:
         case_noun(text.strip())
     except ReportError as exc:
         raise ProjectError(exc.message, path=project) from None
-    if not text.strip():
-        raise ProjectError("--case-noun must not be empty; give e.g. 'site' or "
-                           "'person/people'", path=project)
     return text.strip()
 
 

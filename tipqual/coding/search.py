@@ -106,12 +106,6 @@ def _coded(study: StudyView, code: str, coder: str | None) -> set[str]:
                                               coders=[coder] if coder else None)}
 
 
-def _check_coder(study: StudyView, coder: str) -> None:
-    known = sorted(set(study.coders()))
-    if coder not in known:
-        raise TipqualError(f"unknown coder {coder!r}; the study's coders are: "
-                           f"{', '.join(known) or 'none'}", path=study.path)
-
 
 def _plain_hits(segments: Iterable[Segment], query: str, width: int) -> Iterator[Hit]:
     pattern = plain_pattern(query)
@@ -168,7 +162,9 @@ def search(study: StudyView, query: str, *, lemma: bool = False, code: str | Non
     """
     _check(study, query)
     if coder is not None:
-        _check_coder(study, coder)
+        from tipqual.analysis.view import check_coders
+
+        check_coders(study, [coder])
     keep: set[str] | None = None if segments is None else set(segments)
     if code is not None:
         coded = _coded(study, code, coder)

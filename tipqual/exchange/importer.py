@@ -414,11 +414,10 @@ def _plan(root: ET.Element, data: bytes, path: Path, where: str, archive: Archiv
     countings = choose_countings([(p.text, p.text.bom, p.probes) for p in pending],
                                  [p.default for p in pending])
     used: set[str] = set()
-    own: dict[str, set[str]] = {}
     for found, counting in zip(pending, countings, strict=True):
         planned = _place_source(found, counting, ctx, plan, used)
         planned.case = case_of.get(normalize_guid(attr(found.el, "guid")))
-        _document_variables(planned, _values(found.el, variables, names), plan, own)
+        _document_variables(planned, _values(found.el, variables, names), plan)
         plan.sources.append(planned)
     plan.dropped += _project_leftovers(root, ctx)
     return plan
@@ -625,30 +624,24 @@ def _values(el: ET.Element, variables: dict[str, str], names: _Names) -> dict[st
     return out
 
 
-def _document_variables(planned: PlannedSource, values: dict[str, str], plan: Plan,
-                        own: dict[str, set[str]]) -> None:
+def _document_variables(planned: PlannedSource, values: dict[str, str], plan: Plan) -> None:
     """A source's own variables made attributes of its case (a new case named after the
-    source when none holds it). ``own`` holds the attributes each case was given by its
-    ``<Case>`` or an earlier source: those are kept, and a different value is listed."""
+    source when none holds it). A value the case has already (from its ``<Case>`` or an
+    earlier source) is kept, and a different one is listed."""
     if not values:
         return
     if planned.case is None:
-        case_id = _unique(planned.id, set(plan.cases))
-        plan.cases[case_id] = {}
-        planned.case = case_id
+        planned.case = _unique(planned.id, set(plan.cases))
+        plan.cases[planned.case] = {}
         plan.notes.append(f"{planned.name}: no case holds it; its "
                           f"{_n(len(values), 'document variable')} became the attributes of "
-                          f"a new case {case_id!r}")
-    attrs, kept = plan.cases[planned.case], own.setdefault(planned.case, set(plan.cases[
-        planned.case]))
+                          f"a new case {planned.case!r}")
+    attrs = plan.cases[planned.case]
     for name, value in sorted(values.items()):
-        if name in kept and attrs.get(name) != value:
+        if attrs.setdefault(name, value) != value:
             plan.dropped.append(f"{planned.name}: its document variable {name!r} = {value!r} "
                                 f"not kept (its case {planned.case!r} already has {name!r} = "
                                 f"{attrs[name]!r})")
-            continue
-        attrs[name] = value
-        kept.add(name)
 
 
 def _n(n: int, what: str) -> str:

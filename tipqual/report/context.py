@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from tipqual.analysis.stakemap import CASE_NOUN_SETTING, DEFAULT_NOUN, setting_nouns
 from tipqual.analysis.view import SegmentEntry, Snapshot, StudyView, iter_mentions
 from tipqual.errors import NO_CODEBOOK_ADVICE, ReportError
 from tipqual.records import APPLIED_STATUSES, Mention, Segment
@@ -46,7 +47,7 @@ THEME_QUOTES, SUBTHEME_QUOTES = 3, 2
 KAPPA_BANDS = ("almost perfect", "substantial", "moderate", "fair", "slight", "poor",
                "undefined")
 ALPHA_BANDS = ("reliable", "tentative only", "unreliable", "undefined")
-DEFAULT_CASE_NOUN = ("case", "cases")  # a study's own word: `tipqual set --case-noun`
+DEFAULT_CASE_NOUN = DEFAULT_NOUN  # a study's own word: `tipqual set --case-noun`
 QUOTE_ATTRIBUTE_SETTING = "quote_attribute"  # the case attribute named beside a quotation
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -55,12 +56,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 def case_noun(spec: str | None, study: StudyView | None = None) -> tuple[str, str]:
     """Singular and plural of the word for a case: ``"site"`` or ``"person/people"``; without
     ``spec``, the study's own word (``tipqual set --case-noun``), else "case"."""
-    from tipqual.analysis.stakemap import CASE_NOUN_SETTING, setting_nouns
-
-    if not spec and study is not None:
-        return setting_nouns(study.meta(CASE_NOUN_SETTING))
     if not spec:
-        return DEFAULT_CASE_NOUN
+        return setting_nouns(study.meta(CASE_NOUN_SETTING) if study is not None else None)
     if not spec.partition("/")[0].strip():
         raise ReportError(f"--case-noun {spec!r} has no word; give e.g. 'site' or "
                           "'person/people'")
